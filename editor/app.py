@@ -1,0 +1,64 @@
+"""The `overpaint` entry point: the editor window, or a headless subcommand.
+
+Kept free of torch/diffusers imports so the window appears before they load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine import __version__
+
+# Subcommands that run without a window. The engine's own CLI owns all but `flatten`,
+# which composites an OpenRaster project (an editor file format).
+ENGINE_COMMANDS = ("txt2img", "img2img", "inpaint", "fill", "rerun", "watermark", "models")
+EDITOR_COMMANDS = ("flatten",)
+SUBCOMMAND_HELP = {
+    "txt2img": "generate an image from a prompt",
+    "img2img": "repaint an image guided by a prompt",
+    "inpaint": "repaint the white part of a mask",
+    "fill": "remove the masked part with classical inpainting (no model needed)",
+    "rerun": "regenerate an image exactly from the metadata in its PNG",
+    "watermark": "print the invisible watermark of an image (exit 1 if none)",
+    "models": "list the models Overpaint can find",
+    "flatten": "composite an OpenRaster (.ora) project into a PNG",
+}
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    epilog = "subcommands (overpaint COMMAND --help for each):\n" + "\n".join(
+        f"  {name:<10} {text}" for name, text in SUBCOMMAND_HELP.items()
+    )
+    parser = argparse.ArgumentParser(
+        prog="overpaint",
+        description="Overpaint: a layered canvas editor that repaints regions with Stable Diffusion.",
+        usage="overpaint [-h] [--version] [FILE] | overpaint COMMAND ...",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"overpaint {__version__}")
+    parser.add_argument(
+        "file", nargs="?", help="an image (PNG/JPEG/WebP/...) or .ora project to open"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ENGINE_COMMANDS:
+        from engine.cli import main as engine_main
+
+        return engine_main(argv)
+    if argv and argv[0] in EDITOR_COMMANDS:
+        from editor.cli import main as editor_main
+
+        return editor_main(argv)
+    args = _gui_parser().parse_args(argv)
+    from editor.ui.application import run_gui
+
+    return run_gui(args.file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The one description of a generation job.
+
+GenerationRequest is frozen and JSON-serialisable: the editor builds it, the worker runs
+it, the PNG metadata records it, and `overpaint rerun` replays it. Pixels travel beside
+it in GenerationInputs, so the request stays small enough to embed in a PNG.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Mode = Literal["txt2img", "img2img", "inpaint", "outpaint", "fill"]
+MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "outpaint", "fill")
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned rectangle in canvas pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def right(self) -> int:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.height
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    mode: Mode
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int = 20
+    guidance: float = 7.0
+    strength: float = 0.75
+    scheduler: str = "Euler a"
+    # Output size for txt2img without a region; otherwise the planner picks it.
+    width: int = 512
+    height: int = 512
+    model: str = ""
+    n_samples: int = 1
+    # Where on the canvas the inputs were cropped from (None: the whole output).
+    region: Box | None = None
+    canvas_width: int = 0
+    canvas_height: int = 0
+    mask_blur: int = 4
+    loras: tuple[tuple[str, float], ...] = ()
+    watermark: bool = True
+    options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GenerationRequest:
+        data = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in names}
+        if data.get("region") is not None:
+            data["region"] = Box(**data["region"])
+        data["loras"] = tuple((str(n), float(w)) for n, w in data.get("loras", ()))
+        data["options"] = tuple((str(k), v) for k, v in data.get("options", ()))
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> GenerationRequest:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, eq=False)
+class GenerationInputs:
+    """Pixels for a job: the context crop of the visible composite and its mask.
+
+    image: HxWx4 uint8 RGBA (alpha 0 = empty, to be outpainted), or None for txt2img.
+    mask:  HxW uint8, 255 = repaint, same size as image, or None.
+    Both are cropped at request.region, so their cost follows the region, not the canvas.
+    """
+
+    image: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class GenerationResult:
+    """One sample: an RGBA patch to lay on the canvas at (x, y)."""
+
+    request: GenerationRequest
+    rgba: np.ndarray
+    x: int
+    y: int
+    seed: int
+    parameters: str  # the A1111 `parameters` text, ready for PNG metadata

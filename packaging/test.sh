@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine, then runs ruff and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packaging/install-system-deps.sh
+packaging/bootstrap.sh --test
+export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest -q "$@"

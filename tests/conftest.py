@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+
+# Tests never reach a model hub, and Qt never needs a screen.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight SD1.x-architecture diffusers folder, built once per run."""
+    from tests.tiny_model import build_tiny_sd_folder
+
+    return build_tiny_sd_folder(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep settings, models and recovery files of each test away from the real user's."""
+    monkeypatch.setenv("OVERPAINT_DATA_DIR", str(tmp_path / "userdata"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
