@@ -1,0 +1,282 @@
+"""Region planning and compositing for inpaint/outpaint: pure numpy (+ Pillow resampling).
+
+The flow for one masked job:
+
+1. ``mask_bbox(mask)`` on the canvas mask (the editor may compute it on its own tiles).
+2. ``plan_region(bbox, canvas_w, canvas_h, native)`` gives the context box to crop and the
+   generation size. The editor crops the composite and the mask at ``plan.context``.
+3. The engine resizes the crop to ``(gen_width, gen_height)`` (``resize_rgb``/``resize_mask``),
+   generates, and turns the result into an RGBA patch with ``patch_from_generation``
+   (resize back + ``feather_mask`` + ``composite_patch``).
+4. The patch is laid at ``(context.x, context.y)`` as a layer, or flattened with
+   ``apply_patch``.
+
+Every step works on the crop, never the canvas, so a job's cost follows the region.
+The patch's alpha is the feathered mask and is exactly 0 outside it, so "over" blending
+leaves those pixels bit-identical however many times a region is repainted: the VAE
+round trip never reaches them.
+
+Numbers (after DESIGN.md §3: Krita AI Diffusion's context rule, A1111's shift-inside clamp,
+InvokeAI/Krita's upscale of small regions to the model's native area):
+
+- context padding around the mask bbox on every side:
+  ``max(PAD_MIN, mean mask side / 2, min(longest canvas side / 16, native / 4))``.
+  Krita's canvas-relative term is capped at native/4 so that a 256² mask costs the same
+  on an 8192² canvas as on a 512² one (and is not drowned in context and blurred).
+- the context is at least ``native / 2`` per side (so a tiny mask still gets surroundings
+  and is then scaled UP at least ×2), pushed towards square until its aspect ratio is at
+  most ``MAX_ASPECT``, rounded up to a multiple of 8, and shifted (never cut) inside the
+  canvas; only a canvas smaller than the box cuts it.
+- generation size: the context scaled to about ``native²`` pixels (up or down), each side a
+  multiple of 8 within ``[max(64, native/4), 2*native]``.
+- suggested feather: ``clamp(diagonal of the mask bbox / 10, FEATHER_MIN, FEATHER_MAX)``,
+  never more than the padding, so the feathered alpha fades to 0 inside the patch and the
+  patch border never shows a seam.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from engine.request import Box
+
+PAD_MIN = 32
+MAX_ASPECT = 2.0
+FEATHER_MIN = 4
+FEATHER_MAX = 48
+MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """Where to crop and at which size to generate for one masked region."""
+
+    context: Box  # crop box on the canvas: the patch is laid at (context.x, context.y)
+    gen_width: int  # generation size, multiples of 8, about native² pixels
+    gen_height: int
+    feather: int = FEATHER_MIN  # suggested feather radius in canvas pixels
+
+    @property
+    def scale(self) -> float:
+        """Generation pixels per canvas pixel (geometric mean of both axes); > 1 = upscaled."""
+        return math.sqrt(
+            (self.gen_width * self.gen_height) / (self.context.width * self.context.height)
+        )
+
+
+def mask_bbox(mask: np.ndarray) -> Box | None:
+    """The bounding box of ``mask > 0``, or None for an empty mask."""
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m.max(axis=2)
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    return Box(int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+def _round_up(value: float, multiple: int = MULTIPLE) -> int:
+    return int(math.ceil(value / multiple) * multiple)
+
+
+def _round_near(value: float, multiple: int = MULTIPLE) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def _place(center: float, size: int, limit: int) -> tuple[int, int]:
+    """Start and size of a span of ``size`` centred at ``center``, shifted inside [0, limit)."""
+    size = min(size, limit)
+    start = int(round(center - size / 2))
+    start = min(max(start, 0), limit - size)
+    return start, size
+
+
+def plan_region(bbox: Box, canvas_width: int, canvas_height: int, native: int = 512) -> RegionPlan:
+    """Plan the context box and generation size for a mask with bounding box ``bbox``."""
+    if canvas_width <= 0 or canvas_height <= 0:
+        raise ValueError(f"canvas size must be positive, got {canvas_width}x{canvas_height}")
+    if bbox.width <= 0 or bbox.height <= 0:
+        raise ValueError(f"mask box must not be empty, got {bbox}")
+    # A box reaching outside the canvas (outpaint drawn past the edge) is planned on its
+    # part inside the canvas: the editor grows the canvas first when it wants more.
+    x0, y0 = max(bbox.x, 0), max(bbox.y, 0)
+    x1, y1 = min(bbox.right, canvas_width), min(bbox.bottom, canvas_height)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"mask box {bbox} lies outside the {canvas_width}x{canvas_height} canvas")
+    bw, bh = x1 - x0, y1 - y0
+
+    longest = max(canvas_width, canvas_height)
+    pad = max(PAD_MIN, (bw + bh) / 4, min(longest / 16, native / 4))
+    w = max(bw + 2 * pad, native / 2)
+    h = max(bh + 2 * pad, native / 2)
+    # Towards square: a long thin stroke keeps context across its short side.
+    w = max(w, h / MAX_ASPECT)
+    h = max(h, w / MAX_ASPECT)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    x, w = _place(cx, _round_up(w), canvas_width)
+    y, h = _place(cy, _round_up(h), canvas_height)
+    context = Box(x, y, w, h)
+
+    scale = native / math.sqrt(w * h)
+    lo, hi = max(64, _round_near(native / 4)), _round_near(2 * native)
+    gen_w = min(max(_round_near(w * scale), lo), hi)
+    gen_h = min(max(_round_near(h * scale), lo), hi)
+
+    # The feather must fade to 0 before the patch edge; the shifted box may leave less room
+    # on one side, but only where it meets the canvas border (nothing to blend there).
+    diag = math.hypot(bw, bh)
+    feather = int(min(max(diag / 10, FEATHER_MIN), FEATHER_MAX, pad))
+    return RegionPlan(context, gen_w, gen_h, feather)
+
+
+def crop(image: np.ndarray, box: Box) -> np.ndarray:
+    """A copy of ``image`` inside ``box`` (which must lie inside the image)."""
+    return image[box.y : box.bottom, box.x : box.right].copy()
+
+
+def _box_sum(a: np.ndarray, r: int, axis: int) -> np.ndarray:
+    """Sum over a window of 2r+1 along ``axis``, via cumsum.
+
+    Edges are replicated: a crop edge is either far enough from the mask to be all zeros or
+    the canvas border, where a mask reaching it must stay fully opaque.
+    """
+    if r <= 0:
+        return a
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (r, r)
+    padded = np.pad(a, pad, mode="edge")
+    zero = [(0, 0)] * a.ndim
+    zero[axis] = (1, 0)
+    c = np.cumsum(np.pad(padded, zero), axis=axis)
+    n = a.shape[axis]
+    hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
+    lo = np.take(c, np.arange(0, n), axis=axis)
+    return hi - lo
+
+
+def _box_blur(a: np.ndarray, r: int) -> np.ndarray:
+    k = (2 * r + 1) ** 2
+    return _box_sum(_box_sum(a, r, 0), r, 1) / k
+
+
+def feather_mask(mask: np.ndarray, radius: int) -> np.ndarray:
+    """A soft mask that keeps ``mask`` and fades out to 0 over ``radius`` pixels around it.
+
+    Unlike a plain blur, the painted area stays fully opaque (the user asked for those
+    pixels to change); the fade lies outside it, where the generated pixels are the VAE's
+    copy of the original and blend in without a seam. Values are exactly 0 farther than
+    ``radius`` pixels (Chebyshev distance) from the mask.
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m.max(axis=2)
+    m = m.astype(np.uint8, copy=False)
+    if radius <= 0:
+        return m.copy()
+    grow = (radius + 1) // 2
+    blur = radius - grow
+    # Dilate by `grow`, then two box blurs of half-width blur/2 each (≈ a Gaussian whose
+    # support is `blur` <= `grow`): pixels inside the mask see only dilated pixels, so they
+    # stay 255 and the fade starts at the mask edge.
+    on = (m > 0).astype(np.int32)
+    dilated = (_box_sum(_box_sum(on, grow, 0), grow, 1) > 0).astype(np.float64)
+    r1 = blur // 2
+    r2 = blur - r1
+    soft = _box_blur(_box_blur(dilated, r1), r2)
+    out = np.clip(np.rint(soft * 255.0), 0, 255).astype(np.uint8)
+    return np.maximum(out, m)
+
+
+def over(dst_rgba: np.ndarray, src_rgba: np.ndarray) -> np.ndarray:
+    """Porter-Duff "over" of same-sized uint8 RGBA arrays (straight alpha).
+
+    Bit-exact shortcuts: where src alpha is 0 the result is dst, where it is 255 it is src.
+    """
+    dst = np.asarray(dst_rgba)
+    src = np.asarray(src_rgba)
+    if dst.shape[2] == 3:
+        dst = np.dstack([dst, np.full(dst.shape[:2], 255, np.uint8)])
+    sa = src[..., 3:4].astype(np.float32) / 255.0
+    da = dst[..., 3:4].astype(np.float32) / 255.0
+    out_a = sa + da * (1.0 - sa)
+    safe = np.where(out_a > 0, out_a, 1.0)
+    rgb = (src[..., :3] * sa + dst[..., :3] * da * (1.0 - sa)) / safe
+    blended = np.concatenate([rgb, out_a * 255.0], axis=2)
+    blended = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    a = src[..., 3:4]
+    return np.where(a == 0, dst, np.where(a == 255, src, blended))
+
+
+def composite_patch(
+    original_rgba: np.ndarray, generated_rgb: np.ndarray, feathered: np.ndarray
+) -> np.ndarray:
+    """The RGBA patch for a context crop: generated colour, alpha = the feathered mask.
+
+    Laid "over" the original it reproduces the original bit-exactly where feathered == 0.
+    Where the original is partly transparent and the patch covers it, the result gains the
+    patch's opacity (outpainting fills empty canvas).
+    """
+    h, w = feathered.shape[:2]
+    if original_rgba.shape[:2] != (h, w) or generated_rgb.shape[:2] != (h, w):
+        raise ValueError(
+            f"crop sizes differ: original {original_rgba.shape[:2]}, generated "
+            f"{generated_rgb.shape[:2]}, mask {(h, w)}"
+        )
+    patch = np.empty((h, w, 4), np.uint8)
+    patch[..., :3] = generated_rgb[..., :3]
+    patch[..., 3] = feathered
+    return patch
+
+
+def apply_patch(
+    canvas_rgba: np.ndarray, patch_rgba: np.ndarray, x: int, y: int, *, inplace: bool = False
+) -> np.ndarray:
+    """Flatten ``patch_rgba`` onto ``canvas_rgba`` at (x, y) with "over" blending.
+
+    Only the patch rectangle (clipped to the canvas) is computed. Returns a new array unless
+    ``inplace``; pixels under patch alpha 0 stay bit-identical.
+    """
+    canvas = canvas_rgba if inplace else canvas_rgba.copy()
+    ph, pw = patch_rgba.shape[:2]
+    ch, cw = canvas.shape[:2]
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + pw, cw), min(y + ph, ch)
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    src = patch_rgba[y0 - y : y1 - y, x0 - x : x1 - x]
+    dst = canvas[y0:y1, x0:x1]
+    blended = over(dst, src)
+    canvas[y0:y1, x0:x1] = blended[..., : canvas.shape[2]]
+    return canvas
+
+
+def resize_rgb(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an RGB or RGBA uint8 array with Lanczos; a same-size call returns a copy."""
+    if img.shape[1] == width and img.shape[0] == height:
+        return img.copy()
+    return np.asarray(Image.fromarray(img).resize((width, height), Image.Resampling.LANCZOS))
+
+
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a uint8 mask bilinearly (no Lanczos ringing at the mask edge)."""
+    if mask.shape[1] == width and mask.shape[0] == height:
+        return mask.copy()
+    return np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def patch_from_generation(
+    original_rgba: np.ndarray, generated_rgb: np.ndarray, mask: np.ndarray, feather: int
+) -> np.ndarray:
+    """Turn a generation at model size into the patch for its context crop.
+
+    ``original_rgba`` and ``mask`` are the context crop (canvas pixels), ``generated_rgb``
+    is the model output at any size; it is resized back to the crop with Lanczos.
+    """
+    h, w = mask.shape[:2]
+    back = resize_rgb(np.ascontiguousarray(generated_rgb[..., :3]), w, h)
+    return composite_patch(original_rgba, back, feather_mask(mask, feather))
