@@ -1,0 +1,1 @@
+"""File input/output: images, OpenRaster projects, PNG export (see each module)."""

@@ -1,0 +1,191 @@
+"""Open raster images as straight (non-premultiplied) RGBA8 numpy arrays.
+
+Every file goes through the same gate: only a few well-known formats are identified (so
+Pillow never hands a file to an external program, as it would for EPS), the declared
+size is checked against an explicit pixel limit *before* any pixel is decoded, and any
+failure while decoding becomes one `FileError` sentence. Mode conversions fix the
+places where Pillow's own `convert("RGBA")` is lossy or wrong: 16-bit greyscale is
+clipped by Pillow (values above 255 turn white), so it is scaled here instead; CMYK
+with an embedded ICC profile is converted through that profile.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from editor.io.errors import FileError, ImageTooLargeError
+
+log = logging.getLogger(__name__)
+
+# 100 megapixels is a 10000x10000 image, 400 MB as RGBA8. The settings pass their own.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+# Pillow formats we identify. Others (EPS runs Ghostscript, PSD, ICNS, ...) are refused.
+READ_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "DIB", "TIFF", "GIF")
+# For file dialogs.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as an HxWx4 uint8 straight-alpha RGBA array, upright per EXIF.
+
+    Raises FileError (ImageTooLargeError above `max_pixels`) with a one-sentence message.
+    """
+    name = Path(path).name
+    try:
+        with open(path, "rb") as fp:
+            if os.fstat(fp.fileno()).st_size == 0:
+                raise FileError(f'"{name}" is empty (0 bytes), so there is no picture to open.')
+            return _decode(fp, name, max_pixels)
+    except FileNotFoundError:
+        raise FileError(f'"{name}" does not exist; it may have been moved or deleted.') from None
+    except IsADirectoryError:
+        raise FileError(f'"{name}" is a folder, not an image file.') from None
+    except PermissionError:
+        raise FileError(f'"{name}" cannot be read: permission denied.') from None
+    except OSError as exc:
+        log.warning("reading %s failed: %s", path, exc)
+        raise FileError(f'"{name}" could not be read ({exc.strerror or exc}).') from None
+
+
+def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Like read_image for bytes already in memory (clipboard, a member of a project zip)."""
+    if not data:
+        raise FileError(f'"{name}" is empty (0 bytes), so there is no picture to open.')
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The declared (width, height) of an image file without decoding it, or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path, formats=_formats()) as im:
+                return im.size
+    except Exception:  # any unreadable file simply has no size
+        return None
+
+
+def _formats() -> list[str]:
+    # Pillow versions differ in which of these exist (MPO was folded into JPEG).
+    Image.init()
+    return [f for f in READ_FORMATS if f in Image.OPEN]
+
+
+def _decode(fp: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        # Our own limit decides about size, and Pillow's warnings about damaged tags
+        # would only reach the terminal; the outcome is the array or one FileError.
+        warnings.simplefilter("ignore")
+        return _decode_quietly(fp, name, max_pixels)
+
+
+def _decode_quietly(fp: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
+    try:
+        im = Image.open(fp, formats=_formats())
+    except Image.DecompressionBombError:
+        raise _too_large(name, None, max_pixels) from None
+    except UnidentifiedImageError:
+        raise FileError(
+            f'"{name}" is not an image Overpaint can open (PNG, JPEG, WebP, BMP, TIFF or GIF), '
+            "or it is damaged."
+        ) from None
+    except Exception as exc:  # malformed headers raise many exception types
+        log.warning("identifying %s failed: %r", name, exc)
+        raise FileError(f'"{name}" is damaged and could not be opened.') from None
+    with im:
+        width, height = im.size
+        if width <= 0 or height <= 0:
+            raise FileError(
+                f'"{name}" has a size of {width}x{height} pixels, so it holds no picture.'
+            )
+        if width * height > max_pixels:
+            raise _too_large(name, (width, height), max_pixels)
+        try:
+            im.load()
+            im = _upright(im, name)
+            return to_rgba8(im)
+        except FileError:
+            raise
+        except MemoryError:
+            raise FileError(f'"{name}" is too large to open with the memory available.') from None
+        except Exception as exc:  # truncated/corrupt data: OSError, SyntaxError, ...
+            log.warning("decoding %s failed: %r", name, exc)
+            raise FileError(
+                f'"{name}" is damaged or incomplete (for example cut off while downloading) '
+                "and could not be read."
+            ) from None
+
+
+def _too_large(name: str, size: tuple[int, int] | None, max_pixels: int) -> ImageTooLargeError:
+    limit = f"{max_pixels / 1_000_000:g} megapixels"
+    what = f"{size[0]}x{size[1]} pixels" if size else "larger than Overpaint can safely open"
+    return ImageTooLargeError(
+        f'"{name}" is {what}, above the limit of {limit}; '
+        "raise the image size limit in Settings if you trust this file."
+    )
+
+
+def _upright(im: Image.Image, name: str) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception as exc:  # a broken EXIF block must not block the picture
+        log.info("ignoring unreadable EXIF orientation in %s: %r", name, exc)
+        return im
+
+
+def to_rgba8(im: Image.Image) -> np.ndarray:
+    """Convert a loaded Pillow image of any mode to an HxWx4 uint8 straight-alpha array."""
+    mode = im.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        grey = _scale_16bit(np.asarray(im))
+        alpha = np.full(grey.shape, 255, np.uint8)
+        transparent = im.info.get("transparency")
+        if isinstance(transparent, int):
+            alpha[np.asarray(im) == transparent] = 0
+        return np.ascontiguousarray(np.stack([grey, grey, grey, alpha], axis=-1))
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        # Float images are conventionally 0..1; anything larger is taken as 0..255.
+        scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.stack([grey, grey, grey, np.full_like(grey, 255)], -1))
+    if mode == "CMYK":
+        im = _cmyk_to_rgb(im)
+    elif mode == "LAB":
+        im = ImageCms.applyTransform(
+            im,
+            ImageCms.buildTransform(
+                ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+            ),
+        )
+    return np.array(im.convert("RGBA"), dtype=np.uint8, copy=True)
+
+
+def _scale_16bit(values: np.ndarray) -> np.ndarray:
+    """0..65535 to 0..255 with rounding (v/257), so 257*k maps to exactly k."""
+    wide = np.clip(values.astype(np.int64), 0, 65535)
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    profile = im.info.get("icc_profile")
+    if profile:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            return ImageCms.profileToProfile(
+                im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
+        except Exception as exc:  # a bad profile falls back to the plain formula
+            log.info("ignoring unusable CMYK ICC profile: %r", exc)
+    return im.convert("RGB")
