@@ -1,0 +1,250 @@
+"""Undo commands for document structure: layers, properties, canvas size, frame, arrays.
+
+Pixel-level commands (strokes, fills) are ``editor.model.pixel_edit.PixelSwapCommand``.
+Commands call the Document's private ``_``-methods, which change state and emit signals;
+they never touch views.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QRect
+
+from editor.model.history import Command
+from editor.model.layer import Layer
+from editor.model.selection_ops import bbox
+
+if TYPE_CHECKING:
+    from editor.model.document import Document
+    from engine.request import Box
+
+
+class InsertLayerCommand(Command):
+    def __init__(self, doc: Document, layer: Layer, index: int, text: str = "Add layer") -> None:
+        self.doc, self.layer, self.index, self.text = doc, layer, index, text
+        self._previous_current: Layer | None = doc.current_layer
+
+    def redo(self) -> None:
+        self.doc._insert(self.index, self.layer)
+        self.doc._set_current(self.layer)
+
+    def undo(self) -> None:
+        self.doc._remove(self.layer)
+        self.doc._set_current(self._previous_current)
+
+    def nbytes(self) -> int:
+        # A layer on the canvas costs the history nothing extra; an undone one does.
+        return 0 if self.doc.contains(self.layer) else self.layer.pixels.nbytes
+
+
+class RemoveLayerCommand(Command):
+    def __init__(self, doc: Document, layer: Layer, text: str = "Delete layer") -> None:
+        self.doc, self.layer, self.text = doc, layer, text
+        self.index = doc.index_of(layer)
+
+    def redo(self) -> None:
+        self.doc._remove(self.layer)
+        below = self.doc.layers[max(self.index - 1, 0)] if self.doc.layers else None
+        self.doc._set_current(below)
+
+    def undo(self) -> None:
+        self.doc._insert(self.index, self.layer)
+        self.doc._set_current(self.layer)
+
+    def nbytes(self) -> int:
+        return 0 if self.doc.contains(self.layer) else self.layer.pixels.nbytes
+
+
+class ReorderLayerCommand(Command):
+    def __init__(self, doc: Document, layer: Layer, to_index: int) -> None:
+        self.doc, self.layer, self.to_index = doc, layer, to_index
+        self.from_index = doc.index_of(layer)
+        self.text = "Raise layer" if to_index > self.from_index else "Lower layer"
+
+    def redo(self) -> None:
+        self.doc._reorder(self.layer, self.to_index)
+
+    def undo(self) -> None:
+        self.doc._reorder(self.layer, self.from_index)
+
+
+_PROPERTY_TEXT = {
+    "name": "Rename layer",
+    "opacity": "Layer opacity",
+    "blend_mode": "Layer blend mode",
+    "visible": "Layer visibility",
+    "alpha_locked": "Lock layer alpha",
+    "offset": "Move layer",
+}
+
+
+class LayerPropertiesCommand(Command):
+    """Set any of name/opacity/blend_mode/visible/alpha_locked and the offset (x, y)."""
+
+    def __init__(self, doc: Document, layer: Layer, new: dict[str, Any]) -> None:
+        self.doc, self.layer = doc, layer
+        self.new = dict(new)
+        self.old = {key: getattr(layer, key) for key in new}
+        keys = sorted({"offset" if k in ("x", "y") else k for k in new})
+        if len(keys) == 1:
+            self.text = _PROPERTY_TEXT[keys[0]]
+            if keys == ["visible"]:
+                self.text = "Show layer" if new["visible"] else "Hide layer"
+            elif keys == ["alpha_locked"]:
+                self.text = "Lock layer alpha" if new["alpha_locked"] else "Unlock layer alpha"
+        else:
+            self.text = "Layer properties"
+
+    def redo(self) -> None:
+        self.doc._set_properties(self.layer, self.new)
+
+    def undo(self) -> None:
+        self.doc._set_properties(self.layer, self.old)
+
+    def merge(self, other: Command) -> bool:
+        # Consecutive drags of the same slider on the same layer become one step.
+        if (
+            isinstance(other, LayerPropertiesCommand)
+            and other.layer is self.layer
+            and set(other.new) == set(self.new)
+            and set(self.new) <= {"opacity", "x", "y"}
+        ):
+            self.new = other.new
+            return True
+        return False
+
+
+class ReplaceLayersCommand(Command):
+    """Swap the whole layer list (merge down, flatten): the removed layers stay for undo."""
+
+    def __init__(self, doc: Document, new_layers: list[Layer], current: Layer | None, text: str):
+        self.doc, self.text = doc, text
+        self.old_layers = list(doc.layers)
+        self.old_current = doc.current_layer
+        self.new_layers = list(new_layers)
+        self.new_current = current
+
+    def redo(self) -> None:
+        self.doc._replace_layers(self.new_layers, self.new_current)
+
+    def undo(self) -> None:
+        self.doc._replace_layers(self.old_layers, self.old_current)
+
+    def nbytes(self) -> int:
+        held = {id(layer): layer for layer in self.old_layers + self.new_layers}
+        live = {id(layer) for layer in self.doc.layers}
+        # Layers on screen are not extra memory; count those only this command keeps alive.
+        return sum(layer.pixels.nbytes for key, layer in held.items() if key not in live)
+
+
+class ArrayRegionCommand(Command):
+    """Replace a rectangle of the mask or selection; stores only that rectangle (swapped)."""
+
+    def __init__(self, doc: Document, which: str, rect: QRect, new: np.ndarray, text: str):
+        self.doc, self.which, self.rect, self.text = doc, which, QRect(rect), text
+        self.data = np.ascontiguousarray(new)
+
+    def _swap(self) -> None:
+        arr = self.doc._array(self.which)
+        r = self.rect
+        view = arr[r.y() : r.y() + r.height(), r.x() : r.x() + r.width()]
+        old = view.copy()
+        view[...] = self.data
+        self.data = old
+        self.doc._array_changed(self.which, r)
+
+    def redo(self) -> None:
+        self._swap()
+
+    def undo(self) -> None:
+        self._swap()
+
+    def nbytes(self) -> int:
+        return self.data.nbytes
+
+
+class InvertArrayCommand(Command):
+    """Invert the mask or selection: its own inverse, so it stores nothing."""
+
+    def __init__(self, doc: Document, which: str, text: str) -> None:
+        self.doc, self.which, self.text = doc, which, text
+
+    def _flip(self) -> None:
+        arr = self.doc._array(self.which)
+        np.subtract(255, arr, out=arr)
+        self.doc._array_changed(self.which, self.doc.rect())
+
+    def redo(self) -> None:
+        self._flip()
+
+    def undo(self) -> None:
+        self._flip()
+
+
+class CanvasResizeCommand(Command):
+    """New canvas size with the old content placed at (dx, dy).
+
+    Layers keep all their pixels (only offsets shift), so undo is exact and cheap; the mask
+    and selection are re-cut, keeping the old ones' non-empty parts for undo.
+    """
+
+    def __init__(self, doc: Document, width: int, height: int, dx: int, dy: int, text: str):
+        self.doc, self.text = doc, text
+        self.old_size = (doc.width, doc.height)
+        self.new_size = (width, height)
+        self.dx, self.dy = dx, dy
+        self.old_frame = doc.generation_frame
+        self.saved: dict[str, tuple[QRect, np.ndarray] | None] = {}
+        for which in ("mask", "selection"):
+            arr = doc._array(which)
+            box = bbox(arr)
+            self.saved[which] = None if box is None else (box, _crop(arr, box).copy())
+
+    def redo(self) -> None:
+        self.doc._resize(
+            self.new_size, self.dx, self.dy, self._arrays(self.new_size, self.dx, self.dy)
+        )
+
+    def undo(self) -> None:
+        self.doc._resize(self.old_size, -self.dx, -self.dy, self._arrays(self.old_size, 0, 0))
+
+    def _arrays(self, size: tuple[int, int], dx: int, dy: int) -> dict[str, np.ndarray]:
+        """Mask and selection at ``size``, the saved parts placed shifted by (dx, dy)."""
+        out = {}
+        for which, saved in self.saved.items():
+            arr = np.zeros((size[1], size[0]), np.uint8)
+            if saved is not None:
+                box, data = saved
+                _paste(arr, data, box.x() + dx, box.y() + dy)
+            out[which] = arr
+        return out
+
+    def nbytes(self) -> int:
+        return sum(s[1].nbytes for s in self.saved.values() if s is not None)
+
+
+class FrameCommand(Command):
+    def __init__(self, doc: Document, frame: Box | None) -> None:
+        self.doc, self.new, self.old = doc, frame, doc.generation_frame
+        self.text = "Set generation frame" if frame is not None else "Clear generation frame"
+
+    def redo(self) -> None:
+        self.doc._set_frame(self.new)
+
+    def undo(self) -> None:
+        self.doc._set_frame(self.old)
+
+
+def _crop(arr: np.ndarray, rect: QRect) -> np.ndarray:
+    return arr[rect.y() : rect.y() + rect.height(), rect.x() : rect.x() + rect.width()]
+
+
+def _paste(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
+    """Copy ``src`` into ``dst`` at (x, y), clipped to ``dst``."""
+    h, w = dst.shape[:2]
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + src.shape[1], w), min(y + src.shape[0], h)
+    if x1 > x0 and y1 > y0:
+        dst[y0:y1, x0:x1] = src[y0 - y : y1 - y, x0 - x : x1 - x]
