@@ -17,3 +17,14 @@ class ImageTooLargeError(FileError):
 
 class ProjectFormatError(FileError):
     """An OpenRaster project is malformed or unsafe and was refused as a whole."""
+
+
+def file_error_from_os(exc: OSError, name: str) -> FileError:
+    """The user-facing sentence for an operating-system error on file `name`."""
+    if isinstance(exc, FileNotFoundError):
+        return FileError(f'"{name}" does not exist; it may have been moved or deleted.')
+    if isinstance(exc, IsADirectoryError):
+        return FileError(f'"{name}" is a folder, not a file.')
+    if isinstance(exc, PermissionError):
+        return FileError(f'"{name}" cannot be accessed: permission denied.')
+    return FileError(f'"{name}" could not be accessed ({exc.strerror or exc}).')

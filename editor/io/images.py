@@ -21,7 +21,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from editor.io.errors import FileError, ImageTooLargeError
+from editor.io.errors import FileError, ImageTooLargeError, file_error_from_os
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,9 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
             if os.fstat(fp.fileno()).st_size == 0:
                 raise FileError(f'"{name}" is empty (0 bytes), so there is no picture to open.')
             return _decode(fp, name, max_pixels)
-    except FileNotFoundError:
-        raise FileError(f'"{name}" does not exist; it may have been moved or deleted.') from None
-    except IsADirectoryError:
-        raise FileError(f'"{name}" is a folder, not an image file.') from None
-    except PermissionError:
-        raise FileError(f'"{name}" cannot be read: permission denied.') from None
     except OSError as exc:
         log.warning("reading %s failed: %s", path, exc)
-        raise FileError(f'"{name}" could not be read ({exc.strerror or exc}).') from None
+        raise file_error_from_os(exc, name) from None
 
 
 def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -1,0 +1,119 @@
+"""Files <-> the editor's Document: open an image or .ora as a document, save .ora.
+
+The UI, the CLI and autosave call these; the file formats themselves live in
+`editor.io.images` and `editor.io.ora`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from editor.io.errors import FileError
+from editor.io.images import DEFAULT_MAX_PIXELS, read_image
+from editor.io.ora import OraLayer, OraProject, read_ora, write_ora
+from editor.model.blending import blend_mode_from_ora, blend_mode_to_ora
+from editor.model.document import MAX_CANVAS_SIDE, Document
+from editor.model.layer import Layer
+
+ORA_SUFFIX = ".ora"
+_NORMAL_OPS = ("svg:src-over", "svg:normal", "")
+
+
+def load_ora(
+    path: str | os.PathLike[str],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    warnings: list[str] | None = None,
+) -> Document:
+    """A clean (not undoable, unmodified) Document from an OpenRaster file.
+
+    Repairs made while reading (a missing layer picture, an unknown blend mode, ...) are
+    appended to `warnings` as sentences. Raises FileError with one sentence.
+    """
+    project = read_ora(path, max_pixels=max_pixels)
+    notes = list(project.warnings)
+    _check_canvas(project.width, project.height, Path(path).name)
+    document = Document(project.width, project.height)
+    for index, record in enumerate(project.layers):
+        mode = blend_mode_from_ora(record.composite_op)
+        if mode == "normal" and record.composite_op.strip().lower() not in _NORMAL_OPS:
+            notes.append(
+                f'Layer "{record.name}" uses the blend mode "{record.composite_op}", '
+                "which Overpaint does not have, so it is shown as Normal."
+            )
+        layer = Layer.from_rgba(
+            record.pixels,
+            record.name,
+            x=record.x,
+            y=record.y,
+            opacity=record.opacity,
+            blend_mode=mode,
+            visible=record.visible,
+            alpha_locked=record.alpha_locked,
+            metadata=record.metadata,
+        )
+        document.insert_layer(layer, index)
+    if document.layers:
+        document.set_current_layer(len(document.layers) - 1)
+    document.reset_history()
+    if warnings is not None:
+        warnings.extend(notes)
+    return document
+
+
+def save_ora(document: Document, path: str | os.PathLike[str], keep_backup: bool = True) -> None:
+    """Save atomically as OpenRaster (previous version kept as "<name>.bak").
+
+    Does not mark the history clean: the caller decides (a manual save does, autosave not).
+    """
+    write_ora(path, document_to_project(document), document.composite_array(), keep_backup)
+
+
+def document_to_project(document: Document) -> OraProject:
+    layers = [
+        OraLayer(
+            name=layer.name,
+            pixels=layer.to_rgba(),
+            x=layer.x,
+            y=layer.y,
+            opacity=layer.opacity,
+            visible=layer.visible,
+            composite_op=blend_mode_to_ora(layer.blend_mode),
+            alpha_locked=layer.alpha_locked,
+            metadata=dict(layer.metadata),
+        )
+        for layer in document.layers
+    ]
+    return OraProject(document.width, document.height, layers)
+
+
+def load_image_document(
+    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Document:
+    """A clean one-layer Document from an image file, the layer named after the file."""
+    rgba = read_image(path, max_pixels)
+    height, width = rgba.shape[:2]
+    _check_canvas(width, height, Path(path).name)
+    document = Document(width, height)
+    document.add_layer(Path(path).stem or "Background", rgba=rgba)
+    document.reset_history()
+    return document
+
+
+def load_document(
+    path: str | os.PathLike[str],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    warnings: list[str] | None = None,
+) -> Document:
+    """Open a .ora project or an image file (chosen by suffix) as a clean Document."""
+    if Path(path).suffix.lower() == ORA_SUFFIX:
+        return load_ora(path, max_pixels, warnings)
+    return load_image_document(path, max_pixels)
+
+
+def _check_canvas(width: int, height: int, name: str) -> None:
+    if width > MAX_CANVAS_SIDE or height > MAX_CANVAS_SIDE:
+        raise FileError(
+            f'"{name}" is {width}x{height} pixels, wider or taller than the '
+            f"{MAX_CANVAS_SIDE} pixels a canvas can have."
+        )
