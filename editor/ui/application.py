@@ -1,19 +1,38 @@
-"""Creates the QApplication and the main window."""
+"""Creates the QApplication and the main window.
+
+Nothing imported here pulls in torch or diffusers: the window is on screen first, and
+the engine imports them in its worker thread when the first job runs.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
+from engine.paths import RESOURCES
 
-def run_gui(path: str | None = None) -> int:
+APP_ICON = RESOURCES / "icons" / "overpaint.svg"
+
+
+def create_application():  # -> QApplication
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
-
-    from editor.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Overpaint")
     app.setOrganizationName("Overpaint")
+    app.setDesktopFileName("io.github.overpaint.Overpaint")
+    if APP_ICON.is_file():
+        app.setWindowIcon(QIcon(str(APP_ICON)))
+    return app
+
+
+def run_gui(path: str | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_application()
+    from editor.ui.main_window import MainWindow
+
     window = MainWindow()
     window.show()
     if path:

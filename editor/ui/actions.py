@@ -1,0 +1,87 @@
+"""Every menu/shortcut action of the main window, created in one place.
+
+Keeping the key bindings in one table makes them easy to review and to test: the
+tests press the keys and check that the action fired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+StandardKey = QKeySequence.StandardKey
+
+# name -> (menu text, shortcuts, checkable)
+ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], bool]] = {
+    "new": ("&New…", (StandardKey.New,), False),
+    "open": ("&Open…", ("Ctrl+O",), False),
+    "import_layer": ("&Import as Layer…", ("Ctrl+Shift+I",), False),
+    "save": ("&Save", ("Ctrl+S",), False),
+    "save_as": ("Save &As…", ("Ctrl+Shift+S",), False),
+    "export": ("&Export PNG…", ("Ctrl+Shift+E",), False),
+    "close": ("&Close", (), False),
+    "quit": ("&Quit", ("Ctrl+Q",), False),
+    "copy": ("&Copy", ("Ctrl+C",), False),
+    "copy_merged": ("Copy &Merged", ("Ctrl+Shift+C",), False),
+    "paste": ("&Paste as New Layer", ("Ctrl+V",), False),
+    "select_all": ("Select &All", ("Ctrl+A",), False),
+    "select_none": ("Select &None", ("Ctrl+Shift+A",), False),
+    "invert_selection": ("&Invert Selection", ("Ctrl+I",), False),
+    "clear_mask": ("C&lear Mask", ("Shift+Del",), False),
+    "invert_mask": ("In&vert Mask", (), False),
+    "mask_from_selection": ("Mask from &Selection", (), False),
+    "toggle_mask": ("Show &Mask", ("Shift+M",), True),
+    "settings": ("Se&ttings…", ("Ctrl+,",), False),
+    "zoom_in": ("Zoom &In", ("Ctrl++", "Ctrl+="), False),
+    "zoom_out": ("Zoom &Out", ("Ctrl+-",), False),
+    "fit": ("&Fit to Window", ("Ctrl+0",), False),
+    "actual_size": ("&100%", ("Ctrl+1",), False),
+    "tool_brush": ("&Brush", ("B",), True),
+    "tool_eraser": ("&Eraser", ("E",), True),
+    "tool_mask": ("&Mask Brush", ("M",), True),
+    "tool_move": ("Mo&ve Layer", ("V",), True),
+    "brush_smaller": ("Brush &Smaller", ("[",), False),
+    "brush_bigger": ("Brush &Bigger", ("]",), False),
+    "swap_colors": ("S&wap Colours", ("X",), False),
+    "add_layer": ("&New Layer", ("Ctrl+Shift+N",), False),
+    "duplicate_layer": ("&Duplicate Layer", ("Ctrl+J",), False),
+    "delete_layer": ("De&lete Layer", (), False),
+    "merge_down": ("&Merge Down", ("Ctrl+E",), False),
+    "flatten": ("&Flatten Image", (), False),
+    "generate": ("&Generate", ("Ctrl+Return", "Ctrl+Enter"), False),
+    "cancel": ("&Cancel Generation", ("Esc",), False),
+    "accept_candidate": ("&Accept Result", (), False),
+    "discard_candidate": ("&Discard Result", (), False),
+    "discard_all": ("Discard &All Results", (), False),
+    "about": ("&About Overpaint", (), False),
+}
+
+
+@dataclass
+class Actions:
+    """Attribute access to the actions by name: actions.save, actions.tool_brush, ..."""
+
+    by_name: dict[str, QAction]
+
+    def __getattr__(self, name: str) -> QAction:
+        try:
+            return self.__dict__["by_name"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def create_actions(parent: QWidget) -> Actions:
+    actions: dict[str, QAction] = {}
+    for name, (text, keys, checkable) in ACTION_TABLE.items():
+        action = QAction(text, parent)
+        action.setObjectName(f"action_{name}")
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setCheckable(checkable)
+        if keys:
+            shortcut = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{text.replace('&', '').rstrip('…')} ({shortcut})")
+        parent.addAction(action)  # shortcuts work even when the menu bar is hidden
+        actions[name] = action
+    return Actions(actions)

@@ -1,0 +1,134 @@
+"""The strip of generated results waiting to be accepted or discarded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.ui.canvas_view import rgba_array_to_qimage
+
+THUMB_SIZE = 96
+
+
+@dataclass(eq=False)
+class Candidate:
+    """One result: a GenerationResult plus the document it was made for."""
+
+    result: object  # engine.request.GenerationResult
+    image: QImage  # the RGBA patch as a QImage (for previews)
+    document: object | None = None
+
+
+class CandidatesStrip(QWidget):
+    """Thumbnails of results; selecting one previews it, Accept turns it into a layer."""
+
+    preview_changed = Signal(object)  # Candidate | None
+    accept_requested = Signal(object)  # Candidate
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("candidatesStrip")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.list = QListWidget()
+        self.list.setObjectName("candidatesList")
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setFlow(QListWidget.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setMovement(QListWidget.Movement.Static)
+        self.list.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.list.setFixedHeight(THUMB_SIZE + 36)
+        self.list.currentRowChanged.connect(self._row_changed)
+        self.list.itemDoubleClicked.connect(lambda _item: self.accept_current())
+        layout.addWidget(self.list)
+        buttons = QHBoxLayout()
+        self.accept_button = QPushButton("Accept")
+        self.accept_button.setObjectName("acceptButton")
+        self.accept_button.setToolTip("Keep the selected result as a new layer")
+        self.accept_button.clicked.connect(self.accept_current)
+        self.discard_button = QPushButton("Discard")
+        self.discard_button.setObjectName("discardButton")
+        self.discard_button.clicked.connect(self.discard_current)
+        self.discard_all_button = QPushButton("Discard all")
+        self.discard_all_button.setObjectName("discardAllButton")
+        self.discard_all_button.clicked.connect(self.clear)
+        for button in (self.accept_button, self.discard_button, self.discard_all_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self._candidates: list[Candidate] = []
+        self._update_buttons()
+
+    def candidates(self) -> list[Candidate]:
+        return list(self._candidates)
+
+    def count(self) -> int:
+        return len(self._candidates)
+
+    def current(self) -> Candidate | None:
+        row = self.list.currentRow()
+        return self._candidates[row] if 0 <= row < len(self._candidates) else None
+
+    def add_result(self, result, document: object | None = None) -> Candidate:
+        image = rgba_array_to_qimage(result.rgba)
+        candidate = Candidate(result, image, document)
+        self._candidates.append(candidate)
+        thumb = image.scaled(
+            THUMB_SIZE,
+            THUMB_SIZE,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), f"seed {result.seed}")
+        item.setToolTip(result.parameters)
+        self.list.addItem(item)
+        if self.list.currentRow() < 0:
+            self.list.setCurrentRow(self.list.count() - 1)
+        self._update_buttons()
+        return candidate
+
+    def select(self, row: int) -> None:
+        self.list.setCurrentRow(row)
+
+    def accept_current(self) -> None:
+        candidate = self.current()
+        if candidate is not None:
+            self.accept_requested.emit(candidate)
+
+    def remove(self, candidate: Candidate) -> None:
+        if candidate in self._candidates:
+            row = self._candidates.index(candidate)
+            self._candidates.pop(row)
+            self.list.takeItem(row)
+            self._update_buttons()
+            self.preview_changed.emit(self.current())
+
+    def discard_current(self) -> None:
+        candidate = self.current()
+        if candidate is not None:
+            self.remove(candidate)
+
+    def clear(self) -> None:
+        self._candidates.clear()
+        self.list.clear()
+        self._update_buttons()
+        self.preview_changed.emit(None)
+
+    def _row_changed(self, _row: int) -> None:
+        self._update_buttons()
+        self.preview_changed.emit(self.current())
+
+    def _update_buttons(self) -> None:
+        has = self.current() is not None
+        self.accept_button.setEnabled(has)
+        self.discard_button.setEnabled(has)
+        self.discard_all_button.setEnabled(bool(self._candidates))

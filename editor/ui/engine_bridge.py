@@ -1,0 +1,243 @@
+"""Connects the generation panel, the candidates strip and the canvas to EngineClient.
+
+The EngineClient (and with it the worker thread) is created on the first Generate, so a
+window that never generates never starts a thread. Results are kept as candidates;
+only Accept changes the document, as one undo step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QPoint, QRect, Signal
+
+from editor.ui.candidates import Candidate, CandidatesStrip
+from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
+from editor.ui.generation_panel import GenerationPanel
+from editor.ui.job_builder import JobError, PreparedJob
+from editor.ui.settings import Settings
+from engine.request import Box
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NATIVE = 512
+
+
+@dataclass
+class _RunningJob:
+    job: PreparedJob
+    document: object
+    submitted: float = field(default_factory=time.monotonic)
+    first_step_at: float | None = None
+    first_step: int = 0
+
+
+def box_to_rect(box: Box) -> QRect:
+    return QRect(box.x, box.y, box.width, box.height)
+
+
+def native_size_for(model: str, settings: Settings) -> int:
+    """The model's native resolution without loading it (512 when it cannot be told;
+    the engine then reports the real problem when the job runs)."""
+    from engine.errors import EngineError
+    from engine.models import resolve_model
+
+    try:
+        return resolve_model(model, settings.model_dirs).native_size
+    except (EngineError, OSError, ValueError) as e:
+        log.info("native size of %r unknown (%s); using %d", model, e, DEFAULT_NATIVE)
+        return DEFAULT_NATIVE
+
+
+class GenerationController(QObject):
+    """Owns the EngineClient; turns panel clicks into jobs and results into candidates."""
+
+    error = Signal(str)  # one sentence for the user
+    status = Signal(str)
+    results_ready = Signal(int)  # number of new candidates
+    accepted = Signal(object)  # the new Layer
+
+    def __init__(
+        self,
+        panel: GenerationPanel,
+        candidates: CandidatesStrip,
+        canvas: CanvasView,
+        settings: Settings,
+        prepare: Callable[[dict[str, Any], int], PreparedJob],
+        accept: Callable[[Candidate], object | None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.panel = panel
+        self.candidates = candidates
+        self.canvas = canvas
+        self.settings = settings
+        self._prepare = prepare
+        self._accept = accept
+        self.document: object | None = None
+        self._client = None
+        self._jobs: dict[int, _RunningJob] = {}
+        self._running: int | None = None
+        panel.generate_requested.connect(self.generate)
+        panel.cancel_requested.connect(self.cancel)
+        candidates.preview_changed.connect(self._show_candidate)
+        candidates.accept_requested.connect(self.accept)
+
+    # Client --------------------------------------------------------------------------
+    @property
+    def client(self):  # engine.worker.EngineClient, created on first use
+        if self._client is None:
+            from engine.worker import EngineClient
+
+            client = EngineClient(self, extra_dirs=self.settings.model_dirs)
+            client.started.connect(self._on_started)
+            client.progress.connect(self._on_progress)
+            client.finished.connect(self._on_finished)
+            client.failed.connect(self._on_failed)
+            client.cancelled.connect(self._on_cancelled)
+            self._client = client
+        return self._client
+
+    def has_client(self) -> bool:
+        return self._client is not None
+
+    def is_busy(self) -> bool:
+        return bool(self._jobs)
+
+    def pending_jobs(self) -> int:
+        return len(self._jobs)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel all jobs and stop the worker thread (on window close)."""
+        if self._client is None:
+            return True
+        stopped = self._client.shutdown(timeout_ms)
+        self._jobs.clear()
+        self._running = None
+        return stopped
+
+    # Jobs ----------------------------------------------------------------------------
+    def generate(self) -> int | None:
+        """Submit a job for the current document; returns its id, None if refused."""
+        if self.document is None:
+            self.error.emit("Open or create an image first, then generate.")
+            return None
+        params = self.panel.params()
+        native = native_size_for(params["model"], self.settings)
+        try:
+            job = self._prepare(params, native)
+        except JobError as e:
+            self.error.emit(str(e))
+            return None
+        job_id = self.client.submit(job.request, job.inputs)
+        self._jobs[job_id] = _RunningJob(job, self.document)
+        self.settings.set_generation_params(params)
+        self._update_running()
+        if self._running is None:
+            self.panel.set_waiting("Starting the engine…")
+        self.status.emit(f"Queued {job.request.mode} job {job_id}.")
+        return job_id
+
+    def cancel(self) -> None:
+        if self._client is not None and self._jobs:
+            self._client.cancel(None)
+            self.status.emit("Cancelling…")
+
+    def _update_running(self) -> None:
+        queued = len(self._jobs) - (1 if self._running in self._jobs else 0)
+        self.panel.set_running(bool(self._jobs), max(0, queued))
+
+    def _on_started(self, job_id: int) -> None:
+        running = self._jobs.get(job_id)
+        if running is None:
+            return
+        self._running = job_id
+        self._update_running()
+        self.panel.set_waiting("Loading the model…")
+        if running.document is self.document:
+            self.canvas.set_region(box_to_rect(running.job.request.region))
+
+    def _on_progress(self, job_id: int, step: int, total: int, preview: object) -> None:
+        running = self._jobs.get(job_id)
+        if running is None:
+            return
+        now = time.monotonic()
+        if running.first_step_at is None:
+            running.first_step_at, running.first_step = now, step
+        done = step - running.first_step
+        left = None
+        if done > 0:
+            left = (now - running.first_step_at) / done * (total - step)
+        self.panel.set_progress(step, total, left)
+        if isinstance(preview, np.ndarray) and running.document is self.document:
+            rect = box_to_rect(running.job.request.region)
+            self.canvas.set_preview(rgba_array_to_qimage(preview), rect)
+
+    def _finish(self, job_id: int) -> _RunningJob | None:
+        running = self._jobs.pop(job_id, None)
+        if job_id == self._running:
+            self._running = None
+            self.canvas.set_preview(None)
+            self.canvas.set_region(None)
+        self._update_running()
+        return running
+
+    def _on_finished(self, job_id: int, results: object) -> None:
+        running = self._finish(job_id)
+        if running is None:
+            return
+        results = list(results or [])
+        if running.document is not self.document:
+            return  # the document was closed meanwhile: nowhere to put the results
+        for result in results:
+            self.candidates.add_result(result, running.document)
+        self.panel.set_status(f"{len(results)} result(s) ready: accept one or discard them.")
+        self.status.emit(f"Generation finished: {len(results)} result(s).")
+        self.results_ready.emit(len(results))
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        if self._finish(job_id) is None:
+            return
+        self.panel.set_status(message)
+        self.error.emit(message)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if self._finish(job_id) is None:
+            return
+        self.panel.set_status("Generation cancelled.")
+        self.status.emit("Generation cancelled.")
+
+    # Candidates ----------------------------------------------------------------------
+    def _show_candidate(self, candidate: Candidate | None) -> None:
+        if candidate is None or candidate.document is not self.document:
+            self.canvas.set_overlay(None)
+            return
+        result = candidate.result
+        self.canvas.set_overlay(candidate.image, QPoint(result.x, result.y))
+
+    def accept(self, candidate: Candidate | None = None) -> object | None:
+        """Make a candidate (default: the selected one) a real layer; one undo step."""
+        candidate = candidate or self.candidates.current()
+        if candidate is None:
+            return None
+        if candidate.document is not self.document:
+            self.error.emit("That result belongs to a closed image; generate it again.")
+            self.candidates.remove(candidate)
+            return None
+        layer = self._accept(candidate)
+        self.candidates.remove(candidate)
+        if layer is not None:
+            self.accepted.emit(layer)
+        return layer
+
+    def set_document(self, document: object | None) -> None:
+        """A new document: its candidates go away; running jobs finish into nothing."""
+        self.document = document
+        self.candidates.clear()
+        self.canvas.set_preview(None)
+        self.canvas.set_region(None)

@@ -1,0 +1,133 @@
+"""File and clipboard operations behind the window's menus, without widgets.
+
+Each function takes the document/paths and raises editor.io.errors.FileError (or
+ValueError) with a sentence the window shows; nothing here opens dialogs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QRect
+from PySide6.QtGui import QImage
+
+from editor.io.images import IMAGE_SUFFIXES, read_image
+from editor.model.blending import image_to_rgba
+from editor.model.document import Document
+
+ORA_SUFFIX = ".ora"
+OPEN_SUFFIXES = (ORA_SUFFIX, *IMAGE_SUFFIXES)
+OPEN_FILTER = (
+    "Images and projects ("
+    + " ".join(f"*{s}" for s in OPEN_SUFFIXES)
+    + ");;OpenRaster projects (*.ora);;All files (*)"
+)
+SAVE_FILTER = "OpenRaster project (*.ora)"
+EXPORT_FILTER = "PNG image (*.png)"
+
+
+def can_open(path: Path) -> bool:
+    return path.suffix.lower() in OPEN_SUFFIXES
+
+
+def new_document(width: int, height: int, fill: tuple[int, int, int, int] | None) -> Document:
+    """A clean document with one layer (filled with `fill`, or transparent)."""
+    doc = Document(width, height)
+    if fill is None:
+        doc.add_layer("Background")
+    else:
+        rgba = np.empty((height, width, 4), np.uint8)
+        rgba[...] = fill
+        doc.add_layer("Background", rgba=rgba)
+    doc.reset_history()
+    return doc
+
+
+def import_layer(doc: Document, path: Path) -> None:
+    """Add an image file as a new layer at the top-left (one undo step)."""
+    rgba = read_image(path)
+    doc.add_layer(path.stem or "Imported", rgba=rgba, text="Import layer")
+
+
+def generation_metadata(doc: Document) -> tuple[str | None, object | None]:
+    """The `parameters` text and request of the current layer if it was generated, else of
+    the topmost generated layer (what the PNG export records)."""
+    from engine.request import GenerationRequest
+
+    layers = list(doc.layers)
+    current = doc.current_layer
+    ordered = ([current] if current is not None else []) + list(reversed(layers))
+    for layer in ordered:
+        params = layer.metadata.get("parameters")
+        if params:
+            text = layer.metadata.get("overpaint_request")
+            request = None
+            if text:
+                try:
+                    request = GenerationRequest.from_json(text)
+                except (ValueError, TypeError, KeyError):
+                    request = None
+            return params, request
+    return None, None
+
+
+def export_png(doc: Document, path: Path) -> None:
+    """Flatten the visible layers to a PNG carrying the generation metadata (atomic)."""
+    from engine.metadata import save_png
+
+    parameters, request = generation_metadata(doc)
+    save_png(path, doc.composite_array(), parameters, request)
+
+
+def selection_crop_rect(doc: Document) -> QRect:
+    box = doc.selection_bbox()
+    return box if box is not None else doc.rect()
+
+
+def copy_image(doc: Document, merged: bool) -> QImage | None:
+    """The selection (or everything) of the current layer, or of the composite."""
+    rect = selection_crop_rect(doc)
+    if merged:
+        rgba = doc.composite_array(rect)
+    elif doc.current_layer is not None:
+        rgba = doc.current_layer.to_rgba(rect)
+    else:
+        return None
+    if doc.has_selection():
+        sel = doc.selection[rect.y() : rect.bottom() + 1, rect.x() : rect.right() + 1]
+        rgba = rgba.copy()
+        rgba[..., 3] = (rgba[..., 3].astype(np.uint16) * sel // 255).astype(np.uint8)
+    h, w = rgba.shape[:2]
+    data = np.ascontiguousarray(rgba)
+    return QImage(data.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
+
+
+def image_from_mime(mime: QMimeData) -> np.ndarray | None:
+    """Straight RGBA from clipboard image data, or from a copied image file URL."""
+    if mime.hasImage():
+        image = QImage(mime.imageData())
+        if not image.isNull():
+            return image_to_rgba(image)
+    for url in mime.urls() if mime.hasUrls() else ():
+        path = Path(url.toLocalFile())
+        if url.isLocalFile() and path.suffix.lower() in IMAGE_SUFFIXES:
+            return read_image(path)
+    return None
+
+
+def paste_layer(doc: Document, rgba: np.ndarray) -> None:
+    """Paste as a new layer at the selection's corner (or the canvas origin)."""
+    box = doc.selection_bbox()
+    x, y = (box.x(), box.y()) if box is not None else (0, 0)
+    doc.add_layer("Pasted", rgba=rgba, x=x, y=y, text="Paste")
+
+
+def dropped_paths(mime: QMimeData) -> list[Path]:
+    if not mime.hasUrls():
+        return []
+    return [
+        Path(u.toLocalFile())
+        for u in mime.urls()
+        if u.isLocalFile() and can_open(Path(u.toLocalFile()))
+    ]

@@ -1,0 +1,275 @@
+"""The generation dock: model, prompt, parameters, Generate/Cancel and progress.
+
+Only widgets live here. Building a request from the document is the engine bridge's
+job; the panel just hands out its parameters as a plain dict.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.schedulers import SCHEDULER_NAMES
+
+MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "fill")
+MODE_LABELS = {
+    "auto": "Auto",
+    "txt2img": "Text to image",
+    "img2img": "Image to image",
+    "inpaint": "Inpaint",
+    "fill": "Fill (no model)",
+}
+MAX_SEED = 2**31 - 1
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+class PromptEdit(QPlainTextEdit):
+    """A prompt box where Tab moves focus on (prompts never need tab characters)."""
+
+    def __init__(self, placeholder: str) -> None:
+        super().__init__()
+        self.setPlaceholderText(placeholder)
+        self.setTabChangesFocus(True)
+        self.setMaximumHeight(90)
+
+
+class GenerationPanel(QWidget):
+    generate_requested = Signal()
+    cancel_requested = Signal()
+    model_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("generationPanel")
+        layout = QVBoxLayout(self)
+
+        model_row = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("modelCombo")
+        self.model_combo.setMinimumContentsLength(12)
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.currentIndexChanged.connect(
+            lambda _i: self.model_changed.emit(self.model())
+        )
+        browse = QToolButton(text="…")
+        browse.setToolTip("Use a model folder or .safetensors file")
+        browse.clicked.connect(self._browse_model)
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(browse)
+        layout.addLayout(model_row)
+
+        self.prompt_edit = PromptEdit("Prompt: what should appear in the region")
+        self.prompt_edit.setObjectName("promptEdit")
+        self.negative_edit = PromptEdit("Negative prompt")
+        self.negative_edit.setObjectName("negativePromptEdit")
+        self.negative_edit.setMaximumHeight(60)
+        layout.addWidget(self.prompt_edit)
+        layout.addWidget(self.negative_edit)
+
+        form = QFormLayout()
+        self.mode_combo = QComboBox()
+        for mode in MODES:
+            self.mode_combo.addItem(MODE_LABELS[mode], mode)
+        form.addRow("Mode", self.mode_combo)
+
+        seed_row = QHBoxLayout()
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, MAX_SEED)
+        self.dice_button = QToolButton(text="🎲")
+        self.dice_button.setToolTip("Random seed")
+        self.dice_button.clicked.connect(self.randomize_seed)
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.dice_button)
+        form.addRow("Seed", seed_row)
+
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(1, 150)
+        self.steps_spin.setValue(20)
+        form.addRow("Steps", self.steps_spin)
+        self.guidance_spin = QDoubleSpinBox()
+        self.guidance_spin.setRange(0.0, 30.0)
+        self.guidance_spin.setSingleStep(0.5)
+        self.guidance_spin.setValue(7.0)
+        form.addRow("Guidance", self.guidance_spin)
+        self.strength_spin = QDoubleSpinBox()
+        self.strength_spin.setRange(0.0, 1.0)
+        self.strength_spin.setSingleStep(0.05)
+        self.strength_spin.setValue(0.75)
+        form.addRow("Strength", self.strength_spin)
+        self.scheduler_combo = QComboBox()
+        self.scheduler_combo.addItems(SCHEDULER_NAMES)
+        form.addRow("Scheduler", self.scheduler_combo)
+        self.samples_spin = QSpinBox()
+        self.samples_spin.setRange(1, 8)
+        self.samples_spin.setValue(1)
+        form.addRow("Samples", self.samples_spin)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("generateButton")
+        self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.generate_requested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setToolTip("Cancel (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("generationProgress")
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Idle")
+        self.progress_bar.setTextVisible(True)
+        layout.addWidget(self.progress_bar)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("generationStatus")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+
+    # Models ------------------------------------------------------------------------
+    def set_models(self, models: Sequence[Any], current: str = "") -> None:
+        """Fill the picker from engine.models.ModelInfo items (name, path)."""
+        self.model_combo.blockSignals(True)
+        try:
+            self.model_combo.clear()
+            for info in models:
+                self.model_combo.addItem(str(info.name), str(info.path))
+                self.model_combo.setItemData(
+                    self.model_combo.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole
+                )
+        finally:
+            self.model_combo.blockSignals(False)
+        if current:
+            self.set_model(current)
+
+    def set_model(self, name_or_path: str) -> None:
+        """Select a model by name or path, adding a path that was not discovered."""
+        for i in range(self.model_combo.count()):
+            if name_or_path in (self.model_combo.itemText(i), self.model_combo.itemData(i)):
+                self.model_combo.setCurrentIndex(i)
+                return
+        self.model_combo.addItem(Path(name_or_path).name or name_or_path, name_or_path)
+        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+
+    def model(self) -> str:
+        data = self.model_combo.currentData()
+        return str(data) if data else ""
+
+    def _browse_model(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder")
+        if path:
+            self.set_model(path)
+
+    # Parameters --------------------------------------------------------------------
+    def randomize_seed(self) -> None:
+        self.seed_spin.setValue(random.randint(0, MAX_SEED))
+
+    def mode(self) -> str:
+        return str(self.mode_combo.currentData())
+
+    def set_mode(self, mode: str) -> None:
+        index = self.mode_combo.findData(mode)
+        if index >= 0:
+            self.mode_combo.setCurrentIndex(index)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "model": self.model(),
+            "prompt": self.prompt_edit.toPlainText().strip(),
+            "negative_prompt": self.negative_edit.toPlainText().strip(),
+            "mode": self.mode(),
+            "seed": self.seed_spin.value(),
+            "steps": self.steps_spin.value(),
+            "guidance": self.guidance_spin.value(),
+            "strength": self.strength_spin.value(),
+            "scheduler": self.scheduler_combo.currentText(),
+            "n_samples": self.samples_spin.value(),
+        }
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Restore parameters (e.g. from settings); unknown or bad values are skipped."""
+        setters = {
+            "prompt": lambda v: self.prompt_edit.setPlainText(str(v)),
+            "negative_prompt": lambda v: self.negative_edit.setPlainText(str(v)),
+            "mode": lambda v: self.set_mode(str(v)),
+            "seed": lambda v: self.seed_spin.setValue(int(v)),
+            "steps": lambda v: self.steps_spin.setValue(int(v)),
+            "guidance": lambda v: self.guidance_spin.setValue(float(v)),
+            "strength": lambda v: self.strength_spin.setValue(float(v)),
+            "scheduler": self._set_scheduler,
+            "n_samples": lambda v: self.samples_spin.setValue(int(v)),
+            "model": lambda v: self.set_model(str(v)) if v else None,
+        }
+        for key, value in params.items():
+            if key in setters and value is not None:
+                try:
+                    setters[key](value)
+                except (TypeError, ValueError):
+                    continue
+
+    def _set_scheduler(self, name: Any) -> None:
+        index = self.scheduler_combo.findText(str(name))
+        if index >= 0:
+            self.scheduler_combo.setCurrentIndex(index)
+
+    # Progress ----------------------------------------------------------------------
+    def set_running(self, running: bool, queued: int = 0) -> None:
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.generate_button.setText(f"Generate (queue {queued + 1})" if queued else "Generate")
+        else:
+            self.generate_button.setText("Generate")
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("Idle")
+
+    def set_waiting(self, text: str) -> None:
+        # A busy indicator while the model loads (no step count yet).
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setFormat(text)
+        self.status_label.setText(text)
+
+    def set_progress(self, step: int, total: int, seconds_left: float | None) -> None:
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(step)
+        text = f"Step {step}/{total}"
+        if seconds_left is not None:
+            text += f" — {format_duration(seconds_left)} left"
+        self.progress_bar.setFormat(text)
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)

@@ -1,0 +1,238 @@
+"""The layers dock: list (top layer first) with visibility, name, opacity and blend mode.
+
+Every edit goes through a Document method, so each is one undo step; the list rebuilds
+from the document's signals with widget signals blocked (a one-way loop, no echoes).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.model.blending import BLEND_MODES
+
+THUMB = 40
+UID_ROLE = Qt.ItemDataRole.UserRole
+
+
+def layer_thumbnail(layer) -> QIcon:  # noqa: ANN001 - editor.model.layer.Layer
+    if layer.is_empty():
+        return QIcon()
+    image: QImage = layer.qimage().scaled(
+        THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
+    return QIcon(QPixmap.fromImage(image))
+
+
+class _LayerList(QListWidget):
+    """A list whose internal drag-and-drop reports the moved row."""
+
+    moved = Signal(int, int)  # from row, to row
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        source = self.currentRow()
+        super().dropEvent(event)
+        target = self.currentRow()
+        if source >= 0 and target >= 0 and source != target:
+            self.moved.emit(source, target)
+
+
+class LayersPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("layersPanel")
+        self.document = None
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.blend_combo = QComboBox()
+        self.blend_combo.setObjectName("blendCombo")
+        for name, (_mode, _ora, label) in BLEND_MODES.items():
+            self.blend_combo.addItem(label, name)
+        self.blend_combo.currentIndexChanged.connect(self._blend_changed)
+        form.addRow("Blend", self.blend_combo)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setObjectName("opacitySlider")
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.valueChanged.connect(self._opacity_changed)
+        form.addRow("Opacity", self.opacity_slider)
+        layout.addLayout(form)
+
+        self.list = _LayerList()
+        self.list.setObjectName("layersList")
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)
+        self.list.currentRowChanged.connect(self._row_changed)
+        self.list.itemChanged.connect(self._item_changed)
+        self.list.moved.connect(self._moved)
+        layout.addWidget(self.list, 1)
+
+        self.buttons = QHBoxLayout()
+        layout.addLayout(self.buttons)
+
+    def add_button(self, action, label: str) -> QToolButton:  # noqa: ANN001 - QAction
+        """A compact button for a layer action (the menu shows the long name)."""
+        button = QToolButton(text=label)
+        button.setToolTip(action.toolTip())
+        button.clicked.connect(action.trigger)
+        self.buttons.addWidget(button)
+        return button
+
+    # Document binding -----------------------------------------------------------------
+    def set_document(self, document) -> None:  # noqa: ANN001
+        if self.document is not None:
+            for signal, slot in self._connections():
+                signal.disconnect(slot)
+        self.document = document
+        if document is not None:
+            for signal, slot in self._connections():
+                signal.connect(slot)
+        self.refresh()
+
+    def _connections(self):
+        doc = self.document
+        return (
+            (doc.layers_changed, self.refresh),
+            (doc.layer_properties_changed, self._properties_changed),
+            (doc.current_layer_changed, self._current_changed),
+            (doc.changed, self._pixels_changed),
+        )
+
+    def _layer_at_row(self, row: int):
+        layers = self.document.layers if self.document is not None else ()
+        index = len(layers) - 1 - row
+        return layers[index] if 0 <= index < len(layers) else None
+
+    def _row_of(self, layer) -> int:  # noqa: ANN001
+        """The list row of a layer, -1 if it is not (or no longer) in the document."""
+        try:
+            return len(self.document.layers) - 1 - self.document.index_of(layer)
+        except ValueError:
+            return -1
+
+    def refresh(self) -> None:
+        self.list.blockSignals(True)
+        try:
+            self.list.clear()
+            if self.document is None:
+                return
+            for layer in reversed(self.document.layers):
+                item = QListWidgetItem(layer_thumbnail(layer), layer.name)
+                item.setData(UID_ROLE, layer.uid)
+                item.setFlags(
+                    item.flags()
+                    | Qt.ItemFlag.ItemIsUserCheckable
+                    | Qt.ItemFlag.ItemIsEditable
+                    | Qt.ItemFlag.ItemIsDragEnabled
+                )
+                item.setCheckState(
+                    Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked
+                )
+                self.list.addItem(item)
+            current = self.document.current_layer
+            if current is not None:
+                self.list.setCurrentRow(self._row_of(current))
+        finally:
+            self.list.blockSignals(False)
+        self._sync_controls()
+        self._thumbs_dirty = False
+
+    def _sync_controls(self) -> None:
+        layer = self.document.current_layer if self.document is not None else None
+        for widget in (self.blend_combo, self.opacity_slider):
+            widget.blockSignals(True)
+            widget.setEnabled(layer is not None)
+        try:
+            if layer is not None:
+                self.blend_combo.setCurrentIndex(self.blend_combo.findData(layer.blend_mode))
+                self.opacity_slider.setValue(round(layer.opacity * 100))
+        finally:
+            for widget in (self.blend_combo, self.opacity_slider):
+                widget.blockSignals(False)
+
+    def _properties_changed(self, layer) -> None:  # noqa: ANN001
+        row = self._row_of(layer)
+        item = self.list.item(row)
+        if item is not None:
+            self.list.blockSignals(True)
+            item.setText(layer.name)
+            item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
+            self.list.blockSignals(False)
+        if layer is self.document.current_layer:
+            self._sync_controls()
+
+    def _current_changed(self, layer) -> None:  # noqa: ANN001
+        if layer is not None:
+            self.list.blockSignals(True)
+            self.list.setCurrentRow(self._row_of(layer))
+            self.list.blockSignals(False)
+        self._sync_controls()
+
+    def _pixels_changed(self, _rect) -> None:  # noqa: ANN001
+        # Thumbnails refresh when the stroke is over (on the history step), not per dab.
+        self._thumbs_dirty = True
+
+    def refresh_thumbnails(self) -> None:
+        if self.document is None or not getattr(self, "_thumbs_dirty", False):
+            return
+        self._thumbs_dirty = False
+        for row in range(self.list.count()):
+            layer = self._layer_at_row(row)
+            if layer is not None:
+                self.list.item(row).setIcon(layer_thumbnail(layer))
+
+    # Widget -> document ---------------------------------------------------------------
+    def _row_changed(self, row: int) -> None:
+        layer = self._layer_at_row(row)
+        if layer is not None:
+            self.document.set_current_layer(layer)
+
+    def _item_changed(self, item: QListWidgetItem) -> None:
+        layer = self._layer_at_row(self.list.row(item))
+        if layer is None:
+            return
+        visible = item.checkState() == Qt.CheckState.Checked
+        name = item.text().strip() or layer.name
+        changes = {}
+        if visible != layer.visible:
+            changes["visible"] = visible
+        if name != layer.name:
+            changes["name"] = name
+        if changes:
+            self.document.set_layer_properties(layer, **changes)
+
+    def _moved(self, from_row: int, to_row: int) -> None:
+        layer = self._layer_at_row(from_row)
+        if layer is None:
+            return
+        self.document.move_layer(layer, len(self.document.layers) - 1 - to_row)
+        self.refresh()  # the list widget already moved the row; re-read the truth
+
+    def move_current(self, to_row: int) -> None:
+        """Reorder as a drag would (used by tests and keyboard moves)."""
+        from_row = self.list.currentRow()
+        if from_row >= 0 and from_row != to_row:
+            self._moved(from_row, to_row)
+
+    def _blend_changed(self, _index: int) -> None:
+        layer = self.document.current_layer if self.document is not None else None
+        if layer is not None:
+            self.document.set_layer_properties(layer, blend_mode=self.blend_combo.currentData())
+
+    def _opacity_changed(self, value: int) -> None:
+        layer = self.document.current_layer if self.document is not None else None
+        if layer is not None:
+            self.document.set_layer_properties(layer, opacity=value / 100)

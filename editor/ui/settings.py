@@ -1,0 +1,160 @@
+"""Persistent user settings (QSettings in an INI file under the user's config folder).
+
+The file path is computed from the environment at construction time, not cached by Qt,
+so each test (which points XDG_CONFIG_HOME at a temp folder) gets its own settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+MAX_RECENT_FILES = 10
+DEFAULT_UNDO_MEMORY_MB = 512
+
+
+def default_settings_path() -> Path:
+    override = os.environ.get("OVERPAINT_SETTINGS")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+    return Path(base) / "overpaint" / "overpaint.ini"
+
+
+def _as_list(value: Any) -> list[str]:
+    # QSettings INI returns a plain str for one-element lists and None for empty ones.
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _as_bool(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class Settings:
+    """Typed accessors over one QSettings file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_settings_path()
+        self.qsettings = QSettings(str(self.path), QSettings.Format.IniFormat)
+
+    def sync(self) -> None:
+        self.qsettings.sync()
+
+    # Models and engine -------------------------------------------------------------
+    @property
+    def model_dirs(self) -> list[Path]:
+        return [Path(p) for p in _as_list(self.qsettings.value("models/extra_dirs"))]
+
+    @model_dirs.setter
+    def model_dirs(self, dirs: list[Path]) -> None:
+        self.qsettings.setValue("models/extra_dirs", [str(d) for d in dirs])
+
+    @property
+    def model(self) -> str:
+        """The last chosen model: a discovered name or a path ('' = the default)."""
+        return str(self.qsettings.value("models/current", "") or "")
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.qsettings.setValue("models/current", value)
+
+    @property
+    def watermark(self) -> bool:
+        return _as_bool(self.qsettings.value("generation/watermark"), True)
+
+    @watermark.setter
+    def watermark(self, on: bool) -> None:
+        self.qsettings.setValue("generation/watermark", bool(on))
+
+    @property
+    def device(self) -> str:
+        """'auto', 'cpu', 'cuda' or 'mps'; passed to the engine as a request option."""
+        return str(self.qsettings.value("engine/device", "auto") or "auto")
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.qsettings.setValue("engine/device", value)
+
+    @property
+    def low_memory(self) -> bool:
+        """Force attention slicing and VAE tiling (otherwise the engine decides)."""
+        return _as_bool(self.qsettings.value("engine/low_memory"), False)
+
+    @low_memory.setter
+    def low_memory(self, on: bool) -> None:
+        self.qsettings.setValue("engine/low_memory", bool(on))
+
+    def engine_options(self) -> dict[str, Any]:
+        """Request options for the device settings (empty: the engine decides)."""
+        options: dict[str, Any] = {}
+        if self.device != "auto":
+            options["device"] = self.device
+        if self.low_memory:
+            options["attention_slicing"] = True
+            options["vae_tiling"] = True
+        return options
+
+    @property
+    def undo_memory_mb(self) -> int:
+        try:
+            return int(self.qsettings.value("editor/undo_memory_mb", DEFAULT_UNDO_MEMORY_MB))
+        except (TypeError, ValueError):
+            return DEFAULT_UNDO_MEMORY_MB
+
+    @undo_memory_mb.setter
+    def undo_memory_mb(self, value: int) -> None:
+        self.qsettings.setValue("editor/undo_memory_mb", int(value))
+
+    # Generation parameters -------------------------------------------------------
+    def generation_params(self) -> dict[str, Any]:
+        self.qsettings.beginGroup("generation_params")
+        try:
+            return {key: self.qsettings.value(key) for key in self.qsettings.childKeys()}
+        finally:
+            self.qsettings.endGroup()
+
+    def set_generation_params(self, params: dict[str, Any]) -> None:
+        self.qsettings.beginGroup("generation_params")
+        try:
+            for key, value in params.items():
+                self.qsettings.setValue(key, value)
+        finally:
+            self.qsettings.endGroup()
+
+    # Window ------------------------------------------------------------------------
+    def window_geometry(self) -> QByteArray | None:
+        value = self.qsettings.value("window/geometry")
+        return value if isinstance(value, QByteArray) else None
+
+    def window_state(self) -> QByteArray | None:
+        value = self.qsettings.value("window/state")
+        return value if isinstance(value, QByteArray) else None
+
+    def set_window_layout(self, geometry: QByteArray, state: QByteArray) -> None:
+        self.qsettings.setValue("window/geometry", geometry)
+        self.qsettings.setValue("window/state", state)
+
+    # Recent files ------------------------------------------------------------------
+    @property
+    def recent_files(self) -> list[Path]:
+        return [Path(p) for p in _as_list(self.qsettings.value("files/recent"))]
+
+    def add_recent_file(self, path: Path) -> None:
+        path = Path(path).resolve()
+        files = [p for p in self.recent_files if p != path]
+        files.insert(0, path)
+        self.qsettings.setValue("files/recent", [str(p) for p in files[:MAX_RECENT_FILES]])
+
+    def clear_recent_files(self) -> None:
+        self.qsettings.remove("files/recent")

@@ -1,0 +1,162 @@
+"""The main window: opening files, title, canvas pixels, view mapping, settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from tests.editor.ui.conftest import gradient_rgba
+
+
+def widget_pixel(window, canvas_x: int, canvas_y: int) -> tuple[int, int, int]:
+    """The colour the canvas widget shows at the centre of a canvas pixel."""
+    view = window.canvas
+    p = view.canvas_to_widget(QPointF(canvas_x + 0.5, canvas_y + 0.5))
+    image = view.grab().toImage()
+    c = image.pixelColor(int(p.x()), int(p.y()))
+    return c.red(), c.green(), c.blue()
+
+
+def test_title_and_opened_image_shown_on_canvas(window, png_path: Path) -> None:
+    assert window.windowTitle() == "Overpaint"
+    assert window.open_path(png_path)
+    assert window.windowTitle() == "picture.png — Overpaint"
+    assert (window.document.width, window.document.height) == (160, 120)
+    window.canvas.actual_size()
+    expected = gradient_rgba()
+    for x, y in ((0, 0), (80, 60), (159, 119), (37, 101)):
+        assert widget_pixel(window, x, y) == tuple(int(v) for v in expected[y, x, :3])
+
+
+def test_unreadable_file_shows_message_and_keeps_document(window, tmp_path: Path) -> None:
+    before = window.document
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    assert not window.open_path(bad)
+    assert window.document is before
+    assert "broken.png" in window.last_error
+    assert window.windowTitle() == "Overpaint"
+
+
+def test_unsaved_changes_star_and_close_prompt(window, png_path: Path, tmp_path: Path) -> None:
+    window.open_path(png_path)
+    window.document.add_layer("extra")
+    assert window.windowTitle() == "picture.png* — Overpaint"
+    asked = []
+    window.ask_save_changes = lambda: asked.append(1) or "cancel"
+    assert not window.close()
+    assert asked and window.isVisible()
+    window.document.undo()
+    assert window.windowTitle() == "picture.png — Overpaint"
+    window.document.add_layer("again")
+    window.ask_save_changes = lambda: "save"
+    target = tmp_path / "project.ora"
+    window.save_as = lambda path=None: window.save(target)
+    assert window.close()
+    assert target.is_file()
+
+
+def test_save_as_ora_then_reopen(window, png_path: Path, tmp_path: Path) -> None:
+    window.open_path(png_path)
+    window.document.add_layer("second")
+    target = tmp_path / "work.ora"
+    assert window.save_as(target)
+    assert window.windowTitle() == "work.ora — Overpaint"
+    assert window.open_path(target)
+    assert [layer.name for layer in window.document.layers] == ["picture", "second"]
+    assert window.settings.recent_files[0] == target.resolve()
+
+
+def test_fit_and_zoom_keep_mapping(window, qtbot, png_path: Path) -> None:
+    window.open_path(png_path)
+    view = window.canvas
+    qtbot.keyClick(view, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    top_left = view.canvas_to_widget(QPointF(0, 0))
+    bottom_right = view.canvas_to_widget(QPointF(160, 120))
+    assert 0 <= top_left.x() and 0 <= top_left.y()
+    assert bottom_right.x() <= view.width() and bottom_right.y() <= view.height()
+    # Fitted: one side fills the widget up to the margin.
+    assert min(view.width() - (bottom_right.x() - top_left.x()),
+               view.height() - (bottom_right.y() - top_left.y())) <= 40  # fmt: skip
+    anchor = QPointF(200, 150)
+    under = view.widget_to_canvas(anchor)
+    view.zoom_in(anchor)
+    after = view.widget_to_canvas(anchor)
+    assert abs(after.x() - under.x()) < 1e-6 and abs(after.y() - under.y()) < 1e-6
+    zoom = view.zoom
+    qtbot.keyClick(view, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert view.zoom < zoom
+    view.actual_size()
+    assert view.zoom == 1.0
+    # At 100 % every canvas pixel is one widget pixel (device pixel ratio 1 offscreen).
+    a, b = view.canvas_to_widget(QPointF(10, 10)), view.canvas_to_widget(QPointF(20, 10))
+    assert b.x() - a.x() == 10 * 1.0 / view.devicePixelRatioF()
+    assert widget_pixel(window, 10, 10) == tuple(int(v) for v in gradient_rgba()[10, 10, :3])
+
+
+def test_middle_drag_pans(window, qtbot, png_path: Path) -> None:
+    window.open_path(png_path)
+    view = window.canvas
+    before = view.origin
+    qtbot.mousePress(view, Qt.MouseButton.MiddleButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(view, QPoint(130, 80))
+    qtbot.mouseRelease(view, Qt.MouseButton.MiddleButton, pos=QPoint(130, 80))
+    after = view.origin
+    assert (after.x() - before.x(), after.y() - before.y()) == (30, -20)
+    assert not window.is_modified()
+
+
+def test_settings_persist_across_windows(qtbot, settings, tmp_path: Path) -> None:
+    from editor.ui.main_window import MainWindow
+    from editor.ui.settings import Settings
+
+    first = MainWindow(settings)
+    qtbot.addWidget(first)
+    first.show()
+    panel = first.generation_panel
+    panel.prompt_edit.setPlainText("a red boat")
+    panel.steps_spin.setValue(13)
+    panel.seed_spin.setValue(4242)
+    panel.set_model(str(tmp_path / "some-model"))
+    first.settings.watermark = False
+    first.resize(700, 500)
+    first.close()
+
+    second = MainWindow(Settings(settings.path))
+    qtbot.addWidget(second)
+    second.show()
+    p = second.generation_panel.params()
+    assert (p["prompt"], p["steps"], p["seed"]) == ("a red boat", 13, 4242)
+    assert p["model"] == str(tmp_path / "some-model")
+    assert second.settings.watermark is False
+    assert (second.width(), second.height()) == (700, 500)
+    second.close()
+
+
+def test_window_appears_before_torch_is_imported(png_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from editor.ui.application import create_application
+        app = create_application()
+        from editor.ui.main_window import MainWindow
+        w = MainWindow()
+        w.show()
+        app.processEvents()
+        assert w.open_path({str(png_path)!r})
+        app.processEvents()
+        heavy = [m for m in ("torch", "diffusers", "transformers") if m in sys.modules]
+        print("HEAVY", heavy)
+        w.close()
+        """
+    )
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
