@@ -104,3 +104,5 @@ class GenerationResult:
     y: int
     seed: int
     parameters: str  # the A1111 `parameters` text, ready for PNG metadata
+    # Things the user should know about this result (e.g. a prompt the model cut short).
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,367 @@
+"""Finding models on disk and telling their family, without importing torch.
+
+Diffusers folders are recognised by model_index.json, single-file checkpoints by their
+safetensors JSON header (tensor names and shapes), which is read without touching the
+weights. Everything here is cheap enough to run when the settings dialog opens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ModelError
+from engine.paths import RESOURCES, user_models_dir
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODELS_DIR: Path = RESOURCES / "models"
+DEMO_MODEL_DIR: Path = BUNDLED_MODELS_DIR / "overpaint-demo"
+MODEL_CONFIGS_DIR: Path = RESOURCES / "model_configs"
+
+FAMILIES: tuple[str, ...] = ("sd1", "sd1-inpaint", "sd2", "sd2-v", "sdxl", "sdxl-inpaint")
+NATIVE_SIZES: dict[str, int] = {
+    "sd1": 512,
+    "sd1-inpaint": 512,
+    "sd2": 512,
+    "sd2-v": 768,
+    "sdxl": 1024,
+    "sdxl-inpaint": 1024,
+}
+# A safetensors header is JSON and small; anything claiming more is not a checkpoint.
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    family: str
+    native_size: int
+    kind: str  # "diffusers" | "single-file" | "hf-cache" | "bundled"
+
+    @property
+    def is_inpainting(self) -> bool:
+        return self.family.endswith("-inpaint")
+
+    @property
+    def is_xl(self) -> bool:
+        return self.family.startswith("sdxl")
+
+
+# ----------------------------------------------------------------------------------
+# safetensors headers
+
+
+def read_safetensors_header(path: Path) -> dict[str, dict]:
+    """Tensor name -> {"dtype", "shape", "data_offsets"}; ModelError if the file is bad."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ModelError(f"{path} is not a safetensors file: it is empty or too short.")
+            (n,) = struct.unpack("<Q", head)
+            if n <= 1 or n > _MAX_HEADER_BYTES or n > size - 8:
+                raise ModelError(
+                    f"{path} is not a valid safetensors file: its header is unreadable "
+                    "(random bytes, or a different file type renamed to .safetensors)."
+                )
+            raw = f.read(n)
+    except OSError as e:
+        raise ModelError(f"Cannot read model file {path}: {e.strerror or e}.") from e
+    try:
+        header = json.loads(raw.decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("header is not an object")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ModelError(f"{path} is not a valid safetensors file: its header is corrupt.") from e
+    header.pop("__metadata__", None)
+    end = 0
+    for name, entry in header.items():
+        try:
+            end = max(end, int(entry["data_offsets"][1]))
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ModelError(
+                f"{path} is not a valid safetensors file: tensor {name!r} is malformed."
+            ) from e
+    if 8 + n + end > size:
+        raise ModelError(
+            f"{path} is truncated ({size} bytes, but its header describes {8 + n + end}); "
+            "download or copy it again."
+        )
+    return header
+
+
+def _shape(header: dict[str, dict], key: str) -> list[int] | None:
+    entry = header.get(key)
+    return list(entry["shape"]) if entry else None
+
+
+def detect_family(header: dict[str, dict], path: Path) -> str:
+    """Family of an original-layout (A1111/CompVis) checkpoint, from its tensor names/shapes."""
+    if any(".lora_" in k or "lora_unet_" in k or "lora_te" in k for k in list(header)[:200]):
+        raise ModelError(f"{path} is a LoRA, not a full model; put it in the loras folder.")
+    conv_in = _shape(header, "model.diffusion_model.input_blocks.0.0.weight")
+    if conv_in is None:
+        if "conv_in.weight" in header or any(k.startswith("down_blocks.") for k in header):
+            raise ModelError(
+                f"{path} holds only part of a model (a diffusers UNet or VAE), not a full checkpoint."
+            )
+        raise ModelError(
+            f"{path} is not a Stable Diffusion checkpoint Overpaint knows "
+            "(SD 1.x, SD 2.x or SDXL); no UNet weights found."
+        )
+    in_channels = conv_in[1]
+    if in_channels not in (4, 9):
+        raise ModelError(
+            f"{path} has a {in_channels}-channel UNet, which Overpaint does not support "
+            "(expected 4, or 9 for inpainting models)."
+        )
+    inpaint = in_channels == 9
+    if "model.diffusion_model.label_emb.0.0.weight" in header or any(
+        k.startswith("conditioner.embedders.1.") for k in header
+    ):
+        if not any(k.startswith("conditioner.embedders.0.transformer.") for k in header) and any(
+            k.startswith("conditioner.embedders.0.model.") for k in header
+        ):
+            raise ModelError(f"{path} is an SDXL refiner, which cannot generate on its own.")
+        return "sdxl-inpaint" if inpaint else "sdxl"
+    to_k = _shape(
+        header, "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+    )
+    context_dim = to_k[1] if to_k else None
+    if context_dim == 768:
+        return "sd1-inpaint" if inpaint else "sd1"
+    if context_dim == 1024:
+        if inpaint:
+            # SD 2 inpainting is a 512 eps model with the same UNet layout as SD 1 inpainting
+            # apart from the text encoder; not shipped as a config, so say so.
+            raise ModelError(
+                f"{path} is an SD 2 inpainting model, which Overpaint does not support yet."
+            )
+        return "sd2-v" if _looks_v_prediction(path) else "sd2"
+    raise ModelError(
+        f"{path} has an unknown text-conditioning width ({context_dim}); "
+        "it is not SD 1.x, SD 2.x or SDXL."
+    )
+
+
+def _looks_v_prediction(path: Path) -> bool:
+    """SD 2.x 768-v and 512 base share every tensor shape; decide from the files around it.
+
+    A sidecar .yaml (the A1111 convention) with `parameterization: "v"` is authoritative;
+    otherwise a "768" or "-v" in the name means v-prediction. Default: the 512 base.
+    """
+    for sidecar in (path.with_suffix(".yaml"), path.with_suffix(".yml")):
+        if sidecar.is_file():
+            try:
+                text = sidecar.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            return "parameterization" in text and ('"v"' in text or "'v'" in text or ": v" in text)
+    stem = path.stem.lower()
+    return "768" in stem or stem.endswith("-v") or "_v_" in stem or "-v-" in stem
+
+
+# ----------------------------------------------------------------------------------
+# diffusers folders
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path} is unreadable or not valid JSON.") from e
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is not a JSON object.")
+    return data
+
+
+def _folder_family(folder: Path) -> tuple[str, int]:
+    index = _read_json(folder / "model_index.json")
+    class_name = str(index.get("_class_name", ""))
+    if "unet" not in index:
+        raise ModelError(
+            f"{folder} is a {class_name or 'diffusers'} model without a UNet, "
+            "which Overpaint cannot run."
+        )
+    unet = _read_json(folder / "unet" / "config.json")
+    in_channels = int(unet.get("in_channels", 4))
+    xl = "XL" in class_name or "text_encoder_2" in index
+    if xl:
+        family = "sdxl"
+    else:
+        ctx = unet.get("cross_attention_dim", 768)
+        family = "sd2" if ctx == 1024 else "sd1"
+        if family == "sd2":
+            sched = folder / "scheduler" / "scheduler_config.json"
+            if sched.is_file() and _read_json(sched).get("prediction_type") == "v_prediction":
+                family = "sd2-v"
+    if in_channels == 9:
+        if family in ("sd2", "sd2-v"):
+            family = "sd2"
+        family = {"sd1": "sd1-inpaint", "sdxl": "sdxl-inpaint"}.get(family, family)
+    vae_cfg = folder / "vae" / "config.json"
+    scale = 8
+    if vae_cfg.is_file():
+        scale = 2 ** (len(_read_json(vae_cfg).get("block_out_channels", [0] * 4)) - 1)
+    native = int(unet.get("sample_size", NATIVE_SIZES[family] // 8)) * scale
+    return family, native
+
+
+def inspect_folder(folder: Path, kind: str = "diffusers", name: str | None = None) -> ModelInfo:
+    folder = Path(folder)
+    if not (folder / "model_index.json").is_file():
+        raise ModelError(f"{folder} is not a diffusers model folder (no model_index.json).")
+    family, native = _folder_family(folder)
+    display = name or folder.name
+    meta_file = folder / "overpaint.json"
+    if meta_file.is_file():
+        meta = _read_json(meta_file)
+        display = str(meta.get("display_name") or display)
+        native = int(meta.get("native_resolution") or native)
+    return ModelInfo(name=display, path=folder, family=family, native_size=native, kind=kind)
+
+
+def inspect_single_file(path: Path) -> ModelInfo:
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"Model file {path} does not exist.")
+    if path.suffix.lower() in (".ckpt", ".pt", ".pth", ".bin"):
+        raise ModelError(
+            f"{path} is a pickle checkpoint ({path.suffix}), which can run arbitrary code "
+            "when loaded, so Overpaint refuses it; convert it to .safetensors with a trusted "
+            "tool (for example diffusers' convert_original_stable_diffusion_to_diffusers.py "
+            "or a safetensors converter in an isolated environment) and use that file."
+        )
+    header = read_safetensors_header(path)
+    family = detect_family(header, path)
+    return ModelInfo(
+        name=path.stem,
+        path=path,
+        family=family,
+        native_size=NATIVE_SIZES[family],
+        kind="single-file",
+    )
+
+
+def inspect_model(path: Path) -> ModelInfo:
+    """ModelInfo for a folder or file path; ModelError with one clear sentence otherwise."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        kind = "bundled" if path.parent == BUNDLED_MODELS_DIR else "diffusers"
+        return inspect_folder(path, kind=kind)
+    return inspect_single_file(path)
+
+
+# ----------------------------------------------------------------------------------
+# discovery
+
+
+def hf_cache_dir() -> Path:
+    env = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if env:
+        return Path(env)
+    home = os.environ.get("HF_HOME")
+    base = Path(home) if home else Path.home() / ".cache" / "huggingface"
+    return base / "hub"
+
+
+def _hf_cache_models() -> Iterable[ModelInfo]:
+    root = hf_cache_dir()
+    if not root.is_dir():
+        return
+    for repo in sorted(root.glob("models--*")):
+        snapshots = repo / "snapshots"
+        if not snapshots.is_dir():
+            continue
+        ref = repo / "refs" / "main"
+        candidates = []
+        if ref.is_file():
+            candidates.append(snapshots / ref.read_text().strip())
+        candidates += sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        for snap in candidates:
+            if (snap / "model_index.json").is_file() and (snap / "unet").is_dir():
+                name = repo.name[len("models--") :].replace("--", "/")
+                try:
+                    yield inspect_folder(snap, kind="hf-cache", name=name)
+                except ModelError as e:
+                    log.info("skipping cached model %s: %s", name, e)
+                break
+
+
+def _scan_dir(root: Path, depth: int = 2) -> Iterable[ModelInfo]:
+    if not root.is_dir():
+        return
+    try:
+        entries = sorted(root.iterdir(), key=lambda p: p.name.lower())
+    except OSError as e:
+        log.warning("cannot list models folder %s: %s", root, e)
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name.lower() in ("loras", "lora"):
+            continue
+        try:
+            if entry.is_dir():
+                if (entry / "model_index.json").is_file():
+                    yield inspect_folder(entry)
+                elif depth > 1:
+                    yield from _scan_dir(entry, depth - 1)
+            elif entry.suffix.lower() == ".safetensors":
+                yield inspect_single_file(entry)
+        except ModelError as e:
+            # A bad file in a models folder must not hide the good ones.
+            log.warning("skipping model %s: %s", entry, e)
+
+
+def model_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
+    return [user_models_dir(), *(Path(d).expanduser() for d in extra_dirs)]
+
+
+def discover_models(extra_dirs: Sequence[Path] = ()) -> list[ModelInfo]:
+    """Bundled models first, then the user's and extra folders, then the HF cache."""
+    found: list[ModelInfo] = []
+    if BUNDLED_MODELS_DIR.is_dir():
+        for entry in sorted(BUNDLED_MODELS_DIR.iterdir()):
+            if (entry / "model_index.json").is_file():
+                try:
+                    found.append(inspect_folder(entry, kind="bundled"))
+                except ModelError as e:
+                    log.warning("skipping bundled model %s: %s", entry, e)
+    for root in model_dirs(extra_dirs):
+        found.extend(_scan_dir(root))
+    found.extend(_hf_cache_models())
+    unique: dict[Path, ModelInfo] = {}
+    for info in found:
+        unique.setdefault(info.path.resolve(), info)
+    return list(unique.values())
+
+
+def resolve_model(name_or_path: str, extra_dirs: Sequence[Path] = ()) -> ModelInfo:
+    """A model by path, name or file stem; "" means the default (bundled demo, else first)."""
+    text = (name_or_path or "").strip()
+    if text:
+        candidate = Path(text).expanduser()
+        if candidate.exists() or os.sep in text or text.endswith((".safetensors", ".ckpt")):
+            return inspect_model(candidate)
+    models = discover_models(extra_dirs)
+    if not text:
+        if models:
+            return models[0]
+        raise ModelError(
+            "No model found; put a Stable Diffusion .safetensors file or diffusers folder in "
+            f"{user_models_dir()} or pass --model PATH."
+        )
+    lowered = text.lower()
+    for info in models:
+        if lowered in (info.name.lower(), info.path.name.lower(), info.path.stem.lower()):
+            return info
+    raise ModelError(
+        f"No model named {text!r} was found; run `overpaint models` to list the available ones."
+    )

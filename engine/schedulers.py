@@ -1,0 +1,48 @@
+"""Samplers under the names users know from AUTOMATIC1111 and friends.
+
+A fresh scheduler is built per job from the model's own scheduler config, so one job's
+state (timesteps, step index) never leaks into the next and v-prediction is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import InvalidRequestError
+
+# name -> (diffusers class name, config overrides)
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Euler a": ("EulerAncestralDiscreteScheduler", {}),
+    "Euler": ("EulerDiscreteScheduler", {}),
+    "DPM++ 2M": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": False}),
+    "DPM++ 2M Karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "DDIM": ("DDIMScheduler", {}),
+    "PLMS": ("PNDMScheduler", {"skip_prk_steps": True}),
+    "UniPC": ("UniPCMultistepScheduler", {}),
+    "LMS": ("LMSDiscreteScheduler", {}),
+}
+SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
+
+
+def canonical_name(name: str) -> str:
+    """The familiar spelling of a scheduler name (case and spacing insensitive)."""
+    key = "".join(name.lower().split())
+    for known in SCHEDULERS:
+        if "".join(known.lower().split()) == key:
+            return known
+    raise InvalidRequestError(
+        f"Unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULER_NAMES)}."
+    )
+
+
+def make_scheduler(name: str, base_config: Any) -> Any:
+    """A new diffusers scheduler for `name`, configured from the model's scheduler config."""
+    import diffusers
+
+    class_name, overrides = SCHEDULERS[canonical_name(name)]
+    cls = getattr(diffusers, class_name)
+    config = dict(base_config)
+    # A model saved with a Karras sampler must not make "Euler" use Karras sigmas too.
+    config["use_karras_sigmas"] = False
+    config.update(overrides)
+    return cls.from_config(config)

@@ -1,0 +1,159 @@
+"""EngineClient: the editor's handle on the engine, running jobs on a QThread.
+
+The only engine module that touches Qt (QtCore only). torch and diffusers are imported
+inside the worker thread on the first job, so the window never waits for them, and the
+loaded model stays loaded between jobs.
+
+Signal order per job: started, progress*, then exactly one of finished / failed /
+cancelled; nothing is emitted for a job after that. A job cancelled while still queued
+gets only `cancelled`. A cancel that arrives after the last step still discards the
+result (the user asked for none).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from engine.request import GenerationInputs, GenerationRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    job_id: int
+    request: GenerationRequest
+    inputs: GenerationInputs
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+_STOP = object()
+
+
+class _WorkerThread(QThread):
+    def __init__(self, client: EngineClient, extra_dirs: Sequence[Path]) -> None:
+        super().__init__()
+        self._client = client
+        self._extra_dirs = tuple(extra_dirs)
+        self.jobs: queue.Queue = queue.Queue()
+        self.current: _Job | None = None
+        self.lock = threading.Lock()
+        self.engine = None  # created in this thread on the first job
+
+    def run(self) -> None:
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is _STOP:
+                    return
+                with self.lock:
+                    self.current = job
+                try:
+                    if job.cancel.is_set():
+                        self._client.cancelled.emit(job.job_id)
+                        continue
+                    if self.engine is None:
+                        # First job: this is where torch/diffusers get imported.
+                        from engine.pipelines import Engine
+
+                        self.engine = Engine(self._extra_dirs)
+                    self._run_job(self.engine, job)
+                finally:
+                    with self.lock:
+                        self.current = None
+        finally:
+            if self.engine is not None:
+                self.engine.unload()
+
+    def _run_job(self, engine, job: _Job) -> None:  # noqa: ANN001 - Engine imported lazily
+        from engine.errors import Cancelled, EngineError
+
+        client = self._client
+        client.started.emit(job.job_id)
+
+        def on_progress(step: int, total: int, preview) -> None:  # noqa: ANN001
+            client.progress.emit(job.job_id, step, total, preview)
+
+        try:
+            results = engine.run(job.request, job.inputs, on_progress, job.cancel.is_set)
+        except Cancelled:
+            client.cancelled.emit(job.job_id)
+            return
+        except EngineError as e:
+            log.warning("job %d failed: %s", job.job_id, e)
+            client.failed.emit(job.job_id, str(e))
+            return
+        except Exception as e:  # the worker must survive anything a job does
+            log.exception("job %d crashed", job.job_id)
+            client.failed.emit(
+                job.job_id,
+                f"Unexpected engine error ({type(e).__name__}); see the log for details.",
+            )
+            return
+        if job.cancel.is_set():
+            client.cancelled.emit(job.job_id)
+        else:
+            client.finished.emit(job.job_id, results)
+
+
+class EngineClient(QObject):
+    """Queue generation jobs on a background thread and get their results as signals."""
+
+    started = Signal(int)
+    progress = Signal(int, int, int, object)  # job id, step, total, HxWx3 uint8 or None
+    finished = Signal(int, object)  # job id, list[GenerationResult]
+    failed = Signal(int, str)  # job id, one user-facing sentence
+    cancelled = Signal(int)
+
+    def __init__(self, parent: QObject | None = None, extra_dirs: Sequence[Path] = ()) -> None:
+        super().__init__(parent)
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Job] = {}
+        self._thread = _WorkerThread(self, extra_dirs)
+        self._thread.setObjectName("overpaint-engine")
+        self._thread.start()
+        self._closed = False
+        for sig in (self.finished, self.failed):
+            sig.connect(self._forget)
+        self.cancelled.connect(self._forget)
+
+    def submit(self, request: GenerationRequest, inputs: GenerationInputs | None = None) -> int:
+        if self._closed:
+            raise RuntimeError("EngineClient was shut down")
+        job = _Job(next(self._ids), request, inputs or GenerationInputs())
+        self._pending[job.job_id] = job
+        self._thread.jobs.put(job)
+        return job.job_id
+
+    def cancel(self, job_id: int | None = None) -> None:
+        """Cancel one job, or (None) the running job and every queued one."""
+        jobs = list(self._pending.values()) if job_id is None else [self._pending.get(job_id)]
+        for job in jobs:
+            if job is not None:
+                job.cancel.set()
+
+    def is_busy(self) -> bool:
+        return bool(self._pending)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel everything, stop the thread and wait for it; True if it stopped in time."""
+        if self._closed:
+            return True
+        self._closed = True
+        self.cancel(None)
+        self._thread.jobs.put(_STOP)
+        stopped = self._thread.wait(timeout_ms)
+        if not stopped:
+            log.error("engine thread did not stop within %d ms", timeout_ms)
+        return bool(stopped)
+
+    def _forget(self, job_id: int, *_args: object) -> None:
+        self._pending.pop(job_id, None)

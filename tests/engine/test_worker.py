@@ -1,0 +1,109 @@
+"""EngineClient on a real QThread with the tiny model: signals, cancel, failure, reuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.request import GenerationInputs, GenerationRequest
+from engine.worker import EngineClient
+
+
+@pytest.fixture
+def client(qtbot):  # noqa: ANN001, ANN201 - pytest-qt fixture
+    c = EngineClient()
+    yield c
+    assert c.shutdown(30000)
+    assert not c._thread.isRunning()
+
+
+def _request(model: Path, **changes: object) -> GenerationRequest:
+    base = GenerationRequest(
+        mode="txt2img",
+        prompt="shapes",
+        model=str(model),
+        steps=3,
+        width=64,
+        height=64,
+        seed=3,
+        watermark=False,
+    )
+    return base.replace(**changes)
+
+
+class _Recorder:
+    def __init__(self, client: EngineClient) -> None:
+        self.events: list[tuple] = []
+        client.started.connect(lambda j: self.events.append(("started", j)))
+        client.progress.connect(lambda j, s, t, p: self.events.append(("progress", j, s, t, p)))
+        client.finished.connect(lambda j, r: self.events.append(("finished", j, r)))
+        client.failed.connect(lambda j, m: self.events.append(("failed", j, m)))
+        client.cancelled.connect(lambda j: self.events.append(("cancelled", j)))
+
+    def of(self, job: int) -> list[tuple]:
+        return [e for e in self.events if e[1] == job]
+
+
+def test_job_signals_in_order_and_model_stays_loaded(
+    qtbot, client: EngineClient, tiny_model_dir: Path
+) -> None:  # noqa: ANN001
+    rec = _Recorder(client)
+    with qtbot.waitSignal(client.finished, timeout=60000):
+        job = client.submit(_request(tiny_model_dir))
+    events = rec.of(job)
+    assert events[0] == ("started", job)
+    steps = [e for e in events if e[0] == "progress"]
+    assert [e[2] for e in steps] == [1, 2, 3] and {e[3] for e in steps} == {3}
+    assert steps[0][4].shape == (64, 64, 3)
+    assert events[-1][0] == "finished"
+    (result,) = events[-1][2]
+    assert result.rgba.shape == (64, 64, 4)
+    loaded = client._thread.engine._base
+    assert loaded is not None
+    with qtbot.waitSignal(client.finished, timeout=60000):
+        job2 = client.submit(_request(tiny_model_dir))
+    assert np.array_equal(rec.of(job2)[-1][2][0].rgba, result.rgba)
+    assert client._thread.engine._base is loaded  # not reloaded between jobs
+
+
+def test_cancel_running_and_queued_then_next_job_succeeds(
+    qtbot, client: EngineClient, tiny_model_dir: Path
+) -> None:  # noqa: ANN001
+    rec = _Recorder(client)
+    # Warm up so the cancel below lands during denoising, not during loading.
+    with qtbot.waitSignal(client.finished, timeout=60000):
+        client.submit(_request(tiny_model_dir))
+    long = _request(tiny_model_dir, steps=200)
+    with qtbot.waitSignal(client.progress, timeout=60000):
+        running = client.submit(long)
+    queued = client.submit(long)
+    with qtbot.waitSignals([client.cancelled, client.cancelled], timeout=60000):
+        client.cancel()
+    for job in (running, queued):
+        events = rec.of(job)
+        assert events[-1] == ("cancelled", job)
+        assert not any(e[0] in ("finished", "failed") for e in events)
+        assert len([e for e in events if e[0] == "progress"]) < 200
+    assert not any(e[0] == "started" for e in rec.of(queued))
+    with qtbot.waitSignal(client.finished, timeout=60000):
+        nxt = client.submit(_request(tiny_model_dir))
+    assert rec.of(nxt)[-1][0] == "finished"
+    # Nothing arrived for the cancelled jobs after their `cancelled` signal.
+    qtbot.wait(50)
+    assert rec.of(running)[-1] == ("cancelled", running)
+
+
+def test_failure_is_one_sentence_and_worker_survives(
+    qtbot, client: EngineClient, tiny_model_dir: Path, tmp_path: Path
+) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(client.failed, timeout=60000) as blocker:
+        client.submit(_request(tmp_path / "missing.safetensors"))
+    message = blocker.args[1]
+    assert "missing.safetensors" in message and "\n" not in message
+    with qtbot.waitSignal(client.failed, timeout=60000) as blocker:
+        client.submit(_request(tiny_model_dir, mode="inpaint"), GenerationInputs())
+    assert "needs an input image" in blocker.args[1]
+    with qtbot.waitSignal(client.finished, timeout=60000):
+        client.submit(_request(tiny_model_dir))
