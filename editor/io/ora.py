@@ -33,6 +33,7 @@ from editor.io.atomic import atomic_write
 from editor.io.errors import FileError, ImageTooLargeError, ProjectFormatError, file_error_from_os
 from editor.io.images import DEFAULT_MAX_PIXELS, decode_image
 from editor.io.safe_zip import SafeZip, label_for
+from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ THUMBNAIL_SIZE = 256
 MAX_STACK_XML_BYTES = 8 << 20
 MAX_DEPTH = 64
 # Layer PNG text chunks we keep (generation metadata of a result layer).
-METADATA_KEYS = ("parameters", "overpaint_request")
+METADATA_KEYS = (PARAMETERS_KEY, REQUEST_KEY)
 MAX_METADATA_CHARS = 1 << 20
 # Attribute for the editor's alpha lock; unknown attributes are ignored by other readers.
 ALPHA_LOCK_ATTR = "overpaint-alpha-lock"

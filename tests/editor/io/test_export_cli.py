@@ -1,0 +1,136 @@
+"""PNG export with generation metadata, and the `overpaint flatten` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sd_parsers import ParserManager
+
+from editor.cli import main as cli_main
+from editor.io.export import export_png, generation_layer
+from editor.io.project import save_ora
+from editor.model.document import Document
+from engine.metadata import read_parameters, read_request
+from engine.request import GenerationRequest
+
+REPO = Path(__file__).resolve().parents[3]
+REQUEST = GenerationRequest(mode="inpaint", prompt="a red fox", seed=42, steps=12)
+PARAMETERS = (
+    "a red fox\nNegative prompt: blurry\n"
+    "Steps: 12, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 64x48, Model: demo"
+)
+
+
+def generated_document(opaque: bool = True) -> Document:
+    doc = Document(64, 48)
+    bg = np.zeros((48, 64, 4), np.uint8)
+    bg[..., 0] = np.arange(64, dtype=np.uint8)[None, :] * 3
+    bg[..., 3] = 255 if opaque else 128
+    doc.add_layer("Background", rgba=bg)
+    result = np.full((16, 20, 4), (200, 100, 50, 255), np.uint8)
+    layer = doc.add_layer("a red fox", rgba=result, x=10, y=5, blend_mode="multiply")
+    layer.metadata.update({"parameters": PARAMETERS, "overpaint_request": REQUEST.to_json()})
+    doc.add_layer("painted", rgba=np.full((4, 4, 4), (0, 0, 255, 255), np.uint8), x=50, y=40)
+    return doc
+
+
+def test_export_carries_parameters_readable_by_other_tools(tmp_path: Path) -> None:
+    doc = generated_document()
+    path = tmp_path / "out.png"
+    export_png(doc, path)
+    with Image.open(path) as im:
+        assert im.mode == "RGB"
+        pixels = np.asarray(im.convert("RGBA"))
+    np.testing.assert_array_equal(pixels, doc.composite_array())
+    assert read_parameters(path) == PARAMETERS
+    assert read_request(path) == REQUEST
+    parsed = ParserManager().parse(str(path))
+    assert parsed is not None and parsed.full_prompt == "a red fox"
+    assert parsed.full_negative_prompt == "blurry"
+    assert parsed.samplers[0].parameters["seed"] == "42"
+    assert parsed.samplers[0].model.name == "demo"
+
+
+def test_export_keeps_transparency_and_explicit_metadata_wins(tmp_path: Path) -> None:
+    doc = generated_document(opaque=False)
+    path = tmp_path / "t.png"
+    export_png(doc, path, parameters="explicit\nSteps: 1", request=None)
+    with Image.open(path) as im:
+        assert im.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(im), doc.composite_array())
+    assert read_parameters(path) == "explicit\nSteps: 1"
+    assert read_request(path) is None
+
+
+def test_generation_layer_choice() -> None:
+    doc = generated_document()
+    fox, painted = doc.layers[1], doc.layers[2]
+    assert generation_layer(doc) is fox
+    assert generation_layer(doc, preferred=painted) is fox  # painted has no generation
+    doc.layers[1].visible = False
+    assert generation_layer(doc) is None
+    assert generation_layer(doc, preferred=fox) is fox
+
+
+def test_export_without_generation_has_no_parameters(tmp_path: Path) -> None:
+    doc = Document(8, 8)
+    doc.add_layer("paint", rgba=np.full((8, 8, 4), 255, np.uint8))
+    export_png(doc, tmp_path / "p.png")
+    assert read_parameters(tmp_path / "p.png") is None
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY")}
+    return subprocess.run(
+        [sys.executable, "-m", "editor.app", "flatten", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_flatten_command_without_a_display(tmp_path: Path) -> None:
+    doc = generated_document(opaque=False)
+    save_ora(doc, tmp_path / "in.ora")
+    done = run_cli(str(tmp_path / "in.ora"), str(tmp_path / "out.png"))
+    assert done.returncode == 0, done.stderr
+    assert "error" not in done.stderr
+    with Image.open(tmp_path / "out.png") as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGBA")), doc.composite_array())
+    assert read_request(tmp_path / "out.png") == REQUEST
+
+
+def test_flatten_bad_input_exits_1_with_one_error_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "broken.ora").write_bytes(b"PK\x03\x04 nonsense")
+    for source in ("broken.ora", "missing.ora"):
+        assert cli_main(["flatten", str(tmp_path / source), str(tmp_path / "o.png")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_flatten_prints_repairs_as_warnings(tmp_path: Path, capsys) -> None:
+    with zipfile.ZipFile(tmp_path / "r.ora", "w") as zf:
+        zf.writestr(
+            "stack.xml", '<image w="4" h="4"><stack><layer name="x" src="a.png"/></stack></image>'
+        )
+    assert cli_main(["flatten", str(tmp_path / "r.ora"), str(tmp_path / "o.png")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ") and '"x"' in err[0]
+    with Image.open(tmp_path / "o.png") as im:
+        assert im.size == (4, 4) and np.asarray(im.convert("RGBA"))[..., 3].max() == 0
+
+
+def test_flatten_usage_error_exits_2(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli_main(["flatten", "only-one-argument.ora"])
+    assert info.value.code == 2
