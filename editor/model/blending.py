@@ -128,12 +128,14 @@ def composite_layers(layers, rect: QRect) -> QImage:
             src = layer.bounds().intersected(rect)
             if src.isEmpty():
                 continue
-            painter.setCompositionMode(BLEND_MODES[layer.blend_mode][0])
-            painter.setOpacity(layer.opacity)
-            painter.drawImage(
+            local = src.translated(-layer.x, -layer.y)
+            _draw(
+                painter,
                 src.topLeft() - rect.topLeft(),
-                layer.qimage(),
-                src.translated(-layer.x, -layer.y),
+                layer.pixels,
+                local,
+                layer.blend_mode,
+                layer.opacity,
             )
     finally:
         painter.end()
@@ -143,10 +145,27 @@ def composite_layers(layers, rect: QRect) -> QImage:
 def blend_onto(dst: np.ndarray, src: np.ndarray, offset: QPoint, mode: str, opacity: float) -> None:
     """Draw premultiplied ``src`` onto premultiplied ``dst`` in place at ``offset`` (dst coords)."""
     target = wrap_pixels(dst)
+    src = np.ascontiguousarray(src)
     painter = QPainter(target)
     try:
-        painter.setCompositionMode(BLEND_MODES[mode][0])
-        painter.setOpacity(opacity)
-        painter.drawImage(offset, wrap_pixels(np.ascontiguousarray(src)))
+        whole = QRect(0, 0, src.shape[1], src.shape[0])
+        _draw(painter, offset, src, whole, mode, opacity)
     finally:
         painter.end()
+
+
+def _draw(
+    painter: QPainter, pos: QPoint, pixels: np.ndarray, part: QRect, mode: str, opacity: float
+) -> None:
+    """Draw ``part`` (pixel coords of ``pixels``) at ``pos`` with a blend mode and opacity."""
+    if mode == "add" and opacity < 1.0:
+        # svg:plus adds the opacity-scaled source (Porter-Duff "plus"); QPainter would
+        # instead fade between the backdrop and the clamped sum, which differs where the
+        # sum clips. So scale a copy of the drawn part first.
+        sub = pixels[part.y() : part.y() + part.height(), part.x() : part.x() + part.width()]
+        pixels = np.rint(sub * np.float32(opacity)).astype(np.uint8)
+        part = QRect(0, 0, part.width(), part.height())
+        opacity = 1.0
+    painter.setCompositionMode(BLEND_MODES[mode][0])
+    painter.setOpacity(opacity)
+    painter.drawImage(pos, wrap_pixels(pixels), part)

@@ -1,0 +1,33 @@
+"""What every tool looks like to the canvas view.
+
+The view maps pointer events to canvas coordinates (floats, canvas pixels) and calls
+``begin(x, y, pressure)``, ``move(x, y, pressure)`` for each motion while the button is
+held, and ``end()`` on release; ``cancel()`` (Esc) drops the gesture. A whole gesture is one
+undo step, pushed by ``end()``. ``pressure`` is 0..1 (QTabletEvent.pressure(); 1 for mice).
+"""
+
+from __future__ import annotations
+
+from editor.model.document import Document
+
+
+class Tool:
+    name = "tool"
+    #: True when the view should show the brush outline at the current size.
+    shows_brush_outline = False
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.active = False
+
+    def begin(self, x: float, y: float, pressure: float = 1.0) -> None:
+        self.active = True
+
+    def move(self, x: float, y: float, pressure: float = 1.0) -> None:
+        pass
+
+    def end(self) -> None:
+        self.active = False
+
+    def cancel(self) -> None:
+        self.active = False

@@ -1,0 +1,173 @@
+"""Fill bucket, colour picker and move-layer tools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from editor.model.document import Document
+from editor.model.selection_ops import bbox
+from editor.tools.base import Tool
+from editor.tools.brush import BrushSettings
+from editor.tools.dab import paint_gray, paint_premultiplied
+
+
+def flood_region(
+    image: np.ndarray, x: int, y: int, tolerance: int, contiguous: bool = True
+) -> np.ndarray:
+    """Boolean (h, w): pixels whose every channel is within ``tolerance`` of image[y, x],
+    and (if ``contiguous``) 4-connected to it."""
+    seed = image[y, x].astype(np.int16)
+    similar = (np.abs(image.astype(np.int16) - seed).max(axis=-1) <= tolerance).astype(np.uint8)
+    if not contiguous:
+        return similar.astype(bool)
+    from engine.cvsafe import import_cv2
+
+    cv2 = import_cv2()
+    _, labels = cv2.connectedComponents(similar, connectivity=4)
+    return labels == labels[y, x]
+
+
+class FillTool(Tool):
+    """Click to fill the similar-coloured area under the pointer ("Fill").
+
+    Samples the visible composite (``sample_merged``) or the current layer, fills with
+    ``settings.color`` at ``settings.opacity`` on the current layer (or the mask when
+    ``target == "mask"``), limited to the selection when there is one.
+    """
+
+    name = "fill"
+
+    def __init__(self, document: Document, settings: BrushSettings | None = None) -> None:
+        super().__init__(document)
+        self.settings = settings if settings is not None else BrushSettings()
+        self.tolerance = 32
+        self.sample_merged = True
+        self.contiguous = True
+        self.target = "layer"  # or "mask"
+
+    def begin(self, x: float, y: float, pressure: float = 1.0) -> None:
+        self.fill(int(x), int(y))
+
+    def fill(self, x: int, y: int) -> bool:
+        doc = self.document
+        if not doc.rect().contains(x, y):
+            return False
+        if self.target == "mask":
+            source = doc.mask[..., None]
+        elif self.sample_merged:
+            source = doc.composite_array()
+        elif doc.current_layer is not None:
+            source = doc.current_layer.to_rgba(doc.rect())
+        else:
+            return False
+        region = flood_region(source, x, y, int(self.tolerance), self.contiguous)
+        k = region.astype(np.float32) * float(self.settings.opacity)
+        if doc.has_selection():
+            k *= doc.selection.astype(np.float32) / 255.0
+        box = bbox(k > 0)
+        if box is None:
+            return False
+        k = k[box.y() : box.y() + box.height(), box.x() : box.x() + box.width()]
+        if self.target == "mask":
+            edit = doc.begin_mask_edit()
+            ox = oy = 0
+        else:
+            layer = doc.current_layer
+            if layer is None:
+                return False
+            edit = doc.begin_layer_edit(layer)
+            ox, oy = layer.x, layer.y
+        rect = edit.touch(box.translated(-ox, -oy))
+        ys = slice(rect.y(), rect.y() + rect.height())
+        xs = slice(rect.x(), rect.x() + rect.width())
+        if self.target == "mask":
+            edit.array[ys, xs] = paint_gray(edit.original[ys, xs], k, 255.0)
+        else:
+            r, g, b = self.settings.color
+            locked = doc.current_layer.alpha_locked
+            edit.array[ys, xs] = paint_premultiplied(edit.original[ys, xs], k, (b, g, r), locked)
+        edit.changed(rect)
+        return doc.commit_edit(edit, "Fill mask" if self.target == "mask" else "Fill")
+
+
+class ColorPickerTool(Tool):
+    """Click/drag to pick a colour; sets the shared brush colour and calls ``on_pick``."""
+
+    name = "picker"
+
+    def __init__(self, document: Document, settings: BrushSettings | None = None) -> None:
+        super().__init__(document)
+        self.settings = settings if settings is not None else BrushSettings()
+        self.sample_merged = True
+        self.on_pick: list[Callable[[tuple[int, int, int, int]], None]] = []
+        self.color: tuple[int, int, int, int] | None = None
+
+    def pick(self, x: float, y: float) -> tuple[int, int, int, int] | None:
+        doc = self.document
+        xi, yi = int(x), int(y)
+        if not doc.rect().contains(xi, yi):
+            return None
+        rgba = doc.sample_color(xi, yi, merged=self.sample_merged)
+        if rgba[3] == 0:
+            return None  # transparent: nothing to pick, keep the colour
+        self.color = rgba
+        self.settings.color = rgba[:3]
+        for callback in self.on_pick:
+            callback(rgba)
+        return rgba
+
+    def begin(self, x: float, y: float, pressure: float = 1.0) -> None:
+        super().begin(x, y, pressure)
+        self.pick(x, y)
+
+    def move(self, x: float, y: float, pressure: float = 1.0) -> None:
+        if self.active:
+            self.pick(x, y)
+
+
+class MoveLayerTool(Tool):
+    """Drag the current layer; the whole drag is one "Move layer" step."""
+
+    name = "move"
+
+    def __init__(self, document: Document) -> None:
+        super().__init__(document)
+        self._layer = None
+        self._start = (0.0, 0.0)
+        self._offset = (0, 0)
+
+    def begin(self, x: float, y: float, pressure: float = 1.0) -> None:
+        layer = self.document.current_layer
+        if layer is None:
+            return
+        super().begin(x, y, pressure)
+        self._layer = layer
+        self._start = (x, y)
+        self._offset = (layer.x, layer.y)
+
+    def move(self, x: float, y: float, pressure: float = 1.0) -> None:
+        if not self.active:
+            return
+        dx, dy = round(x - self._start[0]), round(y - self._start[1])
+        # Live feedback without history; end() records one step from the start offset.
+        self.document._set_properties(
+            self._layer, {"x": self._offset[0] + dx, "y": self._offset[1] + dy}
+        )
+
+    def end(self) -> None:
+        if not self.active:
+            return
+        super().end()
+        layer, self._layer = self._layer, None
+        final = (layer.x, layer.y)
+        self.document._set_properties(layer, {"x": self._offset[0], "y": self._offset[1]})
+        if final != self._offset:
+            self.document.set_layer_offset(layer, *final)
+
+    def cancel(self) -> None:
+        if self.active and self._layer is not None:
+            self.document._set_properties(self._layer, {"x": self._offset[0], "y": self._offset[1]})
+        self._layer = None
+        super().cancel()
