@@ -55,6 +55,9 @@ def import_cv2() -> ModuleType:
 def import_dwtdctsvd() -> ModuleType:
     """invisible-watermark's ``dwtDctSvd`` module, loaded on its own.
 
+    engine.watermark computes the same method vectorised; this is the library's reference
+    implementation, for compatibility checks.
+
     ``import imwatermark`` runs its package ``__init__``, which imports the rivaGan method
     and with it torch (~2 s here) even to read a watermark. The dwtDctSvd module needs only
     numpy, cv2 and pywt, so it is loaded from its file directly; cv2 goes through the guard

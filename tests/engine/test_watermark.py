@@ -50,6 +50,20 @@ def test_round_trip_through_png(tmp_path: Path, make):
     assert read_watermark(_png_round_trip(original, tmp_path / "o.png")) is None
 
 
+def test_library_decoder_reads_our_mark_and_agrees_on_any_image():
+    """Compatibility: invisible-watermark's own dwtDctSvd decoder sees the same bits."""
+    from engine.cvsafe import import_dwtdctsvd
+    from engine.watermark import _bits, _decode_bits
+
+    library = import_dwtdctsvd().EmbedDwtDctSvd(watermarks=[], wmLen=72)
+    for img in (_noise(), _gradient()):
+        marked = embed_watermark(img)
+        for pixels in (img, marked):
+            theirs = np.asarray(library.decode(np.ascontiguousarray(pixels[..., ::-1])), np.uint8)
+            assert np.array_equal(theirs, _decode_bits(pixels, 72))
+        assert np.array_equal(_decode_bits(marked, 72), _bits(b"OVERPAINT"))
+
+
 def test_custom_payload_and_rgba_keeps_alpha():
     rgba = np.dstack([_noise(), np.full((288, 320), 200, np.uint8)])
     marked = embed_watermark(rgba, b"ABC")
