@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 PARAMETERS_KEY = "parameters"
 REQUEST_KEY = "overpaint_request"
 _MASKED_MODES = ("inpaint", "outpaint", "fill")
+# A1111's own pattern for one `key: value` pair of the parameters line.
+_PARAM_RE = re.compile(r'\s*(\w[\w \-/+]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_NEGATIVE = "Negative prompt:"
 
 
 def quote(value: object) -> str:
@@ -185,3 +189,81 @@ def read_request(path: str | os.PathLike[str]) -> GenerationRequest | None:
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("ignoring malformed %s chunk in %s: %s", REQUEST_KEY, path, exc)
         return None
+
+
+def parse_parameters(text: str) -> tuple[str, str, dict[str, str]]:
+    """Split an A1111 ``parameters`` text into (prompt, negative prompt, key/value pairs).
+
+    The pairs come from the last line that holds ``Steps:`` or ``Seed:``; quoted values are
+    unquoted. A text without such a line is all prompt.
+    """
+    lines = text.split("\n")
+    fields: dict[str, str] = {}
+    for index in range(len(lines) - 1, -1, -1):
+        pairs = {k.strip(): v for k, v in _PARAM_RE.findall(lines[index])}
+        if "Steps" in pairs or "Seed" in pairs:
+            fields = {k: _unquote(v.strip()) for k, v in pairs.items()}
+            lines = lines[:index]
+            break
+    prompt_lines: list[str] = []
+    negative_lines: list[str] | None = None
+    for line in lines:
+        if negative_lines is None and line.startswith(_NEGATIVE):
+            negative_lines = [line[len(_NEGATIVE) :].lstrip()]
+        elif negative_lines is not None:
+            negative_lines.append(line)
+        else:
+            prompt_lines.append(line)
+    return "\n".join(prompt_lines), "\n".join(negative_lines or []), fields
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        try:
+            return str(json.loads(value))
+        except ValueError:
+            return value
+    return value
+
+
+def request_from_parameters(text: str) -> GenerationRequest | None:
+    """A GenerationRequest rebuilt from A1111 ``parameters`` text (e.g. a PNG made by
+    another tool), or None when it holds no generation settings. Pixels and regions are
+    not in that text: the result describes txt2img, or img2img when it has a strength.
+    """
+    prompt, negative, fields = parse_parameters(text)
+    if not fields:
+        return None
+    changes: dict[str, object] = {"prompt": prompt, "negative_prompt": negative}
+    try:
+        if "Steps" in fields:
+            changes["steps"] = int(fields["Steps"])
+        if "Seed" in fields:
+            changes["seed"] = int(fields["Seed"])
+        if "CFG scale" in fields:
+            changes["guidance"] = float(fields["CFG scale"])
+        if "Denoising strength" in fields:
+            changes["strength"] = float(fields["Denoising strength"])
+        if "Mask blur" in fields:
+            changes["mask_blur"] = int(fields["Mask blur"])
+        if "Size" in fields:
+            width, height = fields["Size"].lower().split("x")
+            changes["width"], changes["height"] = int(width), int(height)
+    except ValueError as exc:
+        log.warning("ignoring unreadable generation parameters: %s", exc)
+        return None
+    sampler = fields.get("Sampler", "")
+    schedule = fields.get("Schedule type", "")
+    if sampler:
+        # Newer A1111 writes "Sampler: DPM++ 2M, Schedule type: Karras".
+        if (
+            schedule
+            and schedule.lower() not in ("automatic", "uniform")
+            and schedule not in sampler
+        ):
+            sampler = f"{sampler} {schedule}"
+        changes["scheduler"] = sampler
+    if fields.get("Model"):
+        changes["model"] = fields["Model"]
+    mode = "img2img" if "Denoising strength" in fields else "txt2img"
+    return GenerationRequest(mode=mode).replace(**changes)

@@ -14,9 +14,11 @@ from sd_parsers.data import Generators
 from engine.metadata import (
     file_hash,
     format_parameters,
+    parse_parameters,
     quote,
     read_parameters,
     read_request,
+    request_from_parameters,
     save_png,
 )
 from engine.request import Box, GenerationRequest
@@ -146,3 +148,43 @@ def test_file_hash_is_sha256_prefix(tmp_path: Path):
     f = tmp_path / "model.safetensors"
     f.write_bytes(b"abc")
     assert file_hash(f) == "ba7816bf8f"
+
+
+@pytest.mark.parametrize(("prompt", "negative"), PROMPTS)
+def test_parameters_parse_back_into_a_request(prompt: str, negative: str):
+    req = GenerationRequest(
+        mode="img2img",
+        prompt=prompt,
+        negative_prompt=negative,
+        seed=77,
+        steps=12,
+        guidance=5.5,
+        strength=0.4,
+        scheduler="DDIM",
+    )
+    text = format_parameters(req, 4242, "m: x", None, 640, 384, {"Note": "a, b: c"})
+    back = request_from_parameters(text)
+    assert back is not None
+    assert (back.prompt, back.negative_prompt) == (prompt, negative)
+    assert (back.seed, back.steps, back.guidance, back.strength) == (4242, 12, 5.5, 0.4)
+    assert (back.scheduler, back.width, back.height, back.model) == ("DDIM", 640, 384, "m: x")
+    assert back.mode == "img2img"
+    assert parse_parameters(text)[2]["Note"] == "a, b: c"
+
+
+def test_a1111_text_from_another_tool_becomes_a_request():
+    text = (
+        "masterpiece, a lighthouse\n"
+        "Negative prompt: fog, rain\n"
+        "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 42, "
+        'Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned, Lora hashes: "a: 1, b: 2", '
+        "Version: v1.9.4"
+    )
+    req = request_from_parameters(text)
+    assert req is not None
+    assert req.prompt == "masterpiece, a lighthouse" and req.negative_prompt == "fog, rain"
+    assert (req.steps, req.seed, req.guidance) == (30, 42, 6.5)
+    assert req.scheduler == "DPM++ 2M Karras"
+    assert (req.width, req.height, req.mode, req.model) == (512, 768, "txt2img", "v1-5-pruned")
+    assert request_from_parameters("just a caption, no settings") is None
+    assert request_from_parameters("p\nSteps: many, Seed: 1, Sampler: x") is None
