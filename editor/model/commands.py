@@ -104,12 +104,13 @@ class LayerPropertiesCommand(Command):
         self.doc._set_properties(self.layer, self.old)
 
     def merge(self, other: Command) -> bool:
-        # Consecutive drags of the same slider on the same layer become one step.
+        # Dragging the opacity slider of one layer makes one step, not hundreds. Moves are
+        # not merged: each drag of the move tool is its own step.
         if (
             isinstance(other, LayerPropertiesCommand)
             and other.layer is self.layer
             and set(other.new) == set(self.new)
-            and set(self.new) <= {"opacity", "x", "y"}
+            and set(self.new) == {"opacity"}
         ):
             self.new = other.new
             return True

@@ -1,0 +1,156 @@
+"""Mask and selection operations, canvas resize/expand, and the overlay helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect
+
+from editor.model import Document
+from editor.model.overlays import mask_overlay, outline_polygons
+from editor.model.selection_ops import bbox
+from engine.request import Box
+
+
+def test_mask_invert_clear_from_selection_with_undo():
+    doc = Document(50, 40)
+    mask = np.zeros((40, 50), np.uint8)
+    mask[10:20, 5:15] = 200
+    doc.set_mask(mask)
+    assert doc.mask_bbox() == QRect(5, 10, 10, 10)
+    doc.invert_mask()
+    assert doc.mask[15, 10] == 55 and doc.mask[0, 0] == 255
+    assert doc.history.undo_bytes() == 10 * 10  # set_mask kept its rect; invert keeps nothing
+    doc.clear_mask()
+    assert not doc.has_mask()
+    doc.select_rect(QRect(30, 30, 5, 5))
+    doc.mask_from_selection()
+    assert doc.mask_bbox() == QRect(30, 30, 5, 5)
+    assert doc.history.texts() == [
+        "Set mask",
+        "Invert mask",
+        "Clear mask",
+        "Select rectangle",
+        "Mask from selection",
+    ]
+    for _ in range(4):
+        doc.undo()
+    assert np.array_equal(doc.mask, mask)
+
+
+def test_selection_grow_shrink_feather_invert_all_none():
+    doc = Document(100, 100)
+    doc.select_rect(QRect(40, 40, 20, 20))
+    doc.grow_selection(5)
+    assert doc.selection_bbox() == QRect(35, 35, 30, 30)
+    doc.shrink_selection(8)
+    assert doc.selection_bbox() == QRect(43, 43, 14, 14)
+    doc.feather_selection(4)
+    sel = doc.selection
+    assert sel[50, 50] == 255 and 0 < sel[43, 50] < 255 and sel[38, 50] > 0
+    doc.invert_selection()
+    assert doc.selection[0, 0] == 255 and doc.selection[50, 50] == 0
+    doc.select_all()
+    assert doc.selection_bbox() == QRect(0, 0, 100, 100)
+    doc.select_none()
+    assert not doc.has_selection()
+    assert doc.history.texts()[1:] == [
+        "Grow selection",
+        "Shrink selection",
+        "Feather selection",
+        "Invert selection",
+        "Select all",
+        "Deselect",
+    ]
+    doc.undo()
+    doc.undo()
+    assert doc.selection[0, 0] == 255
+
+
+def test_selection_modes_combine():
+    doc = Document(30, 10)
+    doc.select_rect(QRect(0, 0, 10, 10))
+    doc.select_rect(QRect(20, 0, 10, 10), mode="add")
+    assert doc.selection[5, 5] == 255 and doc.selection[5, 25] == 255
+    doc.select_rect(QRect(5, 0, 20, 10), mode="intersect")
+    assert doc.selection_bbox() == QRect(5, 0, 20, 10)
+    assert doc.selection[5, 15] == 0
+    doc.select_rect(QRect(0, 0, 8, 10), mode="subtract")
+    assert doc.selection_bbox() == QRect(8, 0, 17, 10)
+
+
+def test_expand_canvas_keeps_pixels_in_place_and_undoes_exactly():
+    doc = Document(40, 30)
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[...] = (5, 6, 7, 255)
+    layer = doc.add_layer("bg", rgba=rgba)
+    doc.select_rect(QRect(1, 2, 3, 4))
+    mask = np.zeros((30, 40), np.uint8)
+    mask[10, 10] = 255
+    doc.set_mask(mask)
+    doc.set_generation_frame(Box(0, 0, 8, 8))
+    sizes = []
+    doc.size_changed.connect(sizes.append)
+    doc.expand_canvas(left=16, top=8, right=4, bottom=0)
+    assert (doc.width, doc.height) == (60, 38) and sizes[-1].width() == 60
+    out = doc.composite_array()
+    assert tuple(out[0, 0]) == (0, 0, 0, 0)  # new area is transparent (to outpaint)
+    assert tuple(out[8, 16]) == (5, 6, 7, 255)  # old top-left moved by (16, 8)
+    assert (layer.x, layer.y) == (16, 8)
+    assert doc.selection_bbox() == QRect(17, 10, 3, 4)
+    assert doc.mask[18, 26] == 255
+    assert doc.generation_frame == Box(16, 8, 8, 8)
+    assert doc.history.undo_text() == "Expand canvas"
+    doc.undo()
+    assert (doc.width, doc.height) == (40, 30)
+    assert (layer.x, layer.y) == (0, 0)
+    assert np.array_equal(doc.mask, mask)
+    assert doc.selection_bbox() == QRect(1, 2, 3, 4)
+    assert doc.generation_frame == Box(0, 0, 8, 8)
+
+
+def test_shrinking_canvas_keeps_layer_pixels_for_a_later_expand():
+    doc = Document(40, 30)
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[:, 30:] = (255, 0, 0, 255)
+    layer = doc.add_layer("bg", rgba=rgba)
+    doc.resize_canvas(20, 30)
+    assert doc.composite_array().shape == (30, 20, 4)
+    assert layer.width == 40  # not cut
+    doc.resize_canvas(40, 30)
+    assert tuple(doc.composite_array()[0, 35]) == (255, 0, 0, 255)
+    assert doc.history.texts()[-2:] == ["Resize canvas", "Resize canvas"]
+
+
+def test_painting_after_expand_reaches_the_new_area():
+    from editor.tools.brush import BrushSettings, BrushTool
+
+    doc = Document(40, 40)
+    doc.add_layer("bg", rgba=np.full((40, 40, 4), 255, np.uint8))
+    doc.expand_canvas(left=20)
+    tool = BrushTool(doc, BrushSettings(size=4, hardness=1.0, color=(0, 0, 0)))
+    tool.begin(5, 20)
+    tool.move(30, 20)
+    tool.end()
+    out = doc.composite_array()
+    assert tuple(out[20, 5]) == (0, 0, 0, 255) and tuple(out[20, 25]) == (0, 0, 0, 255)
+    doc.undo()
+    assert doc.layers[0].bounds() == QRect(20, 0, 40, 40)
+
+
+def test_mask_overlay_is_tinted_by_mask_value():
+    mask = np.zeros((10, 10), np.uint8)
+    mask[2:4, 2:4] = 255
+    img = mask_overlay(mask, QRect(0, 0, 5, 5), opacity=0.5)
+    assert (img.width(), img.height()) == (5, 5)
+    assert img.pixelColor(3, 3).alpha() in (127, 128)
+    assert img.pixelColor(3, 3).red() > 200 and img.pixelColor(0, 0).alpha() == 0
+
+
+def test_selection_outline_follows_pixel_edges():
+    sel = np.zeros((20, 20), np.uint8)
+    sel[5:10, 4:12] = 255
+    polys = outline_polygons(sel)
+    assert len(polys) == 1
+    r = polys[0].boundingRect()
+    assert (r.x(), r.y(), r.width(), r.height()) == (4, 5, 8, 5)
+    assert bbox(sel) == QRect(4, 5, 8, 5)
