@@ -83,7 +83,7 @@ class SafeZip:
             ):
                 raise self._refuse("it is a zip bomb (a tiny file that would unpack enormously)")
             declared_total += info.file_size
-            if info.is_dir() or not clean:
+            if not clean or info.filename.endswith("/"):  # ZipInfo.is_dir() fails on ""
                 continue
             members.setdefault(clean, info)
         if declared_total > MAX_TOTAL_BYTES:
