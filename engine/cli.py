@@ -1,0 +1,425 @@
+"""`overpaint txt2img|img2img|inpaint|fill|rerun|watermark|models`: the engine without a window.
+
+Exit codes: 0 success, 1 error (one `error: ...` line on stderr; --debug adds the
+traceback), 2 usage error, 130 Ctrl-C. Outputs are written only once every sample is
+done, each atomically, so an interrupted run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError, InvalidRequestError
+from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
+from engine.schedulers import SCHEDULER_NAMES
+
+log = logging.getLogger("overpaint.cli")
+
+
+class CliError(EngineError):
+    """A problem with the command's files or arguments found after parsing."""
+
+
+# ----------------------------------------------------------------------------------
+# argument parsing
+
+
+def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
+    if prompt:
+        p.add_argument("--prompt", required=True, help="what to paint")
+        p.add_argument("--negative-prompt", default="", help="what to avoid")
+    p.add_argument("--model", default="", help="model path or name (default: the default model)")
+    p.add_argument("--seed", type=int, default=-1, help="random seed (-1: pick one)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--guidance", type=float, default=7.0, help="CFG scale")
+    p.add_argument("--scheduler", default="Euler a", help=f"one of: {', '.join(SCHEDULER_NAMES)}")
+    p.add_argument("--width", type=int, default=None, help="default: the model's native size")
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--n-samples", type=int, default=1, help="K>1 writes OUT-1.png ... OUT-K.png")
+    p.add_argument(
+        "--models-dir", action="append", default=[], type=Path, help="extra models folder"
+    )
+    p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
+    p.add_argument("--low-memory", action="store_true", help="attention slicing + VAE tiling")
+    p.add_argument(
+        "--no-watermark", action="store_true", help="do not embed the invisible watermark"
+    )
+
+
+def _debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks and engine logs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="overpaint", description="Overpaint without a window.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("txt2img", help="generate an image from a prompt")
+    _common(p)
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("img2img", help="repaint an image guided by a prompt")
+    p.add_argument("--init-img", required=True, type=Path)
+    p.add_argument("--strength", type=float, default=0.75)
+    _common(p)
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("inpaint", help="repaint the white part of a mask")
+    p.add_argument("--init-img", required=True, type=Path)
+    p.add_argument("--mask", required=True, type=Path, help="white = repaint")
+    p.add_argument("--strength", type=float, default=0.75)
+    p.add_argument("--mask-blur", type=int, default=4, help="feather radius in pixels")
+    _common(p)
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("fill", help="remove the masked part with classical inpainting")
+    p.add_argument("--init-img", required=True, type=Path)
+    p.add_argument("--mask", required=True, type=Path, help="white = fill")
+    p.add_argument("--method", choices=("telea", "ns"), default="telea")
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("rerun", help="regenerate an image exactly from its PNG metadata")
+    p.add_argument("image", type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--init-img", type=Path, help="the input image (img2img/inpaint runs)")
+    p.add_argument("--mask", type=Path, help="the mask (inpaint runs)")
+    p.add_argument("--model", default=None, help="use this model instead of the recorded one")
+    p.add_argument("--models-dir", action="append", default=[], type=Path)
+    _debug(p)
+
+    p = sub.add_parser("watermark", help="print the invisible watermark of an image")
+    p.add_argument("image", type=Path)
+    _debug(p)
+
+    p = sub.add_parser("models", help="list the models Overpaint can find")
+    p.add_argument("--models-dir", action="append", default=[], type=Path)
+    _debug(p)
+    return parser
+
+
+# ----------------------------------------------------------------------------------
+# files
+
+
+def read_image(path: Path) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGBA"))
+    except FileNotFoundError as e:
+        raise CliError(f"Image {path} does not exist.") from e
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise CliError(f"Cannot read image {path}: it is not a readable image file.") from e
+
+
+def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """White (>= 128) = repaint; the mask must be exactly the image's size."""
+    rgba = read_image(path)
+    h, w = rgba.shape[:2]
+    if (w, h) != size:
+        raise CliError(
+            f"The mask {path} is {w}x{h} but the image is {size[0]}x{size[1]}; "
+            "they must be the same size."
+        )
+    gray = rgba[..., :3].max(axis=2)
+    gray = np.where(rgba[..., 3] > 0, gray, 0)
+    return np.where(gray >= 128, 255, 0).astype(np.uint8)
+
+
+def output_paths(out: Path, n: int) -> list[Path]:
+    if n <= 1:
+        return [out]
+    suffix = out.suffix or ".png"
+    return [out.with_name(f"{out.stem}-{i}{suffix}") for i in range(1, n + 1)]
+
+
+def _check_out_dir(out: Path) -> None:
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise CliError(f"Cannot write {out}: the folder {folder} does not exist.")
+
+
+def write_results(
+    results: Sequence[GenerationResult], out: Path, base: np.ndarray | None = None
+) -> list[Path]:
+    from engine.metadata import save_png
+    from engine.region import apply_patch
+
+    paths = output_paths(out, len(results))
+    for path, res in zip(paths, results, strict=True):
+        pixels = res.rgba if base is None else apply_patch(base, res.rgba, res.x, res.y)
+        if pixels.shape[2] == 4 and (pixels[..., 3] == 255).all():
+            pixels = np.ascontiguousarray(pixels[..., :3])
+        try:
+            save_png(path, pixels, res.parameters, res.request)
+        except OSError as e:
+            raise CliError(f"Cannot write {path}: {e.strerror or e}.") from e
+    return paths
+
+
+# ----------------------------------------------------------------------------------
+# progress
+
+
+class Progress:
+    """Step counter on stderr: redrawn in place on a terminal, a few lines otherwise."""
+
+    def __init__(self, stream=None) -> None:  # noqa: ANN001
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = -1
+
+    def __call__(self, step: int, total: int, _preview: object) -> None:
+        if self.tty:
+            filled = int(30 * step / max(total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] step {step}/{total}")
+            if step >= total:
+                self.stream.write("\n")
+        else:
+            quarter = (4 * step) // max(total, 1)
+            if quarter != self._last or step == total:
+                self.stream.write(f"step {step}/{total}\n")
+                self._last = quarter
+        self.stream.flush()
+
+
+# ----------------------------------------------------------------------------------
+# commands
+
+
+def _options(args: argparse.Namespace) -> tuple[tuple[str, object], ...]:
+    opts: list[tuple[str, object]] = []
+    if getattr(args, "device", None):
+        opts.append(("device", args.device))
+    if getattr(args, "low_memory", False):
+        opts += [("attention_slicing", True), ("vae_tiling", True)]
+    return tuple(opts)
+
+
+def _generate(args: argparse.Namespace, mode: str) -> int:
+    from engine.models import resolve_model
+    from engine.pipelines import Engine
+    from engine.region import mask_bbox, plan_region
+
+    _check_out_dir(args.out)
+    extra = tuple(args.models_dir)
+    info = resolve_model(args.model, extra)
+    request = GenerationRequest(
+        mode=mode,
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        strength=getattr(args, "strength", 0.75),
+        scheduler=args.scheduler,
+        width=args.width or info.native_size,
+        height=args.height or info.native_size,
+        # Recorded so `rerun` uses this model even if the default changes later.
+        model=args.model or info.name,
+        n_samples=args.n_samples,
+        mask_blur=getattr(args, "mask_blur", 4),
+        watermark=not args.no_watermark,
+        options=_options(args),
+    )
+    if request.n_samples < 1:
+        raise InvalidRequestError("--n-samples must be at least 1.")
+    inputs = GenerationInputs()
+    base = None
+    if mode in ("img2img", "inpaint"):
+        base = read_image(args.init_img)
+        h, w = base.shape[:2]
+        request = request.replace(canvas_width=w, canvas_height=h)
+        if mode == "img2img":
+            inputs = GenerationInputs(image=base)
+        else:
+            mask = read_mask(args.mask, (w, h))
+            bbox = mask_bbox(mask)
+            if bbox is None:
+                raise InvalidRequestError(
+                    f"The mask {args.mask} is all black; white marks the area to repaint."
+                )
+            plan = plan_region(bbox, w, h, info.native_size)
+            request = request.replace(region=plan.context)
+            inputs = _crop_inputs(base, mask, plan.context)
+    engine = Engine(extra)
+    results = engine.run(request, inputs, on_progress=Progress())
+    for res in results[:1]:
+        for warning in res.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    for path in write_results(results, args.out, base):
+        print(path)
+    return 0
+
+
+def _crop_inputs(image: np.ndarray, mask: np.ndarray, box: Box) -> GenerationInputs:
+    sl = (slice(box.y, box.bottom), slice(box.x, box.right))
+    return GenerationInputs(image=image[sl].copy(), mask=mask[sl].copy())
+
+
+def cmd_fill(args: argparse.Namespace) -> int:
+    from engine.pipelines import Engine
+
+    _check_out_dir(args.out)
+    image = read_image(args.init_img)
+    h, w = image.shape[:2]
+    mask = read_mask(args.mask, (w, h))
+    request = GenerationRequest(
+        mode="fill",
+        canvas_width=w,
+        canvas_height=h,
+        watermark=False,
+        options=(("fill_method", args.method),),
+    )
+    results = Engine().run(request, GenerationInputs(image=image, mask=mask))
+    for path in write_results(results, args.out, image):
+        print(path)
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from engine.metadata import read_request
+    from engine.pipelines import Engine
+
+    _check_out_dir(args.out)
+    try:
+        request = read_request(args.image)
+    except FileNotFoundError as e:
+        raise CliError(f"Image {args.image} does not exist.") from e
+    except OSError as e:
+        raise CliError(f"Cannot read image {args.image}: it is not a readable image file.") from e
+    if request is None:
+        raise CliError(
+            f"{args.image} carries no Overpaint request metadata, so it cannot be re-run."
+        )
+    if args.model:
+        request = request.replace(model=args.model)
+    inputs = GenerationInputs()
+    base = None
+    if request.mode != "txt2img":
+        if args.init_img is None:
+            raise CliError(f"{args.image} was made with {request.mode}; pass the same --init-img.")
+        base = read_image(args.init_img)
+        h, w = base.shape[:2]
+        if request.canvas_width and (w, h) != (request.canvas_width, request.canvas_height):
+            raise CliError(
+                f"{args.init_img} is {w}x{h}, but the recorded run used a "
+                f"{request.canvas_width}x{request.canvas_height} image."
+            )
+        mask = None
+        if request.mode in ("inpaint", "outpaint", "fill"):
+            if args.mask is None:
+                raise CliError(f"{args.image} was made with {request.mode}; pass the same --mask.")
+            mask = read_mask(args.mask, (w, h))
+        if request.region is not None and mask is not None:
+            inputs = _crop_inputs(base, mask, request.region)
+        else:
+            inputs = GenerationInputs(image=base, mask=mask)
+    results = Engine(tuple(args.models_dir)).run(request, inputs, on_progress=Progress())
+    for path in write_results(results, args.out, base):
+        print(path)
+    return 0
+
+
+def cmd_watermark(args: argparse.Namespace) -> int:
+    from engine.watermark import read_watermark
+
+    rgba = read_image(args.image)
+    payload = read_watermark(np.ascontiguousarray(rgba[..., :3]))
+    if payload is None:
+        print(f"no watermark found in {args.image}")
+        return 1
+    print(payload)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine.models import discover_models, model_dirs
+
+    models = discover_models(tuple(args.models_dir))
+    if not models:
+        folders = ", ".join(str(d) for d in model_dirs(tuple(args.models_dir)))
+        print(f"no models found (looked in {folders} and the Hugging Face cache)", file=sys.stderr)
+        return 0
+    for info in models:
+        print(f"{info.name}\t{info.family}\t{info.kind}\t{info.path}")
+    return 0
+
+
+COMMANDS = {
+    "txt2img": lambda a: _generate(a, "txt2img"),
+    "img2img": lambda a: _generate(a, "img2img"),
+    "inpaint": lambda a: _generate(a, "inpaint"),
+    "fill": cmd_fill,
+    "rerun": cmd_rerun,
+    "watermark": cmd_watermark,
+    "models": cmd_models,
+}
+
+
+def _quiet_libraries(debug: bool, uses_diffusers: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if debug or not uses_diffusers:
+        return
+    warnings.filterwarnings("ignore")
+    try:
+        from diffusers.utils import logging as dlog
+
+        dlog.set_verbosity_error()
+        dlog.disable_progress_bar()
+        from transformers.utils import logging as tlog
+
+        tlog.set_verbosity_error()
+        tlog.disable_progress_bar()
+    except Exception:  # quietness is cosmetic
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help exits 0, usage errors 2
+        return int(e.code or 0)
+    debug = bool(getattr(args, "debug", False))
+    try:
+        _quiet_libraries(debug, args.command not in ("watermark", "models", "fill"))
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except EngineError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        else:
+            log.debug("unexpected error", exc_info=True)
+        lines = str(e).strip().splitlines()
+        detail = f": {lines[0]}" if lines else ""
+        print(
+            f"error: unexpected {type(e).__name__}{detail} (run with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1
