@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ from PIL import Image
 from editor.io.errors import FileError, ImageTooLargeError
 from editor.io.images import decode_image, read_image
 from tests.editor.io.pngraw import GREY, GREY_ALPHA, RGB, RGBA, chunk, png16, png_bytes
+
+# Fuzz cases per fuzz test; OVERPAINT_FUZZ_EXAMPLES=10000 for the long run (README).
+FUZZ_EXAMPLES = int(os.environ.get("OVERPAINT_FUZZ_EXAMPLES", "150"))
 
 
 def assert_one_sentence(message: str) -> None:
@@ -252,7 +256,7 @@ def _seed_files() -> list[bytes]:
 SEEDS = _seed_files()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.sampled_from(range(len(SEEDS))),
     edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),

@@ -23,7 +23,7 @@ from editor.io.project import load_document, load_ora, save_ora
 from editor.model.blending import BLEND_MODES
 from editor.model.document import Document
 from tests.editor.io.pngraw import RGB, png_bytes
-from tests.editor.io.test_images import assert_one_sentence
+from tests.editor.io.test_images import FUZZ_EXAMPLES, assert_one_sentence
 
 
 def png(rgba: np.ndarray) -> bytes:
@@ -353,7 +353,7 @@ def _seed_ora() -> bytes:
 SEED_ORA = _seed_ora()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 255)), max_size=6))
 def test_fuzzed_projects_open_or_raise_file_error(tmp_path_factory, edits: list) -> None:
     data = bytearray(SEED_ORA)
