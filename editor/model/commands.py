@@ -14,7 +14,7 @@ from PySide6.QtCore import QRect
 
 from editor.model.history import Command
 from editor.model.layer import Layer
-from editor.model.selection_ops import bbox
+from editor.model.selection_ops import bbox, crop
 
 if TYPE_CHECKING:
     from editor.model.document import Document
@@ -201,7 +201,7 @@ class CanvasResizeCommand(Command):
         for which in ("mask", "selection"):
             arr = doc._array(which)
             box = bbox(arr)
-            self.saved[which] = None if box is None else (box, _crop(arr, box).copy())
+            self.saved[which] = None if box is None else (box, crop(arr, box).copy())
 
     def redo(self) -> None:
         self.doc._resize(
@@ -236,10 +236,6 @@ class FrameCommand(Command):
 
     def undo(self) -> None:
         self.doc._set_frame(self.old)
-
-
-def _crop(arr: np.ndarray, rect: QRect) -> np.ndarray:
-    return arr[rect.y() : rect.y() + rect.height(), rect.x() : rect.x() + rect.width()]
 
 
 def _paste(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:

@@ -39,7 +39,8 @@ Editing (each call is ONE named undo step)
     mask: ``set_mask``, ``clear_mask``, ``invert_mask``, ``mask_from_selection``
     selection: ``select_rect``, ``select_ellipse``, ``select_polygon``, ``select_all``,
     ``select_none``, ``invert_selection``, ``grow_selection``, ``shrink_selection``,
-    ``feather_selection``, ``set_selection``
+    ``feather_selection``, ``set_selection``, ``clear_selected`` (erase selected pixels),
+    ``fill_selected(color)``; image: ``scale_image(w, h)`` (resamples everything)
     frame: ``set_generation_frame(box | None)``
     tools: ``begin_layer_edit(layer)``, ``begin_mask_edit()`` -> PixelEdit; finish with
     ``commit_edit(edit, text)`` (or ``edit.cancel()``).
@@ -62,6 +63,7 @@ from editor.model import selection_ops
 from editor.model.blending import BLEND_MODES, blend_onto, composite_layers, image_to_rgba
 from editor.model.history import DEFAULT_UNDO_LIMIT_MB, History
 from editor.model.layer import Layer
+from editor.model.paint_ops import erase_premultiplied, paint_premultiplied
 from editor.model.pixel_edit import PixelEdit, Surface
 from engine.request import Box
 
@@ -391,6 +393,24 @@ class Document(QObject):
             "selection", selection_ops.feather(self._selection, radius), "Feather selection"
         )
 
+    def clear_selected(self, layer: Layer | None = None) -> bool:
+        """Erase the selected pixels of a layer (all of it without a selection): "Clear"."""
+        return self._paint_selected(layer, None, 1.0, "Clear")
+
+    def fill_selected(
+        self, color: tuple[int, int, int], opacity: float = 1.0, layer: Layer | None = None
+    ) -> bool:
+        """Fill the selection (the canvas without one) with a straight RGB colour."""
+        return self._paint_selected(layer, color, opacity, "Fill selection")
+
+    def scale_image(self, width: int, height: int) -> None:
+        """Resample the whole image (layers, mask, selection, frame) to a new canvas size."""
+        from editor.model.scaling import ScaleImageCommand
+
+        _check_size(width, height)
+        if (width, height) != (self._width, self._height):
+            self.history.push(ScaleImageCommand(self, int(width), int(height)))
+
     # ---------------------------------------------------------------- editing: frame
     def set_generation_frame(self, frame: Box | QRect | None) -> None:
         if isinstance(frame, QRect):
@@ -555,7 +575,7 @@ class Document(QObject):
         box = selection_ops.bbox(new != old)
         if box is None:
             return
-        data = cmds._crop(new, box).copy()
+        data = selection_ops.crop(new, box).copy()
         self.history.push(cmds.ArrayRegionCommand(self, which, box, data, text))
 
     def _resize(
@@ -576,6 +596,32 @@ class Document(QObject):
         self.mask_changed.emit(self.rect())
         self.selection_changed.emit(self.rect())
         self.changed.emit(self.rect())
+
+    def _paint_selected(
+        self, layer: Layer | None, color: tuple[int, int, int] | None, opacity: float, text: str
+    ) -> bool:
+        layer = self._layer_or_current(layer)
+        box = self.selection_bbox() if self.has_selection() else self.rect()
+        if box is None or layer.alpha_locked and color is None:
+            return False
+        if self.has_selection():
+            k = selection_ops.crop(self._selection, box).astype(np.float32) / 255.0
+        else:
+            k = np.ones((box.height(), box.width()), np.float32)
+        k *= float(min(max(opacity, 0.0), 1.0))
+        edit = self.begin_layer_edit(layer)
+        rect = edit.touch(box.translated(-layer.x, -layer.y))
+        ys = slice(rect.y(), rect.y() + rect.height())
+        xs = slice(rect.x(), rect.x() + rect.width())
+        if color is None:
+            edit.array[ys, xs] = erase_premultiplied(edit.original[ys, xs], k)
+        else:
+            r, g, b = color
+            edit.array[ys, xs] = paint_premultiplied(
+                edit.original[ys, xs], k, (b, g, r), layer.alpha_locked
+            )
+        edit.changed(rect)
+        return self.commit_edit(edit, text)
 
     def _set_frame(self, frame: Box | None) -> None:
         self._frame = frame

@@ -112,3 +112,8 @@ def bbox(arr: np.ndarray) -> QRect | None:
     return QRect(
         int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
     )
+
+
+def crop(arr: np.ndarray, rect: QRect) -> np.ndarray:
+    """The part of ``arr`` under ``rect`` (a view; rect inside the array)."""
+    return arr[rect.y() : rect.y() + rect.height(), rect.x() : rect.x() + rect.width()]

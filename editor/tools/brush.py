@@ -20,9 +20,10 @@ import numpy as np
 from PySide6.QtCore import QRect
 
 from editor.model.document import Document
+from editor.model.paint_ops import erase_premultiplied, paint_gray, paint_premultiplied
 from editor.model.pixel_edit import PixelEdit
 from editor.tools.base import Tool
-from editor.tools.dab import erase_premultiplied, paint_gray, paint_premultiplied, stamp
+from editor.tools.dab import stamp
 
 
 @dataclass

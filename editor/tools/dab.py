@@ -1,4 +1,4 @@
-"""Brush dabs: precomputed round alpha stamps and the per-pixel blend formulas.
+"""Brush dabs: precomputed round alpha stamps (blend formulas: editor.model.paint_ops).
 
 A dab is a float32 alpha stamp (0..1) for a radius, hardness and sub-pixel phase; stamps are
 cached, so a stroke mostly reuses them. Strokes use "wash" coverage: each pixel keeps the
@@ -49,31 +49,3 @@ def stamp(cx: float, cy: float, radius: float, hardness: float) -> tuple[int, in
     fx, fy = px - left * SUBPIXEL, py - top * SUBPIXEL
     hq = int(round(min(max(hardness, 0.0), 1.0) * 100))
     return left, top, _stamp(rq, hq, fx, fy)
-
-
-def paint_premultiplied(
-    orig: np.ndarray, k: np.ndarray, bgr: tuple[int, int, int], alpha_locked: bool
-) -> np.ndarray:
-    """Premultiplied BGRA ``orig`` painted with an opaque colour at coverage ``k`` (0..1)."""
-    src = orig.astype(np.float32)
-    kk = k[..., None]
-    color = np.array(bgr, np.float32)
-    if alpha_locked:
-        target = color[None, None, :] * (src[..., 3:4] / 255.0)
-        src[..., :3] += (target - src[..., :3]) * kk
-    else:
-        src[..., :3] += (color - src[..., :3]) * kk
-        src[..., 3:4] += (255.0 - src[..., 3:4]) * kk
-    return np.rint(src).astype(np.uint8)
-
-
-def erase_premultiplied(orig: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Premultiplied BGRA ``orig`` with coverage ``k`` removed (all channels scale together)."""
-    return np.rint(orig.astype(np.float32) * (1.0 - k[..., None])).astype(np.uint8)
-
-
-def paint_gray(orig: np.ndarray, k: np.ndarray, value: float) -> np.ndarray:
-    """A uint8 mask pulled towards ``value`` (255 paint, 0 erase) by coverage ``k``."""
-    src = orig.astype(np.float32)
-    src += (value - src) * k
-    return np.rint(src).astype(np.uint8)

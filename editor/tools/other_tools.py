@@ -7,10 +7,10 @@ from collections.abc import Callable
 import numpy as np
 
 from editor.model.document import Document
+from editor.model.paint_ops import paint_gray, paint_premultiplied
 from editor.model.selection_ops import bbox
 from editor.tools.base import Tool
 from editor.tools.brush import BrushSettings
-from editor.tools.dab import paint_gray, paint_premultiplied
 
 
 def flood_region(

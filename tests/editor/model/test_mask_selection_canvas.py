@@ -154,3 +154,47 @@ def test_selection_outline_follows_pixel_edges():
     r = polys[0].boundingRect()
     assert (r.x(), r.y(), r.width(), r.height()) == (4, 5, 8, 5)
     assert bbox(sel) == QRect(4, 5, 8, 5)
+
+
+def test_clear_and_fill_selected_pixels():
+    doc = Document(40, 20)
+    layer = doc.add_layer("bg", rgba=np.full((20, 40, 4), 200, np.uint8))
+    before = layer.pixels.copy()
+    doc.select_rect(QRect(0, 0, 10, 20))
+    assert doc.clear_selected()
+    doc.select_rect(QRect(30, 0, 10, 20))
+    assert doc.fill_selected((0, 0, 255), opacity=0.5)
+    out = doc.composite_array()
+    assert out[5, 5, 3] == 0 and tuple(out[5, 20]) == (200, 200, 200, 200)
+    # 50 % blue "over" a straight (200, 200, 200) pixel of alpha 200/255
+    over = 0.5 + (200 / 255) * 0.5
+    grey = (200 / 255) * 0.5 * 200 / over
+    blue = (0.5 * 255 + (200 / 255) * 0.5 * 200) / over
+    want = (grey, grey, blue, over * 255)
+    assert np.abs(out[5, 35].astype(float) - want).max() <= 2
+    assert doc.history.texts()[-3:] == ["Clear", "Select rectangle", "Fill selection"]
+    doc.undo()
+    doc.undo()
+    doc.undo()
+    assert np.array_equal(layer.pixels, before)
+
+
+def test_scale_image_resamples_everything_and_undoes():
+    doc = Document(40, 20)
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[...] = (0, 255, 0, 255)
+    layer = doc.add_layer("green", rgba=rgba, x=20, y=10)
+    doc.select_rect(QRect(0, 0, 20, 10))
+    doc.set_generation_frame(Box(4, 4, 8, 8))
+    doc.scale_image(80, 40)
+    assert (doc.width, doc.height) == (80, 40)
+    scaled = doc.layers[0]
+    assert scaled.bounds() == QRect(40, 20, 20, 20)
+    assert tuple(doc.composite_array()[30, 50]) == (0, 255, 0, 255)
+    assert bbox(doc.selection >= 128) == QRect(0, 0, 40, 20)  # edges resampled soft
+    assert doc.generation_frame == Box(8, 8, 16, 16)
+    assert doc.history.undo_text() == "Scale image"
+    doc.undo()
+    assert doc.layers == (layer,) and (doc.width, doc.height) == (40, 20)
+    assert doc.selection_bbox() == QRect(0, 0, 20, 10)
+    assert doc.generation_frame == Box(4, 4, 8, 8)
