@@ -5,8 +5,9 @@ Pillow never hands a file to an external program, as it would for EPS), the decl
 size is checked against an explicit pixel limit *before* any pixel is decoded, and any
 failure while decoding becomes one `FileError` sentence. Mode conversions fix the
 places where Pillow's own `convert("RGBA")` is lossy or wrong: 16-bit greyscale is
-clipped by Pillow (values above 255 turn white), so it is scaled here instead; CMYK
-with an embedded ICC profile is converted through that profile.
+clipped by Pillow (values above 255 turn white), so it is scaled here instead; CMYK and
+RGB with an embedded ICC profile (Adobe RGB, Display P3, a press CMYK) are converted
+through that profile to sRGB, the space the canvas and the models work in.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def to_rgba8(im: Image.Image) -> np.ndarray:
         return np.ascontiguousarray(np.stack([grey, grey, grey, np.full_like(grey, 255)], -1))
     if mode == "CMYK":
         im = _cmyk_to_rgb(im)
+    elif mode in ("RGB", "RGBA"):
+        im = _rgb_to_srgb(im)
     elif mode == "LAB":
         im = ImageCms.applyTransform(
             im,
@@ -173,13 +176,34 @@ def _scale_16bit(values: np.ndarray) -> np.ndarray:
 
 
 def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
-    profile = im.info.get("icc_profile")
-    if profile:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            return ImageCms.profileToProfile(
-                im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
-            )
-        except Exception as exc:  # a bad profile falls back to the plain formula
-            log.info("ignoring unusable CMYK ICC profile: %r", exc)
-    return im.convert("RGB")
+    converted = _through_profile(im, "RGB")
+    return converted if converted is not None else im.convert("RGB")
+
+
+def _rgb_to_srgb(im: Image.Image) -> Image.Image:
+    """RGB(A) tagged with a non-sRGB profile (Adobe RGB, Display P3, ...) to sRGB numbers."""
+    if im.mode == "RGBA":
+        rgb = _through_profile(im.convert("RGB"), "RGB")
+        if rgb is None:
+            return im
+        rgb.putalpha(im.getchannel("A"))
+        return rgb
+    converted = _through_profile(im, "RGB")
+    return converted if converted is not None else im
+
+
+def _through_profile(im: Image.Image, mode: str) -> Image.Image | None:
+    """`im` converted from its embedded ICC profile to sRGB, or None (no usable profile)."""
+    data = im.info.get("icc_profile")
+    if not data:
+        return None
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(data))
+        if im.mode != "CMYK" and "srgb" in ImageCms.getProfileDescription(source).lower():
+            return None  # already sRGB: skip a transform that could only add rounding
+        return ImageCms.profileToProfile(
+            im, source, ImageCms.createProfile("sRGB"), outputMode=mode
+        )
+    except Exception as exc:  # a damaged profile: the numbers are still a picture
+        log.info("ignoring unusable ICC profile (%s): %r", im.mode, exc)
+        return None

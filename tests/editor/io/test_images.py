@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageCms
 
 from editor.io.errors import FileError, ImageTooLargeError
 from editor.io.images import decode_image, read_image
@@ -142,6 +142,67 @@ def test_cmyk(tmp_path: Path) -> None:
     big = Image.new("CMYK", (16, 16), (0, 255, 255, 0))
     out = read_image(save(tmp_path, "c.jpg", big, quality=95))
     assert np.abs(out[8, 8, :3].astype(int) - (255, 0, 0)).max() <= 8
+
+
+ICC_DIRS = [Path("/usr/share/color/icc/ghostscript"), Path("/usr/share/color/icc/krita")]
+
+
+def find_profile(*names: str) -> Path:
+    for folder in ICC_DIRS:
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+    pytest.skip(f"no ICC profile among {names} (Debian libgs-common or krita-data has them)")
+
+
+def adobe_rgb_to_srgb(rgb: tuple[int, int, int], gamma: float) -> np.ndarray:
+    """Independent reference: Adobe RGB (1998) -> XYZ (D65) -> sRGB, published matrices."""
+    to_xyz = np.array(
+        [[0.5767309, 0.1855540, 0.1881852], [0.2973769, 0.6273491, 0.0752741],
+         [0.0270343, 0.0706872, 0.9911085]]
+    )  # fmt: skip
+    from_xyz = np.array(
+        [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560],
+         [0.0556434, -0.2040259, 1.0572252]]
+    )  # fmt: skip
+    linear = np.clip(from_xyz @ to_xyz @ ((np.array(rgb) / 255) ** gamma), 0, 1)
+    encoded = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return np.round(encoded * 255)
+
+
+def test_adobe_rgb_photo_is_converted_to_srgb(tmp_path: Path) -> None:
+    profile = find_profile("a98.icc", "ClayRGB-elle-V2-g22.icc")
+    gamma = 563 / 256 if profile.name == "a98.icc" else 2.2
+    colours = [(200, 100, 100), (60, 180, 90), (128, 128, 128)]
+    im = Image.new("RGB", (3, 1))
+    im.putdata(colours)
+    out = read_image(save(tmp_path, "adobe.png", im, icc_profile=profile.read_bytes()))
+    for i, colour in enumerate(colours):
+        assert np.abs(out[0, i, :3] - adobe_rgb_to_srgb(colour, gamma)).max() <= 2
+    # Same numbers with an RGBA image: alpha passes through untouched.
+    rgba = Image.new("RGBA", (1, 1), (200, 100, 100, 77))
+    out = read_image(save(tmp_path, "adobe_a.png", rgba, icc_profile=profile.read_bytes()))
+    assert out[0, 0, 3] == 77 and abs(int(out[0, 0, 0]) - 227) <= 2
+
+
+def test_srgb_tagged_and_broken_profiles_leave_numbers_alone(tmp_path: Path) -> None:
+    pixels = gradient_rgba()
+    im = Image.fromarray(pixels, "RGBA")
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    np.testing.assert_array_equal(read_image(save(tmp_path, "s.png", im, icc_profile=srgb)), pixels)
+    broken = read_image(save(tmp_path, "b.png", im, icc_profile=b"not a profile" * 10))
+    np.testing.assert_array_equal(broken, pixels)
+
+
+def test_cmyk_with_press_profile_uses_it(tmp_path: Path) -> None:
+    profile = find_profile("default_cmyk.icc", "cmyk.icm")
+    im = Image.new("CMYK", (2, 1))
+    im.putdata([(0, 0, 0, 0), (0, 0, 0, 255)])
+    out = read_image(save(tmp_path, "press.tiff", im, icc_profile=profile.read_bytes()))
+    assert out[0, 0, :3].min() >= 235  # paper white
+    # Full black ink on a press profile is a dark grey, not the formula's pure 0.
+    assert 10 <= int(out[0, 1, :3].max()) <= 90
 
 
 def test_float_tiff(tmp_path: Path) -> None:
