@@ -65,7 +65,9 @@ def main() -> None:
     doc.changed.connect(dirty.append)
     tool = BrushTool(doc, BrushSettings(size=args.brush, hardness=0.7, opacity=0.8, spacing=0.1))
     y = args.size / 2
+    t0 = time.perf_counter()
     tool.begin(100, y)
+    print(f"stroke begin (first dab):         {(time.perf_counter() - t0) * 1000:8.1f} ms")
     per_dab = []
     composite_only = []
     x = 100.0

@@ -111,6 +111,7 @@ class PixelEdit:
         self.original = np.empty_like(self.array)
         self._touched: set[tuple[int, int]] = set()
         self.dirty = QRect()
+        self._pending = QRect()
 
     def touch(self, rect: QRect) -> QRect:
         """Save the tiles under ``rect`` (array coords); returns ``rect`` clipped to the array."""
@@ -122,16 +123,31 @@ class PixelEdit:
                 self.original[sl] = self.array[sl]
         return rect.intersected(QRect(0, 0, w, h))
 
-    def changed(self, rect: QRect) -> None:
-        """Announce a write into ``rect`` (array coords)."""
+    def changed(self, rect: QRect, defer: bool = False) -> None:
+        """Announce a write into ``rect`` (array coords).
+
+        With ``defer`` the rect is collected until ``flush()``: a tool that lays several
+        overlapping dabs per pointer event announces their union once, so views
+        recomposite each pixel once per event instead of once per dab.
+        """
         self.dirty = self.dirty.united(rect)
-        self.surface.notify(rect)
+        if defer:
+            self._pending = self._pending.united(rect)
+        else:
+            self.surface.notify(rect)
+
+    def flush(self) -> None:
+        """Announce the rects collected by ``changed(..., defer=True)``."""
+        if not self._pending.isEmpty():
+            pending, self._pending = self._pending, QRect()
+            self.surface.notify(pending)
 
     def has_changes(self) -> bool:
         return bool(self._touched)
 
     def command(self, text: str) -> PixelSwapCommand | None:
         """The undo command holding the original tiles; None if nothing was touched."""
+        self.flush()
         tiles = {}
         for ty, tx in sorted(self._touched):
             sl = (slice(ty * TILE, ty * TILE + TILE), slice(tx * TILE, tx * TILE + TILE))
@@ -149,6 +165,7 @@ class PixelEdit:
             for ty, tx in self._touched:
                 sl = (slice(ty * TILE, ty * TILE + TILE), slice(tx * TILE, tx * TILE + TILE))
                 self.array[sl] = self.original[sl]
+        self._pending = QRect()
         if not self.dirty.isEmpty():
             self.surface.notify(self.dirty)
         if self.surface.after_undo is not None:

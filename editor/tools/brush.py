@@ -99,6 +99,7 @@ class BrushTool(Tool):
         self._raw = (x, y, pressure)
         self._last = (x, y, pressure)
         self._dab(x, y, pressure)
+        self._edit.flush()
 
     def move(self, x: float, y: float, pressure: float = 1.0) -> None:
         if not self.active:
@@ -109,6 +110,7 @@ class BrushTool(Tool):
         sx, sy = sx + (x - sx) * (1.0 - keep), sy + (y - sy) * (1.0 - keep)
         self._smoothed = (sx, sy)
         self._segment(sx, sy, pressure)
+        self._edit.flush()
 
     def end(self) -> None:
         if not self.active:
@@ -171,7 +173,7 @@ class BrushTool(Tool):
             ]
             k = k * (sel.astype(np.float32) / 255.0)
         self._edit.array[ys, xs] = self._blend(self._edit.original[ys, xs], k)
-        self._edit.changed(rect)
+        self._edit.changed(rect, defer=True)
 
 
 class EraserTool(BrushTool):

@@ -143,9 +143,9 @@ def test_mask_brush_and_eraser_edit_the_mask_not_the_layers():
     dirty: list[QRect] = []
     doc.mask_changed.connect(dirty.append)
     settings = BrushSettings(size=10, hardness=1.0)
-    stroke(MaskBrushTool(doc, settings), [(20, 20), (60, 20)])
+    stroke(MaskBrushTool(doc, settings), [(x, 20) for x in range(20, 61, 4)])
     assert doc.mask[20, 20:60].min() == 255 and doc.mask[40, 40] == 0
-    assert all(r.width() <= 20 for r in dirty)  # each dab announces only its rectangle
+    assert all(r.width() <= 20 and r.height() <= 14 for r in dirty)  # only around the pen
     stroke(MaskEraserTool(doc, settings), [(40, 20), (60, 20)])
     assert doc.mask[20, 25] == 255 and doc.mask[20, 50] == 0
     assert np.array_equal(layer.pixels, pixels)
@@ -166,11 +166,17 @@ def test_cancel_restores_pixels_and_pushes_nothing():
     assert doc.history.count() == 0
 
 
-def test_dab_dirty_rects_are_small():
+def test_dirty_rects_follow_the_pointer_not_the_canvas():
     doc = Document(500, 500)
     doc.add_layer()
     rects: list[QRect] = []
     doc.changed.connect(rects.append)
-    stroke(BrushTool(doc, BrushSettings(size=16)), [(100, 100), (400, 400)])
-    assert len(rects) > 50
-    assert max(r.width() * r.height() for r in rects) <= 20 * 20
+    tool = BrushTool(doc, BrushSettings(size=16, spacing=0.1))
+    tool.begin(100, 100)
+    for i in range(1, 101):
+        tool.move(100 + 3 * i, 100 + 3 * i)  # 3 px per event: one or two dabs each
+    tool.end()
+    # One announcement per pointer event (dabs within an event are merged)...
+    assert 100 <= len(rects) <= 102
+    # ...each covering just the dabs of that event.
+    assert max(r.width() * r.height() for r in rects) <= 24 * 24
