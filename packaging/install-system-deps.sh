@@ -2,7 +2,7 @@
 # Debian packages the tests use: a virtual screen (xvfb, xdotool), Krita as an
 # independent OpenRaster reader, and the desktop-entry/AppStream validators.
 set -euo pipefail
-pkgs=(xvfb xauth xdotool x11-apps krita desktop-file-utils appstream)
+pkgs=(xvfb xauth xdotool x11-apps imagemagick libxcb-cursor0 libxkbcommon-x11-0 libegl1 krita desktop-file-utils appstream)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

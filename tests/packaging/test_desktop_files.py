@@ -1,0 +1,52 @@
+"""The desktop entry and AppStream metainfo pass the freedesktop validators."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PACKAGING = Path(__file__).resolve().parents[2] / "packaging"
+APP_ID = "io.github.overpaint.Overpaint"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing: packaging/install-system-deps.sh should install it")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def test_desktop_entry_validates() -> None:
+    entry = PACKAGING / f"{APP_ID}.desktop"
+    result = subprocess.run(
+        [_tool("desktop-file-validate"), str(entry)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error" not in (result.stdout + result.stderr).lower()
+    assert f"Icon={APP_ID}" in entry.read_text()
+
+
+def test_metainfo_validates() -> None:
+    metainfo = PACKAGING / f"{APP_ID}.metainfo.xml"
+    result = subprocess.run(
+        [_tool("appstreamcli"), "validate", "--no-net", str(metainfo)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_icon_exists_in_resources() -> None:
+    from PIL import Image
+
+    icons = Path(__file__).resolve().parents[2] / "resources" / "icons"
+    with Image.open(icons / "overpaint-256.png") as icon:
+        assert icon.size == (256, 256)
+        assert icon.getextrema()[3][0] == 0  # transparent corners: a real app icon shape
+    assert (icons / "overpaint.svg").read_text().startswith("<svg")
