@@ -61,6 +61,7 @@ from PySide6.QtGui import QImage
 from editor.model import commands as cmds
 from editor.model import selection_ops
 from editor.model.blending import BLEND_MODES, blend_onto, composite_layers, image_to_rgba
+from editor.model.extent import NonzeroExtent
 from editor.model.history import DEFAULT_UNDO_LIMIT_MB, History
 from editor.model.layer import Layer
 from editor.model.paint_ops import erase_premultiplied, paint_premultiplied
@@ -94,9 +95,10 @@ class Document(QObject):
         self._current: Layer | None = None
         self._mask = np.zeros((self._height, self._width), np.uint8)
         self._selection = np.zeros((self._height, self._width), np.uint8)
-        self._selection_box: QRect | None = None
-        self._mask_box: QRect | None = None
-        self._boxes_valid = {"mask": True, "selection": True}
+        self._extents = {
+            "mask": NonzeroExtent(self._mask),
+            "selection": NonzeroExtent(self._selection),
+        }
         self._frame: Box | None = None
         self.history = History(undo_limit_mb, self)
 
@@ -554,18 +556,12 @@ class Document(QObject):
         )
 
     def _array_changed(self, which: str, rect: QRect) -> None:
-        self._boxes_valid[which] = False
+        self._extents[which].update(self._array(which), rect)
         (self.mask_changed if which == "mask" else self.selection_changed).emit(QRect(rect))
 
     def _bbox(self, which: str) -> QRect | None:
-        if not self._boxes_valid[which]:
-            box = selection_ops.bbox(self._array(which))
-            if which == "mask":
-                self._mask_box = box
-            else:
-                self._selection_box = box
-            self._boxes_valid[which] = True
-        return self._mask_box if which == "mask" else self._selection_box
+        box = self._extents[which].bbox(self._array(which))
+        return QRect(box) if box is not None else None
 
     def _set_array(self, which: str, new: np.ndarray, text: str) -> None:
         new = np.asarray(new, dtype=np.uint8)
@@ -591,7 +587,8 @@ class Document(QObject):
             f = self._frame
             self._frame = Box(f.x + dx, f.y + dy, f.width, f.height)
             self.frame_changed.emit(self._frame)
-        self._boxes_valid = {"mask": False, "selection": False}
+        for which, extent in self._extents.items():
+            extent.reset(self._array(which))
         self.size_changed.emit(self.size())
         self.mask_changed.emit(self.rect())
         self.selection_changed.emit(self.rect())
