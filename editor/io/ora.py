@@ -61,6 +61,7 @@ class OraLayer:
     visible: bool = True
     composite_op: str = "svg:src-over"
     alpha_locked: bool = False
+    selected: bool = False  # the active layer (Krita writes selected="true")
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -229,6 +230,7 @@ class _StackReader:
             visible=visible and element.get("visibility", "visible") != "hidden",
             composite_op=element.get("composite-op", "svg:src-over"),
             alpha_locked=element.get(ALPHA_LOCK_ATTR) == "true",
+            selected=element.get("selected") == "true",
         )
         src = element.get("src")
         if not src:
@@ -346,6 +348,8 @@ def stack_xml(project: OraProject) -> bytes:
         }
         if layer.alpha_locked:
             attrs[ALPHA_LOCK_ATTR] = "true"
+        if layer.selected:
+            attrs["selected"] = "true"
         ET.SubElement(stack, "layer", attrs)
     return ET.tostring(image, encoding="utf-8", xml_declaration=True)
 

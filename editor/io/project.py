@@ -54,7 +54,9 @@ def load_ora(
         )
         document.insert_layer(layer, index)
     if document.layers:
-        document.set_current_layer(len(document.layers) - 1)
+        # The layer the file marks as selected, else the top one.
+        selected = [i for i, record in enumerate(project.layers) if record.selected]
+        document.set_current_layer(selected[-1] if selected else len(document.layers) - 1)
     document.reset_history()
     if warnings is not None:
         warnings.extend(notes)
@@ -80,6 +82,7 @@ def document_to_project(document: Document) -> OraProject:
             visible=layer.visible,
             composite_op=blend_mode_to_ora(layer.blend_mode),
             alpha_locked=layer.alpha_locked,
+            selected=layer is document.current_layer,
             metadata=dict(layer.metadata),
         )
         for layer in document.layers

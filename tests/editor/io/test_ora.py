@@ -69,6 +69,7 @@ def sample_document() -> Document:
         )
     doc.layers[2].metadata.update({"parameters": "a cat\nSteps: 20", "overpaint_request": "{}"})
     doc.add_layer("Empty")
+    doc.set_current_layer(3)
     return doc
 
 
@@ -90,6 +91,7 @@ def test_round_trip_keeps_layers_properties_and_pixels(tmp_path: Path) -> None:
         assert theirs.metadata == ours.metadata
         np.testing.assert_array_equal(theirs.to_rgba(doc.rect()), ours.to_rgba(doc.rect()))
     np.testing.assert_array_equal(back.composite_array(), doc.composite_array())
+    assert back.current_index == 3
     assert back.history.is_clean() and not back.history.undo_text()
 
 
@@ -137,6 +139,7 @@ def test_files_from_other_writers(tmp_path: Path) -> None:
     doc = load_ora(path, warnings=notes)
     names = [layer.name for layer in doc.layers]
     assert names == ["red", "gone", "in group"]  # bottom to top
+    assert doc.current_layer is doc.layers[2]  # selected="true"
     red_layer, gone, grouped = doc.layers
     assert (grouped.x, grouped.y) == (6, 3)
     assert grouped.opacity == pytest.approx(0.5 * 0.498039)
