@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.errors import InvalidRequestError, ModelError
 from engine.models import MODEL_CONFIGS_DIR, ModelInfo
-from engine.paths import user_data_dir, user_models_dir
+from engine.paths import CLIP_TOKENIZER_DIR, user_data_dir, user_models_dir
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def _pipeline_classes(family: str) -> tuple[Any, Any, Any]:
     )
 
 
-def config_dir(family: str) -> Path:
-    folder = MODEL_CONFIGS_DIR / family
+def config_dir(family: str, root: Path | None = None) -> Path:
+    folder = (root or MODEL_CONFIGS_DIR) / family
     if not (folder / "model_index.json").is_file():
         raise ModelError(
             f"Overpaint has no configuration for {family} models (missing {folder}); "
@@ -115,8 +115,26 @@ def config_dir(family: str) -> Path:
     return folder
 
 
-def load_pipeline(info: ModelInfo, policy: DevicePolicy) -> Any:
-    """The base pipeline for a model (txt2img, or inpaint for 9-channel models), offline."""
+def _single_file_tokenizers(family: str) -> dict[str, Any]:
+    """The shipped CLIP BPE tokenizer(s); OpenCLIP-based encoders pad with "!"."""
+    from transformers import CLIPTokenizer
+
+    path = str(CLIP_TOKENIZER_DIR)
+    if family.startswith("sdxl"):
+        return {
+            "tokenizer": CLIPTokenizer.from_pretrained(path),
+            "tokenizer_2": CLIPTokenizer.from_pretrained(path, pad_token="!"),
+        }
+    if family.startswith("sd2"):
+        return {"tokenizer": CLIPTokenizer.from_pretrained(path, pad_token="!")}
+    return {"tokenizer": CLIPTokenizer.from_pretrained(path)}
+
+
+def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | None = None) -> Any:
+    """The base pipeline for a model (txt2img, or inpaint for 9-channel models), offline.
+
+    config_root replaces resources/model_configs (tests use tiny config folders).
+    """
     import torch
 
     dtype = getattr(torch, policy.dtype)
@@ -136,7 +154,10 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy) -> Any:
     try:
         if info.kind == "single-file":
             pipe = cls.from_single_file(
-                str(info.path), config=str(config_dir(info.family)), **common
+                str(info.path),
+                config=str(config_dir(info.family, config_root)),
+                **_single_file_tokenizers(info.family),
+                **common,
             )
         else:
             pipe = cls.from_pretrained(str(info.path), **common)

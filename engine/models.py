@@ -346,10 +346,8 @@ def discover_models(extra_dirs: Sequence[Path] = ()) -> list[ModelInfo]:
 def resolve_model(name_or_path: str, extra_dirs: Sequence[Path] = ()) -> ModelInfo:
     """A model by path, name or file stem; "" means the default (bundled demo, else first)."""
     text = (name_or_path or "").strip()
-    if text:
-        candidate = Path(text).expanduser()
-        if candidate.exists() or os.sep in text or text.endswith((".safetensors", ".ckpt")):
-            return inspect_model(candidate)
+    if text and Path(text).expanduser().exists():
+        return inspect_model(Path(text))
     models = discover_models(extra_dirs)
     if not text:
         if models:
@@ -362,6 +360,8 @@ def resolve_model(name_or_path: str, extra_dirs: Sequence[Path] = ()) -> ModelIn
     for info in models:
         if lowered in (info.name.lower(), info.path.name.lower(), info.path.stem.lower()):
             return info
+    if os.sep in text or text.endswith((".safetensors", ".ckpt")):
+        return inspect_model(Path(text))  # says what is wrong with that path
     raise ModelError(
         f"No model named {text!r} was found; run `overpaint models` to list the available ones."
     )

@@ -100,8 +100,9 @@ def _round8(v: int) -> int:
 class Engine:
     """Runs generation jobs; keeps the last model loaded. Not thread-safe: one job at a time."""
 
-    def __init__(self, extra_dirs: Sequence[Path] = ()) -> None:
+    def __init__(self, extra_dirs: Sequence[Path] = (), config_root: Path | None = None) -> None:
         self.extra_dirs = tuple(Path(d) for d in extra_dirs)
+        self.config_root = config_root  # None: resources/model_configs
         self.info: ModelInfo | None = None
         self._base: Any = None
         self._derived: dict[str, Any] = {}
@@ -136,7 +137,7 @@ class Engine:
         if self._base is not None and self._policy_key == key:
             return info
         self.unload()
-        self._base = load_pipeline(info, policy)
+        self._base = load_pipeline(info, policy, self.config_root)
         self.info = info
         self._policy_key = key
         self._scheduler_config = dict(self._base.scheduler.config)
