@@ -11,12 +11,6 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-# PySide6 6.12.0's SignalInstance.emit()/disconnect() drop a reference to True per call;
-# unpatched, a long test session aborts with "bool_dealloc" (editor/model/pyside_refcount.py).
-from editor.model import pyside_refcount  # noqa: E402
-
-pyside_refcount.apply()
-
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -3,12 +3,6 @@
 See ``editor.model.document`` for the public API summary.
 """
 
-# ruff: noqa: E402
-from editor.model import pyside_refcount
-
-# Before any signal is emitted: PySide6 6.12.0's emit() eats a reference to True.
-pyside_refcount.apply()
-
 from editor.model.blending import (
     BLEND_MODES,
     blend_mode_from_ora,
