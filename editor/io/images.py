@@ -12,10 +12,13 @@ through that profile to sRGB, the space the canvas and the models work in.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,6 +37,7 @@ READ_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "DIB", "TIFF", "GIF")
 # For file dialogs.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
@@ -85,9 +89,27 @@ def _decode(fp: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
         return _decode_quietly(fp, name, max_pixels)
 
 
+@contextlib.contextmanager
+def _pillow_allows(max_pixels: int) -> Iterator[None]:
+    """Lift Pillow's own bomb limit (about 179 MP) while opening, when ours is higher.
+
+    Our limit is checked on the declared size right after; without this, a user who
+    raised the limit in Settings would still be refused by Pillow.
+    """
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        if saved is not None and max_pixels > saved:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def _decode_quietly(fp: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
     try:
-        im = Image.open(fp, formats=_formats())
+        with _pillow_allows(max_pixels):
+            im = Image.open(fp, formats=_formats())
     except Image.DecompressionBombError:
         raise _too_large(name, None, max_pixels) from None
     except UnidentifiedImageError:

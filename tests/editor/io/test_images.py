@@ -242,6 +242,18 @@ def test_pixel_limit_is_a_parameter(tmp_path: Path) -> None:
         read_image(path, max_pixels=5999)
 
 
+def test_a_raised_limit_also_lifts_pillows_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pillow refuses above 2 * MAX_IMAGE_PIXELS by itself; shrink that to see it lifted.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    path = save(tmp_path, "a.png", Image.new("RGB", (60, 60), (1, 2, 3)))
+    assert read_image(path, max_pixels=10_000)[59, 59, 2] == 3
+    assert Image.MAX_IMAGE_PIXELS == 1000
+    with pytest.raises(ImageTooLargeError, match="60x60"):
+        read_image(path, max_pixels=3000)
+
+
 def png_cut(tmp_path: Path) -> Path:
     noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), np.uint8)
     buf = io.BytesIO()
