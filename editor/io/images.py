@@ -64,17 +64,6 @@ def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
     return _decode(io.BytesIO(data), name, max_pixels)
 
 
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """The declared (width, height) of an image file without decoding it, or None."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path, formats=_formats()) as im:
-                return im.size
-    except Exception:  # any unreadable file simply has no size
-        return None
-
-
 def _formats() -> list[str]:
     # Pillow versions differ in which of these exist (MPO was folded into JPEG).
     Image.init()
