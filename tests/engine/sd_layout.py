@@ -39,6 +39,8 @@ def unet_to_ldm(state: dict, config: dict) -> dict:
         "conv_in": "input_blocks.0.0",
         "conv_norm_out": "out.0",
         "conv_out": "out.2",
+        "add_embedding.linear_1": "label_emb.0.0",  # SDXL's size/crop conditioning
+        "add_embedding.linear_2": "label_emb.0.2",
     }
     out = {}
     for key, value in state.items():
