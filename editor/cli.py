@@ -8,6 +8,7 @@ project are printed as `warning:` lines.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from editor.io.errors import FileError
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("input", help="the .ora project (an image file also works)")
     parser.add_argument("output", help="the PNG to write (replaced atomically)")
     parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the technical details logged"
+    )
+    parser.add_argument(
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
@@ -38,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["flatten"]:
         argv = argv[1:]
     args = _parser().parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        # Details go to the log; without a handler Python would print warnings to stderr,
+        # and scripts expect exactly one `error:` line.
+        logging.getLogger().addHandler(logging.NullHandler())
     warnings: list[str] = []
     try:
         document = load_document(args.input, max_pixels=args.max_pixels, warnings=warnings)

@@ -19,12 +19,18 @@ class ProjectFormatError(FileError):
     """An OpenRaster project is malformed or unsafe and was refused as a whole."""
 
 
-def file_error_from_os(exc: OSError, name: str) -> FileError:
+def file_error_from_os(exc: OSError, name: str, saving: bool = False) -> FileError:
     """The user-facing sentence for an operating-system error on file `name`."""
-    if isinstance(exc, FileNotFoundError):
-        return FileError(f'"{name}" does not exist; it may have been moved or deleted.')
     if isinstance(exc, IsADirectoryError):
         return FileError(f'"{name}" is a folder, not a file.')
+    if saving:
+        if isinstance(exc, FileNotFoundError):
+            return FileError(f'"{name}" could not be saved because its folder does not exist.')
+        if isinstance(exc, PermissionError):
+            return FileError(f'"{name}" could not be saved: permission denied for that folder.')
+        return FileError(f'"{name}" could not be saved ({exc.strerror or exc}).')
+    if isinstance(exc, FileNotFoundError):
+        return FileError(f'"{name}" does not exist; it may have been moved or deleted.')
     if isinstance(exc, PermissionError):
-        return FileError(f'"{name}" cannot be accessed: permission denied.')
-    return FileError(f'"{name}" could not be accessed ({exc.strerror or exc}).')
+        return FileError(f'"{name}" cannot be opened: permission denied.')
+    return FileError(f'"{name}" could not be read ({exc.strerror or exc}).')

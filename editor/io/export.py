@@ -62,7 +62,7 @@ def export_rgba_png(
         save_png(path, pixels, parameters, request)
     except OSError as exc:
         log.warning("exporting %s failed: %s", path, exc)
-        raise file_error_from_os(exc, Path(path).name) from None
+        raise file_error_from_os(exc, Path(path).name, saving=True) from None
     except ValueError as exc:  # e.g. a canvas too large for the PNG encoder
         log.warning("exporting %s failed: %r", path, exc)
         raise FileError(f'"{Path(path).name}" could not be written as PNG.') from None

@@ -306,7 +306,7 @@ def write_ora(
             _write_zip(tmp, project, merged)
     except OSError as exc:
         log.warning("saving %s failed: %s", path, exc)
-        raise file_error_from_os(exc, label) from None
+        raise file_error_from_os(exc, label, saving=True) from None
 
 
 def _write_zip(path: os.PathLike[str], project: OraProject, merged: np.ndarray) -> None:

@@ -109,6 +109,16 @@ def test_flatten_command_without_a_display(tmp_path: Path) -> None:
     assert read_request(tmp_path / "out.png") == REQUEST
 
 
+def test_flatten_unwritable_output_prints_exactly_one_line(tmp_path: Path) -> None:
+    doc = generated_document()
+    save_ora(doc, tmp_path / "in.ora")
+    done = run_cli(str(tmp_path / "in.ora"), str(tmp_path / "no-such-folder" / "out.png"))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        'error: "out.png" could not be saved because its folder does not exist.'
+    ]
+
+
 def test_flatten_bad_input_exits_1_with_one_error_line(tmp_path: Path, capsys) -> None:
     (tmp_path / "broken.ora").write_bytes(b"PK\x03\x04 nonsense")
     for source in ("broken.ora", "missing.ora"):
