@@ -32,7 +32,8 @@ def atomic_write(path: str | os.PathLike[str], keep_backup: bool = True) -> Iter
 
     If the body raises, the temporary file is removed and `path` is untouched.
     """
-    target = Path(path)
+    # Through a symlink to the real file, so saving keeps the link instead of replacing it.
+    target = Path(os.path.realpath(path))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

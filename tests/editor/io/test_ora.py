@@ -311,6 +311,18 @@ def test_save_is_atomic_keeps_a_backup_and_permissions(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.ora", "p.ora.bak"]
 
 
+def test_saving_through_a_symlink_updates_the_real_file(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "p.ora"
+    real.parent.mkdir()
+    link = tmp_path / "link.ora"
+    link.symlink_to(real)
+    doc = Document(4, 4)
+    doc.add_layer("via link", rgba=solid(4, 4, (1, 2, 3, 255)))
+    save_ora(doc, link)
+    assert link.is_symlink()
+    assert [layer.name for layer in load_ora(real).layers] == ["via link"]
+
+
 def test_failed_save_leaves_the_old_file_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
