@@ -275,11 +275,13 @@ def apply_loras(
 ) -> None:
     """Load exactly `loras` (name, weight) into the pipeline, unloading previous ones."""
     wanted = tuple((str(n), float(w)) for n, w in loras)
-    if getattr(pipe, "_overpaint_loras", ()) == wanted:
+    # Tracked on the UNet: every from_pipe pipeline shares it, so the state is common.
+    unet = pipe.unet
+    if getattr(unet, "_overpaint_loras", ()) == wanted:
         return
-    if getattr(pipe, "_overpaint_loras", ()):
+    if getattr(unet, "_overpaint_loras", ()):
         pipe.unload_lora_weights()
-    pipe._overpaint_loras = ()
+    unet._overpaint_loras = ()
     if not wanted:
         return
     names = []
@@ -296,7 +298,7 @@ def apply_loras(
             raise ModelError(f"Cannot apply LoRA {path.name}: {_first_line(e)}.") from e
         names.append(adapter)
     pipe.set_adapters(names, adapter_weights=[w for _n, w in wanted])
-    pipe._overpaint_loras = wanted
+    unet._overpaint_loras = wanted
 
 
 # ----------------------------------------------------------------------------------

@@ -157,3 +157,42 @@ def test_shipped_config_folder_builds_the_real_architecture(family: str) -> None
     assert text.hidden_size == {"sd1": 768, "sd2": 1024, "sdx": 768}[family[:3]]
     assert ("text_encoder_2" in index) == family.startswith("sdxl")
     assert (folder / "scheduler" / "scheduler_config.json").is_file()
+
+
+def _write_lora(path: Path) -> Path:
+    """A small peft-format LoRA for the tiny UNet's attention projections."""
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {}
+    for name, (fan_in, fan_out) in {"attn1.to_q": (64, 64), "attn2.to_k": (32, 64)}.items():
+        for block in ("down_blocks.1.attentions.0", "up_blocks.0.attentions.0"):
+            key = f"unet.{block}.transformer_blocks.0.{name}"
+            tensors[key + ".lora_A.weight"] = torch.randn(4, fan_in, generator=g)
+            tensors[key + ".lora_B.weight"] = torch.randn(fan_out, 4, generator=g)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
+
+
+def test_lora_by_name_with_weight_and_removal(tiny_model_dir: Path) -> None:
+    from engine.errors import ModelError
+    from engine.paths import user_models_dir
+
+    _write_lora(user_models_dir() / "loras" / "stripes.safetensors")
+    engine = Engine()
+    req = _request(tiny_model_dir)
+    plain = engine.run(req)[0].rgba
+    styled = engine.run(req.replace(loras=(("stripes", 1.0),)))[0]
+    assert not np.array_equal(styled.rgba, plain)
+    assert "stripes: 1" in styled.parameters
+    # img2img shares the UNet: it sees the same LoRA state, and removing it restores all.
+    img2img = req.replace(mode="img2img", strength=0.6, loras=(("stripes", 0.0),))
+    from engine.request import GenerationInputs
+
+    engine.run(img2img, GenerationInputs(image=plain))
+    assert np.array_equal(engine.run(req.replace(loras=(("stripes", 0.0),)))[0].rgba, plain)
+    assert np.array_equal(engine.run(req)[0].rgba, plain)
+    with pytest.raises(ModelError, match="LoRA 'nope' was not found"):
+        engine.run(req.replace(loras=(("nope", 1.0),)))
+    engine.unload()
