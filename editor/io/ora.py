@@ -7,7 +7,8 @@ Reading is defensive (see `editor.io.safe_zip` for the archive itself): stack.xm
 parsed only after refusing DOCTYPE/ENTITY declarations, every size is checked against the
 pixel limits before decoding, and problems confined to one layer (a missing or damaged
 PNG, a layer thousands of pixels off the canvas) are repaired by leaving that layer empty
-and recording a warning sentence instead of refusing the whole project.
+and recording a warning sentence instead of refusing the whole project. A project whose
+stack.xml is lost or garbled (but not hostile) still yields its mergedimage.png.
 
 Nested stacks (groups) are flattened into plain layers: offsets add up, opacities
 multiply, a hidden group hides its layers. That is exact for pass-through groups of
@@ -77,6 +78,10 @@ class OraProject:
 # ---------------------------------------------------------------- reading
 
 
+class _DamagedStack(ProjectFormatError):
+    """stack.xml is missing or unusable, but not hostile: the flattened picture may remain."""
+
+
 def read_ora(
     path: str | os.PathLike[str],
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -94,14 +99,35 @@ def read_ora(
     except OSError as exc:
         raise file_error_from_os(exc, label) from None
     with archive:
-        root = _parse_stack_xml(archive, label)
-        width, height = _canvas_size(root, label, max_pixels)
+        try:
+            root = _parse_stack_xml(archive, label)
+            width, height = _canvas_size(root, label, max_pixels)
+            stack = root.find("stack")
+            if stack is None:
+                raise _DamagedStack(f'"{label}" is damaged: its stack.xml lists no layers.')
+        except _DamagedStack as exc:
+            return _recover_merged_image(archive, label, max_pixels, exc)
         reader = _StackReader(archive, label, width, height, max_pixels, total_limit)
-        stack = root.find("stack")
-        if stack is None:
-            raise ProjectFormatError(f'"{label}" is damaged: its stack.xml lists no layers.')
         reader.walk(stack, 0, 0, 1.0, True, 0)
         return OraProject(width, height, reader.layers[::-1], reader.warnings)
+
+
+def _recover_merged_image(
+    archive: SafeZip, label: str, max_pixels: int, damage: _DamagedStack
+) -> OraProject:
+    """Salvage the flattened picture of a project whose layer list is lost."""
+    if not archive.has("mergedimage.png"):
+        raise damage
+    try:
+        pixels = decode_image(archive.read("mergedimage.png"), label, max_pixels)
+    except ImageTooLargeError:
+        raise
+    except FileError:
+        raise damage from None
+    height, width = pixels.shape[:2]
+    note = f'The layer list of "{label}" was damaged, so only its flattened picture was recovered.'
+    log.warning("%s: %s", label, damage)
+    return OraProject(width, height, [OraLayer("Recovered picture", pixels)], [note])
 
 
 def _parse_stack_xml(archive: SafeZip, label: str) -> ET.Element:
@@ -111,16 +137,14 @@ def _parse_stack_xml(archive: SafeZip, label: str) -> ET.Element:
                 f'"{label}" is a Krita document (.kra), not OpenRaster; '
                 "export it from Krita as .ora or PNG."
             )
-        raise ProjectFormatError(
+        raise _DamagedStack(
             f'"{label}" is not an OpenRaster project: it has no stack.xml describing its layers.'
         )
     data = archive.read("stack.xml", cap=MAX_STACK_XML_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ProjectFormatError(
-            f'"{label}" is damaged: its stack.xml is not UTF-8 text.'
-        ) from None
+        raise _DamagedStack(f'"{label}" is damaged: its stack.xml is not UTF-8 text.') from None
     # Entity declarations are how "billion laughs" XML explodes; OpenRaster never needs them.
     if re.search(r"<!\s*(DOCTYPE|ENTITY)", text, re.IGNORECASE):
         raise ProjectFormatError(
@@ -133,11 +157,11 @@ def _parse_stack_xml(archive: SafeZip, label: str) -> ET.Element:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
         log.warning("stack.xml of %s: %s", label, exc)
-        raise ProjectFormatError(
+        raise _DamagedStack(
             f'"{label}" is damaged: its stack.xml is not valid XML ({exc}).'
         ) from None
     if root.tag != "image":
-        raise ProjectFormatError(f'"{label}" is damaged: its stack.xml does not describe an image.')
+        raise _DamagedStack(f'"{label}" is damaged: its stack.xml does not describe an image.')
     return root
 
 
@@ -145,11 +169,11 @@ def _canvas_size(root: ET.Element, label: str, max_pixels: int) -> tuple[int, in
     try:
         width, height = int(root.get("w", "")), int(root.get("h", ""))
     except ValueError:
-        raise ProjectFormatError(
+        raise _DamagedStack(
             f'"{label}" is damaged: its stack.xml gives no valid canvas size.'
         ) from None
     if width <= 0 or height <= 0:
-        raise ProjectFormatError(f'"{label}" has an empty canvas ({width}x{height} pixels).')
+        raise _DamagedStack(f'"{label}" has an empty canvas ({width}x{height} pixels).')
     if width * height > max_pixels:
         raise ImageTooLargeError(
             f'"{label}" has a {width}x{height} canvas, above the limit of '

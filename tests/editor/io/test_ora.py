@@ -197,6 +197,26 @@ def test_layer_problems_are_repaired_with_a_warning(
     assert_one_sentence(notes[0])
 
 
+@pytest.mark.parametrize("stack", [None, "<image w='8' h='8'><stack>", "<image/>"])
+def test_damaged_layer_list_recovers_the_flattened_picture(tmp_path: Path, stack) -> None:
+    merged = solid(6, 5, (40, 50, 60, 255))
+    path = make_ora(tmp_path / "d.ora", stack, {"mergedimage.png": png(merged)})
+    notes: list[str] = []
+    doc = load_ora(path, warnings=notes)
+    assert (doc.width, doc.height) == (6, 5)
+    np.testing.assert_array_equal(doc.composite_array(), merged)
+    assert len(notes) == 1 and "flattened picture was recovered" in notes[0]
+    assert_one_sentence(notes[0])
+
+
+def test_hostile_layer_list_is_not_recovered_from_the_flattened_picture(tmp_path: Path) -> None:
+    path = make_ora(
+        tmp_path / "h.ora", BILLION_LAUGHS, {"mergedimage.png": png(solid(2, 2, (0,) * 4))}
+    )
+    with pytest.raises(ProjectFormatError, match="entities"):
+        load_ora(path)
+
+
 # ------------------------------------------------------------------ refusals
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
