@@ -2,6 +2,10 @@
 
 The UI, the CLI and autosave call these; the file formats themselves live in
 `editor.io.images` and `editor.io.ora`.
+
+Saving off the UI thread (autosave): take `document_to_project(doc)` and
+`doc.composite_array()` on the UI thread (both are copies, so painting may go on), then
+call `editor.io.ora.write_ora(path, project, merged)` from the worker.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def save_ora(document: Document, path: str | os.PathLike[str], keep_backup: bool
 
 
 def document_to_project(document: Document) -> OraProject:
+    """The layers as plain records holding copies of the pixels (safe to hand to a thread)."""
     layers = [
         OraLayer(
             name=layer.name,
