@@ -42,6 +42,8 @@ MIMETYPE = b"image/openraster"
 THUMBNAIL_SIZE = 256
 MAX_STACK_XML_BYTES = 8 << 20
 MAX_DEPTH = 64
+# Far above any real project; stops a small stack.xml from listing a million layers.
+MAX_LAYERS = 5000
 # Layer PNG text chunks we keep (generation metadata of a result layer).
 METADATA_KEYS = (PARAMETERS_KEY, REQUEST_KEY)
 MAX_METADATA_CHARS = 1 << 20
@@ -237,6 +239,11 @@ class _StackReader:
                     depth + 1,
                 )
             elif child.tag == "layer":
+                if len(self.layers) >= MAX_LAYERS:
+                    raise ProjectFormatError(
+                        f'"{self.label}" was not opened because it lists more than '
+                        f"{MAX_LAYERS} layers."
+                    )
                 self.layers.append(self._layer(child, dx, dy, opacity, visible))
             else:
                 self.warn(f'An unsupported "{child.tag}" element was skipped.')

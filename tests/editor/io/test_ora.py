@@ -270,6 +270,9 @@ HOSTILE = {
     "deep nesting": lambda p: make_ora(
         p, '<image w="8" h="8">' + "<stack>" * 100 + "</stack>" * 100 + "</image>", {}
     ),
+    "too many layers": lambda p: make_ora(
+        p, stack_with(*[GOOD_LAYER] * (ora_module.MAX_LAYERS + 1)), {"data/ok.png": b"x"}
+    ),
     "not a zip": lambda p: (p.write_bytes(b"PK\x03\x04 not really"), p)[1],
     "empty file": lambda p: (p.write_bytes(b""), p)[1],
     "missing file": lambda p: p.parent / "nothing-here.ora",
