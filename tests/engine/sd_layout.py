@@ -127,12 +127,7 @@ def write_original_checkpoint(folder: Path, path: Path) -> Path:
     tensors = {}
     tensors.update(unet_to_ldm(load("unet"), unet_cfg))
     tensors.update(vae_to_ldm(load("vae"), vae_cfg))
-    for key, value in load("text_encoder").items():
-        # transformers >= 5.6 saves CLIPTextModel without the `text_model.` level that
-        # original checkpoints (and older transformers) have.
-        if not key.startswith("text_model."):
-            key = "text_model." + key
-        tensors["cond_stage_model.transformer." + key] = value
+    tensors.update(clip_to_ldm(load("text_encoder"), "cond_stage_model.transformer."))
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
     return path
 
@@ -203,3 +198,54 @@ def write_fake_checkpoint(path: Path, shapes: dict[str, list[int]], truncate: in
         f.write(raw)
         f.truncate(8 + len(raw) + max(offset - truncate, 0))
     return path
+
+
+def clip_to_ldm(state: dict, prefix: str) -> dict:
+    """A transformers CLIP text model's weights under an original-layout prefix
+    (e.g. "cond_stage_model.transformer.")."""
+    out = {}
+    for key, value in state.items():
+        if key == "text_projection.weight":
+            continue
+        # transformers >= 5.6 saves CLIPTextModel without the `text_model.` level that
+        # original checkpoints (and older transformers) have.
+        if not key.startswith("text_model."):
+            key = "text_model." + key
+        out[prefix + key] = value
+    return out
+
+
+def clip_to_open_clip(state: dict, prefix: str) -> dict:
+    """A transformers CLIP text model's weights in OpenCLIP layout (SD 2.x, SDXL's second
+    encoder): fused q/k/v projections, transposed text projection."""
+    sd = {k.removeprefix("text_model."): v for k, v in state.items()}
+    out = {
+        prefix + "token_embedding.weight": sd["embeddings.token_embedding.weight"],
+        prefix + "positional_embedding": sd["embeddings.position_embedding.weight"],
+        prefix + "ln_final.weight": sd["final_layer_norm.weight"],
+        prefix + "ln_final.bias": sd["final_layer_norm.bias"],
+    }
+    if "text_projection.weight" in sd:
+        out[prefix + "text_projection"] = sd["text_projection.weight"].T.contiguous()
+    layers = {int(k.split(".")[2]) for k in sd if k.startswith("encoder.layers.")}
+    names = {
+        "self_attn.out_proj": "attn.out_proj",
+        "layer_norm1": "ln_1",
+        "layer_norm2": "ln_2",
+        "mlp.fc1": "mlp.c_fc",
+        "mlp.fc2": "mlp.c_proj",
+    }
+    for i in sorted(layers):
+        src, dst = f"encoder.layers.{i}.", f"{prefix}transformer.resblocks.{i}."
+        for kind in ("weight", "bias"):
+            qkv = [sd[f"{src}self_attn.{p}_proj.{kind}"] for p in "qkv"]
+            out[f"{dst}attn.in_proj_{kind}"] = _cat(qkv)
+            for old, new in names.items():
+                out[f"{dst}{new}.{kind}"] = sd[f"{src}{old}.{kind}"]
+    return out
+
+
+def _cat(tensors: list) -> object:
+    import torch
+
+    return torch.cat(tensors, dim=0)
