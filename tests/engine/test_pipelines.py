@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import Cancelled, InvalidRequestError, ModelError
+from engine.errors import (
+    Cancelled,
+    EngineError,
+    InvalidRequestError,
+    ModelError,
+    OutOfMemoryError,
+)
 from engine.pipelines import Engine
 from engine.region import apply_patch
 from engine.request import Box, GenerationInputs, GenerationRequest
@@ -213,3 +219,39 @@ def test_inpainting_model_refuses_txt2img_but_inpaints(
         assert eng.info is not None and eng.info.family == "sd1-inpaint"
     finally:
         eng.unload()
+
+
+def test_random_seed_is_recorded_and_replayable(engine: Engine, base: GenerationRequest) -> None:
+    (res,) = engine.run(base.replace(seed=-1))
+    assert res.seed >= 0 and res.request.seed == res.seed
+    assert np.array_equal(engine.run(res.request)[0].rgba, res.rgba)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "needle"),
+    [
+        (
+            RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            OutOfMemoryError,
+            "Out of memory",
+        ),
+        (
+            ValueError("something odd\nwith details"),
+            EngineError,
+            "Generation failed: something odd",
+        ),
+    ],
+)
+def test_failures_mid_job_are_typed_and_engine_recovers(
+    engine: Engine, base: GenerationRequest, error: Exception, expected: type, needle: str
+) -> None:
+    reference = engine.run(base)[0].rgba
+
+    def fail_at_step_two(step: int, total: int, preview: object) -> None:
+        if step == 2:
+            raise error
+
+    with pytest.raises(expected, match=needle) as info:
+        engine.run(base, on_progress=fail_at_step_two)
+    assert "\n" not in str(info.value)
+    assert np.array_equal(engine.run(base)[0].rgba, reference)
