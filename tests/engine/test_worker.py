@@ -107,3 +107,26 @@ def test_failure_is_one_sentence_and_worker_survives(
     assert "needs an input image" in blocker.args[1]
     with qtbot.waitSignal(client.finished, timeout=60000):
         client.submit(_request(tiny_model_dir))
+
+
+def test_client_starts_without_importing_torch() -> None:
+    """The window must not wait for torch: only the first job imports it, in the thread."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from PySide6.QtCore import QCoreApplication\n"
+        "app = QCoreApplication([])\n"
+        "from engine.worker import EngineClient\n"
+        "client = EngineClient()\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
+        "assert client.shutdown(5000)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, cwd=root, timeout=60).returncode == 0
+    )
