@@ -89,12 +89,17 @@ def run_family(family: str, steps: int, workdir: Path, device: str) -> dict:
     mask = np.zeros((size, size), np.uint8)
     mask[size // 4 : size // 2, size // 4 : size // 2] = 255
     region = base.replace(mode="inpaint", region=Box(0, 0, size, size), strength=0.8)
+    low_memory = (("cpu_offload", True), ("attention_slicing", True), ("vae_tiling", True))
     jobs = [("first", base), ("again", base), ("inpaint", region)]
     if info.is_inpainting:
         jobs = [("first", region), ("again", region)]
+    # Reloads with the low-memory switches, then derives inpaint from the offloaded pipeline.
+    jobs.append(("low_memory_inpaint", region.replace(options=low_memory)))
     for label, req in jobs:
         steps_seen = []
         inputs = GenerationInputs(image=image, mask=mask) if req.mode == "inpaint" else None
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         if device == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -107,12 +112,10 @@ def run_family(family: str, steps: int, workdir: Path, device: str) -> dict:
             result = {"error": f"{type(e).__name__}: {e}"}
         result["s"] = round(time.perf_counter() - t0, 2)
         result["progress_calls"] = len(steps_seen)
+        if device == "cuda":
+            result["peak_vram_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         out[label] = result
     out["dtype"] = str(engine._base.unet.dtype)
-    out["device"] = str(engine._base.unet.device)
-    if device == "cuda":
-        out["max_vram_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        torch.cuda.reset_peak_memory_stats()
     engine.unload()
     path.unlink()
     return out
