@@ -1,0 +1,5 @@
+import sys
+
+from tests.bench.suite import main
+
+sys.exit(main())

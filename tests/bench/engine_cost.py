@@ -1,0 +1,155 @@
+"""P1 (engine overhead) and P6 (shared weights): the engine against plain diffusers.
+
+P1 runs the same txt2img through Overpaint's EngineClient (worker thread, fresh
+scheduler, previews every step, PNG-ready results, watermark) and through a plain
+StableDiffusionPipeline call in this process, interleaved, same model/size/steps/seed.
+P6 runs in a child process so that its RSS is not this process's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench.common import Context, Result, median, wait_for_signal
+
+PROMPT = "a red circle on a blue background"
+SEED = 1234
+JOB_TIMEOUT_S = 300
+
+
+def run_job(client, request, inputs=None) -> tuple[float, list]:  # noqa: ANN001
+    """Submit one job and wait for it; (seconds from submit to results, results)."""
+    t0 = time.perf_counter()
+    job_id = client.submit(request, inputs)
+    while True:
+        got = wait_for_signal([client.finished, client.failed, client.cancelled], JOB_TIMEOUT_S)
+        if got is None:
+            raise TimeoutError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
+        if got[0] == job_id:
+            break
+    seconds = time.perf_counter() - t0
+    if len(got) < 2 or isinstance(got[1], str):
+        raise RuntimeError(f"job {job_id} did not finish: {got[1:] or 'cancelled'}")
+    return seconds, list(got[1])
+
+
+def _plain_pipeline(model_dir: Path):  # noqa: ANN202
+    import diffusers
+
+    pipe = diffusers.StableDiffusionPipeline.from_pretrained(
+        str(model_dir), safety_checker=None, requires_safety_checker=False, local_files_only=True
+    )
+    pipe.scheduler = diffusers.EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _plain_call(pipe, size: int, steps: int) -> tuple[float, np.ndarray]:  # noqa: ANN001
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = pipe(
+            PROMPT,
+            negative_prompt="",
+            num_inference_steps=steps,
+            guidance_scale=7.0,
+            width=size,
+            height=size,
+            generator=torch.Generator("cpu").manual_seed(SEED),
+            output_type="np",
+        )
+    seconds = time.perf_counter() - t0
+    return seconds, np.clip(np.rint(out.images[0] * 255), 0, 255).astype(np.uint8)
+
+
+def measure_p1(ctx: Context) -> Result:
+    from engine.request import GenerationRequest
+    from engine.worker import EngineClient
+
+    prof = ctx.profile
+    model = ctx.model("tiny")
+    pipe = _plain_pipeline(model)
+    client = EngineClient()
+    ratios: dict[int, float] = {}
+    extra: list[str] = []
+    try:
+        for size in prof.p1_sizes:
+            request = GenerationRequest(
+                mode="txt2img",
+                prompt=PROMPT,
+                seed=SEED,
+                steps=prof.p1_steps,
+                guidance=7.0,
+                scheduler="Euler a",
+                width=size,
+                height=size,
+                model=str(model),
+            )
+            bare = request.replace(watermark=False)
+            run_job(client, request)  # warm-up: the first job loads the model
+            _plain_call(pipe, size, prof.p1_steps)
+            ours, plain = [], []
+            for _ in range(prof.reps):
+                plain.append(_plain_call(pipe, size, prof.p1_steps)[0])
+                ours.append(run_job(client, request)[0])
+            # One run without the watermark: the same pixels as plain diffusers, to show
+            # both sides really do the same work.
+            t_bare, results = run_job(client, bare)
+            img_plain = _plain_call(pipe, size, prof.p1_steps)[1]
+            max_diff = int(np.abs(results[0].rgba[..., :3].astype(int) - img_plain).max())
+            ratios[size] = min(ours) / min(plain)
+            extra.append(
+                f"{size}²×{prof.p1_steps} steps: plain best {min(plain):.3f} s (median "
+                f"{median(plain):.3f}), Overpaint best {min(ours):.3f} s (median "
+                f"{median(ours):.3f}); ratio of medians {median(ours) / median(plain):.3f}; "
+                f"one run without watermark {t_bare:.3f} s; its largest pixel difference "
+                f"to the plain output: {max_diff}"
+            )
+    finally:
+        client.shutdown()
+    worst = max(ratios.values())
+    detail = (
+        "txt2img through EngineClient (worker thread, previews, watermark on as by default) ÷ "
+        "a plain StableDiffusionPipeline call (Euler a), same tiny model, seed and steps; "
+        f"best of {prof.reps} interleaved runs each after a warm-up; worst of "
+        + ", ".join(f"{s}²: {r:.3f}" for s, r in ratios.items())
+    )
+    return Result("P1", "engine overhead", worst, "≤ 1.05", worst <= 1.05, detail, extra)
+
+
+def measure_p6(ctx: Context) -> Result:
+    prof = ctx.profile
+    model = ctx.model("weights")
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.bench.rss_probe",
+        str(model),
+        str(prof.p6_size),
+        str(prof.p6_steps),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"rss probe failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    data = json.loads(lines[-1])
+    ratio = data["all"] / data["txt2img"]
+    mib = 2**20
+    detail = (
+        f"RSS of a child process after txt2img + img2img + inpaint ({data['all'] / mib:.0f} MiB) "
+        f"÷ after txt2img alone ({data['txt2img'] / mib:.0f} MiB), through EngineClient, "
+        f"{prof.p6_size}², random SD1.x model with {data['weights'] / mib:.0f} MiB of weights"
+    )
+    extra = [
+        f"RSS before the first job: {data['start'] / mib:.0f} MiB; after txt2img "
+        f"{data['txt2img'] / mib:.0f} MiB; + img2img {data['img2img'] / mib:.0f} MiB; "
+        f"+ inpaint {data['all'] / mib:.0f} MiB"
+    ]
+    return Result("P6", "shared weights", ratio, "≤ 1.05", ratio <= 1.05, detail, extra)

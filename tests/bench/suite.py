@@ -1,0 +1,136 @@
+"""Runs the measures and writes the JSON and the Markdown report (see tests/bench/__init__)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tests.bench.common import PROFILES, Context, Result
+
+TARGETS = {
+    "P1": ("engine overhead", "≤ 1.05"),
+    "P2": ("region cost", "≤ 1.3"),
+    "P3": ("UI smoothness", "p99 ≤ 12 ms, max ≤ 25 ms"),
+    "P4": ("brush latency", "p99 ≤ 8 ms; ≥ 10× faster than a full recomposite"),
+    "P5": ("start-up", "≤ 0.5"),
+    "P6": ("shared weights", "≤ 1.05"),
+    "P7": ("undo memory", "≤ 64 MB"),
+    "P8": ("project save", "≤ 1.0"),
+}
+
+
+def _isolate_environment(work: Path) -> None:
+    """No hub, no screen, and settings/models/recovery files away from the user's."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["OVERPAINT_DATA_DIR"] = str(work / "userdata")
+    os.environ["XDG_CONFIG_HOME"] = str(work / "config")
+
+
+def _measures() -> dict[str, Callable[[Context], Result]]:
+    from tests.bench import engine_cost, files, paint, startup, ui_cost
+
+    return {
+        "P1": engine_cost.measure_p1,
+        "P2": ui_cost.measure_p2,
+        "P3": ui_cost.measure_p3,
+        "P4": paint.measure_p4,
+        "P5": startup.measure_p5,
+        "P6": engine_cost.measure_p6,
+        "P7": paint.measure_p7,
+        "P8": files.measure_p8,
+    }
+
+
+def _failed(key: str, error: BaseException) -> Result:
+    title, target = TARGETS[key]
+    text = f"{type(error).__name__}: {error}".strip().splitlines()[0][:300]
+    return Result(key, title, math.nan, target, False, f"the measure failed: {text}")
+
+
+def markdown(results: list[Result], profile: str, seconds: float) -> str:
+    lines = [
+        "# Overpaint benchmarks",
+        "",
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, profile `{profile}`, "
+        f"{os.cpu_count()} CPU(s), Python {platform.python_version()}, {seconds:.0f} s in all.",
+        "Every figure is taken side by side in the same run (shared, noisy machine).",
+        "",
+        "| id | what | value | target | ok |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        value = f"{r.value:.3g}" if math.isfinite(r.value) else "—"
+        lines.append(f"| {r.key} | {r.title} | {value} | {r.target} | {'yes' if r.ok else 'NO'} |")
+    lines.append("")
+    for r in results:
+        lines += [f"## {r.key} {r.title}", "", r.detail, ""]
+        lines += [f"- {line}" for line in r.extra]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the few-minute run (default: full)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (for the pytest test)")
+    parser.add_argument("--json", type=Path, default=Path("bench.json"), help="JSON output")
+    parser.add_argument("--only", default="", help="comma-separated ids, e.g. P1,P4")
+    parser.add_argument("--work", type=Path, help="scratch folder kept between runs")
+    args = parser.parse_args(argv)
+    profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    keys = [k.strip().upper() for k in args.only.split(",") if k.strip()] or list(TARGETS)
+    unknown = [k for k in keys if k not in TARGETS]
+    if unknown:
+        parser.error(f"unknown measure(s): {', '.join(unknown)}")
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="overpaint-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    _isolate_environment(work)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtWidgets import QApplication
+
+    _app = QApplication.instance() or QApplication(sys.argv[:1])
+    measures = _measures()
+    ctx = Context(profile, work)
+    results: list[Result] = []
+    start = time.perf_counter()
+    try:
+        for key in keys:
+            t0 = time.perf_counter()
+            print(f"{key} {TARGETS[key][0]} …", file=sys.stderr, flush=True)
+            try:
+                result = measures[key](ctx)
+            except Exception as e:  # one broken measure must not hide the others
+                traceback.print_exc()
+                result = _failed(key, e)
+            results.append(result)
+            print(
+                f"{key} = {result.value:.4g} (target {result.target}, "
+                f"{'ok' if result.ok else 'MISSED'}) in {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({r.key: r.to_json() for r in results}, indent=2) + "\n")
+    report = args.json.with_suffix(".md")
+    report.write_text(markdown(results, profile.name, seconds))
+    print(f"wrote {args.json} and {report}", file=sys.stderr)
+    return 0

@@ -1,0 +1,176 @@
+"""P2 (region cost) and P3 (UI smoothness): generation driven through the real main window.
+
+Both press Generate the way the panel does (MainWindow.generate -> GenerationController ->
+job_builder.prepare_job -> EngineClient) and wait for the candidates to arrive, so the
+mask scan, the context crop of the composite, the engine, the watermark and the
+candidate thumbnails are all inside the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench.common import Context, Result, median, percentile, wait_for_signal
+from tests.bench.engine_cost import JOB_TIMEOUT_S, PROMPT, SEED
+
+WINDOW_SIZE = (1100, 800)
+
+
+def open_window(ctx: Context, name: str):  # noqa: ANN201 - MainWindow
+    """A shown main window with its own settings file (the user's are never touched)."""
+    from PySide6.QtWidgets import QApplication
+
+    from editor.ui.main_window import MainWindow
+    from editor.ui.settings import Settings
+
+    window = MainWindow(Settings(ctx.work / "settings" / f"{name}.ini"))
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    QApplication.processEvents()
+    return window
+
+
+def close_window(window) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QApplication
+
+    window.generation.shutdown()
+    window.ask_save_changes = lambda: "discard"
+    window.close()
+    window.deleteLater()
+    QApplication.processEvents()
+
+
+def generate(window, params: dict) -> float:  # noqa: ANN001
+    """Press Generate with `params`; seconds until the candidates are on screen."""
+    window.generation_panel.set_params(params)
+    t0 = time.perf_counter()
+    if window.generate() is None:
+        raise RuntimeError(f"the window refused the job: {window.last_error}")
+    ctrl = window.generation
+    got = wait_for_signal([ctrl.results_ready, ctrl.error], JOB_TIMEOUT_S)
+    seconds = time.perf_counter() - t0
+    if got is None or isinstance(got[0], str):
+        raise RuntimeError(f"generation did not finish: {got}")
+    return seconds
+
+
+def _params(model: Path, steps: int, mode: str = "auto") -> dict:
+    return {"model": str(model), "prompt": PROMPT, "seed": SEED, "steps": steps, "mode": mode}
+
+
+def _masked_document(size: int, mask_side: int):  # noqa: ANN202
+    from editor.ui.file_ops import new_document
+
+    doc = new_document(size, size, (190, 170, 150, 255))
+    mask = np.zeros((size, size), np.uint8)
+    x0 = y0 = size // 2 - mask_side // 2
+    mask[y0 : y0 + mask_side, x0 : x0 + mask_side] = 255
+    doc.set_mask(mask)
+    return doc
+
+
+def measure_p2(ctx: Context) -> Result:
+    prof = ctx.profile
+    params = _params(ctx.model("tiny"), prof.p2_steps)
+    big_side, small_side = prof.p2_canvases
+    windows = {}
+    times: dict[int, list[float]] = {big_side: [], small_side: []}
+    modes = {}
+    try:
+        for side in (big_side, small_side):
+            windows[side] = window = open_window(ctx, f"p2-{side}")
+            window.set_document(_masked_document(side, prof.p2_mask), None, None)
+            generate(window, params)  # warm-up: starts the worker and loads the model
+        for _ in range(prof.reps):
+            for side in (big_side, small_side):
+                times[side].append(generate(windows[side], params))
+        for side, window in windows.items():
+            request = window.candidates.current().result.request
+            modes[side] = f"{request.mode}, context {request.region.width}×{request.region.height}"
+    finally:
+        for window in windows.values():
+            close_window(window)
+    ratio = min(times[big_side]) / min(times[small_side])
+    detail = (
+        f"Generate pressed in the main window with a {prof.p2_mask}² mask in the middle of a "
+        f"{big_side}² canvas ÷ the same on a {small_side}² canvas (tiny model, "
+        f"{prof.p2_steps} steps, request built by editor.ui.job_builder); best of "
+        f"{prof.reps} interleaved runs each after a warm-up"
+    )
+    extra = [
+        f"{side}² canvas: best {min(times[side]):.3f} s, median {median(times[side]):.3f} s "
+        f"per job ({modes.get(side, '?')})"
+        for side in (big_side, small_side)
+    ]
+    return Result("P2", "region cost", ratio, "≤ 1.3", ratio <= 1.3, detail, extra)
+
+
+class _GapRecorder:
+    """A 5 ms main-thread timer; the gaps between its ticks are what the user feels."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def gaps(self, start: float, end: float) -> list[float]:
+        inside = [t for t in self.ticks if start <= t <= end]
+        return [b - a for a, b in zip(inside, inside[1:], strict=False)]
+
+
+def _idle(seconds: float) -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def measure_p3(ctx: Context) -> Result:
+    prof = ctx.profile
+    model = ctx.model("tiny")
+    window = open_window(ctx, "p3")
+    recorder = _GapRecorder()
+    previews = []
+    span: dict[str, float] = {}
+    try:
+        from editor.ui.file_ops import new_document
+
+        size = prof.p3_size
+        window.set_document(new_document(size, size, (190, 170, 150, 255)), None, None)
+        generate(window, _params(model, 2))  # warm-up: the model loads outside the figure
+        client = window.generation.client
+        client.started.connect(lambda *_: span.setdefault("start", time.perf_counter()))
+        client.progress.connect(lambda *a: previews.append(a[3] is not None))
+        client.finished.connect(lambda *_: span.setdefault("end", time.perf_counter()))
+        recorder.timer.start()
+        idle_from = time.perf_counter()
+        _idle(1.0)
+        idle_to = time.perf_counter()
+        generate(window, _params(model, prof.p3_steps))
+        recorder.timer.stop()
+    finally:
+        close_window(window)
+    gaps = recorder.gaps(span.get("start", 0.0), span.get("end", 0.0))
+    idle = recorder.gaps(idle_from, idle_to)
+    p50, p99, worst = median(gaps), percentile(gaps, 99), max(gaps, default=float("nan"))
+    ok = p99 <= 0.012 and worst <= 0.025
+    detail = (
+        f"gaps between ticks of a 5 ms main-thread QTimer while a {prof.p3_steps}-step job "
+        f"on a {size}² document runs from the main window with live previews on the canvas "
+        f"({sum(previews)} previews): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+        f"max {worst * 1000:.1f} ms over {len(gaps)} gaps; value = p99 in ms"
+    )
+    extra = [
+        f"idle baseline just before, same timer: p50 {median(idle) * 1000:.1f} ms, "
+        f"p99 {percentile(idle, 99) * 1000:.1f} ms, max {max(idle, default=0) * 1000:.1f} ms",
+        f"job ran {span.get('end', 0) - span.get('start', 0):.2f} s",
+    ]
+    return Result("P3", "UI smoothness", p99 * 1000, "p99 ≤ 12 ms, max ≤ 25 ms", ok, detail, extra)

@@ -1,0 +1,39 @@
+"""Keeps the benchmark suite (tests/bench) from rotting: its cheapest measures run at tiny
+sizes through the real command line and must write a well-formed report.
+
+No timing is asserted (speed lives in the benchmark's own report, not in tests)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from tests.bench.suite import TARGETS, main
+
+SMOKE_MEASURES = ("P1", "P4", "P7")
+
+
+def test_bench_smoke_writes_json_and_report(qapp, tmp_path: Path) -> None:  # noqa: ANN001
+    out = tmp_path / "bench.json"
+    assert main(["--smoke", "--only", ",".join(SMOKE_MEASURES), "--json", str(out)]) == 0
+
+    data = json.loads(out.read_text())
+    assert sorted(data) == list(SMOKE_MEASURES)
+    for key, entry in data.items():
+        assert set(entry) == {"value", "target", "ok", "detail"}, key
+        assert isinstance(entry["value"], float) and math.isfinite(entry["value"]), entry
+        assert entry["value"] > 0, entry
+        assert entry["target"] == TARGETS[key][1]
+        assert isinstance(entry["ok"], bool)
+        assert "failed" not in entry["detail"], entry["detail"]
+    report = out.with_suffix(".md").read_text()
+    for key in SMOKE_MEASURES:
+        assert f"| {key} |" in report and f"## {key} " in report
+
+
+def test_bench_rejects_unknown_measure(tmp_path: Path) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["--only", "P9", "--json", str(tmp_path / "x.json")])
