@@ -55,7 +55,96 @@ def export_model(pipe: Any, folder: Path, progress: Any, metrics: dict | None = 
     if metrics is not None:
         record["final_metrics"] = metrics
     (folder / "training.json").write_text(json.dumps(record, indent=1) + "\n")
+    (folder / "README.md").write_text(readme(record), encoding="utf-8")
     return folder
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def readme(record: dict) -> str:
+    """The model folder's README: what it is, its sizes, its training and its quality."""
+    p = record["parameters"]
+    total = sum(p.values())
+    lines = [
+        f"# {DISPLAY_NAME}",
+        "",
+        "A small text-to-image model that Overpaint trains itself, from scratch, on procedural",
+        "pictures (engine/demo/dataset.py): a flat background with one or two circles, squares",
+        "or triangles in eight colours (red, green, blue, yellow, orange, purple, white,",
+        "black), on the left/right/top/bottom/centre, small or large. It understands captions",
+        'such as "a large red circle on the left, blue background" (shorter ones too) and',
+        "nothing else: it cannot draw people, scenes or textures. It is a normal diffusers",
+        "StableDiffusionPipeline folder, so the engine runs txt2img, img2img and inpainting",
+        "with it exactly as with any Stable Diffusion 1.x model.",
+        "",
+        "## Architecture",
+        "",
+        f"- native resolution {arch.NATIVE_RESOLUTION} px (latent {arch.NATIVE_RESOLUTION // 8}x"
+        f"{arch.NATIVE_RESOLUTION // 8}x{arch.LATENT_CHANNELS}); trained at 128, 192 and 256 px",
+        f"- VAE (AutoencoderKL, x8, channels {list(arch.VAE_CONFIG['block_out_channels'])}, "
+        f"8 norm groups, no attention): {p['vae'] / 1e6:.2f}M parameters",
+        f"- UNet (UNet2DConditionModel, channels {list(arch.UNET_CONFIG['block_out_channels'])}, "
+        f"1 layer per block, heads {list(arch.UNET_CONFIG['attention_head_dim'])}, "
+        f"8 norm groups): {p['unet'] / 1e6:.2f}M parameters",
+        f"- text encoder (CLIPTextModel, {arch.TEXT_CONFIG['num_hidden_layers']} layers, "
+        f"width {arch.TEXT_WIDTH}, {arch.MAX_TOKENS} tokens) with a caption-sized CLIP BPE "
+        f"tokenizer (tokenizer/vocab.json + merges.txt): {p['text_encoder'] / 1e6:.2f}M "
+        "parameters",
+        f"- total {total / 1e6:.2f}M parameters; UNet and VAE stored as float16, the text "
+        "encoder as float32 (load with torch_dtype=float32 on CPU)",
+        "- scheduler: v-prediction, zero-terminal-SNR betas (rescale_betas_zero_snr),",
+        "  trailing timestep spacing; keep these three keys when swapping samplers",
+        "",
+        "## Training",
+        "",
+        f"- VAE: {record['vae_step']} steps (batch 64, MSE + 0.1 L1 + 1e-6 KL); "
+        f"latent scaling factor {record['scaling_factor']:.4f}",
+        f"- UNet + text encoder: {record['unet_step']} steps of AdamW with EMA 0.999, "
+        "10% empty captions for classifier-free guidance, on fixed pools of 120k/24k/30k "
+        "pictures at 128/192/256 px drawn 60/15/25% of the steps (batch as below at 128 px, "
+        "times (128/size)^2 at larger sizes); every chunk's random draws are seeded by step",
+        f"- total compute time {record['seconds'] / 60:.1f} min, in chunks:",
+        *[f"  - {entry}" for entry in record["device_log"]],
+        "- reproduce: `python -m engine.demo.train --work runs/demo --until SECONDS` (repeat to",
+        "  resume), then `--export resources/models/overpaint-demo`",
+        "",
+        "## Quality (python -m engine.demo.evaluate)",
+        "",
+        "100 held-out captions (shape/colour/position/background combinations the training",
+        "sampler never drew), Euler a, 20 steps, CFG 7, judged by pixel statistics.",
+        "",
+        "| UNet step | compute s | shape colour | background | position | shape type | one shape |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in record["curve"]:
+        lines.append(
+            f"| {c['unet_step']} | {c['seconds']:.0f} | {_pct(c['colour'])} | "
+            f"{_pct(c['background'])} | {_pct(c['position'])} | {_pct(c['kind'])} | "
+            f"{_pct(c['single'])} |"
+        )
+    m = record.get("final_metrics")
+    if m:
+        n, d, i, q = m["native"], m["double"], m["img2img"], m["inpaint"]
+        lines += [
+            "",
+            "Final model (targets: colour >= 90%, background >= 90%, position >= 75%, type >= 70%):",
+            "",
+            f"- native {arch.NATIVE_RESOLUTION} px: shape colour {_pct(n['colour'])}, background "
+            f"{_pct(n['background'])}, position {_pct(n['position'])}, shape type {_pct(n['kind'])}",
+            f"- 2x native ({2 * arch.NATIVE_RESOLUTION} px, 50 captions): exactly one shape in "
+            f"{_pct(d['single'])}; colour {_pct(d['colour'])}, position {_pct(d['position'])}, "
+            f"type {_pct(d['kind'])}",
+            f"- img2img from a blob sketch (strength 0.7, 50 captions): colour {_pct(i['colour'])}, "
+            f"position {_pct(i['position'])}, background {_pct(i['background'])}; shape type "
+            f"{_pct(i['kind'])} after vs {_pct(i['sketch_kind'])} in the sketch",
+            f"- inpaint right half with another colour (50 captions): new colour in "
+            f"{_pct(q['right_follows_prompt'])}; the unmasked half differs by "
+            f"{q['left_mean_abs_diff']:.1f}/255 on average before Overpaint composites the "
+            "original back (after compositing it is bit-identical)",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def folder_size(folder: Path) -> int:

@@ -73,6 +73,7 @@ SMOKE = dict(
 @dataclass
 class Progress:
     vae_step: int = 0
+    vae_done: bool = False  # the VAE phase ended (step count or time limit)
     unet_step: int = 0
     seconds: float = 0.0  # compute time over all chunks
     scaling_factor: float = 1.0
@@ -260,10 +261,9 @@ class Trainer:
         cfg, vae, opt = self.cfg, self.raw["vae"], self.opts["vae"]
         start = time.monotonic()
         vae.train()
-        while self.progress.vae_step < cfg.vae_steps:
+        while self.progress.vae_step < cfg.vae_steps and not self.progress.vae_done:
             if time.monotonic() - start > cfg.vae_max_seconds:
                 log.info("vae phase time limit at step %d", self.progress.vae_step)
-                self.progress.vae_step = cfg.vae_steps
                 break
             step = self.progress.vae_step
             g = self._generator(1, step)
@@ -287,6 +287,7 @@ class Trainer:
             self.progress.vae_step += 1
             if step % 250 == 0:
                 log.info("vae step %d loss %.5f (%.0fs)", step, loss.item(), self.elapsed())
+        self.progress.vae_done = True
         vae.eval()
         with torch.no_grad(), self.autocast:
             z = vae.encode(_unit(pool[:512])).latent_dist.mean.float()
@@ -447,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until", type=float, default=3600.0, help="stop training after S s")
     parser.add_argument("--unet-steps", type=int, help="stop at this total UNet step")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for a quick CPU check")
+    parser.add_argument("--batch", type=int, help="UNet batch at native size")
+    parser.add_argument("--lr", type=float, help="UNet + text encoder learning rate")
     parser.add_argument("--no-eval", action="store_true")
     parser.add_argument("--eval-out", type=Path, help="final metrics.json + samples.png here")
     parser.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1))
@@ -456,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(**SMOKE) if args.smoke else Config()
     if args.unet_steps is not None:
         cfg.unet_steps = args.unet_steps
+    if args.batch is not None:
+        cfg.batch = args.batch
+    if args.lr is not None:
+        cfg.lr = args.lr
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -463,15 +470,24 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     trainer = Trainer(cfg, args.work, args.init, device)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    trainer.progress.device_log.append(name)
+    trainer.progress.device_log.append(
+        f"{name}: chunk from UNet step {trainer.progress.unet_step}, batch {cfg.batch}, lr {cfg.lr}"
+    )
     pools = {s: trainer._images(s, n, args.workers) for s, n in cfg.pools.items()}
     log.info("pools ready (%.0fs)", trainer.elapsed())
-    if trainer.progress.vae_step < cfg.vae_steps:
+    if not trainer.progress.vae_done and trainer.progress.vae_step < cfg.vae_steps:
         trainer.train_vae(pools[arch.NATIVE_RESOLUTION][0])
     latent_pools = trainer.encode_pools(pools)
     del pools
-    evaluate_fn = None if args.no_eval else trainer.evaluate
-    trainer.train_unet(latent_pools, args.until, evaluate_fn)
+
+    def evaluate_fn(full: bool) -> None:
+        trainer.evaluate(full=full)
+        # Keep the latest weights where a cut-off run still hands them back.
+        if args.shards:
+            trainer.progress.seconds = trainer._seconds()
+            save_shards(args.shards, {"vae": trainer.raw["vae"], **trainer.ema}, trainer.progress)
+
+    trainer.train_unet(latent_pools, args.until, None if args.no_eval else evaluate_fn)
     if not args.no_eval:
         trainer.evaluate(full=cfg.eval_full_at_end, out=args.eval_out)
     trainer.progress.seconds = trainer._seconds()
