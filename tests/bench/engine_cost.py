@@ -148,7 +148,8 @@ def measure_p6(ctx: Context) -> Result:
         f"{prof.p6_size}², random SD1.x model with {data['weights'] / mib:.0f} MiB of weights"
     )
     extra = [
-        f"RSS before the first job: {data['start'] / mib:.0f} MiB; after txt2img "
+        f"RSS at start: {data['start'] / mib:.0f} MiB; after importing torch and diffusers "
+        f"{data['imports'] / mib:.0f} MiB; after txt2img (model loaded) "
         f"{data['txt2img'] / mib:.0f} MiB; + img2img {data['img2img'] / mib:.0f} MiB; "
         f"+ inpaint {data['all'] / mib:.0f} MiB"
     ]

@@ -42,6 +42,10 @@ def main(argv: list[str]) -> int:
     mask = np.zeros((size, size), np.uint8)
     mask[size // 4 : size * 3 // 4, size // 4 : size * 3 // 4] = 255
     out = {"weights": weights_bytes(model), "start": rss_bytes()}
+    import diffusers  # noqa: F401 - only to show what the libraries alone cost
+    import torch  # noqa: F401
+
+    out["imports"] = rss_bytes()
     client = EngineClient()
     try:
         run_job(client, base)

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the few-minute run (default: full)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (for the pytest test)")
-    parser.add_argument("--json", type=Path, default=Path("bench.json"), help="JSON output")
+    parser.add_argument("--json", type=Path, required=True, help="JSON output (report: .md)")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. P1,P4")
     parser.add_argument("--work", type=Path, help="scratch folder kept between runs")
     args = parser.parse_args(argv)
