@@ -32,9 +32,12 @@ def run_gui(path: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_application()
     from editor.ui.main_window import MainWindow
+    from editor.ui.recovery_ui import install_recovery
 
     window = MainWindow()
     window.show()
+    # Before opening `path`: a crashed session's work comes first (open_path then asks).
+    install_recovery(window).offer()
     if path:
         window.open_path(Path(path))
     return app.exec()

@@ -24,6 +24,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QMouseEvent,
     QPainter,
+    QPainterPath,
     QPaintEvent,
     QPen,
     QPixmap,
@@ -115,6 +116,7 @@ class CanvasView(QWidget):
         self._overlay: tuple[QImage, QPoint] | None = None
         self._region: QRect | None = None
         self._selection_path = None
+        self._tool_outline = None  # QPolygonF in canvas coordinates
 
     # Image ----------------------------------------------------------------------------
     def set_image(self, image: QImage | None, fit: bool = True) -> None:
@@ -183,6 +185,14 @@ class CanvasView(QWidget):
     def set_selection_path(self, path) -> None:  # QPainterPath in canvas coordinates
         self._selection_path = path
         self.update()
+
+    def set_tool_outline(self, polygon) -> None:  # QPolygonF (canvas coordinates) or None
+        """The shape a selection tool is dragging."""
+        old = self._tool_outline
+        self._tool_outline = polygon
+        for poly in (old, polygon):
+            if poly is not None:
+                self.update_canvas_area(poly.boundingRect().adjusted(-2, -2, 2, 2))
 
     def set_region(self, rect: QRect | None) -> None:
         """Outline of the box being generated (canvas coordinates), or None."""
@@ -286,8 +296,11 @@ class CanvasView(QWidget):
     def center_canvas(self) -> None:
         size = self.canvas_size()
         s = self._scale()
+        # Whole device pixels, so that 100 % shows every image pixel crisply.
+        dpr = self.devicePixelRatioF()
         self._origin = QPointF(
-            (self.width() - size.width() * s) / 2, (self.height() - size.height() * s) / 2
+            round((self.width() - size.width() * s) / 2 * dpr) / dpr,
+            round((self.height() - size.height() * s) / 2 * dpr) / dpr,
         )
         self.update()
 
@@ -378,18 +391,24 @@ class CanvasView(QWidget):
 
     def _paint_decorations(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        if self._selection_path is not None and not self._selection_path.isEmpty():
+        for shape in (self._selection_path, self._tool_outline):
+            if shape is None or shape.isEmpty():
+                continue
             painter.save()
             s = self._scale()
             painter.translate(self._origin)
             painter.scale(s, s)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             for color, offset in ((Qt.GlobalColor.black, 0), (Qt.GlobalColor.white, 4)):
                 pen = QPen(color, 0, Qt.PenStyle.CustomDashLine)
                 pen.setDashPattern([4, 4])
                 pen.setDashOffset(offset)
                 pen.setCosmetic(True)
                 painter.setPen(pen)
-                painter.drawPath(self._selection_path)
+                if isinstance(shape, QPainterPath):
+                    painter.drawPath(shape)
+                else:
+                    painter.drawPolygon(shape)
             painter.restore()
         if self._region is not None:
             pen = QPen(QColor(80, 160, 255), 1.5, Qt.PenStyle.DashLine)

@@ -44,7 +44,7 @@ from editor.ui.job_builder import PreparedJob, prepare_job
 from editor.ui.layers_panel import LayersPanel
 from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
-from editor.ui.tools_bridge import ToolsBridge
+from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,8 @@ class MainWindow(QMainWindow):
         self.actions: Actions = create_actions(self)
         self._create_undo_actions()
 
-        self.tool_options = ToolOptions(
-            [
-                self.actions.tool_brush,
-                self.actions.tool_eraser,
-                self.actions.tool_mask,
-                self.actions.tool_move,
-            ]  # fmt: skip
-        )
+        self.tool_actions = [getattr(self.actions, f"tool_{name}") for name in TOOL_NAMES]
+        self.tool_options = ToolOptions(self.tool_actions)
         self.layers_panel = LayersPanel()
         self.generation_panel = GenerationPanel()
         self.candidates = CandidatesStrip()
@@ -176,8 +170,7 @@ class MainWindow(QMainWindow):
         for dock in (self.tools_dock, self.generation_dock, self.layers_dock):
             view.addAction(dock.toggleViewAction())
         tools = bar.addMenu("&Tools")
-        for action in (a.tool_brush, a.tool_eraser, a.tool_mask, a.tool_move, None,
-                       a.brush_smaller, a.brush_bigger, a.swap_colors):  # fmt: skip
+        for action in (*self.tool_actions, None, a.brush_smaller, a.brush_bigger, a.swap_colors):
             tools.addSeparator() if action is None else tools.addAction(action)
         layer = bar.addMenu("&Layer")
         for action in (a.add_layer, a.duplicate_layer, a.delete_layer, a.merge_down, a.flatten):
@@ -188,7 +181,7 @@ class MainWindow(QMainWindow):
             gen.addSeparator() if action is None else gen.addAction(action)
         bar.addMenu("&Help").addAction(a.about)
         self.tool_group = QActionGroup(self)
-        for action in (a.tool_brush, a.tool_eraser, a.tool_mask, a.tool_move):
+        for action in self.tool_actions:
             self.tool_group.addAction(action)
 
     def _create_status_bar(self) -> None:
@@ -228,10 +221,6 @@ class MainWindow(QMainWindow):
             "zoom_out": lambda: c.zoom_out(),
             "fit": c.fit,
             "actual_size": c.actual_size,
-            "tool_brush": lambda: self.set_tool("brush"),
-            "tool_eraser": lambda: self.set_tool("eraser"),
-            "tool_mask": lambda: self.set_tool("mask"),
-            "tool_move": lambda: self.set_tool("move"),
             "brush_smaller": self.tool_options.smaller,
             "brush_bigger": self.tool_options.bigger,
             "swap_colors": self.tool_options.swap_colors,
@@ -241,7 +230,7 @@ class MainWindow(QMainWindow):
             "merge_down": lambda: self._edit("merge_down"),
             "flatten": lambda: self._edit("flatten"),
             "generate": self.generate,
-            "cancel": self.cancel_generation,
+            "cancel": self.cancel,
             "accept_candidate": self.accept_candidate,
             "discard_candidate": self.candidates.discard_current,
             "discard_all": self.candidates.clear,
@@ -249,6 +238,8 @@ class MainWindow(QMainWindow):
         }
         for name, slot in connections.items():
             getattr(a, name).triggered.connect(slot)
+        for name in TOOL_NAMES:
+            getattr(a, f"tool_{name}").triggered.connect(lambda _c=False, n=name: self.set_tool(n))
         a.toggle_mask.setChecked(True)
         a.tool_brush.setChecked(True)
 
@@ -593,6 +584,11 @@ class MainWindow(QMainWindow):
 
     def generate(self) -> int | None:
         return self.generation.generate()
+
+    def cancel(self) -> None:
+        """Esc: drop the gesture in progress, else cancel the running and queued jobs."""
+        if not self.tools.cancel():
+            self.cancel_generation()
 
     def cancel_generation(self) -> None:
         self.generation.cancel()

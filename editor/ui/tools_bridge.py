@@ -1,8 +1,9 @@
-"""Feeds canvas pointer events into the editor-model's tool controllers.
+"""Feeds canvas pointer events into the editor-model's tool controllers (editor/tools).
 
-The controllers (editor/tools) own what a gesture does to the document; this bridge only
-picks the active one, keeps its settings in step with the tool options dock, and sizes
-the brush outline on the canvas.
+The controllers own what a gesture does to the document (one undo step per gesture);
+this bridge picks the active one, keeps the shared BrushSettings in step with the tool
+options dock, handles Alt+click colour picking while painting, modifier keys for
+selection modes, and the outline of a selection being dragged.
 """
 
 from __future__ import annotations
@@ -10,11 +11,40 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QObject, QPointF, Qt
+from PySide6.QtGui import QColor
 
+from editor.tools.base import Tool
+from editor.tools.brush import (
+    BrushSettings,
+    BrushTool,
+    EraserTool,
+    MaskBrushTool,
+    MaskEraserTool,
+)
+from editor.tools.other_tools import ColorPickerTool, FillTool, MoveLayerTool
+from editor.tools.selection_tools import (
+    EllipseSelectTool,
+    FrameTool,
+    LassoSelectTool,
+    RectSelectTool,
+)
 from editor.ui.canvas_view import CanvasView
 from editor.ui.tool_options import ToolOptions
 
 log = logging.getLogger(__name__)
+
+PAINT_TOOLS = ("brush", "eraser", "mask", "mask_eraser")
+SELECTION_TOOLS = ("select_rect", "select_ellipse", "lasso", "frame")
+TOOL_NAMES = (*PAINT_TOOLS, "move", "picker", "fill", *SELECTION_TOOLS)
+Mod = Qt.KeyboardModifier
+
+
+def selection_mode(modifiers: Qt.KeyboardModifier) -> str:
+    """GIMP's convention: Shift adds, Ctrl subtracts, both intersect."""
+    shift, ctrl = bool(modifiers & Mod.ShiftModifier), bool(modifiers & Mod.ControlModifier)
+    if shift and ctrl:
+        return "intersect"
+    return "add" if shift else "subtract" if ctrl else "replace"
 
 
 class ToolsBridge(QObject):
@@ -24,39 +54,105 @@ class ToolsBridge(QObject):
         super().__init__(parent)
         self.canvas = canvas
         self.options = options
+        self.brush_settings = BrushSettings()
         self.document = None
         self.name = "brush"
-        self._active = None
-        self._in_gesture = False
+        self._tools: dict[str, Tool] = {}
+        self._gesture: Tool | None = None
         options.changed.connect(self._options_changed)
         canvas.tool = self
         self._options_changed()
 
-    def set_document(self, document) -> None:  # noqa: ANN001
+    def set_document(self, document) -> None:  # noqa: ANN001 - editor.model.document.Document
+        self.cancel()
         self.document = document
-        self._in_gesture = False
-        self._active = None
+        s = self.brush_settings
+        picker = ColorPickerTool(document, s)
+        picker.on_pick.append(self._picked)
+        self._tools = {
+            "brush": BrushTool(document, s),
+            "eraser": EraserTool(document, s),
+            "mask": MaskBrushTool(document, s),
+            "mask_eraser": MaskEraserTool(document, s),
+            "move": MoveLayerTool(document),
+            "picker": picker,
+            "fill": FillTool(document, s),
+            "select_rect": RectSelectTool(document),
+            "select_ellipse": EllipseSelectTool(document),
+            "lasso": LassoSelectTool(document),
+            "frame": FrameTool(document),
+        }
         self.set_tool(self.name)
 
+    def tool(self, name: str | None = None) -> Tool | None:
+        return self._tools.get(name or self.name)
+
     def set_tool(self, name: str) -> None:
+        if name not in TOOL_NAMES:
+            raise ValueError(f"unknown tool {name!r}")
+        self.cancel()
         self.name = name
-        self._active = None
-        self.canvas.show_brush_outline = name in ("brush", "eraser", "mask", "mask_eraser")
+        self.canvas.show_brush_outline = name in PAINT_TOOLS
         self.canvas.update()
 
     def busy(self) -> bool:
         """True during a gesture (undo waits until the stroke is finished)."""
-        return self._in_gesture
+        return self._gesture is not None
+
+    def cancel(self) -> bool:
+        """Drop the gesture in progress (Esc); True if there was one."""
+        tool, self._gesture = self._gesture, None
+        if tool is None:
+            return False
+        tool.cancel()
+        self.canvas.set_tool_outline(None)
+        return True
 
     def _options_changed(self) -> None:
-        self.canvas.set_brush_size(self.options.size)
+        s = self.brush_settings
+        o = self.options
+        s.size = float(o.size)
+        s.hardness = o.hardness
+        s.opacity = o.opacity
+        fg = o.foreground
+        s.color = (fg.red(), fg.green(), fg.blue())
+        self.canvas.set_brush_size(o.size)
 
-    # PointerTool protocol -------------------------------------------------------------
+    def _picked(self, rgba: tuple[int, int, int, int]) -> None:
+        self.options.set_foreground(QColor(*rgba[:3]))
+
+    # PointerTool protocol (called by the canvas view) ----------------------------------
     def press(self, pos: QPointF, pressure: float, modifiers: Qt.KeyboardModifier) -> None:
-        self._in_gesture = self._active is not None
+        if self.document is None:
+            return
+        name = self.name
+        if name in ("brush", "fill") and modifiers & Mod.AltModifier:
+            name = "picker"  # Alt+click picks a colour while painting
+        tool = self._tools[name]
+        if name in SELECTION_TOOLS and hasattr(tool, "mode"):
+            tool.mode = selection_mode(modifiers)
+        self._gesture = tool
+        tool.begin(pos.x(), pos.y(), pressure)
+        self._show_outline(tool)
 
     def move(self, pos: QPointF, pressure: float, modifiers: Qt.KeyboardModifier) -> None:
-        pass
+        tool = self._gesture
+        if tool is not None:
+            tool.move(pos.x(), pos.y(), pressure)
+            self._show_outline(tool)
 
     def release(self, pos: QPointF, pressure: float, modifiers: Qt.KeyboardModifier) -> None:
-        self._in_gesture = False
+        tool, self._gesture = self._gesture, None
+        if tool is None:
+            return
+        tool.move(pos.x(), pos.y(), pressure)
+        self.canvas.set_tool_outline(None)
+        try:
+            tool.end()
+        except ValueError as e:  # e.g. a refused edit; the document is unchanged
+            log.info("tool %s refused: %s", tool.name, e)
+
+    def _show_outline(self, tool: Tool) -> None:
+        outline = getattr(tool, "outline", None)
+        if outline is not None and tool.active:
+            self.canvas.set_tool_outline(outline())

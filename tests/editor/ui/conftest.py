@@ -48,13 +48,15 @@ def window(qtbot, settings):  # noqa: ANN001
     from editor.ui.main_window import MainWindow
 
     win = MainWindow(settings)
-    qtbot.addWidget(win)
+    # Not qtbot.addWidget: its teardown closes the window before ours could answer the
+    # save prompt, and a modal question would block the test run.
     win.resize(1100, 800)
     win.show()
     qtbot.waitExposed(win)
     yield win
     win.ask_save_changes = lambda: "discard"
     win.close()
+    win.deleteLater()
 
 
 def gradient_rgba(width: int = 160, height: int = 120) -> np.ndarray:

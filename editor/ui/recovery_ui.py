@@ -1,0 +1,106 @@
+"""The window side of autosave and crash recovery (the logic is in editor.recovery).
+
+`install_recovery(window)` attaches an Autosaver to a MainWindow: it follows the
+window's document through `document_replaced`, names the project file in the recovery
+sidecar, and ends cleanly (no file left) when the window closes. `offer()` asks, at
+start-up, whether to restore what a crashed editor left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from editor.io.errors import FileError
+from editor.recovery import Autosaver, RecoveryEntry, RecoveryStore, autosave_interval_s
+
+log = logging.getLogger(__name__)
+
+Ask = Callable[[RecoveryEntry], str]  # -> "recover" | "discard" | "later"
+
+
+class RecoveryController(QObject):
+    def __init__(self, window: QWidget, store: RecoveryStore | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.store = store or RecoveryStore()
+        settings = getattr(window, "settings", None)
+        interval = autosave_interval_s(getattr(settings, "qsettings", None))
+        self.autosaver = Autosaver(self.store, interval, self._describe, self)
+        window.document_replaced.connect(self.autosaver.track)
+        self.autosaver.track(window.document)
+        window.installEventFilter(self)
+
+    def _describe(self) -> tuple[Path | None, str | None]:
+        return self.window.path, self.window.source_name
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if watched is self.window and event.type() == QEvent.Type.Close:
+            # The close may still be refused (the user cancels "save changes?"): look
+            # again once the event has been handled.
+            QTimer.singleShot(0, self._after_close)
+        return False
+
+    def _after_close(self) -> None:
+        if not self.window.isVisible():
+            self.autosaver.close()
+
+    def offer(self, ask: Ask | None = None) -> bool:
+        """Offer each crashed session's work, newest first; True if one was restored."""
+        ask = ask or self.ask
+        for entry in self.store.orphans():
+            answer = ask(entry)
+            if answer == "discard":
+                self.store.discard(entry)
+            elif answer == "recover" and self.recover(entry):
+                return True
+        return False
+
+    def recover(self, entry: RecoveryEntry) -> bool:
+        warnings: list[str] = []
+        try:
+            document = self.store.load(entry, warnings)
+        except FileError as e:
+            log.warning("recovery file %s unreadable: %s", entry.ora_path, e)
+            self.window.show_error(f"The autosaved copy of {entry.describe()} is unreadable: {e}")
+            return False
+        is_project = entry.document_path is not None and entry.document_path.suffix == ".ora"
+        self.window.set_document(
+            document, entry.document_path if is_project else None, entry.source_name
+        )
+        # Restored work is not saved anywhere yet: the title shows it and closing asks.
+        document.history.mark_modified()
+        self.store.adopt(entry, self.autosaver.session)
+        if warnings:
+            self.window.show_error(" ".join(warnings))
+        self.window.statusBar().showMessage(f"Recovered {entry.describe()}.", 10000)
+        return True
+
+    def ask(self, entry: RecoveryEntry) -> str:
+        box = QMessageBox(self.window)
+        box.setObjectName("recoveryQuestion")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Recover unsaved work")
+        box.setText(
+            f"Overpaint did not close normally. Recover the unsaved changes to {entry.describe()}?"
+        )
+        recover = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(recover)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is recover:
+            return "recover"
+        return "discard" if clicked is discard else "later"
+
+
+def install_recovery(window: QWidget, store: RecoveryStore | None = None) -> RecoveryController:
+    """Autosave `window`'s document and let it offer recovery (kept as window.recovery)."""
+    controller = RecoveryController(window, store)
+    window.recovery = controller
+    return controller

@@ -1,0 +1,159 @@
+"""Pointer input on the real canvas widget: strokes, mask, undo/redo, shortcuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor
+
+from tests.editor.ui.conftest import gradient_rgba
+from tests.editor.ui.test_window import widget_pixel
+
+Key, Mod = Qt.Key, Qt.KeyboardModifier
+
+
+def to_widget(window, x: float, y: float) -> QPoint:
+    return window.canvas.canvas_to_widget(QPointF(x, y)).toPoint()
+
+
+def drag(qtbot, window, points: list[tuple[float, float]], modifier=Mod.NoModifier) -> None:  # noqa: ANN001
+    view = window.canvas
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, modifier, to_widget(window, *points[0]))
+    for p in points[1:]:
+        qtbot.mouseMove(view, to_widget(window, *p))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, modifier, to_widget(window, *points[-1]))
+
+
+def open_at_100(window, png_path: Path) -> None:
+    assert window.open_path(png_path)
+    window.canvas.actual_size()
+
+
+def test_stroke_lands_where_drawn_and_undo_restores(window, qtbot, png_path: Path) -> None:
+    open_at_100(window, png_path)
+    layer = window.document.current_layer
+    before = layer.to_rgba()
+    window.set_tool("brush")
+    window.tool_options.set_foreground(QColor(255, 0, 0))
+    window.tool_options.set_size(10)
+    window.tool_options.hardness_spin.setValue(100)
+    drag(qtbot, window, [(40, 40), (70, 40), (100, 40)])
+
+    after = layer.to_rgba()
+    assert tuple(after[40, 70]) == (255, 0, 0, 255)
+    assert tuple(after[40, 42]) == (255, 0, 0, 255)
+    changed = np.argwhere((after != before).any(axis=2))
+    ys, xs = changed[:, 0], changed[:, 1]
+    assert ys.min() >= 34 and ys.max() <= 46 and xs.min() >= 34 and xs.max() <= 106
+    # The widget repainted the stroke's rectangle.
+    assert widget_pixel(window, 70, 40) == (255, 0, 0)
+    assert window.undo_action.text() == "&Undo Brush stroke"
+    assert window.windowTitle() == "picture.png* — Overpaint"
+
+    qtbot.keyClick(window.canvas, Key.Key_Z, Mod.ControlModifier)
+    assert np.array_equal(layer.to_rgba(), before)
+    assert widget_pixel(window, 70, 40) == tuple(int(v) for v in gradient_rgba()[40, 70, :3])
+    assert window.redo_action.text() == "&Redo Brush stroke"
+    assert window.windowTitle() == "picture.png — Overpaint"
+    qtbot.keyClick(window.canvas, Key.Key_Z, Mod.ControlModifier | Mod.ShiftModifier)
+    assert np.array_equal(layer.to_rgba(), after)
+    qtbot.keyClick(window.canvas, Key.Key_Z, Mod.ControlModifier)
+    qtbot.keyClick(window.canvas, Key.Key_Y, Mod.ControlModifier)
+    assert np.array_equal(layer.to_rgba(), after)
+
+
+def test_strokes_map_correctly_when_zoomed_and_panned(window, qtbot, png_path: Path) -> None:
+    assert window.open_path(png_path)
+    view = window.canvas
+    view.set_zoom(3.0, QPointF(50, 50))
+    view.pan_by(-37, 11)
+    window.tool_options.set_foreground(QColor(0, 0, 255))
+    window.tool_options.set_size(4)
+    window.tool_options.hardness_spin.setValue(100)
+    layer = window.document.current_layer
+    drag(qtbot, window, [(120.5, 90.5), (121, 90.5)])
+    rgba = layer.to_rgba()
+    assert tuple(rgba[90, 120]) == (0, 0, 255, 255)
+    painted = np.argwhere((rgba != gradient_rgba()).any(axis=2))
+    assert np.abs(painted - [90, 120]).max() <= 3
+
+
+def test_mask_brush_paints_mask_overlay_and_toggle(window, qtbot, png_path: Path) -> None:
+    open_at_100(window, png_path)
+    qtbot.keyClick(window.canvas, Key.Key_M)
+    assert window.tools.name == "mask" and window.actions.tool_mask.isChecked()
+    window.tool_options.set_size(16)
+    layer_before = window.document.current_layer.to_rgba()
+    drag(qtbot, window, [(60, 60), (90, 60)])
+    mask = window.document.mask
+    assert mask[60, 75] == 255 and mask[10, 10] == 0
+    assert np.array_equal(window.document.current_layer.to_rgba(), layer_before)
+    original = tuple(int(v) for v in gradient_rgba()[60, 75, :3])
+    assert widget_pixel(window, 75, 60) != original  # tinted
+    qtbot.keyClick(window.canvas, Key.Key_M, Mod.AltModifier)  # hide the mask
+    assert widget_pixel(window, 75, 60) == original
+    assert window.undo_action.text() == "&Undo Paint mask"
+
+
+def test_tool_and_brush_shortcuts(window, qtbot) -> None:
+    view = window.canvas
+    view.setFocus()
+    for key, name in ((Key.Key_E, "eraser"), (Key.Key_V, "move"), (Key.Key_M, "mask"),
+                      (Key.Key_B, "brush")):  # fmt: skip
+        qtbot.keyClick(view, key)
+        assert window.tools.name == name
+    window.tool_options.set_size(20)
+    qtbot.keyClick(view, Key.Key_BracketRight)
+    assert window.tool_options.size > 20 and view.brush_size == window.tool_options.size
+    qtbot.keyClick(view, Key.Key_BracketLeft)
+    qtbot.keyClick(view, Key.Key_BracketLeft)
+    assert window.tool_options.size < 20
+    fg, bg = window.tool_options.foreground, window.tool_options.background
+    qtbot.keyClick(view, Key.Key_X)
+    assert (window.tool_options.foreground, window.tool_options.background) == (bg, fg)
+    assert window.tools.brush_settings.color == (bg.red(), bg.green(), bg.blue())
+
+
+def test_file_shortcuts_trigger_their_actions(window, qtbot) -> None:
+    fired = []
+    for name in ("open", "save", "save_as", "export", "generate", "cancel"):
+        action = getattr(window.actions, name)
+        action.triggered.disconnect()
+        action.triggered.connect(lambda _c=False, n=name: fired.append(n))
+    view = window.canvas
+    C, S = Mod.ControlModifier, Mod.ShiftModifier
+    qtbot.keyClick(view, Key.Key_O, C)
+    qtbot.keyClick(view, Key.Key_S, C)
+    qtbot.keyClick(view, Key.Key_S, C | S)
+    qtbot.keyClick(view, Key.Key_E, C | S)
+    qtbot.keyClick(view, Key.Key_Return, C)
+    qtbot.keyClick(view, Key.Key_Escape)
+    assert fired == ["open", "save", "save_as", "export", "generate", "cancel"]
+
+
+def test_alt_click_picks_colour(window, qtbot, png_path: Path) -> None:
+    open_at_100(window, png_path)
+    drag(qtbot, window, [(30, 20)], Mod.AltModifier)
+    r, g, b = (int(v) for v in gradient_rgba()[20, 30, :3])
+    assert window.tool_options.foreground == QColor(r, g, b)
+    assert window.document.history.count() == 0
+
+
+def test_rectangle_selection_then_copy(window, qtbot, png_path: Path) -> None:
+    open_at_100(window, png_path)
+    qtbot.keyClick(window.canvas, Key.Key_R)
+    drag(qtbot, window, [(10, 20), (50, 60)])
+    assert window.document.selection_bbox() is not None
+    box = window.document.selection_bbox()
+    assert (box.x(), box.y(), box.width(), box.height()) == (10, 20, 40, 40)
+    assert window.copy(merged=True)
+    from PySide6.QtWidgets import QApplication
+
+    image = QApplication.clipboard().image()
+    assert (image.width(), image.height()) == (40, 40)
+    assert window.paste()
+    pasted = window.document.current_layer
+    assert (pasted.x, pasted.y, pasted.name) == (10, 20, "Pasted")
+    assert np.array_equal(pasted.to_rgba(), gradient_rgba()[20:60, 10:50])
