@@ -3,8 +3,10 @@
 The files have the same format as CLIP's (vocab.json + merges.txt), so
 `CLIPTokenizer.from_pretrained(folder)` loads them like any SD tokenizer. The vocabulary
 holds CLIP's 512 byte-level base symbols (so any prompt still tokenizes, letter by letter),
-one merge chain per caption word (so each caption word becomes a single token) and the two
-special tokens. About 650 entries instead of CLIP's 49,408 keeps the text encoder tiny.
+one merge chain per caption word and the two special tokens: 609 entries instead of CLIP's
+49,408 keep the text encoder tiny. BPE applies merges by rank, so where chains of different
+words collide a word ends in a few pieces ("orange", "triangle"); the shipped weights were
+trained on exactly this split, so the builder must stay as it is for them.
 """
 
 from __future__ import annotations
