@@ -1,0 +1,139 @@
+"""Generation from the window, end to end on the real tiny diffusers pipeline.
+
+Nothing is mocked between the Generate button and the layer: a real EngineClient runs
+the real inpaint pipeline on a QThread; the window fixture shuts it down on close.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from tests.editor.ui.conftest import gradient_rgba
+from tests.editor.ui.test_painting import drag, open_at_100
+
+WAIT_MS = 120_000
+
+
+def prepare(window, tiny_model_dir: Path, prompt: str = "a small red boat", steps: int = 3) -> None:  # noqa: ANN001
+    panel = window.generation_panel
+    panel.set_model(str(tiny_model_dir))
+    panel.prompt_edit.setPlainText(prompt)
+    panel.steps_spin.setValue(steps)
+    panel.seed_spin.setValue(1234)
+    panel.scheduler_combo.setCurrentText("DDIM")
+
+
+def paint_mask(qtbot, window) -> None:  # noqa: ANN001
+    qtbot.keyClick(window.canvas, Qt.Key.Key_M)
+    window.tool_options.set_size(12)
+    drag(qtbot, window, [(70, 55), (90, 60)])
+    assert window.document.has_mask()
+
+
+def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_model_dir, tmp_path):  # noqa: ANN001
+    open_at_100(window, png_path)
+    paint_mask(qtbot, window)
+    prepare(window, tiny_model_dir)
+    progress = []
+
+    qtbot.mouseClick(window.generation_panel.generate_button, Qt.MouseButton.LeftButton)
+    assert window.generation.is_busy()
+    window.generation.client.progress.connect(lambda *a: progress.append(a[1:3]))
+    assert window.generation_panel.cancel_button.isEnabled()
+    # The canvas stays live: paint with the brush far from the mask while the job runs.
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)
+    window.tool_options.set_size(4)
+    drag(qtbot, window, [(5, 110), (20, 110)])
+    assert window.undo_action.text() == "&Undo Brush stroke"
+
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
+    assert not window.generation.is_busy()
+    # Inpaint at strength 0.75 runs the last 75 % of the 3 scheduled steps.
+    assert progress and progress[-1][0] == progress[-1][1] >= 2
+    assert window.generation_panel.progress_bar.format() == "Idle"
+    before = window.document.composite_array()
+    layers_before = len(window.document.layers)
+
+    candidate = window.candidates.current()
+    result = candidate.result
+    assert result.request.mode == "inpaint"
+    # Previewing shows the candidate on the canvas but leaves the layers alone.
+    assert len(window.document.layers) == layers_before
+
+    qtbot.mouseClick(window.candidates.accept_button, Qt.MouseButton.LeftButton)
+    doc = window.document
+    assert len(doc.layers) == layers_before + 1
+    layer = doc.current_layer
+    assert layer.name == "a small red boat"
+    region = result.request.region
+    assert (layer.x, layer.y, layer.width, layer.height) == (
+        region.x, region.y, region.width, region.height,
+    )  # fmt: skip
+    assert window.undo_action.text() == "&Undo Accept result"
+    after = doc.composite_array()
+    # Outside the feathered mask (patch alpha 0 and outside the patch) nothing changed.
+    untouched = np.ones(after.shape[:2], bool)
+    ys, xs = slice(region.y, region.bottom), slice(region.x, region.right)
+    untouched[ys, xs] = result.rgba[..., 3] == 0
+    assert untouched.sum() > 0.5 * untouched.size
+    assert np.array_equal(after[untouched], before[untouched])
+    # Inside the mask the pixels are generated ones.
+    assert not np.array_equal(after[57, 80], before[57, 80])
+    assert doc.mask[57, 80] == 255
+
+    out = tmp_path / "final.png"
+    assert window.export_png(out)
+    with Image.open(out) as im:
+        exported = np.asarray(im.convert("RGBA"))
+        parameters = im.info["parameters"]
+        request_json = im.info["overpaint_request"]
+    assert np.array_equal(exported, after)
+    assert parameters.startswith("a small red boat\n")
+    assert "Steps: 3" in parameters and "Seed: 1234" in parameters
+    assert json.loads(request_json)["mode"] == "inpaint"
+
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(doc.composite_array(), before)
+
+
+def test_cancel_leaves_document_unchanged(window, qtbot, png_path, tiny_model_dir):  # noqa: ANN001
+    open_at_100(window, png_path)
+    paint_mask(qtbot, window)
+    prepare(window, tiny_model_dir, steps=150)
+    before = window.document.composite_array()
+    history = window.document.history.count()
+    job = window.generate()
+    assert job is not None
+    with qtbot.waitSignal(window.generation.client.progress, timeout=WAIT_MS):
+        pass
+    with qtbot.waitSignal(window.generation.client.cancelled, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    assert blocker.args == [job]
+    assert not window.generation.is_busy()
+    assert window.candidates.count() == 0
+    assert window.document.history.count() == history
+    assert np.array_equal(window.document.composite_array(), before)
+    assert window.generation_panel.status_label.text() == "Generation cancelled."
+
+
+def test_engine_error_shows_message_and_keeps_canvas(window, qtbot, png_path, tmp_path):  # noqa: ANN001
+    open_at_100(window, png_path)
+    paint_mask(qtbot, window)
+    prepare(window, tmp_path / "no-such-model")
+    before = window.document.composite_array()
+    history = window.document.history.count()
+    with qtbot.waitSignal(window.generation.error, timeout=WAIT_MS) as blocker:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    message = blocker.args[0]
+    assert "no-such-model" in message
+    assert window.last_error == message
+    assert window.statusBar().currentMessage() == message
+    assert window.candidates.count() == 0
+    assert window.document.history.count() == history
+    assert np.array_equal(window.document.composite_array(), before)
+    assert np.array_equal(window.document.layers[0].to_rgba(), gradient_rgba())
