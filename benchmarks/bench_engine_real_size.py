@@ -112,10 +112,10 @@ def run_family(family: str, steps: int, workdir: Path, device: str) -> dict:
             result = {"error": f"{type(e).__name__}: {e}"}
         result["s"] = round(time.perf_counter() - t0, 2)
         result["progress_calls"] = len(steps_seen)
+        result["unet_dtype"] = str(engine._base.unet.dtype).removeprefix("torch.")
         if device == "cuda":
             result["peak_vram_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         out[label] = result
-    out["dtype"] = str(engine._base.unet.dtype)
     engine.unload()
     path.unlink()
     return out

@@ -228,7 +228,9 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
     cls = {"txt2img": txt2img, "img2img": img2img, "inpaint": inpaint, "outpaint": inpaint}[mode]
     if isinstance(base, cls):
         return base
-    pipe = cls.from_pipe(base)
+    # from_pipe casts the shared modules to float32 unless told otherwise, which would
+    # silently turn an fp16 GPU model into fp32 (twice the memory) for every mode.
+    pipe = cls.from_pipe(base, **{_dtype_keyword(): base.unet.dtype})
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

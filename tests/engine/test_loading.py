@@ -196,3 +196,15 @@ def test_lora_by_name_with_weight_and_removal(tiny_model_dir: Path) -> None:
     with pytest.raises(ModelError, match="LoRA 'nope' was not found"):
         engine.run(req.replace(loras=(("nope", 1.0),)))
     engine.unload()
+
+
+def test_derived_pipelines_keep_the_base_dtype(tiny_model_dir: Path) -> None:
+    """from_pipe defaults to float32: an fp16 (GPU) model must stay fp16 in every mode."""
+    from engine.loading import derive_pipeline
+
+    info = ModelInfo("tiny", tiny_model_dir, "sd1", 256, "diffusers")
+    base = load_pipeline(info, DevicePolicy(device="cpu", dtype="float16"))
+    for mode in ("img2img", "inpaint"):
+        derived = derive_pipeline(base, mode, info)
+        assert derived.unet is base.unet
+        assert base.unet.dtype == torch.float16 and base.vae.dtype == torch.float16
