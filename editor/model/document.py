@@ -36,7 +36,8 @@ Editing (each call is ONE named undo step)
     ``move_layer`` (reorder), ``merge_down``, ``flatten``, ``set_layer_properties``,
     ``set_layer_offset``, ``accept_patch`` (a generated RGBA patch as a new layer)
     canvas: ``resize_canvas(w, h, dx, dy)``, ``expand_canvas(left, top, right, bottom)``
-    mask: ``set_mask``, ``clear_mask``, ``invert_mask``, ``mask_from_selection``
+    mask: ``set_mask`` (uint8 or bool array), ``clear_mask``, ``invert_mask``,
+    ``mask_from_selection``, ``selection_from_mask``
     selection: ``select_rect``, ``select_ellipse``, ``select_polygon``, ``select_all``,
     ``select_none``, ``invert_selection``, ``grow_selection``, ``shrink_selection``,
     ``feather_selection``, ``set_selection``, ``clear_selected`` (erase selected pixels),
@@ -354,6 +355,9 @@ class Document(QObject):
     def mask_from_selection(self) -> None:
         self._set_array("mask", self._selection.copy(), "Mask from selection")
 
+    def selection_from_mask(self) -> None:
+        self._set_array("selection", self._mask.copy(), "Select from mask")
+
     def set_selection(
         self, selection: np.ndarray, text: str = "Select", mode: str = "replace"
     ) -> None:
@@ -564,7 +568,11 @@ class Document(QObject):
         return QRect(box) if box is not None else None
 
     def _set_array(self, which: str, new: np.ndarray, text: str) -> None:
-        new = np.asarray(new, dtype=np.uint8)
+        new = np.asarray(new)
+        if new.dtype == bool:
+            new = new.astype(np.uint8) * 255
+        elif new.dtype != np.uint8:
+            raise ValueError(f"{which} must be uint8 (0..255) or bool, got {new.dtype}")
         old = self._array(which)
         if new.shape != old.shape:
             raise ValueError(f"{which} must be {old.shape}, got {new.shape}")

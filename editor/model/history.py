@@ -168,6 +168,12 @@ class History(QObject):
     def is_clean(self) -> bool:
         return self._clean == self._index
 
+    def mark_modified(self) -> None:
+        """Treat the current state as unsaved (e.g. work restored from a recovery file)."""
+        was_clean = self.is_clean()
+        self._clean = None
+        self._announce(was_clean)
+
     # -- memory ----------------------------------------------------------------------------
     def undo_bytes(self) -> int:
         """Bytes of pixel data the history holds (undo and redo steps)."""

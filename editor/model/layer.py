@@ -77,7 +77,9 @@ class Layer:
     @classmethod
     def from_rgba(cls, rgba: np.ndarray, name: str = "Layer", **props: Any) -> Layer:
         """A layer from straight-alpha RGBA uint8 (h, w, 4); RGB (h, w, 3) reads as opaque."""
-        rgba = np.asarray(rgba, dtype=np.uint8)
+        rgba = np.asarray(rgba)
+        if rgba.dtype != np.uint8:
+            raise ValueError(f"expected uint8 RGBA pixels, got {rgba.dtype}")
         if rgba.ndim == 3 and rgba.shape[2] == 3:
             alpha = np.full(rgba.shape[:2] + (1,), 255, np.uint8)
             rgba = np.concatenate([rgba, alpha], axis=2)

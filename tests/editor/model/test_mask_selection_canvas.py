@@ -198,3 +198,20 @@ def test_scale_image_resamples_everything_and_undoes():
     assert doc.layers == (layer,) and (doc.width, doc.height) == (40, 20)
     assert doc.selection_bbox() == QRect(0, 0, 20, 10)
     assert doc.generation_frame == Box(4, 4, 8, 8)
+
+
+def test_bad_arrays_are_refused_without_changing_anything():
+    import pytest
+
+    doc = Document(20, 10)
+    with pytest.raises(ValueError, match="uint8"):
+        doc.set_mask(np.ones((10, 20), np.float32))
+    with pytest.raises(ValueError, match="must be"):
+        doc.set_mask(np.ones((5, 5), np.uint8))
+    with pytest.raises(ValueError, match="uint8 RGBA"):
+        doc.accept_patch(np.ones((4, 4, 4), np.float64), 0, 0)
+    assert doc.history.count() == 0 and doc.layers == () and not doc.has_mask()
+    doc.set_mask(np.ones((10, 20), bool))  # booleans mean fully masked
+    assert doc.mask.min() == 255
+    doc.selection_from_mask()
+    assert doc.selection_bbox() == QRect(0, 0, 20, 10)
