@@ -6,7 +6,9 @@ composites them directly, SIMD-fast and without a QGuiApplication (a QPainter on
 needs no display). Qt's blend modes follow the W3C/SVG compositing formulas, which are the
 ones OpenRaster's ``svg:*`` composite-ops name, so Krita shows the same picture.
 
-``BLEND_MODES`` is the table other parts read: mode name -> (QPainter mode, ORA op).
+``BLEND_MODES`` is the table other parts read: mode name -> (QPainter mode, ORA op, label).
+"add" (svg:plus) is the exception: Krita renders it as a W3C-style separable Addition that
+QPainter lacks, so ``blend_add`` composites it in numpy (cost still follows the rect).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ BLEND_MODES: dict[str, tuple[QPainter.CompositionMode, str, str]] = {
     "overlay": (CM.CompositionMode_Overlay, "svg:overlay", "Overlay"),
     "darken": (CM.CompositionMode_Darken, "svg:darken", "Darken"),
     "lighten": (CM.CompositionMode_Lighten, "svg:lighten", "Lighten"),
+    # Composited by blend_add (numpy), as Krita does; Plus is only the nearest Qt mode.
     "add": (CM.CompositionMode_Plus, "svg:plus", "Add"),
     "color-dodge": (CM.CompositionMode_ColorDodge, "svg:color-dodge", "Color dodge"),
     "color-burn": (CM.CompositionMode_ColorBurn, "svg:color-burn", "Color burn"),
@@ -129,14 +132,16 @@ def composite_layers(layers, rect: QRect) -> QImage:
             if src.isEmpty():
                 continue
             local = src.translated(-layer.x, -layer.y)
-            _draw(
-                painter,
-                src.topLeft() - rect.topLeft(),
-                layer.pixels,
-                local,
-                layer.blend_mode,
-                layer.opacity,
-            )
+            pos = src.topLeft() - rect.topLeft()
+            if layer.blend_mode in NUMPY_MODES:
+                painter.end()  # the numpy blend writes the image memory directly
+                dst = _writable_view(out)[pos.y() : pos.y() + src.height(), pos.x() :]
+                NUMPY_MODES[layer.blend_mode](
+                    dst[:, : src.width()], _part(layer.pixels, local), layer.opacity
+                )
+                painter.begin(out)
+            else:
+                _draw(painter, pos, layer.pixels, local, layer.blend_mode, layer.opacity)
     finally:
         painter.end()
     return out
@@ -144,8 +149,12 @@ def composite_layers(layers, rect: QRect) -> QImage:
 
 def blend_onto(dst: np.ndarray, src: np.ndarray, offset: QPoint, mode: str, opacity: float) -> None:
     """Draw premultiplied ``src`` onto premultiplied ``dst`` in place at ``offset`` (dst coords)."""
-    target = wrap_pixels(dst)
     src = np.ascontiguousarray(src)
+    if mode in NUMPY_MODES:
+        x, y = offset.x(), offset.y()
+        NUMPY_MODES[mode](dst[y : y + src.shape[0], x : x + src.shape[1]], src, opacity)
+        return
+    target = wrap_pixels(dst)  # must outlive the painter
     painter = QPainter(target)
     try:
         whole = QRect(0, 0, src.shape[1], src.shape[0])
@@ -158,14 +167,37 @@ def _draw(
     painter: QPainter, pos: QPoint, pixels: np.ndarray, part: QRect, mode: str, opacity: float
 ) -> None:
     """Draw ``part`` (pixel coords of ``pixels``) at ``pos`` with a blend mode and opacity."""
-    if mode == "add" and opacity < 1.0:
-        # svg:plus adds the opacity-scaled source (Porter-Duff "plus"); QPainter would
-        # instead fade between the backdrop and the clamped sum, which differs where the
-        # sum clips. So scale a copy of the drawn part first.
-        sub = pixels[part.y() : part.y() + part.height(), part.x() : part.x() + part.width()]
-        pixels = np.rint(sub * np.float32(opacity)).astype(np.uint8)
-        part = QRect(0, 0, part.width(), part.height())
-        opacity = 1.0
     painter.setCompositionMode(BLEND_MODES[mode][0])
     painter.setOpacity(opacity)
     painter.drawImage(pos, wrap_pixels(pixels), part)
+
+
+def _part(pixels: np.ndarray, r: QRect) -> np.ndarray:
+    return pixels[r.y() : r.y() + r.height(), r.x() : r.x() + r.width()]
+
+
+def _writable_view(img: QImage) -> np.ndarray:
+    h, w = img.height(), img.width()
+    buf = np.frombuffer(img.bits(), np.uint8, count=h * img.bytesPerLine())
+    return buf.reshape(h, img.bytesPerLine())[:, : w * 4].reshape(h, w, 4)
+
+
+def blend_add(dst: np.ndarray, src: np.ndarray, opacity: float) -> None:
+    """ "Add" (svg:plus) the way Krita renders it, in place on premultiplied BGRA arrays.
+
+    Krita treats svg:plus as its Addition blend mode, a separable W3C-style blend
+    B(cb, cs) = min(1, cb + cs) composited by alpha; QPainter's Plus instead adds
+    premultiplied colours, which differs wherever either layer is semi-transparent. In
+    premultiplied terms: co = s(1 - ab) + d(1 - as) + min(as*ab, ab*s + as*d).
+    """
+    s = src.astype(np.float32) * np.float32(opacity / 255.0)
+    d = dst.astype(np.float32) * np.float32(1.0 / 255.0)
+    sa, da = s[..., 3:4], d[..., 3:4]
+    rgb = s[..., :3] * (1 - da) + d[..., :3] * (1 - sa)
+    rgb += np.minimum(sa * da, da * s[..., :3] + sa * d[..., :3])
+    dst[..., :3] = np.rint(rgb * 255.0)
+    dst[..., 3:4] = np.rint((sa + da - sa * da) * 255.0)
+
+
+# Modes QPainter has no (matching) composition mode for: blended in numpy instead.
+NUMPY_MODES = {"add": blend_add}

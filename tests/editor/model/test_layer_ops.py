@@ -35,6 +35,8 @@ def _blend(mode: str, cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
         return np.minimum(cb, cs)
     if mode == "lighten":
         return np.maximum(cb, cs)
+    if mode == "add":  # Krita's Addition, which it reads svg:plus as
+        return np.minimum(cb + cs, 1.0)
     raise AssertionError(mode)
 
 
@@ -43,10 +45,6 @@ def reference(mode: str, backdrop, source, opacity: float) -> np.ndarray:
     b = np.array(backdrop, float) / 255
     s = np.array(source, float) / 255
     ab, as_ = b[3], s[3] * opacity
-    if mode == "add":  # svg:plus: Porter-Duff plus of the opacity-scaled source
-        prem = np.minimum(s[:3] * as_ + b[:3] * ab, 1.0)
-        ao = min(as_ + ab, 1.0)
-        return np.append(prem / ao, ao) * 255
     mixed = _blend(mode, b[:3], s[:3])
     ao = as_ + ab * (1 - as_)
     co = as_ * (1 - ab) * s[:3] + as_ * ab * mixed + (1 - as_) * ab * b[:3]
