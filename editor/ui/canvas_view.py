@@ -210,6 +210,9 @@ class CanvasView(QWidget):
             if r is not None:
                 self.update_canvas_area(r)
 
+    def preview_rect(self) -> QRect | None:
+        return QRect(self._preview[1]) if self._preview is not None else None
+
     def set_overlay(self, image: QImage | None, pos: QPoint | None = None) -> None:
         """A candidate result shown above the composite at `pos` without touching layers."""
         old = QRect(self._overlay[1], self._overlay[0].size()) if self._overlay else None
@@ -369,14 +372,15 @@ class CanvasView(QWidget):
             if not src.isEmpty():
                 target = self.canvas_rect_to_widget(src)
                 painter.drawImage(target, self._image, QRectF(src))
+                if self._mask_image is not None and self._mask_visible:
+                    painter.drawImage(target, self._mask_image, QRectF(src))
+                # Results go above the mask tint so they are seen as they will look.
                 if self._overlay is not None:
                     image, pos = self._overlay
                     painter.drawImage(self.canvas_rect_to_widget(QRect(pos, image.size())), image)
                 if self._preview is not None:
                     image, rect = self._preview
                     painter.drawImage(self.canvas_rect_to_widget(rect), image)
-                if self._mask_image is not None and self._mask_visible:
-                    painter.drawImage(target, self._mask_image, QRectF(src))
         self._paint_decorations(painter)
         painter.end()
 

@@ -248,9 +248,10 @@ class GenerationPanel(QWidget):
 
     # Progress ----------------------------------------------------------------------
     def set_running(self, running: bool, queued: int = 0) -> None:
+        """`queued`: jobs waiting behind the running one (Generate adds another)."""
         self.cancel_button.setEnabled(running)
         if running:
-            self.generate_button.setText(f"Generate (queue {queued + 1})" if queued else "Generate")
+            self.generate_button.setText(f"Generate ({queued} queued)" if queued else "Generate")
         else:
             self.generate_button.setText("Generate")
             self.progress_bar.setRange(0, 1)

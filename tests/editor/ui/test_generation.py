@@ -137,3 +137,47 @@ def test_engine_error_shows_message_and_keeps_canvas(window, qtbot, png_path, tm
     assert window.document.history.count() == history
     assert np.array_equal(window.document.composite_array(), before)
     assert np.array_equal(window.document.layers[0].to_rgba(), gradient_rgba())
+
+
+def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tiny_model_dir):  # noqa: ANN001
+    from tests.editor.ui.test_window import widget_pixel
+
+    open_at_100(window, png_path)
+    paint_mask(qtbot, window)
+    prepare(window, tiny_model_dir, prompt="two boats")
+    window.generation_panel.samples_spin.setValue(2)
+    previews = []
+    window.generate()
+    window.generation.client.progress.connect(
+        lambda *_a: previews.append(window.canvas.preview_rect())
+    )
+    window.generation_panel.seed_spin.setValue(99)
+    window.generation_panel.samples_spin.setValue(1)
+    window.generate()
+    assert window.generation.pending_jobs() == 2
+    assert "queued" in window.generation_panel.generate_button.text()
+    qtbot.waitUntil(lambda: window.candidates.count() == 3, timeout=WAIT_MS)
+    seeds = [c.result.seed for c in window.candidates.candidates()]
+    assert seeds == [1234, 1235, 99]
+    region = window.candidates.candidates()[0].result.request.region
+    assert any(r is not None and (r.x(), r.y(), r.width(), r.height()) ==
+               (region.x, region.y, region.width, region.height) for r in previews)  # fmt: skip
+    assert window.canvas.preview_rect() is None  # cleared when the job ended
+
+    history = window.document.history.count()
+    original = tuple(int(v) for v in gradient_rgba()[57, 80, :3])
+    window.candidates.select(2)
+    shown = widget_pixel(window, 80, 57)
+    candidate = window.candidates.current()
+    local = candidate.result.rgba[57 - region.y, 80 - region.x]
+    assert local[3] == 255 and shown == tuple(int(v) for v in local[:3])
+    assert window.document.history.count() == history  # a preview is not an edit
+
+    qtbot.mouseClick(window.candidates.discard_button, Qt.MouseButton.LeftButton)
+    assert window.candidates.count() == 2
+    assert candidate not in window.candidates.candidates()
+    qtbot.mouseClick(window.candidates.discard_all_button, Qt.MouseButton.LeftButton)
+    assert window.candidates.count() == 0
+    window.actions.toggle_mask.trigger()  # hide the mask tint to see the bare canvas
+    assert widget_pixel(window, 80, 57) == original
+    assert window.document.history.count() == history

@@ -1,0 +1,89 @@
+"""Building requests from document state: region choice, Auto mode, crops only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from editor.ui.job_builder import JobError, choose_mode, prepare_job
+from engine.request import Box
+
+W, H = 600, 400
+PARAMS = {"prompt": "a cat", "mode": "auto", "steps": 7, "seed": 5, "model": "m"}
+
+
+def canvas(alpha: int = 255) -> np.ndarray:
+    img = np.zeros((H, W, 4), np.uint8)
+    img[..., 0] = np.arange(W, dtype=np.uint16)[None, :] % 256
+    img[..., 3] = alpha
+    return img
+
+
+def composite_of(image: np.ndarray, calls: list[Box]):  # noqa: ANN201
+    def composite(box: Box) -> np.ndarray:
+        calls.append(box)
+        return image[box.y : box.bottom, box.x : box.right].copy()
+
+    return composite
+
+
+def test_mask_over_pixels_is_inpaint_with_crops_at_the_context_box() -> None:
+    image, calls = canvas(), []
+    mask = np.zeros((H, W), np.uint8)
+    mask[100:140, 300:360] = 255
+    job = prepare_job(PARAMS, W, H, composite_of(image, calls), mask=mask, native=512)
+    req, inputs = job.request, job.inputs
+    assert req.mode == "inpaint" and job.region_source == "mask"
+    ctx = req.region
+    assert ctx.x <= 300 and ctx.right >= 360 and ctx.y <= 100 and ctx.bottom >= 140
+    assert calls == [ctx]  # only the context box was composited
+    assert inputs.image.shape == (ctx.height, ctx.width, 4)
+    assert np.array_equal(inputs.mask, mask[ctx.y : ctx.bottom, ctx.x : ctx.right])
+    assert (req.prompt, req.steps, req.seed, req.model) == ("a cat", 7, 5, "m")
+    assert (req.canvas_width, req.canvas_height) == (W, H)
+
+
+def test_auto_modes() -> None:
+    opaque, empty = canvas(255)[:50, :50], canvas(0)[:50, :50]
+    half = opaque.copy()
+    half[:, 25:, 3] = 0
+    mask = np.zeros((50, 50), np.uint8)
+    mask[10:20, 10:20] = 255
+    assert choose_mode("auto", empty, None) == "txt2img"
+    assert choose_mode("auto", empty, mask) == "txt2img"
+    assert choose_mode("auto", opaque, mask) == "inpaint"
+    assert choose_mode("auto", opaque, None) == "img2img"
+    assert choose_mode("auto", half, None) == "outpaint"
+    over_hole = mask.copy()
+    over_hole[:, 30:40] = 255
+    assert choose_mode("auto", half, over_hole) == "outpaint"
+    assert choose_mode("img2img", empty, mask) == "img2img"
+
+
+def test_selection_used_when_no_mask_and_frame_after_that() -> None:
+    image = canvas()
+    sel = np.zeros((H, W), np.uint8)
+    sel[0:30, 0:30] = 255
+    job = prepare_job(PARAMS, W, H, composite_of(image, []), selection=sel, native=256)
+    assert job.region_source == "selection" and job.request.mode == "inpaint"
+    frame = Box(400, 300, 100, 80)
+    job = prepare_job(PARAMS, W, H, composite_of(canvas(0), []), frame=frame, native=256)
+    assert job.region_source == "frame" and job.request.mode == "txt2img"
+    ctx = job.request.region
+    m = job.inputs.mask
+    # The frame itself is repainted, its surroundings are context only.
+    assert m[frame.y - ctx.y + 5, frame.x - ctx.x + 5] == 255
+    assert m[:, : max(frame.x - ctx.x, 0)].sum() == 0
+
+
+def test_whole_canvas_without_region_is_img2img_or_txt2img() -> None:
+    job = prepare_job(PARAMS, W, H, composite_of(canvas(), []), native=512)
+    assert job.region_source == "canvas" and job.request.mode == "img2img"
+    assert job.inputs.mask is None
+    job = prepare_job(PARAMS, W, H, composite_of(canvas(0), []), native=512)
+    assert job.request.mode == "txt2img" and job.inputs.image is None
+
+
+def test_forced_inpaint_without_mask_is_refused_with_a_sentence() -> None:
+    with pytest.raises(JobError, match="paint over"):
+        prepare_job({**PARAMS, "mode": "inpaint"}, W, H, composite_of(canvas(), []))

@@ -1,0 +1,134 @@
+"""Layers panel, import, drag-and-drop and clipboard paste on the real window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from tests.editor.ui.conftest import gradient_rgba
+
+
+def names(window) -> list[str]:  # noqa: ANN001
+    """Layer names as the panel lists them (top first)."""
+    lst = window.layers_panel.list
+    return [lst.item(i).text() for i in range(lst.count())]
+
+
+def solid_png(path: Path, rgba: tuple[int, int, int, int], size=(40, 30)) -> Path:  # noqa: ANN001
+    Image.new("RGBA", size, rgba).save(path)
+    return path
+
+
+def test_layer_buttons_and_panel_controls(window, qtbot, png_path: Path, tmp_path: Path) -> None:
+    window.open_path(png_path)
+    doc = window.document
+    assert names(window) == ["picture"]
+    assert window.import_layer(solid_png(tmp_path / "red.png", (255, 0, 0, 255)))
+    assert names(window) == ["red", "picture"]
+    assert tuple(doc.composite_array()[10, 10]) == (255, 0, 0, 255)
+
+    panel = window.layers_panel
+    # Visibility checkbox hides the layer (one undo step).
+    panel.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert not doc.layers[1].visible
+    assert tuple(doc.composite_array()[10, 10]) == tuple(gradient_rgba()[10, 10])
+    window.undo()
+    assert doc.layers[1].visible
+    # Opacity and blend mode act on the current layer.
+    panel.list.setCurrentRow(0)
+    panel.opacity_slider.setValue(50)
+    assert doc.layers[1].opacity == 0.5
+    panel.blend_combo.setCurrentIndex(panel.blend_combo.findData("multiply"))
+    assert doc.layers[1].blend_mode == "multiply"
+    panel.opacity_slider.setValue(100)
+    r, g, b = (int(v) for v in gradient_rgba()[10, 10, :3])
+    assert tuple(doc.composite_array()[10, 10, :3]) == (r, 0, 0)  # red multiply
+    # Renaming through the list.
+    panel.list.item(0).setText("Red paint")
+    assert doc.layers[1].name == "Red paint"
+
+    # Reorder as a drag does: move the top layer to the bottom.
+    panel.move_current(1)
+    assert names(window) == ["picture", "Red paint"]
+    assert tuple(doc.composite_array()[10, 10]) == tuple(gradient_rgba()[10, 10])
+
+    window.actions.duplicate_layer.trigger()
+    assert names(window) == ["picture", "Red paint copy", "Red paint"]
+    window.actions.delete_layer.trigger()
+    assert names(window) == ["picture", "Red paint"]
+    panel.list.setCurrentRow(0)
+    window.actions.merge_down.trigger()
+    assert names(window) == ["Red paint"]
+    assert window.undo_action.text() == "&Undo Merge down"
+    window.actions.add_layer.trigger()
+    window.actions.flatten.trigger()
+    assert names(window) == ["Background"]
+    assert np.array_equal(doc.composite_array(), gradient_rgba())
+
+
+def test_drop_files_open_or_import(window, png_path: Path, tmp_path: Path) -> None:
+    blue = solid_png(tmp_path / "blue.png", (0, 0, 255, 255))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(png_path))])
+    # On the untouched start-up canvas a dropped image opens.
+    window.drop(mime)
+    assert window.windowTitle() == "picture.png — Overpaint"
+    assert names(window) == ["picture"]
+    # On a picture, dropped images become layers; Ctrl opens instead.
+    mime.setUrls([QUrl.fromLocalFile(str(blue))])
+    window.drop(mime)
+    assert names(window) == ["blue", "picture"]
+    assert window.windowTitle() == "picture.png* — Overpaint"
+    window.ask_save_changes = lambda: "discard"
+    window.drop(mime, open_instead=True)
+    assert window.windowTitle() == "blue.png — Overpaint"
+    assert names(window) == ["blue"]
+
+
+def test_drag_enter_accepts_only_openable_files(window, tmp_path: Path) -> None:
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QDragEnterEvent
+
+    def accepted(paths: list[Path]) -> bool:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        event = QDragEnterEvent(
+            QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )  # fmt: skip
+        event.setAccepted(False)
+        window.dragEnterEvent(event)
+        return event.isAccepted()
+
+    assert accepted([tmp_path / "a.png"]) and accepted([tmp_path / "p.ora"])
+    assert not accepted([tmp_path / "notes.txt"])
+
+
+def test_paste_image_from_clipboard_as_layer(window, png_path: Path) -> None:
+    window.open_path(png_path)
+    rgba = np.zeros((8, 6, 4), np.uint8)
+    rgba[..., 1] = 200
+    rgba[..., 3] = 255
+    QApplication.clipboard().setImage(
+        QImage(rgba.data, 6, 8, 24, QImage.Format.Format_RGBA8888).copy()
+    )
+    assert window.paste()
+    layer = window.document.current_layer
+    assert layer.name == "Pasted" and np.array_equal(layer.to_rgba(), rgba)
+    assert window.undo_action.text() == "&Undo Paste"
+
+
+def test_import_of_bad_file_reports_and_changes_nothing(
+    window, png_path: Path, tmp_path: Path
+) -> None:
+    window.open_path(png_path)
+    bad = tmp_path / "junk.png"
+    bad.write_bytes(b"junk")
+    assert not window.import_layer(bad)
+    assert "junk.png" in window.last_error
+    assert names(window) == ["picture"] and window.document.history.count() == 0
