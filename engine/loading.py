@@ -30,6 +30,16 @@ _LOW_MEMORY_GIB = {
 }
 
 
+# Request options that decide how a model is loaded (a change means a reload).
+POLICY_OPTIONS: tuple[str, ...] = (
+    "device",
+    "dtype",
+    "attention_slicing",
+    "vae_tiling",
+    "cpu_offload",
+)
+
+
 @dataclass(frozen=True)
 class DevicePolicy:
     device: str  # "cuda" | "mps" | "cpu"

@@ -128,15 +128,18 @@ class Engine:
 
     def load(self, request: GenerationRequest) -> ModelInfo:
         """Make the request's model the loaded one (no-op when it already is)."""
-        from engine.loading import choose_device, load_pipeline, model_hash
+        from engine.loading import POLICY_OPTIONS, choose_device, load_pipeline, model_hash
 
         info = resolve_model(request.model, self.extra_dirs)
         options = dict(request.options)
-        policy = choose_device(info.family, options)
-        key = (info.path.resolve(), info.family, policy)
+        # Keyed on what the request asks for, not on the automatic choice: free VRAM drops
+        # once the model is loaded, and re-deciding from it would reload on every job.
+        explicit = tuple(sorted((k, str(options[k])) for k in POLICY_OPTIONS if k in options))
+        key = (info.path.resolve(), info.family, explicit)
         if self._base is not None and self._policy_key == key:
             return info
         self.unload()
+        policy = choose_device(info.family, options)
         self._base = load_pipeline(info, policy, self.config_root)
         self.info = info
         self._policy_key = key
@@ -364,6 +367,7 @@ class Engine:
         import torch
 
         from engine.preview import preview_image
+        from engine.result_checks import check_decoded, check_latents
         from engine.schedulers import make_scheduler
 
         index, n_samples = sample
@@ -373,6 +377,8 @@ class Engine:
         def on_step_end(p: Any, step: int, _timestep: Any, kwargs: dict) -> dict:
             if cancel():
                 raise _Interrupt()
+            if kwargs.get("latents") is not None:
+                check_latents(kwargs["latents"])
             if on_progress is not None:
                 per = max(int(getattr(p, "num_timesteps", 0) or 0), step + 1)
                 preview = None
@@ -387,12 +393,7 @@ class Engine:
         with torch.inference_mode():
             out = pipe(**call_args, generator=generator, callback_on_step_end=on_step_end)
         images = out.images
-        img = np.asarray(images[0], dtype=np.float32)
-        if not np.isfinite(img).all():
-            raise EngineError(
-                "The model produced invalid pixels (NaN); try float32 or another scheduler."
-            )
-        return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+        return check_decoded(np.asarray(images[0], dtype=np.float32))
 
 
 def _pil(arr: np.ndarray) -> Any:
