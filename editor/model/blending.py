@@ -113,16 +113,25 @@ def _image_array(img: QImage) -> np.ndarray:
     return buf.reshape(h, img.bytesPerLine())[:, : w * 4].reshape(h, w, 4).copy()
 
 
-def composite_layers(layers, rect: QRect) -> QImage:
+def composite_layers(
+    layers, rect: QRect, onto: QImage | None = None, at: QPoint | None = None
+) -> QImage:
     """Composite ``layers`` (bottom to top) over transparency, for ``rect`` in canvas coords.
 
     Returns a premultiplied QImage of ``rect``'s size; cost follows the rect's area, since
-    QPainter reads only the source sub-rectangle of each layer.
+    QPainter reads only the source sub-rectangle of each layer. With ``onto`` (premultiplied)
+    the layers are drawn into it instead, over what it holds, with rect's top-left at ``at``
+    (default 0, 0), and ``onto`` is returned.
     """
-    out = QImage(max(rect.width(), 0), max(rect.height(), 0), PREMULTIPLIED)
+    origin = QPoint(0, 0) if at is None else QPoint(at)
+    if onto is not None:
+        out = onto
+    else:
+        out = QImage(max(rect.width(), 0), max(rect.height(), 0), PREMULTIPLIED)
+        if not rect.isEmpty():
+            out.fill(0)
     if rect.isEmpty():
         return out
-    out.fill(0)
     painter = QPainter(out)
     try:
         for layer in layers:
@@ -132,7 +141,7 @@ def composite_layers(layers, rect: QRect) -> QImage:
             if src.isEmpty():
                 continue
             local = src.translated(-layer.x, -layer.y)
-            pos = src.topLeft() - rect.topLeft()
+            pos = src.topLeft() - rect.topLeft() + origin
             if layer.blend_mode in NUMPY_MODES:
                 painter.end()  # the numpy blend writes the image memory directly
                 dst = _writable_view(out)[pos.y() : pos.y() + src.height(), pos.x() :]

@@ -67,9 +67,12 @@ from editor.model.history import DEFAULT_UNDO_LIMIT_MB, History
 from editor.model.layer import Layer
 from editor.model.paint_ops import erase_premultiplied, paint_premultiplied
 from editor.model.pixel_edit import PixelEdit, Surface
+from editor.model.stack_cache import BelowCache, composite_with_cache
 from engine.request import Box
 
 MAX_CANVAS_SIDE = 32768
+# Cache the composite below the current layer only when it saves drawing 2+ layers.
+MIN_CACHED_BELOW = 2
 
 
 class Document(QObject):
@@ -102,6 +105,7 @@ class Document(QObject):
         }
         self._frame: Box | None = None
         self.history = History(undo_limit_mb, self)
+        self._below = BelowCache()
 
     # ---------------------------------------------------------------- reading: canvas
     @property
@@ -152,6 +156,9 @@ class Document(QObject):
     def composite(self, rect: QRect | None = None) -> QImage:
         """Visible layers composited over transparency, for ``rect`` (clipped to the canvas)."""
         rect = self.rect() if rect is None else rect.intersected(self.rect())
+        index = self.current_index
+        if index >= MIN_CACHED_BELOW and not rect.isEmpty():
+            return composite_with_cache(self._below, self._layers, index, self.rect(), rect)
         return composite_layers(self._layers, rect)
 
     def composite_array(self, rect: QRect | None = None) -> np.ndarray:
@@ -474,7 +481,11 @@ class Document(QObject):
         return self.history.undo_bytes()
 
     def reset_history(self) -> None:
-        """Forget all undo steps and mark the current state as saved (after loading)."""
+        """Forget all undo steps and mark the current state as saved (after loading).
+
+        Also forgets cached composites, in case layers were set up by direct attribute writes.
+        """
+        self._below.reset()
         self.history.clear()
 
     # ================================================================ internals (commands)
@@ -504,21 +515,25 @@ class Document(QObject):
         def notify(rect: QRect) -> None:
             area = rect.intersected(self.rect())
             if not area.isEmpty() and layer.visible:
+                self._invalidate_below(layer, area)
                 self.changed.emit(area)
 
         return notify
 
     def _insert(self, index: int, layer: Layer) -> None:
+        self._below.reset()
         self._layers.insert(index, layer)
         self.layers_changed.emit()
         self._emit_layer_area(layer)
 
     def _remove(self, layer: Layer) -> None:
+        self._below.reset()
         self._layers.pop(self.index_of(layer))
         self.layers_changed.emit()
         self._emit_layer_area(layer)
 
     def _reorder(self, layer: Layer, index: int) -> None:
+        self._below.reset()
         self._layers.pop(self.index_of(layer))
         self._layers.insert(index, layer)
         self.layers_changed.emit()
@@ -526,6 +541,7 @@ class Document(QObject):
 
     def _replace_layers(self, layers: list[Layer], current: Layer | None) -> None:
         before = [self._visible_rect(layer) for layer in self._layers]
+        self._below.reset()
         self._layers = list(layers)
         self.layers_changed.emit()
         self._set_current(current)
@@ -539,6 +555,7 @@ class Document(QObject):
         if layer is not None and all(layer is not c for c in self._layers):
             layer = None
         if layer is not self._current:
+            self._below.reset()
             self._current = layer
             self.current_layer_changed.emit(layer)
 
@@ -546,10 +563,17 @@ class Document(QObject):
         before = self._visible_rect(layer)
         for key, value in values.items():
             setattr(layer, key, value)
-        self.layer_properties_changed.emit(layer)
         area = before.united(self._visible_rect(layer))
+        self._invalidate_below(layer, area)
+        self.layer_properties_changed.emit(layer)
         if not area.isEmpty():
             self.changed.emit(area)
+
+    def _invalidate_below(self, layer: Layer, area: QRect) -> None:
+        """A layer changed inside ``area``: drop what the below-current cache holds there."""
+        current = self.current_index
+        if current >= MIN_CACHED_BELOW and any(c is layer for c in self._layers[:current]):
+            self._below.invalidate(area)
 
     def _array(self, which: str) -> np.ndarray:
         return self._mask if which == "mask" else self._selection
@@ -586,6 +610,7 @@ class Document(QObject):
         self, size: tuple[int, int], dx: int, dy: int, arrays: dict[str, np.ndarray]
     ) -> None:
         self._width, self._height = size
+        self._below.reset()
         for layer in self._layers:
             layer.x += dx
             layer.y += dy
