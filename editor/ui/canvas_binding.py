@@ -31,38 +31,78 @@ def selection_outline(selection: np.ndarray, box: QRect | None) -> QPainterPath:
 
 
 class CanvasBinding(QObject):
+    """Document -> view. Changed rectangles are collected and recomposited lazily, when
+    the view paints: a burst of signals costs one composite, and compositing never runs
+    in the middle of an edit (when the document may be between two consistent states)."""
+
+    MAX_RECTS = 16  # more separate dirty rects than this are merged into their bounds
+
     def __init__(self, canvas: CanvasView, document, parent: QObject | None = None) -> None:  # noqa: ANN001
         super().__init__(parent)
         self.canvas = canvas
         self.document = document
+        self._dirty = QRegion()
+        self._size_dirty = False
+        self._mask_dirty = QRegion()
+        self._selection_dirty = False
         canvas.set_image(document.composite(), fit=True)
+        canvas.before_paint = self.flush
         self._show_mask(document.rect())
         self._show_selection()
         document.changed.connect(self._changed)
         document.size_changed.connect(self._resized)
-        document.mask_changed.connect(self._show_mask)
-        document.selection_changed.connect(self._show_selection)
+        document.mask_changed.connect(self._mask_changed)
+        document.selection_changed.connect(self._selection_changed)
 
     def disconnect_all(self) -> None:
         doc = self.document
         doc.changed.disconnect(self._changed)
         doc.size_changed.disconnect(self._resized)
-        doc.mask_changed.disconnect(self._show_mask)
-        doc.selection_changed.disconnect(self._show_selection)
+        doc.mask_changed.disconnect(self._mask_changed)
+        doc.selection_changed.disconnect(self._selection_changed)
+        if self.canvas.before_paint == self.flush:
+            self.canvas.before_paint = None
 
+    # Signals only record what to redo and schedule a repaint -----------------------
     def _changed(self, rect: QRect) -> None:
         rect = rect.intersected(self.document.rect())
-        if rect.isEmpty():
-            return
-        if self.canvas.canvas_size() != self.document.size():
-            self._resized()
-            return
-        self.canvas.update_canvas_rect(rect, self.document.composite(rect))
+        if not rect.isEmpty():
+            self._dirty = self._dirty.united(rect)
+            self.canvas.update_canvas_area(rect)
 
     def _resized(self, *_args) -> None:  # noqa: ANN002
-        self.canvas.set_image(self.document.composite(), fit=False)
-        self._show_mask(self.document.rect())
-        self._show_selection()
+        self._size_dirty = True
+        self.canvas.update()
+
+    def _mask_changed(self, rect: QRect) -> None:
+        self._mask_dirty = self._mask_dirty.united(QRect(rect))
+        self.canvas.update_canvas_area(rect)
+
+    def _selection_changed(self, *_args) -> None:  # noqa: ANN002
+        self._selection_dirty = True
+        self.canvas.update()
+
+    # Work happens here, just before the view paints ---------------------------------
+    def flush(self) -> None:
+        doc = self.document
+        if self._size_dirty or self.canvas.canvas_size() != doc.size():
+            self._size_dirty = False
+            self._dirty = QRegion()
+            self._mask_dirty = QRegion()
+            self.canvas.set_image(doc.composite(), fit=False)
+            self._show_mask(doc.rect())
+            self._selection_dirty = True
+        if not self._dirty.isEmpty():
+            dirty, self._dirty = self._dirty, QRegion()
+            rects = list(dirty) if dirty.rectCount() <= self.MAX_RECTS else [dirty.boundingRect()]
+            for rect in rects:
+                self.canvas.update_canvas_rect(rect, doc.composite(rect))
+        if not self._mask_dirty.isEmpty():
+            mask_dirty, self._mask_dirty = self._mask_dirty, QRegion()
+            self._show_mask(mask_dirty.boundingRect())
+        if self._selection_dirty:
+            self._selection_dirty = False
+            self._show_selection()
 
     def _show_mask(self, rect: QRect) -> None:
         doc = self.document
@@ -77,6 +117,6 @@ class CanvasBinding(QObject):
         crop = doc.mask[rect.y() : rect.bottom() + 1, rect.x() : rect.right() + 1]
         self.canvas.set_mask(np.ascontiguousarray(crop), rect)
 
-    def _show_selection(self, *_args) -> None:  # noqa: ANN002
+    def _show_selection(self) -> None:
         doc = self.document
         self.canvas.set_selection_path(selection_outline(doc.selection, doc.selection_bbox()))

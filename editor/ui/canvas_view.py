@@ -12,6 +12,7 @@ changed rectangle; the view copies them in and repaints only that rectangle on s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -105,6 +106,10 @@ class CanvasView(QWidget):
         self._checker: QBrush | None = None
         self._checker_dpr = 0.0
         self.tool: PointerTool | None = None
+        # Called at the start of every paint: lets the document binding recomposite the
+        # rectangles changed since the last paint, once, after edits have finished.
+        self.before_paint: Callable[[], None] | None = None
+        self._flushing = False
         self._stroke_active = False
         self._tablet_stroke = False
         self._pan_anchor: QPointF | None = None
@@ -133,7 +138,7 @@ class CanvasView(QWidget):
             self._fit_on_show = True
             if self.isVisible():
                 self.fit()
-        self.update()
+        self._repaint_all()
 
     def image(self) -> QImage | None:
         return self._image
@@ -155,12 +160,12 @@ class CanvasView(QWidget):
         """Show the document mask (HxW uint8 for the whole canvas, or a crop at rect)."""
         if mask is None:
             self._mask_image = None
-            self.update()
+            self._repaint_all()
             return
         if rect is None or self._mask_image is None:
             if rect is None:
                 self._mask_image = mask_overlay(mask)
-                self.update()
+                self._repaint_all()
                 return
             size = self.canvas_size()
             self._mask_image = QImage(size, QImage.Format.Format_RGBA8888_Premultiplied)
@@ -184,7 +189,7 @@ class CanvasView(QWidget):
 
     def set_selection_path(self, path) -> None:  # QPainterPath in canvas coordinates
         self._selection_path = path
-        self.update()
+        self._repaint_all()
 
     def set_tool_outline(self, polygon) -> None:  # QPolygonF (canvas coordinates) or None
         """The shape a selection tool is dragging."""
@@ -252,8 +257,14 @@ class CanvasView(QWidget):
             rect.height() * s,
         )
 
+    def _repaint_all(self) -> None:
+        if not self._flushing:
+            self.update()
+
     def update_canvas_area(self, rect: QRect | QRectF) -> None:
         """Schedule a repaint of the screen area covering a canvas rectangle."""
+        if self._flushing:
+            return
         self.update(self.canvas_rect_to_widget(rect).toAlignedRect().adjusted(-1, -1, 1, 1))
 
     # Zoom and pan ---------------------------------------------------------------------
@@ -353,6 +364,14 @@ class CanvasView(QWidget):
 
     # Painting -------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        if self.before_paint is not None:
+            # Updates requested while flushing are covered by this very paint (the
+            # dirty areas were scheduled when the document changed), so skip them.
+            self._flushing = True
+            try:
+                self.before_paint()
+            finally:
+                self._flushing = False
         painter = QPainter(self)
         exposed = event.rect()
         painter.fillRect(exposed, self.palette().color(self.backgroundRole()).darker(115))

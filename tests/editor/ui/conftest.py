@@ -52,7 +52,8 @@ def window(qtbot, settings):  # noqa: ANN001
     # save prompt, and a modal question would block the test run.
     win.resize(1100, 800)
     win.show()
-    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitActive(win)  # keys then go to the focus widget, as for a user
     yield win
     win.ask_save_changes = lambda: "discard"
     win.close()

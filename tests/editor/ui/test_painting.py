@@ -157,3 +157,89 @@ def test_rectangle_selection_then_copy(window, qtbot, png_path: Path) -> None:
     pasted = window.document.current_layer
     assert (pasted.x, pasted.y, pasted.name) == (10, 20, "Pasted")
     assert np.array_equal(pasted.to_rgba(), gradient_rgba()[20:60, 10:50])
+
+
+def tablet(window, kind, x: float, y: float, pressure: float) -> bool:  # noqa: ANN001
+    """Send a QTabletEvent to the canvas; True if the canvas accepted it."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QInputDevice, QPointingDevice, QTabletEvent
+    from PySide6.QtWidgets import QApplication
+
+    pen = QPointingDevice(
+        "test stylus", 7, QInputDevice.DeviceType.Stylus, QPointingDevice.PointerType.Pen,
+        QInputDevice.Capability.Position | QInputDevice.Capability.Pressure, 1, 3,
+    )  # fmt: skip
+    pos = window.canvas.canvas_to_widget(QPointF(x, y))
+    button = Qt.MouseButton.LeftButton
+    event = QTabletEvent(
+        getattr(QEvent.Type, kind), pen, pos, window.canvas.mapToGlobal(pos), pressure,
+        0.0, 0.0, 0.0, 0.0, 0.0, Mod.NoModifier, button,
+        Qt.MouseButton.NoButton if kind == "TabletRelease" else button,
+    )  # fmt: skip
+    QApplication.sendEvent(window.canvas, event)
+    return event.isAccepted()
+
+
+def painted_width(rgba: np.ndarray, before: np.ndarray, row: int, x0: int, x1: int) -> int:
+    return int((rgba[row, x0:x1] != before[row, x0:x1]).any(axis=1).sum())
+
+
+def test_tablet_pressure_reaches_the_brush(window, png_path: Path) -> None:
+    open_at_100(window, png_path)
+    window.tool_options.set_size(20)
+    window.tool_options.hardness_spin.setValue(100)
+    layer = window.document.current_layer
+    before = layer.to_rgba()
+    for x, pressure in ((40, 0.2), (110, 1.0)):
+        assert tablet(window, "TabletPress", x, 60, pressure)
+        assert tablet(window, "TabletMove", x + 0.2, 60, pressure)
+        assert tablet(window, "TabletRelease", x + 0.2, 60, pressure)
+    rgba = layer.to_rgba()
+    light = painted_width(rgba, before, 60, 20, 70)
+    firm = painted_width(rgba, before, 60, 85, 140)
+    assert 3 <= light <= 8 and 18 <= firm <= 22
+    assert window.document.history.texts() == ["Brush stroke", "Brush stroke"]
+
+
+def test_stroke_repaints_only_its_rectangle(window, qtbot, png_path: Path) -> None:
+    from PySide6.QtCore import QEvent, QObject
+
+    class PaintSpy(QObject):
+        rects: list = []
+
+        def eventFilter(self, obj, event):  # noqa: ANN001, N802
+            if event.type() == QEvent.Type.Paint:
+                self.rects.append(event.rect())
+            return False
+
+    open_at_100(window, png_path)
+    view = window.canvas
+    view.show_brush_outline = False
+    qtbot.wait(50)
+    spy = PaintSpy()
+    view.installEventFilter(spy)
+    window.tool_options.set_size(6)
+    drag(qtbot, window, [(40, 40), (44, 40)])
+    qtbot.waitUntil(lambda: bool(spy.rects))
+    whole = view.width() * view.height()
+    assert all(r.width() * r.height() < whole / 50 for r in spy.rects), spy.rects
+    spy.rects.clear()
+    view.zoom_in()  # a zoom repaints everything: the spy does see big repaints
+    qtbot.waitUntil(lambda: bool(spy.rects))
+    assert max(r.width() * r.height() for r in spy.rects) == whole
+    view.removeEventFilter(spy)
+
+
+def test_typing_a_prompt_is_not_taken_by_tool_shortcuts(window, qtbot) -> None:
+    fired = []
+    window.actions.generate.triggered.disconnect()
+    window.actions.generate.triggered.connect(lambda: fired.append("generate"))
+    edit = window.generation_panel.prompt_edit
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus)
+    qtbot.keyClicks(edit, "move a box")  # m, v, b, e, x are all tool shortcuts
+    assert edit.toPlainText() == "move a box"
+    assert window.tools.name == "brush"
+    qtbot.keyClick(edit, Key.Key_Return, Mod.ControlModifier)
+    assert fired == ["generate"]
+    assert edit.toPlainText() == "move a box"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -154,9 +155,53 @@ def test_window_appears_before_torch_is_imported(png_path: Path) -> None:
         w.close()
         """
     )
-    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
     )
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+HIDPI_SCRIPT = """
+import sys
+from PySide6.QtCore import QPointF
+from editor.ui.application import create_application
+app = create_application()
+from editor.ui.main_window import MainWindow
+w = MainWindow()
+w.resize(700, 500)
+w.show()
+app.processEvents()
+assert w.open_path(sys.argv[1])
+view = w.canvas
+view.actual_size()
+app.processEvents()
+image = view.grab().toImage()
+dpr = view.devicePixelRatioF()
+print("DPR", dpr, image.devicePixelRatio())
+for x, y in ((10, 10), (11, 10), (80, 61), (159, 119)):
+    p = view.canvas_to_widget(QPointF(x + 0.5, y + 0.5))
+    c = image.pixelColor(int(p.x() * dpr), int(p.y() * dpr))
+    print("PIXEL", x, y, c.red(), c.green(), c.blue())
+a, b = view.canvas_to_widget(QPointF(0, 0)), view.canvas_to_widget(QPointF(100, 0))
+print("SPAN", b.x() - a.x())
+w.close()
+"""
+
+
+def test_hidpi_100_percent_is_one_image_pixel_per_device_pixel(png_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", HIDPI_SCRIPT, str(png_path)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "DPR 2.0 2.0" in lines
+    assert "SPAN 50.0" in lines  # 100 image pixels = 50 logical = 100 device pixels
+    expected = gradient_rgba()
+    for line in lines:
+        if line.startswith("PIXEL"):
+            x, y, r, g, b = (int(v) for v in line.split()[1:])
+            assert (r, g, b) == tuple(int(v) for v in expected[y, x, :3]), line
