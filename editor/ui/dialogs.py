@@ -84,3 +84,49 @@ class SettingsDialog(QDialog):
         s.undo_memory_mb = self.undo_spin.value()
         s.sync()
         super().accept()
+
+
+class SizeDialog(QDialog):
+    """New image / canvas size: width, height, and (for a resize) where the old picture
+    goes; `margins()` gives the expansion per side for outpainting."""
+
+    ANCHORS = ("top-left", "top", "top-right", "left", "centre", "right",
+               "bottom-left", "bottom", "bottom-right")  # fmt: skip
+
+    def __init__(
+        self, title: str, width: int, height: int, anchor: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self._old = (width, height)
+        form = QFormLayout(self)
+        self.width_spin = QSpinBox()
+        self.height_spin = QSpinBox()
+        for spin, value in ((self.width_spin, width), (self.height_spin, height)):
+            spin.setRange(1, 32768)
+            spin.setSuffix(" px")
+            spin.setValue(value)
+        form.addRow("Width", self.width_spin)
+        form.addRow("Height", self.height_spin)
+        self.anchor_combo = QComboBox()
+        self.anchor_combo.addItems(self.ANCHORS)
+        self.anchor_combo.setCurrentText("centre")
+        if anchor:
+            form.addRow("Picture at", self.anchor_combo)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def size(self) -> tuple[int, int]:  # type: ignore[override]
+        return self.width_spin.value(), self.height_spin.value()
+
+    def offset(self) -> tuple[int, int]:
+        """Where the old picture's top-left lands in the new canvas."""
+        w, h = self.size()
+        ow, oh = self._old
+        col = self.ANCHORS.index(self.anchor_combo.currentText()) % 3
+        row = self.ANCHORS.index(self.anchor_combo.currentText()) // 3
+        return ((w - ow) * col) // 2, ((h - oh) * row) // 2

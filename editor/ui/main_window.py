@@ -160,9 +160,11 @@ class MainWindow(QMainWindow):
                        None, a.settings):  # fmt: skip
             edit.addSeparator() if action is None else edit.addAction(action)
         select = bar.addMenu("&Select")
-        for action in (a.select_all, a.select_none, a.invert_selection, None, a.clear_mask,
+        for action in (a.select_all, a.select_none, a.invert_selection, a.grow_selection,
+                       a.shrink_selection, a.feather_selection, None, a.clear_mask,
                        a.invert_mask, a.mask_from_selection):  # fmt: skip
             select.addSeparator() if action is None else select.addAction(action)
+        bar.addMenu("&Image").addAction(a.canvas_size)
         view = bar.addMenu("&View")
         for action in (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None, a.toggle_mask):
             view.addSeparator() if action is None else view.addAction(action)
@@ -199,7 +201,11 @@ class MainWindow(QMainWindow):
         a = self.actions
         c = self.canvas
         connections = {
-            "new": lambda: self.new_document(*DEFAULT_SIZE, fill=(255, 255, 255, 255), ask=True),
+            "new": self.ask_new_document,
+            "canvas_size": self.ask_canvas_size,
+            "grow_selection": lambda: self._ask_selection_radius("grow_selection", "Grow by"),
+            "shrink_selection": lambda: self._ask_selection_radius("shrink_selection", "Shrink by"),
+            "feather_selection": lambda: self._ask_selection_radius("feather_selection", "Feather"),
             "open": lambda: self.open_path(None),
             "import_layer": lambda: self.import_layer(None),
             "save": lambda: self.save(),
@@ -320,6 +326,37 @@ class MainWindow(QMainWindow):
         if ask and not self.maybe_save():
             return
         self.set_document(file_ops.new_document(width, height, fill), None, None)
+
+    def ask_new_document(self) -> None:
+        from editor.ui.dialogs import SizeDialog
+
+        if not self.maybe_save():
+            return
+        dialog = SizeDialog("New Image", *DEFAULT_SIZE, anchor=False, parent=self)
+        if dialog.exec():
+            self.new_document(*dialog.size(), fill=(255, 255, 255, 255))
+
+    def ask_canvas_size(self) -> None:
+        """Resize or expand the canvas (one undo step); growing it makes room to outpaint."""
+        from editor.ui.dialogs import SizeDialog
+
+        doc = self.document
+        dialog = SizeDialog("Canvas Size", doc.width, doc.height, anchor=True, parent=self)
+        if dialog.exec():
+            try:
+                doc.resize_canvas(*dialog.size(), *dialog.offset())
+            except ValueError as e:
+                self.show_error(str(e).capitalize() + ".")
+
+    def _ask_selection_radius(self, method: str, label: str) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        if self.document is None or not self.document.has_selection():
+            self.statusBar().showMessage("Select something first.", 5000)
+            return
+        radius, ok = QInputDialog.getInt(self, APP_NAME, f"{label} (pixels):", 8, 1, 1000)
+        if ok:
+            getattr(self.document, method)(radius)
 
     def open_path(self, path: Path | str | None) -> bool:
         """Open an image or project; False if cancelled or unreadable (shown to the user)."""

@@ -145,20 +145,18 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     open_at_100(window, png_path)
     paint_mask(qtbot, window)
     prepare(window, tiny_model_dir, prompt="two boats")
-    window.generation_panel.samples_spin.setValue(2)
     previews = []
     window.generate()
     window.generation.client.progress.connect(
         lambda *_a: previews.append(window.canvas.preview_rect())
     )
     window.generation_panel.seed_spin.setValue(99)
-    window.generation_panel.samples_spin.setValue(1)
     window.generate()
     assert window.generation.pending_jobs() == 2
     assert "queued" in window.generation_panel.generate_button.text()
-    qtbot.waitUntil(lambda: window.candidates.count() == 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.candidates.count() == 2, timeout=WAIT_MS)
     seeds = [c.result.seed for c in window.candidates.candidates()]
-    assert seeds == [1234, 1235, 99]
+    assert seeds == [1234, 99]
     region = window.candidates.candidates()[0].result.request.region
     assert any(r is not None and (r.x(), r.y(), r.width(), r.height()) ==
                (region.x, region.y, region.width, region.height) for r in previews)  # fmt: skip
@@ -166,7 +164,7 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
 
     history = window.document.history.count()
     original = tuple(int(v) for v in gradient_rgba()[57, 80, :3])
-    window.candidates.select(2)
+    window.candidates.select(1)
     shown = widget_pixel(window, 80, 57)
     candidate = window.candidates.current()
     local = candidate.result.rgba[57 - region.y, 80 - region.x]
@@ -174,7 +172,7 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     assert window.document.history.count() == history  # a preview is not an edit
 
     qtbot.mouseClick(window.candidates.discard_button, Qt.MouseButton.LeftButton)
-    assert window.candidates.count() == 2
+    assert window.candidates.count() == 1
     assert candidate not in window.candidates.candidates()
     qtbot.mouseClick(window.candidates.discard_all_button, Qt.MouseButton.LeftButton)
     assert window.candidates.count() == 0

@@ -9,7 +9,18 @@ from editor.ui.job_builder import JobError, choose_mode, prepare_job
 from engine.request import Box
 
 W, H = 600, 400
-PARAMS = {"prompt": "a cat", "mode": "auto", "steps": 7, "seed": 5, "model": "m"}
+PARAMS = {
+    "prompt": "a cat",
+    "negative_prompt": "blurry",
+    "mode": "auto",
+    "steps": 7,
+    "seed": 5,
+    "model": "m",
+    "n_samples": 3,
+    "guidance": 5.5,
+    "strength": 0.4,
+    "scheduler": "DDIM",
+}
 
 
 def canvas(alpha: int = 255) -> np.ndarray:
@@ -39,7 +50,10 @@ def test_mask_over_pixels_is_inpaint_with_crops_at_the_context_box() -> None:
     assert calls == [ctx]  # only the context box was composited
     assert inputs.image.shape == (ctx.height, ctx.width, 4)
     assert np.array_equal(inputs.mask, mask[ctx.y : ctx.bottom, ctx.x : ctx.right])
-    assert (req.prompt, req.steps, req.seed, req.model) == ("a cat", 7, 5, "m")
+    assert (req.prompt, req.negative_prompt, req.steps, req.seed, req.model) == (
+        "a cat", "blurry", 7, 5, "m",
+    )  # fmt: skip
+    assert (req.n_samples, req.guidance, req.strength, req.scheduler) == (3, 5.5, 0.4, "DDIM")
     assert (req.canvas_width, req.canvas_height) == (W, H)
 
 

@@ -132,3 +132,32 @@ def test_import_of_bad_file_reports_and_changes_nothing(
     assert not window.import_layer(bad)
     assert "junk.png" in window.last_error
     assert names(window) == ["picture"] and window.document.history.count() == 0
+
+
+def test_canvas_size_dialog_expands_canvas_for_outpainting(window, qtbot, png_path: Path) -> None:
+    from PySide6.QtCore import QTimer
+
+    from engine.request import Box
+
+    window.open_path(png_path)
+
+    def fill_in() -> None:
+        dialog = QApplication.activeModalWidget()
+        dialog.width_spin.setValue(220)
+        dialog.anchor_combo.setCurrentText("left")
+        dialog.accept()
+
+    QTimer.singleShot(0, fill_in)
+    window.actions.canvas_size.trigger()
+    doc = window.document
+    assert (doc.width, doc.height) == (220, 120)
+    assert window.undo_action.text() == "&Undo Resize canvas"
+    composite = doc.composite_array()
+    assert np.array_equal(composite[:, :160], gradient_rgba())
+    assert not composite[:, 160:, 3].any()
+    window.canvas.grab()  # paints, which brings the view up to date
+    assert window.canvas.canvas_size().width() == 220
+    # A frame over the new empty strip and the picture's edge: Auto picks outpaint.
+    doc.set_generation_frame(Box(120, 0, 100, 120))
+    job = window._prepare_job({"mode": "auto", "prompt": "more sea"}, 256)
+    assert job.request.mode == "outpaint" and job.region_source == "frame"
