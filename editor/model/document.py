@@ -73,6 +73,7 @@ from engine.request import Box
 MAX_CANVAS_SIDE = 32768
 # Cache the composite below the current layer only when it saves drawing 2+ layers.
 MIN_CACHED_BELOW = 2
+_VISUAL = frozenset({"opacity", "blend_mode", "visible", "x", "y"})
 
 
 class Document(QObject):
@@ -560,10 +561,12 @@ class Document(QObject):
             self.current_layer_changed.emit(layer)
 
     def _set_properties(self, layer: Layer, values: dict[str, Any]) -> None:
+        # Renaming or locking changes no pixel; a hidden layer's opacity or place neither.
+        shows = (layer.visible or "visible" in values) and bool(values.keys() & _VISUAL)
         before = self._visible_rect(layer)
         for key, value in values.items():
             setattr(layer, key, value)
-        area = before.united(self._visible_rect(layer))
+        area = before.united(self._visible_rect(layer)) if shows else QRect()
         self._invalidate_below(layer, area)
         self.layer_properties_changed.emit(layer)
         if not area.isEmpty():

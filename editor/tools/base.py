@@ -4,6 +4,7 @@ The view maps pointer events to canvas coordinates (floats, canvas pixels) and c
 ``begin(x, y, pressure)``, ``move(x, y, pressure)`` for each motion while the button is
 held, and ``end()`` on release; ``cancel()`` (Esc) drops the gesture. A whole gesture is one
 undo step, pushed by ``end()``. ``pressure`` is 0..1 (QTabletEvent.pressure(); 1 for mice).
+When a gesture cannot do anything (no layer, a hidden one), ``refusal`` says why.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class Tool:
     def __init__(self, document: Document) -> None:
         self.document = document
         self.active = False
+        #: Why the last gesture did nothing, as one sentence for the status bar ("" if it
+        #: worked), e.g. painting on a hidden layer.
+        self.refusal = ""
 
     def begin(self, x: float, y: float, pressure: float = 1.0) -> None:
         self.active = True

@@ -70,7 +70,11 @@ class BrushTool(Tool):
     # -- target hooks (overridden by eraser and mask tools) -------------------------------
     def _begin_edit(self) -> PixelEdit | None:
         layer = self.document.current_layer
-        if layer is None or not layer.visible:
+        if layer is None:
+            self.refusal = "There is no layer to paint on: add one first."
+            return None
+        if not layer.visible:
+            self.refusal = f'The layer "{layer.name}" is hidden: show it to paint on it.'
             return None
         edit = self.document.begin_layer_edit(layer)
         self._layer = layer
@@ -85,6 +89,7 @@ class BrushTool(Tool):
     def begin(self, x: float, y: float, pressure: float = 1.0) -> None:
         if self.active:
             self.cancel()
+        self.refusal = ""
         self._edit = self._begin_edit()
         if self._edit is None:
             return
@@ -180,9 +185,16 @@ class EraserTool(BrushTool):
     name = "eraser"
     stroke_text = "Eraser stroke"
 
+    def _begin_edit(self) -> PixelEdit | None:
+        layer = self.document.current_layer
+        if layer is not None and layer.alpha_locked:
+            self.refusal = (
+                f'The layer "{layer.name}" has its alpha locked, so nothing can be erased.'
+            )
+            return None
+        return super()._begin_edit()
+
     def _blend(self, orig: np.ndarray, k: np.ndarray) -> np.ndarray:
-        if self._layer.alpha_locked:
-            return orig.copy()
         return erase_premultiplied(orig, k)
 
 

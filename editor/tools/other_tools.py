@@ -52,7 +52,16 @@ class FillTool(Tool):
 
     def fill(self, x: int, y: int) -> bool:
         doc = self.document
+        self.refusal = ""
         if not doc.rect().contains(x, y):
+            return False
+        layer = doc.current_layer
+        if self.target != "mask" and (layer is None or not layer.visible):
+            self.refusal = (
+                "There is no layer to fill: add one first."
+                if layer is None
+                else f'The layer "{layer.name}" is hidden: show it to fill on it.'
+            )
             return False
         if self.target == "mask":
             source = doc.mask[..., None]

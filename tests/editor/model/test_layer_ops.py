@@ -205,3 +205,16 @@ def test_alpha_locked_and_unknown_properties() -> None:
         doc.set_layer_properties(top, blend_mode="sparkle")
     with pytest.raises(TypeError, match="unknown layer properties"):
         doc.set_layer_properties(top, colour="red")
+
+
+def test_renaming_or_locking_repaints_nothing_but_is_announced():
+    doc, _, top = two_layer_doc()
+    rects: list[QRect] = []
+    changed_layers = []
+    doc.changed.connect(rects.append)
+    doc.layer_properties_changed.connect(changed_layers.append)
+    doc.set_layer_properties(top, name="sky", alpha_locked=True)
+    doc.set_layer_properties(top, visible=False)
+    doc.set_layer_properties(top, opacity=0.3)  # hidden: nothing on screen changes
+    assert changed_layers == [top, top, top]
+    assert rects == [QRect(5, 5, 20, 10)]  # only the hide repaints

@@ -180,3 +180,20 @@ def test_dirty_rects_follow_the_pointer_not_the_canvas():
     assert 100 <= len(rects) <= 102
     # ...each covering just the dabs of that event.
     assert max(r.width() * r.height() for r in rects) <= 24 * 24
+
+
+def test_painting_a_hidden_layer_or_erasing_a_locked_one_says_why():
+    doc, layer = painted_doc()
+    before = layer.pixels.copy()
+    doc.set_layer_properties(layer, visible=False)
+    brush = BrushTool(doc, BrushSettings(size=10))
+    stroke(brush, [(10, 10), (50, 50)])
+    assert "hidden" in brush.refusal and "paint" in brush.refusal.lower()
+    doc.set_layer_properties(layer, visible=True, alpha_locked=True)
+    eraser = EraserTool(doc, brush.settings)
+    stroke(eraser, [(10, 10), (50, 50)])
+    assert "alpha locked" in eraser.refusal
+    assert np.array_equal(layer.pixels, before)
+    assert "Brush stroke" not in doc.history.texts() and "Eraser stroke" not in doc.history.texts()
+    stroke(brush, [(10, 10), (50, 50)])  # alpha lock still lets the brush recolour
+    assert brush.refusal == "" and doc.history.undo_text() == "Brush stroke"
