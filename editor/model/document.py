@@ -1,7 +1,8 @@
 """The document: canvas size, layers, mask, selection, generation frame, undo history.
 
 Window-free (QtCore signals; QtGui only for QImage/QPainter, which work without a
-QGuiApplication), so io, the CLI and tests use it headless.
+QGuiApplication), so io, the CLI and tests use it headless. Not thread-safe: use it from
+one thread (the GUI thread); hand the engine copies (``composite_array``, ``mask`` crops).
 
 Public API (stable; add, don't rename):
 
@@ -29,7 +30,8 @@ Reading
     ``mask_bbox()``, ``selection_bbox()`` -> QRect | None; ``has_selection()``
     ``generation_frame`` -> Box | None; ``generation_region() -> Box | None``
     ``history`` (editor.model.history.History): undo()/redo()/undo_text()/redo_text()/
-    undo_bytes()/undo_limit_mb/set_clean()/is_clean()
+    undo_bytes()/undo_limit_mb/set_clean()/is_clean()/texts()/macro(text) (a ``with``
+    block whose pushes become one step)
 
 Editing (each call is ONE named undo step)
     layers: ``add_layer``, ``insert_layer``, ``duplicate_layer``, ``delete_layer``,
