@@ -6,6 +6,10 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# torch's OpenMP workers spin while they wait: on a busy machine (more runnable processes
+# than cores) a tiny-model job took ~10 s with 2 threads and ~1 s with 1 (2 cores, load 10).
+# Set before torch is imported; export OMP_NUM_THREADS to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 

@@ -208,3 +208,32 @@ def test_derived_pipelines_keep_the_base_dtype(tiny_model_dir: Path) -> None:
         derived = derive_pipeline(base, mode, info)
         assert derived.unet is base.unet
         assert base.unet.dtype == torch.float16 and base.vae.dtype == torch.float16
+
+
+def test_bundled_demo_model_is_the_default_and_runs_on_cpu_in_float32() -> None:
+    from engine.models import DEMO_MODEL_DIR, resolve_model
+    from engine.schedulers import SCHEDULER_NAMES
+
+    if not (DEMO_MODEL_DIR / "model_index.json").is_file():
+        pytest.skip("the demo model is not in this checkout")
+    info = resolve_model("")
+    assert (info.path, info.kind, info.name) == (
+        DEMO_MODEL_DIR,
+        "bundled",
+        "Overpaint demo (shapes)",
+    )
+    engine = Engine()
+    req = GenerationRequest(
+        mode="txt2img", prompt="a red circle", steps=4, width=info.native_size,
+        height=info.native_size, seed=3, watermark=False,
+    )  # fmt: skip
+    first = engine.run(req)[0]
+    assert first.rgba.shape == (info.native_size, info.native_size, 4)
+    assert "Model: Overpaint demo (shapes)" in first.parameters
+    assert {p.dtype for p in engine._base.unet.parameters()} == {torch.float32}
+    assert np.array_equal(engine.run(req)[0].rgba, first.rgba)
+    # Every sampler works with the demo's v-prediction, zero-terminal-SNR schedule.
+    for name in SCHEDULER_NAMES:
+        (res,) = engine.run(req.replace(scheduler=name, steps=2, width=64, height=64))
+        assert res.rgba.shape == (64, 64, 4), name
+    engine.unload()
