@@ -54,6 +54,15 @@ def test_txt2img_samples_metadata_watermark_and_bit_identical_rerun(
     assert first.is_file() and second.is_file() and not out.exists()
     assert _pixels(first).shape == (256, 256, 4)
     assert [read_request(p).seed for p in (first, second)] == [5, 6]
+    # An independent reader of the A1111 convention sees the real sample's settings.
+    from sd_parsers import ParserManager
+
+    (sampler,) = ParserManager().parse(second).samplers
+    assert (sampler.name, sampler.parameters["seed"], sampler.parameters["steps"]) == (
+        "Euler a",
+        "6",
+        "3",
+    )
     assert "step 3/6" in capsys.readouterr().err  # progress goes to the terminal
 
     assert main(["watermark", str(second)]) == 0
