@@ -186,12 +186,6 @@ def test_krita_shows_our_composite(krita_run: KritaRun) -> None:
     assert rendered[..., 3].min() == 0 and rendered[..., 3].max() == 255
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Krita reads svg:plus as its Addition blended by alpha (W3C style), while "
-    "Qt's CompositionMode_Plus adds premultiplied colours; they differ where the add layer "
-    "is semi-transparent (editor-model's blend table)",
-)
 def test_krita_shows_our_add_mode(krita_run: KritaRun) -> None:
     worst = diff(krita_run.rendered[cell(ADD_CELL)], krita_run.ours[cell(ADD_CELL)]).max()
     assert worst <= TOLERANCE
