@@ -16,13 +16,13 @@ log = logging.getLogger(__name__)
 
 
 def token_count(tokenizer: Any, text: str) -> int:
-    return len(tokenizer(text, truncation=False, add_special_tokens=False).input_ids)
+    return len(tokenizer(text, truncation=False, add_special_tokens=False, verbose=False).input_ids)
 
 
 def _chunk_ids(tokenizer: Any, text: str, n_chunks: int) -> list[list[int]]:
     window = tokenizer.model_max_length
     body = window - 2
-    ids = tokenizer(text, truncation=False, add_special_tokens=False).input_ids
+    ids = tokenizer(text, truncation=False, add_special_tokens=False, verbose=False).input_ids
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     chunks = []
     for k in range(n_chunks):
