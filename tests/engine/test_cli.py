@@ -230,3 +230,36 @@ def test_ctrl_c_exits_130_without_output(tiny_model_dir: Path, tmp_path: Path) -
     assert rc == 130
     time.sleep(0.1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_default_model_is_the_bundled_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not (engine.models.DEMO_MODEL_DIR / "model_index.json").is_file():
+        pytest.skip("the demo model is not in this checkout")
+    out = tmp_path / "demo.png"
+    assert (
+        main(
+            [
+                "txt2img",
+                "--prompt",
+                "a red square",
+                "--steps",
+                "2",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    native = engine.models.resolve_model("").native_size
+    assert _pixels(out).shape == (native, native, 4)
+    assert read_request(out).model == "Overpaint demo (shapes)"  # rerun finds it by name
+    assert main(["models"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .startswith("Overpaint demo (shapes)\tsd1\tbundled\t")
+    )
