@@ -38,8 +38,9 @@ class CandidatesStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("candidatesStrip")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        # A horizontal strip under the canvas: thumbnails, then the buttons in a column.
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 4)
         self.list = QListWidget()
         self.list.setObjectName("candidatesList")
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
@@ -50,8 +51,8 @@ class CandidatesStrip(QWidget):
         self.list.setFixedHeight(THUMB_SIZE + 36)
         self.list.currentRowChanged.connect(self._row_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.accept_current())
-        layout.addWidget(self.list)
-        buttons = QHBoxLayout()
+        layout.addWidget(self.list, 1)
+        buttons = QVBoxLayout()
         self.accept_button = QPushButton("Accept")
         self.accept_button.setObjectName("acceptButton")
         self.accept_button.setToolTip("Keep the selected result as a new layer")
@@ -64,6 +65,7 @@ class CandidatesStrip(QWidget):
         self.discard_all_button.clicked.connect(self.clear)
         for button in (self.accept_button, self.discard_button, self.discard_all_button):
             buttons.addWidget(button)
+        buttons.addStretch(1)
         layout.addLayout(buttons)
         self._candidates: list[Candidate] = []
         self._update_buttons()

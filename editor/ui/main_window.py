@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -125,22 +124,25 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _create_docks(self) -> None:
-        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        self.tools_dock = self._dock("Tools", "toolsDock", self.tool_options, left)
-        gen = QWidget()
-        layout = QVBoxLayout(gen)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.generation_panel)
-        layout.addWidget(self.candidates)
-        # Scrolls rather than forcing a window taller than small laptop screens.
+    @staticmethod
+    def _scrolling(widget: QWidget) -> QScrollArea:
+        """Docks scroll rather than force a window taller than small laptop screens."""
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(gen)
-        self.generation_dock = self._dock("Generate", "generationDock", scroll, right)
+        scroll.setWidget(widget)
+        return scroll
+
+    def _create_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        tools = self._scrolling(self.tool_options)
+        self.tools_dock = self._dock("Tools", "toolsDock", tools, left)
+        generate = self._scrolling(self.generation_panel)
+        self.generation_dock = self._dock("Generate", "generationDock", generate, right)
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.results_dock = self._dock("Results", "resultsDock", self.candidates, bottom)
         self.layers_dock = self._dock("Layers", "layersDock", self.layers_panel, right)
-        for name, label in (("add_layer", "+"), ("duplicate_layer", "⧉"),
+        for name, label in (("add_layer", "+"), ("duplicate_layer", "Dup"),
                             ("delete_layer", "−"), ("merge_down", "⤓")):  # fmt: skip
             self.layers_panel.add_button(getattr(self.actions, name), label)
         self.layers_panel.buttons.addStretch(1)
@@ -169,7 +171,7 @@ class MainWindow(QMainWindow):
         for action in (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None, a.toggle_mask):
             view.addSeparator() if action is None else view.addAction(action)
         view.addSeparator()
-        for dock in (self.tools_dock, self.generation_dock, self.layers_dock):
+        for dock in (self.tools_dock, self.generation_dock, self.layers_dock, self.results_dock):
             view.addAction(dock.toggleViewAction())
         tools = bar.addMenu("&Tools")
         for action in (*self.tool_actions, None, a.brush_smaller, a.brush_bigger, a.swap_colors):
