@@ -257,6 +257,7 @@ def test_default_model_is_the_bundled_demo(
     native = engine.models.resolve_model("").native_size
     assert _pixels(out).shape == (native, native, 4)
     assert read_request(out).model == "Overpaint demo (shapes)"  # rerun finds it by name
+    capsys.readouterr()
     assert main(["models"]) == 0
     assert (
         capsys.readouterr()
