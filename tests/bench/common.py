@@ -50,6 +50,7 @@ class Profile:
     p2_canvases: tuple[int, int] = (8192, 512)
     p2_mask: int = 256
     p2_steps: int = 5
+    p2_reps: int = 5
     p3_size: int = 512
     p3_steps: int = 25
     p4_size: int = 4096
@@ -67,7 +68,9 @@ class Profile:
 
 PROFILES = {
     "quick": Profile("quick", reps=3, p1_steps=8, p4_dabs=300),
-    "full": Profile("full", reps=7, p4_dabs=1000, p5_reps=7, p2_steps=10, p3_steps=40, p6_size=512),
+    "full": Profile(
+        "full", reps=7, p2_reps=9, p4_dabs=1000, p5_reps=7, p2_steps=10, p3_steps=40, p6_size=512
+    ),
     "smoke": Profile(
         "smoke",
         reps=1,
@@ -76,6 +79,7 @@ PROFILES = {
         p2_canvases=(1024, 512),
         p2_mask=64,
         p2_steps=2,
+        p2_reps=1,
         p3_size=64,
         p3_steps=3,
         p4_size=512,

@@ -5,6 +5,7 @@ Usage: python -m tests.bench.rss_probe MODEL_DIR SIZE STEPS  (prints one JSON li
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import os
@@ -57,6 +58,10 @@ def main(argv: list[str]) -> int:
         run_job(client, base.replace(mode="inpaint", strength=1.0), GenerationInputs(image, mask))
         gc.collect()
         out["all"] = rss_bytes()
+        # Not something the app does: shows how much of any growth is freed heap that
+        # glibc keeps for reuse rather than memory still in use.
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        out["all_trimmed"] = rss_bytes()
     finally:
         client.shutdown()
     print(json.dumps(out))

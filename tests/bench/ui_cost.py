@@ -84,7 +84,7 @@ def measure_p2(ctx: Context) -> Result:
             windows[side] = window = open_window(ctx, f"p2-{side}")
             window.set_document(_masked_document(side, prof.p2_mask), None, None)
             generate(window, params)  # warm-up: starts the worker and loads the model
-        for _ in range(prof.reps):
+        for _ in range(prof.p2_reps):
             for side in (big_side, small_side):
                 times[side].append(generate(windows[side], params))
         for side, window in windows.items():
@@ -98,7 +98,7 @@ def measure_p2(ctx: Context) -> Result:
         f"Generate pressed in the main window with a {prof.p2_mask}² mask in the middle of a "
         f"{big_side}² canvas ÷ the same on a {small_side}² canvas (tiny model, "
         f"{prof.p2_steps} steps, request built by editor.ui.job_builder); best of "
-        f"{prof.reps} interleaved runs each after a warm-up"
+        f"{prof.p2_reps} interleaved runs each after a warm-up"
     )
     extra = [
         f"{side}² canvas: best {min(times[side]):.3f} s, median {median(times[side]):.3f} s "
