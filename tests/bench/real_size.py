@@ -8,7 +8,7 @@ native size, then an inpaint of a region via from_pipe). Random weights make noi
 images; what is checked is that every shape/config fits and the pipeline runs on the
 device in its dtype. Needs a GPU for SDXL in reasonable time.
 
-Run: .venv/bin/python benchmarks/bench_engine_real_size.py [--families sd1 sdxl] [--steps 20]
+Run: .venv/bin/python -m tests.bench.real_size [--families sd1 sdxl] [--steps 20]
 Prints one JSON line per family; asserts nothing but the family detection.
 """
 
@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
