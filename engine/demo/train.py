@@ -345,7 +345,7 @@ class Trainer:
             g = self._generator(2, step)
             size = sizes[int(torch.multinomial(probs, 1, generator=g))]
             latents_pool, ids_pool = latent_pools[size]
-            n = max(16, int(cfg.batch * (arch.NATIVE_RESOLUTION / size) ** 2))
+            n = max(1, int(cfg.batch * (arch.NATIVE_RESOLUTION / size) ** 2))
             idx = torch.randint(0, len(latents_pool), (n,), generator=g, device=self.device)
             x0 = latents_pool[idx].float()
             ids = ids_pool[idx]
@@ -387,6 +387,21 @@ class Trainer:
                 unet.train()
                 text.train()
                 last_eval = self.elapsed()
+
+    def train_chunk(self, until_s: float, workers: int = 1, evaluate_fn=None) -> None:
+        """One chunk: data pools, the VAE phase if unfinished, UNet steps until `until_s`."""
+        cfg = self.cfg
+        pools = {s: self._images(s, n, workers) for s, n in cfg.pools.items()}
+        log.info("pools ready (%.0fs)", self.elapsed())
+        if not self.progress.vae_done and self.progress.vae_step < cfg.vae_steps:
+            self.train_vae(pools[arch.NATIVE_RESOLUTION][0])
+        latent_pools = self.encode_pools(pools)
+        del pools
+        self.train_unet(latent_pools, until_s, evaluate_fn)
+
+    def save(self) -> None:
+        self.progress.seconds = self._seconds()
+        save_checkpoint(self.work, self.raw, self.ema, self.opts, self.progress)
 
     # -- evaluation ------------------------------------------------------------------
 
@@ -473,12 +488,6 @@ def main(argv: list[str] | None = None) -> int:
     trainer.progress.device_log.append(
         f"{name}: chunk from UNet step {trainer.progress.unet_step}, batch {cfg.batch}, lr {cfg.lr}"
     )
-    pools = {s: trainer._images(s, n, args.workers) for s, n in cfg.pools.items()}
-    log.info("pools ready (%.0fs)", trainer.elapsed())
-    if not trainer.progress.vae_done and trainer.progress.vae_step < cfg.vae_steps:
-        trainer.train_vae(pools[arch.NATIVE_RESOLUTION][0])
-    latent_pools = trainer.encode_pools(pools)
-    del pools
 
     def evaluate_fn(full: bool) -> None:
         trainer.evaluate(full=full)
@@ -487,11 +496,10 @@ def main(argv: list[str] | None = None) -> int:
             trainer.progress.seconds = trainer._seconds()
             save_shards(args.shards, {"vae": trainer.raw["vae"], **trainer.ema}, trainer.progress)
 
-    trainer.train_unet(latent_pools, args.until, None if args.no_eval else evaluate_fn)
+    trainer.train_chunk(args.until, args.workers, None if args.no_eval else evaluate_fn)
     if not args.no_eval:
         trainer.evaluate(full=cfg.eval_full_at_end, out=args.eval_out)
-    trainer.progress.seconds = trainer._seconds()
-    save_checkpoint(args.work, trainer.raw, trainer.ema, trainer.opts, trainer.progress)
+    trainer.save()
     if args.shards:
         save_shards(args.shards, {"vae": trainer.raw["vae"], **trainer.ema}, trainer.progress)
     if args.export:
