@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import struct
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,11 @@ NATIVE_SIZES: dict[str, int] = {
 }
 # A safetensors header is JSON and small; anything claiming more is not a checkpoint.
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
+# Bytes per element of the safetensors dtypes a checkpoint can hold.
+_DTYPE_BYTES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -84,18 +90,41 @@ def read_safetensors_header(path: Path) -> dict[str, dict]:
     header.pop("__metadata__", None)
     end = 0
     for name, entry in header.items():
-        try:
-            end = max(end, int(entry["data_offsets"][1]))
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise ModelError(
-                f"{path} is not a valid safetensors file: tensor {name!r} is malformed."
-            ) from e
+        end = max(end, _checked_entry(path, name, entry))
     if 8 + n + end > size:
         raise ModelError(
             f"{path} is truncated ({size} bytes, but its header describes {8 + n + end}); "
             "download or copy it again."
         )
     return header
+
+
+def _checked_entry(path: Path, name: str, entry: object) -> int:
+    """End offset of a tensor whose header entry is well-formed and tells the truth about
+    its size (a header that lies would make the loader read past or misread the data)."""
+    label = repr(name[:80])
+    try:
+        dtype, shape = entry["dtype"], entry["shape"]
+        start, stop = entry["data_offsets"]
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise ValueError("bad shape")
+        if not (type(start) is int and type(stop) is int and 0 <= start <= stop):
+            raise ValueError("bad offsets")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(
+            f"{path} is not a valid safetensors file: tensor {label} is malformed."
+        ) from e
+    width = _DTYPE_BYTES.get(dtype) if isinstance(dtype, str) else None
+    if width is None:
+        raise ModelError(
+            f"{path} stores tensor {label} as {str(dtype)[:20]!r}, a type Overpaint cannot load."
+        )
+    if math.prod(shape) * width != stop - start:
+        raise ModelError(
+            f"{path} is damaged: its header gives tensor {label} {stop - start} bytes where "
+            f"its shape needs {math.prod(shape) * width}; download or copy it again."
+        )
+    return stop
 
 
 def _shape(header: dict[str, dict], key: str) -> list[int] | None:
@@ -117,6 +146,8 @@ def detect_family(header: dict[str, dict], path: Path) -> str:
             f"{path} is not a Stable Diffusion checkpoint Overpaint knows "
             "(SD 1.x, SD 2.x or SDXL); no UNet weights found."
         )
+    if len(conv_in) != 4:
+        raise ModelError(f"{path} has a malformed UNet input layer (shape {conv_in[:8]}).")
     in_channels = conv_in[1]
     if in_channels not in (4, 9):
         raise ModelError(
@@ -135,7 +166,7 @@ def detect_family(header: dict[str, dict], path: Path) -> str:
     to_k = _shape(
         header, "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
     )
-    context_dim = to_k[1] if to_k else None
+    context_dim = to_k[1] if to_k and len(to_k) == 2 else None
     if context_dim == 768:
         return "sd1-inpaint" if inpaint else "sd1"
     if context_dim == 1024:
