@@ -10,6 +10,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -67,6 +68,11 @@ class LayersPanel(QWidget):
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.valueChanged.connect(self._opacity_changed)
         form.addRow("Opacity", self.opacity_slider)
+        self.alpha_lock_check = QCheckBox("Lock alpha")
+        self.alpha_lock_check.setObjectName("alphaLockCheck")
+        self.alpha_lock_check.setToolTip("Paint only where the layer already has pixels")
+        self.alpha_lock_check.toggled.connect(self._alpha_lock_changed)
+        form.addRow("", self.alpha_lock_check)
         layout.addLayout(form)
 
         self.list = _LayerList()
@@ -152,15 +158,17 @@ class LayersPanel(QWidget):
 
     def _sync_controls(self) -> None:
         layer = self.document.current_layer if self.document is not None else None
-        for widget in (self.blend_combo, self.opacity_slider):
+        controls = (self.blend_combo, self.opacity_slider, self.alpha_lock_check)
+        for widget in controls:
             widget.blockSignals(True)
             widget.setEnabled(layer is not None)
         try:
             if layer is not None:
                 self.blend_combo.setCurrentIndex(self.blend_combo.findData(layer.blend_mode))
                 self.opacity_slider.setValue(round(layer.opacity * 100))
+                self.alpha_lock_check.setChecked(layer.alpha_locked)
         finally:
-            for widget in (self.blend_combo, self.opacity_slider):
+            for widget in controls:
                 widget.blockSignals(False)
 
     def _properties_changed(self, layer) -> None:  # noqa: ANN001
@@ -231,6 +239,11 @@ class LayersPanel(QWidget):
         layer = self.document.current_layer if self.document is not None else None
         if layer is not None:
             self.document.set_layer_properties(layer, blend_mode=self.blend_combo.currentData())
+
+    def _alpha_lock_changed(self, locked: bool) -> None:
+        layer = self.document.current_layer if self.document is not None else None
+        if layer is not None:
+            self.document.set_layer_properties(layer, alpha_locked=locked)
 
     def _opacity_changed(self, value: int) -> None:
         layer = self.document.current_layer if self.document is not None else None

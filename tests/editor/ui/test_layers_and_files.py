@@ -161,3 +161,62 @@ def test_canvas_size_dialog_expands_canvas_for_outpainting(window, qtbot, png_pa
     doc.set_generation_frame(Box(120, 0, 100, 120))
     job = window._prepare_job({"mode": "auto", "prompt": "more sea"}, 256)
     assert job.request.mode == "outpaint" and job.region_source == "frame"
+
+
+def test_alpha_lock_keeps_transparent_pixels_transparent(window, qtbot, tmp_path: Path) -> None:
+    from PySide6.QtGui import QColor
+
+    from tests.editor.ui.test_painting import drag
+
+    half = np.zeros((60, 80, 4), np.uint8)
+    half[:, :40] = (0, 255, 0, 255)
+    Image.fromarray(half).save(tmp_path / "half.png")
+    window.open_path(tmp_path / "half.png")
+    window.canvas.actual_size()
+    window.layers_panel.alpha_lock_check.setChecked(True)
+    assert window.document.current_layer.alpha_locked
+    window.tool_options.set_foreground(QColor(255, 0, 0))
+    window.tool_options.hardness_spin.setValue(100)
+    window.tool_options.set_size(8)
+    drag(qtbot, window, [(20, 30), (60, 30)])
+    rgba = window.document.current_layer.to_rgba()
+    assert tuple(rgba[30, 20]) == (255, 0, 0, 255)
+    assert rgba[30, 60, 3] == 0
+
+
+def test_recent_files_menu_reopens(window, png_path: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.png"
+    Image.fromarray(gradient_rgba(30, 20)).save(other)
+    window.open_path(png_path)
+    window.open_path(other)
+    window._fill_recent_menu()
+    titles = [a.text() for a in window.recent_menu.actions() if a.text()]
+    assert titles[:2] == ["other.png", "picture.png"]
+    window.recent_menu.actions()[1].trigger()
+    assert window.windowTitle() == "picture.png — Overpaint"
+
+
+def test_settings_dialog_and_engine_options_reach_the_request(
+    window, png_path: Path, tmp_path: Path
+) -> None:
+    from editor.ui.dialogs import SettingsDialog
+    from editor.ui.settings import Settings
+
+    window.open_path(png_path)
+    dialog = SettingsDialog(window.settings, window)
+    dialog.dirs_list.addItem(str(tmp_path / "models"))
+    dialog.watermark_check.setChecked(False)
+    dialog.device_combo.setCurrentText("cpu")
+    dialog.low_memory_check.setChecked(True)
+    dialog.undo_spin.setValue(64)
+    dialog.accept()
+    fresh = Settings(window.settings.path)
+    assert fresh.model_dirs == [tmp_path / "models"]
+    assert (fresh.watermark, fresh.device, fresh.low_memory, fresh.undo_memory_mb) == (
+        False, "cpu", True, 64,
+    )  # fmt: skip
+    job = window._prepare_job({"mode": "auto", "prompt": "x"}, 256)
+    assert job.request.watermark is False
+    assert dict(job.request.options) == {
+        "device": "cpu", "attention_slicing": True, "vae_tiling": True,
+    }  # fmt: skip
