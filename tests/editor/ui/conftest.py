@@ -20,6 +20,11 @@ def _tracking_start(self: QThread, *args, **kwargs) -> None:  # noqa: ANN002, AN
     _original_start(self, *args, **kwargs)
 
 
+def running_threads() -> list[QThread]:
+    """QThreads started during the current test that are still running."""
+    return [t for ref in _started if (t := ref()) is not None and t.isRunning()]
+
+
 @pytest.fixture(autouse=True)
 def no_qthread_left_running(qapp):  # noqa: ANN001
     """Fail a test that leaves a QThread it started still running."""
@@ -27,7 +32,7 @@ def no_qthread_left_running(qapp):  # noqa: ANN001
     _started.clear()
     yield
     QThread.start = _original_start
-    running = [t for ref in _started if (t := ref()) is not None and t.isRunning()]
+    running = running_threads()
     _started.clear()
     for thread in running:  # stop them so the next test starts clean
         thread.quit()

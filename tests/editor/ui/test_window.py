@@ -205,3 +205,52 @@ def test_hidpi_100_percent_is_one_image_pixel_per_device_pixel(png_path: Path) -
         if line.startswith("PIXEL"):
             x, y, r, g, b = (int(v) for v in line.split()[1:])
             assert (r, g, b) == tuple(int(v) for v in expected[y, x, :3]), line
+
+
+def test_thread_guard_sees_a_running_qthread(qtbot) -> None:
+    from PySide6.QtCore import QThread
+
+    from tests.editor.ui.conftest import running_threads
+
+    thread = QThread()
+    thread.start()  # an event loop that runs until quit()
+    qtbot.waitUntil(thread.isRunning)
+    assert thread in running_threads()
+    thread.quit()
+    assert thread.wait(5000)
+    assert running_threads() == []
+
+
+def test_space_drag_pans_without_painting(window, qtbot, png_path: Path) -> None:
+    window.open_path(png_path)
+    view = window.canvas
+    view.setFocus()
+    before = view.origin
+    qtbot.keyPress(view, Qt.Key.Key_Space)
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    qtbot.mouseMove(view, QPoint(215, 240))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(215, 240))
+    qtbot.keyRelease(view, Qt.Key.Key_Space)
+    after = view.origin
+    assert (after.x() - before.x(), after.y() - before.y()) == (15, 40)
+    assert window.document.history.count() == 0
+
+
+def test_wheel_zooms_around_the_pointer(window, qtbot, png_path: Path) -> None:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.open_path(png_path)
+    view = window.canvas
+    anchor = QPointF(300, 220)
+    under = view.widget_to_canvas(anchor)
+    zoom = view.zoom
+    event = QWheelEvent(
+        anchor, view.mapToGlobal(anchor), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(view, event)
+    assert abs(view.zoom - zoom * 1.25) < 1e-9
+    after = view.widget_to_canvas(anchor)
+    assert abs(after.x() - under.x()) < 1e-6 and abs(after.y() - under.y()) < 1e-6
