@@ -22,17 +22,6 @@ from engine.request import GenerationInputs, GenerationRequest
 DEMO = RESOURCES / "models" / "overpaint-demo"
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():  # noqa: ANN202
-    """Speed only: on these shared 2-core machines two torch threads run ~15x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _rgb(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))

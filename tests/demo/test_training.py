@@ -6,25 +6,12 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from engine.demo.train import SMOKE, Config, Trainer, load_shards, save_shards
 
 TINY = Config(**SMOKE)
 TINY = replace(
     TINY, vae_steps=2, vae_batch=2, batch=4, pools={128: 8, 256: 4}, weights={128: 0.5, 256: 0.5}
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():  # noqa: ANN202
-    """Speed only: on these shared 2-core machines two torch threads run ~15x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _chunk(work: Path, unet_steps: int) -> Trainer:
