@@ -35,6 +35,8 @@ def run_gui(path: str | None = None) -> int:
     from editor.ui.recovery_ui import install_recovery
 
     window = MainWindow()
+    # However the event loop ends, the engine thread is stopped before Python exits.
+    app.aboutToQuit.connect(window.generation.shutdown)
     window.show()
     # Before opening `path`: a crashed session's work comes first (open_path then asks).
     install_recovery(window).offer()
