@@ -144,6 +144,10 @@ def readme(record: dict) -> str:
             f"{q['left_mean_abs_diff']:.1f}/255 on average before Overpaint composites the "
             "original back (after compositing it is bit-identical)",
         ]
+    checks = record.get("verification")
+    if checks:
+        lines += ["", "Re-checks of the shipped folder (float16 files loaded as float32):", ""]
+        lines += [f"- {c}" for c in checks]
     return "\n".join(lines) + "\n"
 
 
