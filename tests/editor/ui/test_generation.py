@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
+from sd_parsers import ParserManager
 
 from tests.editor.ui.conftest import gradient_rgba
 from tests.editor.ui.test_painting import drag, open_at_100
@@ -43,7 +44,8 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
 
     qtbot.mouseClick(window.generation_panel.generate_button, Qt.MouseButton.LeftButton)
     assert window.generation.is_busy()
-    window.generation.client.progress.connect(lambda *a: progress.append(a[1:3]))
+    bar = window.generation_panel.progress_bar
+    window.generation.client.progress.connect(lambda *a: progress.append((*a[1:3], bar.format())))
     assert window.generation_panel.cancel_button.isEnabled()
     # The canvas stays live: paint with the brush far from the mask while the job runs.
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
@@ -55,6 +57,8 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     assert not window.generation.is_busy()
     # Inpaint at strength 0.75 runs the last 75 % of the 3 scheduled steps.
     assert progress and progress[-1][0] == progress[-1][1] >= 2
+    step, total, text = progress[-1]
+    assert text.startswith(f"Step {step}/{total}") and text.endswith("left")
     assert window.generation_panel.progress_bar.format() == "Idle"
     before = window.document.composite_array()
     layers_before = len(window.document.layers)
@@ -96,6 +100,9 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     assert parameters.startswith("a small red boat\n")
     assert "Steps: 3" in parameters and "Seed: 1234" in parameters
     assert json.loads(request_json)["mode"] == "inpaint"
+    info = ParserManager().parse(out)  # an independent reader of the A1111 convention
+    assert info.full_prompt == "a small red boat"
+    assert info.samplers[0].parameters["seed"] == "1234"
 
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(doc.composite_array(), before)
