@@ -236,7 +236,10 @@ class GenerationController(QObject):
         return layer
 
     def set_document(self, document: object | None) -> None:
-        """A new document: its candidates go away; running jobs finish into nothing."""
+        """A new document: the old one's candidates go away and its jobs are cancelled
+        (their results would have nowhere to go)."""
+        if document is not self.document and self._jobs:
+            self.cancel()
         self.document = document
         self.candidates.clear()
         self.canvas.set_preview(None)

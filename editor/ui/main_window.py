@@ -662,7 +662,10 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_settings()
-        self.generation.shutdown()
+        # Cancel is checked between steps; one step of a big model on a CPU can take
+        # many seconds, so allow for it rather than destroy a running thread.
+        if not self.generation.shutdown(timeout_ms=60_000):
+            log.error("the engine thread is still busy; closing anyway")
         event.accept()
 
     def sizeHint(self) -> QSize:  # noqa: N802

@@ -186,3 +186,16 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     window.actions.toggle_mask.trigger()  # hide the mask tint to see the bare canvas
     assert widget_pixel(window, 80, 57) == original
     assert window.document.history.count() == history
+
+
+def test_opening_another_file_cancels_running_jobs(window, qtbot, png_path, tiny_model_dir):  # noqa: ANN001
+    open_at_100(window, png_path)
+    paint_mask(qtbot, window)
+    prepare(window, tiny_model_dir, steps=150)
+    job = window.generate()
+    with qtbot.waitSignal(window.generation.client.cancelled, timeout=WAIT_MS) as blocker:
+        window.ask_save_changes = lambda: "discard"
+        assert window.open_path(png_path)
+    assert blocker.args == [job]
+    assert window.candidates.count() == 0 and not window.generation.is_busy()
+    assert window.document.history.count() == 0
