@@ -38,14 +38,42 @@ def layer_thumbnail(layer) -> QIcon:  # noqa: ANN001 - editor.model.layer.Layer
 
 
 class _LayerList(QListWidget):
-    """A list whose internal drag-and-drop reports the moved row."""
+    """A list whose drag-and-drop reorders layers in the document, not list items.
+
+    The drop is turned into `moved(from_row, to_row)`; the panel moves the layer (one undo
+    step) and rebuilds the list from the document, so Qt's own row moving is skipped.
+    """
 
     moved = Signal(int, int)  # from row, to row
+    ROW_FORMAT = "application/x-qabstractitemmodeldatalist"  # what a dragged row carries
+
+    def _accept_rows(self, event) -> bool:  # noqa: ANN001
+        # Only dragged layer rows are ours; dropped files go on to the main window.
+        if event.mimeData().hasFormat(self.ROW_FORMAT):
+            event.setDropAction(Qt.DropAction.MoveAction)
+            event.accept()
+            return True
+        event.ignore()
+        return False
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        self._accept_rows(event)
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if self._accept_rows(event):
+            super().dragMoveEvent(event)  # draws the drop indicator, may reject ...
+            self._accept_rows(event)  # ... so accept again: our own rows always move
 
     def dropEvent(self, event) -> None:  # noqa: N802
+        if not event.mimeData().hasFormat(self.ROW_FORMAT):
+            event.ignore()
+            return
         source = self.currentRow()
-        super().dropEvent(event)
-        target = self.currentRow()
+        index = self.indexAt(event.position().toPoint())
+        target = index.row() if index.isValid() else self.count() - 1
+        # CopyAction: the drag source must not delete "the moved item" afterwards.
+        event.setDropAction(Qt.DropAction.CopyAction)
+        event.accept()
         if source >= 0 and target >= 0 and source != target:
             self.moved.emit(source, target)
 
@@ -227,7 +255,7 @@ class LayersPanel(QWidget):
         if layer is None:
             return
         self.document.move_layer(layer, len(self.document.layers) - 1 - to_row)
-        self.refresh()  # the list widget already moved the row; re-read the truth
+        self.refresh()
 
     def move_current(self, to_row: int) -> None:
         """Reorder as a drag would (used by tests and keyboard moves)."""

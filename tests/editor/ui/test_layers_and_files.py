@@ -220,3 +220,31 @@ def test_settings_dialog_and_engine_options_reach_the_request(
     assert dict(job.request.options) == {
         "device": "cpu", "attention_slicing": True, "vae_tiling": True,
     }  # fmt: skip
+
+
+def test_dropping_a_layer_row_reorders_the_document(window, tmp_path: Path, png_path: Path) -> None:
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+
+    window.open_path(png_path)
+    for colour, name in (((255, 0, 0, 255), "red"), ((0, 0, 255, 255), "blue")):
+        window.import_layer(solid_png(tmp_path / f"{name}.png", colour))
+    assert names(window) == ["blue", "red", "picture"]
+    lst = window.layers_panel.list
+    lst.setCurrentRow(0)  # drag "blue" ...
+    target = lst.visualItemRect(lst.item(2)).center()  # ... onto "picture"
+    mime = lst.model().mimeData([lst.model().index(0, 0)])
+    args = (
+        Qt.DropAction.MoveAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    for event in (QDragEnterEvent(target, *args), QDragMoveEvent(target, *args)):
+        QApplication.sendEvent(lst.viewport(), event)
+        assert event.isAccepted()
+    QApplication.sendEvent(lst.viewport(), QDropEvent(target.toPointF(), *args))
+    assert names(window) == ["red", "picture", "blue"]
+    assert [layer.name for layer in window.document.layers] == ["blue", "picture", "red"]
+    assert window.undo_action.text().startswith("&Undo ")
+    window.undo()
+    assert names(window) == ["blue", "red", "picture"]
