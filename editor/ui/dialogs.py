@@ -61,6 +61,11 @@ class SettingsDialog(QDialog):
         self.undo_spin.setSuffix(" MB")
         self.undo_spin.setValue(settings.undo_memory_mb)
         form.addRow("Undo memory", self.undo_spin)
+        self.max_image_spin = QSpinBox()
+        self.max_image_spin.setRange(1, 1024)
+        self.max_image_spin.setSuffix(" megapixels")
+        self.max_image_spin.setValue(settings.max_image_megapixels)
+        form.addRow("Largest image to open", self.max_image_spin)
         layout.addLayout(form)
 
         buttons = QDialogButtonBox(
@@ -82,6 +87,7 @@ class SettingsDialog(QDialog):
         s.device = self.device_combo.currentText()
         s.low_memory = self.low_memory_check.isChecked()
         s.undo_memory_mb = self.undo_spin.value()
+        s.max_image_megapixels = self.max_image_spin.value()
         s.sync()
         super().accept()
 

@@ -196,7 +196,9 @@ class GenerationController(QObject):
             return  # the document was closed meanwhile: nowhere to put the results
         for result in results:
             self.candidates.add_result(result, running.document)
-        self.panel.set_status(f"{len(results)} result(s) ready: accept one or discard them.")
+        notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
+        text = f"{len(results)} result(s) ready: accept one or discard them."
+        self.panel.set_status(" ".join([text, *notes]))
         self.status.emit(f"Generation finished: {len(results)} result(s).")
         self.results_ready.emit(len(results))
 

@@ -12,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import QMimeData, QRect
 from PySide6.QtGui import QImage
 
-from editor.io.images import IMAGE_SUFFIXES, read_image
+from editor.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image
 from editor.model.blending import image_to_rgba
 from editor.model.document import Document
 
@@ -44,9 +44,9 @@ def new_document(width: int, height: int, fill: tuple[int, int, int, int] | None
     return doc
 
 
-def import_layer(doc: Document, path: Path) -> None:
+def import_layer(doc: Document, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     """Add an image file as a new layer at the top-left (one undo step)."""
-    rgba = read_image(path)
+    rgba = read_image(path, max_pixels)
     doc.add_layer(path.stem or "Imported", rgba=rgba, text="Import layer")
 
 

@@ -370,7 +370,9 @@ class MainWindow(QMainWindow):
             return False
         warnings: list[str] = []
         try:
-            document = load_document(path, warnings=warnings)
+            document = load_document(
+                path, max_pixels=self.settings.max_image_pixels(), warnings=warnings
+            )
         except FileError as e:
             self.show_error(str(e))
             return False
@@ -462,7 +464,7 @@ class MainWindow(QMainWindow):
         if not path:
             return False
         try:
-            file_ops.import_layer(self.document, Path(path))
+            file_ops.import_layer(self.document, Path(path), self.settings.max_image_pixels())
         except (FileError, ValueError) as e:
             self.show_error(str(e))
             return False

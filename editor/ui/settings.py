@@ -14,6 +14,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT_FILES = 10
 DEFAULT_UNDO_MEMORY_MB = 512
+DEFAULT_MAX_IMAGE_MEGAPIXELS = 100  # editor.io.images.DEFAULT_MAX_PIXELS
 
 
 def default_settings_path() -> Path:
@@ -115,6 +116,22 @@ class Settings:
     @undo_memory_mb.setter
     def undo_memory_mb(self, value: int) -> None:
         self.qsettings.setValue("editor/undo_memory_mb", int(value))
+
+    @property
+    def max_image_megapixels(self) -> int:
+        """Images and projects declaring more pixels are refused before decoding (bombs)."""
+        try:
+            value = int(self.qsettings.value("files/max_image_megapixels", 0))
+        except (TypeError, ValueError):
+            value = 0
+        return value if value > 0 else DEFAULT_MAX_IMAGE_MEGAPIXELS
+
+    @max_image_megapixels.setter
+    def max_image_megapixels(self, value: int) -> None:
+        self.qsettings.setValue("files/max_image_megapixels", int(value))
+
+    def max_image_pixels(self) -> int:
+        return self.max_image_megapixels * 1_000_000
 
     # Generation parameters -------------------------------------------------------
     def generation_params(self) -> dict[str, Any]:
