@@ -53,6 +53,8 @@ class CanvasBinding(QObject):
         document.size_changed.connect(self._resized)
         document.mask_changed.connect(self._mask_changed)
         document.selection_changed.connect(self._selection_changed)
+        document.frame_changed.connect(self._show_frame)
+        self._show_frame(document.generation_frame)
 
     def disconnect_all(self) -> None:
         doc = self.document
@@ -60,6 +62,7 @@ class CanvasBinding(QObject):
         doc.size_changed.disconnect(self._resized)
         doc.mask_changed.disconnect(self._mask_changed)
         doc.selection_changed.disconnect(self._selection_changed)
+        doc.frame_changed.disconnect(self._show_frame)
         if self.canvas.before_paint == self.flush:
             self.canvas.before_paint = None
 
@@ -116,6 +119,10 @@ class CanvasBinding(QObject):
             return
         crop = doc.mask[rect.y() : rect.bottom() + 1, rect.x() : rect.right() + 1]
         self.canvas.set_mask(np.ascontiguousarray(crop), rect)
+
+    def _show_frame(self, frame) -> None:  # noqa: ANN001 - engine.request.Box | None
+        rect = QRect(frame.x, frame.y, frame.width, frame.height) if frame is not None else None
+        self.canvas.set_frame(rect)
 
     def _show_selection(self) -> None:
         doc = self.document

@@ -120,6 +120,7 @@ class CanvasView(QWidget):
         self._preview: tuple[QImage, QRect] | None = None
         self._overlay: tuple[QImage, QPoint] | None = None
         self._region: QRect | None = None
+        self._frame: QRect | None = None
         self._selection_path = None
         self._tool_outline = None  # QPolygonF in canvas coordinates
 
@@ -201,9 +202,19 @@ class CanvasView(QWidget):
 
     def set_region(self, rect: QRect | None) -> None:
         """Outline of the box being generated (canvas coordinates), or None."""
-        old = self._region
-        self._region = QRect(rect) if rect is not None else None
-        for r in (old, self._region):
+        old, self._region = self._region, QRect(rect) if rect is not None else None
+        self._update_outlines(old, self._region)
+
+    def set_frame(self, rect: QRect | None) -> None:
+        """The document's generation frame (canvas coordinates), or None."""
+        old, self._frame = self._frame, QRect(rect) if rect is not None else None
+        self._update_outlines(old, self._frame)
+
+    def frame_rect(self) -> QRect | None:
+        return QRect(self._frame) if self._frame is not None else None
+
+    def _update_outlines(self, *rects: QRect | None) -> None:
+        for r in rects:
             if r is not None:
                 self.update_canvas_area(r.adjusted(-2, -2, 2, 2))
 
@@ -433,12 +444,16 @@ class CanvasView(QWidget):
                 else:
                     painter.drawPolygon(shape)
             painter.restore()
-        if self._region is not None:
-            pen = QPen(QColor(80, 160, 255), 1.5, Qt.PenStyle.DashLine)
-            pen.setCosmetic(True)
-            painter.setPen(pen)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(self.canvas_rect_to_widget(self._region))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for rect, color in (
+            (self._frame, QColor(255, 160, 40)),
+            (self._region, QColor(80, 160, 255)),
+        ):
+            if rect is not None:
+                pen = QPen(color, 1.5, Qt.PenStyle.DashLine)
+                pen.setCosmetic(True)
+                painter.setPen(pen)
+                painter.drawRect(self.canvas_rect_to_widget(rect))
         if self._cursor_pos is not None and self.show_brush_outline and not self._panning():
             r = self._brush_size * self._scale() / 2
             painter.setBrush(Qt.BrushStyle.NoBrush)

@@ -243,3 +243,16 @@ def test_typing_a_prompt_is_not_taken_by_tool_shortcuts(window, qtbot) -> None:
     qtbot.keyClick(edit, Key.Key_Return, Mod.ControlModifier)
     assert fired == ["generate"]
     assert edit.toPlainText() == "move a box"
+
+
+def test_frame_tool_sets_and_shows_the_generation_frame(window, qtbot, png_path: Path) -> None:
+    open_at_100(window, png_path)
+    qtbot.keyClick(window.canvas, Key.Key_F)
+    drag(qtbot, window, [(20, 30), (120, 100)])
+    frame = window.document.generation_frame
+    assert (frame.x, frame.y, frame.width, frame.height) == (20, 30, 100, 70)
+    shown = window.canvas.frame_rect()
+    assert (shown.x(), shown.y(), shown.width(), shown.height()) == (20, 30, 100, 70)
+    assert window.undo_action.text().startswith("&Undo ")
+    window.undo()
+    assert window.document.generation_frame is None and window.canvas.frame_rect() is None
