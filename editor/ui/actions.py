@@ -63,6 +63,7 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "flatten": ("&Flatten Image", (), False),
     "generate": ("&Generate", ("Ctrl+Return", "Ctrl+Enter"), False),
     "cancel": ("&Cancel", ("Esc",), False),
+    "clear_frame": ("Clear Generation &Frame", (), False),
     "accept_candidate": ("&Accept Result", (), False),
     "discard_candidate": ("&Discard Result", (), False),
     "discard_all": ("Discard &All Results", (), False),

@@ -180,8 +180,8 @@ class MainWindow(QMainWindow):
         for action in (a.add_layer, a.duplicate_layer, a.delete_layer, a.merge_down, a.flatten):
             layer.addAction(action)
         gen = bar.addMenu("&Generate")
-        for action in (a.generate, a.cancel, None, a.accept_candidate, a.discard_candidate,
-                       a.discard_all):  # fmt: skip
+        for action in (a.generate, a.cancel, a.clear_frame, None, a.accept_candidate,
+                       a.discard_candidate, a.discard_all):  # fmt: skip
             gen.addSeparator() if action is None else gen.addAction(action)
         bar.addMenu("&Help").addAction(a.about)
         self.tool_group = QActionGroup(self)
@@ -238,6 +238,7 @@ class MainWindow(QMainWindow):
             "merge_down": lambda: self._edit("merge_down"),
             "flatten": lambda: self._edit("flatten"),
             "generate": self.generate,
+            "clear_frame": lambda: self.document.set_generation_frame(None),
             "cancel": self.cancel,
             "accept_candidate": self.accept_candidate,
             "discard_candidate": self.candidates.discard_current,

@@ -254,5 +254,9 @@ def test_frame_tool_sets_and_shows_the_generation_frame(window, qtbot, png_path:
     shown = window.canvas.frame_rect()
     assert (shown.x(), shown.y(), shown.width(), shown.height()) == (20, 30, 100, 70)
     assert window.undo_action.text().startswith("&Undo ")
-    window.undo()
+    window.actions.clear_frame.trigger()
     assert window.document.generation_frame is None and window.canvas.frame_rect() is None
+    window.undo()
+    assert window.document.generation_frame == frame
+    window.undo()
+    assert window.document.generation_frame is None
