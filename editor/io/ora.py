@@ -244,7 +244,12 @@ class _StackReader:
                         f'"{self.label}" was not opened because it lists more than '
                         f"{MAX_LAYERS} layers."
                     )
-                self.layers.append(self._layer(child, dx, dy, opacity, visible))
+                layer = self._layer(child, dx, dy, opacity, visible)
+                if layer.pixels.size == 0:
+                    # An empty layer's offset means nothing, and a junk one (x="1e308")
+                    # would overflow Qt's 32-bit rectangles downstream.
+                    layer.x = layer.y = 0
+                self.layers.append(layer)
             else:
                 self.warn(f'An unsupported "{child.tag}" element was skipped.')
 
