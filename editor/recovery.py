@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QLockFile, QObject, QTimer
+from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
 
 from editor.io.atomic import atomic_write
 from editor.io.errors import FileError
@@ -306,6 +306,8 @@ class Autosaver(QObject):
     one snapshot is held in memory.
     """
 
+    failed = Signal(str)  # a sentence for the status bar, emitted on the UI thread
+
     def __init__(
         self,
         store: RecoveryStore,
@@ -407,6 +409,7 @@ class Autosaver(QObject):
         if error is not None:
             self.last_error = f"Autosave failed: {error}"
             self._saved_revision = -1  # try again on the next tick
+            self.failed.emit(self.last_error)
         else:
             self.last_error = ""
         self._pending = None

@@ -32,6 +32,7 @@ class RecoveryController(QObject):
         interval = autosave_interval_s(getattr(settings, "qsettings", None))
         self.autosaver = Autosaver(self.store, interval, self._describe, self)
         window.document_replaced.connect(self.autosaver.track)
+        self.autosaver.failed.connect(lambda text: window.statusBar().showMessage(text, 15000))
         self.autosaver.track(window.document)
         window.installEventFilter(self)
 

@@ -128,8 +128,11 @@ def test_a_failed_autosave_is_reported_and_retried(
     doc = painted_document()
     before = doc.composite_array()
     autosaver.track(doc)
+    reported = []
+    autosaver.failed.connect(reported.append)
     assert autosaver.autosave_now() is not None
     autosaver.wait()
+    assert reported == [autosaver.last_error]
     assert autosaver.last_error.startswith("Autosave failed: ")
     assert "No space left on device" in autosaver.last_error
     assert not autosaver.session.ora_path.exists()
