@@ -266,3 +266,22 @@ def test_the_byte_fuzz_seed_is_a_valid_checkpoint(fuzz_dir: Path) -> None:
     path = fuzz_dir / "seed.safetensors"
     path.write_bytes(SEED_CHECKPOINT)
     assert inspect_single_file(path).family == "sd1"
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt", ".bin"])
+def test_a_pickled_lora_never_runs(suffix: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A LoRA given by path goes through diffusers' loader: a pickle payload must not run."""
+    from engine.pipelines import Engine
+    from engine.request import GenerationRequest
+
+    marker = tmp_path / "pwned"
+    lora = tmp_path / f"evil-lora{suffix}"
+    lora.write_bytes(pickle.dumps({"lora_unet_down.lora_down.weight": Payload(marker)}))
+    request = GenerationRequest(
+        mode="txt2img", model=str(tiny_model_dir), steps=1, width=64, height=64,
+        loras=((str(lora), 1.0),),
+    )  # fmt: skip
+    with pytest.raises(EngineError) as info:
+        Engine().run(request)
+    assert_sentence(info.value)
+    assert not marker.exists()
