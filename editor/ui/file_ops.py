@@ -50,36 +50,6 @@ def import_layer(doc: Document, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS
     doc.add_layer(path.stem or "Imported", rgba=rgba, text="Import layer")
 
 
-def generation_metadata(doc: Document) -> tuple[str | None, object | None]:
-    """The `parameters` text and request of the current layer if it was generated, else of
-    the topmost generated layer (what the PNG export records)."""
-    from engine.request import GenerationRequest
-
-    layers = list(doc.layers)
-    current = doc.current_layer
-    ordered = ([current] if current is not None else []) + list(reversed(layers))
-    for layer in ordered:
-        params = layer.metadata.get("parameters")
-        if params:
-            text = layer.metadata.get("overpaint_request")
-            request = None
-            if text:
-                try:
-                    request = GenerationRequest.from_json(text)
-                except (ValueError, TypeError, KeyError):
-                    request = None
-            return params, request
-    return None, None
-
-
-def export_png(doc: Document, path: Path) -> None:
-    """Flatten the visible layers to a PNG carrying the generation metadata (atomic)."""
-    from engine.metadata import save_png
-
-    parameters, request = generation_metadata(doc)
-    save_png(path, doc.composite_array(), parameters, request)
-
-
 def selection_crop_rect(doc: Document) -> QRect:
     box = doc.selection_bbox()
     return box if box is not None else doc.rect()

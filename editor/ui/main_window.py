@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.io.errors import FileError
+from editor.io.export import export_png as write_png_export
 from editor.io.project import load_document, save_ora
 from editor.model.document import Document
 from editor.ui import file_ops
@@ -426,8 +427,11 @@ class MainWindow(QMainWindow):
             target = target.with_suffix(file_ops.ORA_SUFFIX)
         try:
             save_ora(self.document, target)
-        except (FileError, OSError) as e:
-            self.show_error(f'Could not save "{target.name}": {e}')
+        except FileError as e:  # its message names the file and the cause
+            self.show_error(str(e))
+            return False
+        except OSError as e:
+            self.show_error(f'Could not save "{target.name}": {e.strerror or e}.')
             return False
         self.path = target
         self.source_name = target.name
@@ -451,9 +455,12 @@ class MainWindow(QMainWindow):
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
         try:
-            file_ops.export_png(self.document, path)
-        except (FileError, OSError, ValueError) as e:
-            self.show_error(f'Could not export "{path.name}": {e}')
+            write_png_export(self.document, path, layer=self.document.current_layer)
+        except FileError as e:
+            self.show_error(str(e))
+            return False
+        except OSError as e:
+            self.show_error(f'Could not export "{path.name}": {e.strerror or e}.')
             return False
         self.statusBar().showMessage(f"Exported {path.name}.", 5000)
         return True

@@ -248,3 +248,19 @@ def test_dropping_a_layer_row_reorders_the_document(window, tmp_path: Path, png_
     assert window.undo_action.text().startswith("&Undo ")
     window.undo()
     assert names(window) == ["blue", "red", "picture"]
+
+
+def test_failed_save_and_export_report_and_keep_changes(
+    window, png_path: Path, tmp_path: Path
+) -> None:
+    window.open_path(png_path)
+    window.document.add_layer("work")
+    missing = tmp_path / "no-such-folder"
+    assert not window.save_as(missing / "p.ora")
+    assert "p.ora" in window.last_error
+    assert window.is_modified() and window.path is None
+    window.last_error = ""
+    assert not window.export_png(missing / "p.png")
+    assert "p.png" in window.last_error
+    assert not missing.exists()
+    assert window.windowTitle() == "picture.png* — Overpaint"
