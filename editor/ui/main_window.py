@@ -1,13 +1,18 @@
 """The Overpaint main window: canvas in the middle, tools, layers and generation docks.
 
-Public API (tests and run_gui drive the window through these):
-    MainWindow(settings=None)           settings: editor.ui.settings.Settings
+Public API (run_gui, tests, benchmarks and recovery drive the window through these):
+    MainWindow(settings=None)           settings: editor.ui.settings.Settings (QSettings)
     open_path(path) -> bool             open an image or .ora (asks to save changes first)
-    new_document(w, h, fill) -> None
-    save(path=None) / save_as(path) -> bool, export_png(path) -> bool
-    import_layer(path) -> bool, paste(), copy(merged)
-    generate() -> job id | None, cancel_generation(), accept_candidate() -> Layer | None
-    set_tool(name), document, canvas, generation_panel, candidates, layers_panel, actions
+    new_document(w, h, fill), set_document(doc, path, source_name)
+    save(path=None) / save_as(path) / export_png(path) -> bool
+    import_layer(path) -> bool, paste() -> bool, copy(merged) -> bool, drop(mime)
+    generate() -> job id | None, cancel(), accept_candidate() -> Layer | None
+    set_tool(name)                      names in editor.ui.tools_bridge.TOOL_NAMES
+    document, path, source_name, is_modified(), document_replaced(doc) signal
+    canvas (CanvasView), tools (ToolsBridge), tool_options, layers_panel,
+    generation_panel, candidates, generation (GenerationController: .client is the
+    EngineClient, created on first use), actions (by name, see editor.ui.actions)
+    ask_save_changes() -> 'save'|'discard'|'cancel' (replace it to answer without a dialog)
     last_error: the last message shown to the user ('' if none)
 """
 
