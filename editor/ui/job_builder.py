@@ -85,7 +85,13 @@ def prepare_job(
     if canvas_width <= 0 or canvas_height <= 0:
         raise JobError("The canvas is empty; open or create an image first.")
     box, source, repaint = _region(canvas_width, canvas_height, mask, selection, frame)
-    plan = plan_region(box, canvas_width, canvas_height, native)
+    try:
+        plan = plan_region(box, canvas_width, canvas_height, native)
+    except ValueError:
+        raise JobError(
+            "The generation frame lies outside the canvas; draw it over the picture, or "
+            "grow the canvas first (Image > Canvas Size)."
+        ) from None
     ctx = plan.context
     crop = composite(ctx)
     mask_crop = None

@@ -101,3 +101,8 @@ def test_whole_canvas_without_region_is_img2img_or_txt2img() -> None:
 def test_forced_inpaint_without_mask_is_refused_with_a_sentence() -> None:
     with pytest.raises(JobError, match="paint over"):
         prepare_job({**PARAMS, "mode": "inpaint"}, W, H, composite_of(canvas(), []))
+
+
+def test_frame_outside_the_canvas_is_refused_with_a_sentence() -> None:
+    with pytest.raises(JobError, match="outside the canvas"):
+        prepare_job(PARAMS, W, H, composite_of(canvas(), []), frame=Box(W + 10, 0, 50, 50))
