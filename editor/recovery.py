@@ -200,6 +200,7 @@ class RecoveryStore:
         """Recovery files whose editor is no longer running, newest first."""
         if not self.folder.is_dir():
             return []
+        self._sweep()
         found = []
         for meta_path in self.folder.glob("*.json"):
             entry = _read_entry(meta_path)
@@ -210,6 +211,17 @@ class RecoveryStore:
             found.append(entry)
         found.sort(key=lambda e: e.saved_at, reverse=True)
         return found
+
+    def _sweep(self) -> None:
+        """Drop what killed sessions leave besides their recovery file: a stale lock with
+        nothing to recover, and half-written temporary files of an interrupted autosave."""
+        for lock in self.folder.glob("*.lock"):
+            if not lock.with_suffix(".json").exists():
+                _owner_running(lock)  # taking a stale lock removes it
+        for tmp in self.folder.glob(".*.tmp"):
+            session = tmp.name[1:].split(".", 1)[0]
+            if not _owner_running(self.folder / f"{session}.lock"):
+                tmp.unlink(missing_ok=True)
 
     def load(self, entry: RecoveryEntry, warnings: list[str] | None = None) -> Document:
         """The recovered document (clean; the caller marks it modified). Raises FileError."""
@@ -235,7 +247,15 @@ def _owner_running(lock_path: Path) -> bool:
     if lock.tryLock(0):
         lock.unlock()  # the owner is gone; removing its lock is part of cleaning up
         return False
-    return lock.error() == QLockFile.LockError.LockFailedError
+    if lock.error() != QLockFile.LockError.LockFailedError:
+        return False  # cannot even be read: no live editor holds it
+    pid = lock.getLockInfo()[0]
+    if not pid:
+        # A garbled lock (a crash mid-write, a full disk) names no process; Qt keeps
+        # refusing it, which would hide the crashed session's work forever.
+        lock_path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _read_meta(path: Path) -> dict:

@@ -323,3 +323,42 @@ def test_sigkill_at_random_moments_leaves_a_readable_recovery_file(tmp_path: Pat
         assert (doc.width, doc.height) == (orphans[0].width, orphans[0].height)
         assert len(doc.layers) == 1
         store.discard(orphans[0])
+        # Nothing else stays behind: no stale lock, no half-written temporary file.
+        assert store.orphans() == [] and list(store.folder.iterdir()) == []
+
+
+def test_a_killed_session_leaves_nothing_behind_once_swept(tmp_path: Path) -> None:
+    folder = tmp_path / "recovery"
+    code = (
+        "import sys, time; from pathlib import Path; from editor.recovery import RecoveryStore;"
+        "s = RecoveryStore(Path(sys.argv[1])).new_session();"
+        "(s.folder / ('.' + s.session_id + '.ora.x1y2.tmp')).write_bytes(b'half a zip');"
+        "print(s.session_id, flush=True); time.sleep(120)"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        session = _read_line(child).strip()
+        store = RecoveryStore(folder)
+        assert store.orphans() == []
+        assert len(list(folder.iterdir())) == 2  # alive: its lock and temporary file stay
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert store.orphans() == []  # nothing to recover...
+    assert list(folder.iterdir()) == []  # ...and its leftovers are gone
+    assert session
+
+
+def test_a_garbled_lock_does_not_hide_a_crashed_session(qapp, tmp_path: Path) -> None:  # noqa: ANN001
+    store = RecoveryStore(tmp_path / "recovery")
+    saver = Autosaver(store, 0)
+    saver.track(painted_document())
+    saver.autosave_now()
+    saver.wait()
+    saver._timer.stop()
+    saver.session.release()
+    (store.folder / f"{saver.session.session_id}.lock").write_bytes(b"\x00garbage\n")
+    assert [e.session for e in store.orphans()] == [saver.session.session_id]
+    saver._executor.shutdown()
