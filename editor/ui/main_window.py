@@ -608,7 +608,20 @@ class MainWindow(QMainWindow):
                 self.import_layer(path)
 
     # Generation -----------------------------------------------------------------------
+    def _grow_canvas_to_frame(self) -> None:
+        """A generation frame drawn past the canvas edge means "extend the picture": grow
+        the canvas to hold it (one undo step), so the job outpaints the new strip."""
+        doc = self.document
+        frame = doc.generation_frame
+        if frame is None or doc.has_mask() or doc.has_selection():
+            return
+        left, top = max(0, -frame.x), max(0, -frame.y)
+        right, bottom = max(0, frame.right - doc.width), max(0, frame.bottom - doc.height)
+        if left or top or right or bottom:
+            doc.expand_canvas(left, top, right, bottom)
+
     def _prepare_job(self, params: dict, native: int) -> PreparedJob:
+        self._grow_canvas_to_frame()
         doc = self.document
         return prepare_job(
             params,

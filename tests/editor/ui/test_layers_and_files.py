@@ -264,3 +264,18 @@ def test_failed_save_and_export_report_and_keep_changes(
     assert "p.png" in window.last_error
     assert not missing.exists()
     assert window.windowTitle() == "picture.png* — Overpaint"
+
+
+def test_frame_past_the_edge_grows_the_canvas_for_outpainting(window, png_path: Path) -> None:
+    from engine.request import Box
+
+    window.open_path(png_path)
+    doc = window.document
+    doc.set_generation_frame(Box(100, -20, 100, 80))  # 40 px past the right, 20 past the top
+    job = window._prepare_job({"mode": "auto", "prompt": "more sky"}, 256)
+    assert (doc.width, doc.height) == (200, 140)
+    assert doc.layers[0].x == 0 and doc.layers[0].y == 20  # the picture moved down
+    frame = doc.generation_frame
+    assert (frame.x, frame.y, frame.width, frame.height) == (100, 0, 100, 80)
+    assert job.request.mode == "outpaint" and job.region_source == "frame"
+    assert window.undo_action.text() == "&Undo Expand canvas"
