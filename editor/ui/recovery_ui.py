@@ -75,6 +75,9 @@ class RecoveryController(QObject):
         )
         # Restored work is not saved anywhere yet: the title shows it and closing asks.
         document.history.mark_modified()
+        # set_document queued the removal of this session's (old) files: let it finish
+        # first, or it could delete the adopted ones.
+        self.autosaver.wait()
         self.store.adopt(entry, self.autosaver.session)
         if warnings:
             self.window.show_error(" ".join(warnings))

@@ -362,3 +362,36 @@ def test_a_garbled_lock_does_not_hide_a_crashed_session(qapp, tmp_path: Path) ->
     (store.folder / f"{saver.session.session_id}.lock").write_bytes(b"\x00garbage\n")
     assert [e.session for e in store.orphans()] == [saver.session.session_id]
     saver._executor.shutdown()
+
+
+def test_recovered_work_survives_a_slow_cleanup(
+    make_window, qapp, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    """Opening the recovered document queues removal of the session's old files; the
+    adopted recovery file must not be caught by it, however late it runs."""
+    import editor.recovery as recovery
+    from editor.ui.recovery_ui import install_recovery
+
+    crashed = Autosaver(RecoveryStore(), 0)
+    doc = painted_document()
+    crashed.track(doc)
+    crashed.autosave_now()
+    crashed.wait()
+    crashed._timer.stop()
+    crashed.session.release()  # what a crash leaves
+    crashed._executor.shutdown()
+
+    real_remove = recovery.RecoverySession.remove_files
+
+    def slow_remove(self) -> None:  # noqa: ANN001
+        time.sleep(0.3)
+        real_remove(self)
+
+    monkeypatch.setattr(recovery.RecoverySession, "remove_files", slow_remove)
+    win = make_window()
+    controller = install_recovery(win)
+    assert controller.offer(lambda entry: "recover")
+    controller.autosaver.wait()
+    adopted = controller.autosaver.session.ora_path
+    assert adopted.is_file()
+    assert np.array_equal(load_ora(adopted).composite_array(), doc.composite_array())
