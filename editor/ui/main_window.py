@@ -269,6 +269,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.generation_panel.set_params(s.generation_params())
+        self.tool_options.set_values(s.group("brush"))
         if s.model:
             self.generation_panel.set_model(s.model)
         self.generation_panel.model_changed.connect(self._model_chosen)
@@ -280,6 +281,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.set_window_layout(self.saveGeometry(), self.saveState())
         s.set_generation_params(self.generation_panel.params())
+        s.set_group("brush", self.tool_options.values())
         s.model = self.generation_panel.model()
         s.sync()
 

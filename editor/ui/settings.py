@@ -134,20 +134,27 @@ class Settings:
         return self.max_image_megapixels * 1_000_000
 
     # Generation parameters -------------------------------------------------------
-    def generation_params(self) -> dict[str, Any]:
-        self.qsettings.beginGroup("generation_params")
+    def group(self, name: str) -> dict[str, Any]:
+        """All values stored under a group (INI values come back as strings)."""
+        self.qsettings.beginGroup(name)
         try:
             return {key: self.qsettings.value(key) for key in self.qsettings.childKeys()}
         finally:
             self.qsettings.endGroup()
 
-    def set_generation_params(self, params: dict[str, Any]) -> None:
-        self.qsettings.beginGroup("generation_params")
+    def set_group(self, name: str, values: dict[str, Any]) -> None:
+        self.qsettings.beginGroup(name)
         try:
-            for key, value in params.items():
+            for key, value in values.items():
                 self.qsettings.setValue(key, value)
         finally:
             self.qsettings.endGroup()
+
+    def generation_params(self) -> dict[str, Any]:
+        return self.group("generation_params")
+
+    def set_generation_params(self, params: dict[str, Any]) -> None:
+        self.set_group("generation_params", params)
 
     # Window ------------------------------------------------------------------------
     def window_geometry(self) -> QByteArray | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (
+    QCheckBox,
     QColorDialog,
     QFormLayout,
     QGridLayout,
@@ -82,6 +83,16 @@ class ToolOptions(QWidget):
         self.size_spin = self._slider_row(form, "Size", MIN_SIZE, MAX_SIZE, 20, " px")
         self.hardness_spin = self._slider_row(form, "Hardness", 0, 100, 80, " %")
         self.opacity_spin = self._slider_row(form, "Opacity", 1, 100, 100, " %")
+        self.spacing_spin = self._slider_row(form, "Spacing", 1, 100, 10, " %")
+        self.smoothing_spin = self._slider_row(form, "Smoothing", 0, 95, 0, " %")
+        self.pressure_size_check = QCheckBox("Size")
+        self.pressure_size_check.setChecked(True)
+        self.pressure_opacity_check = QCheckBox("Opacity")
+        pressure = QHBoxLayout()
+        for check in (self.pressure_size_check, self.pressure_opacity_check):
+            check.toggled.connect(lambda _on: self.changed.emit())
+            pressure.addWidget(check)
+        form.addRow("Pressure", pressure)
         layout.addLayout(form)
 
         colours = QHBoxLayout()
@@ -136,6 +147,14 @@ class ToolOptions(QWidget):
         return self.opacity_spin.value() / 100
 
     @property
+    def spacing(self) -> float:
+        return self.spacing_spin.value() / 100
+
+    @property
+    def smoothing(self) -> float:
+        return self.smoothing_spin.value() / 100
+
+    @property
     def foreground(self) -> QColor:
         return self.fg_button.color()
 
@@ -145,6 +164,43 @@ class ToolOptions(QWidget):
 
     def set_foreground(self, color: QColor) -> None:
         self.fg_button.set_color(color)
+
+    def values(self) -> dict[str, object]:
+        """The settings to remember between sessions."""
+        return {
+            "size": self.size,
+            "hardness": self.hardness_spin.value(),
+            "opacity": self.opacity_spin.value(),
+            "spacing": self.spacing_spin.value(),
+            "smoothing": self.smoothing_spin.value(),
+            "pressure_size": int(self.pressure_size_check.isChecked()),
+            "pressure_opacity": int(self.pressure_opacity_check.isChecked()),
+            "foreground": self.foreground.name(),
+            "background": self.background.name(),
+        }
+
+    def set_values(self, values: dict[str, object]) -> None:
+        """Restore values(); unknown keys and unreadable values are skipped."""
+        spins = {
+            "size": self.size_spin,
+            "hardness": self.hardness_spin,
+            "opacity": self.opacity_spin,
+            "spacing": self.spacing_spin,
+            "smoothing": self.smoothing_spin,
+        }
+        for key, value in values.items():
+            try:
+                if key in spins:
+                    spins[key].setValue(int(value))
+                elif key == "pressure_size":
+                    self.pressure_size_check.setChecked(bool(int(value)))
+                elif key == "pressure_opacity":
+                    self.pressure_opacity_check.setChecked(bool(int(value)))
+                elif key in ("foreground", "background") and QColor(str(value)).isValid():
+                    button = self.fg_button if key == "foreground" else self.bg_button
+                    button.set_color(QColor(str(value)))
+            except (TypeError, ValueError):
+                continue
 
     def bigger(self) -> None:
         self.set_size(bigger_size(self.size))

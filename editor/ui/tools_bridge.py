@@ -114,6 +114,10 @@ class ToolsBridge(QObject):
         s.size = float(o.size)
         s.hardness = o.hardness
         s.opacity = o.opacity
+        s.spacing = o.spacing
+        s.smoothing = o.smoothing
+        s.pressure_size = o.pressure_size_check.isChecked()
+        s.pressure_opacity = o.pressure_opacity_check.isChecked()
         fg = o.foreground
         s.color = (fg.red(), fg.green(), fg.blue())
         self.canvas.set_brush_size(o.size)

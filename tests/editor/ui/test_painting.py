@@ -260,3 +260,29 @@ def test_frame_tool_sets_and_shows_the_generation_frame(window, qtbot, png_path:
     assert window.document.generation_frame == frame
     window.undo()
     assert window.document.generation_frame is None
+
+
+def test_brush_options_reach_the_shared_brush_settings(window, png_path: Path) -> None:
+    open_at_100(window, png_path)
+    o, s = window.tool_options, window.tools.brush_settings
+    o.spacing_spin.setValue(25)
+    o.smoothing_spin.setValue(50)
+    o.opacity_spin.setValue(40)
+    o.pressure_size_check.setChecked(False)
+    o.pressure_opacity_check.setChecked(True)
+    assert (s.spacing, s.smoothing, s.opacity) == (0.25, 0.5, 0.4)
+    assert (s.pressure_size, s.pressure_opacity) == (False, True)
+    # With pressure on opacity, a light pen paints a lighter dab than a firm one.
+    o.opacity_spin.setValue(100)
+    o.hardness_spin.setValue(100)
+    o.set_size(10)
+    o.set_foreground(QColor(0, 0, 0))
+    layer = window.document.current_layer
+    for x, pressure in ((40, 0.3), (110, 1.0)):
+        tablet(window, "TabletPress", x, 60, pressure)
+        tablet(window, "TabletRelease", x, 60, pressure)
+    rgba = layer.to_rgba().astype(int)
+    base = gradient_rgba().astype(int)
+    light = np.abs(rgba[60, 40, :3] - base[60, 40, :3]).sum()
+    firm = np.abs(rgba[60, 110, :3] - base[60, 110, :3]).sum()
+    assert 0 < light < firm

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor
 
 from tests.editor.ui.conftest import gradient_rgba
 
@@ -124,6 +125,9 @@ def test_settings_persist_across_windows(qtbot, settings, tmp_path: Path) -> Non
     panel.seed_spin.setValue(4242)
     panel.set_model(str(tmp_path / "some-model"))
     first.settings.watermark = False
+    first.tool_options.set_size(37)
+    first.tool_options.spacing_spin.setValue(22)
+    first.tool_options.set_foreground(QColor(10, 200, 30))
     first.resize(700, 500)
     first.close()
 
@@ -134,6 +138,9 @@ def test_settings_persist_across_windows(qtbot, settings, tmp_path: Path) -> Non
     assert (p["prompt"], p["steps"], p["seed"]) == ("a red boat", 13, 4242)
     assert p["model"] == str(tmp_path / "some-model")
     assert second.settings.watermark is False
+    assert second.tool_options.size == 37 and second.tools.brush_settings.size == 37
+    assert second.tool_options.spacing_spin.value() == 22
+    assert second.tool_options.foreground == QColor(10, 200, 30)
     assert (second.width(), second.height()) == (700, 500)
     second.close()
 
