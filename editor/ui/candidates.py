@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from editor.ui.canvas_view import rgba_array_to_qimage
 
-THUMB_SIZE = 96
+THUMB_SIZE = 80
 
 
 @dataclass(eq=False)
@@ -48,7 +48,7 @@ class CandidatesStrip(QWidget):
         self.list.setWrapping(False)
         self.list.setMovement(QListWidget.Movement.Static)
         self.list.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        self.list.setFixedHeight(THUMB_SIZE + 36)
+        self.list.setFixedHeight(THUMB_SIZE + 32)
         self.list.currentRowChanged.connect(self._row_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.accept_current())
         layout.addWidget(self.list, 1)

@@ -106,6 +106,7 @@ class LayersPanel(QWidget):
         self.list = _LayerList()
         self.list.setObjectName("layersList")
         self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setMinimumHeight(3 * THUMB // 2)
         self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)

@@ -45,6 +45,7 @@ from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_view import CanvasView
 from editor.ui.engine_bridge import GenerationController, box_to_rect
 from editor.ui.generation_panel import GenerationPanel
+from editor.ui.history_panel import HistoryPanel
 from editor.ui.job_builder import PreparedJob, prepare_job
 from editor.ui.layers_panel import LayersPanel
 from editor.ui.settings import Settings
@@ -87,10 +88,12 @@ class MainWindow(QMainWindow):
         self.tool_actions = [getattr(self.actions, f"tool_{name}") for name in TOOL_NAMES]
         self.tool_options = ToolOptions(self.tool_actions)
         self.layers_panel = LayersPanel()
+        self.history_panel = HistoryPanel()
         self.generation_panel = GenerationPanel()
         self.candidates = CandidatesStrip()
         self._create_docks()
         self.tools = ToolsBridge(self.canvas, self.tool_options, self)
+        self.history_panel.can_jump = lambda: not self.tools.busy()
         self.generation = GenerationController(
             self.generation_panel,
             self.candidates,
@@ -148,6 +151,9 @@ class MainWindow(QMainWindow):
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.results_dock = self._dock("Results", "resultsDock", self.candidates, bottom)
         self.layers_dock = self._dock("Layers", "layersDock", self.layers_panel, right)
+        self.history_dock = self._dock("History", "historyDock", self.history_panel, right)
+        self.tabifyDockWidget(self.layers_dock, self.history_dock)
+        self.layers_dock.raise_()
         for name, label in (("add_layer", "+"), ("duplicate_layer", "Dup"),
                             ("delete_layer", "−"), ("merge_down", "⤓")):  # fmt: skip
             self.layers_panel.add_button(getattr(self.actions, name), label)
@@ -177,7 +183,8 @@ class MainWindow(QMainWindow):
         for action in (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None, a.toggle_mask):
             view.addSeparator() if action is None else view.addAction(action)
         view.addSeparator()
-        for dock in (self.tools_dock, self.generation_dock, self.layers_dock, self.results_dock):
+        for dock in (self.tools_dock, self.generation_dock, self.layers_dock, self.history_dock,
+                     self.results_dock):  # fmt: skip
             view.addAction(dock.toggleViewAction())
         tools = bar.addMenu("&Tools")
         for action in (*self.tool_actions, None, a.brush_smaller, a.brush_bigger, a.swap_colors):
@@ -320,6 +327,7 @@ class MainWindow(QMainWindow):
         document.history.undo_limit_mb = self.settings.undo_memory_mb
         self._binding = CanvasBinding(self.canvas, document, self)
         self.layers_panel.set_document(document)
+        self.history_panel.set_history(document.history)
         self.tools.set_document(document)
         self.generation.set_document(document)
         document.history.changed.connect(self._history_changed)

@@ -279,3 +279,24 @@ def test_frame_past_the_edge_grows_the_canvas_for_outpainting(window, png_path: 
     assert (frame.x, frame.y, frame.width, frame.height) == (100, 0, 100, 80)
     assert job.request.mode == "outpaint" and job.region_source == "frame"
     assert window.undo_action.text() == "&Undo Expand canvas"
+
+
+def test_history_panel_lists_steps_and_jumps(window, qtbot, png_path: Path) -> None:
+    window.open_path(png_path)
+    doc = window.document
+    doc.add_layer("one")
+    doc.add_layer("two")
+    doc.select_all()
+    lst = window.history_panel.list
+    assert [lst.item(i).text() for i in range(lst.count())] == [
+        "Opened", "Add layer", "Add layer", "Select all",
+    ]  # fmt: skip
+    assert lst.currentRow() == 3
+    lst.setCurrentRow(1)  # back to just after the first step
+    assert names(window) == ["one", "picture"] and not doc.has_selection()
+    qtbot.waitUntil(lambda: lst.currentRow() == 1 and lst.count() == 4)
+    lst.setCurrentRow(3)
+    assert names(window) == ["two", "one", "picture"] and doc.has_selection()
+    lst.setCurrentRow(0)
+    assert names(window) == ["picture"]
+    assert window.windowTitle() == "picture.png — Overpaint"
