@@ -286,3 +286,18 @@ def test_brush_options_reach_the_shared_brush_settings(window, png_path: Path) -
     light = np.abs(rgba[60, 40, :3] - base[60, 40, :3]).sum()
     firm = np.abs(rgba[60, 110, :3] - base[60, 110, :3]).sum()
     assert 0 < light < firm
+
+
+def test_no_two_actions_share_a_shortcut(window) -> None:
+    from collections import Counter
+
+    from PySide6.QtGui import QAction
+
+    keys = Counter(
+        seq.toString()
+        for action in window.findChildren(QAction)
+        for seq in action.shortcuts()
+        if not seq.isEmpty()
+    )
+    assert keys["Ctrl+Z"] == keys["Ctrl+Y"] == keys["B"] == 1
+    assert [k for k, n in keys.items() if n > 1] == []
