@@ -83,14 +83,14 @@ def webp_bomb() -> bytes:
 
 
 def idat_bomb() -> bytes:
-    """A 16x16 PNG whose IDAT inflates to 256 MB: the decoder must stop at what it needs."""
-    rows = b"".join(b"\x00" + b"\x00" * 48 for _ in range(16)) + b"\x00" * (256 << 20)
+    """A 16x16 PNG whose IDAT inflates to 64 MB: the decoder must stop at what it needs."""
+    rows = b"".join(b"\x00" + b"\x00" * 48 for _ in range(16)) + b"\x00" * (64 << 20)
     return png_bytes(16, 16, 8, RGB, rows)
 
 
 def text_bomb() -> bytes:
-    """A 2x2 PNG carrying a zTXt chunk that inflates to 512 MB."""
-    ztxt = b"Comment\x00\x00" + zlib.compress(b"A" * (512 << 20), 9)
+    """A 2x2 PNG carrying a zTXt chunk that inflates to 64 MB (Pillow's cap is 1 MB)."""
+    ztxt = b"Comment\x00\x00" + zlib.compress(b"A" * (64 << 20), 1)
     rows = b"\x00" + b"\x00" * 6
     return png_bytes(2, 2, 8, RGB, rows + rows, extra=chunk(b"zTXt", ztxt))
 
