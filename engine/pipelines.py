@@ -9,6 +9,7 @@ single-sample run with seed + i, and a re-run of a recorded request reproduces i
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,6 +54,14 @@ def validate_request(request: GenerationRequest) -> None:
     if request.mode != "txt2img" and not 0.0 < request.strength <= 1.0:
         raise InvalidRequestError(
             f"Strength must be above 0 and at most 1, not {request.strength}."
+        )
+    if request.mode != "txt2img" and int(request.steps * request.strength) < 1:
+        # diffusers runs int(steps * strength) steps from the input; zero crashes deep
+        # inside the UNet with a reshape error.
+        raise InvalidRequestError(
+            f"Only {request.steps} step(s) at strength {request.strength:g} leave no denoising "
+            f"step to run; use at least {math.ceil(1 / request.strength)} steps or a higher "
+            "strength."
         )
     if request.region is None and not (
         8 <= request.width <= MAX_SIDE and 8 <= request.height <= MAX_SIDE

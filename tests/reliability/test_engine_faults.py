@@ -15,6 +15,7 @@ message is one readable sentence, and the next job succeeds.
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from collections import Counter
@@ -271,3 +272,18 @@ def test_fifty_fault_runs_in_total() -> None:
     total = sum(RUNS.values())
     print(f"fault runs: {total} {dict(RUNS)}")
     assert total >= 50, RUNS
+
+
+@pytest.mark.parametrize(("steps", "strength"), [(1, 0.75), (2, 0.4), (9, 0.1)])
+def test_too_few_steps_for_the_strength_is_refused_up_front(steps: int, strength: float) -> None:
+    """int(steps * strength) == 0 used to crash inside the UNet with a reshape error."""
+    from engine.errors import InvalidRequestError
+    from engine.pipelines import validate_request
+    from engine.request import GenerationRequest
+
+    request = GenerationRequest(mode="img2img", steps=steps, strength=strength)
+    with pytest.raises(InvalidRequestError) as info:
+        validate_request(request)
+    assert_sentence(str(info.value))
+    assert f"{steps} step(s)" in str(info.value)
+    validate_request(request.replace(steps=math.ceil(1 / strength)))  # the advice works
