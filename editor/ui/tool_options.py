@@ -55,9 +55,7 @@ class ColorButton(QToolButton):
         )
 
     def _choose(self) -> None:
-        color = QColorDialog.getColor(
-            self._color, self, "Choose colour", QColorDialog.ColorDialogOption.ShowAlphaChannel
-        )
+        color = QColorDialog.getColor(self._color, self, "Choose colour")
         if color.isValid():
             self.set_color(color)
 
@@ -210,8 +208,8 @@ class ToolOptions(QWidget):
 
     def swap_colors(self) -> None:
         fg, bg = self.foreground, self.background
-        self.fg_button.blockSignals(True)
-        self.fg_button.set_color(bg)
-        self.fg_button.blockSignals(False)
-        self.bg_button.set_color(fg)
+        for button, color in ((self.fg_button, bg), (self.bg_button, fg)):
+            button.blockSignals(True)
+            button.set_color(color)
+            button.blockSignals(False)
         self.changed.emit()
