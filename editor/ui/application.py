@@ -35,6 +35,7 @@ def run_gui(path: str | None = None) -> int:
     from editor.ui.recovery_ui import install_recovery
 
     window = MainWindow()
+    _report_unexpected_errors(window)
     # However the event loop ends, the engine thread is stopped before Python exits.
     app.aboutToQuit.connect(window.generation.shutdown)
     window.show()
@@ -43,3 +44,21 @@ def run_gui(path: str | None = None) -> int:
     if path:
         window.open_path(Path(path))
     return app.exec()
+
+
+def _report_unexpected_errors(window) -> None:  # noqa: ANN001 - MainWindow
+    """A bug in a Qt slot is logged with its traceback and told to the user in one
+    sentence, instead of only printing to a terminal nobody watches."""
+    log = logging.getLogger("overpaint")
+
+    def hook(kind, value, tb) -> None:  # noqa: ANN001
+        log.error("unexpected error", exc_info=(kind, value, tb))
+        try:
+            window.show_error(
+                f"Something went wrong ({kind.__name__}); your picture is unchanged. "
+                "Save your work, and see the log for details."
+            )
+        except Exception:  # the hook itself must never raise
+            pass
+
+    sys.excepthook = hook
