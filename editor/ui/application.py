@@ -55,8 +55,8 @@ def _report_unexpected_errors(window) -> None:  # noqa: ANN001 - MainWindow
         log.error("unexpected error", exc_info=(kind, value, tb))
         try:
             window.show_error(
-                f"Something went wrong ({kind.__name__}); your picture is unchanged. "
-                "Save your work, and see the log for details."
+                f"Something went wrong ({kind.__name__}); to be safe, save your work under "
+                "a new name (details are in the log)."
             )
         except Exception:  # the hook itself must never raise
             pass
