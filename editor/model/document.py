@@ -531,7 +531,11 @@ class Document(QObject):
 
     def _remove(self, layer: Layer) -> None:
         self._below.reset()
-        self._layers.pop(self.index_of(layer))
+        index = self.index_of(layer)
+        self._layers.pop(index)
+        if layer is self._current:
+            # Before any signal: handlers composite, which needs a current layer in the stack.
+            self._set_current(self._layers[max(index - 1, 0)] if self._layers else None)
         self.layers_changed.emit()
         self._emit_layer_area(layer)
 
@@ -546,8 +550,8 @@ class Document(QObject):
         before = [self._visible_rect(layer) for layer in self._layers]
         self._below.reset()
         self._layers = list(layers)
-        self.layers_changed.emit()
         self._set_current(current)
+        self.layers_changed.emit()
         area = QRect()
         for r in before + [self._visible_rect(layer) for layer in self._layers]:
             area = area.united(r)

@@ -218,3 +218,17 @@ def test_renaming_or_locking_repaints_nothing_but_is_announced():
     doc.set_layer_properties(top, opacity=0.3)  # hidden: nothing on screen changes
     assert changed_layers == [top, top, top]
     assert rects == [QRect(5, 5, 20, 10)]  # only the hide repaints
+
+
+@pytest.mark.parametrize("which", ["delete", "undo add", "flatten"])
+def test_handlers_may_composite_while_the_current_layer_goes_away(which: str) -> None:
+    # Views composite synchronously from `changed`; the current layer must already be valid.
+    doc = Document(40, 30)
+    for i in range(4):
+        doc.add_layer(f"layer {i}", rgba=solid(40, 30, (60 * i, 50, 90, 255)))
+    seen: list[int] = []
+    doc.changed.connect(lambda rect: seen.append(int(doc.composite_array(rect)[..., 3].max())))
+    doc.layers_changed.connect(lambda: seen.append(int(doc.composite_array()[..., 3].max())))
+    {"delete": doc.delete_layer, "undo add": doc.history.undo, "flatten": doc.flatten}[which]()
+    assert seen and all(alpha == 255 for alpha in seen)
+    assert doc.current_layer in doc.layers
