@@ -2,7 +2,7 @@
 
 Run under Xvfb (a real X server, not the offscreen platform), from the repository root:
 
-    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m tests.editor.ui.screenshot_session docs/screenshot.png
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python -m tests.editor.ui.screenshot_session packaging/screenshot.png
 
 It generates a picture with the bundled demo model (txt2img on an empty canvas), accepts
 it as a layer, paints a mask, inpaints the masked part, previews the first candidate and
@@ -79,4 +79,4 @@ def main(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.png")))
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else "packaging/screenshot.png")))
