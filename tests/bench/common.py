@@ -47,6 +47,7 @@ class Profile:
     reps: int  # timed repetitions per side of a ratio
     p1_sizes: tuple[int, ...] = (256, 512)
     p1_steps: int = 10
+    p1_reps: int = 5
     p2_canvases: tuple[int, int] = (8192, 512)
     p2_mask: int = 256
     p2_steps: int = 5
@@ -69,13 +70,22 @@ class Profile:
 PROFILES = {
     "quick": Profile("quick", reps=3, p1_steps=8, p4_dabs=300),
     "full": Profile(
-        "full", reps=7, p2_reps=9, p4_dabs=1000, p5_reps=7, p2_steps=10, p3_steps=40, p6_size=512
+        "full",
+        reps=7,
+        p1_reps=9,
+        p2_reps=9,
+        p4_dabs=1000,
+        p5_reps=7,
+        p2_steps=10,
+        p3_steps=40,
+        p6_size=512,
     ),
     "smoke": Profile(
         "smoke",
         reps=1,
         p1_sizes=(64,),
         p1_steps=2,
+        p1_reps=1,
         p2_canvases=(1024, 512),
         p2_mask=64,
         p2_steps=2,
