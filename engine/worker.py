@@ -91,7 +91,8 @@ class _WorkerThread(QThread):
             log.warning("job %d failed: %s", job.job_id, e)
             client.failed.emit(job.job_id, str(e))
             return
-        except Exception as e:  # the worker must survive anything a job does
+        except BaseException as e:  # noqa: BLE001 - the worker must survive anything a job
+            # does; a library's sys.exit() here used to end the thread and hang the UI.
             log.exception("job %d crashed", job.job_id)
             client.failed.emit(
                 job.job_id,

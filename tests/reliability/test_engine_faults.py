@@ -267,13 +267,6 @@ def test_cancel_before_every_step_and_after_the_last(jobs: Jobs, qtbot) -> None:
         )  # fmt: skip
 
 
-def test_fifty_fault_runs_in_total() -> None:
-    """Runs last in this module (pytest keeps file order): the issue asks for 50."""
-    total = sum(RUNS.values())
-    print(f"fault runs: {total} {dict(RUNS)}")
-    assert total >= 50, RUNS
-
-
 @pytest.mark.parametrize(("steps", "strength"), [(1, 0.75), (2, 0.4), (9, 0.1)])
 def test_too_few_steps_for_the_strength_is_refused_up_front(steps: int, strength: float) -> None:
     """int(steps * strength) == 0 used to crash inside the UNet with a reshape error."""
@@ -287,3 +280,16 @@ def test_too_few_steps_for_the_strength_is_refused_up_front(steps: int, strength
     assert_sentence(str(info.value))
     assert f"{steps} step(s)" in str(info.value)
     validate_request(request.replace(steps=math.ceil(1 / strength)))  # the advice works
+
+
+def test_a_base_exception_in_a_job_does_not_kill_the_worker(jobs: Jobs, qtbot) -> None:  # noqa: ANN001
+    """A library calling sys.exit() (or raising another BaseException) inside a job."""
+    for exc in (SystemExit(3), GeneratorExit()):
+        fault_run(jobs, qtbot, lambda e=exc: unet_hook(jobs, 0, _raise(e)), "failed", "unexpected")
+
+
+def test_fifty_fault_runs_in_total() -> None:
+    """Runs last in this module (pytest keeps file order): the issue asks for 50."""
+    total = sum(RUNS.values())
+    print(f"fault runs: {total} {dict(RUNS)}")
+    assert total >= 50, RUNS
