@@ -188,7 +188,11 @@ class RecoveryStore:
         self.folder = Path(folder) if folder is not None else recovery_dir()
 
     def new_session(self) -> RecoverySession:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            # The editor must start anyway; each autosave then reports the problem.
+            log.warning("cannot create the recovery folder %s: %s", self.folder, e)
         session_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         lock = QLockFile(str(self.folder / f"{session_id}.lock"))
         lock.setStaleLockTime(0)

@@ -395,3 +395,22 @@ def test_recovered_work_survives_a_slow_cleanup(
     adopted = controller.autosaver.session.ora_path
     assert adopted.is_file()
     assert np.array_equal(load_ora(adopted).composite_array(), doc.composite_array())
+
+
+def test_an_unusable_recovery_folder_does_not_stop_the_editor(
+    make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    from editor.ui.recovery_ui import install_recovery
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    monkeypatch.setenv("OVERPAINT_DATA_DIR", str(blocker))
+    win = make_window()
+    controller = install_recovery(win)  # no exception
+    assert controller.offer(lambda entry: "recover") is False
+    paint_stroke(win.document, np.random.default_rng(0))
+    controller.autosaver.autosave_now()
+    controller.autosaver.wait()
+    assert controller.autosaver.last_error.startswith("Autosave failed: ")
+    assert win.statusBar().currentMessage() == controller.autosaver.last_error
+    assert blocker.read_text().startswith("a file")
