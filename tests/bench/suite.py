@@ -129,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     seconds = time.perf_counter() - start
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({r.key: r.to_json() for r in results}, indent=2) + "\n")
+    data = {r.key: r.to_json() for r in results}
+    args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     report = args.json.with_suffix(".md")
-    report.write_text(markdown(results, profile.name, seconds))
+    report.write_text(markdown(results, profile.name, seconds), encoding="utf-8")
     print(f"wrote {args.json} and {report}", file=sys.stderr)
     return 0
