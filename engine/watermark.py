@@ -79,7 +79,10 @@ def _decode_bits(rgb: np.ndarray, n_bits: int) -> np.ndarray:
     yuv = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w, 2::-1]), cv2.COLOR_BGR2YUV)
     approx, _ = pywt.dwt2(yuv[..., 1].astype(np.float64), "haar")
     blocks, _, _ = _to_blocks(approx)
-    s0 = np.linalg.svd(blocks, compute_uv=False)[:, 0]
+    # Largest singular value via the Gram matrix's top eigenvalue: same values, ~2x faster
+    # than a batched SVD, and decoding runs after every generation.
+    gram = np.swapaxes(blocks, 1, 2) @ blocks
+    s0 = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0))
     scores = (s0 % SCALE) > SCALE * 0.5
     index = np.arange(len(blocks)) % n_bits
     votes = np.bincount(index, weights=scores, minlength=n_bits)

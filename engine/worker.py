@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import threading
 from collections.abc import Sequence
@@ -38,6 +39,20 @@ class _Job:
 _STOP = object()
 
 
+def _lower_thread_priority() -> None:
+    """Nice this thread so the UI thread wins the CPU on small machines.
+
+    QThread.setPriority has no effect under Linux's default scheduler; a per-thread nice
+    value does, and torch's worker threads started from here inherit it (P3 benchmark:
+    main-thread timer p99 ~16 -> ~12 ms on 2 cores, job time unchanged).
+    """
+    if hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:
+            log.debug("could not lower the engine thread's priority", exc_info=True)
+
+
 class _WorkerThread(QThread):
     def __init__(self, client: EngineClient, extra_dirs: Sequence[Path]) -> None:
         super().__init__()
@@ -49,6 +64,7 @@ class _WorkerThread(QThread):
         self.engine = None  # created in this thread on the first job
 
     def run(self) -> None:
+        _lower_thread_priority()
         try:
             while True:
                 job = self.jobs.get()
