@@ -66,6 +66,12 @@ class SettingsDialog(QDialog):
         self.max_image_spin.setSuffix(" megapixels")
         self.max_image_spin.setValue(settings.max_image_megapixels)
         form.addRow("Largest image to open", self.max_image_spin)
+        self.autosave_spin = QSpinBox()
+        self.autosave_spin.setRange(0, 3600)
+        self.autosave_spin.setSuffix(" s")
+        self.autosave_spin.setSpecialValueText("Off")
+        self.autosave_spin.setValue(settings.autosave_seconds)
+        form.addRow("Autosave unsaved work every", self.autosave_spin)
         layout.addLayout(form)
 
         buttons = QDialogButtonBox(
@@ -88,6 +94,7 @@ class SettingsDialog(QDialog):
         s.low_memory = self.low_memory_check.isChecked()
         s.undo_memory_mb = self.undo_spin.value()
         s.max_image_megapixels = self.max_image_spin.value()
+        s.autosave_seconds = self.autosave_spin.value()
         s.sync()
         super().accept()
 

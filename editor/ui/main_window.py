@@ -312,6 +312,9 @@ class MainWindow(QMainWindow):
             self.refresh_models()
             if self.document is not None:
                 self.document.history.undo_limit_mb = self.settings.undo_memory_mb
+            recovery = getattr(self, "recovery", None)  # editor.ui.recovery_ui
+            if recovery is not None:
+                recovery.autosaver.set_interval(self.settings.autosave_seconds)
 
     # Documents ------------------------------------------------------------------------
     def set_document(self, document: Document, path: Path | None, source: str | None) -> None:

@@ -133,6 +133,19 @@ class Settings:
     def max_image_pixels(self) -> int:
         return self.max_image_megapixels * 1_000_000
 
+    @property
+    def autosave_seconds(self) -> int:
+        """Autosave interval for unsaved work (0: off); see editor.recovery."""
+        from editor.recovery import autosave_interval_s
+
+        return int(autosave_interval_s(self.qsettings))
+
+    @autosave_seconds.setter
+    def autosave_seconds(self, value: int) -> None:
+        from editor.recovery import SETTINGS_KEY
+
+        self.qsettings.setValue(SETTINGS_KEY, int(value))
+
     # Generation parameters -------------------------------------------------------
     def group(self, name: str) -> dict[str, Any]:
         """All values stored under a group (INI values come back as strings)."""

@@ -414,3 +414,27 @@ def test_an_unusable_recovery_folder_does_not_stop_the_editor(
     assert controller.autosaver.last_error.startswith("Autosave failed: ")
     assert win.statusBar().currentMessage() == controller.autosaver.last_error
     assert blocker.read_text().startswith("a file")
+
+
+def test_autosave_interval_in_the_settings_dialog(
+    make_window, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    from editor.ui.dialogs import SettingsDialog
+    from editor.ui.recovery_ui import install_recovery
+
+    win = make_window(interval=60)
+    autosaver = install_recovery(win).autosaver
+    assert autosaver.interval_ms == 60_000 and win.settings.autosave_seconds == 60
+    choice = [5]
+
+    def answer(dialog: SettingsDialog) -> int:  # the user edits the field and clicks OK
+        dialog.autosave_spin.setValue(choice[0])
+        dialog.accept()
+        return 1
+
+    monkeypatch.setattr(SettingsDialog, "exec", answer)
+    win.show_settings()
+    assert autosaver.interval_ms == 5000 and win.settings.autosave_seconds == 5
+    choice[0] = 0
+    win.show_settings()
+    assert autosaver.interval_ms == 0  # off
