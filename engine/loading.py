@@ -179,9 +179,10 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
         ) from e
     except Exception as e:
         log.exception("loading %s failed", info.path)
+        # The library's own text repeats long paths; users get the gist, the log the rest.
         raise ModelError(
-            f"Cannot load model {info.path}: {_first_line(e)} (it may be damaged or of an "
-            "unsupported kind; see the log for details)."
+            f"Cannot load model {info.name}: its files in {info.path} are missing, damaged or "
+            "of an unsupported kind; pick another model (details are in the log)."
         ) from e
     # Bundled models may store fp16 weights: every module must end in the device's dtype.
     if any(

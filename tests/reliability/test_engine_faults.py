@@ -67,7 +67,7 @@ class Jobs:
 
 
 def assert_sentence(message: str) -> None:
-    assert isinstance(message, str) and 10 < len(message) < 600
+    assert isinstance(message, str) and 10 < len(message) < 300
     assert "\n" not in message and "Traceback" not in message
     assert message[0].isupper() and message.endswith(".")
 
