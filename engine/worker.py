@@ -23,6 +23,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from engine.errors import Cancelled, EngineError
 from engine.request import GenerationInputs, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ class _WorkerThread(QThread):
         self._client = client
         self._extra_dirs = tuple(extra_dirs)
         self.jobs: queue.Queue = queue.Queue()
-        self.current: _Job | None = None
-        self.lock = threading.Lock()
         self.engine = None  # created in this thread on the first job
 
     def run(self) -> None:
@@ -70,28 +69,15 @@ class _WorkerThread(QThread):
                 job = self.jobs.get()
                 if job is _STOP:
                     return
-                with self.lock:
-                    self.current = job
-                try:
-                    if job.cancel.is_set():
-                        self._client.cancelled.emit(job.job_id)
-                        continue
-                    if self.engine is None:
-                        # First job: this is where torch/diffusers get imported.
-                        from engine.pipelines import Engine
-
-                        self.engine = Engine(self._extra_dirs)
-                    self._run_job(self.engine, job)
-                finally:
-                    with self.lock:
-                        self.current = None
+                if job.cancel.is_set():
+                    self._client.cancelled.emit(job.job_id)
+                    continue
+                self._run_job(job)
         finally:
             if self.engine is not None:
                 self.engine.unload()
 
-    def _run_job(self, engine, job: _Job) -> None:  # noqa: ANN001 - Engine imported lazily
-        from engine.errors import Cancelled, EngineError
-
+    def _run_job(self, job: _Job) -> None:
         client = self._client
         client.started.emit(job.job_id)
 
@@ -99,7 +85,13 @@ class _WorkerThread(QThread):
             client.progress.emit(job.job_id, step, total, preview)
 
         try:
-            results = engine.run(job.request, job.inputs, on_progress, job.cancel.is_set)
+            if self.engine is None:
+                # First job: this is where torch/diffusers get imported. Inside the try, so
+                # a broken install fails the job with a message instead of ending the thread.
+                from engine.pipelines import Engine
+
+                self.engine = Engine(self._extra_dirs)
+            results = self.engine.run(job.request, job.inputs, on_progress, job.cancel.is_set)
         except Cancelled:
             client.cancelled.emit(job.job_id)
             return

@@ -130,3 +130,27 @@ def test_client_starts_without_importing_torch() -> None:
     assert (
         subprocess.run([sys.executable, "-c", code], env=env, cwd=root, timeout=60).returncode == 0
     )
+
+
+def test_engine_that_cannot_start_fails_the_job_and_the_next_one_runs(
+    qtbot, client: EngineClient, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    import engine.pipelines
+
+    real_init = engine.pipelines.Engine.__init__
+    calls = []
+
+    def broken_once(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        calls.append(1)
+        if len(calls) == 1:
+            raise ImportError("a broken install")
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.pipelines.Engine, "__init__", broken_once)
+    with qtbot.waitSignal(client.failed, timeout=60000) as failed:
+        client.submit(_request(tiny_model_dir))
+    assert "engine error" in failed.args[1] and "log" in failed.args[1]
+    assert client._thread.isRunning()
+    with qtbot.waitSignal(client.finished, timeout=60000) as done:
+        client.submit(_request(tiny_model_dir))
+    assert done.args[1][0].rgba.shape[:2] == (64, 64)
