@@ -177,11 +177,11 @@ class Engine:
         inputs = inputs or GenerationInputs()
         validate_request(request)
         cancel = should_cancel or (lambda: False)
-        if request.mode == "fill":
-            return [self._run_fill(request, inputs)]
-        if cancel():
-            raise Cancelled()
         try:
+            if request.mode == "fill":
+                return [self._run_fill(request, inputs)]
+            if cancel():
+                raise Cancelled()
             return self._run_diffusion(request, inputs, on_progress, cancel)
         except EngineError:
             raise

@@ -29,3 +29,6 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     """Keep settings, models and recovery files of each test away from the real user's."""
     monkeypatch.setenv("OVERPAINT_DATA_DIR", str(tmp_path / "userdata"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    # Model discovery also scans the Hugging Face cache: a developer's real models must
+    # not change what tests see.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))

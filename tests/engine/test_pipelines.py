@@ -167,6 +167,14 @@ def test_fill_mode_needs_no_model(engine: Engine) -> None:
     assert not np.array_equal(out[25:35, 25:35], crop[25:35, 25:35])
 
 
+def test_fill_with_an_unknown_method_is_an_engine_error(engine: Engine) -> None:
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    req = GenerationRequest(mode="fill", options=(("fill_method", "smudge"),))
+    with pytest.raises(EngineError, match="unknown fill method 'smudge'"):
+        engine.run(req, GenerationInputs(image=_canvas(64, 64), mask=mask))
+
+
 @pytest.mark.parametrize(
     ("changes", "inputs", "needle"),
     [
