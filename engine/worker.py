@@ -40,6 +40,15 @@ class _Job:
 _STOP = object()
 
 
+# Engine threads that outlived their client's shutdown (a long step on a slow device).
+_STILL_RUNNING: list[QThread] = []
+
+
+def engine_threads_running() -> bool:
+    """True while an engine thread from a shut-down client is still finishing a step."""
+    return any(thread.isRunning() for thread in _STILL_RUNNING)
+
+
 def _lower_thread_priority() -> None:
     """Nice this thread so the UI thread wins the CPU on small machines.
 
@@ -162,6 +171,8 @@ class EngineClient(QObject):
         stopped = self._thread.wait(timeout_ms)
         if not stopped:
             log.error("engine thread did not stop within %d ms", timeout_ms)
+            # Destroying a running QThread aborts the process: keep it referenced.
+            _STILL_RUNNING.append(self._thread)
         return bool(stopped)
 
     def _forget(self, job_id: int, *_args: object) -> None:

@@ -7,6 +7,7 @@ the engine imports them in its worker thread when the first job runs.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,16 @@ def run_gui(path: str | None = None) -> int:
     install_recovery(window).offer()
     if path:
         window.open_path(Path(path))
-    return app.exec()
+    code = app.exec()
+    from engine.worker import engine_threads_running
+
+    if engine_threads_running():
+        # The user's work is saved (closeEvent asked); an engine step that will not stop
+        # must not turn a normal quit into a Qt abort when Python destroys its thread.
+        logging.getLogger("overpaint").warning("quitting while the engine finishes a step")
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _report_unexpected_errors(window) -> None:  # noqa: ANN001 - MainWindow

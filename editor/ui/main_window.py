@@ -704,7 +704,8 @@ class MainWindow(QMainWindow):
             return
         self.save_settings()
         # Cancel is checked between steps; one step of a big model on a CPU can take
-        # many seconds, so allow for it rather than destroy a running thread.
+        # many seconds. Hide first so the wait does not look like a hung window.
+        self.hide()
         if not self.generation.shutdown(timeout_ms=60_000):
             log.error("the engine thread is still busy; closing anyway")
         event.accept()

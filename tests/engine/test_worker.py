@@ -154,3 +154,33 @@ def test_engine_that_cannot_start_fails_the_job_and_the_next_one_runs(
     with qtbot.waitSignal(client.finished, timeout=60000) as done:
         client.submit(_request(tiny_model_dir))
     assert done.args[1][0].rgba.shape[:2] == (64, 64)
+
+
+def test_shutdown_during_a_long_step_keeps_the_thread_alive_until_it_ends(
+    qtbot, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    import gc
+    import threading
+
+    import engine.pipelines
+    from engine.worker import engine_threads_running
+
+    release = threading.Event()
+    real_run = engine.pipelines.Engine.run
+
+    def slow_step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        release.wait(30)  # a step that does not look at cancel, like one big UNet call
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.pipelines.Engine, "run", slow_step)
+    client = EngineClient()
+    with qtbot.waitSignal(client.started, timeout=60000):
+        client.submit(_request(tiny_model_dir))
+    assert client.shutdown(200) is False
+    thread = client._thread
+    del client
+    gc.collect()  # without the module-level reference this would destroy a running QThread
+    assert engine_threads_running()
+    release.set()
+    assert thread.wait(30000)
+    assert not engine_threads_running()
