@@ -28,6 +28,8 @@ def virtual_display(width: int = 1280, height: int = 900) -> Iterator[str]:
     for number in range(40 + os.getpid() % 50, 200):
         if not Path(f"/tmp/.X{number}-lock").exists():
             break
+    else:
+        raise RuntimeError("no free X display number between 40 and 199")
     socket = Path(f"/tmp/.X11-unix/X{number}")
     # -noreset: by default Xvfb resets when its last client leaves, and a client that
     # connects during the reset (the app, while xdotool polls) is refused.
