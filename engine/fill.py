@@ -25,14 +25,18 @@ PREFILL_MAX_HOLE_PIXELS = 160 * 160
 PREFILL_GRAY = 127
 
 
+def canonical_method(method: str) -> str:
+    """ "Telea", "navier-stokes", "NS", ... -> one of METHODS; ValueError for others."""
+    key = method.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    key = {"navierstokes": "ns"}.get(key, key)
+    if key not in METHODS:
+        raise ValueError(f"unknown fill method {method!r}; use one of {', '.join(METHODS)}")
+    return key
+
+
 def _flag(method: str) -> int:
     cv2 = import_cv2()
-    key = method.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
-    if key in ("telea",):
-        return cv2.INPAINT_TELEA
-    if key in ("ns", "navierstokes"):
-        return cv2.INPAINT_NS
-    raise ValueError(f"unknown fill method {method!r}; use one of {', '.join(METHODS)}")
+    return {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[canonical_method(method)]
 
 
 def classical_fill(image_rgb: np.ndarray, mask: np.ndarray, method: str = "telea") -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 
 from engine import region
 from engine.errors import Cancelled, EngineError, InvalidRequestError, OutOfMemoryError
+from engine.fill import canonical_method
 from engine.models import ModelInfo, resolve_model
 from engine.request import MODES, Box, GenerationInputs, GenerationRequest, GenerationResult
 from engine.schedulers import canonical_name
@@ -41,6 +42,13 @@ def validate_request(request: GenerationRequest) -> None:
     if request.mode not in MODES:
         raise InvalidRequestError(f"Unknown mode {request.mode!r}; use one of {', '.join(MODES)}.")
     if request.mode == "fill":
+        method = str(request.option("fill_method", "telea"))
+        try:
+            canonical_method(method)
+        except ValueError:
+            raise InvalidRequestError(
+                f"Unknown fill method {method!r}; use Telea or Navier-Stokes."
+            ) from None
         return
     canonical_name(request.scheduler)
     if not 1 <= request.steps <= MAX_STEPS:
@@ -192,10 +200,12 @@ class Engine:
         except Exception as e:
             if _is_oom(e):
                 raise self._oom(request) from e
+            # Library text is for the log; the user gets what happened and what to try.
             log.exception("generation failed for %s", request.to_json())
-            text = str(e).strip().splitlines()
-            detail = (text[0] if text else type(e).__name__).rstrip(".")[:200]
-            raise EngineError(f"Generation failed: {detail}; see the log for details.") from e
+            raise EngineError(
+                f"Generation failed with an internal error ({type(e).__name__}); try other "
+                "settings or another model (details are in the log)."
+            ) from e
 
     def _oom(self, request: GenerationRequest) -> OutOfMemoryError:
         from engine.loading import free_pipelines

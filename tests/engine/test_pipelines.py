@@ -167,11 +167,11 @@ def test_fill_mode_needs_no_model(engine: Engine) -> None:
     assert not np.array_equal(out[25:35, 25:35], crop[25:35, 25:35])
 
 
-def test_fill_with_an_unknown_method_is_an_engine_error(engine: Engine) -> None:
+def test_fill_with_an_unknown_method_is_refused_up_front(engine: Engine) -> None:
     mask = np.zeros((64, 64), np.uint8)
     mask[20:40, 20:40] = 255
     req = GenerationRequest(mode="fill", options=(("fill_method", "smudge"),))
-    with pytest.raises(EngineError, match="unknown fill method 'smudge'"):
+    with pytest.raises(InvalidRequestError, match="Unknown fill method 'smudge'"):
         engine.run(req, GenerationInputs(image=_canvas(64, 64), mask=mask))
 
 
@@ -246,7 +246,7 @@ def test_random_seed_is_recorded_and_replayable(engine: Engine, base: Generation
         (
             ValueError("something odd\nwith details"),
             EngineError,
-            "Generation failed: something odd",
+            r"Generation failed with an internal error \(ValueError\)",
         ),
     ],
 )
