@@ -46,7 +46,7 @@ from editor.ui.canvas_view import CanvasView
 from editor.ui.engine_bridge import GenerationController, box_to_rect
 from editor.ui.generation_panel import GenerationPanel
 from editor.ui.history_panel import HistoryPanel
-from editor.ui.job_builder import PreparedJob, prepare_job
+from editor.ui.job_builder import JobError, PreparedJob, prepare_job
 from editor.ui.layers_panel import LayersPanel
 from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
@@ -631,7 +631,13 @@ class MainWindow(QMainWindow):
         left, top = max(0, -frame.x), max(0, -frame.y)
         right, bottom = max(0, frame.right - doc.width), max(0, frame.bottom - doc.height)
         if left or top or right or bottom:
-            doc.expand_canvas(left, top, right, bottom)
+            try:
+                doc.expand_canvas(left, top, right, bottom)
+            except ValueError:
+                raise JobError(
+                    "The generation frame reaches too far past the picture; draw it closer "
+                    "to the canvas."
+                ) from None
 
     def _prepare_job(self, params: dict, native: int) -> PreparedJob:
         self._grow_canvas_to_frame()

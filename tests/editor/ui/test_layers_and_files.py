@@ -281,6 +281,21 @@ def test_frame_past_the_edge_grows_the_canvas_for_outpainting(window, png_path: 
     assert window.undo_action.text() == "&Undo Expand canvas"
 
 
+def test_frame_too_far_past_the_edge_is_refused_and_changes_nothing(window, png_path: Path) -> None:
+    import pytest
+
+    from editor.ui.job_builder import JobError
+    from engine.request import Box
+
+    window.open_path(png_path)
+    doc = window.document
+    doc.set_generation_frame(Box(100, 0, 40_000, 80))
+    size, steps = (doc.width, doc.height), len(doc.history.texts())
+    with pytest.raises(JobError, match="too far past the picture"):
+        window._prepare_job({"mode": "auto", "prompt": "more sky"}, 256)
+    assert (doc.width, doc.height) == size and len(doc.history.texts()) == steps
+
+
 def test_history_panel_lists_steps_and_jumps(window, qtbot, png_path: Path) -> None:
     window.open_path(png_path)
     doc = window.document
