@@ -210,11 +210,6 @@ def _dtype_keyword() -> str:
     return "torch_dtype"
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__).rstrip(".")[:300]
-
-
 def apply_memory_policy(pipe: Any, policy: DevicePolicy) -> None:
     if policy.cpu_offload:
         pipe.enable_model_cpu_offload()
@@ -297,20 +292,27 @@ def apply_loras(
     unet._overpaint_loras = ()
     if not wanted:
         return
-    names = []
-    for i, (name, _weight) in enumerate(wanted):
-        path = find_lora(name, extra_dirs)
-        if path.suffix.lower() != ".safetensors":
-            raise ModelError(f"LoRA {path} is not a .safetensors file; pickles are refused.")
-        adapter = f"lora{i}"
-        try:
-            pipe.load_lora_weights(str(path), adapter_name=adapter, local_files_only=True)
-        except Exception as e:
-            log.exception("loading LoRA %s failed", path)
-            pipe.unload_lora_weights()
-            raise ModelError(f"Cannot apply LoRA {path.name}: {_first_line(e)}.") from e
-        names.append(adapter)
-    pipe.set_adapters(names, adapter_weights=[w for _n, w in wanted])
+    try:
+        names = []
+        for i, (name, _weight) in enumerate(wanted):
+            path = find_lora(name, extra_dirs)
+            if path.suffix.lower() != ".safetensors":
+                raise ModelError(f"LoRA {path} is not a .safetensors file; pickles are refused.")
+            adapter = f"lora{i}"
+            try:
+                pipe.load_lora_weights(str(path), adapter_name=adapter, local_files_only=True)
+            except Exception as e:
+                log.exception("loading LoRA %s failed", path)
+                raise ModelError(
+                    f"Cannot apply LoRA {path.name}: it does not fit this model or is damaged "
+                    "(details are in the log)."
+                ) from e
+            names.append(adapter)
+        pipe.set_adapters(names, adapter_weights=[w for _n, w in wanted])
+    except BaseException:
+        # Leave no half-applied set behind: the recorded state says "no LoRA".
+        pipe.unload_lora_weights()
+        raise
     unet._overpaint_loras = wanted
 
 

@@ -195,6 +195,11 @@ def test_lora_by_name_with_weight_and_removal(tiny_model_dir: Path) -> None:
     assert np.array_equal(engine.run(req)[0].rgba, plain)
     with pytest.raises(ModelError, match="LoRA 'nope' was not found"):
         engine.run(req.replace(loras=(("nope", 1.0),)))
+    # A set that fails half-way (the second one is missing) leaves no LoRA applied.
+    with pytest.raises(ModelError, match="LoRA 'nope' was not found"):
+        engine.run(req.replace(loras=(("stripes", 1.0), ("nope", 1.0))))
+    assert np.array_equal(engine.run(req)[0].rgba, plain)
+    assert np.array_equal(engine.run(req.replace(loras=(("stripes", 1.0),)))[0].rgba, styled.rgba)
     engine.unload()
 
 
