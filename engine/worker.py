@@ -27,6 +27,8 @@ from engine.errors import Cancelled, EngineError
 from engine.request import GenerationInputs, GenerationRequest
 
 log = logging.getLogger(__name__)
+# Linux shows the first 15 characters as the OS thread name.
+ENGINE_THREAD = "overpaint-engine"
 
 
 @dataclass
@@ -136,7 +138,7 @@ class EngineClient(QObject):
         self._ids = itertools.count(1)
         self._pending: dict[int, _Job] = {}
         self._thread = _WorkerThread(self, extra_dirs)
-        self._thread.setObjectName("overpaint-engine")
+        self._thread.setObjectName(ENGINE_THREAD)
         self._thread.start()
         self._closed = False
         for sig in (self.finished, self.failed):

@@ -37,10 +37,15 @@ def rss_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
-def os_thread_count() -> int:
-    import psutil
-
-    return psutil.Process().num_threads()
+def os_threads() -> dict[int, str]:
+    """Thread id -> kernel name of every OS thread in this process."""
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            out[int(task.name)] = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended while we looked
+            pass
+    return out
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:
@@ -69,6 +74,8 @@ class JobSoak:
     rss_end: int = 0
     os_threads_before: int = 0
     os_threads_after: int = 0
+    # OS threads born during the run and still alive after shutdown, by kernel name.
+    os_threads_new: list[str] = field(default_factory=list)
     worker_stopped: bool = False
     threads_left: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -101,7 +108,8 @@ def soak_jobs(model: Path, jobs: int, cancels: int, warmup: int = 10) -> JobSoak
 
     QCoreApplication.instance() or QCoreApplication([])
     report = JobSoak(jobs=jobs, cancels=cancels)
-    report.os_threads_before = os_thread_count()
+    tids_before = os_threads()
+    report.os_threads_before = len(tids_before)
     threads_before = {t.ident for t in threading.enumerate()}
     client = EngineClient()
     ends: dict[int, str] = {}
@@ -153,7 +161,9 @@ def soak_jobs(model: Path, jobs: int, cancels: int, warmup: int = 10) -> JobSoak
         client.shutdown(60000)
         QCoreApplication.processEvents()
     report.worker_stopped = not client._thread.isRunning()
-    report.os_threads_after = os_thread_count()
+    after = os_threads()
+    report.os_threads_after = len(after)
+    report.os_threads_new = sorted(n for t, n in after.items() if t not in tids_before)
     # A QThread that ran Python code leaves a "Dummy" entry in threading's table forever;
     # what counts is whether its OS thread is still alive.
     alive = {t.id for t in __import__("psutil").Process().threads()}

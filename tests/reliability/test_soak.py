@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine.worker import ENGINE_THREAD
 from tests.soak import soak_jobs, soak_painting
 
 JOBS = int(os.environ.get("OVERPAINT_SOAK_JOBS", "30"))
@@ -19,15 +20,17 @@ def test_jobs_and_cancels_keep_memory_flat_and_leave_no_thread(
         f"{report.jobs} jobs + {report.cancels} cancels in {report.seconds:.1f} s, "
         f"RSS {report.rss_after_warmup / 2**20:.0f} -> {report.rss_end / 2**20:.0f} MiB "
         f"({report.rss_growth:+.2%}), OS threads {report.os_threads_before} -> "
-        f"{report.os_threads_after}"
+        f"{report.os_threads_after}, new and alive: {report.os_threads_new}"
     )
     assert report.problems() == []
     assert report.cancelled == report.cancels and report.finished == report.jobs
-    # The OS threads still there after shutdown are torch's pool (named after the engine
-    # thread that started them), created once per process: a second client adds none.
+    # Torch may keep a thread pool started from the engine thread (and named after it)
+    # once per process; a second client must leave no further engine thread behind.
+    # Other threads in the process (Qt's pool, earlier tests) come and go on their own,
+    # so the check is by name, not by the process-wide count.
     again = soak_jobs(small_model, jobs=4, cancels=2, warmup=1)
     assert again.problems() == []
-    assert again.os_threads_after == report.os_threads_after
+    assert [n for n in again.os_threads_new if n.startswith(ENGINE_THREAD[:15])] == []
 
 
 def test_painting_with_undo_redo_stays_under_the_undo_cap() -> None:
