@@ -80,6 +80,20 @@ def mask_bbox(mask: np.ndarray) -> Box | None:
     return Box(int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
 
 
+def pick_region(
+    mask_box: Box | None, selection_box: Box | None, frame: Box | None
+) -> tuple[Box, str] | None:
+    """What to repaint: the mask's box, else the selection's, else the frame; with its source.
+
+    The order the leading tools share: a painted mask always wins, a selection stands in
+    for it, and the frame is only the fallback for "generate here".
+    """
+    for box, source in ((mask_box, "mask"), (selection_box, "selection"), (frame, "frame")):
+        if box is not None and box.width > 0 and box.height > 0:
+            return box, source
+    return None
+
+
 def _round_up(value: float, multiple: int = MULTIPLE) -> int:
     return int(math.ceil(value / multiple) * multiple)
 

@@ -70,6 +70,7 @@ from editor.model.layer import Layer
 from editor.model.paint_ops import erase_premultiplied, paint_premultiplied
 from editor.model.pixel_edit import PixelEdit, Surface
 from editor.model.stack_cache import BelowCache, composite_with_cache
+from engine.region import pick_region
 from engine.request import Box
 
 MAX_CANVAS_SIDE = 32768
@@ -218,10 +219,12 @@ class Document(QObject):
 
     def generation_region(self) -> Box | None:
         """What to generate: the mask's bbox, else the selection's, else the frame, else None."""
-        for box in (self.mask_bbox(), self.selection_bbox()):
-            if box is not None:
-                return Box(box.x(), box.y(), box.width(), box.height())
-        return self._frame
+        boxes = [
+            None if r is None else Box(r.x(), r.y(), r.width(), r.height())
+            for r in (self.mask_bbox(), self.selection_bbox())
+        ]
+        picked = pick_region(*boxes, self._frame)
+        return picked[0] if picked else None
 
     # ---------------------------------------------------------------- editing: layers
     def add_layer(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.region import mask_bbox, plan_region
+from engine.region import mask_bbox, pick_region, plan_region
 from engine.request import Box, GenerationInputs, GenerationRequest
 
 CompositeFn = Callable[[Box], np.ndarray]  # straight RGBA crop of the visible composite
@@ -38,17 +38,13 @@ def _region(
     frame: Box | None,
 ) -> tuple[Box, str, np.ndarray | None]:
     """The box to repaint, what it came from, and the full-canvas repaint mask (or None)."""
-    if mask is not None:
-        box = mask_bbox(mask)
-        if box is not None:
-            return box, "mask", mask
-    if selection is not None:
-        box = mask_bbox(selection)
-        if box is not None:
-            return box, "selection", selection
-    if frame is not None and frame.width > 0 and frame.height > 0:
-        return frame, "frame", None
-    return Box(0, 0, width, height), "canvas", None
+    picked = pick_region(
+        mask_bbox(mask) if mask is not None else None,
+        mask_bbox(selection) if selection is not None else None,
+        frame,
+    )
+    box, source = picked or (Box(0, 0, width, height), "canvas")
+    return box, source, {"mask": mask, "selection": selection}.get(source)
 
 
 def choose_mode(requested: str, crop_rgba: np.ndarray, mask_crop: np.ndarray | None) -> str:

@@ -15,6 +15,7 @@ from engine.region import (
     mask_bbox,
     over,
     patch_from_generation,
+    pick_region,
     plan_region,
     resize_mask,
     resize_rgb,
@@ -286,3 +287,12 @@ def test_repeated_inpaint_on_big_canvas_touches_only_the_region():
     outside = feathered == 0
     assert np.array_equal(canvas[outside], original[outside])
     assert not np.array_equal(canvas[mask > 0], original[mask > 0])
+
+
+def test_pick_region_prefers_mask_then_selection_then_a_non_empty_frame() -> None:
+    m, s, f = Box(1, 2, 3, 4), Box(5, 6, 7, 8), Box(0, 0, 64, 64)
+    assert pick_region(m, s, f) == (m, "mask")
+    assert pick_region(None, s, f) == (s, "selection")
+    assert pick_region(None, None, f) == (f, "frame")
+    assert pick_region(None, None, Box(3, 3, 0, 10)) is None
+    assert pick_region(None, None, None) is None
