@@ -83,6 +83,7 @@ class GenerationController(QObject):
         self._client = None
         self._jobs: dict[int, _RunningJob] = {}
         self._running: int | None = None
+        self._loaded_model: str | None = None  # the model of the last job that reached a step
         panel.generate_requested.connect(self.generate)
         panel.cancel_requested.connect(self.cancel)
         candidates.preview_changed.connect(self._show_candidate)
@@ -158,7 +159,8 @@ class GenerationController(QObject):
             return
         self._running = job_id
         self._update_running()
-        self.panel.set_waiting("Loading the model…")
+        loaded = running.job.request.model == self._loaded_model
+        self.panel.set_waiting("Preparing…" if loaded else "Loading the model…")
         if running.document is self.document:
             self.canvas.set_region(box_to_rect(running.job.request.region))
 
@@ -166,6 +168,7 @@ class GenerationController(QObject):
         running = self._jobs.get(job_id)
         if running is None:
             return
+        self._loaded_model = running.job.request.model
         now = time.monotonic()
         if running.first_step_at is None:
             running.first_step_at, running.first_step = now, step

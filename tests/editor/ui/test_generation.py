@@ -157,6 +157,10 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     window.generation.client.progress.connect(
         lambda *_a: previews.append(window.canvas.preview_rect())
     )
+    waiting = []
+    window.generation.client.started.connect(
+        lambda _j: waiting.append(window.generation_panel.status_label.text())
+    )
     window.generation_panel.seed_spin.setValue(99)
     window.generate()
     assert window.generation.pending_jobs() == 2
@@ -164,6 +168,7 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     qtbot.waitUntil(lambda: window.candidates.count() == 2, timeout=WAIT_MS)
     seeds = [c.result.seed for c in window.candidates.candidates()]
     assert seeds == [1234, 99]
+    assert waiting == ["Loading the model…", "Preparing…"]  # the second job reuses the model
     region = window.candidates.candidates()[0].result.request.region
     assert any(r is not None and (r.x(), r.y(), r.width(), r.height()) ==
                (region.x, region.y, region.width, region.height) for r in previews)  # fmt: skip
