@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import QMimeData, QRect
 from PySide6.QtGui import QImage
 
+from editor.io.errors import ImageTooLargeError
 from editor.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image
 from editor.model.blending import image_to_rgba
 from editor.model.document import Document
@@ -73,16 +74,26 @@ def copy_image(doc: Document, merged: bool) -> QImage | None:
     return QImage(data.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
 
 
-def image_from_mime(mime: QMimeData) -> np.ndarray | None:
-    """Straight RGBA from clipboard image data, or from a copied image file URL."""
+def image_from_mime(mime: QMimeData, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
+    """Straight RGBA from clipboard image data, or from a copied image file URL.
+
+    Raises ImageTooLargeError above `max_pixels`, the same limit opening a file has.
+    """
     if mime.hasImage():
         image = QImage(mime.imageData())
         if not image.isNull():
+            w, h = image.width(), image.height()
+            if w * h > max_pixels:
+                raise ImageTooLargeError(
+                    f"The pasted image is {w}x{h} pixels, above the limit of "
+                    f"{max_pixels / 1_000_000:g} megapixels; paste a smaller one or raise "
+                    "the image size limit in Settings."
+                )
             return image_to_rgba(image)
     for url in mime.urls() if mime.hasUrls() else ():
         path = Path(url.toLocalFile())
         if url.isLocalFile() and path.suffix.lower() in IMAGE_SUFFIXES:
-            return read_image(path)
+            return read_image(path, max_pixels)
     return None
 
 

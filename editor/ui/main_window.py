@@ -579,8 +579,11 @@ class MainWindow(QMainWindow):
         return True
 
     def paste(self) -> bool:
+        return self._paste_mime(QApplication.clipboard().mimeData())
+
+    def _paste_mime(self, mime) -> bool:  # noqa: ANN001 - QMimeData
         try:
-            rgba = file_ops.image_from_mime(QApplication.clipboard().mimeData())
+            rgba = file_ops.image_from_mime(mime, self.settings.max_image_pixels())
         except FileError as e:
             self.show_error(str(e))
             return False
@@ -605,9 +608,7 @@ class MainWindow(QMainWindow):
         paths = file_ops.dropped_paths(mime)
         if not paths:
             if mime.hasImage():
-                rgba = file_ops.image_from_mime(mime)
-                if rgba is not None:
-                    file_ops.paste_layer(self.document, rgba)
+                self._paste_mime(mime)
             return
         blank = self.source_name is None and not self.is_modified()
         first, rest = paths[0], paths[1:]

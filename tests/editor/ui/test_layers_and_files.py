@@ -123,6 +123,15 @@ def test_paste_image_from_clipboard_as_layer(window, png_path: Path) -> None:
     assert window.undo_action.text() == "&Undo Paste"
 
 
+def test_pasting_an_image_above_the_size_limit_is_refused(window, png_path: Path) -> None:
+    window.open_path(png_path)
+    window.settings.max_image_megapixels = 1
+    QApplication.clipboard().setImage(QImage(1200, 900, QImage.Format.Format_RGBA8888))
+    assert not window.paste()
+    assert window.last_error.startswith("The pasted image is 1200x900 pixels, above the limit")
+    assert names(window) == ["picture"] and window.document.history.count() == 0
+
+
 def test_import_of_bad_file_reports_and_changes_nothing(
     window, png_path: Path, tmp_path: Path
 ) -> None:
