@@ -86,13 +86,12 @@ class DocumentSnapshot:
     height: int
     layers: tuple[LayerSnapshot, ...]
     current: int  # index of the active layer, -1 for none
-
-    def nbytes(self) -> int:
-        return sum(layer.pixels.nbytes for layer in self.layers)
+    mask: np.ndarray | None = None  # private copies; None when empty
+    selection: np.ndarray | None = None
 
 
 def snapshot(document: Document) -> DocumentSnapshot:
-    """Copy what a project file holds (UI thread; costs one array copy per layer)."""
+    """Copy what a project file holds (UI thread; costs one array copy per layer and mask)."""
     layers = tuple(
         LayerSnapshot(
             layer.name,
@@ -107,7 +106,14 @@ def snapshot(document: Document) -> DocumentSnapshot:
         )
         for layer in document.layers
     )
-    return DocumentSnapshot(document.width, document.height, layers, document.current_index)
+    return DocumentSnapshot(
+        document.width,
+        document.height,
+        layers,
+        document.current_index,
+        document.mask.copy() if document.has_mask() else None,
+        document.selection.copy() if document.has_selection() else None,
+    )
 
 
 def document_from_snapshot(snap: DocumentSnapshot) -> Document:
@@ -128,6 +134,10 @@ def document_from_snapshot(snap: DocumentSnapshot) -> Document:
         document.insert_layer(layer, index)
     if 0 <= snap.current < len(document.layers):
         document.set_current_layer(snap.current)
+    if snap.mask is not None:
+        document.set_mask(snap.mask)
+    if snap.selection is not None:
+        document.set_selection(snap.selection)
     document.reset_history()
     return document
 

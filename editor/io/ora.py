@@ -13,6 +13,10 @@ stack.xml is lost or garbled (but not hostile) still yields its mergedimage.png.
 Nested stacks (groups) are flattened into plain layers: offsets add up, opacities
 multiply, a hidden group hides its layers. That is exact for pass-through groups of
 normal layers, which is what Krita and MyPaint write for a flat document.
+
+The inpaint mask and the selection travel as greyscale PNGs under "overpaint/", which
+OpenRaster readers ignore (the spec tells them to), so a reopened project or a recovered
+crash keeps the area the user painted to regenerate.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ ALPHA_LOCK_ATTR = "overpaint-alpha-lock"
 # Fast zlib level: layer PNGs are rewritten on every save, and level 6+ costs several
 # times the time for a few percent of size.
 PNG_COMPRESS_LEVEL = 3
+CANVAS_ARRAYS = {"mask": "overpaint/mask.png", "selection": "overpaint/selection.png"}
 
 
 @dataclass
@@ -75,6 +80,8 @@ class OraProject:
     layers: list[OraLayer]  # bottom to top (stack.xml lists them top first)
     # One sentence per repair made while reading, for the UI to show.
     warnings: list[str] = field(default_factory=list)
+    # Canvas-sized (h, w) uint8 arrays by kind, only the non-empty ones: see CANVAS_ARRAYS.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- reading
@@ -111,7 +118,25 @@ def read_ora(
             return _recover_merged_image(archive, label, max_pixels, exc)
         reader = _StackReader(archive, label, width, height, max_pixels, total_limit)
         reader.walk(stack, 0, 0, 1.0, True, 0)
-        return OraProject(width, height, reader.layers[::-1], reader.warnings)
+        project = OraProject(width, height, reader.layers[::-1], reader.warnings)
+        _read_canvas_arrays(archive, label, project)
+        return project
+
+
+def _read_canvas_arrays(archive: SafeZip, label: str, project: OraProject) -> None:
+    for kind, member in CANVAS_ARRAYS.items():
+        if not archive.has(member):
+            continue
+        try:
+            pixels = decode_image(archive.read(member), label, project.width * project.height)
+        except (FileError, KeyError):
+            pixels = None
+        if pixels is None or pixels.shape[:2] != (project.height, project.width):
+            project.warnings.append(
+                f'The saved {kind} in "{label}" was damaged, so it was left out.'
+            )
+            continue
+        project.arrays[kind] = np.ascontiguousarray(pixels[..., 0])
 
 
 def _recover_merged_image(
@@ -357,6 +382,10 @@ def _write_zip(path: os.PathLike[str], project: OraProject, merged: np.ndarray) 
             zf.writestr(
                 _layer_src(index), _png(_nonempty(layer.pixels), layer.metadata), zipfile.ZIP_STORED
             )
+        for kind, array in project.arrays.items():
+            buf = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(array, np.uint8), "L").save(buf, "PNG")
+            zf.writestr(CANVAS_ARRAYS[kind], buf.getvalue(), zipfile.ZIP_STORED)
         zf.writestr("mergedimage.png", _png(merged), zipfile.ZIP_STORED)
         zf.writestr("Thumbnails/thumbnail.png", _png(thumbnail(merged)), zipfile.ZIP_STORED)
 

@@ -61,6 +61,10 @@ def load_ora(
         # The layer the file marks as selected, else the top one.
         selected = [i for i, record in enumerate(project.layers) if record.selected]
         document.set_current_layer(selected[-1] if selected else len(document.layers) - 1)
+    if "mask" in project.arrays:
+        document.set_mask(project.arrays["mask"])
+    if "selection" in project.arrays:
+        document.set_selection(project.arrays["selection"])
     document.reset_history()
     if warnings is not None:
         warnings.extend(notes)
@@ -92,7 +96,12 @@ def document_to_project(document: Document) -> OraProject:
         )
         for layer in document.layers
     ]
-    return OraProject(document.width, document.height, layers)
+    arrays = {}
+    if document.has_mask():
+        arrays["mask"] = document.mask.copy()
+    if document.has_selection():
+        arrays["selection"] = document.selection.copy()
+    return OraProject(document.width, document.height, layers, arrays=arrays)
 
 
 def load_image_document(

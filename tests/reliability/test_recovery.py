@@ -58,6 +58,14 @@ def test_autosave_writes_a_loadable_copy_and_a_clean_save_removes_it(
     assert [layer.name for layer in recovered.layers] == ["Background", "Ink"]
     assert np.array_equal(recovered.composite_array(), doc.composite_array())
     assert np.array_equal(recovered.layers[1].pixels, doc.layers[1].pixels)
+    assert not recovered.has_mask()
+    # The inpaint mask is work too: a later autosave keeps it.
+    mask = np.zeros((64, 96), np.uint8)
+    mask[20:40, 30:70] = 255
+    doc.set_mask(mask)
+    assert autosaver.autosave_now() is not None
+    autosaver.wait()
+    assert np.array_equal(load_ora(autosaver.session.ora_path).mask, mask)
     # Nothing new since: no second write.
     assert autosaver.autosave_now() is None
     save_ora(doc, tmp_path / "saved.ora")

@@ -100,6 +100,11 @@ def interop_document() -> Document:
     doc.add_layer("add layer", rgba=patch(30, 44, 8), x=ADD_CELL * CELL + 5, y=2, blend_mode="add")
     hidden = np.full((HEIGHT, width, 4), (0, 255, 0, 255), np.uint8)
     doc.add_layer("hidden green", rgba=hidden, visible=False)
+    # Our extra mask/selection members must not disturb Krita (it ignores unknown files).
+    mask = np.zeros((HEIGHT, width), np.uint8)
+    mask[5:25, 10:60] = 255
+    doc.set_mask(mask)
+    doc.set_selection(mask[::-1].copy())
     return doc
 
 

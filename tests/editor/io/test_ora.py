@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from PySide6.QtCore import QRect
 
 from editor.io import ora as ora_module
 from editor.io import safe_zip
@@ -93,6 +94,38 @@ def test_round_trip_keeps_layers_properties_and_pixels(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.composite_array(), doc.composite_array())
     assert back.current_index == 3
     assert back.history.is_clean() and not back.history.undo_text()
+
+
+def test_mask_and_selection_round_trip_and_a_damaged_one_is_left_out(tmp_path: Path) -> None:
+    doc = sample_document()
+    mask = np.zeros((50, 70), np.uint8)
+    mask[10:30, 20:45] = 255
+    mask[12, 21] = 77  # soft mask values survive, not just on/off
+    doc.set_mask(mask)
+    doc.select_ellipse(QRect(5, 5, 30, 20))
+    path = tmp_path / "masked.ora"
+    save_ora(doc, path)
+    back = load_ora(path)
+    np.testing.assert_array_equal(back.mask, mask)
+    np.testing.assert_array_equal(back.selection, doc.selection)
+    assert back.history.is_clean() and not back.history.undo_text()
+
+    # No mask, no member: plain projects stay plain.
+    plain = tmp_path / "plain.ora"
+    save_ora(sample_document(), plain)
+    with zipfile.ZipFile(plain) as zf:
+        assert not [n for n in zf.namelist() if n.startswith("overpaint/")]
+
+    # A mask of the wrong size is dropped with a sentence; the layers still open.
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if n != "mimetype"}
+    members["overpaint/mask.png"] = png(solid(7, 7, (255, 255, 255, 255)))
+    stack = members.pop("stack.xml").decode()
+    notes: list[str] = []
+    again = load_ora(make_ora(tmp_path / "bad-mask.ora", stack, members), warnings=notes)
+    assert notes == ['The saved mask in "bad-mask.ora" was damaged, so it was left out.']
+    assert not again.has_mask() and again.has_selection()
+    np.testing.assert_array_equal(again.composite_array(), doc.composite_array())
 
 
 def test_archive_layout_merged_image_and_thumbnail(tmp_path: Path) -> None:
