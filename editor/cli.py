@@ -21,12 +21,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="overpaint flatten",
         description="Composite the visible layers of an OpenRaster (.ora) project into a PNG. "
-        "The PNG carries the generation parameters of the topmost generated layer.",
+        "The PNG carries the generation parameters of the topmost generated layer "
+        "and, when it has one, the invisible watermark.",
     )
     parser.add_argument("input", help="the .ora project (an image file also works)")
     parser.add_argument("output", help="the PNG to write (replaced atomically)")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="also print the technical details logged"
+    )
+    parser.add_argument(
+        "--no-watermark",
+        action="store_true",
+        help="do not embed the invisible watermark (added when the picture holds a generation)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         document = load_document(args.input, max_pixels=args.max_pixels, warnings=warnings)
         for note in warnings:
             print(f"warning: {note}", file=sys.stderr)
-        export_png(document, args.output)
+        export_png(document, args.output, watermark=not args.no_watermark)
     except FileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

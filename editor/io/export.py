@@ -3,6 +3,10 @@
 The metadata comes from a result layer: accepted generations keep their A1111
 `parameters` text and request JSON in `Layer.metadata`, so the exported PNG can be read
 by every SD tool and replayed with `overpaint rerun`.
+
+A picture that carries a generation also carries the invisible watermark, embedded in
+the whole exported picture: the mark each result got when it was generated only covers
+its own crop, which a reader of the full picture cannot find (or which was too small).
 """
 
 from __future__ import annotations
@@ -54,9 +58,17 @@ def export_rgba_png(
     rgba: np.ndarray,
     parameters: str | None = None,
     request: GenerationRequest | None = None,
+    watermark: bool = True,
 ) -> None:
-    """Write straight RGBA as PNG atomically; RGB when every pixel is opaque (smaller file)."""
+    """Write straight RGBA as PNG atomically; RGB when every pixel is opaque (smaller file).
+
+    With `watermark`, a picture carrying generation metadata also gets the invisible mark.
+    """
     rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+    if watermark and (parameters or request is not None):
+        from engine.watermark import embed_watermark  # cv2 and pywt: only when needed
+
+        rgba = embed_watermark(rgba)
     pixels = rgba[..., :3] if bool((rgba[..., 3] == 255).all()) else rgba
     try:
         save_png(path, pixels, parameters, request)
@@ -74,9 +86,21 @@ def export_png(
     layer: Layer | None = None,
     parameters: str | None = None,
     request: GenerationRequest | None = None,
+    watermark: bool = True,
 ) -> None:
     """Export the visible composite. Metadata: the given `parameters`/`request`, else the
     generation of `layer` (or of the topmost generated layer, see generation_layer)."""
+    rgba, parameters, request = export_inputs(document, layer, parameters, request)
+    export_rgba_png(path, rgba, parameters, request, watermark)
+
+
+def export_inputs(
+    document: Document,
+    layer: Layer | None = None,
+    parameters: str | None = None,
+    request: GenerationRequest | None = None,
+) -> tuple[np.ndarray, str | None, GenerationRequest | None]:
+    """Copies of what an export writes, so the writing can run on another thread."""
     if parameters is None and request is None:
         parameters, request = layer_generation(generation_layer(document, layer))
-    export_rgba_png(path, document.composite_array(), parameters, request)
+    return document.composite_array(), parameters, request

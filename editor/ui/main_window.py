@@ -35,11 +35,13 @@ from PySide6.QtWidgets import (
 )
 
 from editor.io.errors import FileError
-from editor.io.export import export_png as write_png_export
-from editor.io.project import load_document, save_ora
+from editor.io.export import export_inputs, export_rgba_png
+from editor.io.ora import write_ora
+from editor.io.project import document_to_project, load_document
 from editor.model.document import Document
 from editor.ui import file_ops
 from editor.ui.actions import Actions, create_actions
+from editor.ui.busy import run_busy
 from editor.ui.candidates import Candidate, CandidatesStrip
 from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_view import CanvasView
@@ -443,8 +445,9 @@ class MainWindow(QMainWindow):
             return self.save_as(None)
         if target.suffix.lower() != file_ops.ORA_SUFFIX:
             target = target.with_suffix(file_ops.ORA_SUFFIX)
+        project, merged = document_to_project(self.document), self.document.composite_array()
         try:
-            save_ora(self.document, target)
+            run_busy(self, f"Saving {target.name}…", lambda: write_ora(target, project, merged))
         except FileError as e:  # its message names the file and the cause
             self.show_error(str(e))
             return False
@@ -472,8 +475,14 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
+        rgba, parameters, request = export_inputs(self.document, self.document.current_layer)
+        mark = self.settings.watermark
+
+        def write() -> None:
+            export_rgba_png(path, rgba, parameters, request, watermark=mark)
+
         try:
-            write_png_export(self.document, path, layer=self.document.current_layer)
+            run_busy(self, f"Exporting {path.name}…", write)
         except FileError as e:
             self.show_error(str(e))
             return False

@@ -19,6 +19,7 @@ from editor.io.project import save_ora
 from editor.model.document import Document
 from engine.metadata import read_parameters, read_request
 from engine.request import GenerationRequest
+from engine.watermark import read_watermark
 
 REPO = Path(__file__).resolve().parents[3]
 REQUEST = GenerationRequest(mode="inpaint", prompt="a red fox", seed=42, steps=12)
@@ -86,6 +87,46 @@ def test_export_without_generation_has_no_parameters(tmp_path: Path) -> None:
     assert read_parameters(tmp_path / "p.png") is None
 
 
+def big_document(generated: bool) -> Document:
+    """Large enough for the mark (256² pixels), with a result crop far too small for one."""
+    yy, xx = np.mgrid[0:288, 0:320]
+    bg = np.stack([xx % 256, yy % 256, (xx + yy) % 256, np.full_like(xx, 255)], -1)
+    doc = Document(320, 288)
+    doc.add_layer("Background", rgba=bg.astype(np.uint8))
+    crop = np.full((64, 64, 4), (30, 160, 90, 255), np.uint8)
+    layer = doc.add_layer("result", rgba=crop, x=100, y=100)
+    if generated:
+        layer.metadata.update({"parameters": PARAMETERS, "overpaint_request": REQUEST.to_json()})
+    return doc
+
+
+def exported_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_an_export_holding_a_generation_carries_the_watermark(tmp_path: Path) -> None:
+    doc = big_document(generated=True)
+    composite = doc.composite_array()[..., :3]
+    export_png(doc, tmp_path / "marked.png")
+    marked = exported_rgb(tmp_path / "marked.png")
+    assert read_watermark(marked) == "OVERPAINT"
+    assert np.abs(marked.astype(int) - composite).mean() < 2.0  # invisible, not a repaint
+    assert read_parameters(tmp_path / "marked.png") == PARAMETERS
+
+    export_png(doc, tmp_path / "off.png", watermark=False)  # the setting turned off
+    np.testing.assert_array_equal(exported_rgb(tmp_path / "off.png"), composite)
+    assert read_watermark(exported_rgb(tmp_path / "off.png")) is None
+
+
+def test_a_painting_without_generations_is_exported_untouched(tmp_path: Path) -> None:
+    doc = big_document(generated=False)
+    export_png(doc, tmp_path / "painted.png")
+    rgb = exported_rgb(tmp_path / "painted.png")
+    np.testing.assert_array_equal(rgb, doc.composite_array()[..., :3])
+    assert read_watermark(rgb) is None
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY")}
     return subprocess.run(
@@ -144,3 +185,13 @@ def test_flatten_usage_error_exits_2(capsys) -> None:
     with pytest.raises(SystemExit) as info:
         cli_main(["flatten", "only-one-argument.ora"])
     assert info.value.code == 2
+
+
+def test_flatten_watermarks_generations_unless_told_not_to(tmp_path: Path) -> None:
+    doc = big_document(generated=True)
+    save_ora(doc, tmp_path / "in.ora")
+    assert cli_main([str(tmp_path / "in.ora"), str(tmp_path / "marked.png")]) == 0
+    assert read_watermark(exported_rgb(tmp_path / "marked.png")) == "OVERPAINT"
+    plain = tmp_path / "plain.png"
+    assert cli_main(["flatten", "--no-watermark", str(tmp_path / "in.ora"), str(plain)]) == 0
+    np.testing.assert_array_equal(exported_rgb(plain), doc.composite_array()[..., :3])

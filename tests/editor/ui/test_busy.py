@@ -1,0 +1,80 @@
+"""Slow saves and exports run off the UI thread behind a modal busy dialog."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QProgressDialog, QWidget
+
+from editor.io.errors import FileError
+from editor.io.project import load_ora, save_ora
+from editor.ui.busy import DIALOG_DELAY_S, run_busy
+from engine.watermark import read_watermark
+from tests.editor.io.test_export_cli import big_document
+
+
+def visible_dialogs(parent: QWidget) -> list[str]:
+    return [d.labelText() for d in parent.findChildren(QProgressDialog) if d.isVisible()]
+
+
+def test_slow_work_shows_a_dialog_keeps_the_ui_alive_and_returns(qtbot) -> None:  # noqa: ANN001
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    parent.show()
+    seen: list[list[str]] = []
+    ticks: list[float] = []
+    QTimer.singleShot(
+        int((DIALOG_DELAY_S + 0.3) * 1000), lambda: seen.append(visible_dialogs(parent))
+    )
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(20)
+
+    assert run_busy(parent, "Saving big.ora…", lambda: time.sleep(DIALOG_DELAY_S + 0.8) or 42) == 42
+    timer.stop()
+    assert seen == [["Saving big.ora…"]]
+    assert len(ticks) >= 10  # the event loop kept running while the work did
+    assert visible_dialogs(parent) == []
+
+
+def test_quick_work_shows_nothing_and_errors_reach_the_caller(qtbot) -> None:  # noqa: ANN001
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    assert run_busy(parent, "quick", lambda: "done") == "done"
+    assert parent.findChildren(QProgressDialog) == []
+
+    def fail() -> None:
+        time.sleep(DIALOG_DELAY_S + 0.1)
+        raise FileError('Could not save "x.ora": the disk is full.')
+
+    with pytest.raises(FileError, match="the disk is full"):
+        run_busy(parent, "failing", fail)
+    assert visible_dialogs(parent) == []
+
+
+def test_window_export_marks_generations_as_the_setting_says(window, tmp_path: Path) -> None:  # noqa: ANN001
+    doc = big_document(generated=True)
+    save_ora(doc, tmp_path / "gen.ora")
+    assert window.open_path(tmp_path / "gen.ora")
+    composite = doc.composite_array()[..., :3]
+
+    assert window.export_png(tmp_path / "on.png")
+    with Image.open(tmp_path / "on.png") as im:
+        assert read_watermark(np.asarray(im.convert("RGB"))) == "OVERPAINT"
+
+    window.settings.watermark = False
+    assert window.export_png(tmp_path / "off.png")
+    with Image.open(tmp_path / "off.png") as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), composite)
+
+    # Saving goes through the same helper and still writes the whole project.
+    assert window.save(tmp_path / "again.ora")
+    assert not window.is_modified()
+    np.testing.assert_array_equal(
+        load_ora(tmp_path / "again.ora").composite_array(), doc.composite_array()
+    )
