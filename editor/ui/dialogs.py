@@ -1,7 +1,8 @@
-"""Dialogs: settings (models folders, watermark, device, undo memory)."""
+"""Dialogs: settings (models folders, watermark, device, CPU threads, undo memory)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -56,6 +57,11 @@ class SettingsDialog(QDialog):
         self.low_memory_check = QCheckBox("Low memory (attention slicing, VAE tiling)")
         self.low_memory_check.setChecked(settings.low_memory)
         form.addRow("", self.low_memory_check)
+        self.threads_spin = QSpinBox()
+        self.threads_spin.setRange(0, max(os.cpu_count() or 1, settings.cpu_threads))
+        self.threads_spin.setSpecialValueText("Automatic (leave one for the window)")
+        self.threads_spin.setValue(settings.cpu_threads)
+        form.addRow("CPU threads", self.threads_spin)
         self.undo_spin = QSpinBox()
         self.undo_spin.setRange(16, 65536)
         self.undo_spin.setSuffix(" MB")
@@ -92,6 +98,7 @@ class SettingsDialog(QDialog):
         s.watermark = self.watermark_check.isChecked()
         s.device = self.device_combo.currentText()
         s.low_memory = self.low_memory_check.isChecked()
+        s.cpu_threads = self.threads_spin.value()
         s.undo_memory_mb = self.undo_spin.value()
         s.max_image_megapixels = self.max_image_spin.value()
         s.autosave_seconds = self.autosave_spin.value()

@@ -135,6 +135,7 @@ class GenerationController(QObject):
         except JobError as e:
             self.error.emit(str(e))
             return None
+        self.client.cpu_threads = self.settings.cpu_threads
         job_id = self.client.submit(job.request, job.inputs)
         self._jobs[job_id] = _RunningJob(job, self.document)
         self.settings.set_generation_params(params)

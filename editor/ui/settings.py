@@ -96,6 +96,18 @@ class Settings:
     def low_memory(self, on: bool) -> None:
         self.qsettings.setValue("engine/low_memory", bool(on))
 
+    @property
+    def cpu_threads(self) -> int:
+        """Torch threads for CPU jobs; 0 lets the engine leave one CPU to the window."""
+        try:
+            return max(0, int(self.qsettings.value("engine/cpu_threads", 0)))
+        except (TypeError, ValueError):
+            return 0
+
+    @cpu_threads.setter
+    def cpu_threads(self, value: int) -> None:
+        self.qsettings.setValue("engine/cpu_threads", max(0, int(value)))
+
     def engine_options(self) -> dict[str, Any]:
         """Request options for the device settings (empty: the engine decides)."""
         options: dict[str, Any] = {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.request import GenerationInputs, GenerationRequest
-from engine.worker import EngineClient
+from engine.worker import EngineClient, cpu_threads_beside_ui
 
 
 @pytest.fixture
@@ -184,3 +185,30 @@ def test_shutdown_during_a_long_step_keeps_the_thread_alive_until_it_ends(
     release.set()
     assert thread.wait(30000)
     assert not engine_threads_running()
+
+
+@pytest.mark.parametrize(
+    ("requested", "torch_default", "cpus", "expected"),
+    [
+        (0, 2, 2, 1),  # 2 cores: one for the window, one for the job
+        (0, 4, 8, 4),  # hyper-threads: torch's physical-core default already leaves room
+        (0, 8, 8, 7),
+        (0, 1, 1, 1),  # never zero
+        (0, 2, None, 1),  # CPU count unknown: judged from torch's default
+        (3, 2, 2, 3),  # the user's setting wins
+    ],
+)
+def test_cpu_threads_leave_a_cpu_to_the_window(requested, torch_default, cpus, expected) -> None:  # noqa: ANN001
+    assert cpu_threads_beside_ui(requested, torch_default, cpus) == expected
+
+
+def test_the_cpu_thread_setting_reaches_torch_for_the_next_job(
+    qtbot, client: EngineClient, tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # noqa: ANN001
+    # The engine thread reads the count back from torch after setting it and logs it.
+    caplog.set_level(logging.INFO, logger="engine.worker")
+    for threads in (2, 1):
+        client.cpu_threads = threads
+        with qtbot.waitSignal(client.finished, timeout=60000):
+            client.submit(_request(tiny_model_dir, steps=1))
+        assert f"CPU jobs now use {threads} torch thread(s)" in caplog.messages

@@ -153,13 +153,12 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     paint_mask(qtbot, window)
     prepare(window, tiny_model_dir, prompt="two boats")
     previews = []
+    waiting: list[str] = []  # what the panel says before each job's first step
+    set_waiting = window.generation_panel.set_waiting
+    window.generation_panel.set_waiting = lambda text: (waiting.append(text), set_waiting(text))
     window.generate()
     window.generation.client.progress.connect(
         lambda *_a: previews.append(window.canvas.preview_rect())
-    )
-    waiting = []
-    window.generation.client.started.connect(
-        lambda _j: waiting.append(window.generation_panel.status_label.text())
     )
     window.generation_panel.seed_spin.setValue(99)
     window.generate()
@@ -168,7 +167,11 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     qtbot.waitUntil(lambda: window.candidates.count() == 2, timeout=WAIT_MS)
     seeds = [c.result.seed for c in window.candidates.candidates()]
     assert seeds == [1234, 99]
-    assert waiting == ["Loading the model…", "Preparing…"]  # the second job reuses the model
+    # The second job reuses the loaded model, so it does not claim to load it again.
+    assert [t for t in waiting if t != "Starting the engine…"] == [
+        "Loading the model…",
+        "Preparing…",
+    ]
     region = window.candidates.candidates()[0].result.request.region
     assert any(r is not None and (r.x(), r.y(), r.width(), r.height()) ==
                (region.x, region.y, region.width, region.height) for r in previews)  # fmt: skip

@@ -218,8 +218,11 @@ def test_settings_dialog_and_engine_options_reach_the_request(
     dialog.device_combo.setCurrentText("cpu")
     dialog.low_memory_check.setChecked(True)
     dialog.undo_spin.setValue(64)
+    assert dialog.threads_spin.text().startswith("Automatic")  # 0 until the user picks
+    dialog.threads_spin.setValue(1)
     dialog.accept()
     fresh = Settings(window.settings.path)
+    assert fresh.cpu_threads == 1
     assert fresh.model_dirs == [tmp_path / "models"]
     assert (fresh.watermark, fresh.device, fresh.low_memory, fresh.undo_memory_mb) == (
         False, "cpu", True, 64,
