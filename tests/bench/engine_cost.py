@@ -9,6 +9,7 @@ P6 runs in a child process so that its RSS is not this process's.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -116,6 +117,16 @@ def measure_p1(ctx: Context) -> Result:
     client = EngineClient()
     calls = _CallTimer()
     plain_id = plain_thread.submit(threading.get_ident).result()
+    # Both sides at the torch thread count the editor uses by default (it leaves one CPU
+    # to the window), set the same way on each side's thread.
+    import torch
+
+    from engine.worker import cpu_threads_beside_ui
+
+    default = plain_thread.submit(torch.get_num_threads).result()
+    threads = cpu_threads_beside_ui(0, default, os.cpu_count())
+    plain_thread.submit(torch.set_num_threads, threads).result()
+    client.cpu_threads = threads
     ratios: dict[int, float] = {}
     extra: list[str] = []
     try:
@@ -178,7 +189,7 @@ def measure_p1(ctx: Context) -> Result:
     detail = (
         "txt2img through EngineClient (worker thread, previews, watermark on as by default) ÷ "
         "a plain StableDiffusionPipeline call (Euler a) on a thread of its own, same tiny "
-        "model, seed and steps; "
+        f"model, seed, steps and torch threads ({threads}, the editor's default here); "
         f"wall time, best of {prof.p1_reps} interleaved runs each after a warm-up; worst of "
         + ", ".join(f"{s}²: {r:.3f}" for s, r in ratios.items())
     )
