@@ -47,7 +47,9 @@ class SettingsDialog(QDialog):
         folders.addLayout(row)
         form.addRow("Model folders", folders)
 
-        self.watermark_check = QCheckBox("Embed an invisible watermark in generated pixels")
+        self.watermark_check = QCheckBox(
+            "Embed an invisible watermark in generated images and their exports"
+        )
         self.watermark_check.setChecked(settings.watermark)
         form.addRow("Watermark", self.watermark_check)
         self.device_combo = QComboBox()
