@@ -29,6 +29,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
+    QRegion,
     QTabletEvent,
     QWheelEvent,
 )
@@ -396,8 +397,17 @@ class CanvasView(QWidget):
         canvas_on_screen = self.canvas_rect_to_widget(QRectF(self._image.rect()))
         visible = canvas_on_screen.intersected(QRectF(exposed))
         if not visible.isEmpty():
-            painter.fillRect(visible, self._checker)
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._zoom < 1.0)
+            preview_target = None
+            if self._preview is not None:
+                image, rect = self._preview
+                preview_target = self.canvas_rect_to_widget(rect)
+                if not image.hasAlphaChannel():
+                    # An opaque preview hides everything under it, and during a job it is
+                    # what repaints on every step: skip scaling the composite beneath it.
+                    hidden = preview_target.toAlignedRect().adjusted(1, 1, -1, -1)
+                    painter.setClipRegion(QRegion(exposed).subtracted(QRegion(hidden)))
+            painter.fillRect(visible, self._checker)
             src = self._exposed_source_rect(visible)
             if not src.isEmpty():
                 target = self.canvas_rect_to_widget(src)
@@ -408,9 +418,9 @@ class CanvasView(QWidget):
                 if self._overlay is not None:
                     image, pos = self._overlay
                     painter.drawImage(self.canvas_rect_to_widget(QRect(pos, image.size())), image)
-                if self._preview is not None:
-                    image, rect = self._preview
-                    painter.drawImage(self.canvas_rect_to_widget(rect), image)
+            painter.setClipping(False)
+            if preview_target is not None:
+                painter.drawImage(preview_target, self._preview[0])
         self._paint_decorations(painter)
         painter.end()
 

@@ -261,3 +261,25 @@ def test_wheel_zooms_around_the_pointer(window, qtbot, png_path: Path) -> None:
     assert abs(view.zoom - zoom * 1.25) < 1e-9
     after = view.widget_to_canvas(anchor)
     assert abs(after.x() - under.x()) < 1e-6 and abs(after.y() - under.y()) < 1e-6
+
+
+def test_preview_covers_its_region_and_leaves_no_trace(window, png_path: Path) -> None:
+    """An opaque preview is painted over the composite (which is skipped beneath it), at a
+    fractional zoom too, and clearing it shows the untouched picture again."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QImage
+
+    window.open_path(png_path)
+    view = window.canvas
+    while view.zoom >= 1.0:  # smooth scaling, and edges that fall between widget pixels
+        view.zoom_out(QPointF(50, 50))
+    assert 0.3 < view.zoom < 1.0 and (20 * view.zoom) % 1
+    preview = QImage(8, 8, QImage.Format.Format_RGB888)
+    preview.fill(QColor(0, 255, 0))
+    before = {(x, y): widget_pixel(window, x, y) for x, y in ((30, 30), (41, 49), (10, 10))}
+    view.set_preview(preview, QRect(20, 20, 30, 40))
+    assert widget_pixel(window, 30, 30) == (0, 255, 0)
+    assert widget_pixel(window, 41, 49) == (0, 255, 0)
+    assert widget_pixel(window, 10, 10) == before[(10, 10)]  # outside: the picture
+    view.set_preview(None)
+    assert {p: widget_pixel(window, *p) for p in before} == before
