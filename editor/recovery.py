@@ -4,7 +4,7 @@ While a document has unsaved changes, `Autosaver` writes it every few seconds (Q
 "recovery/autosave_seconds", default 60) to the recovery folder under the per-user data
 folder, as an ordinary OpenRaster file plus a small JSON sidecar naming the original file.
 
-The UI thread only copies the layers' pixel arrays (a memcpy per layer, see `snapshot`);
+The UI thread only copies the layers' pixel arrays (a memcpy per layer, see `editor.model.snapshot`);
 compositing, PNG encoding and the atomic write run on one background thread, so painting
 never waits for the disk. The recovery file is deleted when the document is saved, closed
 or replaced; after a crash (or a kill) it stays behind and `RecoveryStore.orphans()` finds
@@ -29,14 +29,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
 
 from editor.io.atomic import atomic_write
 from editor.io.errors import FileError
 from editor.io.project import load_ora, save_ora
 from editor.model.document import MAX_CANVAS_SIDE, Document
-from editor.model.layer import Layer
+from editor.model.snapshot import DocumentSnapshot, document_from_snapshot, snapshot
 from engine.paths import user_data_dir
 
 log = logging.getLogger(__name__)
@@ -62,84 +61,6 @@ def autosave_interval_s(qsettings: object | None) -> float:
         return float(qsettings.value(SETTINGS_KEY, DEFAULT_INTERVAL_S))
     except (TypeError, ValueError):
         return DEFAULT_INTERVAL_S
-
-
-# ---------------------------------------------------------------- snapshots
-
-
-@dataclass(frozen=True)
-class LayerSnapshot:
-    name: str
-    pixels: np.ndarray  # premultiplied, as the layer stores it; a private copy
-    x: int
-    y: int
-    opacity: float
-    blend_mode: str
-    visible: bool
-    alpha_locked: bool
-    metadata: dict[str, str]
-
-
-@dataclass(frozen=True)
-class DocumentSnapshot:
-    width: int
-    height: int
-    layers: tuple[LayerSnapshot, ...]
-    current: int  # index of the active layer, -1 for none
-    mask: np.ndarray | None = None  # private copies; None when empty
-    selection: np.ndarray | None = None
-
-
-def snapshot(document: Document) -> DocumentSnapshot:
-    """Copy what a project file holds (UI thread; costs one array copy per layer and mask)."""
-    layers = tuple(
-        LayerSnapshot(
-            layer.name,
-            layer.pixels.copy(),
-            layer.x,
-            layer.y,
-            layer.opacity,
-            layer.blend_mode,
-            layer.visible,
-            layer.alpha_locked,
-            dict(layer.metadata),
-        )
-        for layer in document.layers
-    )
-    return DocumentSnapshot(
-        document.width,
-        document.height,
-        layers,
-        document.current_index,
-        document.mask.copy() if document.has_mask() else None,
-        document.selection.copy() if document.has_selection() else None,
-    )
-
-
-def document_from_snapshot(snap: DocumentSnapshot) -> Document:
-    """A clean Document holding the snapshot (usable on any thread: it has no parent)."""
-    document = Document(snap.width, snap.height)
-    for index, item in enumerate(snap.layers):
-        layer = Layer(
-            item.name,
-            item.pixels,
-            item.x,
-            item.y,
-            item.opacity,
-            item.blend_mode,
-            item.visible,
-            item.alpha_locked,
-            item.metadata,
-        )
-        document.insert_layer(layer, index)
-    if 0 <= snap.current < len(document.layers):
-        document.set_current_layer(snap.current)
-    if snap.mask is not None:
-        document.set_mask(snap.mask)
-    if snap.selection is not None:
-        document.set_selection(snap.selection)
-    document.reset_history()
-    return document
 
 
 # ---------------------------------------------------------------- the folder

@@ -60,18 +60,28 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:
     return True
 
 
+@dataclass
+class _RssSpan:
+    """Resident memory once warmed up and at the end of a soak run."""
+
+    rss_after_warmup: int = 0
+    rss_end: int = 0
+
+    @property
+    def rss_growth(self) -> float:
+        return self.rss_end / self.rss_after_warmup - 1.0 if self.rss_after_warmup else 0.0
+
+
 # ---------------------------------------------------------------- jobs
 
 
 @dataclass
-class JobSoak:
+class JobSoak(_RssSpan):
     jobs: int = 0
     cancels: int = 0
     finished: int = 0
     cancelled: int = 0
     failed: list[str] = field(default_factory=list)
-    rss_after_warmup: int = 0
-    rss_end: int = 0
     os_threads_before: int = 0
     os_threads_after: int = 0
     # OS threads born during the run and still alive after shutdown, by kernel name.
@@ -79,10 +89,6 @@ class JobSoak:
     worker_stopped: bool = False
     threads_left: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def rss_growth(self) -> float:
-        return self.rss_end / self.rss_after_warmup - 1.0 if self.rss_after_warmup else 0.0
 
     def problems(self) -> list[str]:
         out = []
@@ -180,7 +186,7 @@ def soak_jobs(model: Path, jobs: int, cancels: int, warmup: int = 10) -> JobSoak
 
 
 @dataclass
-class PaintSoak:
+class PaintSoak(_RssSpan):
     dabs: int = 0
     strokes: int = 0
     undos: int = 0
@@ -189,13 +195,7 @@ class PaintSoak:
     max_undo_bytes: int = 0
     steps_dropped: bool = False
     exact_undo_redo: bool = True
-    rss_after_warmup: int = 0
-    rss_end: int = 0
     seconds: float = 0.0
-
-    @property
-    def rss_growth(self) -> float:
-        return self.rss_end / self.rss_after_warmup - 1.0 if self.rss_after_warmup else 0.0
 
     def problems(self) -> list[str]:
         out = []

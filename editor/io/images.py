@@ -100,7 +100,7 @@ def _decode_quietly(fp: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
         with _pillow_allows(max_pixels):
             im = Image.open(fp, formats=_formats())
     except Image.DecompressionBombError:
-        raise _too_large(name, None, max_pixels) from None
+        raise too_large_error(f'"{name}"', None, max_pixels) from None
     except UnidentifiedImageError:
         raise FileError(
             f'"{name}" is not an image Overpaint can open (PNG, JPEG, WebP, BMP, TIFF or GIF), '
@@ -116,7 +116,7 @@ def _decode_quietly(fp: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
                 f'"{name}" has a size of {width}x{height} pixels, so it holds no picture.'
             )
         if width * height > max_pixels:
-            raise _too_large(name, (width, height), max_pixels)
+            raise too_large_error(f'"{name}"', (width, height), max_pixels)
         try:
             im.load()
             im = _upright(im, name)
@@ -133,12 +133,15 @@ def _decode_quietly(fp: BinaryIO, name: str, max_pixels: int) -> np.ndarray:
             ) from None
 
 
-def _too_large(name: str, size: tuple[int, int] | None, max_pixels: int) -> ImageTooLargeError:
+def too_large_error(
+    subject: str, size: tuple[int, int] | None, max_pixels: int
+) -> ImageTooLargeError:
+    """The refusal of an image above the pixel limit; `subject` starts the sentence."""
     limit = f"{max_pixels / 1_000_000:g} megapixels"
     what = f"{size[0]}x{size[1]} pixels" if size else "larger than Overpaint can safely open"
     return ImageTooLargeError(
-        f'"{name}" is {what}, above the limit of {limit}; '
-        "raise the image size limit in Settings if you trust this file."
+        f"{subject} is {what}, above the limit of {limit}; "
+        "raise the image size limit in Settings if you trust it."
     )
 
 

@@ -1,8 +1,8 @@
 """Run slow file work (encoding, watermarking) off the UI thread, behind a modal busy dialog.
 
-The caller copies what it needs from the document first; the function given here must
-only touch those copies, never the live Document, because the window keeps painting
-(and autosave keeps reading) while it runs. The dialog is window-modal, so no edit can
+The caller copies what it needs from the document first (`editor.model.snapshot`); the
+function given here must only touch that copy, never the live Document, because the
+window keeps repainting (and autosave keeps reading) while it runs. The dialog is window-modal, so no edit can
 happen meanwhile and the caller's next step (marking the history clean) stays true.
 """
 

@@ -12,8 +12,7 @@ import numpy as np
 from PySide6.QtCore import QMimeData, QRect
 from PySide6.QtGui import QImage
 
-from editor.io.errors import ImageTooLargeError
-from editor.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image
+from editor.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, too_large_error
 from editor.model.blending import image_to_rgba
 from editor.model.document import Document
 
@@ -82,13 +81,9 @@ def image_from_mime(mime: QMimeData, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
     if mime.hasImage():
         image = QImage(mime.imageData())
         if not image.isNull():
-            w, h = image.width(), image.height()
-            if w * h > max_pixels:
-                raise ImageTooLargeError(
-                    f"The pasted image is {w}x{h} pixels, above the limit of "
-                    f"{max_pixels / 1_000_000:g} megapixels; paste a smaller one or raise "
-                    "the image size limit in Settings."
-                )
+            if image.width() * image.height() > max_pixels:
+                size = (image.width(), image.height())
+                raise too_large_error("The pasted image", size, max_pixels)
             return image_to_rgba(image)
     for url in mime.urls() if mime.hasUrls() else ():
         path = Path(url.toLocalFile())

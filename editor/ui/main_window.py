@@ -35,10 +35,10 @@ from PySide6.QtWidgets import (
 )
 
 from editor.io.errors import FileError
-from editor.io.export import export_inputs, export_rgba_png
-from editor.io.ora import write_ora
-from editor.io.project import document_to_project, load_document
+from editor.io.export import export_png as write_png_export
+from editor.io.project import load_document, save_ora
 from editor.model.document import Document
+from editor.model.snapshot import document_from_snapshot, snapshot
 from editor.ui import file_ops
 from editor.ui.actions import Actions, create_actions
 from editor.ui.busy import run_busy
@@ -445,9 +445,13 @@ class MainWindow(QMainWindow):
             return self.save_as(None)
         if target.suffix.lower() != file_ops.ORA_SUFFIX:
             target = target.with_suffix(file_ops.ORA_SUFFIX)
-        project, merged = document_to_project(self.document), self.document.composite_array()
+        snap = snapshot(self.document)
         try:
-            run_busy(self, f"Saving {target.name}…", lambda: write_ora(target, project, merged))
+            run_busy(
+                self,
+                f"Saving {target.name}…",
+                lambda: save_ora(document_from_snapshot(snap), target),
+            )
         except FileError as e:  # its message names the file and the cause
             self.show_error(str(e))
             return False
@@ -475,11 +479,11 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        rgba, parameters, request = export_inputs(self.document, self.document.current_layer)
-        mark = self.settings.watermark
+        snap, mark = snapshot(self.document), self.settings.watermark
 
         def write() -> None:
-            export_rgba_png(path, rgba, parameters, request, watermark=mark)
+            copy = document_from_snapshot(snap)
+            write_png_export(copy, path, layer=copy.current_layer, watermark=mark)
 
         try:
             run_busy(self, f"Exporting {path.name}…", write)
