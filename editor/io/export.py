@@ -90,6 +90,18 @@ def export_png(
 ) -> None:
     """Export the visible composite. Metadata: the given `parameters`/`request`, else the
     generation of `layer` (or of the topmost generated layer, see generation_layer)."""
+    rgba, parameters, request = export_inputs(document, layer, parameters, request)
+    export_rgba_png(path, rgba, parameters, request, watermark)
+
+
+def export_inputs(
+    document: Document,
+    layer: Layer | None = None,
+    parameters: str | None = None,
+    request: GenerationRequest | None = None,
+) -> tuple[np.ndarray, str | None, GenerationRequest | None]:
+    """What an export writes, as copies: the composite is the only pixel copy it needs,
+    cheaper than a snapshot of every layer, so the rest can run on another thread."""
     if parameters is None and request is None:
         parameters, request = layer_generation(generation_layer(document, layer))
-    export_rgba_png(path, document.composite_array(), parameters, request, watermark)
+    return document.composite_array(), parameters, request

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.io.errors import FileError
-from editor.io.export import export_png as write_png_export
+from editor.io.export import export_inputs, export_rgba_png
 from editor.io.project import load_document, save_ora
 from editor.model.document import Document
 from editor.model.snapshot import document_from_snapshot, snapshot
@@ -479,11 +479,11 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        snap, mark = snapshot(self.document), self.settings.watermark
+        rgba, parameters, request = export_inputs(self.document, self.document.current_layer)
+        mark = self.settings.watermark
 
         def write() -> None:
-            copy = document_from_snapshot(snap)
-            write_png_export(copy, path, layer=copy.current_layer, watermark=mark)
+            export_rgba_png(path, rgba, parameters, request, watermark=mark)
 
         try:
             run_busy(self, f"Exporting {path.name}…", write)
