@@ -11,9 +11,10 @@ import sys
 from engine import __version__
 
 # Subcommands that run without a window. The engine's own CLI owns all but `flatten`,
-# which composites an OpenRaster project (an editor file format).
+# which composites an OpenRaster project (an editor file format), and `install-desktop`.
 ENGINE_COMMANDS = ("txt2img", "img2img", "inpaint", "fill", "rerun", "watermark", "models")
 EDITOR_COMMANDS = ("flatten",)
+DESKTOP_COMMAND = "install-desktop"
 SUBCOMMAND_HELP = {
     "txt2img": "generate an image from a prompt",
     "img2img": "repaint an image guided by a prompt",
@@ -23,12 +24,13 @@ SUBCOMMAND_HELP = {
     "watermark": "print the invisible watermark of an image (exit 1 if none)",
     "models": "list the models Overpaint can find",
     "flatten": "composite an OpenRaster (.ora) project into a PNG",
+    DESKTOP_COMMAND: "add Overpaint to the menu and to 'Open with' (--uninstall removes it)",
 }
 
 
 def _gui_parser() -> argparse.ArgumentParser:
     epilog = "subcommands (overpaint COMMAND --help for each):\n" + "\n".join(
-        f"  {name:<10} {text}" for name, text in SUBCOMMAND_HELP.items()
+        f"  {name:<16} {text}" for name, text in SUBCOMMAND_HELP.items()
     )
     parser = argparse.ArgumentParser(
         prog="overpaint",
@@ -54,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from editor.cli import main as editor_main
 
         return editor_main(argv)
+    if argv and argv[0] == DESKTOP_COMMAND:
+        from editor.desktop_install import main as desktop_main
+
+        return desktop_main(argv[1:])
     args = _gui_parser().parse_args(argv)
     from editor.ui.application import run_gui
 

@@ -31,11 +31,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
 
-from editor.io.atomic import atomic_write
 from editor.io.errors import FileError
 from editor.io.project import load_ora, save_ora
 from editor.model.document import MAX_CANVAS_SIDE, Document
 from editor.model.snapshot import DocumentSnapshot, document_from_snapshot, snapshot
+from engine.atomic_write import atomic_write, remove_stale_temporaries
 from engine.paths import user_data_dir
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,12 @@ def write_recovery(
     document_path: Path | None,
     source_name: str | None,
 ) -> None:
-    """Write the snapshot as the session's recovery file (atomic; background thread)."""
+    """Write the snapshot as the session's recovery file (atomic; background thread).
+
+    Also clears what a killed save of the document itself left beside it.
+    """
+    if document_path is not None:
+        remove_stale_temporaries(document_path)
     document = document_from_snapshot(snap)
     save_ora(document, session.ora_path, keep_backup=False)
     meta = {

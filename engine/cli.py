@@ -3,6 +3,11 @@
 Exit codes: 0 success, 1 error (one `error: ...` line on stderr; --debug adds the
 traceback), 2 usage error, 130 Ctrl-C. Outputs are written only once every sample is
 done, each atomically, so an interrupted run leaves no partial file.
+
+img2img, inpaint and fill build their jobs with the window's builder (engine.jobs) from
+pictures read by the window's reader (engine.images), and `rerun` crops its inputs the
+same way, so a request gives the same pixels from the window, the CLI or a rerun. The
+written picture is the patch laid on the input, then watermarked as a whole.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import EngineError, InvalidRequestError
-from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
+from engine.request import GenerationInputs, GenerationResult
 from engine.schedulers import SCHEDULER_NAMES
 
 log = logging.getLogger("overpaint.cli")
@@ -41,7 +46,9 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=7.0, help="CFG scale")
     p.add_argument("--scheduler", default="Euler a", help=f"one of: {', '.join(SCHEDULER_NAMES)}")
-    p.add_argument("--width", type=int, default=None, help="default: the model's native size")
+    p.add_argument(
+        "--width", type=int, default=None, help="txt2img size (default: the model's native size)"
+    )
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--n-samples", type=int, default=1, help="K>1 writes OUT-1.png ... OUT-K.png")
     p.add_argument(
@@ -78,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-img", required=True, type=Path)
     p.add_argument("--mask", required=True, type=Path, help="white = repaint")
     p.add_argument("--strength", type=float, default=0.75)
-    p.add_argument("--mask-blur", type=int, default=4, help="feather radius in pixels")
+    p.add_argument(
+        "--mask-blur",
+        type=int,
+        default=None,
+        help="feather radius in pixels (default: the window's rule, a tenth of the mask's "
+        "diagonal, 4 to 48)",
+    )
     _common(p)
     p.add_argument("--out", required=True, type=Path)
     _debug(p)
@@ -114,17 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_image(path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    """The picture as straight RGBA8, read exactly as the window reads it (engine.images:
+    the same formats, pixel limit, 16-bit scaling and colour conversions)."""
+    from engine.images import read_image as read
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGBA"))
-    except FileNotFoundError as e:
-        raise CliError(f"Image {path} does not exist.") from e
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise CliError(f"Cannot read image {path}: it is not a readable image file.") from e
+    return read(path)
 
 
 def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -154,19 +161,34 @@ def _check_out_dir(out: Path) -> None:
         raise CliError(f"Cannot write {out}: the folder {folder} does not exist.")
 
 
+def output_picture(result: GenerationResult, base: np.ndarray | None = None) -> np.ndarray:
+    """The picture the CLI writes for a result: the patch laid on ``base`` (the whole input
+    image), watermarked as a whole when the request asks for it, RGB when opaque.
+
+    The engine leaves patches unmarked; marking the finished picture (as the editor's
+    export does) is what lets `overpaint watermark` find the mark in it.
+    """
+    from engine.region import apply_patch
+
+    pixels = result.rgba if base is None else apply_patch(base, result.rgba, result.x, result.y)
+    if result.request.watermark:
+        from engine.watermark import embed_watermark
+
+        pixels = embed_watermark(np.ascontiguousarray(pixels))
+    if pixels.shape[2] == 4 and (pixels[..., 3] == 255).all():
+        pixels = np.ascontiguousarray(pixels[..., :3])
+    return pixels
+
+
 def write_results(
     results: Sequence[GenerationResult], out: Path, base: np.ndarray | None = None
 ) -> list[Path]:
     from engine.metadata import save_png
-    from engine.region import apply_patch
 
     paths = output_paths(out, len(results))
     for path, res in zip(paths, results, strict=True):
-        pixels = res.rgba if base is None else apply_patch(base, res.rgba, res.x, res.y)
-        if pixels.shape[2] == 4 and (pixels[..., 3] == 255).all():
-            pixels = np.ascontiguousarray(pixels[..., :3])
         try:
-            save_png(path, pixels, res.parameters, res.request)
+            save_png(path, output_picture(res, base), res.parameters, res.request)
         except OSError as e:
             raise CliError(f"Cannot write {path}: {e.strerror or e}.") from e
     return paths
@@ -179,7 +201,7 @@ def write_results(
 class Progress:
     """Step counter on stderr: redrawn in place on a terminal, a few lines otherwise."""
 
-    def __init__(self, stream=None) -> None:  # noqa: ANN001
+    def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._last = -1
@@ -211,54 +233,59 @@ def _options(args: argparse.Namespace) -> tuple[tuple[str, object], ...]:
     return tuple(opts)
 
 
+def _params(args: argparse.Namespace) -> dict[str, object]:
+    """The generation settings, under the names the window's generation panel uses."""
+    names = ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength")
+    params: dict[str, object] = {n: getattr(args, n) for n in names if hasattr(args, n)}
+    params.update(scheduler=args.scheduler, n_samples=args.n_samples)
+    return params
+
+
 def _generate(args: argparse.Namespace, mode: str) -> int:
+    from engine.jobs import build_request, image_composite, prepare_job
     from engine.models import resolve_model
     from engine.pipelines import Engine
-    from engine.region import mask_bbox, plan_region
 
     _check_out_dir(args.out)
     extra = tuple(args.models_dir)
     info = resolve_model(args.model, extra)
-    request = GenerationRequest(
-        mode=mode,
-        prompt=args.prompt,
-        negative_prompt=args.negative_prompt,
-        seed=args.seed,
-        steps=args.steps,
-        guidance=args.guidance,
-        strength=getattr(args, "strength", 0.75),
-        scheduler=args.scheduler,
-        width=args.width or info.native_size,
-        height=args.height or info.native_size,
-        # Recorded so `rerun` uses this model even if the default changes later.
-        model=args.model or info.name,
-        n_samples=args.n_samples,
-        mask_blur=getattr(args, "mask_blur", 4),
-        watermark=not args.no_watermark,
-        options=_options(args),
-    )
-    if request.n_samples < 1:
+    if args.n_samples < 1:
         raise InvalidRequestError("--n-samples must be at least 1.")
-    inputs = GenerationInputs()
+    # Recorded so `rerun` uses this model even if the default changes later.
+    params = {**_params(args), "mode": mode, "model": args.model or info.name}
     base = None
-    if mode in ("img2img", "inpaint"):
+    if mode == "txt2img":
+        request = build_request(
+            mode,
+            params,
+            width=args.width or info.native_size,
+            height=args.height or info.native_size,
+            watermark=not args.no_watermark,
+            options=_options(args),
+        )
+        inputs = GenerationInputs()
+    else:
+        # The window's job builder: the same region plan, crops and feather.
         base = read_image(args.init_img)
         h, w = base.shape[:2]
-        request = request.replace(canvas_width=w, canvas_height=h)
-        if mode == "img2img":
-            inputs = GenerationInputs(image=base)
-        else:
-            mask = read_mask(args.mask, (w, h))
-            bbox = mask_bbox(mask)
-            if bbox is None:
-                raise InvalidRequestError(
-                    f"The mask {args.mask} is all black; white marks the area to repaint."
-                )
-            plan = plan_region(bbox, w, h, info.native_size)
-            request = request.replace(region=plan.context)
-            inputs = _crop_inputs(base, mask, plan.context)
-    engine = Engine(extra)
-    results = engine.run(request, inputs, on_progress=Progress())
+        mask = read_mask(args.mask, (w, h)) if mode == "inpaint" else None
+        if mask is not None and not mask.any():
+            raise InvalidRequestError(
+                f"The mask {args.mask} is all black; white marks the area to repaint."
+            )
+        job = prepare_job(
+            params,
+            w,
+            h,
+            image_composite(base),
+            mask=mask,
+            native=info.native_size,
+            options=dict(_options(args)),
+            watermark=not args.no_watermark,
+            mask_blur=getattr(args, "mask_blur", None),
+        )
+        request, inputs = job.request, job.inputs
+    results = Engine(extra).run(request, inputs, on_progress=Progress())
     for res in results[:1]:
         for warning in res.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -267,32 +294,32 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
     return 0
 
 
-def _crop_inputs(image: np.ndarray, mask: np.ndarray, box: Box) -> GenerationInputs:
-    sl = (slice(box.y, box.bottom), slice(box.x, box.right))
-    return GenerationInputs(image=image[sl].copy(), mask=mask[sl].copy())
-
-
 def cmd_fill(args: argparse.Namespace) -> int:
+    from engine.jobs import FILL_NATIVE, image_composite, prepare_job
     from engine.pipelines import Engine
 
     _check_out_dir(args.out)
     image = read_image(args.init_img)
     h, w = image.shape[:2]
     mask = read_mask(args.mask, (w, h))
-    request = GenerationRequest(
-        mode="fill",
-        canvas_width=w,
-        canvas_height=h,
+    job = prepare_job(
+        {"mode": "fill"},
+        w,
+        h,
+        image_composite(image),
+        mask=mask,
+        native=FILL_NATIVE,
+        options={"fill_method": args.method},
         watermark=False,
-        options=(("fill_method", args.method),),
     )
-    results = Engine().run(request, GenerationInputs(image=image, mask=mask))
+    results = Engine().run(job.request, job.inputs)
     for path in write_results(results, args.out, image):
         print(path)
     return 0
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    from engine.jobs import inputs_for
     from engine.metadata import read_request
     from engine.pipelines import Engine
 
@@ -309,8 +336,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
     if args.model:
         request = request.replace(model=args.model)
-    inputs = GenerationInputs()
-    base = None
+    base = mask = None
     if request.mode != "txt2img":
         if args.init_img is None:
             raise CliError(f"{args.image} was made with {request.mode}; pass the same --init-img.")
@@ -321,15 +347,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
                 f"{args.init_img} is {w}x{h}, but the recorded run used a "
                 f"{request.canvas_width}x{request.canvas_height} image."
             )
-        mask = None
         if request.mode in ("inpaint", "outpaint", "fill"):
             if args.mask is None:
                 raise CliError(f"{args.image} was made with {request.mode}; pass the same --mask.")
+        if args.mask is not None:
             mask = read_mask(args.mask, (w, h))
-        if request.region is not None and mask is not None:
-            inputs = _crop_inputs(base, mask, request.region)
-        else:
-            inputs = GenerationInputs(image=base, mask=mask)
+    inputs = inputs_for(request, base, mask)
     results = Engine(tuple(args.models_dir)).run(request, inputs, on_progress=Progress())
     for path in write_results(results, args.out, base):
         print(path)

@@ -11,15 +11,14 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from engine import __version__
+from engine.atomic_write import atomic_write
 from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -127,39 +126,13 @@ def save_png(
 ) -> None:
     """Write a PNG with metadata atomically: an existing file is replaced whole or not at all.
 
-    The bytes go to a temporary file in the same folder (same filesystem, so the rename is
-    atomic), are fsynced, then renamed over ``path``. On any error the temporary file is
-    removed and ``path`` is untouched.
+    See `engine.atomic_write`: a new file gets the permissions the umask allows, a replaced
+    one keeps its own; on any error ``path`` is untouched and no temporary file remains.
     """
-    target = Path(path)
     image = _to_image(rgba_or_rgb)
     info = png_info(parameters, request)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG", pnginfo=info)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        # BaseException too: Ctrl-C during a save must not leave a stray temp file.
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, harmless to skip.
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    with atomic_write(path) as tmp:
+        image.save(tmp, format="PNG", pnginfo=info)
 
 
 def _read_text(path: str | os.PathLike[str], key: str) -> str | None:

@@ -229,10 +229,8 @@ class Engine:
             raise InvalidRequestError("The mask is empty; paint the area to fill first.")
         method = str(request.option("fill_method", "telea"))
         filled = classical_fill(np.ascontiguousarray(original[..., :3]), mask, method)
-        patch = region.composite_patch(
-            original, filled, region.feather_mask(mask, request.mask_blur)
-        )
         h, w = mask.shape
+        patch = region.patch_from_generation(filled, w, h, mask, request.mask_blur)
         x, y = (request.region.x, request.region.y) if request.region else (0, 0)
         params = format_parameters(request, request.seed, f"classical fill ({method})", None, w, h)
         return GenerationResult(request, patch, x, y, request.seed, params)
@@ -294,17 +292,9 @@ class Engine:
                 on_progress,
                 cancel,
             )
-            back = region.resize_rgb(rgb, crop_w, crop_h)
-            if request.watermark:
-                from engine.watermark import embed_watermark
-
-                back = embed_watermark(back)
-            if mask is not None:
-                patch = region.composite_patch(
-                    original, back, region.feather_mask(mask, request.mask_blur)
-                )
-            else:
-                patch = np.dstack([back, np.full((crop_h, crop_w), 255, np.uint8)])
+            # No watermark here: it is embedded in the whole picture a user takes away
+            # (editor export, CLI output); a mark on the crop could not be read there.
+            patch = region.patch_from_generation(rgb, crop_w, crop_h, mask, request.mask_blur)
             sample_request = request.replace(seed=seed, n_samples=1)
             params = format_parameters(sample_request, seed, info.name, self._hash, gen_w, gen_h)
             x, y = (request.region.x, request.region.y) if request.region else (0, 0)

@@ -7,7 +7,7 @@ The flow for one masked job:
    generation size. The editor crops the composite and the mask at ``plan.context``.
 3. The engine resizes the crop to ``(gen_width, gen_height)`` (``resize_rgb``/``resize_mask``),
    generates, and turns the result into an RGBA patch with ``patch_from_generation``
-   (resize back + ``feather_mask`` + ``composite_patch``).
+   (resize back to the crop, alpha = ``feather_mask``); classical fill uses it too.
 4. The patch is laid at ``(context.x, context.y)`` as a layer, or flattened with
    ``apply_patch``.
 
@@ -148,11 +148,6 @@ def plan_region(bbox: Box, canvas_width: int, canvas_height: int, native: int = 
     return RegionPlan(context, gen_w, gen_h, feather)
 
 
-def crop(image: np.ndarray, box: Box) -> np.ndarray:
-    """A copy of ``image`` inside ``box`` (which must lie inside the image)."""
-    return image[box.y : box.bottom, box.x : box.right].copy()
-
-
 def _row_sums(a: np.ndarray, r: int) -> np.ndarray:
     """Sums over windows of 2r+1 along each row (int64 cumsum: exact; edges replicated).
 
@@ -243,27 +238,6 @@ def over(dst_rgba: np.ndarray, src_rgba: np.ndarray) -> np.ndarray:
     return out
 
 
-def composite_patch(
-    original_rgba: np.ndarray, generated_rgb: np.ndarray, feathered: np.ndarray
-) -> np.ndarray:
-    """The RGBA patch for a context crop: generated colour, alpha = the feathered mask.
-
-    Laid "over" the original it reproduces the original bit-exactly where feathered == 0.
-    Where the original is partly transparent and the patch covers it, the result gains the
-    patch's opacity (outpainting fills empty canvas).
-    """
-    h, w = feathered.shape[:2]
-    if original_rgba.shape[:2] != (h, w) or generated_rgb.shape[:2] != (h, w):
-        raise ValueError(
-            f"crop sizes differ: original {original_rgba.shape[:2]}, generated "
-            f"{generated_rgb.shape[:2]}, mask {(h, w)}"
-        )
-    patch = np.empty((h, w, 4), np.uint8)
-    patch[..., :3] = generated_rgb[..., :3]
-    patch[..., 3] = feathered
-    return patch
-
-
 def apply_patch(
     canvas_rgba: np.ndarray, patch_rgba: np.ndarray, x: int, y: int, *, inplace: bool = False
 ) -> np.ndarray:
@@ -301,13 +275,25 @@ def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def patch_from_generation(
-    original_rgba: np.ndarray, generated_rgb: np.ndarray, mask: np.ndarray, feather: int
+    generated_rgb: np.ndarray,
+    width: int,
+    height: int,
+    mask: np.ndarray | None = None,
+    feather: int = 0,
 ) -> np.ndarray:
-    """Turn a generation at model size into the patch for its context crop.
+    """Turn a generation at model size into the RGBA patch for its ``width`` x ``height``
+    context crop: the one compositing step every engine job (diffusion and fill) uses.
 
-    ``original_rgba`` and ``mask`` are the context crop (canvas pixels), ``generated_rgb``
-    is the model output at any size; it is resized back to the crop with Lanczos.
+    The colour is ``generated_rgb`` resized back to the crop with Lanczos (a copy when the
+    size already matches); the alpha is ``feather_mask(mask, feather)``, exactly 0 outside
+    the feathered mask, or opaque everywhere without a mask (a whole-crop generation).
     """
-    h, w = mask.shape[:2]
-    back = resize_rgb(np.ascontiguousarray(generated_rgb[..., :3]), w, h)
-    return composite_patch(original_rgba, back, feather_mask(mask, feather))
+    back = resize_rgb(np.ascontiguousarray(generated_rgb[..., :3]), width, height)
+    if mask is None:
+        return np.dstack([back, np.full((height, width), 255, np.uint8)])
+    feathered = feather_mask(mask, feather)
+    if feathered.shape != (height, width):
+        raise ValueError(f"the mask is {feathered.shape[::-1]}, the crop {(width, height)}")
+    # Laid "over" the original the patch reproduces it bit-exactly where the alpha is 0;
+    # over transparent canvas it brings its own opacity (outpainting fills empty canvas).
+    return np.dstack([back, feathered])

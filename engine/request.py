@@ -57,6 +57,9 @@ class GenerationRequest:
     canvas_height: int = 0
     mask_blur: int = 4
     loras: tuple[tuple[str, float], ...] = ()
+    # Whether the picture made from this request carries the invisible watermark. The
+    # engine's patches are never marked: whoever writes the whole picture embeds it (the
+    # CLI after compositing, the editor's export), where a reader can find it.
     watermark: bool = True
     options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 

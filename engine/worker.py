@@ -121,7 +121,7 @@ class _WorkerThread(QThread):
         client = self._client
         client.started.emit(job.job_id)
 
-        def on_progress(step: int, total: int, preview) -> None:  # noqa: ANN001
+        def on_progress(step: int, total: int, preview) -> None:
             client.progress.emit(job.job_id, step, total, preview)
 
         try:
@@ -140,7 +140,7 @@ class _WorkerThread(QThread):
             log.warning("job %d failed: %s", job.job_id, e)
             client.failed.emit(job.job_id, str(e))
             return
-        except BaseException as e:  # noqa: BLE001 - the worker must survive anything a job
+        except BaseException as e:  # the worker must survive anything a job
             # does; a library's sys.exit() here used to end the thread and hang the UI.
             log.exception("job %d crashed", job.job_id)
             client.failed.emit(

@@ -37,15 +37,48 @@ def rss_bytes() -> int:
     return psutil.Process().memory_info().rss
 
 
-def os_threads() -> dict[int, str]:
-    """Thread id -> kernel name of every OS thread in this process."""
+def _task_key(task: Path) -> tuple[int, int] | None:
+    """(thread id, start time in clock ticks since boot) of one /proc task, None if gone.
+
+    The kernel hands a dead thread's id to the next thread it starts, so an id alone may
+    name a newer thread; together with the start time it names exactly one thread.
+    """
+    try:
+        stat = (task / "stat").read_text()
+    except OSError:  # the thread ended while we looked
+        return None
+    # Field 22 (starttime); fields are counted after the name, which may hold spaces.
+    return int(task.name), int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
+def os_threads() -> dict[tuple[int, int], str]:
+    """(thread id, start time) -> kernel name of every OS thread in this process."""
     out = {}
     for task in Path("/proc/self/task").iterdir():
+        key = _task_key(task)
         try:
-            out[int(task.name)] = (task / "comm").read_text().strip()
-        except OSError:  # the thread ended while we looked
-            pass
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        if key is not None:
+            out[key] = name
     return out
+
+
+def this_os_thread() -> tuple[int, int] | None:
+    """The os_threads() key of the calling thread."""
+    return _task_key(Path(f"/proc/self/task/{threading.get_native_id()}"))
+
+
+def wait_for_exit(keys: set[tuple[int, int]], timeout_s: float = 10.0) -> set[tuple[int, int]]:
+    """Those of `keys` still alive after up to `timeout_s`.
+
+    QThread.wait() returns once run() has returned, a moment before the OS thread is gone.
+    """
+    deadline = time.monotonic() + timeout_s
+    while (alive := keys & os_threads().keys()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return alive
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:
@@ -87,6 +120,8 @@ class JobSoak(_RssSpan):
     # OS threads born during the run and still alive after shutdown, by kernel name.
     os_threads_new: list[str] = field(default_factory=list)
     worker_stopped: bool = False
+    # Threads started during the run and alive after shutdown: the engine's OS thread,
+    # Python threads, and threads no one accounts for that ran Python code.
     threads_left: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -100,14 +135,16 @@ class JobSoak(_RssSpan):
             out.append(f"{self.cancelled} of {self.cancels} cancels took effect")
         if self.rss_growth > RSS_GROWTH_LIMIT:
             out.append(f"RSS grew {self.rss_growth:.1%} after warm-up")
-        if not self.worker_stopped or self.threads_left:
+        if not self.worker_stopped:
+            out.append("the engine's QThread did not finish")
+        if self.threads_left:
             out.append(f"a thread was left running: {self.threads_left}")
         return out
 
 
 def soak_jobs(model: Path, jobs: int, cancels: int, warmup: int = 10) -> JobSoak:
     """`jobs` finished jobs plus `cancels` cancelled ones, interleaved, on one EngineClient."""
-    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtCore import QCoreApplication, Qt
 
     from engine.request import GenerationRequest
     from engine.worker import EngineClient
@@ -116,8 +153,20 @@ def soak_jobs(model: Path, jobs: int, cancels: int, warmup: int = 10) -> JobSoak
     report = JobSoak(jobs=jobs, cancels=cancels)
     tids_before = os_threads()
     report.os_threads_before = len(tids_before)
-    threads_before = {t.ident for t in threading.enumerate()}
+    threads_before = set(threading.enumerate())
     client = EngineClient()
+    # Who the engine thread is, asked from inside it (a direct connection runs the slot in
+    # the emitting thread): its OS identity, and the "Dummy" entry threading gives it.
+    engine_os: set[tuple[int, int]] = set()
+    engine_py: set[threading.Thread] = set()
+
+    def identify(_job: int) -> None:
+        engine_py.add(threading.current_thread())
+        key = this_os_thread()
+        if key is not None:
+            engine_os.add(key)
+
+    client.started.connect(identify, Qt.ConnectionType.DirectConnection)
     ends: dict[int, str] = {}
     client.finished.connect(lambda j, _r: ends.setdefault(j, "finished"))
     client.failed.connect(lambda j, m: ends.setdefault(j, f"failed: {m}"))
@@ -166,18 +215,24 @@ def soak_jobs(model: Path, jobs: int, cancels: int, warmup: int = 10) -> JobSoak
     finally:
         client.shutdown(60000)
         QCoreApplication.processEvents()
-    report.worker_stopped = not client._thread.isRunning()
+    # The engine's QThread answers for itself; its OS thread must be gone too.
+    report.worker_stopped = client._thread.isFinished() and not client._thread.isRunning()
+    left = [f"engine OS thread {tid}" for tid, _start in sorted(wait_for_exit(engine_os))]
+    if not engine_os:
+        left.append("the engine thread (never seen: no job started, nothing to judge)")
     after = os_threads()
     report.os_threads_after = len(after)
-    report.os_threads_new = sorted(n for t, n in after.items() if t not in tids_before)
-    # A QThread that ran Python code leaves a "Dummy" entry in threading's table forever;
-    # what counts is whether its OS thread is still alive.
-    alive = {t.id for t in __import__("psutil").Process().threads()}
-    report.threads_left = sorted(
-        t.name
-        for t in threading.enumerate()
-        if t.ident not in threads_before and t.native_id in alive
-    )
+    report.os_threads_new = sorted(n for k, n in after.items() if k not in tids_before)
+    # threading keeps a "Dummy" entry for every foreign thread that ran Python, alive or
+    # not, and its native id may since belong to another thread: only real Thread objects
+    # can say whether they run. The engine's dummy is judged above, by its QThread and OS
+    # identity; any other new dummy is a thread nobody here accounts for.
+    for thread in set(threading.enumerate()) - threads_before - engine_py:
+        if isinstance(thread, threading._DummyThread):
+            left.append(f"{thread.name} (a thread the soak did not start ran Python)")
+        elif thread.is_alive():
+            left.append(thread.name)
+    report.threads_left = sorted(left)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -226,7 +281,7 @@ def soak_painting(dabs: int, cap_mb: float = 2.0, side: int = 512, seed: int = 0
     real_stamp = brush.stamp
     count = [0]
 
-    def counting_stamp(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def counting_stamp(*args, **kwargs):
         count[0] += 1
         return real_stamp(*args, **kwargs)
 
@@ -272,7 +327,7 @@ def soak_painting(dabs: int, cap_mb: float = 2.0, side: int = 512, seed: int = 0
     return report
 
 
-def _undo_redo_cycle(doc, rng: np.random.Generator, report: PaintSoak) -> None:  # noqa: ANN001
+def _undo_redo_cycle(doc, rng: np.random.Generator, report: PaintSoak) -> None:
     layer = doc.layers[0]
     before = layer.pixels.copy()
     n = int(rng.integers(1, 6))

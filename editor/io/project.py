@@ -19,6 +19,7 @@ from editor.io.ora import OraLayer, OraProject, read_ora, write_ora
 from editor.model.blending import blend_mode_from_ora, blend_mode_to_ora
 from editor.model.document import MAX_CANVAS_SIDE, Document
 from editor.model.layer import Layer
+from engine.atomic_write import remove_stale_temporaries
 
 ORA_SUFFIX = ".ora"
 _NORMAL_OPS = ("svg:src-over", "svg:normal", "")
@@ -33,7 +34,9 @@ def load_ora(
 
     Repairs made while reading (a missing layer picture, an unknown blend mode, ...) are
     appended to `warnings` as sentences. Raises FileError with one sentence.
+    Temporary files that a killed save of this project left beside it are removed.
     """
+    remove_stale_temporaries(path)
     project = read_ora(path, max_pixels=max_pixels)
     notes = list(project.warnings)
     _check_canvas(project.width, project.height, Path(path).name)

@@ -17,6 +17,8 @@ import numpy as np
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtGui import QImage, QPainter
 
+from editor.model.array_rects import crop
+
 CM = QPainter.CompositionMode
 PREMULTIPLIED = QImage.Format.Format_ARGB32_Premultiplied
 
@@ -97,20 +99,26 @@ def image_to_rgba(image: QImage) -> np.ndarray:
     return _image_array(img)
 
 
-def rgba_to_image(rgba: np.ndarray) -> QImage:
-    """Straight-alpha RGBA uint8 (h, w, 4) -> a QImage (Format_ARGB32_Premultiplied, own copy)."""
-    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
-    h, w = rgba.shape[:2]
-    src = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888)
-    return src.convertToFormat(PREMULTIPLIED)
+def wrap_gray(data: np.ndarray) -> QImage:
+    """A Grayscale8 QImage sharing (not copying) a C-contiguous (h, w) uint8 array."""
+    h, w = data.shape
+    return QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
 
 
-def _image_array(img: QImage) -> np.ndarray:
+def image_to_gray(image: QImage) -> np.ndarray:
+    """Any QImage -> (h, w) uint8 grey levels (a copy)."""
+    img = image.convertToFormat(QImage.Format.Format_Grayscale8)
+    return _image_array(img, 1)[..., 0]
+
+
+def _image_array(img: QImage, channels: int = 4) -> np.ndarray:
+    """Copy a QImage's rows (dropping line padding) into an (h, w, channels) array."""
     h, w = img.height(), img.width()
     if h == 0 or w == 0:
-        return np.zeros((h, w, 4), np.uint8)
+        return np.zeros((h, w, channels), np.uint8)
     buf = np.frombuffer(img.constBits(), np.uint8, count=h * img.bytesPerLine())
-    return buf.reshape(h, img.bytesPerLine())[:, : w * 4].reshape(h, w, 4).copy()
+    rows = buf.reshape(h, img.bytesPerLine())[:, : w * channels]
+    return rows.reshape(h, w, channels).copy()
 
 
 def composite_layers(
@@ -146,7 +154,7 @@ def composite_layers(
                 painter.end()  # the numpy blend writes the image memory directly
                 dst = _writable_view(out)[pos.y() : pos.y() + src.height(), pos.x() :]
                 NUMPY_MODES[layer.blend_mode](
-                    dst[:, : src.width()], _part(layer.pixels, local), layer.opacity
+                    dst[:, : src.width()], crop(layer.pixels, local), layer.opacity
                 )
                 painter.begin(out)
             else:
@@ -179,10 +187,6 @@ def _draw(
     painter.setCompositionMode(BLEND_MODES[mode][0])
     painter.setOpacity(opacity)
     painter.drawImage(pos, wrap_pixels(pixels), part)
-
-
-def _part(pixels: np.ndarray, r: QRect) -> np.ndarray:
-    return pixels[r.y() : r.y() + r.height(), r.x() : r.x() + r.width()]
 
 
 def _writable_view(img: QImage) -> np.ndarray:

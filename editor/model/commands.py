@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QRect
 
+from editor.model.array_rects import bbox, crop, paste
 from editor.model.history import Command
 from editor.model.layer import Layer
-from editor.model.selection_ops import bbox, crop
 
 if TYPE_CHECKING:
     from editor.model.document import Document
@@ -148,13 +148,11 @@ class ArrayRegionCommand(Command):
         self.data = np.ascontiguousarray(new)
 
     def _swap(self) -> None:
-        arr = self.doc._array(self.which)
-        r = self.rect
-        view = arr[r.y() : r.y() + r.height(), r.x() : r.x() + r.width()]
+        view = crop(self.doc._array(self.which), self.rect)
         old = view.copy()
         view[...] = self.data
         self.data = old
-        self.doc._array_changed(self.which, r)
+        self.doc._array_changed(self.which, self.rect)
 
     def redo(self) -> None:
         self._swap()
@@ -218,7 +216,7 @@ class CanvasResizeCommand(Command):
             arr = np.zeros((size[1], size[0]), np.uint8)
             if saved is not None:
                 box, data = saved
-                _paste(arr, data, box.x() + dx, box.y() + dy)
+                paste(arr, data, box.x() + dx, box.y() + dy)
             out[which] = arr
         return out
 
@@ -236,12 +234,3 @@ class FrameCommand(Command):
 
     def undo(self) -> None:
         self.doc._set_frame(self.old)
-
-
-def _paste(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
-    """Copy ``src`` into ``dst`` at (x, y), clipped to ``dst``."""
-    h, w = dst.shape[:2]
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + src.shape[1], w), min(y + src.shape[0], h)
-    if x1 > x0 and y1 > y0:
-        dst[y0:y1, x0:x1] = src[y0 - y : y1 - y, x0 - x : x1 - x]

@@ -36,6 +36,7 @@ import numpy as np
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QImage
 
+from editor.model.array_rects import crop, paste
 from editor.model.blending import (
     BLEND_MODES,
     premultiplied_to_rgba,
@@ -110,20 +111,14 @@ class Layer:
         out = np.zeros((max(rect.height(), 0), max(rect.width(), 0), 4), np.uint8)
         part = self.bounds().intersected(rect)
         if not part.isEmpty():
-            src = self.pixels[
-                part.y() - self.y : part.y() - self.y + part.height(),
-                part.x() - self.x : part.x() - self.x + part.width(),
-            ]
-            out[
-                part.y() - rect.y() : part.y() - rect.y() + part.height(),
-                part.x() - rect.x() : part.x() - rect.x() + part.width(),
-            ] = premultiplied_to_rgba(src)
+            crop(out, part.translated(-rect.x(), -rect.y()))[...] = premultiplied_to_rgba(
+                self.region(part)
+            )
         return out
 
     def region(self, rect: QRect) -> np.ndarray:
         """A writable view of the stored pixels under ``rect`` (canvas coords, inside bounds)."""
-        lx, ly = rect.x() - self.x, rect.y() - self.y
-        return self.pixels[ly : ly + rect.height(), lx : lx + rect.width()]
+        return crop(self.pixels, rect.translated(-self.x, -self.y))
 
     def copy(self) -> Layer:
         return Layer(
@@ -155,8 +150,7 @@ class Layer:
             return
         grown = np.zeros((want.height(), want.width(), 4), np.uint8)
         if not self.is_empty():
-            ox, oy = self.x - want.x(), self.y - want.y()
-            grown[oy : oy + self.height, ox : ox + self.width] = self.pixels
+            paste(grown, self.pixels, self.x - want.x(), self.y - want.y())
         self.pixels = grown
         self.x, self.y = want.x(), want.y()
 

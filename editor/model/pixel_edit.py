@@ -32,6 +32,11 @@ def tiles_in(rect: QRect, width: int, height: int) -> list[tuple[int, int]]:
     return [(ty, tx) for ty in rows for tx in cols]
 
 
+def tile_slices(ty: int, tx: int) -> tuple[slice, slice]:
+    """Array slices of tile (row ``ty``, column ``tx``); edge tiles clip to the array."""
+    return slice(ty * TILE, ty * TILE + TILE), slice(tx * TILE, tx * TILE + TILE)
+
+
 class Surface:
     """Where a pixel edit writes: a getter for the live array plus a change notifier.
 
@@ -119,7 +124,7 @@ class PixelEdit:
         for ty, tx in tiles_in(rect, w, h):
             if (ty, tx) not in self._touched:
                 self._touched.add((ty, tx))
-                sl = (slice(ty * TILE, ty * TILE + TILE), slice(tx * TILE, tx * TILE + TILE))
+                sl = tile_slices(ty, tx)
                 self.original[sl] = self.array[sl]
         return rect.intersected(QRect(0, 0, w, h))
 
@@ -142,15 +147,12 @@ class PixelEdit:
             pending, self._pending = self._pending, QRect()
             self.surface.notify(pending)
 
-    def has_changes(self) -> bool:
-        return bool(self._touched)
-
     def command(self, text: str) -> PixelSwapCommand | None:
         """The undo command holding the original tiles; None if nothing was touched."""
         self.flush()
         tiles = {}
         for ty, tx in sorted(self._touched):
-            sl = (slice(ty * TILE, ty * TILE + TILE), slice(tx * TILE, tx * TILE + TILE))
+            sl = tile_slices(ty, tx)
             if not np.array_equal(self.original[sl], self.array[sl]):
                 tiles[(ty, tx)] = self.original[sl].copy()
         self.original = np.empty((0,) + self.array.shape[1:], self.array.dtype)
@@ -163,7 +165,7 @@ class PixelEdit:
         """Put back every touched tile (e.g. Esc during a stroke)."""
         if self.original.shape[0] == self.array.shape[0]:
             for ty, tx in self._touched:
-                sl = (slice(ty * TILE, ty * TILE + TILE), slice(tx * TILE, tx * TILE + TILE))
+                sl = tile_slices(ty, tx)
                 self.array[sl] = self.original[sl]
         self._pending = QRect()
         if not self.dirty.isEmpty():

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QImage
 
-from editor.model.blending import image_to_pixels
+from editor.model.blending import image_to_gray, image_to_pixels, wrap_gray
 from editor.model.history import Command
 from editor.model.layer import Layer
 from engine.request import Box
@@ -36,13 +35,9 @@ def scale_layer(layer: Layer, sx: float, sy: float) -> Layer:
 
 
 def scale_gray(arr: np.ndarray, width: int, height: int) -> np.ndarray:
-    h, w = arr.shape
-    src = np.ascontiguousarray(arr)
-    img = QImage(src.data, w, h, w, QImage.Format.Format_Grayscale8)
-    scaled = img.scaled(QSize(width, height), _IGNORE, _SMOOTH)
-    bpl = scaled.bytesPerLine()
-    buf = np.frombuffer(scaled.constBits(), np.uint8, count=height * bpl)
-    return buf.reshape(height, bpl)[:, :width].copy()
+    """A (h, w) uint8 mask or selection resampled smoothly to (height, width)."""
+    src = wrap_gray(np.ascontiguousarray(arr))
+    return image_to_gray(src.scaled(QSize(width, height), _IGNORE, _SMOOTH))
 
 
 class ScaleImageCommand(Command):
@@ -88,7 +83,15 @@ class ScaleImageCommand(Command):
 
 
 class _State:
-    def __init__(self, size, layers, current, mask, selection, frame) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        size: tuple[int, int],
+        layers: list[Layer],
+        current: Layer | None,
+        mask: np.ndarray,
+        selection: np.ndarray,
+        frame: Box | None,
+    ) -> None:
         self.size, self.layers, self.current = size, layers, current
         self.mask, self.selection, self.frame = mask, selection, frame
 

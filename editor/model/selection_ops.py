@@ -14,6 +14,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPolygonF
 
+from editor.model.blending import image_to_gray
+
 MODES = ("replace", "add", "subtract", "intersect")
 
 
@@ -28,9 +30,7 @@ def _raster(size: QSize, draw) -> np.ndarray:
         draw(painter)
     finally:
         painter.end()
-    h, w, bpl = img.height(), img.width(), img.bytesPerLine()
-    buf = np.frombuffer(img.constBits(), np.uint8, count=h * bpl)
-    return buf.reshape(h, bpl)[:, :w].copy()
+    return image_to_gray(img)
 
 
 def rect_mask(size: QSize, rect: QRect) -> np.ndarray:
@@ -101,19 +101,3 @@ def feather(selection: np.ndarray, radius: float) -> np.ndarray:
     cv2 = _cv2()
     sigma = max(radius / 2.0, 0.3)
     return cv2.GaussianBlur(selection, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_CONSTANT)
-
-
-def bbox(arr: np.ndarray) -> QRect | None:
-    """Bounding rectangle of the non-zero pixels, or None."""
-    rows = np.flatnonzero(arr.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(arr[rows[0] : rows[-1] + 1].any(axis=0))
-    return QRect(
-        int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
-    )
-
-
-def crop(arr: np.ndarray, rect: QRect) -> np.ndarray:
-    """The part of ``arr`` under ``rect`` (a view; rect inside the array)."""
-    return arr[rect.y() : rect.y() + rect.height(), rect.x() : rect.x() + rect.width()]

@@ -10,6 +10,7 @@ When a gesture cannot do anything (no layer, a hidden one), ``refusal`` says why
 from __future__ import annotations
 
 from editor.model.document import Document
+from editor.model.layer import Layer
 
 
 class Tool:
@@ -35,3 +36,14 @@ class Tool:
 
     def cancel(self) -> None:
         self.active = False
+
+    def _paintable_layer(self, verb: str) -> Layer | None:
+        """The current layer if it can take paint; else None, with ``refusal`` saying why."""
+        layer = self.document.current_layer
+        if layer is None:
+            self.refusal = f"There is no layer to {verb} on: add one first."
+        elif not layer.visible:
+            self.refusal = f'The layer "{layer.name}" is hidden: show it to {verb} on it.'
+        else:
+            return layer
+        return None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QRect
 
+from editor.model.array_rects import crop
 from editor.model.document import Document
 from editor.model.paint_ops import erase_premultiplied, paint_gray, paint_premultiplied
 from editor.model.pixel_edit import PixelEdit
@@ -69,12 +70,8 @@ class BrushTool(Tool):
 
     # -- target hooks (overridden by eraser and mask tools) -------------------------------
     def _begin_edit(self) -> PixelEdit | None:
-        layer = self.document.current_layer
+        layer = self._paintable_layer("paint")
         if layer is None:
-            self.refusal = "There is no layer to paint on: add one first."
-            return None
-        if not layer.visible:
-            self.refusal = f'The layer "{layer.name}" is hidden: show it to paint on it.'
             return None
         edit = self.document.begin_layer_edit(layer)
         self._layer = layer
@@ -172,10 +169,7 @@ class BrushTool(Tool):
         np.maximum(cov, sub * s.dab_alpha(pressure), out=cov)
         k = cov * s.opacity
         if self._selection is not None:
-            sel = self._selection[
-                rect.y() + oy : rect.y() + oy + rect.height(),
-                rect.x() + ox : rect.x() + ox + rect.width(),
-            ]
+            sel = crop(self._selection, rect.translated(ox, oy))
             k = k * (sel.astype(np.float32) / 255.0)
         self._edit.array[ys, xs] = self._blend(self._edit.original[ys, xs], k)
         self._edit.changed(rect, defer=True)

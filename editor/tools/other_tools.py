@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from editor.model.array_rects import bbox, crop
 from editor.model.document import Document
-from editor.model.paint_ops import paint_gray, paint_premultiplied
-from editor.model.selection_ops import bbox
 from editor.tools.base import Tool
 from editor.tools.brush import BrushSettings
 
@@ -55,22 +54,15 @@ class FillTool(Tool):
         self.refusal = ""
         if not doc.rect().contains(x, y):
             return False
-        layer = doc.current_layer
-        if self.target != "mask" and (layer is None or not layer.visible):
-            self.refusal = (
-                "There is no layer to fill: add one first."
-                if layer is None
-                else f'The layer "{layer.name}" is hidden: show it to fill on it.'
-            )
+        layer = None if self.target == "mask" else self._paintable_layer("fill")
+        if self.target != "mask" and layer is None:
             return False
         if self.target == "mask":
             source = doc.mask[..., None]
         elif self.sample_merged:
             source = doc.composite_array()
-        elif doc.current_layer is not None:
-            source = doc.current_layer.to_rgba(doc.rect())
         else:
-            return False
+            source = layer.to_rgba(doc.rect())
         region = flood_region(source, x, y, int(self.tolerance), self.contiguous)
         k = region.astype(np.float32) * float(self.settings.opacity)
         if doc.has_selection():
@@ -78,27 +70,9 @@ class FillTool(Tool):
         box = bbox(k > 0)
         if box is None:
             return False
-        k = k[box.y() : box.y() + box.height(), box.x() : box.x() + box.width()]
         if self.target == "mask":
-            edit = doc.begin_mask_edit()
-            ox = oy = 0
-        else:
-            layer = doc.current_layer
-            if layer is None:
-                return False
-            edit = doc.begin_layer_edit(layer)
-            ox, oy = layer.x, layer.y
-        rect = edit.touch(box.translated(-ox, -oy))
-        ys = slice(rect.y(), rect.y() + rect.height())
-        xs = slice(rect.x(), rect.x() + rect.width())
-        if self.target == "mask":
-            edit.array[ys, xs] = paint_gray(edit.original[ys, xs], k, 255.0)
-        else:
-            r, g, b = self.settings.color
-            locked = doc.current_layer.alpha_locked
-            edit.array[ys, xs] = paint_premultiplied(edit.original[ys, xs], k, (b, g, r), locked)
-        edit.changed(rect)
-        return doc.commit_edit(edit, "Fill mask" if self.target == "mask" else "Fill")
+            return doc.paint_coverage(box, crop(k, box), "Fill mask", (255, 255, 255), mask=True)
+        return doc.paint_coverage(box, crop(k, box), "Fill", self.settings.color)
 
 
 class ColorPickerTool(Tool):

@@ -2,7 +2,7 @@
 
 While dragging, ``outline()`` gives the shape to draw (canvas coords); ``end()`` applies it
 as one undo step, combined with the current selection by ``mode`` (replace, add, subtract,
-intersect: the view sets it from Shift/Alt/Ctrl). A click without a drag deselects.
+intersect: the tools bridge sets it from Shift/Ctrl). A click without a drag deselects.
 """
 
 from __future__ import annotations

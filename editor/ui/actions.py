@@ -1,7 +1,9 @@
 """Every menu/shortcut action of the main window, created in one place.
 
 Keeping the key bindings in one table makes them easy to review and to test: the
-tests press the keys and check that the action fired.
+tests press the keys and check that the action fired. Shortcuts follow Krita's where
+Krita has the command (Ctrl+W close, Del clear, Shift+Backspace fill with the
+foreground colour, Ctrl+Alt+I scale image, Ctrl+Alt+C canvas size).
 """
 
 from __future__ import annotations
@@ -21,18 +23,22 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "save": ("&Save", ("Ctrl+S",), False),
     "save_as": ("Save &As…", ("Ctrl+Shift+S",), False),
     "export": ("&Export PNG…", ("Ctrl+Shift+E",), False),
-    "close": ("&Close", (), False),
+    "close": ("&Close", ("Ctrl+W",), False),
     "quit": ("&Quit", ("Ctrl+Q",), False),
     "copy": ("&Copy", ("Ctrl+C",), False),
     "copy_merged": ("Copy &Merged", ("Ctrl+Shift+C",), False),
     "paste": ("&Paste as New Layer", ("Ctrl+V",), False),
+    "clear": ("C&lear", ("Del",), False),
+    "fill_foreground": ("&Fill with Foreground Colour", ("Shift+Backspace",), False),
     "select_all": ("Select &All", ("Ctrl+A",), False),
     "select_none": ("Select &None", ("Ctrl+Shift+A",), False),
     "invert_selection": ("&Invert Selection", ("Ctrl+I",), False),
     "grow_selection": ("&Grow Selection…", (), False),
     "shrink_selection": ("S&hrink Selection…", (), False),
     "feather_selection": ("&Feather Selection…", (), False),
+    "selection_from_mask": ("Select from &Mask", (), False),
     "canvas_size": ("Canvas &Size…", ("Ctrl+Alt+C",), False),
+    "scale_image": ("Scale &Image…", ("Ctrl+Alt+I",), False),
     "clear_mask": ("C&lear Mask", ("Shift+Del",), False),
     "invert_mask": ("In&vert Mask", (), False),
     "mask_from_selection": ("Mask from &Selection", (), False),

@@ -16,9 +16,13 @@ from engine.paths import RESOURCES
 APP_ICON = RESOURCES / "icons" / "overpaint.svg"
 
 
-def create_application():  # -> QApplication
+def create_application(settings=None):  # (Settings | None) -> QApplication
+    """The QApplication, themed from `settings` (default: the user's settings file)."""
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
+
+    from editor.ui.settings import Settings
+    from editor.ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Overpaint")
@@ -26,16 +30,21 @@ def create_application():  # -> QApplication
     app.setDesktopFileName("io.github.overpaint.Overpaint")
     if APP_ICON.is_file():
         app.setWindowIcon(QIcon(str(APP_ICON)))
+    # Before any window exists, so nothing is first drawn in the platform's colours.
+    apply_theme((settings or Settings()).theme, app)
     return app
 
 
 def run_gui(path: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_application()
+    from editor.ui.settings import Settings
+
+    settings = Settings()
+    app = create_application(settings)
     from editor.ui.main_window import MainWindow
     from editor.ui.recovery_ui import install_recovery
 
-    window = MainWindow()
+    window = MainWindow(settings)
     _report_unexpected_errors(window)
     # However the event loop ends, the engine thread is stopped before Python exits.
     app.aboutToQuit.connect(window.generation.shutdown)
@@ -56,12 +65,12 @@ def run_gui(path: str | None = None) -> int:
     return code
 
 
-def _report_unexpected_errors(window) -> None:  # noqa: ANN001 - MainWindow
+def _report_unexpected_errors(window) -> None:  # window: MainWindow
     """A bug in a Qt slot is logged with its traceback and told to the user in one
     sentence, instead of only printing to a terminal nobody watches."""
     log = logging.getLogger("overpaint")
 
-    def hook(kind, value, tb) -> None:  # noqa: ANN001
+    def hook(kind, value, tb) -> None:
         log.error("unexpected error", exc_info=(kind, value, tb))
         try:
             window.show_error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon, QImage, QPainter, QPaintEvent, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.canvas_view import rgba_array_to_qimage
+from editor.ui.theme import PANEL_MARGIN, tidy
 
 THUMB_SIZE = 80
 
@@ -29,6 +30,20 @@ class Candidate:
     document: object | None = None
 
 
+class _ResultList(QListWidget):
+    """The thumbnails list; while empty it says what will appear in it."""
+
+    PLACEHOLDER = "Results appear here: click one to preview it on the canvas, then accept it."
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.count() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.PLACEHOLDER)
+            painter.end()
+
+
 class CandidatesStrip(QWidget):
     """Thumbnails of results; selecting one previews it, Accept turns it into a layer."""
 
@@ -39,9 +54,9 @@ class CandidatesStrip(QWidget):
         super().__init__(parent)
         self.setObjectName("candidatesStrip")
         # A horizontal strip under the canvas: thumbnails, then the buttons in a column.
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 0, 4, 4)
-        self.list = QListWidget()
+        layout = tidy(QHBoxLayout(self))
+        layout.setContentsMargins(PANEL_MARGIN, 0, PANEL_MARGIN, PANEL_MARGIN)
+        self.list = _ResultList()
         self.list.setObjectName("candidatesList")
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setFlow(QListWidget.Flow.LeftToRight)
@@ -52,7 +67,7 @@ class CandidatesStrip(QWidget):
         self.list.currentRowChanged.connect(self._row_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.accept_current())
         layout.addWidget(self.list, 1)
-        buttons = QVBoxLayout()
+        buttons = tidy(QVBoxLayout(), margin=None)
         self.accept_button = QPushButton("Accept")
         self.accept_button.setObjectName("acceptButton")
         self.accept_button.setToolTip("Keep the selected result as a new layer")

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect
-from PySide6.QtGui import QBitmap, QImage, QPainterPath, QRegion
+from PySide6.QtGui import QBitmap, QPainterPath, QRegion
 
+from editor.model.array_rects import crop
+from editor.model.blending import wrap_gray
+from editor.model.document import Document
 from editor.ui.canvas_view import CanvasView
+from engine.request import Box
 
 
 def selection_outline(selection: np.ndarray, box: QRect | None) -> QPainterPath:
@@ -17,15 +21,9 @@ def selection_outline(selection: np.ndarray, box: QRect | None) -> QPainterPath:
     path = QPainterPath()
     if box is None or box.isEmpty():
         return path
-    crop = np.ascontiguousarray(
-        (selection[box.y() : box.bottom() + 1, box.x() : box.right() + 1] >= 128).astype(np.uint8)
-        * 255
-    )
-    h, w = crop.shape
-    image = QImage(crop.data, w, h, w, QImage.Format.Format_Grayscale8)
-    # QBitmap treats dark pixels as set, so invert: selected -> black.
-    image.invertPixels()
-    region = QRegion(QBitmap.fromImage(image))
+    # QBitmap treats dark pixels as set: selected -> black.
+    dark = np.where(crop(selection, box) >= 128, 0, 255).astype(np.uint8)
+    region = QRegion(QBitmap.fromImage(wrap_gray(dark)))
     path.addRegion(region.translated(box.x(), box.y()))
     return path.simplified()
 
@@ -37,7 +35,9 @@ class CanvasBinding(QObject):
 
     MAX_RECTS = 16  # more separate dirty rects than this are merged into their bounds
 
-    def __init__(self, canvas: CanvasView, document, parent: QObject | None = None) -> None:  # noqa: ANN001
+    def __init__(
+        self, canvas: CanvasView, document: Document, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.canvas = canvas
         self.document = document
@@ -73,7 +73,7 @@ class CanvasBinding(QObject):
             self._dirty = self._dirty.united(rect)
             self.canvas.update_canvas_area(rect)
 
-    def _resized(self, *_args) -> None:  # noqa: ANN002
+    def _resized(self, *_args: object) -> None:
         self._size_dirty = True
         self.canvas.update()
 
@@ -81,7 +81,7 @@ class CanvasBinding(QObject):
         self._mask_dirty = self._mask_dirty.united(QRect(rect))
         self.canvas.update_canvas_area(rect)
 
-    def _selection_changed(self, *_args) -> None:  # noqa: ANN002
+    def _selection_changed(self, *_args: object) -> None:
         self._selection_dirty = True
         self.canvas.update()
 
@@ -117,10 +117,9 @@ class CanvasBinding(QObject):
             return
         if rect.isEmpty():
             return
-        crop = doc.mask[rect.y() : rect.bottom() + 1, rect.x() : rect.right() + 1]
-        self.canvas.set_mask(np.ascontiguousarray(crop), rect)
+        self.canvas.set_mask(np.ascontiguousarray(crop(doc.mask, rect)), rect)
 
-    def _show_frame(self, frame) -> None:  # noqa: ANN001 - engine.request.Box | None
+    def _show_frame(self, frame: Box | None) -> None:
         rect = QRect(frame.x, frame.y, frame.width, frame.height) if frame is not None else None
         self.canvas.set_frame(rect)
 

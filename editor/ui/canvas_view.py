@@ -20,7 +20,6 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, Si
 from PySide6.QtGui import (
     QBrush,
     QColor,
-    QCursor,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -181,10 +180,6 @@ class CanvasView(QWidget):
     def has_mask_overlay(self) -> bool:
         return self._mask_image is not None
 
-    @property
-    def mask_visible(self) -> bool:
-        return self._mask_visible
-
     def set_mask_visible(self, visible: bool) -> None:
         self._mask_visible = visible
         self.update()
@@ -335,12 +330,12 @@ class CanvasView(QWidget):
         self._fit_on_show = False
         self.update()
 
-    def showEvent(self, event) -> None:  # noqa: N802
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._fit_on_show:
             self.fit()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self._fit_on_show:
             self.fit()
@@ -375,7 +370,7 @@ class CanvasView(QWidget):
             self.cursor_moved.emit(self.widget_to_canvas(pos))
 
     # Painting -------------------------------------------------------------------------
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:
         if self.before_paint is not None:
             # Updates requested while flushing are covered by this very paint (the
             # dirty areas were scheduled when the document changed), so skip them.
@@ -493,7 +488,7 @@ class CanvasView(QWidget):
         else:
             self.setCursor(Qt.CursorShape.ArrowCursor)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         if event.button() == Qt.MouseButton.MiddleButton or (
             event.button() == Qt.MouseButton.LeftButton and self._space_down
@@ -504,7 +499,7 @@ class CanvasView(QWidget):
             self._stroke_active = True
             self.tool.press(self.widget_to_canvas(pos), 1.0, event.modifiers())
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         if self._pan_anchor is not None:
             delta = pos - self._pan_anchor
@@ -515,7 +510,7 @@ class CanvasView(QWidget):
         if self._stroke_active and self.tool is not None:
             self.tool.move(self.widget_to_canvas(pos), 1.0, event.modifiers())
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         if self._pan_anchor is not None and event.button() in (
             Qt.MouseButton.MiddleButton,
@@ -528,7 +523,7 @@ class CanvasView(QWidget):
             if self.tool is not None:
                 self.tool.release(self.widget_to_canvas(pos), 1.0, event.modifiers())
 
-    def tabletEvent(self, event: QTabletEvent) -> None:  # noqa: N802
+    def tabletEvent(self, event: QTabletEvent) -> None:
         # Accepting stops Qt from synthesising the matching mouse event.
         pos = event.position()
         pressure = float(event.pressure())
@@ -548,7 +543,7 @@ class CanvasView(QWidget):
             self.tool.release(self.widget_to_canvas(pos), pressure, event.modifiers())
         event.accept()
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y()
         if delta == 0:
             pixel = event.pixelDelta()
@@ -557,7 +552,7 @@ class CanvasView(QWidget):
         factor = 1.25 ** (delta / 120)
         self.set_zoom(self._zoom * factor, event.position())
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = True
             self._update_cursor_shape()
@@ -565,27 +560,23 @@ class CanvasView(QWidget):
             return
         super().keyPressEvent(event)
 
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = False
             self._update_cursor_shape()
             return
         super().keyReleaseEvent(event)
 
-    def enterEvent(self, event) -> None:  # noqa: N802
+    def enterEvent(self, event) -> None:
         self._update_cursor_shape()
         super().enterEvent(event)
 
-    def leaveEvent(self, event) -> None:  # noqa: N802
+    def leaveEvent(self, event) -> None:
         self._set_cursor_pos(None)
         super().leaveEvent(event)
 
-    def focusOutEvent(self, event) -> None:  # noqa: N802
+    def focusOutEvent(self, event) -> None:
         # A space released while another widget had focus must not leave us panning.
         self._space_down = False
         self._update_cursor_shape()
         super().focusOutEvent(event)
-
-    def cursor_canvas_pos(self) -> QPointF | None:
-        pos = self.mapFromGlobal(QCursor.pos())
-        return self.widget_to_canvas(QPointF(pos)) if self.rect().contains(pos) else None

@@ -1,4 +1,5 @@
-"""Dialogs: settings (models folders, watermark, device, CPU threads, undo memory)."""
+"""Dialogs: settings (theme, models folders, watermark, device, CPU threads, undo memory)
+and the image/canvas size dialog."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.settings import Settings
+from editor.ui.theme import THEMES, apply_theme
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -33,9 +35,17 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         form = QFormLayout()
 
+        self.theme_combo = QComboBox()
+        self.theme_combo.setObjectName("themeCombo")
+        for name, label in THEMES.items():
+            self.theme_combo.addItem(label, name)
+        self.theme_combo.setCurrentIndex(max(0, self.theme_combo.findData(settings.theme)))
+        form.addRow("Theme", self.theme_combo)
+
         folders = QVBoxLayout()
         self.dirs_list = QListWidget()
         self.dirs_list.addItems([str(p) for p in settings.model_dirs])
+        self.dirs_list.setMaximumHeight(110)
         row = QHBoxLayout()
         add = QPushButton("Add folder…")
         add.clicked.connect(self._add_dir)
@@ -96,6 +106,8 @@ class SettingsDialog(QDialog):
 
     def accept(self) -> None:
         s = self.settings
+        s.theme = str(self.theme_combo.currentData())
+        apply_theme(s.theme)  # live: every widget gets the new palette now
         s.model_dirs = [Path(self.dirs_list.item(i).text()) for i in range(self.dirs_list.count())]
         s.watermark = self.watermark_check.isChecked()
         s.device = self.device_combo.currentText()

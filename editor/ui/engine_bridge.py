@@ -1,37 +1,46 @@
-"""Connects the generation panel, the candidates strip and the canvas to EngineClient.
+"""The generation request's whole life in the window: GenerationController.
+
+Generate: the panel's settings + the document -> `prepare` (grow the canvas for a frame
+drawn past its edge, then engine.jobs builds the request and crops the inputs) -> the
+EngineClient's worker -> progress and previews on the canvas -> results as candidates
+-> `accept` lays one into the document as a layer (one undo step).
 
 The EngineClient (and with it the worker thread) is created on the first Generate, so a
-window that never generates never starts a thread. Results are kept as candidates;
-only Accept changes the document, as one undo step.
+window that never generates never starts a thread. Only Accept changes the document,
+apart from the canvas growth a frame past the edge asks for (its own undo step).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, Signal
 
+from editor.model.document import Document
+from editor.model.layer import Layer
 from editor.ui.candidates import Candidate, CandidatesStrip
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generation_panel import GenerationPanel
-from editor.ui.job_builder import JobError, PreparedJob
 from editor.ui.settings import Settings
-from engine.request import Box
+from engine.jobs import FILL_NATIVE, JobError, PreparedJob, frame_growth, prepare_job
+from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
+from engine.request import Box, GenerationResult
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NATIVE = 512
+LAYER_NAME_CHARS = 40
 
 
 @dataclass
 class _RunningJob:
     job: PreparedJob
-    document: object
+    document: Document
     submitted: float = field(default_factory=time.monotonic)
     first_step_at: float | None = None
     first_step: int = 0
@@ -39,6 +48,12 @@ class _RunningJob:
 
 def box_to_rect(box: Box) -> QRect:
     return QRect(box.x, box.y, box.width, box.height)
+
+
+def layer_name_for(prompt: str) -> str:
+    """A result layer's name: the prompt's first line, shortened."""
+    text = " ".join(prompt.split()) or "Generated"
+    return text if len(text) <= LAYER_NAME_CHARS else text[: LAYER_NAME_CHARS - 1] + "…"
 
 
 def native_size_for(model: str, settings: Settings) -> int:
@@ -55,7 +70,8 @@ def native_size_for(model: str, settings: Settings) -> int:
 
 
 class GenerationController(QObject):
-    """Owns the EngineClient; turns panel clicks into jobs and results into candidates."""
+    """Owns the EngineClient and the request's life: prepare, submit, progress and
+    previews, candidates, accept into the document."""
 
     error = Signal(str)  # one sentence for the user
     status = Signal(str)
@@ -68,8 +84,6 @@ class GenerationController(QObject):
         candidates: CandidatesStrip,
         canvas: CanvasView,
         settings: Settings,
-        prepare: Callable[[dict[str, Any], int], PreparedJob],
-        accept: Callable[[Candidate], object | None],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -77,9 +91,7 @@ class GenerationController(QObject):
         self.candidates = candidates
         self.canvas = canvas
         self.settings = settings
-        self._prepare = prepare
-        self._accept = accept
-        self.document: object | None = None
+        self.document: Document | None = None
         self._client = None
         self._jobs: dict[int, _RunningJob] = {}
         self._running: int | None = None
@@ -123,15 +135,53 @@ class GenerationController(QObject):
         return stopped
 
     # Jobs ----------------------------------------------------------------------------
+    def prepare(self, params: Mapping[str, Any], native: int) -> PreparedJob:
+        """The job for the document's region with the panel's `params` (JobError if the
+        document cannot make it). A generation frame drawn past the canvas edge means
+        "extend the picture": the canvas grows to hold it first (one undo step)."""
+        doc = self.document
+        if doc is None:
+            raise JobError("Open or create an image first, then generate.")
+        self._grow_canvas_to_frame(doc)
+        return prepare_job(
+            params,
+            doc.width,
+            doc.height,
+            lambda box: doc.composite_array(box_to_rect(box)),
+            mask=doc.mask if doc.has_mask() else None,
+            selection=doc.selection if doc.has_selection() else None,
+            frame=doc.generation_frame,
+            native=native,
+            options=self.settings.engine_options(),
+            watermark=self.settings.watermark,
+        )
+
+    @staticmethod
+    def _grow_canvas_to_frame(doc: Document) -> None:
+        frame = doc.generation_frame
+        if frame is None or doc.has_mask() or doc.has_selection():
+            return
+        growth = frame_growth(frame, doc.width, doc.height)
+        if any(growth):
+            try:
+                doc.expand_canvas(*growth)
+            except ValueError:
+                raise JobError(
+                    "The generation frame reaches too far past the picture; draw it closer "
+                    "to the canvas."
+                ) from None
+
     def generate(self) -> int | None:
         """Submit a job for the current document; returns its id, None if refused."""
         if self.document is None:
             self.error.emit("Open or create an image first, then generate.")
             return None
         params = self.panel.params()
-        native = native_size_for(params["model"], self.settings)
+        # Classical fill loads no model: its region does not depend on one.
+        fill = params.get("mode") == "fill"
+        native = FILL_NATIVE if fill else native_size_for(params["model"], self.settings)
         try:
-            job = self._prepare(params, native)
+            job = self.prepare(params, native)
         except JobError as e:
             self.error.emit(str(e))
             return None
@@ -226,22 +276,34 @@ class GenerationController(QObject):
         result = candidate.result
         self.canvas.set_overlay(candidate.image, QPoint(result.x, result.y))
 
-    def accept(self, candidate: Candidate | None = None) -> object | None:
+    def accept(self, candidate: Candidate | None = None) -> Layer | None:
         """Make a candidate (default: the selected one) a real layer; one undo step."""
         candidate = candidate or self.candidates.current()
         if candidate is None:
             return None
-        if candidate.document is not self.document:
+        if candidate.document is not self.document or self.document is None:
             self.error.emit("That result belongs to a closed image; generate it again.")
             self.candidates.remove(candidate)
             return None
-        layer = self._accept(candidate)
+        layer = self.accept_result(candidate.result)
         self.candidates.remove(candidate)
         if layer is not None:
             self.accepted.emit(layer)
         return layer
 
-    def set_document(self, document: object | None) -> None:
+    def accept_result(self, result: GenerationResult) -> Layer:
+        """Lay `result` into the document as a new layer named after its prompt, carrying
+        its generation metadata (for export and `overpaint rerun`); one undo step."""
+        assert self.document is not None
+        return self.document.accept_patch(
+            result.rgba,
+            result.x,
+            result.y,
+            name=layer_name_for(result.request.prompt),
+            metadata={PARAMETERS_KEY: result.parameters, REQUEST_KEY: result.request.to_json()},
+        )
+
+    def set_document(self, document: Document | None) -> None:
         """A new document: the old one's candidates go away and its jobs are cancelled
         (their results would have nowhere to go)."""
         if document is not self.document and self._jobs:

@@ -24,6 +24,9 @@ OPEN_FILTER = (
     + ");;OpenRaster projects (*.ora);;All files (*)"
 )
 SAVE_FILTER = "OpenRaster project (*.ora)"
+# The picture a new window (and File > Close) starts with: white, ready to paint on.
+DEFAULT_SIZE = (1024, 1024)
+BLANK_FILL = (255, 255, 255, 255)
 EXPORT_FILTER = "PNG image (*.png)"
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.ui.icons import icon
+from editor.ui.theme import tidy
 from engine.schedulers import SCHEDULER_NAMES
 
 MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "fill")
@@ -66,9 +68,9 @@ class GenerationPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("generationPanel")
-        layout = QVBoxLayout(self)
+        layout = tidy(QVBoxLayout(self))
 
-        model_row = QHBoxLayout()
+        model_row = tidy(QHBoxLayout(), margin=None)
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("modelCombo")
         self.model_combo.setMinimumContentsLength(12)
@@ -78,7 +80,8 @@ class GenerationPanel(QWidget):
         self.model_combo.currentIndexChanged.connect(
             lambda _i: self.model_changed.emit(self.model())
         )
-        browse = QToolButton(text="…")
+        self.browse_button = browse = QToolButton(text="…")
+        browse.setObjectName("browseModelButton")
         browse.setToolTip("Use a model folder or .safetensors file")
         browse.clicked.connect(self._browse_model)
         model_row.addWidget(self.model_combo, 1)
@@ -95,7 +98,7 @@ class GenerationPanel(QWidget):
 
         # Generate and progress sit right under the prompts so they stay in view on
         # small screens; the parameters follow.
-        buttons = QHBoxLayout()
+        buttons = tidy(QHBoxLayout(), margin=None)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
@@ -120,17 +123,19 @@ class GenerationPanel(QWidget):
         self.status_label.setObjectName("generationStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.hide()  # shown with a message; an empty line would leave a gap
         layout.addWidget(self.status_label)
-        form = QFormLayout()
+        form = tidy(QFormLayout(), margin=None)
         self.mode_combo = QComboBox()
         for mode in MODES:
             self.mode_combo.addItem(MODE_LABELS[mode], mode)
         form.addRow("Mode", self.mode_combo)
 
-        seed_row = QHBoxLayout()
+        seed_row = tidy(QHBoxLayout(), margin=None)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, MAX_SEED)
         self.dice_button = QToolButton(text="Random")
+        self.dice_button.setObjectName("randomSeedButton")
         self.dice_button.setToolTip("Random seed")
         self.dice_button.clicked.connect(self.randomize_seed)
         seed_row.addWidget(self.seed_spin, 1)
@@ -161,6 +166,22 @@ class GenerationPanel(QWidget):
         layout.addLayout(form)
 
         layout.addStretch(1)
+        self._set_icons()
+
+    def _set_icons(self) -> None:
+        """Icons for the small buttons, in the current palette's colours (the text
+        stays as the fallback should an icon file be missing)."""
+        for button, name in ((self.dice_button, "dice"), (self.browse_button, "folder")):
+            button_icon = icon(name, self.palette())
+            if not button_icon.isNull():
+                button.setIcon(button_icon)
+                button.setIconSize(QSize(18, 18))
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._set_icons()
 
     # Models ------------------------------------------------------------------------
     def set_models(self, models: Sequence[Any], current: str = "") -> None:
@@ -264,7 +285,7 @@ class GenerationPanel(QWidget):
         # A busy indicator while the model loads (no step count yet).
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setFormat(text)
-        self.status_label.setText(text)
+        self.set_status(text)
 
     def set_progress(self, step: int, total: int, seconds_left: float | None) -> None:
         self.progress_bar.setRange(0, max(1, total))
@@ -276,3 +297,4 @@ class GenerationPanel(QWidget):
 
     def set_status(self, text: str) -> None:
         self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from editor.ui.theme import tidy
 
 START = "Opened"
 
@@ -16,14 +18,18 @@ class HistoryPanel(QWidget):
         self.history = None
         self.can_jump = lambda: True  # the window says no during a stroke
         self._jumping = False
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = tidy(QVBoxLayout(self))
         self.list = QListWidget()
         self.list.setObjectName("historyList")
         self.list.currentRowChanged.connect(self._jump)
         layout.addWidget(self.list)
 
-    def set_history(self, history) -> None:  # noqa: ANN001 - editor.model.history.History
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the greyed colour follows the theme
+            self.refresh()
+
+    def set_history(self, history) -> None:  # history: editor.model.history.History
         if self.history is not None:
             self.history.changed.disconnect(self.refresh)
         self.history = history
@@ -40,10 +46,14 @@ class HistoryPanel(QWidget):
             self.list.clear()
             self.list.addItem(START)
             done = history.index()
+            # Undone steps (still redoable) in the palette's greyed text colour.
+            greyed = QBrush(
+                self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            )
             for i, text in enumerate(history.texts(), start=1):
                 item = QListWidgetItem(text)
-                if i > done:  # undone steps, still redoable, greyed
-                    item.setForeground(QBrush(QColor(140, 140, 140)))
+                if i > done:
+                    item.setForeground(greyed)
                 self.list.addItem(item)
             self.list.setCurrentRow(done)
         finally:

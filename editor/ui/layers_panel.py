@@ -6,8 +6,18 @@ from the document's signals with widget signals blocked (a one-way loop, no echo
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QIcon,
+    QImage,
+    QPainter,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -23,18 +33,42 @@ from PySide6.QtWidgets import (
 )
 
 from editor.model.blending import BLEND_MODES
+from editor.ui.icons import action_icon, action_name
+from editor.ui.theme import PANEL_SPACING, tidy
 
 THUMB = 40
 UID_ROLE = Qt.ItemDataRole.UserRole
 
 
-def layer_thumbnail(layer) -> QIcon:  # noqa: ANN001 - editor.model.layer.Layer
-    if layer.is_empty():
-        return QIcon()
-    image: QImage = layer.qimage().scaled(
-        THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
-    )
-    return QIcon(QPixmap.fromImage(image))
+def layer_thumbnail(layer) -> QIcon:  # layer: editor.model.layer.Layer
+    """The layer over a small checkerboard (transparency shows as in the canvas), on a
+    THUMB-square tile so that every row's name starts at the same place."""
+    tile = QPixmap(THUMB, THUMB)
+    tile.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(tile)
+    if not layer.is_empty():
+        image: QImage = layer.qimage().scaled(
+            THUMB,
+            THUMB,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.FastTransformation,
+        )
+    else:  # an empty layer: a square checkerboard tile, nothing on it
+        image = QImage(THUMB - 8, THUMB - 8, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
+    x, y = (THUMB - image.width()) // 2, (THUMB - image.height()) // 2
+    cell = 5
+    for cy in range(0, image.height(), cell):
+        for cx in range(0, image.width(), cell):
+            light = (cx // cell + cy // cell) % 2 == 0
+            colour = QColor(255, 255, 255) if light else QColor(204, 204, 204)
+            w, h = min(cell, image.width() - cx), min(cell, image.height() - cy)
+            painter.fillRect(x + cx, y + cy, w, h, colour)
+    painter.drawImage(x, y, image)
+    painter.setPen(QColor(0, 0, 0, 90))
+    painter.drawRect(x, y, image.width() - 1, image.height() - 1)
+    painter.end()
+    return QIcon(tile)
 
 
 class _LayerList(QListWidget):
@@ -47,7 +81,7 @@ class _LayerList(QListWidget):
     moved = Signal(int, int)  # from row, to row
     ROW_FORMAT = "application/x-qabstractitemmodeldatalist"  # what a dragged row carries
 
-    def _accept_rows(self, event) -> bool:  # noqa: ANN001
+    def _accept_rows(self, event: QDropEvent | QDragMoveEvent | QDragEnterEvent) -> bool:
         # Only dragged layer rows are ours; dropped files go on to the main window.
         if event.mimeData().hasFormat(self.ROW_FORMAT):
             event.setDropAction(Qt.DropAction.MoveAction)
@@ -56,15 +90,15 @@ class _LayerList(QListWidget):
         event.ignore()
         return False
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         self._accept_rows(event)
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         if self._accept_rows(event):
             super().dragMoveEvent(event)  # draws the drop indicator, may reject ...
             self._accept_rows(event)  # ... so accept again: our own rows always move
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         if not event.mimeData().hasFormat(self.ROW_FORMAT):
             event.ignore()
             return
@@ -83,8 +117,8 @@ class LayersPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("layersPanel")
         self.document = None
-        layout = QVBoxLayout(self)
-        form = QFormLayout()
+        layout = tidy(QVBoxLayout(self))
+        form = tidy(QFormLayout(), margin=None)
         self.blend_combo = QComboBox()
         self.blend_combo.setObjectName("blendCombo")
         for name, (_mode, _ora, label) in BLEND_MODES.items():
@@ -107,6 +141,11 @@ class LayersPanel(QWidget):
         self.list.setObjectName("layersList")
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setMinimumHeight(3 * THUMB // 2)
+        # Long names (result layers are named after their prompt) end in "…", no
+        # sideways scrolling.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setSpacing(1)
         self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)
@@ -116,18 +155,38 @@ class LayersPanel(QWidget):
         layout.addWidget(self.list, 1)
 
         self.buttons = QHBoxLayout()
+        self.buttons.setSpacing(PANEL_SPACING // 2)
         layout.addLayout(self.buttons)
+        self._icon_buttons: list[tuple[QToolButton, str]] = []
 
-    def add_button(self, action, label: str) -> QToolButton:  # noqa: ANN001 - QAction
-        """A compact button for a layer action (the menu shows the long name)."""
+    def add_button(self, action: QAction, label: str) -> QToolButton:
+        """A compact button for a layer action (the menu shows the long name): its icon,
+        or `label` where the action has none."""
         button = QToolButton(text=label)
-        button.setToolTip(action.toolTip())
+        button.setObjectName(f"layerButton_{action_name(action)}")
+        button.setAutoRaise(True)
+        button.setIconSize(QSize(20, 20))
+        button.setToolTip(action.toolTip() or action.text().replace("&", ""))
         button.clicked.connect(action.trigger)
         self.buttons.addWidget(button)
+        self._icon_buttons.append((button, action_name(action)))
+        self._set_icon(button, action_name(action))
         return button
 
+    def _set_icon(self, button: QToolButton, name: str) -> None:
+        button_icon = action_icon(name, self.palette())
+        if not button_icon.isNull():
+            button.setIcon(button_icon)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed: recolour
+            for button, name in self._icon_buttons:
+                self._set_icon(button, name)
+
     # Document binding -----------------------------------------------------------------
-    def set_document(self, document) -> None:  # noqa: ANN001
+    def set_document(self, document) -> None:  # document: editor.model.document.Document
         if self.document is not None:
             for signal, slot in self._connections():
                 signal.disconnect(slot)
@@ -151,7 +210,7 @@ class LayersPanel(QWidget):
         index = len(layers) - 1 - row
         return layers[index] if 0 <= index < len(layers) else None
 
-    def _row_of(self, layer) -> int:  # noqa: ANN001
+    def _row_of(self, layer) -> int:
         """The list row of a layer, -1 if it is not (or no longer) in the document."""
         try:
             return len(self.document.layers) - 1 - self.document.index_of(layer)
@@ -200,7 +259,7 @@ class LayersPanel(QWidget):
             for widget in controls:
                 widget.blockSignals(False)
 
-    def _properties_changed(self, layer) -> None:  # noqa: ANN001
+    def _properties_changed(self, layer) -> None:
         row = self._row_of(layer)
         item = self.list.item(row)
         if item is not None:
@@ -211,14 +270,14 @@ class LayersPanel(QWidget):
         if layer is self.document.current_layer:
             self._sync_controls()
 
-    def _current_changed(self, layer) -> None:  # noqa: ANN001
+    def _current_changed(self, layer) -> None:
         if layer is not None:
             self.list.blockSignals(True)
             self.list.setCurrentRow(self._row_of(layer))
             self.list.blockSignals(False)
         self._sync_controls()
 
-    def _pixels_changed(self, _rect) -> None:  # noqa: ANN001
+    def _pixels_changed(self, _rect: object) -> None:
         # Thumbnails refresh when the stroke is over (on the history step), not per dab.
         self._thumbs_dirty = True
 

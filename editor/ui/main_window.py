@@ -1,9 +1,14 @@
 """The Overpaint main window: canvas in the middle, tools, layers and generation docks.
 
+The window assembles the parts and routes its actions; the work lives in them:
+file operations in `editor.ui.window_files` (WindowFiles), the generation request's
+life in `editor.ui.engine_bridge` (GenerationController), menus in `editor.ui.menus`,
+autosave in `editor.ui.recovery_ui` (created by `enable_recovery`).
+
 Public API (run_gui, tests, benchmarks and recovery drive the window through these):
     MainWindow(settings=None)           settings: editor.ui.settings.Settings (QSettings)
     open_path(path) -> bool             open an image or .ora (asks to save changes first)
-    new_document(w, h, fill), set_document(doc, path, source_name)
+    new_document(w, h, fill), set_document(doc, path, source_name), close_document()
     save(path=None) / save_as(path) / export_png(path) -> bool
     import_layer(path) -> bool, paste() -> bool, copy(merged) -> bool, drop(mime)
     generate() -> job id | None, cancel(), accept_candidate() -> Layer | None
@@ -11,60 +16,50 @@ Public API (run_gui, tests, benchmarks and recovery drive the window through the
     document, path, source_name, is_modified(), document_replaced(doc) signal
     canvas (CanvasView), tools (ToolsBridge), tool_options, layers_panel,
     generation_panel, candidates, generation (GenerationController: .client is the
-    EngineClient, created on first use), actions (by name, see editor.ui.actions)
+    EngineClient, created on first use; .prepare(params, native) builds a job), files
+    (WindowFiles), actions (by name, see editor.ui.actions), recent_menu
+    enable_recovery(store=None) -> RecoveryController, kept as .recovery (None until then)
     ask_save_changes() -> 'save'|'discard'|'cancel' (replace it to answer without a dialog)
     last_error: the last message shown to the user ('' if none)
+    size_label, zoom_label, position_label: the status bar's canvas size, zoom, pointer
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QPointF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QApplication,
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QWidget,
-)
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea, QWidget
 
-from editor.io.errors import FileError
-from editor.io.export import export_inputs, export_rgba_png
-from editor.io.project import load_document, save_ora
 from editor.model.document import Document
-from editor.model.snapshot import document_from_snapshot, snapshot
+from editor.model.layer import Layer
 from editor.ui import file_ops
 from editor.ui.actions import Actions, create_actions
-from editor.ui.busy import run_busy
-from editor.ui.candidates import Candidate, CandidatesStrip
+from editor.ui.candidates import CandidatesStrip
 from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_view import CanvasView
-from editor.ui.engine_bridge import GenerationController, box_to_rect
+from editor.ui.engine_bridge import GenerationController
 from editor.ui.generation_panel import GenerationPanel
 from editor.ui.history_panel import HistoryPanel
-from editor.ui.job_builder import JobError, PreparedJob, prepare_job
 from editor.ui.layers_panel import LayersPanel
+from editor.ui.menus import create_menus
 from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
 from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
+from editor.ui.window_files import APP_NAME, WindowFiles
+
+if TYPE_CHECKING:
+    from editor.recovery import RecoveryStore
+    from editor.ui.recovery_ui import RecoveryController
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "Overpaint"
-DEFAULT_SIZE = (1024, 1024)
-LAYER_NAME_CHARS = 40
-
-
-def layer_name_for(prompt: str) -> str:
-    """A result layer's name: the prompt's first line, shortened."""
-    text = " ".join(prompt.split()) or "Generated"
-    return text if len(text) <= LAYER_NAME_CHARS else text[: LAYER_NAME_CHARS - 1] + "…"
+DEFAULT_SIZE = file_ops.DEFAULT_SIZE
+STATUS_MS = 5000
 
 
 class MainWindow(QMainWindow):
@@ -78,8 +73,10 @@ class MainWindow(QMainWindow):
         self.path: Path | None = None  # the .ora project (None: never saved as a project)
         self.source_name: str | None = None  # the file the document came from, for the title
         self.last_error = ""
+        self.recovery: RecoveryController | None = None
         self._binding: CanvasBinding | None = None
-        self._history_connected = None
+        # (signal, slot) pairs on the current document, undone when it is replaced.
+        self._document_links: list[tuple[Any, Callable[..., None]]] = []
 
         self.canvas = CanvasView()
         self.setCentralWidget(self.canvas)
@@ -96,22 +93,21 @@ class MainWindow(QMainWindow):
         self._create_docks()
         self.tools = ToolsBridge(self.canvas, self.tool_options, self)
         self.history_panel.can_jump = lambda: not self.tools.busy()
+        self.files = WindowFiles(self)
         self.generation = GenerationController(
-            self.generation_panel,
-            self.candidates,
-            self.canvas,
-            self.settings,
-            self._prepare_job,
-            self._accept_candidate,
-            self,
+            self.generation_panel, self.candidates, self.canvas, self.settings, self
         )
         self.generation.error.connect(self.show_error)
-        self.generation.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self._create_menus()
+        self.generation.status.connect(lambda text: self.statusBar().showMessage(text, STATUS_MS))
+        self.recent_menu = create_menus(self)
+        self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))
+        self.tool_group = QActionGroup(self)
+        for action in self.tool_actions:
+            self.tool_group.addAction(action)
         self._create_status_bar()
         self._connect_actions()
         self._load_settings()
-        self.new_document(*DEFAULT_SIZE, fill=(255, 255, 255, 255))
+        self.new_document(*DEFAULT_SIZE, fill=file_ops.BLANK_FILL)
         # Model discovery reads files only (no torch); do it once the window shows.
         QTimer.singleShot(0, self.refresh_models)
 
@@ -161,85 +157,59 @@ class MainWindow(QMainWindow):
             self.layers_panel.add_button(getattr(self.actions, name), label)
         self.layers_panel.buttons.addStretch(1)
 
-    def _create_menus(self) -> None:
-        a = self.actions
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        for action in (a.new, a.open):
-            file_menu.addAction(action)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        for action in (a.import_layer, None, a.save, a.save_as, a.export, None, a.quit):
-            file_menu.addSeparator() if action is None else file_menu.addAction(action)
-        edit = bar.addMenu("&Edit")
-        for action in (self.undo_action, self.redo_action, None, a.copy, a.copy_merged, a.paste,
-                       None, a.settings):  # fmt: skip
-            edit.addSeparator() if action is None else edit.addAction(action)
-        select = bar.addMenu("&Select")
-        for action in (a.select_all, a.select_none, a.invert_selection, a.grow_selection,
-                       a.shrink_selection, a.feather_selection, None, a.clear_mask,
-                       a.invert_mask, a.mask_from_selection):  # fmt: skip
-            select.addSeparator() if action is None else select.addAction(action)
-        bar.addMenu("&Image").addAction(a.canvas_size)
-        view = bar.addMenu("&View")
-        for action in (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None, a.toggle_mask):
-            view.addSeparator() if action is None else view.addAction(action)
-        view.addSeparator()
-        for dock in (self.tools_dock, self.generation_dock, self.layers_dock, self.history_dock,
-                     self.results_dock):  # fmt: skip
-            view.addAction(dock.toggleViewAction())
-        tools = bar.addMenu("&Tools")
-        for action in (*self.tool_actions, None, a.brush_smaller, a.brush_bigger, a.swap_colors):
-            tools.addSeparator() if action is None else tools.addAction(action)
-        layer = bar.addMenu("&Layer")
-        for action in (a.add_layer, a.duplicate_layer, a.delete_layer, a.merge_down, a.flatten):
-            layer.addAction(action)
-        gen = bar.addMenu("&Generate")
-        for action in (a.generate, a.cancel, a.clear_frame, None, a.accept_candidate,
-                       a.discard_candidate, a.discard_all):  # fmt: skip
-            gen.addSeparator() if action is None else gen.addAction(action)
-        bar.addMenu("&Help").addAction(a.about)
-        self.tool_group = QActionGroup(self)
-        for action in self.tool_actions:
-            self.tool_group.addAction(action)
-
     def _create_status_bar(self) -> None:
-        self.position_label = QLabel("")
+        self.size_label = QLabel("")
+        self.size_label.setObjectName("canvasSizeLabel")
         self.zoom_label = QLabel("")
-        self.statusBar().addPermanentWidget(self.position_label)
-        self.statusBar().addPermanentWidget(self.zoom_label)
-        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.zoom_label.setObjectName("zoomLabel")
+        self.position_label = QLabel("")
+        self.position_label.setObjectName("cursorPositionLabel")
+        for label in (self.position_label, self.size_label, self.zoom_label):
+            self.statusBar().addPermanentWidget(label)
+        self.canvas.zoom_changed.connect(self._show_zoom)
         self.canvas.cursor_moved.connect(self._show_position)
+        self._show_zoom(self.canvas.zoom)
+
+    def _show_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f} %")
 
     def _show_position(self, pos: QPointF) -> None:
         self.position_label.setText(f"{int(pos.x())}, {int(pos.y())}")
 
+    def _show_size(self, *_args: object) -> None:
+        doc = self.document
+        self.size_label.setText(f"{doc.width} × {doc.height} px" if doc is not None else "")
+
     def _connect_actions(self) -> None:
-        a = self.actions
-        c = self.canvas
-        connections = {
+        a, c = self.actions, self.canvas
+        connections: dict[str, Callable[..., object]] = {
             "new": self.ask_new_document,
-            "canvas_size": self.ask_canvas_size,
-            "grow_selection": lambda: self._ask_selection_radius("grow_selection", "Grow by"),
-            "shrink_selection": lambda: self._ask_selection_radius("shrink_selection", "Shrink by"),
-            "feather_selection": lambda: self._ask_selection_radius("feather_selection", "Feather"),
             "open": lambda: self.open_path(None),
             "import_layer": lambda: self.import_layer(None),
             "save": lambda: self.save(),
             "save_as": lambda: self.save_as(None),
             "export": lambda: self.export_png(None),
+            "close": self.close_document,
             "quit": self.close,
             "copy": lambda: self.copy(merged=False),
             "copy_merged": lambda: self.copy(merged=True),
             "paste": self.paste,
+            "clear": self.clear_selected,
+            "fill_foreground": self.fill_with_foreground,
+            "settings": self.show_settings,
             "select_all": lambda: self._edit("select_all"),
             "select_none": lambda: self._edit("select_none"),
             "invert_selection": lambda: self._edit("invert_selection"),
+            "grow_selection": lambda: self._ask_selection_radius("grow_selection", "Grow by"),
+            "shrink_selection": lambda: self._ask_selection_radius("shrink_selection", "Shrink by"),
+            "feather_selection": lambda: self._ask_selection_radius("feather_selection", "Feather"),
+            "selection_from_mask": self.selection_from_mask,
             "clear_mask": lambda: self._edit("clear_mask"),
             "invert_mask": lambda: self._edit("invert_mask"),
             "mask_from_selection": lambda: self._edit("mask_from_selection"),
+            "canvas_size": self.ask_canvas_size,
+            "scale_image": self.ask_scale_image,
             "toggle_mask": c.set_mask_visible,
-            "settings": self.show_settings,
             "zoom_in": lambda: c.zoom_in(),
             "zoom_out": lambda: c.zoom_out(),
             "fit": c.fit,
@@ -253,7 +223,7 @@ class MainWindow(QMainWindow):
             "merge_down": lambda: self._edit("merge_down"),
             "flatten": lambda: self._edit("flatten"),
             "generate": self.generate,
-            "clear_frame": lambda: self.document.set_generation_frame(None),
+            "clear_frame": lambda: self._edit("set_generation_frame", None),
             "cancel": self.cancel,
             "accept_candidate": self.accept_candidate,
             "discard_candidate": self.candidates.discard_current,
@@ -314,9 +284,18 @@ class MainWindow(QMainWindow):
             self.refresh_models()
             if self.document is not None:
                 self.document.history.undo_limit_mb = self.settings.undo_memory_mb
-            recovery = getattr(self, "recovery", None)  # editor.ui.recovery_ui
-            if recovery is not None:
-                recovery.autosaver.set_interval(self.settings.autosave_seconds)
+            if self.recovery is not None:
+                self.recovery.autosaver.set_interval(self.settings.autosave_seconds)
+
+    # Recovery ---------------------------------------------------------------------------
+    def enable_recovery(self, store: RecoveryStore | None = None) -> RecoveryController:
+        """Autosave this window's document and offer crash recovery (see recovery_ui);
+        run_gui turns it on, tests on their own store."""
+        from editor.ui.recovery_ui import RecoveryController
+
+        if self.recovery is None:
+            self.recovery = RecoveryController(self, store)
+        return self.recovery
 
     # Documents ------------------------------------------------------------------------
     def set_document(self, document: Document, path: Path | None, source: str | None) -> None:
@@ -324,8 +303,8 @@ class MainWindow(QMainWindow):
         if self._binding is not None:
             self._binding.disconnect_all()
             self._binding.deleteLater()
-        if self._history_connected is not None:
-            self._history_connected.changed.disconnect(self._history_changed)
+        for signal, slot in self._document_links:
+            signal.disconnect(slot)
         self.document = document
         self.path = Path(path) if path is not None else None
         self.source_name = source
@@ -335,9 +314,14 @@ class MainWindow(QMainWindow):
         self.history_panel.set_history(document.history)
         self.tools.set_document(document)
         self.generation.set_document(document)
-        document.history.changed.connect(self._history_changed)
-        self._history_connected = document.history
+        self._document_links = [
+            (document.history.changed, self._history_changed),
+            (document.size_changed, self._show_size),
+        ]
+        for signal, slot in self._document_links:
+            signal.connect(slot)
         self._history_changed()
+        self._show_size()
         self.document_replaced.emit(document)
 
     def new_document(
@@ -358,7 +342,7 @@ class MainWindow(QMainWindow):
             return
         dialog = SizeDialog("New Image", *DEFAULT_SIZE, anchor=False, parent=self)
         if dialog.exec():
-            self.new_document(*dialog.size(), fill=(255, 255, 255, 255))
+            self.new_document(*dialog.size(), fill=file_ops.BLANK_FILL)
 
     def ask_canvas_size(self) -> None:
         """Resize or expand the canvas (one undo step); growing it makes room to outpaint."""
@@ -367,173 +351,117 @@ class MainWindow(QMainWindow):
         doc = self.document
         dialog = SizeDialog("Canvas Size", doc.width, doc.height, anchor=True, parent=self)
         if dialog.exec():
-            try:
-                doc.resize_canvas(*dialog.size(), *dialog.offset())
-            except ValueError as e:
-                self.show_error(str(e).capitalize() + ".")
+            self._edit("resize_canvas", *dialog.size(), *dialog.offset())
+
+    def ask_scale_image(self) -> None:
+        """Image > Scale Image: resample every layer, the mask and the selection (one undo
+        step)."""
+        from editor.ui.scale_dialog import ScaleImageDialog
+
+        doc = self.document
+        dialog = ScaleImageDialog(doc.width, doc.height, parent=self)
+        if dialog.exec():
+            self._edit("scale_image", *dialog.chosen_size())
 
     def _ask_selection_radius(self, method: str, label: str) -> None:
         from PySide6.QtWidgets import QInputDialog
 
         if self.document is None or not self.document.has_selection():
-            self.statusBar().showMessage("Select something first.", 5000)
+            self.statusBar().showMessage("Select something first.", STATUS_MS)
             return
         radius, ok = QInputDialog.getInt(self, APP_NAME, f"{label} (pixels):", 8, 1, 1000)
         if ok:
-            getattr(self.document, method)(radius)
+            self._edit(method, radius)
 
+    # Edits on the picture ---------------------------------------------------------------
+    def clear_selected(self) -> bool:
+        """Edit > Clear (Del): erase the selected pixels of the current layer (all of it
+        without a selection)."""
+        return self._paint_edit("clear_selected", "Nothing to clear on this layer.")
+
+    def fill_with_foreground(self) -> bool:
+        """Edit > Fill with Foreground Colour (Shift+Backspace): the selection (or the
+        whole layer) of the current layer."""
+        c = self.tool_options.foreground
+        color = (c.red(), c.green(), c.blue())
+        return self._paint_edit("fill_selected", "Nothing to fill on this layer.", color)
+
+    def selection_from_mask(self) -> None:
+        """Select > Select from Mask: the mask's painted pixels become the selection."""
+        if self.document is not None and not self.document.has_mask():
+            self.statusBar().showMessage("Paint a mask first (M).", STATUS_MS)
+            return
+        self._edit("selection_from_mask")
+
+    def _paint_edit(self, method: str, nothing: str, *args: object) -> bool:
+        if self.document is None or self.tools.busy():
+            return False
+        if self.document.current_layer is None:
+            self.statusBar().showMessage("Choose a layer first.", STATUS_MS)
+            return False
+        changed = bool(self._edit(method, *args))
+        if not changed:
+            self.statusBar().showMessage(nothing, STATUS_MS)
+        return changed
+
+    def _edit(self, method: str, *args: object) -> object:
+        """Run a Document edit, turning a refusal (ValueError) into a status message."""
+        if self.document is None:
+            return None
+        try:
+            return getattr(self.document, method)(*args)
+        except ValueError as e:
+            self.statusBar().showMessage(str(e).capitalize() + ".", STATUS_MS)
+            return None
+
+    # Files (editor.ui.window_files) -------------------------------------------------------
     def open_path(self, path: Path | str | None) -> bool:
         """Open an image or project; False if cancelled or unreadable (shown to the user)."""
-        path = path or self.ask_path(False, "Open", self._dialog_dir(), file_ops.OPEN_FILTER)
-        if not path:
-            return False
-        path = Path(path)
-        if not self.maybe_save():
-            return False
-        warnings: list[str] = []
-        try:
-            document = load_document(
-                path, max_pixels=self.settings.max_image_pixels(), warnings=warnings
-            )
-        except FileError as e:
-            self.show_error(str(e))
-            return False
-        except Exception as e:  # a bad file must never take the window down
-            log.exception("opening %s failed", path)
-            self.show_error(f'"{path.name}" could not be opened ({type(e).__name__}).')
-            return False
-        is_project = path.suffix.lower() == file_ops.ORA_SUFFIX
-        self.set_document(document, path if is_project else None, path.name)
-        self.settings.add_recent_file(path)
-        if warnings:
-            self.show_error(" ".join(warnings))
-        else:
-            self.statusBar().showMessage(f"Opened {path.name}.", 5000)
-        return True
+        return self.files.open_path(path)
+
+    def close_document(self) -> bool:
+        """File > Close (Ctrl+W): after asking to save, a blank canvas replaces the
+        picture; the window stays open. False if the user cancelled."""
+        return self.files.close_document()
 
     def maybe_save(self) -> bool:
         """Ask to save unsaved changes; False means the user cancelled."""
-        if self.document is None or self.document.history.is_clean():
-            return True
-        answer = self.ask_save_changes()
-        if answer == "save":
-            return self.save()
-        return answer == "discard"
+        return self.files.maybe_save()
 
     def ask_save_changes(self) -> str:
         """'save', 'discard' or 'cancel' (tests replace this to answer without a dialog)."""
-        buttons = (
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel
-        )
-        answer = QMessageBox.question(
-            self,
-            APP_NAME,
-            f"Save the changes to {self.display_name()} before closing it?",
-            buttons,
-            QMessageBox.StandardButton.Save,
-        )
-        return {
-            QMessageBox.StandardButton.Save: "save",
-            QMessageBox.StandardButton.Discard: "discard",
-        }.get(answer, "cancel")
+        return self.files.ask_save_changes()
 
     def save(self, path: Path | str | None = None) -> bool:
-        target = Path(path) if path is not None else self.path
-        if target is None:
-            return self.save_as(None)
-        if target.suffix.lower() != file_ops.ORA_SUFFIX:
-            target = target.with_suffix(file_ops.ORA_SUFFIX)
-        snap = snapshot(self.document)
-        try:
-            run_busy(
-                self,
-                f"Saving {target.name}…",
-                lambda: save_ora(document_from_snapshot(snap), target),
-            )
-        except FileError as e:  # its message names the file and the cause
-            self.show_error(str(e))
-            return False
-        except OSError as e:
-            self.show_error(f'Could not save "{target.name}": {e.strerror or e}.')
-            return False
-        self.path = target
-        self.source_name = target.name
-        self.document.history.set_clean()
-        self.settings.add_recent_file(target)
-        self._update_title()
-        self.statusBar().showMessage(f"Saved {target.name}.", 5000)
-        return True
+        return self.files.save(path)
 
     def save_as(self, path: Path | str | None = None) -> bool:
-        suggested = self._suggested_path(file_ops.ORA_SUFFIX)
-        path = path or self.ask_path(True, "Save As", suggested, file_ops.SAVE_FILTER)
-        return self.save(Path(path)) if path else False
+        return self.files.save_as(path)
 
     def export_png(self, path: Path | str | None = None) -> bool:
-        suggested = self._suggested_path(".png")
-        path = path or self.ask_path(True, "Export PNG", suggested, file_ops.EXPORT_FILTER)
-        if not path:
-            return False
-        path = Path(path)
-        if path.suffix.lower() != ".png":
-            path = path.with_suffix(".png")
-        rgba, parameters, request = export_inputs(self.document, self.document.current_layer)
-        mark = self.settings.watermark
-
-        def write() -> None:
-            export_rgba_png(path, rgba, parameters, request, watermark=mark)
-
-        try:
-            run_busy(self, f"Exporting {path.name}…", write)
-        except FileError as e:
-            self.show_error(str(e))
-            return False
-        except OSError as e:
-            self.show_error(f'Could not export "{path.name}": {e.strerror or e}.')
-            return False
-        self.statusBar().showMessage(f"Exported {path.name}.", 5000)
-        return True
+        return self.files.export_png(path)
 
     def import_layer(self, path: Path | str | None = None) -> bool:
-        path = path or self.ask_path(
-            False, "Import as Layer", self._dialog_dir(), file_ops.OPEN_FILTER
-        )
-        if not path:
-            return False
-        try:
-            file_ops.import_layer(self.document, Path(path), self.settings.max_image_pixels())
-        except (FileError, ValueError) as e:
-            self.show_error(str(e))
-            return False
-        return True
+        return self.files.import_layer(path)
 
-    def ask_path(self, save: bool, title: str, start: str, filters: str) -> str:
-        """A file dialog; '' when cancelled."""
-        ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        name, _ = ask(self, title, start, filters)
-        return name
+    def copy(self, merged: bool = False) -> bool:
+        return self.files.copy(merged)
 
-    def _dialog_dir(self) -> str:
-        recent = self.settings.recent_files
-        return str(recent[0].parent) if recent else str(Path.home())
+    def paste(self) -> bool:
+        return self.files.paste()
 
-    def _suggested_path(self, suffix: str) -> str:
-        stem = Path(self.source_name).stem if self.source_name else "Untitled"
-        folder = self.path.parent if self.path else Path(self._dialog_dir())
-        return str(folder / f"{stem}{suffix}")
+    def drop(self, mime: QMimeData, open_instead: bool = False) -> None:
+        """Dropped files or image data (see WindowFiles.drop)."""
+        self.files.drop(mime, open_instead)
 
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_files:
-            action = self.recent_menu.addAction(path.name)
-            action.setToolTip(str(path))
-            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
-        if not self.recent_menu.isEmpty():
-            self.recent_menu.addSeparator()
-            clear = self.recent_menu.addAction("Clear Recent Files")
-            clear.triggered.connect(self.settings.clear_recent_files)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if file_ops.dropped_paths(event.mimeData()) or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        self.drop(event.mimeData(), open_instead=ctrl)
+        event.acceptProposedAction()
 
     # Title and undo -------------------------------------------------------------------
     def display_name(self) -> str:
@@ -542,7 +470,7 @@ class MainWindow(QMainWindow):
     def is_modified(self) -> bool:
         return self.document is not None and not self.document.history.is_clean()
 
-    def _update_title(self) -> None:
+    def update_title(self) -> None:
         star = "*" if self.is_modified() else ""
         if self.source_name is None and not star:
             self.setWindowTitle(APP_NAME)
@@ -556,7 +484,7 @@ class MainWindow(QMainWindow):
         self.redo_action.setEnabled(history.can_redo())
         self.undo_action.setText(f"&Undo {undo}" if undo else "&Undo")
         self.redo_action.setText(f"&Redo {redo}" if redo else "&Redo")
-        self._update_title()
+        self.update_title()
         self.layers_panel.refresh_thumbnails()
 
     def undo(self) -> None:
@@ -567,15 +495,6 @@ class MainWindow(QMainWindow):
         if self.document is not None and not self.tools.busy():
             self.document.redo()
 
-    def _edit(self, method: str) -> None:
-        """Run a Document edit, turning a refusal (ValueError) into a status message."""
-        if self.document is None:
-            return
-        try:
-            getattr(self.document, method)()
-        except ValueError as e:
-            self.statusBar().showMessage(str(e).capitalize() + ".", 5000)
-
     # Tools ----------------------------------------------------------------------------
     def set_tool(self, name: str) -> None:
         self.tools.set_tool(name)
@@ -583,105 +502,7 @@ class MainWindow(QMainWindow):
         if action is not None:
             action.setChecked(True)
 
-    # Clipboard and drops --------------------------------------------------------------
-    def copy(self, merged: bool = False) -> bool:
-        image = file_ops.copy_image(self.document, merged) if self.document else None
-        if image is None or image.isNull():
-            return False
-        QApplication.clipboard().setImage(image)
-        return True
-
-    def paste(self) -> bool:
-        return self._paste_mime(QApplication.clipboard().mimeData())
-
-    def _paste_mime(self, mime) -> bool:  # noqa: ANN001 - QMimeData
-        try:
-            rgba = file_ops.image_from_mime(mime, self.settings.max_image_pixels())
-        except FileError as e:
-            self.show_error(str(e))
-            return False
-        if rgba is None:
-            self.statusBar().showMessage("The clipboard holds no image to paste.", 5000)
-            return False
-        file_ops.paste_layer(self.document, rgba)
-        return True
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if file_ops.dropped_paths(event.mimeData()) or event.mimeData().hasImage():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-        self.drop(event.mimeData(), open_instead=ctrl)
-        event.acceptProposedAction()
-
-    def drop(self, mime, open_instead: bool = False) -> None:  # noqa: ANN001 - QMimeData
-        """Dropped files: a project opens; images become layers of the current picture,
-        except on the untouched start-up canvas (or with Ctrl), where the first opens."""
-        paths = file_ops.dropped_paths(mime)
-        if not paths:
-            if mime.hasImage():
-                self._paste_mime(mime)
-            return
-        blank = self.source_name is None and not self.is_modified()
-        first, rest = paths[0], paths[1:]
-        if open_instead or blank or first.suffix.lower() == file_ops.ORA_SUFFIX:
-            if not self.open_path(first):
-                return
-        else:
-            rest = paths
-        for path in rest:
-            if path.suffix.lower() != file_ops.ORA_SUFFIX:
-                self.import_layer(path)
-
-    # Generation -----------------------------------------------------------------------
-    def _grow_canvas_to_frame(self) -> None:
-        """A generation frame drawn past the canvas edge means "extend the picture": grow
-        the canvas to hold it (one undo step), so the job outpaints the new strip."""
-        doc = self.document
-        frame = doc.generation_frame
-        if frame is None or doc.has_mask() or doc.has_selection():
-            return
-        left, top = max(0, -frame.x), max(0, -frame.y)
-        right, bottom = max(0, frame.right - doc.width), max(0, frame.bottom - doc.height)
-        if left or top or right or bottom:
-            try:
-                doc.expand_canvas(left, top, right, bottom)
-            except ValueError:
-                raise JobError(
-                    "The generation frame reaches too far past the picture; draw it closer "
-                    "to the canvas."
-                ) from None
-
-    def _prepare_job(self, params: dict, native: int) -> PreparedJob:
-        self._grow_canvas_to_frame()
-        doc = self.document
-        return prepare_job(
-            params,
-            doc.width,
-            doc.height,
-            lambda box: doc.composite_array(box_to_rect(box)),
-            mask=doc.mask if doc.has_mask() else None,
-            selection=doc.selection if doc.has_selection() else None,
-            frame=doc.generation_frame,
-            native=native,
-            options=self.settings.engine_options(),
-            watermark=self.settings.watermark,
-        )
-
-    def _accept_candidate(self, candidate: Candidate):
-        result = candidate.result
-        return self.document.accept_patch(
-            result.rgba,
-            result.x,
-            result.y,
-            name=layer_name_for(result.request.prompt),
-            metadata={
-                "parameters": result.parameters,
-                "overpaint_request": result.request.to_json(),
-            },
-        )
-
+    # Generation (editor.ui.engine_bridge) ---------------------------------------------------
     def generate(self) -> int | None:
         return self.generation.generate()
 
@@ -693,7 +514,7 @@ class MainWindow(QMainWindow):
     def cancel_generation(self) -> None:
         self.generation.cancel()
 
-    def accept_candidate(self):
+    def accept_candidate(self) -> Layer | None:
         return self.generation.accept()
 
     # Messages and closing -------------------------------------------------------------
@@ -718,7 +539,7 @@ class MainWindow(QMainWindow):
             "Stable Diffusion.",
         )
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self.maybe_save():
             event.ignore()
             return
@@ -730,5 +551,5 @@ class MainWindow(QMainWindow):
             log.error("the engine thread is still busy; closing anyway")
         event.accept()
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(1280, 860)

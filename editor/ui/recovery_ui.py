@@ -1,9 +1,10 @@
 """The window side of autosave and crash recovery (the logic is in editor.recovery).
 
-`install_recovery(window)` attaches an Autosaver to a MainWindow: it follows the
-window's document through `document_replaced`, names the project file in the recovery
-sidecar, and ends cleanly (no file left) when the window closes. `offer()` asks, at
-start-up, whether to restore what a crashed editor left behind.
+A MainWindow creates its RecoveryController in `MainWindow.enable_recovery()` (run_gui
+does; `install_recovery(window)` is the same call) and keeps it as `window.recovery`. The
+controller's Autosaver follows the window's document through `document_replaced`, names
+the project file in the recovery sidecar, and ends cleanly (no file left) when the window
+closes. `offer()` asks, at start-up, whether to restore what a crashed editor left behind.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox
 
 from editor.io.errors import FileError
 from editor.recovery import Autosaver, RecoveryEntry, RecoveryStore, autosave_interval_s
+
+if TYPE_CHECKING:
+    from editor.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +29,14 @@ Ask = Callable[[RecoveryEntry], str]  # -> "recover" | "discard" | "later"
 
 
 class RecoveryController(QObject):
-    def __init__(self, window: QWidget, store: RecoveryStore | None = None) -> None:
+    """Autosave and recovery for one MainWindow (created by MainWindow.enable_recovery)."""
+
+    def __init__(self, window: MainWindow, store: RecoveryStore | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.store = store or RecoveryStore()
-        settings = getattr(window, "settings", None)
-        interval = autosave_interval_s(getattr(settings, "qsettings", None))
+        # Seconds as a float: tests autosave every fraction of a second.
+        interval = autosave_interval_s(window.settings.qsettings)
         self.autosaver = Autosaver(self.store, interval, self._describe, self)
         window.document_replaced.connect(self.autosaver.track)
         self.autosaver.failed.connect(lambda text: window.statusBar().showMessage(text, 15000))
@@ -39,7 +46,7 @@ class RecoveryController(QObject):
     def _describe(self) -> tuple[Path | None, str | None]:
         return self.window.path, self.window.source_name
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.window and event.type() == QEvent.Type.Close:
             # The close may still be refused (the user cancels "save changes?"): look
             # again once the event has been handled.
@@ -103,8 +110,6 @@ class RecoveryController(QObject):
         return "discard" if clicked is discard else "later"
 
 
-def install_recovery(window: QWidget, store: RecoveryStore | None = None) -> RecoveryController:
-    """Autosave `window`'s document and let it offer recovery (kept as window.recovery)."""
-    controller = RecoveryController(window, store)
-    window.recovery = controller
-    return controller
+def install_recovery(window: MainWindow, store: RecoveryStore | None = None) -> RecoveryController:
+    """`window.enable_recovery(store)`: autosave its document and let it offer recovery."""
+    return window.enable_recovery(store)

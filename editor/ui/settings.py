@@ -182,6 +182,18 @@ class Settings:
         self.set_group("generation_params", params)
 
     # Window ------------------------------------------------------------------------
+    @property
+    def theme(self) -> str:
+        """'dark' (the default) or 'light'; see editor.ui.theme."""
+        from editor.ui.theme import DEFAULT_THEME, THEMES
+
+        value = str(self.qsettings.value("window/theme", DEFAULT_THEME) or DEFAULT_THEME)
+        return value if value in THEMES else DEFAULT_THEME
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self.qsettings.setValue("window/theme", value)
+
     def window_geometry(self) -> QByteArray | None:
         value = self.qsettings.value("window/geometry")
         return value if isinstance(value, QByteArray) else None

@@ -1,13 +1,15 @@
-"""The tools dock: tool buttons, brush size/hardness/opacity, and the two colours."""
+"""The tools dock: a compact grid of tool icons (as in Krita's toolbox), brush
+size/hardness/opacity, and the two colours."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QSlider,
@@ -17,7 +19,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.ui.icons import action_icon, action_name, icon
+from editor.ui.theme import PANEL_SPACING, tidy
+
 MIN_SIZE, MAX_SIZE = 1, 1000
+TOOL_BUTTON = 32  # px, square; icons are drawn at 22 px inside
+TOOL_ICON = 22
+# One row per kind of tool, as Krita groups its toolbox; a tool not listed goes last.
+TOOL_ROWS: tuple[tuple[str, ...], ...] = (
+    ("brush", "eraser", "mask", "mask_eraser"),
+    ("move", "picker", "fill"),
+    ("select_rect", "select_ellipse", "lasso", "frame"),
+)
 
 
 def bigger_size(size: int) -> int:
@@ -37,8 +50,8 @@ class ColorButton(QToolButton):
         self.setToolTip(tooltip)
         self.setFixedSize(32, 32)
         self._color = QColor(color)
+        self.setAttribute(Qt.WidgetAttribute.WA_Hover)  # repaint the frame on hover
         self.clicked.connect(self._choose)
-        self._refresh()
 
     def color(self) -> QColor:
         return QColor(self._color)
@@ -46,18 +59,70 @@ class ColorButton(QToolButton):
     def set_color(self, color: QColor) -> None:
         if QColor(color) != self._color:
             self._color = QColor(color)
-            self._refresh()
+            self.update()
             self.color_changed.emit(QColor(color))
 
-    def _refresh(self) -> None:
-        self.setStyleSheet(
-            f"background-color: {self._color.name()}; border: 1px solid #444; border-radius: 3px;"
-        )
+    def paintEvent(self, event: QPaintEvent) -> None:
+        # Painted rather than styled: a style sheet would pin the frame colour, and this
+        # one follows the theme (the text colour at half strength shows around black on
+        # the dark theme and around white on the light one).
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        edge = QColor(self.palette().color(QPalette.ColorRole.WindowText))
+        edge.setAlpha(255 if self.hasFocus() or self.underMouse() else 128)
+        painter.setPen(edge)
+        painter.setBrush(self._color)
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 3, 3)
+        painter.end()
 
     def _choose(self) -> None:
         color = QColorDialog.getColor(self._color, self, "Choose colour")
         if color.isValid():
             self.set_color(color)
+
+
+class ToolButton(QToolButton):
+    """A toolbox button drawn as in Krita: a flat icon, the chosen tool on the highlight
+    colour (its icon in the highlighted-text colour), a soft hover background."""
+
+    def __init__(self, action: QAction) -> None:
+        super().__init__()
+        self.setDefaultAction(action)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.setAutoRaise(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self.setFixedSize(TOOL_BUTTON, TOOL_BUTTON)
+        self.setIconSize(QSize(TOOL_ICON, TOOL_ICON))
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        box = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        mode = QIcon.Mode.Normal
+        if not self.isEnabled():
+            mode = QIcon.Mode.Disabled
+        elif self.isChecked():
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawRoundedRect(box, 4, 4)
+            mode = QIcon.Mode.Selected
+        elif self.underMouse() or self.isDown():
+            hover = QColor(palette.color(QPalette.ColorRole.WindowText))
+            hover.setAlpha(60 if self.isDown() else 30)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(hover)
+            painter.drawRoundedRect(box, 4, 4)
+        if self.hasFocus():
+            painter.setPen(palette.color(QPalette.ColorRole.Highlight))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(box, 4, 4)
+        size = self.iconSize()
+        pixmap = self.icon().pixmap(size, self.devicePixelRatioF(), mode)
+        x = (self.width() - size.width()) / 2
+        y = (self.height() - size.height()) / 2
+        painter.drawPixmap(QRectF(x, y, size.width(), size.height()), pixmap, QRectF(pixmap.rect()))
+        painter.end()
 
 
 class ToolOptions(QWidget):
@@ -68,16 +133,16 @@ class ToolOptions(QWidget):
     def __init__(self, tool_actions: list[QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("toolOptions")
-        layout = QVBoxLayout(self)
-        grid = QGridLayout()
-        for i, action in enumerate(tool_actions):
-            button = QToolButton()
-            button.setDefaultAction(action)
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            grid.addWidget(button, i // 2, i % 2)
-        layout.addLayout(grid)
+        self.tool_actions = list(tool_actions)
+        self.tool_buttons: list[QToolButton] = []
+        layout = tidy(QVBoxLayout(self))
+        layout.addLayout(self._toolbox(self.tool_actions))
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout.addWidget(line)
 
-        form = QFormLayout()
+        form = tidy(QFormLayout(), margin=None)
         self.size_spin = self._slider_row(form, "Size", MIN_SIZE, MAX_SIZE, 20, " px")
         self.hardness_spin = self._slider_row(form, "Hardness", 0, 100, 80, " %")
         self.opacity_spin = self._slider_row(form, "Opacity", 1, 100, 100, " %")
@@ -87,16 +152,27 @@ class ToolOptions(QWidget):
         self.pressure_size_check.setChecked(True)
         self.pressure_opacity_check = QCheckBox("Opacity")
         pressure = QHBoxLayout()
+        pressure.setSpacing(PANEL_SPACING * 2)
         for check in (self.pressure_size_check, self.pressure_opacity_check):
             check.toggled.connect(lambda _on: self.changed.emit())
             pressure.addWidget(check)
         form.addRow("Pressure", pressure)
         layout.addLayout(form)
+        # One width for every number box, so the sliders end in one column.
+        spins = (self.size_spin, self.hardness_spin, self.opacity_spin, self.spacing_spin,
+                 self.smoothing_spin)  # fmt: skip
+        width = max(spin.sizeHint().width() for spin in spins)
+        for spin in spins:
+            spin.setFixedWidth(width)
 
-        colours = QHBoxLayout()
+        colours = tidy(QHBoxLayout(), margin=None)
         self.fg_button = ColorButton(QColor(0, 0, 0), "Foreground colour")
         self.bg_button = ColorButton(QColor(255, 255, 255), "Background colour")
-        swap = QToolButton(text="⇄")
+        self.swap_button = swap = QToolButton()
+        swap.setObjectName("swapColorsButton")
+        swap.setText("⇄")  # shown only if the icon file is missing
+        swap.setAutoRaise(True)
+        swap.setIconSize(QSize(TOOL_ICON - 4, TOOL_ICON - 4))
         swap.setToolTip("Swap colours (X)")
         swap.clicked.connect(self.swap_colors)
         for widget in (self.fg_button, self.bg_button, swap):
@@ -106,6 +182,42 @@ class ToolOptions(QWidget):
         self.bg_button.color_changed.connect(lambda _c: self.changed.emit())
         layout.addLayout(colours)
         layout.addStretch(1)
+        self._set_icons()
+
+    def _toolbox(self, actions: list[QAction]) -> QGridLayout:
+        """Small icon-only buttons in rows of related tools; names and shortcuts are in
+        the tooltips (the actions' own, e.g. "Brush (B)")."""
+        grid = QGridLayout()
+        grid.setSpacing(2)
+        grid.setContentsMargins(0, 0, 0, 0)
+        by_tool = {action_name(a).removeprefix("tool_"): a for a in actions}
+        rows = [[by_tool.pop(t) for t in row if t in by_tool] for row in TOOL_ROWS]
+        rows.append(list(by_tool.values()))
+        columns = max(len(row) for row in rows)
+        for r, row in enumerate(r for r in rows if r):
+            for c, action in enumerate(row):
+                button = ToolButton(action)
+                button.setObjectName(f"toolButton_{action_name(action).removeprefix('tool_')}")
+                grid.addWidget(button, r, c)
+                self.tool_buttons.append(button)
+        grid.setColumnStretch(columns, 1)  # keep the buttons together on the left
+        return grid
+
+    def _set_icons(self) -> None:
+        """(Re)colour the icons for the current palette (the theme may change live)."""
+        palette = self.palette()
+        for action in self.tool_actions:
+            tool_icon = action_icon(action_name(action), palette)
+            if not tool_icon.isNull():
+                action.setIcon(tool_icon)
+        swap = icon("swap-colors", palette)
+        if not swap.isNull():
+            self.swap_button.setIcon(swap)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._set_icons()
 
     def _slider_row(
         self, form: QFormLayout, label: str, lo: int, hi: int, value: int, suffix: str

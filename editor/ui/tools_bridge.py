@@ -13,6 +13,7 @@ import logging
 from PySide6.QtCore import QObject, QPointF, Qt
 from PySide6.QtGui import QColor
 
+from editor.model.document import Document
 from editor.tools.base import Tool
 from editor.tools.brush import (
     BrushSettings,
@@ -55,7 +56,7 @@ class ToolsBridge(QObject):
         self.canvas = canvas
         self.options = options
         self.brush_settings = BrushSettings()
-        self.document = None
+        self.document: Document | None = None
         self.name = "brush"
         self._tools: dict[str, Tool] = {}
         self._gesture: Tool | None = None
@@ -63,7 +64,7 @@ class ToolsBridge(QObject):
         canvas.tool = self
         self._options_changed()
 
-    def set_document(self, document) -> None:  # noqa: ANN001 - editor.model.document.Document
+    def set_document(self, document: Document) -> None:
         self.cancel()
         self.document = document
         s = self.brush_settings

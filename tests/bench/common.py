@@ -128,8 +128,21 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """Median of the per-repetition ratios a_i / b_i, each pair timed back to back.
+
+    A burst from another program slows both sides of the pair it lands in, so the pair's
+    ratio keeps its value; best-of-each-side would set two different moments against
+    each other.
+    """
+    if len(numerators) != len(denominators):
+        raise ValueError(f"{len(numerators)} vs {len(denominators)} repetitions: not paired")
+    return median([a / b for a, b in zip(numerators, denominators, strict=True)])
+
+
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100): p99 of 60 samples is the 2nd largest."""
+    """Nearest-rank percentile (q in 0..100), the ceil(q/100 * n)-th smallest value: p99
+    of 60 samples is the largest, of 300 the 4th largest, of 1000 the 11th largest."""
     if not values:
         return math.nan
     ordered = sorted(values)

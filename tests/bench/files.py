@@ -2,8 +2,8 @@
 
 Our side is editor.io.project.save_ora (the writer behind File > Save). Krita's side is
 `xvfb-run -a krita IN.ora --export --export-filename OUT.ora` with a fresh HOME, which
-includes Krita's start-up; so Krita also exports a tiny document once, and that bare
-start-up is reported for the reader to judge.
+includes Krita's start-up; so Krita also exports a tiny document the same way, and the
+figure sets our save against Krita's own work: its export minus that bare start-up.
 """
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tests.bench.common import Context, Result, timed
 
+if TYPE_CHECKING:
+    from editor.model import Document
+
 KRITA_TIMEOUT_S = 600
 MIB = 2**20
 
 
-def painting(size: int, n_layers: int, seed: int = 0):  # noqa: ANN201 - Document
+def painting(size: int, n_layers: int, seed: int = 0) -> Document:
     """A document that looks like work in progress: an opaque gradient background with
     mild grain, and layers of soft-edged coloured shapes over parts of the canvas."""
     from editor.model import Document
@@ -99,17 +103,22 @@ def measure_p8(ctx: Context) -> Result:
     if prof.reps > 3:  # a second save after Krita (the full profile only: it takes a while)
         ours.append(timed(lambda: save_ora(doc, ours_path, keep_backup=False))[0])
     best = min(ours)
-    ratio = best / krita
+    work = krita - bare  # what Krita spends on this document, beyond starting up
+    ratio = best / work if work > 0 else float("inf")
     detail = (
         f"editor.io.project.save_ora of a {size}² {n_layers}-layer document (gradient "
-        f"background, soft shapes) ÷ headless Krita exporting the same document to .ora "
-        f"(start-up included); ours: best of {len(ours)} save(s) next to the Krita runs"
+        f"background, soft shapes) ÷ Krita's own work exporting the same document to .ora "
+        f"(headless export {krita:.2f} s minus its bare start-up {bare:.2f} s, the same "
+        f"export of a 64² one-layer .ora); ours: best of {len(ours)} save(s) next to the "
+        "Krita runs"
     )
+    if work <= 0:
+        detail = f"cannot judge: Krita's export took no longer than its bare start-up; {detail}"
     extra = [
         f"our save {best:.2f} s ({ours_path.stat().st_size / MIB:.0f} MiB); Krita export "
-        f"{krita:.2f} s ({(folder / 'krita.ora').stat().st_size / MIB:.0f} MiB)",
-        f"Krita's bare start-up (exporting a 64² one-layer .ora): {bare:.2f} s; Krita's export "
-        f"minus that: {krita - bare:.2f} s, so ours ÷ Krita's own work = "
-        f"{best / max(krita - bare, 1e-9):.2f}",
+        f"{krita:.2f} s ({(folder / 'krita.ora').stat().st_size / MIB:.0f} MiB), of which "
+        f"{work:.2f} s beyond its bare start-up",
+        f"ours ÷ Krita's whole export, start-up included: {best / krita:.2f}",
     ]
-    return Result("P8", "project save", ratio, "≤ 1.0", ratio <= 1.0, detail, extra)
+    ok = work > 0 and ratio <= 1.0
+    return Result("P8", "project save", ratio, "≤ 1.0", ok, detail, extra)

@@ -3,8 +3,10 @@
 P4 drives the real canvas widget of a shown main window (offscreen) with mouse events:
 each pointer move runs the brush tool, the document's dirty-rectangle signal, the
 binding's recomposite of that rectangle and the view's repaint, and the dab counts as
-done when the canvas has painted. It is compared with a full recomposite, the cost a
-view without dirty rectangles would pay per dab.
+done when the canvas has painted. It is compared with Document.composite() of the whole
+canvas, the cost a view without dirty rectangles would pay per dab: the layers above the
+current one composited again, those below it taken from the document's cache (warm, as
+they would be while painting), so not a recomposite of every layer.
 
 P7 paints strokes with the brush controller (editor/tools) on random layers and reads
 what the history holds.
@@ -13,10 +15,14 @@ what the history holds.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tests.bench.common import Context, Result, median, percentile, timed
+
+if TYPE_CHECKING:
+    from editor.model import Document
 
 MODES = ("normal", "multiply", "screen", "overlay", "normal")
 BRUSH_SIZE = 40
@@ -24,7 +30,7 @@ PAINT_TIMEOUT_S = 5.0
 MIB = 2**20
 
 
-def build(size: int, n_layers: int):  # noqa: ANN201 - editor.model.Document
+def build(size: int, n_layers: int) -> Document:
     """A size² document of `n_layers` opaque noisy layers in several blend modes."""
     from editor.model import Document, Layer
     from editor.model.blending import rgba_to_premultiplied
@@ -47,11 +53,11 @@ def build(size: int, n_layers: int):  # noqa: ANN201 - editor.model.Document
 class _PaintWatch:
     """Notices the canvas's paint events (the filter runs just before each paint)."""
 
-    def __init__(self, widget) -> None:  # noqa: ANN001
+    def __init__(self, widget) -> None:
         from PySide6.QtCore import QEvent, QObject
 
         class Filter(QObject):
-            def eventFilter(inner, obj, event) -> bool:  # noqa: N802, N805, ANN001
+            def eventFilter(inner, obj, event) -> bool:
                 if event.type() == QEvent.Type.Paint:
                     self.painted.append(event.rect())
                 return False
@@ -61,7 +67,7 @@ class _PaintWatch:
         widget.installEventFilter(self.filter)
 
 
-def _mouse(widget, kind: str, pos) -> None:  # noqa: ANN001
+def _mouse(widget, kind: str, pos) -> None:
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -86,7 +92,7 @@ def _mouse(widget, kind: str, pos) -> None:  # noqa: ANN001
     QApplication.sendEvent(widget, event)
 
 
-def _dab_latencies(window, n_dabs: int) -> list[float]:  # noqa: ANN001
+def _dab_latencies(window, n_dabs: int) -> list[float]:
     """Seconds from each pointer move to the end of the canvas repaint that shows it."""
     from PySide6.QtCore import QPointF
     from PySide6.QtWidgets import QApplication
@@ -136,15 +142,16 @@ def measure_p4(ctx: Context) -> Result:
             doc = build(prof.p4_size, n_layers)
             window.set_document(doc, None, None)
             window.canvas.actual_size()
-            full = min(timed(doc.composite)[0] for _ in range(2))
+            # Best of two: the first call fills the cache of the layers below the current one.
+            whole = min(timed(doc.composite)[0] for _ in range(2))
             lat = _dab_latencies(window, prof.p4_dabs)
             p50, p99 = median(lat), percentile(lat, 99)
             worst_p99 = max(worst_p99, p99)
-            worst_speedup = min(worst_speedup, full / p50)
+            worst_speedup = min(worst_speedup, whole / p50)
             rows.append(
                 f"{n_layers} layer(s): dab→repaint p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
-                f"max {max(lat) * 1000:.2f} ms; full recomposite {full * 1000:.0f} ms "
-                f"= {full / p50:.0f}× a dab"
+                f"max {max(lat) * 1000:.2f} ms; whole-canvas composite (layers below the "
+                f"current one cached) {whole * 1000:.0f} ms = {whole / p50:.0f}× a dab"
             )
             window.set_document(build(64, 1), None, None)  # free the big one before the next
             del doc
@@ -156,9 +163,10 @@ def measure_p4(ctx: Context) -> Result:
         f"blend modes), {BRUSH_SIZE} px brush at 100 % zoom in the main window's canvas: "
         f"{prof.p4_dabs} pointer moves of one dab each, timed from the mouse event to the end "
         f"of the canvas paint covering it; value = worst p99 in ms; the slowest speed-up over "
-        f"a full recomposite is {worst_speedup:.0f}×"
+        f"a whole-canvas Document.composite() (layers below the current one from its cache, "
+        f"as a view without dirty rectangles would pay per dab) is {worst_speedup:.0f}×"
     )
-    target = "p99 ≤ 8 ms; ≥ 10× faster than a full recomposite"
+    target = "p99 ≤ 8 ms; ≥ 10× faster than a whole-canvas composite"
     return Result("P4", "brush latency", worst_p99 * 1000, target, ok, detail, rows)
 
 
@@ -199,4 +207,4 @@ def measure_p7(ctx: Context) -> Result:
         f"{doc.history.count()} undo steps, {touched / prof.p7_strokes:.0f} px per stroke on "
         f"average, painted in {seconds:.1f} s ({seconds / prof.p7_strokes * 1000:.0f} ms/stroke)"
     ]
-    return Result("P7", "undo memory", value, "≤ 64 MB", value <= 64, detail, extra)
+    return Result("P7", "undo memory", value, "≤ 64 MiB", value <= 64, detail, extra)

@@ -19,7 +19,7 @@ def _install_hook() -> None:
     original_exec = QApplication.exec
 
     class FirstPaint(QObject):
-        def eventFilter(self, obj, event) -> bool:  # noqa: N802, ANN001
+        def eventFilter(self, obj, event) -> bool:
             if event.type() == QEvent.Type.Paint:
                 obj.removeEventFilter(self)
                 # Report once this paint has finished, then leave.

@@ -23,10 +23,10 @@ TARGETS = {
     "P1": ("engine overhead", "≤ 1.05"),
     "P2": ("region cost", "≤ 1.3"),
     "P3": ("UI smoothness", "p99 ≤ 12 ms, max ≤ 25 ms"),
-    "P4": ("brush latency", "p99 ≤ 8 ms; ≥ 10× faster than a full recomposite"),
+    "P4": ("brush latency", "p99 ≤ 8 ms; ≥ 10× faster than a whole-canvas composite"),
     "P5": ("start-up", "≤ 0.5"),
     "P6": ("shared weights", "≤ 1.05"),
-    "P7": ("undo memory", "≤ 64 MB"),
+    "P7": ("undo memory", "≤ 64 MiB"),
     "P8": ("project save", "≤ 1.0"),
 }
 

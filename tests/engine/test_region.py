@@ -7,10 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.jobs import image_composite, prepare_job
 from engine.region import (
     apply_patch,
-    composite_patch,
-    crop,
     feather_mask,
     mask_bbox,
     over,
@@ -183,11 +182,19 @@ def test_apply_patch_clips_at_canvas_edges_and_leaves_rest_untouched():
 
 def test_outpaint_patch_makes_transparent_area_opaque():
     original = np.zeros((16, 16, 4), np.uint8)  # fully transparent canvas crop
-    generated = np.full((16, 16, 3), 90, np.uint8)
-    feathered = np.full((16, 16), 255, np.uint8)
-    patch = composite_patch(original, generated, feathered)
+    generated = np.full((8, 8, 3), 90, np.uint8)  # at "model size", resized back
+    patch = patch_from_generation(generated, 16, 16, np.full((16, 16), 255, np.uint8), 4)
     out = apply_patch(original, patch, 0, 0)
     assert (out[..., 3] == 255).all() and (out[..., :3] == 90).all()
+
+
+def test_patch_without_a_mask_is_the_opaque_generation_at_crop_size():
+    generated = np.random.default_rng(3).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    patch = patch_from_generation(generated, 40, 24)
+    assert patch.shape == (24, 40, 4) and (patch[..., 3] == 255).all()
+    assert np.array_equal(patch[..., :3], generated)
+    with pytest.raises(ValueError, match="mask"):
+        patch_from_generation(generated, 40, 24, np.ones((10, 10), np.uint8), 2)
 
 
 def test_resize_helpers_change_size_and_keep_identity_exact():
@@ -200,25 +207,27 @@ def test_resize_helpers_change_size_and_keep_identity_exact():
 
 
 def _fake_inpaint(canvas: np.ndarray, mask: np.ndarray, rng: np.random.Generator, native: int):
-    """One full inpaint round trip with a 'generator' that changes every pixel it gets.
+    """One full inpaint round trip through the production code (engine.jobs builds the job,
+    engine.region.patch_from_generation makes the patch as Engine.run does), with a
+    'generator' that changes every pixel it gets.
 
-    Returns the new canvas and the canvas-sized feathered mask this round used.
+    Returns the new canvas, the canvas-sized feathered mask this round used, and its radius.
     """
     h, w = canvas.shape[:2]
-    bbox = mask_bbox(mask)
-    plan = plan_region(bbox, w, h, native)
-    c = plan.context
-    crop_rgba = crop(canvas, c)
-    crop_mask = crop(mask, c)
-    gen_in = resize_rgb(crop_rgba[..., :3], plan.gen_width, plan.gen_height)
+    params = {"mode": "inpaint", "prompt": "x"}
+    job = prepare_job(params, w, h, image_composite(canvas), mask=mask, native=native)
+    c = job.request.region
+    plan = plan_region(mask_bbox(mask), w, h, native)
+    gen_in = resize_rgb(job.inputs.image[..., :3], plan.gen_width, plan.gen_height)
     # Like a VAE round trip: the whole generated image drifts, not only the masked part.
     noise = rng.integers(-3, 4, gen_in.shape)
     generated = np.clip(gen_in.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    patch = patch_from_generation(crop_rgba, generated, crop_mask, plan.feather)
+    radius = job.request.mask_blur
+    patch = patch_from_generation(generated, c.width, c.height, job.inputs.mask, radius)
     assert patch.shape[:2] == (c.height, c.width)
     full_feather = np.zeros((h, w), np.uint8)
     full_feather[c.y : c.bottom, c.x : c.right] = patch[..., 3]
-    return apply_patch(canvas, patch, c.x, c.y), full_feather, plan.feather
+    return apply_patch(canvas, patch, c.x, c.y), full_feather, radius
 
 
 def _dilate(mask: np.ndarray, r: int) -> np.ndarray:

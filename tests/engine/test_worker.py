@@ -13,7 +13,7 @@ from engine.worker import EngineClient, cpu_threads_beside_ui
 
 
 @pytest.fixture
-def client(qtbot):  # noqa: ANN001, ANN201 - pytest-qt fixture
+def client(qtbot):  # pytest-qt fixture
     c = EngineClient()
     yield c
     assert c.shutdown(30000)
@@ -49,7 +49,7 @@ class _Recorder:
 
 def test_job_signals_in_order_and_model_stays_loaded(
     qtbot, client: EngineClient, tiny_model_dir: Path
-) -> None:  # noqa: ANN001
+) -> None:
     rec = _Recorder(client)
     with qtbot.waitSignal(client.finished, timeout=60000):
         job = client.submit(_request(tiny_model_dir))
@@ -71,7 +71,7 @@ def test_job_signals_in_order_and_model_stays_loaded(
 
 def test_cancel_running_and_queued_then_next_job_succeeds(
     qtbot, client: EngineClient, tiny_model_dir: Path
-) -> None:  # noqa: ANN001
+) -> None:
     rec = _Recorder(client)
     # Warm up so the cancel below lands during denoising, not during loading.
     with qtbot.waitSignal(client.finished, timeout=60000):
@@ -98,7 +98,7 @@ def test_cancel_running_and_queued_then_next_job_succeeds(
 
 def test_failure_is_one_sentence_and_worker_survives(
     qtbot, client: EngineClient, tiny_model_dir: Path, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     with qtbot.waitSignal(client.failed, timeout=60000) as blocker:
         client.submit(_request(tmp_path / "missing.safetensors"))
     message = blocker.args[1]
@@ -135,13 +135,13 @@ def test_client_starts_without_importing_torch() -> None:
 
 def test_engine_that_cannot_start_fails_the_job_and_the_next_one_runs(
     qtbot, client: EngineClient, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     import engine.pipelines
 
     real_init = engine.pipelines.Engine.__init__
     calls = []
 
-    def broken_once(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def broken_once(self, *args, **kwargs) -> None:
         calls.append(1)
         if len(calls) == 1:
             raise ImportError("a broken install")
@@ -159,7 +159,7 @@ def test_engine_that_cannot_start_fails_the_job_and_the_next_one_runs(
 
 def test_shutdown_during_a_long_step_keeps_the_thread_alive_until_it_ends(
     qtbot, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     import gc
     import threading
 
@@ -169,7 +169,7 @@ def test_shutdown_during_a_long_step_keeps_the_thread_alive_until_it_ends(
     release = threading.Event()
     real_run = engine.pipelines.Engine.run
 
-    def slow_step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def slow_step(self, *args, **kwargs):
         release.wait(30)  # a step that does not look at cancel, like one big UNet call
         return real_run(self, *args, **kwargs)
 
@@ -198,13 +198,13 @@ def test_shutdown_during_a_long_step_keeps_the_thread_alive_until_it_ends(
         (3, 2, 2, 3),  # the user's setting wins
     ],
 )
-def test_cpu_threads_leave_a_cpu_to_the_window(requested, torch_default, cpus, expected) -> None:  # noqa: ANN001
+def test_cpu_threads_leave_a_cpu_to_the_window(requested, torch_default, cpus, expected) -> None:
     assert cpu_threads_beside_ui(requested, torch_default, cpus) == expected
 
 
 def test_the_cpu_thread_setting_reaches_torch_for_the_next_job(
     qtbot, client: EngineClient, tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
-) -> None:  # noqa: ANN001
+) -> None:
     # The engine thread reads the count back from torch after setting it and logs it.
     caplog.set_level(logging.INFO, logger="engine.worker")
     for threads in (3, 1):  # 3: no other test sets it, so the first one always changes it

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGING = Path(__file__).resolve().parents[2] / "packaging"
+# In the resources package, so a wheel carries them for `overpaint install-desktop`.
+DESKTOP = Path(__file__).resolve().parents[2] / "resources" / "desktop"
 APP_ID = "io.github.overpaint.Overpaint"
 
 
@@ -23,7 +24,7 @@ def _tool(name: str) -> str:
 
 
 def test_desktop_entry_validates() -> None:
-    entry = PACKAGING / f"{APP_ID}.desktop"
+    entry = DESKTOP / f"{APP_ID}.desktop"
     result = subprocess.run(
         [_tool("desktop-file-validate"), str(entry)], capture_output=True, text=True
     )
@@ -33,7 +34,7 @@ def test_desktop_entry_validates() -> None:
 
 
 def test_metainfo_validates() -> None:
-    metainfo = PACKAGING / f"{APP_ID}.metainfo.xml"
+    metainfo = DESKTOP / f"{APP_ID}.metainfo.xml"
     result = subprocess.run(
         [_tool("appstreamcli"), "validate", "--no-net", str(metainfo)],
         capture_output=True,

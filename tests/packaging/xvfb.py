@@ -1,4 +1,5 @@
-"""A virtual X screen for tests that look at the real window."""
+"""A virtual X screen for tests that look at the real window, and the rule for tests
+that need system programs (Xvfb, Krita, ...): skip without them, fail under CI."""
 
 from __future__ import annotations
 
@@ -13,12 +14,19 @@ from pathlib import Path
 import pytest
 
 
+def in_ci() -> bool:
+    """True under CI=true (any value but empty, 0, false or no), as CI services set it."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def require(*tools: str) -> None:
+    """Skip the test when a program it needs is missing; under CI, fail it instead, so
+    that a CI machine without them cannot pass by skipping."""
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(f"missing {missing}: packaging/install-system-deps.sh should install them")
-        pytest.skip(f"missing {missing}")
+        pytest.skip(f"missing {missing} (packaging/install-system-deps.sh installs them)")
 
 
 @contextmanager

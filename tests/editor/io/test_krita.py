@@ -9,7 +9,6 @@ exit status is 0 even when it fails to load a layer, so everything is judged by 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 import zipfile
@@ -22,14 +21,9 @@ from PIL import Image
 
 from editor.io.project import load_ora, save_ora
 from editor.model.document import Document
+from tests.packaging.xvfb import require
 
-pytestmark = [
-    pytest.mark.krita,
-    pytest.mark.skipif(
-        shutil.which("krita") is None or shutil.which("xvfb-run") is None,
-        reason="needs Debian krita and xvfb-run (packaging/install-system-deps.sh installs them)",
-    ),
-]
+pytestmark = pytest.mark.krita
 
 # Krita rounds through its own 8-bit pipeline; a couple of levels is rounding, not a bug.
 TOLERANCE = 3
@@ -154,6 +148,7 @@ def _finish(proc: subprocess.Popen, home: Path, target: Path) -> None:
 
 @pytest.fixture(scope="module")
 def krita_run(tmp_path_factory: pytest.TempPathFactory) -> KritaRun:
+    require("krita", "xvfb-run")  # skipped without them, failed under CI=true
     work = tmp_path_factory.mktemp("krita")
     doc = interop_document()
     source = work / "ours.ora"

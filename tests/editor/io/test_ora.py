@@ -17,12 +17,12 @@ from PySide6.QtCore import QRect
 
 from editor.io import ora as ora_module
 from editor.io import safe_zip
-from editor.io.atomic import backup_path
 from editor.io.errors import FileError, ImageTooLargeError, ProjectFormatError
 from editor.io.ora import read_ora
 from editor.io.project import load_document, load_ora, save_ora
 from editor.model.blending import BLEND_MODES
 from editor.model.document import Document
+from engine.atomic_write import backup_path
 from tests.editor.io.pngraw import RGB, png_bytes
 from tests.editor.io.test_images import FUZZ_EXAMPLES, assert_one_sentence
 

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QRect
 
+from editor.model.array_rects import bbox
 from editor.model.extent import NonzeroExtent
-from editor.model.selection_ops import bbox
 
 H, W = 150, 200
 

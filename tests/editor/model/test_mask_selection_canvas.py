@@ -1,4 +1,4 @@
-"""Mask and selection operations, canvas resize/expand, and the overlay helpers."""
+"""Mask and selection operations, canvas resize/expand/scale, clear and fill."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 from PySide6.QtCore import QRect
 
 from editor.model import Document
-from editor.model.overlays import mask_overlay, outline_polygons
-from editor.model.selection_ops import bbox
+from editor.model.array_rects import bbox
 from engine.request import Box
 
 
@@ -137,25 +136,6 @@ def test_painting_after_expand_reaches_the_new_area():
     assert doc.layers[0].bounds() == QRect(20, 0, 40, 40)
 
 
-def test_mask_overlay_is_tinted_by_mask_value():
-    mask = np.zeros((10, 10), np.uint8)
-    mask[2:4, 2:4] = 255
-    img = mask_overlay(mask, QRect(0, 0, 5, 5), opacity=0.5)
-    assert (img.width(), img.height()) == (5, 5)
-    assert img.pixelColor(3, 3).alpha() in (127, 128)
-    assert img.pixelColor(3, 3).red() > 200 and img.pixelColor(0, 0).alpha() == 0
-
-
-def test_selection_outline_follows_pixel_edges():
-    sel = np.zeros((20, 20), np.uint8)
-    sel[5:10, 4:12] = 255
-    polys = outline_polygons(sel)
-    assert len(polys) == 1
-    r = polys[0].boundingRect()
-    assert (r.x(), r.y(), r.width(), r.height()) == (4, 5, 8, 5)
-    assert bbox(sel) == QRect(4, 5, 8, 5)
-
-
 def test_clear_and_fill_selected_pixels():
     doc = Document(40, 20)
     layer = doc.add_layer("bg", rgba=np.full((20, 40, 4), 200, np.uint8))
@@ -215,3 +195,104 @@ def test_bad_arrays_are_refused_without_changing_anything():
     assert doc.mask.min() == 255
     doc.selection_from_mask()
     assert doc.selection_bbox() == QRect(0, 0, 20, 10)
+
+
+def test_selection_from_mask_is_one_step_that_undoes_and_redoes():
+    doc = Document(30, 20)
+    mask = np.zeros((20, 30), np.uint8)
+    mask[4:10, 6:20] = 255
+    mask[12, 3] = 90  # soft values carry over as they are
+    doc.set_mask(mask)
+    doc.select_rect(QRect(0, 0, 2, 2))
+    old = doc.selection.copy()
+    seen = []
+    doc.selection_changed.connect(seen.append)
+    doc.selection_from_mask()
+    assert np.array_equal(doc.selection, mask) and np.array_equal(doc.mask, mask)
+    assert doc.history.undo_text() == "Select from mask" and seen
+    doc.undo()
+    assert np.array_equal(doc.selection, old)
+    doc.redo()
+    assert np.array_equal(doc.selection, mask)
+    count = doc.history.count()
+    doc.selection_from_mask()  # nothing would change: no empty step
+    assert doc.history.count() == count
+
+
+def test_clear_without_selection_erases_the_whole_layer_in_one_step():
+    doc = Document(16, 12)
+    layer = doc.add_layer("bg", rgba=np.full((12, 16, 4), 255, np.uint8))
+    other = doc.add_layer("top", rgba=np.full((12, 16, 4), 9, np.uint8))
+    before = layer.pixels.copy()
+    count = doc.history.count()
+    assert doc.clear_selected(layer)
+    assert doc.history.count() == count + 1 and doc.history.undo_text() == "Clear"
+    assert not layer.pixels[..., 3].any() and other.pixels[..., 3].all()
+    doc.undo()
+    assert np.array_equal(layer.pixels, before)
+    doc.redo()
+    assert not layer.pixels[..., 3].any()
+
+
+def test_clear_refuses_an_alpha_locked_layer_but_fill_keeps_its_alpha():
+    doc = Document(10, 10)
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[:, :5] = (255, 255, 255, 255)
+    layer = doc.add_layer("bg", rgba=rgba)
+    doc.set_layer_properties(layer, alpha_locked=True)
+    count = doc.history.count()
+    assert not doc.clear_selected()
+    assert doc.history.count() == count
+    assert doc.fill_selected((255, 0, 0))
+    out = doc.composite_array()
+    assert tuple(out[3, 2]) == (255, 0, 0, 255) and out[3, 7, 3] == 0
+    doc.undo()
+    assert np.array_equal(doc.composite_array(), rgba)
+
+
+def test_fill_selected_follows_a_soft_selection_and_grows_a_small_layer():
+    doc = Document(20, 10)
+    layer = doc.add_layer("small", rgba=np.zeros((4, 4, 4), np.uint8), x=2, y=2)
+    sel = np.zeros((10, 20), np.uint8)
+    sel[5, 15] = 255
+    sel[6, 15] = 128
+    doc.set_selection(sel)
+    assert doc.fill_selected((0, 255, 0))
+    out = doc.composite_array()
+    assert tuple(out[5, 15]) == (0, 255, 0, 255)
+    assert abs(int(out[6, 15, 3]) - 128) <= 1 and out[7, 15, 3] == 0
+    doc.undo()
+    assert layer.bounds() == QRect(2, 2, 4, 4) and not doc.composite_array()[..., 3].any()
+
+
+def test_scale_image_redo_and_mask_follow():
+    doc = Document(20, 20)
+    doc.add_layer("bg", rgba=np.full((20, 20, 4), 255, np.uint8))
+    mask = np.zeros((20, 20), np.uint8)
+    mask[10:, :] = 255
+    doc.set_mask(mask)
+    count = doc.history.count()
+    doc.scale_image(10, 40)
+    assert doc.history.count() == count + 1
+    assert doc.mask.shape == (40, 10) and bbox(doc.mask >= 128) == QRect(0, 20, 10, 20)
+    assert doc.composite_array().shape == (40, 10, 4)
+    doc.undo()
+    assert np.array_equal(doc.mask, mask) and doc.composite_array().shape == (20, 20, 4)
+    doc.redo()
+    assert (doc.width, doc.height) == (10, 40) and doc.layers[0].bounds() == QRect(0, 0, 10, 40)
+    doc.scale_image(10, 40)  # same size: no step
+    assert doc.history.count() == count + 1
+
+
+def test_paint_coverage_clips_to_the_canvas_and_can_erase_the_mask():
+    doc = Document(10, 10)
+    doc.set_mask(np.full((10, 10), 255, np.uint8))
+    k = np.ones((6, 6), np.float32)
+    assert doc.paint_coverage(QRect(7, 7, 6, 6), k, "Erase mask", None, mask=True)
+    assert doc.mask[7:, 7:].max() == 0
+    assert doc.mask[:7].min() == 255 and doc.mask[7:, :7].min() == 255
+    assert doc.history.undo_text() == "Erase mask"
+    doc.undo()
+    assert doc.mask.min() == 255
+    assert not doc.paint_coverage(QRect(20, 20, 2, 2), k[:2, :2], "Off the canvas")
+    assert doc.history.undo_text() == "Set mask"

@@ -20,7 +20,7 @@ from tests.editor.ui.test_painting import drag, open_at_100
 WAIT_MS = 120_000
 
 
-def prepare(window, tiny_model_dir: Path, prompt: str = "a small red boat", steps: int = 3) -> None:  # noqa: ANN001
+def prepare(window, tiny_model_dir: Path, prompt: str = "a small red boat", steps: int = 3) -> None:
     panel = window.generation_panel
     panel.set_model(str(tiny_model_dir))
     panel.prompt_edit.setPlainText(prompt)
@@ -29,14 +29,14 @@ def prepare(window, tiny_model_dir: Path, prompt: str = "a small red boat", step
     panel.scheduler_combo.setCurrentText("DDIM")
 
 
-def paint_mask(qtbot, window) -> None:  # noqa: ANN001
+def paint_mask(qtbot, window) -> None:
     qtbot.keyClick(window.canvas, Qt.Key.Key_M)
     window.tool_options.set_size(12)
     drag(qtbot, window, [(70, 55), (90, 60)])
     assert window.document.has_mask()
 
 
-def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_model_dir, tmp_path):  # noqa: ANN001
+def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_model_dir, tmp_path):
     open_at_100(window, png_path)
     paint_mask(qtbot, window)
     prepare(window, tiny_model_dir)
@@ -108,7 +108,7 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     assert np.array_equal(doc.composite_array(), before)
 
 
-def test_cancel_leaves_document_unchanged(window, qtbot, png_path, tiny_model_dir):  # noqa: ANN001
+def test_cancel_leaves_document_unchanged(window, qtbot, png_path, tiny_model_dir):
     open_at_100(window, png_path)
     paint_mask(qtbot, window)
     prepare(window, tiny_model_dir, steps=150)
@@ -128,7 +128,7 @@ def test_cancel_leaves_document_unchanged(window, qtbot, png_path, tiny_model_di
     assert window.generation_panel.status_label.text() == "Generation cancelled."
 
 
-def test_engine_error_shows_message_and_keeps_canvas(window, qtbot, png_path, tmp_path):  # noqa: ANN001
+def test_engine_error_shows_message_and_keeps_canvas(window, qtbot, png_path, tmp_path):
     open_at_100(window, png_path)
     paint_mask(qtbot, window)
     prepare(window, tmp_path / "no-such-model")
@@ -146,7 +146,7 @@ def test_engine_error_shows_message_and_keeps_canvas(window, qtbot, png_path, tm
     assert np.array_equal(window.document.layers[0].to_rgba(), gradient_rgba())
 
 
-def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tiny_model_dir):  # noqa: ANN001
+def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tiny_model_dir):
     from tests.editor.ui.test_window import widget_pixel
 
     open_at_100(window, png_path)
@@ -196,7 +196,7 @@ def test_queued_jobs_candidates_preview_and_discard(window, qtbot, png_path, tin
     assert window.document.history.count() == history
 
 
-def test_opening_another_file_cancels_running_jobs(window, qtbot, png_path, tiny_model_dir):  # noqa: ANN001
+def test_opening_another_file_cancels_running_jobs(window, qtbot, png_path, tiny_model_dir):
     open_at_100(window, png_path)
     paint_mask(qtbot, window)
     prepare(window, tiny_model_dir, steps=150)

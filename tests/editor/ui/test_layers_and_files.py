@@ -13,13 +13,13 @@ from PySide6.QtWidgets import QApplication
 from tests.editor.ui.conftest import gradient_rgba
 
 
-def names(window) -> list[str]:  # noqa: ANN001
+def names(window) -> list[str]:
     """Layer names as the panel lists them (top first)."""
     lst = window.layers_panel.list
     return [lst.item(i).text() for i in range(lst.count())]
 
 
-def solid_png(path: Path, rgba: tuple[int, int, int, int], size=(40, 30)) -> Path:  # noqa: ANN001
+def solid_png(path: Path, rgba: tuple[int, int, int, int], size=(40, 30)) -> Path:
     Image.new("RGBA", size, rgba).save(path)
     return path
 
@@ -168,7 +168,7 @@ def test_canvas_size_dialog_expands_canvas_for_outpainting(window, qtbot, png_pa
     assert window.canvas.canvas_size().width() == 220
     # A frame over the new empty strip and the picture's edge: Auto picks outpaint.
     doc.set_generation_frame(Box(120, 0, 100, 120))
-    job = window._prepare_job({"mode": "auto", "prompt": "more sea"}, 256)
+    job = window.generation.prepare({"mode": "auto", "prompt": "more sea"}, 256)
     assert job.request.mode == "outpaint" and job.region_source == "frame"
 
 
@@ -198,7 +198,7 @@ def test_recent_files_menu_reopens(window, png_path: Path, tmp_path: Path) -> No
     Image.fromarray(gradient_rgba(30, 20)).save(other)
     window.open_path(png_path)
     window.open_path(other)
-    window._fill_recent_menu()
+    window.recent_menu.aboutToShow.emit()  # what opening the menu does
     titles = [a.text() for a in window.recent_menu.actions() if a.text()]
     assert titles[:2] == ["other.png", "picture.png"]
     window.recent_menu.actions()[1].trigger()
@@ -227,7 +227,7 @@ def test_settings_dialog_and_engine_options_reach_the_request(
     assert (fresh.watermark, fresh.device, fresh.low_memory, fresh.undo_memory_mb) == (
         False, "cpu", True, 64,
     )  # fmt: skip
-    job = window._prepare_job({"mode": "auto", "prompt": "x"}, 256)
+    job = window.generation.prepare({"mode": "auto", "prompt": "x"}, 256)
     assert job.request.watermark is False
     assert dict(job.request.options) == {
         "device": "cpu", "attention_slicing": True, "vae_tiling": True,
@@ -284,7 +284,7 @@ def test_frame_past_the_edge_grows_the_canvas_for_outpainting(window, png_path: 
     window.open_path(png_path)
     doc = window.document
     doc.set_generation_frame(Box(100, -20, 100, 80))  # 40 px past the right, 20 past the top
-    job = window._prepare_job({"mode": "auto", "prompt": "more sky"}, 256)
+    job = window.generation.prepare({"mode": "auto", "prompt": "more sky"}, 256)
     assert (doc.width, doc.height) == (200, 140)
     assert doc.layers[0].x == 0 and doc.layers[0].y == 20  # the picture moved down
     frame = doc.generation_frame
@@ -296,7 +296,7 @@ def test_frame_past_the_edge_grows_the_canvas_for_outpainting(window, png_path: 
 def test_frame_too_far_past_the_edge_is_refused_and_changes_nothing(window, png_path: Path) -> None:
     import pytest
 
-    from editor.ui.job_builder import JobError
+    from engine.jobs import JobError
     from engine.request import Box
 
     window.open_path(png_path)
@@ -304,7 +304,7 @@ def test_frame_too_far_past_the_edge_is_refused_and_changes_nothing(window, png_
     doc.set_generation_frame(Box(100, 0, 40_000, 80))
     size, steps = (doc.width, doc.height), len(doc.history.texts())
     with pytest.raises(JobError, match="too far past the picture"):
-        window._prepare_job({"mode": "auto", "prompt": "more sky"}, 256)
+        window.generation.prepare({"mode": "auto", "prompt": "more sky"}, 256)
     assert (doc.width, doc.height) == size and len(doc.history.texts()) == steps
 
 

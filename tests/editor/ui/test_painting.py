@@ -18,7 +18,7 @@ def to_widget(window, x: float, y: float) -> QPoint:
     return window.canvas.canvas_to_widget(QPointF(x, y)).toPoint()
 
 
-def drag(qtbot, window, points: list[tuple[float, float]], modifier=Mod.NoModifier) -> None:  # noqa: ANN001
+def drag(qtbot, window, points: list[tuple[float, float]], modifier=Mod.NoModifier) -> None:
     view = window.canvas
     qtbot.mousePress(view, Qt.MouseButton.LeftButton, modifier, to_widget(window, *points[0]))
     for p in points[1:]:
@@ -159,7 +159,7 @@ def test_rectangle_selection_then_copy(window, qtbot, png_path: Path) -> None:
     assert np.array_equal(pasted.to_rgba(), gradient_rgba()[20:60, 10:50])
 
 
-def tablet(window, kind, x: float, y: float, pressure: float) -> bool:  # noqa: ANN001
+def tablet(window, kind, x: float, y: float, pressure: float) -> bool:
     """Send a QTabletEvent to the canvas; True if the canvas accepted it."""
     from PySide6.QtCore import QEvent
     from PySide6.QtGui import QInputDevice, QPointingDevice, QTabletEvent
@@ -207,7 +207,7 @@ def test_stroke_repaints_only_its_rectangle(window, qtbot, png_path: Path) -> No
     class PaintSpy(QObject):
         rects: list = []
 
-        def eventFilter(self, obj, event):  # noqa: ANN001, N802
+        def eventFilter(self, obj, event):
             if event.type() == QEvent.Type.Paint:
                 self.rects.append(event.rect())
             return False

@@ -128,7 +128,11 @@ def test_settings_persist_across_windows(qtbot, settings, tmp_path: Path) -> Non
     first.tool_options.set_size(37)
     first.tool_options.spacing_spin.setValue(22)
     first.tool_options.set_foreground(QColor(10, 200, 30))
-    first.resize(700, 500)
+    # Just above the panels' minimum (kept as set), below the default and the screen size.
+    least = first.minimumSizeHint()
+    size = (max(least.width(), 600) + 10, max(least.height(), 450) + 10)
+    first.resize(*size)
+    assert (first.width(), first.height()) == size
     first.close()
 
     second = MainWindow(Settings(settings.path))
@@ -141,7 +145,7 @@ def test_settings_persist_across_windows(qtbot, settings, tmp_path: Path) -> Non
     assert second.tool_options.size == 37 and second.tools.brush_settings.size == 37
     assert second.tool_options.spacing_spin.value() == 22
     assert second.tool_options.foreground == QColor(10, 200, 30)
-    assert (second.width(), second.height()) == (700, 500)
+    assert (second.width(), second.height()) == size
     second.close()
 
 

@@ -1,12 +1,21 @@
-"""Building requests from document state: region choice, Auto mode, crops only."""
+"""The shared job builder (engine.jobs): region choice, Auto mode, crops only."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from editor.ui.job_builder import JobError, choose_mode, prepare_job
-from engine.request import Box
+from engine.jobs import (
+    CompositeFn,
+    JobError,
+    choose_mode,
+    crop_rgba,
+    frame_growth,
+    image_composite,
+    inputs_for,
+    prepare_job,
+)
+from engine.request import Box, GenerationRequest
 
 W, H = 600, 400
 PARAMS = {
@@ -30,7 +39,7 @@ def canvas(alpha: int = 255) -> np.ndarray:
     return img
 
 
-def composite_of(image: np.ndarray, calls: list[Box]):  # noqa: ANN201
+def composite_of(image: np.ndarray, calls: list[Box]) -> CompositeFn:
     def composite(box: Box) -> np.ndarray:
         calls.append(box)
         return image[box.y : box.bottom, box.x : box.right].copy()
@@ -106,3 +115,38 @@ def test_forced_inpaint_without_mask_is_refused_with_a_sentence() -> None:
 def test_frame_outside_the_canvas_is_refused_with_a_sentence() -> None:
     with pytest.raises(JobError, match="outside the canvas"):
         prepare_job(PARAMS, W, H, composite_of(canvas(), []), frame=Box(W + 10, 0, 50, 50))
+
+
+def test_feather_is_the_plans_unless_overridden() -> None:
+    mask = np.zeros((H, W), np.uint8)
+    mask[100:200, 100:300] = 255
+    job = prepare_job(PARAMS, W, H, image_composite(canvas()), mask=mask, native=512)
+    # Diagonal of a 200x100 box / 10, as engine.region.plan_region suggests.
+    assert job.request.mask_blur == 22
+    job = prepare_job(PARAMS, W, H, image_composite(canvas()), mask=mask, mask_blur=3)
+    assert job.request.mask_blur == 3
+
+
+def test_crops_pad_outside_with_transparency_and_rgb_becomes_opaque() -> None:
+    rgb = np.full((4, 6, 3), 9, np.uint8)
+    crop = image_composite(rgb)(Box(-2, 2, 4, 4))
+    assert crop.shape == (4, 4, 4)
+    assert (crop[:2, 2:] == (9, 9, 9, 255)).all()  # inside the picture, opaque
+    assert not crop[:, :2].any() and not crop[2:].any()  # outside: transparent
+    assert crop_rgba(np.ones((3, 3), np.uint8), Box(1, 1, 3, 3)).sum() == 4
+
+
+def test_inputs_for_a_recorded_request_are_the_crops_the_builder_made() -> None:
+    image = canvas()
+    mask = np.zeros((H, W), np.uint8)
+    mask[50:90, 420:500] = 255
+    job = prepare_job(PARAMS, W, H, image_composite(image), mask=mask, native=256)
+    again = inputs_for(GenerationRequest.from_json(job.request.to_json()), image, mask)
+    assert np.array_equal(again.image, job.inputs.image)
+    assert np.array_equal(again.mask, job.inputs.mask)
+    assert inputs_for(job.request, None, None).image is None
+
+
+def test_frame_growth_names_each_side_past_the_canvas() -> None:
+    assert frame_growth(Box(-10, 5, 50, 50), 100, 40) == (10, 0, 0, 15)
+    assert frame_growth(Box(0, 0, 100, 40), 100, 40) == (0, 0, 0, 0)

@@ -1,0 +1,261 @@
+"""The window's file operations: open, save, export, import, close, recent files,
+clipboard and drops, with their dialogs and messages.
+
+`WindowFiles` is the controller behind File ▸ and Edit ▸ Copy/Paste. The document work
+without dialogs lives in `editor.ui.file_ops`; the window's public methods (open_path,
+save, export_png, ...) call in here. Two window methods stay hooks that tests replace:
+`ask_save_changes()` (the "save changes?" question) and `save_as()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QMimeData, QObject
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
+
+from editor.io.errors import FileError
+from editor.io.export import export_inputs, export_rgba_png
+from editor.io.project import load_document, save_ora
+from editor.model.snapshot import document_from_snapshot, snapshot
+from editor.ui import file_ops
+from editor.ui.busy import run_busy
+
+if TYPE_CHECKING:
+    from editor.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Overpaint"
+STATUS_MS = 5000
+
+
+class WindowFiles(QObject):
+    """File ▸ operations of one MainWindow; every refusal becomes one shown sentence."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    @property
+    def _max_pixels(self) -> int:
+        return self.window.settings.max_image_pixels()
+
+    def _status(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, STATUS_MS)
+
+    # Opening and closing ---------------------------------------------------------------
+    def open_path(self, path: Path | str | None) -> bool:
+        """Open an image or project; False if cancelled or unreadable (shown to the user)."""
+        w = self.window
+        path = path or self.ask_path(False, "Open", self.dialog_dir(), file_ops.OPEN_FILTER)
+        if not path:
+            return False
+        path = Path(path)
+        if not self.maybe_save():
+            return False
+        warnings: list[str] = []
+        try:
+            document = load_document(path, max_pixels=self._max_pixels, warnings=warnings)
+        except FileError as e:
+            w.show_error(str(e))
+            return False
+        except Exception as e:  # a bad file must never take the window down
+            log.exception("opening %s failed", path)
+            w.show_error(f'"{path.name}" could not be opened ({type(e).__name__}).')
+            return False
+        is_project = path.suffix.lower() == file_ops.ORA_SUFFIX
+        w.set_document(document, path if is_project else None, path.name)
+        w.settings.add_recent_file(path)
+        if warnings:
+            w.show_error(" ".join(warnings))
+        else:
+            self._status(f"Opened {path.name}.")
+        return True
+
+    def close_document(self) -> bool:
+        """File ▸ Close: after asking to save, the picture is closed and a blank canvas
+        takes its place (the window stays open, ready for the next picture; Ctrl+Q quits).
+        False if the user cancelled."""
+        if not self.maybe_save():
+            return False
+        name = self.window.display_name()
+        self.window.new_document(*file_ops.DEFAULT_SIZE, fill=file_ops.BLANK_FILL)
+        self._status(f"Closed {name}.")
+        return True
+
+    def maybe_save(self) -> bool:
+        """Ask to save unsaved changes; False means the user cancelled."""
+        w = self.window
+        if w.document is None or w.document.history.is_clean():
+            return True
+        answer = w.ask_save_changes()
+        if answer == "save":
+            return w.save()
+        return answer == "discard"
+
+    def ask_save_changes(self) -> str:
+        """'save', 'discard' or 'cancel' from a question box."""
+        buttons = (
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
+        answer = QMessageBox.question(
+            self.window,
+            APP_NAME,
+            f"Save the changes to {self.window.display_name()} before closing it?",
+            buttons,
+            QMessageBox.StandardButton.Save,
+        )
+        return {
+            QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard",
+        }.get(answer, "cancel")
+
+    # Saving and exporting --------------------------------------------------------------
+    def save(self, path: Path | str | None = None) -> bool:
+        w = self.window
+        target = Path(path) if path is not None else w.path
+        if target is None:
+            return w.save_as(None)
+        if target.suffix.lower() != file_ops.ORA_SUFFIX:
+            target = target.with_suffix(file_ops.ORA_SUFFIX)
+        # The copy is taken here, on the UI thread; only it travels to the writer thread.
+        snap = snapshot(w.document)
+        try:
+            run_busy(
+                w, f"Saving {target.name}…", lambda: save_ora(document_from_snapshot(snap), target)
+            )
+        except FileError as e:  # its message names the file and the cause
+            w.show_error(str(e))
+            return False
+        except OSError as e:
+            w.show_error(f'Could not save "{target.name}": {e.strerror or e}.')
+            return False
+        w.path = target
+        w.source_name = target.name
+        w.document.history.set_clean()
+        w.settings.add_recent_file(target)
+        w.update_title()
+        self._status(f"Saved {target.name}.")
+        return True
+
+    def save_as(self, path: Path | str | None = None) -> bool:
+        suggested = self.suggested_path(file_ops.ORA_SUFFIX)
+        path = path or self.ask_path(True, "Save As", suggested, file_ops.SAVE_FILTER)
+        return self.window.save(Path(path)) if path else False
+
+    def export_png(self, path: Path | str | None = None) -> bool:
+        w = self.window
+        suggested = self.suggested_path(".png")
+        path = path or self.ask_path(True, "Export PNG", suggested, file_ops.EXPORT_FILTER)
+        if not path:
+            return False
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        rgba, parameters, request = export_inputs(w.document, w.document.current_layer)
+        mark = w.settings.watermark
+
+        def write() -> None:
+            export_rgba_png(path, rgba, parameters, request, watermark=mark)
+
+        try:
+            run_busy(w, f"Exporting {path.name}…", write)
+        except FileError as e:
+            w.show_error(str(e))
+            return False
+        except OSError as e:
+            w.show_error(f'Could not export "{path.name}": {e.strerror or e}.')
+            return False
+        self._status(f"Exported {path.name}.")
+        return True
+
+    def import_layer(self, path: Path | str | None = None) -> bool:
+        path = path or self.ask_path(
+            False, "Import as Layer", self.dialog_dir(), file_ops.OPEN_FILTER
+        )
+        if not path:
+            return False
+        try:
+            file_ops.import_layer(self.window.document, Path(path), self._max_pixels)
+        except (FileError, ValueError) as e:
+            self.window.show_error(str(e))
+            return False
+        return True
+
+    # Dialogs and recent files ------------------------------------------------------------
+    def ask_path(self, save: bool, title: str, start: str, filters: str) -> str:
+        """A file dialog; '' when cancelled."""
+        ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        name, _ = ask(self.window, title, start, filters)
+        return name
+
+    def dialog_dir(self) -> str:
+        recent = self.window.settings.recent_files
+        return str(recent[0].parent) if recent else str(Path.home())
+
+    def suggested_path(self, suffix: str) -> str:
+        w = self.window
+        stem = Path(w.source_name).stem if w.source_name else "Untitled"
+        folder = w.path.parent if w.path else Path(self.dialog_dir())
+        return str(folder / f"{stem}{suffix}")
+
+    def fill_recent_menu(self, menu: QMenu) -> None:
+        settings = self.window.settings
+        menu.clear()
+        for path in settings.recent_files:
+            action = menu.addAction(path.name)
+            action.setToolTip(str(path))
+            action.triggered.connect(lambda _checked=False, p=path: self.window.open_path(p))
+        if not menu.isEmpty():
+            menu.addSeparator()
+            clear = menu.addAction("Clear Recent Files")
+            clear.triggered.connect(settings.clear_recent_files)
+
+    # Clipboard and drops ---------------------------------------------------------------
+    def copy(self, merged: bool = False) -> bool:
+        doc = self.window.document
+        image = file_ops.copy_image(doc, merged) if doc is not None else None
+        if image is None or image.isNull():
+            return False
+        QApplication.clipboard().setImage(image)
+        return True
+
+    def paste(self) -> bool:
+        return self.paste_mime(QApplication.clipboard().mimeData())
+
+    def paste_mime(self, mime: QMimeData) -> bool:
+        try:
+            rgba = file_ops.image_from_mime(mime, self._max_pixels)
+        except FileError as e:
+            self.window.show_error(str(e))
+            return False
+        if rgba is None:
+            self._status("The clipboard holds no image to paste.")
+            return False
+        file_ops.paste_layer(self.window.document, rgba)
+        return True
+
+    def drop(self, mime: QMimeData, open_instead: bool = False) -> None:
+        """Dropped files: a project opens; images become layers of the current picture,
+        except on the untouched start-up canvas (or with Ctrl), where the first opens."""
+        w = self.window
+        paths = file_ops.dropped_paths(mime)
+        if not paths:
+            if mime.hasImage():
+                self.paste_mime(mime)
+            return
+        blank = w.source_name is None and not w.is_modified()
+        first, rest = paths[0], paths[1:]
+        if open_instead or blank or first.suffix.lower() == file_ops.ORA_SUFFIX:
+            if not w.open_path(first):
+                return
+        else:
+            rest = paths
+        for path in rest:
+            if path.suffix.lower() != file_ops.ORA_SUFFIX:
+                w.import_layer(path)

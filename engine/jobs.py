@@ -1,0 +1,195 @@
+"""Building a job (GenerationRequest + GenerationInputs) from a picture, a mask and settings.
+
+The one job builder: the window feeds it from its Document, `overpaint img2img|inpaint|
+fill` from files, and `overpaint rerun` crops its inputs with `inputs_for`. Because they
+share the region plan (context box, generation size, feather), the same request gives
+the same pixels whichever way it was made.
+
+It is free of Qt and of the Document class: it receives the canvas size, the full
+mask/selection arrays (cheap to scan), an optional generation frame, and a callable that
+returns the visible composite for a box, so only the context crop is ever composited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.errors import InvalidRequestError
+from engine.region import mask_bbox, pick_region, plan_region
+from engine.request import Box, GenerationInputs, GenerationRequest
+
+CompositeFn = Callable[[Box], np.ndarray]  # straight RGBA crop of the visible composite
+
+# Classical fill needs no model; its region is planned as for an SD1 model's 512 px.
+FILL_NATIVE = 512
+
+
+class JobError(InvalidRequestError):
+    """The picture cannot make the requested job; str() is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    request: GenerationRequest
+    inputs: GenerationInputs
+    region_source: str  # "mask", "selection", "frame" or "canvas"
+
+
+def build_request(mode: str, params: Mapping[str, Any], **fields: Any) -> GenerationRequest:
+    """A request from the generation settings `params` (the generation panel's keys:
+    prompt, negative_prompt, seed, steps, guidance, strength, scheduler, model,
+    n_samples); `fields` sets the rest (region, size, options, ...)."""
+    return GenerationRequest(
+        mode=mode,  # type: ignore[arg-type]
+        prompt=str(params.get("prompt", "")),
+        negative_prompt=str(params.get("negative_prompt", "")),
+        seed=int(params.get("seed", 0)),
+        steps=int(params.get("steps", 20)),
+        guidance=float(params.get("guidance", 7.0)),
+        strength=float(params.get("strength", 0.75)),
+        scheduler=str(params.get("scheduler", "Euler a")),
+        model=str(params.get("model", "")),
+        n_samples=int(params.get("n_samples", 1)),
+        **fields,
+    )
+
+
+def crop_rgba(image: np.ndarray, box: Box) -> np.ndarray:
+    """A copy of ``image`` inside ``box``; parts of the box outside the image are zeros
+    (transparent for RGBA: the strip an outpaint fills)."""
+    h, w = image.shape[:2]
+    out = np.zeros((box.height, box.width, *image.shape[2:]), image.dtype)
+    x0, y0 = max(box.x, 0), max(box.y, 0)
+    x1, y1 = min(box.right, w), min(box.bottom, h)
+    if x1 > x0 and y1 > y0:
+        out[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x] = image[y0:y1, x0:x1]
+    return out
+
+
+def image_composite(image: np.ndarray) -> CompositeFn:
+    """The composite callable for a flat picture (a file read by the CLI)."""
+    rgba = np.asarray(image)
+    if rgba.shape[2] == 3:
+        rgba = np.dstack([rgba, np.full(rgba.shape[:2], 255, np.uint8)])
+    return lambda box: crop_rgba(rgba, box)
+
+
+def frame_growth(frame: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) pixels the canvas must grow by to hold ``frame``."""
+    return (
+        max(0, -frame.x),
+        max(0, -frame.y),
+        max(0, frame.right - width),
+        max(0, frame.bottom - height),
+    )
+
+
+def _region(
+    width: int,
+    height: int,
+    mask: np.ndarray | None,
+    selection: np.ndarray | None,
+    frame: Box | None,
+) -> tuple[Box, str, np.ndarray | None]:
+    """The box to repaint, what it came from, and the full-canvas repaint mask (or None)."""
+    picked = pick_region(
+        mask_bbox(mask) if mask is not None else None,
+        mask_bbox(selection) if selection is not None else None,
+        frame,
+    )
+    box, source = picked or (Box(0, 0, width, height), "canvas")
+    return box, source, {"mask": mask, "selection": selection}.get(source)
+
+
+def choose_mode(requested: str, crop_rgba: np.ndarray, mask_crop: np.ndarray | None) -> str:
+    """Auto: empty region -> txt2img; transparent part -> outpaint; mask -> inpaint;
+    no mask -> img2img. Any other requested mode is used as is."""
+    if requested != "auto":
+        return requested
+    alpha = crop_rgba[..., 3]
+    if not alpha.any():
+        return "txt2img"
+    if mask_crop is not None:
+        painted = mask_crop > 0
+        if (alpha[painted] == 0).any():
+            return "outpaint"
+        return "inpaint"
+    if (alpha == 0).any():
+        return "outpaint"
+    return "img2img"
+
+
+def prepare_job(
+    params: Mapping[str, Any],
+    canvas_width: int,
+    canvas_height: int,
+    composite: CompositeFn,
+    mask: np.ndarray | None = None,
+    selection: np.ndarray | None = None,
+    frame: Box | None = None,
+    native: int = 512,
+    options: Mapping[str, Any] | None = None,
+    watermark: bool = True,
+    mask_blur: int | None = None,
+) -> PreparedJob:
+    """Build the request for a job on the picture's region (see module docstring).
+
+    The feather is the region plan's (about a tenth of the mask's diagonal) unless
+    `mask_blur` overrides it.
+    """
+    if canvas_width <= 0 or canvas_height <= 0:
+        raise JobError("The canvas is empty; open or create an image first.")
+    box, source, repaint = _region(canvas_width, canvas_height, mask, selection, frame)
+    try:
+        plan = plan_region(box, canvas_width, canvas_height, native)
+    except ValueError:
+        raise JobError(
+            "The generation frame lies outside the canvas; draw it over the picture, or "
+            "grow the canvas first (Image > Canvas Size)."
+        ) from None
+    ctx = plan.context
+    crop = composite(ctx)
+    mask_crop = None
+    if repaint is not None:
+        mask_crop = np.ascontiguousarray(repaint[ctx.y : ctx.bottom, ctx.x : ctx.right])
+    elif source == "frame":
+        # A frame without a mask repaints exactly the frame inside its context.
+        mask_crop = np.zeros((ctx.height, ctx.width), np.uint8)
+        fx0, fy0 = max(box.x - ctx.x, 0), max(box.y - ctx.y, 0)
+        mask_crop[fy0 : box.bottom - ctx.y, fx0 : box.right - ctx.x] = 255
+    mode = choose_mode(str(params.get("mode", "auto")), crop, mask_crop)
+    if mode in ("inpaint", "fill") and (mask_crop is None or not mask_crop.any()):
+        raise JobError(f"{mode.capitalize()} needs a mask; paint over the area to change first.")
+    image = None if mode == "txt2img" and source == "canvas" else crop
+    request = build_request(
+        mode,
+        params,
+        width=ctx.width,
+        height=ctx.height,
+        region=ctx,
+        canvas_width=canvas_width,
+        canvas_height=canvas_height,
+        mask_blur=plan.feather if mask_blur is None else int(mask_blur),
+        watermark=watermark,
+        options=tuple(sorted((options or {}).items())),
+    )
+    return PreparedJob(request, GenerationInputs(image=image, mask=mask_crop), source)
+
+
+def inputs_for(
+    request: GenerationRequest, image: np.ndarray | None, mask: np.ndarray | None
+) -> GenerationInputs:
+    """The inputs a recorded request was run with, from the whole picture and mask:
+    both cropped at ``request.region`` (what `overpaint rerun` replays)."""
+    if image is None:
+        return GenerationInputs()
+    box = request.region
+    if box is None:
+        return GenerationInputs(image=image, mask=mask)
+    return GenerationInputs(
+        image=crop_rgba(image, box), mask=None if mask is None else crop_rgba(mask, box)
+    )
