@@ -11,9 +11,11 @@ import sys
 from engine import __version__
 
 # Subcommands that run without a window. The engine's own CLI owns all but `flatten`,
-# which composites an OpenRaster project (an editor file format), and `install-desktop`.
+# which composites an OpenRaster project (an editor file format), `install-desktop`, and
+# `history` (engine.history.cli).
 ENGINE_COMMANDS = ("txt2img", "img2img", "inpaint", "fill", "rerun", "watermark", "models")
 EDITOR_COMMANDS = ("flatten",)
+HISTORY_COMMAND = "history"
 DESKTOP_COMMAND = "install-desktop"
 SUBCOMMAND_HELP = {
     "txt2img": "generate an image from a prompt",
@@ -23,6 +25,7 @@ SUBCOMMAND_HELP = {
     "rerun": "regenerate an image exactly from the metadata in its PNG",
     "watermark": "print the invisible watermark of an image (exit 1 if none)",
     "models": "list the models Overpaint can find",
+    HISTORY_COMMAND: "search, show, rerun or clear the generation history",
     "flatten": "composite an OpenRaster (.ora) project into a PNG",
     DESKTOP_COMMAND: "add Overpaint to the menu and to 'Open with' (--uninstall removes it)",
 }
@@ -52,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         from engine.cli import main as engine_main
 
         return engine_main(argv)
+    if argv and argv[0] == HISTORY_COMMAND:
+        from engine.history.cli import main as history_main
+
+        return history_main(argv)
     if argv and argv[0] in EDITOR_COMMANDS:
         from editor.cli import main as editor_main
 

@@ -28,5 +28,6 @@ def test_help_lists_subcommands() -> None:
         "watermark",
         "models",
         "flatten",
+        "install-desktop",
     ):
         assert command in result.stdout

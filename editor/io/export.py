@@ -4,9 +4,9 @@ The metadata comes from a result layer: accepted generations keep their A1111
 `parameters` text and request JSON in `Layer.metadata`, so the exported PNG can be read
 by every SD tool and replayed with `overpaint rerun`.
 
-A picture that carries a generation also carries the invisible watermark, embedded in
-the whole exported picture: the mark each result got when it was generated only covers
-its own crop, which a reader of the full picture cannot find (or which was too small).
+A picture that carries a generation also carries the invisible watermark, embedded here
+in the whole exported picture (the engine never marks its patches: a mark on a crop could
+not be found in the full picture, or the crop was too small to carry one).
 """
 
 from __future__ import annotations

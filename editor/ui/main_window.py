@@ -46,7 +46,7 @@ from editor.ui.engine_bridge import GenerationController
 from editor.ui.generation_panel import GenerationPanel
 from editor.ui.history_panel import HistoryPanel
 from editor.ui.layers_panel import LayersPanel
-from editor.ui.menus import create_menus
+from editor.ui.menus import connect_actions, create_menus
 from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
 from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
         for action in self.tool_actions:
             self.tool_group.addAction(action)
         self._create_status_bar()
-        self._connect_actions()
+        connect_actions(self)
         self._load_settings()
         self.new_document(*DEFAULT_SIZE, fill=file_ops.BLANK_FILL)
         # Model discovery reads files only (no torch); do it once the window shows.
@@ -179,63 +179,6 @@ class MainWindow(QMainWindow):
     def _show_size(self, *_args: object) -> None:
         doc = self.document
         self.size_label.setText(f"{doc.width} × {doc.height} px" if doc is not None else "")
-
-    def _connect_actions(self) -> None:
-        a, c = self.actions, self.canvas
-        connections: dict[str, Callable[..., object]] = {
-            "new": self.ask_new_document,
-            "open": lambda: self.open_path(None),
-            "import_layer": lambda: self.import_layer(None),
-            "save": lambda: self.save(),
-            "save_as": lambda: self.save_as(None),
-            "export": lambda: self.export_png(None),
-            "close": self.close_document,
-            "quit": self.close,
-            "copy": lambda: self.copy(merged=False),
-            "copy_merged": lambda: self.copy(merged=True),
-            "paste": self.paste,
-            "clear": self.clear_selected,
-            "fill_foreground": self.fill_with_foreground,
-            "settings": self.show_settings,
-            "select_all": lambda: self._edit("select_all"),
-            "select_none": lambda: self._edit("select_none"),
-            "invert_selection": lambda: self._edit("invert_selection"),
-            "grow_selection": lambda: self._ask_selection_radius("grow_selection", "Grow by"),
-            "shrink_selection": lambda: self._ask_selection_radius("shrink_selection", "Shrink by"),
-            "feather_selection": lambda: self._ask_selection_radius("feather_selection", "Feather"),
-            "selection_from_mask": self.selection_from_mask,
-            "clear_mask": lambda: self._edit("clear_mask"),
-            "invert_mask": lambda: self._edit("invert_mask"),
-            "mask_from_selection": lambda: self._edit("mask_from_selection"),
-            "canvas_size": self.ask_canvas_size,
-            "scale_image": self.ask_scale_image,
-            "toggle_mask": c.set_mask_visible,
-            "zoom_in": lambda: c.zoom_in(),
-            "zoom_out": lambda: c.zoom_out(),
-            "fit": c.fit,
-            "actual_size": c.actual_size,
-            "brush_smaller": self.tool_options.smaller,
-            "brush_bigger": self.tool_options.bigger,
-            "swap_colors": self.tool_options.swap_colors,
-            "add_layer": lambda: self._edit("add_layer"),
-            "duplicate_layer": lambda: self._edit("duplicate_layer"),
-            "delete_layer": lambda: self._edit("delete_layer"),
-            "merge_down": lambda: self._edit("merge_down"),
-            "flatten": lambda: self._edit("flatten"),
-            "generate": self.generate,
-            "clear_frame": lambda: self._edit("set_generation_frame", None),
-            "cancel": self.cancel,
-            "accept_candidate": self.accept_candidate,
-            "discard_candidate": self.candidates.discard_current,
-            "discard_all": self.candidates.clear,
-            "about": self._about,
-        }
-        for name, slot in connections.items():
-            getattr(a, name).triggered.connect(slot)
-        for name in TOOL_NAMES:
-            getattr(a, f"tool_{name}").triggered.connect(lambda _c=False, n=name: self.set_tool(n))
-        a.toggle_mask.setChecked(True)
-        a.tool_brush.setChecked(True)
 
     # Settings -------------------------------------------------------------------------
     def _load_settings(self) -> None:
@@ -351,7 +294,7 @@ class MainWindow(QMainWindow):
         doc = self.document
         dialog = SizeDialog("Canvas Size", doc.width, doc.height, anchor=True, parent=self)
         if dialog.exec():
-            self._edit("resize_canvas", *dialog.size(), *dialog.offset())
+            self.edit("resize_canvas", *dialog.size(), *dialog.offset())
 
     def ask_scale_image(self) -> None:
         """Image > Scale Image: resample every layer, the mask and the selection (one undo
@@ -361,9 +304,9 @@ class MainWindow(QMainWindow):
         doc = self.document
         dialog = ScaleImageDialog(doc.width, doc.height, parent=self)
         if dialog.exec():
-            self._edit("scale_image", *dialog.chosen_size())
+            self.edit("scale_image", *dialog.chosen_size())
 
-    def _ask_selection_radius(self, method: str, label: str) -> None:
+    def ask_selection_radius(self, method: str, label: str) -> None:
         from PySide6.QtWidgets import QInputDialog
 
         if self.document is None or not self.document.has_selection():
@@ -371,7 +314,7 @@ class MainWindow(QMainWindow):
             return
         radius, ok = QInputDialog.getInt(self, APP_NAME, f"{label} (pixels):", 8, 1, 1000)
         if ok:
-            self._edit(method, radius)
+            self.edit(method, radius)
 
     # Edits on the picture ---------------------------------------------------------------
     def clear_selected(self) -> bool:
@@ -391,7 +334,7 @@ class MainWindow(QMainWindow):
         if self.document is not None and not self.document.has_mask():
             self.statusBar().showMessage("Paint a mask first (M).", STATUS_MS)
             return
-        self._edit("selection_from_mask")
+        self.edit("selection_from_mask")
 
     def _paint_edit(self, method: str, nothing: str, *args: object) -> bool:
         if self.document is None or self.tools.busy():
@@ -399,12 +342,12 @@ class MainWindow(QMainWindow):
         if self.document.current_layer is None:
             self.statusBar().showMessage("Choose a layer first.", STATUS_MS)
             return False
-        changed = bool(self._edit(method, *args))
+        changed = bool(self.edit(method, *args))
         if not changed:
             self.statusBar().showMessage(nothing, STATUS_MS)
         return changed
 
-    def _edit(self, method: str, *args: object) -> object:
+    def edit(self, method: str, *args: object) -> object:
         """Run a Document edit, turning a refusal (ValueError) into a status message."""
         if self.document is None:
             return None
@@ -529,7 +472,7 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def _about(self) -> None:
+    def show_about(self) -> None:
         from engine import __version__
 
         QMessageBox.about(

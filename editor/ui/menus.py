@@ -1,16 +1,19 @@
-"""The main window's menu bar: which action sits in which menu, in what order.
+"""The main window's menu bar (which action sits in which menu, in what order) and what
+each action does when triggered.
 
-The actions themselves (texts, shortcuts) are in `editor.ui.actions`; the window
-connects them. `None` in a list is a separator.
+The actions themselves (texts, shortcuts) are in `editor.ui.actions`. `None` in a list
+is a separator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
+
+from editor.ui.tools_bridge import TOOL_NAMES
 
 if TYPE_CHECKING:
     from editor.ui.main_window import MainWindow
@@ -64,3 +67,62 @@ def create_menus(window: MainWindow) -> QMenu:
     )  # fmt: skip
     _fill(bar.addMenu("&Help"), (a.about,))
     return recent
+
+
+def connect_actions(w: MainWindow) -> None:
+    """Connect every action to the window method (or view/panel slot) it runs."""
+    a, c = w.actions, w.canvas
+    connections: dict[str, Callable[..., object]] = {
+        "new": w.ask_new_document,
+        "open": lambda: w.open_path(None),
+        "import_layer": lambda: w.import_layer(None),
+        "save": lambda: w.save(),
+        "save_as": lambda: w.save_as(None),
+        "export": lambda: w.export_png(None),
+        "close": w.close_document,
+        "quit": w.close,
+        "copy": lambda: w.copy(merged=False),
+        "copy_merged": lambda: w.copy(merged=True),
+        "paste": w.paste,
+        "clear": w.clear_selected,
+        "fill_foreground": w.fill_with_foreground,
+        "settings": w.show_settings,
+        "select_all": lambda: w.edit("select_all"),
+        "select_none": lambda: w.edit("select_none"),
+        "invert_selection": lambda: w.edit("invert_selection"),
+        "grow_selection": lambda: w.ask_selection_radius("grow_selection", "Grow by"),
+        "shrink_selection": lambda: w.ask_selection_radius("shrink_selection", "Shrink by"),
+        "feather_selection": lambda: w.ask_selection_radius("feather_selection", "Feather"),
+        "selection_from_mask": w.selection_from_mask,
+        "clear_mask": lambda: w.edit("clear_mask"),
+        "invert_mask": lambda: w.edit("invert_mask"),
+        "mask_from_selection": lambda: w.edit("mask_from_selection"),
+        "canvas_size": w.ask_canvas_size,
+        "scale_image": w.ask_scale_image,
+        "toggle_mask": c.set_mask_visible,
+        "zoom_in": lambda: c.zoom_in(),
+        "zoom_out": lambda: c.zoom_out(),
+        "fit": c.fit,
+        "actual_size": c.actual_size,
+        "brush_smaller": w.tool_options.smaller,
+        "brush_bigger": w.tool_options.bigger,
+        "swap_colors": w.tool_options.swap_colors,
+        "add_layer": lambda: w.edit("add_layer"),
+        "duplicate_layer": lambda: w.edit("duplicate_layer"),
+        "delete_layer": lambda: w.edit("delete_layer"),
+        "merge_down": lambda: w.edit("merge_down"),
+        "flatten": lambda: w.edit("flatten"),
+        "generate": w.generate,
+        "clear_frame": lambda: w.edit("set_generation_frame", None),
+        "cancel": w.cancel,
+        "accept_candidate": w.accept_candidate,
+        "discard_candidate": w.candidates.discard_current,
+        "discard_all": w.candidates.clear,
+        "about": w.show_about,
+    }
+    for name, slot in connections.items():
+        getattr(a, name).triggered.connect(slot)
+    for name in TOOL_NAMES:
+        getattr(a, f"tool_{name}").triggered.connect(lambda _c=False, n=name: w.set_tool(n))
+    a.toggle_mask.setChecked(True)
+    a.tool_brush.setChecked(True)

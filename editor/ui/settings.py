@@ -79,6 +79,16 @@ class Settings:
         self.qsettings.setValue("generation/watermark", bool(on))
 
     @property
+    def history_enabled(self) -> bool:
+        """Record every generation in the history (engine.history). The CLI reads this
+        same key from the INI file without Qt (engine.history.config.history_enabled)."""
+        return _as_bool(self.qsettings.value("history/enabled"), True)
+
+    @history_enabled.setter
+    def history_enabled(self, on: bool) -> None:
+        self.qsettings.setValue("history/enabled", bool(on))
+
+    @property
     def device(self) -> str:
         """'auto', 'cpu', 'cuda' or 'mps'; passed to the engine as a request option."""
         return str(self.qsettings.value("engine/device", "auto") or "auto")

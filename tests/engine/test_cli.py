@@ -16,6 +16,8 @@ from PIL import Image
 import engine.models
 from engine.cli import main
 from engine.metadata import read_request
+from engine.region import plan_region
+from engine.request import Box
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,6 +100,8 @@ def test_inpaint_keeps_outside_pixels_and_reruns(
     assert main(args) == 0
     result = _pixels(out)[..., :3]
     assert result.shape == image.shape
+    # The window's feather rule (a tenth of the mask's diagonal), not a fixed blur.
+    assert read_request(out).mask_blur == plan_region(Box(120, 60, 40, 30), 200, 150).feather == 5
     far = np.ones((150, 200), bool)
     far[40:110, 100:180] = False  # mask plus a generous feather band
     assert np.array_equal(result[far], image[far])
@@ -118,6 +122,35 @@ def test_inpaint_keeps_outside_pixels_and_reruns(
     capsys.readouterr()
     assert main(["rerun", str(out), "--out", str(again)]) == 1
     assert "--init-img" in _error_line(capsys)
+
+
+def test_inpaint_output_is_watermarked_as_a_whole_and_reruns_bit_identical(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.watermark import read_watermark
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (256, 288, 3), dtype=np.uint8)
+    mask = np.zeros((256, 288), np.uint8)
+    mask[100:140, 150:200] = 255
+    init = _png(tmp_path / "init.png", image)
+    mask_png = _png(tmp_path / "mask.png", mask)
+    out = tmp_path / "marked.png"
+    common = ["--init-img", str(init), "--mask", str(mask_png)]
+    args = ["inpaint", *common, "--prompt", "a ball", "--model", str(tiny_model_dir),
+            "--steps", "3", "--seed", "4", "--mask-blur", "6", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert read_request(out).mask_blur == 6  # an explicit --mask-blur wins
+    capsys.readouterr()
+    assert main(["watermark", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == "OVERPAINT"
+    # Marked as a whole: the mark changes pixels far from the repainted region too.
+    marked = _pixels(out)[..., :3]
+    assert not np.array_equal(marked[:60], image[:60])
+    assert read_watermark(np.ascontiguousarray(image)) is None
+    again = tmp_path / "again.png"
+    assert main(["rerun", str(out), *common, "--out", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_fill_needs_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

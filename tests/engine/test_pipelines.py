@@ -63,6 +63,21 @@ def test_txt2img_size_and_bit_identical_reruns(engine: Engine, base: GenerationR
     assert "Seed: 11" in res.parameters and "Size: 128x96" in res.parameters
 
 
+def test_results_are_never_watermarked_by_the_engine(
+    engine: Engine, base: GenerationRequest
+) -> None:
+    from engine.watermark import embed_watermark, read_watermark
+
+    # 256² is large enough to carry the mark; the request asks for one.
+    marked = base.replace(width=256, height=256, watermark=True)
+    rgb = np.ascontiguousarray(engine.run(marked)[0].rgba[..., :3])
+    # Whoever writes the whole picture embeds it (CLI, export); the patch stays as made.
+    assert read_watermark(rgb) is None
+    assert read_watermark(embed_watermark(rgb)) == "OVERPAINT"
+    unmarked = engine.run(marked.replace(watermark=False))[0].rgba
+    assert np.array_equal(unmarked[..., :3], rgb)
+
+
 def test_sample_i_equals_single_run_with_seed_plus_i(
     engine: Engine, base: GenerationRequest
 ) -> None:
