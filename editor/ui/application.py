@@ -42,7 +42,6 @@ def run_gui(path: str | None = None) -> int:
     settings = Settings()
     app = create_application(settings)
     from editor.ui.main_window import MainWindow
-    from editor.ui.recovery_ui import install_recovery
 
     window = MainWindow(settings)
     _report_unexpected_errors(window)
@@ -50,7 +49,7 @@ def run_gui(path: str | None = None) -> int:
     app.aboutToQuit.connect(window.generation.shutdown)
     window.show()
     # Before opening `path`: a crashed session's work comes first (open_path then asks).
-    install_recovery(window).offer()
+    window.enable_recovery().offer()
     if path:
         window.open_path(Path(path))
     code = app.exec()

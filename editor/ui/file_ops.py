@@ -15,6 +15,7 @@ from PySide6.QtGui import QImage
 from editor.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, too_large_error
 from editor.model.blending import image_to_rgba
 from editor.model.document import Document
+from editor.ui.canvas_view import rgba_array_to_qimage
 
 ORA_SUFFIX = ".ora"
 OPEN_SUFFIXES = (ORA_SUFFIX, *IMAGE_SUFFIXES)
@@ -71,9 +72,7 @@ def copy_image(doc: Document, merged: bool) -> QImage | None:
         sel = doc.selection[rect.y() : rect.bottom() + 1, rect.x() : rect.right() + 1]
         rgba = rgba.copy()
         rgba[..., 3] = (rgba[..., 3].astype(np.uint16) * sel // 255).astype(np.uint8)
-    h, w = rgba.shape[:2]
-    data = np.ascontiguousarray(rgba)
-    return QImage(data.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
+    return rgba_array_to_qimage(rgba)
 
 
 def image_from_mime(mime: QMimeData, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:

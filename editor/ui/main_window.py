@@ -152,6 +152,10 @@ class MainWindow(QMainWindow):
         self.history_dock = self._dock("History", "historyDock", self.history_panel, right)
         self.tabifyDockWidget(self.layers_dock, self.history_dock)
         self.layers_dock.raise_()
+        # The generation settings need their full height more than the layer list does.
+        self.resizeDocks(
+            [self.generation_dock, self.layers_dock], [520, 240], Qt.Orientation.Vertical
+        )
         for name, label in (("add_layer", "+"), ("duplicate_layer", "Dup"),
                             ("delete_layer", "−"), ("merge_down", "⤓")):  # fmt: skip
             self.layers_panel.add_button(getattr(self.actions, name), label)

@@ -1,7 +1,7 @@
 """The window side of autosave and crash recovery (the logic is in editor.recovery).
 
 A MainWindow creates its RecoveryController in `MainWindow.enable_recovery()` (run_gui
-does; `install_recovery(window)` is the same call) and keeps it as `window.recovery`. The
+does) and keeps it as `window.recovery`. The
 controller's Autosaver follows the window's document through `document_replaced`, names
 the project file in the recovery sidecar, and ends cleanly (no file left) when the window
 closes. `offer()` asks, at start-up, whether to restore what a crashed editor left behind.
@@ -108,8 +108,3 @@ class RecoveryController(QObject):
         if clicked is recover:
             return "recover"
         return "discard" if clicked is discard else "later"
-
-
-def install_recovery(window: MainWindow, store: RecoveryStore | None = None) -> RecoveryController:
-    """`window.enable_recovery(store)`: autosave its document and let it offer recovery."""
-    return window.enable_recovery(store)

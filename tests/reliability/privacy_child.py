@@ -72,13 +72,12 @@ def main(model: Path, work: Path) -> None:
 
     from editor.ui.application import create_application
     from editor.ui.main_window import MainWindow
-    from editor.ui.recovery_ui import install_recovery
 
     app = create_application()
     win = MainWindow()
     win.ask_save_changes = lambda: "discard"
     win.show()
-    install_recovery(win)
+    win.enable_recovery()
     picture = work / "in.png"
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(picture)

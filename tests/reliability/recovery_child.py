@@ -41,13 +41,12 @@ def main(mode: str, out_dir: Path) -> None:
 
     from editor.ui.application import create_application
     from editor.ui.main_window import MainWindow
-    from editor.ui.recovery_ui import install_recovery
 
     create_application()
     window = MainWindow()
     window.show()
     QApplication.processEvents()
-    autosaver = install_recovery(window).autosaver
+    autosaver = window.enable_recovery().autosaver
     rng = np.random.default_rng(42)
     if mode == "strokes":
         for _ in range(6):  # no event processing in between: no tick sees half of them

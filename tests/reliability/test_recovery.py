@@ -218,10 +218,9 @@ def make_window(qtbot, tmp_path: Path):  # noqa: ANN001
 
 
 def test_window_close_discard_leaves_no_recovery_file(make_window, qtbot) -> None:  # noqa: ANN001
-    from editor.ui.recovery_ui import install_recovery
 
     win = make_window()
-    autosaver = install_recovery(win).autosaver
+    autosaver = win.enable_recovery().autosaver
     paint_stroke(win.document, np.random.default_rng(0))
     autosaver.autosave_now()
     autosaver.wait()
@@ -237,10 +236,9 @@ def test_window_close_discard_leaves_no_recovery_file(make_window, qtbot) -> Non
 
 
 def test_opening_another_file_drops_the_old_recovery(make_window, tmp_path: Path) -> None:  # noqa: ANN001
-    from editor.ui.recovery_ui import install_recovery
 
     win = make_window()
-    autosaver = install_recovery(win).autosaver
+    autosaver = win.enable_recovery().autosaver
     paint_stroke(win.document, np.random.default_rng(0))
     autosaver.autosave_now()
     autosaver.wait()
@@ -287,7 +285,6 @@ def _read_line(proc: subprocess.Popen, timeout: float = 90) -> str:
 
 
 def test_sigkill_after_strokes_then_restart_recovers_them(make_window, tmp_path: Path) -> None:  # noqa: ANN001
-    from editor.ui.recovery_ui import install_recovery
 
     child = _start_child("strokes", tmp_path, interval=0.2)
     try:
@@ -301,7 +298,7 @@ def test_sigkill_after_strokes_then_restart_recovers_them(make_window, tmp_path:
 
     # "Restart": a new editor finds the orphan and offers it.
     win = make_window()
-    controller = install_recovery(win)
+    controller = win.enable_recovery()
     assert not np.array_equal(win.document.composite_array(), expected)
     offered = []
     assert controller.offer(lambda entry: offered.append(entry) or "recover")
@@ -378,7 +375,6 @@ def test_recovered_work_survives_a_slow_cleanup(
     """Opening the recovered document queues removal of the session's old files; the
     adopted recovery file must not be caught by it, however late it runs."""
     import editor.recovery as recovery
-    from editor.ui.recovery_ui import install_recovery
 
     crashed = Autosaver(RecoveryStore(), 0)
     doc = painted_document()
@@ -397,7 +393,7 @@ def test_recovered_work_survives_a_slow_cleanup(
 
     monkeypatch.setattr(recovery.RecoverySession, "remove_files", slow_remove)
     win = make_window()
-    controller = install_recovery(win)
+    controller = win.enable_recovery()
     assert controller.offer(lambda entry: "recover")
     controller.autosaver.wait()
     adopted = controller.autosaver.session.ora_path
@@ -408,13 +404,12 @@ def test_recovered_work_survives_a_slow_cleanup(
 def test_an_unusable_recovery_folder_does_not_stop_the_editor(
     make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # noqa: ANN001
-    from editor.ui.recovery_ui import install_recovery
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
     monkeypatch.setenv("OVERPAINT_DATA_DIR", str(blocker))
     win = make_window()
-    controller = install_recovery(win)  # no exception
+    controller = win.enable_recovery()  # no exception
     assert controller.offer(lambda entry: "recover") is False
     paint_stroke(win.document, np.random.default_rng(0))
     controller.autosaver.autosave_now()
@@ -428,10 +423,9 @@ def test_autosave_interval_in_the_settings_dialog(
     make_window, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # noqa: ANN001
     from editor.ui.dialogs import SettingsDialog
-    from editor.ui.recovery_ui import install_recovery
 
     win = make_window(interval=60)
-    autosaver = install_recovery(win).autosaver
+    autosaver = win.enable_recovery().autosaver
     assert autosaver.interval_ms == 60_000 and win.settings.autosave_seconds == 60
     choice = [5]
 
