@@ -61,6 +61,63 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
     )
 
 
+def _context(value: str) -> str:
+    from engine.region import context_padding
+
+    try:
+        context_padding(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
+def _inpaint_options(p: argparse.ArgumentParser) -> None:
+    from engine.inpaint_modes import INPAINT_MODES
+
+    p.add_argument(
+        "--inpaint-mode",
+        choices=INPAINT_MODES,
+        default="auto",
+        help="how the masked area is pre-filled and repainted (auto: picked from the mask, "
+        "the pixels under it and the prompt)",
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="denoising strength (default: the inpaint mode's: remove 0.3, add/expand/"
+        "replace-background 1.0, refine 0.75)",
+    )
+    p.add_argument("--grow", type=int, default=0, help="grow (or, negative, shrink) the mask")
+    p.add_argument(
+        "--feather",
+        "--mask-blur",
+        dest="feather",
+        type=int,
+        default=None,
+        help="feather radius in pixels (default: a tenth of the mask's diagonal, 4 to 48)",
+    )
+    p.add_argument(
+        "--context",
+        type=_context,
+        default="auto",
+        help="surroundings the model sees: auto, mask (the mask box), whole (the picture) "
+        "or a number of pixels around the mask",
+    )
+    p.add_argument(
+        "--no-color-match",
+        dest="color_match",
+        action="store_false",
+        help="do not match the repainted colours to the surroundings",
+    )
+    p.add_argument(
+        "--hard-edges",
+        dest="soft_edges",
+        action="store_false",
+        help="binary mask: no soft inpainting and no feather",
+    )
+
+
 def _debug(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks and engine logs")
 
@@ -84,14 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inpaint", help="repaint the white part of a mask")
     p.add_argument("--init-img", required=True, type=Path)
     p.add_argument("--mask", required=True, type=Path, help="white = repaint")
-    p.add_argument("--strength", type=float, default=0.75)
-    p.add_argument(
-        "--mask-blur",
-        type=int,
-        default=None,
-        help="feather radius in pixels (default: the window's rule, a tenth of the mask's "
-        "diagonal, 4 to 48)",
-    )
+    _inpaint_options(p)
     _common(p)
     p.add_argument("--out", required=True, type=Path)
     _debug(p)
@@ -236,6 +286,7 @@ def _options(args: argparse.Namespace) -> tuple[tuple[str, object], ...]:
 def _params(args: argparse.Namespace) -> dict[str, object]:
     """The generation settings, under the names the window's generation panel uses."""
     names = ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength")
+    names += ("inpaint_mode", "grow", "feather", "context", "color_match", "soft_edges")
     params: dict[str, object] = {n: getattr(args, n) for n in names if hasattr(args, n)}
     params.update(scheduler=args.scheduler, n_samples=args.n_samples)
     return params
@@ -282,7 +333,6 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
             native=info.native_size,
             options=dict(_options(args)),
             watermark=not args.no_watermark,
-            mask_blur=getattr(args, "mask_blur", None),
         )
         request, inputs = job.request, job.inputs
     results = Engine(extra).run(request, inputs, on_progress=Progress())

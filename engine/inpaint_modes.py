@@ -32,7 +32,7 @@ class ModeRecipe:
 
 RECIPES: dict[str, ModeRecipe] = {
     "add": ModeRecipe("neutral", 1.0, "paint new content into the masked area"),
-    "remove": ModeRecipe("fill", 0.35, "remove what is masked and continue the surroundings"),
+    "remove": ModeRecipe("fill", 0.3, "remove what is masked and continue the surroundings"),
     "replace-background": ModeRecipe("neutral", 1.0, "paint a new background where masked"),
     "expand": ModeRecipe("edge-noise", 1.0, "extend the picture into the empty area"),
     "refine": ModeRecipe("keep", None, "repaint the masked pixels, keeping their layout"),
@@ -75,11 +75,12 @@ def default_strength(mode: str, requested: float) -> float:
     return requested if recipe is None or recipe.strength is None else recipe.strength
 
 
-def prefill(mode: str, image_rgba: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+def prefill(mode: str, image_rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The opaque RGB picture diffusion starts from for `mode` (mask: 255 = repaint).
 
     Pixels outside the mask are the input's (transparent ones edge-extended), so only
-    the hole differs between modes.
+    the hole differs between modes. The same inputs always give the same pre-fill (the
+    noise of `expand` has a fixed seed), so a replayed request gives the same pixels.
     """
     from engine.fill import classical_fill, prefill_transparent
 
@@ -95,7 +96,7 @@ def prefill(mode: str, image_rgba: np.ndarray, mask: np.ndarray, seed: int) -> n
     elif kind == "neutral":
         rgb[hole] = NEUTRAL_GREY
     elif kind == "edge-noise":
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(0)
         noise = rng.normal(0.0, EXPAND_NOISE_SIGMA, rgb.shape)
         rgb = np.where(hole[..., None], np.clip(rgb + noise, 0, 255), rgb).astype(np.uint8)
     return rgb

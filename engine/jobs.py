@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InvalidRequestError
-from engine.region import mask_bbox, pick_region, plan_region
+from engine.inpaint_modes import check_mode, default_strength, detect_mode
+from engine.region import context_padding, grow_mask, mask_bbox, pick_region, plan_region
 from engine.request import Box, GenerationInputs, GenerationRequest
 
 CompositeFn = Callable[[Box], np.ndarray]  # straight RGBA crop of the visible composite
 
+DEFAULT_STRENGTH = 0.75
 # Classical fill needs no model; its region is planned as for an SD1 model's 512 px.
 FILL_NATIVE = 512
 
@@ -50,12 +52,17 @@ def build_request(mode: str, params: Mapping[str, Any], **fields: Any) -> Genera
         seed=int(params.get("seed", 0)),
         steps=int(params.get("steps", 20)),
         guidance=float(params.get("guidance", 7.0)),
-        strength=float(params.get("strength", 0.75)),
+        strength=_strength(params),
         scheduler=str(params.get("scheduler", "Euler a")),
         model=str(params.get("model", "")),
         n_samples=int(params.get("n_samples", 1)),
         **fields,
     )
+
+
+def _strength(params: Mapping[str, Any]) -> float:
+    value = params.get("strength")
+    return DEFAULT_STRENGTH if value is None else float(value)
 
 
 def crop_rgba(image: np.ndarray, box: Box) -> np.ndarray:
@@ -134,18 +141,23 @@ def prepare_job(
     native: int = 512,
     options: Mapping[str, Any] | None = None,
     watermark: bool = True,
-    mask_blur: int | None = None,
 ) -> PreparedJob:
     """Build the request for a job on the picture's region (see module docstring).
 
-    The feather is the region plan's (about a tenth of the mask's diagonal) unless
-    `mask_blur` overrides it.
+    Inpainting settings come from `params` too (see `inpaint_settings`): the mask (or
+    selection) is grown first, the region is planned with the chosen context, the feather
+    is the plan's (about a tenth of the mask's diagonal) unless `feather` is set, and an
+    "auto" inpaint mode is resolved here, with its default strength.
     """
     if canvas_width <= 0 or canvas_height <= 0:
         raise JobError("The canvas is empty; open or create an image first.")
+    settings = inpaint_settings(params)
+    if settings["grow"]:
+        mask = None if mask is None else grow_mask(mask, settings["grow"])
+        selection = None if selection is None else grow_mask(selection, settings["grow"])
     box, source, repaint = _region(canvas_width, canvas_height, mask, selection, frame)
     try:
-        plan = plan_region(box, canvas_width, canvas_height, native)
+        plan = plan_region(box, canvas_width, canvas_height, native, settings["context"])
     except ValueError:
         raise JobError(
             "The generation frame lies outside the canvas; draw it over the picture, or "
@@ -165,28 +177,78 @@ def prepare_job(
     if mode in ("inpaint", "fill") and (mask_crop is None or not mask_crop.any()):
         raise JobError(f"{mode.capitalize()} needs a mask; paint over the area to change first.")
     image = None if mode == "txt2img" and source == "canvas" else crop
+    feather = settings.pop("feather")
+    if mode in ("inpaint", "outpaint"):
+        params = _resolve_inpaint_mode(params, settings, crop, mask_crop)
+    if not settings["soft_edges"]:
+        feather = 0
     request = build_request(
         mode,
         params,
+        **settings,
         width=ctx.width,
         height=ctx.height,
         region=ctx,
         canvas_width=canvas_width,
         canvas_height=canvas_height,
-        mask_blur=plan.feather if mask_blur is None else int(mask_blur),
+        mask_blur=plan.feather if feather is None else int(feather),
         watermark=watermark,
         options=tuple(sorted((options or {}).items())),
     )
     return PreparedJob(request, GenerationInputs(image=image, mask=mask_crop), source)
 
 
+def inpaint_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The inpainting settings in generation `params`, checked, with their defaults:
+    inpaint_mode, grow (px), context, feather (px, None: automatic), color_match,
+    soft_edges. Bad values raise JobError."""
+    mode = str(params.get("inpaint_mode", "auto"))
+    context = str(params.get("context", "auto"))
+    try:
+        check_mode(mode)
+        context_padding(context)
+    except ValueError as e:
+        raise JobError(str(e).capitalize() + ".") from None
+    feather = params.get("feather")
+    return {
+        "inpaint_mode": mode,
+        "grow": int(params.get("grow", 0)),
+        "context": context,
+        "feather": None if feather is None else max(0, int(feather)),
+        "color_match": bool(params.get("color_match", True)),
+        "soft_edges": bool(params.get("soft_edges", True)),
+    }
+
+
+def _resolve_inpaint_mode(
+    params: Mapping[str, Any], settings: dict[str, Any], crop: np.ndarray, mask: np.ndarray | None
+) -> Mapping[str, Any]:
+    """Settle "auto" on a concrete inpaint mode (recorded in `settings`) and return the
+    params with the strength to use: the picked mode's default for auto, else the user's
+    (the panel sets a mode's default when the mode is chosen, the CLI when --strength is
+    not given)."""
+    if mask is None:  # a transparent region without a mask: extend the picture
+        mask = np.where(crop[..., 3] == 0, 255, 0).astype(np.uint8)
+    if settings["inpaint_mode"] != "auto":
+        if params.get("strength") is None:
+            strength = default_strength(settings["inpaint_mode"], DEFAULT_STRENGTH)
+            return {**params, "strength": strength}
+        return params
+    picked = detect_mode(crop, mask, str(params.get("prompt", "")))
+    settings["inpaint_mode"] = picked
+    return {**params, "strength": default_strength(picked, _strength(params))}
+
+
 def inputs_for(
     request: GenerationRequest, image: np.ndarray | None, mask: np.ndarray | None
 ) -> GenerationInputs:
     """The inputs a recorded request was run with, from the whole picture and mask:
-    both cropped at ``request.region`` (what `overpaint rerun` replays)."""
+    both cropped at ``request.region``, the mask grown as recorded (what `overpaint
+    rerun` replays)."""
     if image is None:
         return GenerationInputs()
+    if mask is not None and request.grow:
+        mask = grow_mask(mask, request.grow)
     box = request.region
     if box is None:
         return GenerationInputs(image=image, mask=mask)

@@ -75,6 +75,12 @@ def format_parameters(
         fields["Denoising strength"] = float(request.strength)
     if request.mode in _MASKED_MODES:
         fields["Mask blur"] = request.mask_blur
+    if request.mode in ("inpaint", "outpaint"):
+        fields["Inpaint mode"] = request.inpaint_mode
+        fields["Mask grow"] = request.grow
+        fields["Inpaint context"] = request.context
+        fields["Color match"] = "on" if request.color_match else "off"
+        fields["Soft inpainting"] = "on" if request.soft_edges else "off"
     if request.loras:
         fields["Lora"] = ", ".join(f"{name}: {_plain(float(w))}" for name, w in request.loras)
     fields["Mode"] = request.mode

@@ -23,6 +23,7 @@ from engine.fill import canonical_method
 from engine.models import ModelInfo, resolve_model
 from engine.request import MODES, Box, GenerationInputs, GenerationRequest, GenerationResult
 from engine.schedulers import canonical_name
+from engine.soft_inpaint import DifferentialBlend, SoftInpaintJob
 
 log = logging.getLogger(__name__)
 
@@ -263,13 +264,13 @@ class Engine:
             gen_w, gen_h = _gen_size(crop_w, crop_h, info.native_size)
 
         call_args, warnings = self._call_args(pipe, request, info)
+        soft = None
+        if mode in ("inpaint", "outpaint"):
+            soft = SoftInpaintJob.plan(request, original, mask, (gen_w, gen_h))
+            init_rgb = soft.init_rgb
+            call_args["mask_image"] = _pil(soft.support_mask)
         if init_rgb is not None:
             call_args["image"] = _pil(region.resize_rgb(init_rgb, gen_w, gen_h))
-        if mode in ("inpaint", "outpaint"):
-            # The model repaints the feathered support (mask grown by the blur radius), so
-            # the visible fade around the mask is generated content, not a VAE copy.
-            grown = region.feather_mask(mask, max(request.mask_blur, 1))
-            call_args["mask_image"] = _pil(region.resize_mask(grown, gen_w, gen_h))
         if mode in ("img2img", "inpaint", "outpaint"):
             call_args["strength"] = float(request.strength)
         call_args["width"], call_args["height"] = gen_w, gen_h
@@ -291,10 +292,14 @@ class Engine:
                 (crop_w, crop_h),
                 on_progress,
                 cancel,
+                None if soft is None else soft.step_blend(pipe, seed),
             )
+            if soft is not None:
+                rgb = soft.finish(region.resize_rgb(rgb, crop_w, crop_h))
             # No watermark here: it is embedded in the whole picture a user takes away
             # (editor export, CLI output); a mark on the crop could not be read there.
-            patch = region.patch_from_generation(rgb, crop_w, crop_h, mask, request.mask_blur)
+            feather = request.mask_blur if request.soft_edges else 0
+            patch = region.patch_from_generation(rgb, crop_w, crop_h, mask, feather)
             sample_request = request.replace(seed=seed, n_samples=1)
             params = format_parameters(sample_request, seed, info.name, self._hash, gen_w, gen_h)
             x, y = (request.region.x, request.region.y) if request.region else (0, 0)
@@ -372,6 +377,7 @@ class Engine:
         preview_size: tuple[int, int],
         on_progress: ProgressCallback | None,
         cancel: CancelCheck,
+        blend: DifferentialBlend | None = None,
     ) -> np.ndarray:
         import torch
 
@@ -400,7 +406,8 @@ class Engine:
             return kwargs
 
         with torch.inference_mode():
-            out = pipe(**call_args, generator=generator, callback_on_step_end=on_step_end)
+            callback = on_step_end if blend is None else blend.wrap(on_step_end)
+            out = pipe(**call_args, generator=generator, callback_on_step_end=callback)
         images = out.images
         return check_decoded(np.asarray(images[0], dtype=np.float32))
 

@@ -110,8 +110,16 @@ def _place(center: float, size: int, limit: int) -> tuple[int, int]:
     return start, size
 
 
-def plan_region(bbox: Box, canvas_width: int, canvas_height: int, native: int = 512) -> RegionPlan:
-    """Plan the context box and generation size for a mask with bounding box ``bbox``."""
+def plan_region(
+    bbox: Box, canvas_width: int, canvas_height: int, native: int = 512, context: str = "auto"
+) -> RegionPlan:
+    """Plan the context box and generation size for a mask with bounding box ``bbox``.
+
+    ``context`` chooses how much surrounds the mask: "auto" (the rule above), "mask" (the
+    mask box with just room for the feather), "whole" (the whole canvas) or a number of
+    pixels on every side.
+    """
+    pad_override = context_padding(context)
     if canvas_width <= 0 or canvas_height <= 0:
         raise ValueError(f"canvas size must be positive, got {canvas_width}x{canvas_height}")
     if bbox.width <= 0 or bbox.height <= 0:
@@ -124,17 +132,28 @@ def plan_region(bbox: Box, canvas_width: int, canvas_height: int, native: int = 
         raise ValueError(f"mask box {bbox} lies outside the {canvas_width}x{canvas_height} canvas")
     bw, bh = x1 - x0, y1 - y0
 
-    longest = max(canvas_width, canvas_height)
-    pad = max(PAD_MIN, (bw + bh) / 4, min(longest / 16, native / 4))
-    w = max(bw + 2 * pad, native / 2)
-    h = max(bh + 2 * pad, native / 2)
-    # Towards square: a long thin stroke keeps context across its short side.
-    w = max(w, h / MAX_ASPECT)
-    h = max(h, w / MAX_ASPECT)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    x, w = _place(cx, _round_up(w), canvas_width)
-    y, h = _place(cy, _round_up(h), canvas_height)
-    context = Box(x, y, w, h)
+    diag = math.hypot(bw, bh)
+    if context == "whole":
+        box = Box(0, 0, canvas_width, canvas_height)
+        pad = float(max(canvas_width, canvas_height))
+    else:
+        if pad_override is None:
+            longest = max(canvas_width, canvas_height)
+            pad = max(PAD_MIN, (bw + bh) / 4, min(longest / 16, native / 4))
+            w = max(bw + 2 * pad, native / 2)
+            h = max(bh + 2 * pad, native / 2)
+            # Towards square: a long thin stroke keeps context across its short side.
+            w = max(w, h / MAX_ASPECT)
+            h = max(h, w / MAX_ASPECT)
+        else:
+            # "mask": room for the feather (which is never more than the padding) only.
+            pad = pad_override if pad_override >= 0 else _feather_for(diag, math.inf)
+            w, h = bw + 2 * pad, bh + 2 * pad
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        x, w = _place(cx, _round_up(w), canvas_width)
+        y, h = _place(cy, _round_up(h), canvas_height)
+        box = Box(x, y, w, h)
+    w, h = box.width, box.height
 
     scale = native / math.sqrt(w * h)
     lo, hi = max(64, _round_near(native / 4)), _round_near(2 * native)
@@ -143,9 +162,57 @@ def plan_region(bbox: Box, canvas_width: int, canvas_height: int, native: int = 
 
     # The feather must fade to 0 before the patch edge; the shifted box may leave less room
     # on one side, but only where it meets the canvas border (nothing to blend there).
-    diag = math.hypot(bw, bh)
-    feather = int(min(max(diag / 10, FEATHER_MIN), FEATHER_MAX, pad))
-    return RegionPlan(context, gen_w, gen_h, feather)
+    return RegionPlan(box, gen_w, gen_h, _feather_for(diag, pad))
+
+
+def _feather_for(diag: float, pad: float) -> int:
+    return int(min(max(diag / 10, FEATHER_MIN), FEATHER_MAX, pad))
+
+
+CONTEXT_CHOICES = ("auto", "mask", "whole")
+
+
+def context_padding(context: str) -> int | None:
+    """None for "auto"/"whole", -1 for "mask", else the padding in pixels; ValueError for
+    anything else (the CLI turns it into a usage error)."""
+    if context in ("auto", "whole"):
+        return None
+    if context == "mask":
+        return -1
+    try:
+        pad = int(context)
+    except ValueError:
+        raise ValueError(
+            f"context must be auto, mask, whole or a number of pixels, not {context!r}"
+        ) from None
+    if pad < 0:
+        raise ValueError(f"context padding must not be negative, not {pad}")
+    return pad
+
+
+def grow_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask`` grown (pixels > 0) or shrunk (< 0) by that many pixels (square structuring
+    element). Grown pixels are fully set; a shrunk mask keeps its values where it remains.
+    Only the mask's box (grown) is scanned, so the cost follows the mask, not the canvas.
+    """
+    m = np.asarray(mask)
+    bbox = mask_bbox(m)
+    out = m.copy()
+    if pixels == 0 or bbox is None:
+        return out
+    r = abs(int(pixels))
+    # The box grown by r: its edge is either empty or the canvas border.
+    y0, x0 = max(bbox.y - r, 0), max(bbox.x - r, 0)
+    y1, x1 = min(bbox.bottom + r, m.shape[0]), min(bbox.right + r, m.shape[1])
+    window = m[y0:y1, x0:x1]
+    counts = _box_sum((window > 0).astype(np.int64), r)
+    if pixels > 0:
+        out[y0:y1, x0:x1] = np.where(counts > 0, 255, window)
+    else:
+        # A pixel stays when its whole window was set. Replicated edges: a mask reaching
+        # the canvas border keeps touching it.
+        out[y0:y1, x0:x1] = np.where(counts == (2 * r + 1) ** 2, window, 0)
+    return out
 
 
 def _row_sums(a: np.ndarray, r: int) -> np.ndarray:

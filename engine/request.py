@@ -55,7 +55,14 @@ class GenerationRequest:
     region: Box | None = None
     canvas_width: int = 0
     canvas_height: int = 0
-    mask_blur: int = 4
+    mask_blur: int = 4  # the feather radius in canvas pixels (0: hard edge)
+    # Inpainting: how the hole is pre-filled and repainted (engine.inpaint_modes). The
+    # job builder resolves "auto" to the mode it picked, so the metadata names it.
+    inpaint_mode: str = "auto"
+    grow: int = 0  # pixels the mask was grown (negative: shrunk) before planning
+    context: str = "auto"  # context around the mask: "auto", "mask", "whole" or pixels
+    color_match: bool = True
+    soft_edges: bool = True  # differential diffusion over the feathered mask
     loras: tuple[tuple[str, float], ...] = ()
     # Whether the picture made from this request carries the invisible watermark. The
     # engine's patches are never marked: whoever writes the whole picture embeds it (the

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, Signal
@@ -96,6 +97,7 @@ class GenerationController(QObject):
         self._jobs: dict[int, _RunningJob] = {}
         self._running: int | None = None
         self._loaded_model: str | None = None  # the model of the last job that reached a step
+        self._region_settings: WeakKeyDictionary[Document, dict[str, Any]] = WeakKeyDictionary()
         panel.generate_requested.connect(self.generate)
         panel.cancel_requested.connect(self.cancel)
         candidates.preview_changed.connect(self._show_candidate)
@@ -192,7 +194,11 @@ class GenerationController(QObject):
         self._update_running()
         if self._running is None:
             self.panel.set_waiting("Starting the engine…")
-        self.status.emit(f"Queued {job.request.mode} job {job_id}.")
+        what = job.request.mode
+        if what in ("inpaint", "outpaint"):
+            self.panel.inpaint_options.show_picked(job.request.inpaint_mode)
+            what = f"{what} ({job.request.inpaint_mode}, strength {job.request.strength:g})"
+        self.status.emit(f"Queued {what} job {job_id}.")
         return job_id
 
     def cancel(self) -> None:
@@ -308,6 +314,12 @@ class GenerationController(QObject):
         (their results would have nowhere to go)."""
         if document is not self.document and self._jobs:
             self.cancel()
+        # Region controls are remembered per open document.
+        options = self.panel.inpaint_options
+        if self.document is not None:
+            self._region_settings[self.document] = options.values()
+        if document is not None and document in self._region_settings:
+            options.set_values(self._region_settings[document])
         self.document = document
         self.candidates.clear()
         self.canvas.set_preview(None)

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.icons import icon
+from editor.ui.inpaint_options import InpaintOptions
 from editor.ui.theme import tidy
+from engine.inpaint_modes import default_strength
 from engine.schedulers import SCHEDULER_NAMES
 
 MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "fill")
@@ -164,6 +166,9 @@ class GenerationPanel(QWidget):
         self.samples_spin.setValue(1)
         form.addRow("Samples", self.samples_spin)
         layout.addLayout(form)
+        self.inpaint_options = InpaintOptions()
+        self.inpaint_options.mode_chosen.connect(self._inpaint_mode_chosen)
+        layout.addWidget(self.inpaint_options)
 
         layout.addStretch(1)
         self._set_icons()
@@ -241,6 +246,7 @@ class GenerationPanel(QWidget):
             "strength": self.strength_spin.value(),
             "scheduler": self.scheduler_combo.currentText(),
             "n_samples": self.samples_spin.value(),
+            **self.inpaint_options.values(),
         }
 
     def set_params(self, params: dict[str, Any]) -> None:
@@ -257,12 +263,17 @@ class GenerationPanel(QWidget):
             "n_samples": lambda v: self.samples_spin.setValue(int(v)),
             "model": lambda v: self.set_model(str(v)) if v else None,
         }
+        self.inpaint_options.set_values(params)
         for key, value in params.items():
             if key in setters and value is not None:
                 try:
                     setters[key](value)
                 except (TypeError, ValueError):
                     continue
+
+    def _inpaint_mode_chosen(self, mode: str) -> None:
+        """A chosen inpaint mode brings its own default strength (refine keeps the user's)."""
+        self.strength_spin.setValue(default_strength(mode, self.strength_spin.value()))
 
     def _set_scheduler(self, name: Any) -> None:
         index = self.scheduler_combo.findText(str(name))

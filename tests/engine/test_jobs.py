@@ -123,7 +123,7 @@ def test_feather_is_the_plans_unless_overridden() -> None:
     job = prepare_job(PARAMS, W, H, image_composite(canvas()), mask=mask, native=512)
     # Diagonal of a 200x100 box / 10, as engine.region.plan_region suggests.
     assert job.request.mask_blur == 22
-    job = prepare_job(PARAMS, W, H, image_composite(canvas()), mask=mask, mask_blur=3)
+    job = prepare_job({**PARAMS, "feather": 3}, W, H, image_composite(canvas()), mask=mask)
     assert job.request.mask_blur == 3
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.packaging.xvfb import require
 
 # In the resources package, so a wheel carries them for `overpaint install-desktop`.
 DESKTOP = Path(__file__).resolve().parents[2] / "resources" / "desktop"
@@ -15,12 +14,8 @@ APP_ID = "io.github.overpaint.Overpaint"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: packaging/install-system-deps.sh should install it")
-        pytest.skip(f"{name} is not installed")
-    return path
+    require(name)
+    return shutil.which(name)
 
 
 def test_desktop_entry_validates() -> None:
