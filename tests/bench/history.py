@@ -17,6 +17,7 @@ per 1,000 entries comes from the 100k file.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -85,7 +86,8 @@ class PromptMaker:
         self.rng = random.Random(seed)
         self.words = _vocabulary(self.rng)
         # Zipf weights: a few words everywhere ("detailed"), most rare.
-        self.weights = [1.0 / (rank + 1) ** 1.05 for rank in range(len(self.words))]
+        weights = [1.0 / (rank + 1) ** 1.05 for rank in range(len(self.words))]
+        self.cum_weights = list(itertools.accumulate(weights))
         self.rng.shuffle(self.words)
 
     def prompt(self) -> str:
@@ -100,7 +102,7 @@ class PromptMaker:
                 if rng.random() < 0.3 and n - used >= 2:
                     chunk = ["by", rng.choice(_ARTISTS)]
             else:
-                chunk = rng.choices(self.words, self.weights, k=k)
+                chunk = rng.choices(self.words, cum_weights=self.cum_weights, k=k)
             chunks.append(" ".join(chunk))
             used += len(chunk)
         return ", ".join(chunks)
