@@ -53,6 +53,10 @@ class InpaintOptions(QGroupBox):
             self.mode_combo.addItem(MODE_LABELS[mode], mode)
             index = self.mode_combo.count() - 1
             self.mode_combo.setItemData(index, describe(mode).capitalize() + ".", 3)  # tooltip
+        self.mode_combo.setToolTip(
+            "Auto picks a mode from the mask, the pixels under it and the prompt, with that "
+            "mode's strength; Refine keeps the strength you set."
+        )
         self.mode_combo.activated.connect(self._mode_activated)
         self.picked_label = QLabel("")
         self.picked_label.setObjectName("inpaintPickedLabel")

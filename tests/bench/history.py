@@ -75,9 +75,15 @@ _MODES = ["txt2img"] * 5 + ["img2img"] * 2 + ["inpaint"] * 3 + ["outpaint"]
 def _vocabulary(rng: random.Random) -> list[str]:
     """The named words plus invented ones (rare names, places), about 4,000 in all."""
     words = sorted({*_SUBJECTS, *_DETAILS, *_STYLES, *_ARTISTS, *_QUALITY})
-    syllables = ["ka", "lo", "mi", "ren", "tha", "vor", "el", "quin", "sa", "dor", "ix", "um"]
+    # Letters drawn by their English frequency: invented words share prefixes about as
+    # often as real ones do (a made-up syllable alphabet would make every prefix common).
+    letters = "eeeeeeeeeeeettttttttaaaaaaaaooooooooiiiiiiinnnnnnnsssssshhhhhhrrrrrrddddlllluuucccmmwwffggyyppbbvkjxqz"
+    known = set(words)
     while len(words) < 4000:
-        words.append("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(4, 10)))
+        if word not in known:
+            known.add(word)
+            words.append(word)
     return words
 
 

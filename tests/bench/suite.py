@@ -28,6 +28,7 @@ TARGETS = {
     "P6": ("shared weights", "≤ 1.05"),
     "P7": ("undo memory", "≤ 64 MiB"),
     "P8": ("project save", "≤ 1.0"),
+    "P10": ("seamless removal", "≤ 0.25"),
 }
 
 
@@ -41,7 +42,7 @@ def _isolate_environment(work: Path) -> None:
 
 
 def _measures() -> dict[str, Callable[[Context], Result]]:
-    from tests.bench import engine_cost, files, paint, startup, ui_cost
+    from tests.bench import engine_cost, files, paint, seamless, startup, ui_cost
 
     return {
         "P1": engine_cost.measure_p1,
@@ -52,6 +53,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P6": engine_cost.measure_p6,
         "P7": paint.measure_p7,
         "P8": files.measure_p8,
+        "P10": seamless.measure_p10,
     }
 
 

@@ -62,8 +62,16 @@ def test_mask_over_pixels_is_inpaint_with_crops_at_the_context_box() -> None:
     assert (req.prompt, req.negative_prompt, req.steps, req.seed, req.model) == (
         "a cat", "blurry", 7, 5, "m",
     )  # fmt: skip
-    assert (req.n_samples, req.guidance, req.strength, req.scheduler) == (3, 5.5, 0.4, "DDIM")
+    # Auto inpainting with a prompt adds content, at that mode's strength.
+    assert (req.n_samples, req.guidance, req.strength, req.scheduler) == (3, 5.5, 1.0, "DDIM")
+    assert req.inpaint_mode == "add"
     assert (req.canvas_width, req.canvas_height) == (W, H)
+    refine = {**PARAMS, "inpaint_mode": "refine"}
+    job = prepare_job(refine, W, H, composite_of(image, []), mask=mask, native=512)
+    assert (job.request.inpaint_mode, job.request.strength) == ("refine", 0.4)
+    removal = {**PARAMS, "prompt": ""}
+    job = prepare_job(removal, W, H, composite_of(image, []), mask=mask, native=512)
+    assert (job.request.inpaint_mode, job.request.strength) == ("remove", 0.3)
 
 
 def test_auto_modes() -> None:
