@@ -26,7 +26,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QAction, QImage, QPalette, QPixmap
+from PySide6.QtGui import QAction, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -103,7 +103,8 @@ class GenerationsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return ("★ " if hit.kept else "") + " ".join(hit.prompt.split())
         if role == Qt.ItemDataRole.DecorationRole:
-            return self.pixmap(hit)
+            # An icon, so the view scales it to its icon size (a pixmap is drawn as is).
+            return QIcon(self.pixmap(hit))
         if role == Qt.ItemDataRole.ToolTipRole:
             return _tooltip(hit)
         if role == Qt.ItemDataRole.ForegroundRole and hit.path and not hit.exists:

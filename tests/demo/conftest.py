@@ -4,7 +4,7 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():  # noqa: ANN202
+def _one_torch_thread():
     """Speed only: on these shared 2-core machines two torch threads run ~15x slower."""
     import torch
 

@@ -76,7 +76,7 @@ def test_captions_name_the_scene_and_sometimes_leave_words_out() -> None:
     assert full.startswith("a ") and full.endswith(" background")
 
 
-def test_caption_tokenizer_is_small_and_round_trips(tmp_path) -> None:  # noqa: ANN001
+def test_caption_tokenizer_is_small_and_round_trips(tmp_path) -> None:
     from transformers import CLIPTokenizer
 
     tok = CLIPTokenizer.from_pretrained(str(write_tokenizer(tmp_path / "tok", all_words())))

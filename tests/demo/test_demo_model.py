@@ -70,7 +70,7 @@ def test_cli_double_size_draws_one_shape_not_a_pattern(tmp_path: Path) -> None:
     assert (reading.colour, reading.position, reading.background) == ("yellow", "left", "purple")
 
 
-def test_worker_generates_native_and_double_size(qtbot) -> None:  # noqa: ANN001
+def test_worker_generates_native_and_double_size(qtbot) -> None:
     from engine.worker import EngineClient
 
     client = EngineClient()

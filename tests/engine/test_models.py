@@ -124,7 +124,7 @@ class _Boom:
     def __init__(self, marker: str) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (Path(self.marker),))
 
 

@@ -26,7 +26,7 @@ def small_model_copy(tiny_model_dir: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def one_torch_thread():  # noqa: ANN201
+def one_torch_thread():
     """One intra-op thread while a module runs jobs.
 
     On a CPU shared with other work, torch's spinning worker threads make a 64 px job
@@ -51,7 +51,7 @@ def picture(seed: int = 5) -> np.ndarray:
     return rgba
 
 
-def fingerprint(document) -> tuple:  # noqa: ANN001
+def fingerprint(document) -> tuple:
     """Everything a job could damage: pixels of every layer, mask, history state."""
     return (
         document.composite_array().tobytes(),
@@ -65,7 +65,7 @@ def fingerprint(document) -> tuple:  # noqa: ANN001
 
 
 @pytest.fixture
-def engine_window(qtbot, tmp_path: Path, small_model: Path, one_torch_thread):  # noqa: ANN001
+def engine_window(qtbot, tmp_path: Path, small_model: Path, one_torch_thread):
     """A shown MainWindow with a 64x64 picture and the panel set for 4-step jobs."""
     from PySide6.QtWidgets import QMessageBox
 
@@ -91,7 +91,7 @@ def engine_window(qtbot, tmp_path: Path, small_model: Path, one_torch_thread):  
         assert not win.generation.client._thread.isRunning()
 
 
-def set_job(win, model: Path, steps: int = 4, seed: int = 7) -> None:  # noqa: ANN001
+def set_job(win, model: Path, steps: int = 4, seed: int = 7) -> None:
     panel = win.generation_panel
     panel.set_model(str(model))
     panel.prompt_edit.setPlainText("a red circle")
@@ -100,7 +100,7 @@ def set_job(win, model: Path, steps: int = 4, seed: int = 7) -> None:  # noqa: A
     panel.scheduler_combo.setCurrentText("DDIM")
 
 
-def close_error_boxes(win) -> None:  # noqa: ANN001
+def close_error_boxes(win) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     for box in win.findChildren(QMessageBox):

@@ -29,19 +29,19 @@ def _guard() -> None:
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 
-    def connect(self, address):  # noqa: ANN001, ANN202
+    def connect(self, address):
         if self.family == socket.AF_UNIX:
             return real_connect(self, address)
         ATTEMPTS.append(f"connect {address!r}")
         raise OSError("network blocked by the privacy test")
 
-    def connect_ex(self, address):  # noqa: ANN001, ANN202
+    def connect_ex(self, address):
         if self.family == socket.AF_UNIX:
             return real_connect_ex(self, address)
         ATTEMPTS.append(f"connect_ex {address!r}")
         return 111
 
-    def getaddrinfo(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def getaddrinfo(host, *args, **kwargs):
         ATTEMPTS.append(f"getaddrinfo {host!r}")
         raise socket.gaierror("network blocked by the privacy test")
 
@@ -106,7 +106,7 @@ def main(model: Path, work: Path) -> None:
     outcomes = [run()]
     unet = win.generation.client._thread.engine._base.unet
 
-    def explode(*_args, **_kwargs) -> None:  # noqa: ANN002, ANN003
+    def explode(*_args, **_kwargs) -> None:
         raise RuntimeError("injected fault")
 
     handle = unet.register_forward_pre_hook(explode, with_kwargs=True)

@@ -24,7 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 
 
-def paint_stroke(document, rng: np.random.Generator) -> None:  # noqa: ANN001
+def paint_stroke(document, rng: np.random.Generator) -> None:
     from editor.tools.brush import BrushSettings, BrushTool
 
     color = tuple(int(c) for c in rng.integers(0, 256, 3))

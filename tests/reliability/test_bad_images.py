@@ -223,7 +223,7 @@ def test_fuzzed_png_chunks_decode_or_raise_file_error(
 # ---------------------------------------------------------------- the limit is a setting
 
 
-def test_pixel_limit_is_a_user_setting(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pixel_limit_is_a_user_setting(qtbot, tmp_path: Path) -> None:
     from editor.ui.dialogs import SettingsDialog
     from editor.ui.main_window import MainWindow
     from editor.ui.settings import Settings

@@ -55,7 +55,7 @@ class Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = str(marker)
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (Path.touch, (Path(self.marker),))
 
 
@@ -197,7 +197,7 @@ HEADER = (
 )
 
 
-def inspect_or_model_error(inspect, path: Path) -> None:  # noqa: ANN001
+def inspect_or_model_error(inspect, path: Path) -> None:
     """Only two outcomes are allowed: a known family, or ModelError with one sentence."""
     try:
         info = inspect(path)

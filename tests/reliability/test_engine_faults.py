@@ -39,7 +39,7 @@ RUNS: Counter = Counter()
 class Jobs:
     """Records each job's end (finished / failed / cancelled) and UI ticks while it ran."""
 
-    def __init__(self, win) -> None:  # noqa: ANN001
+    def __init__(self, win) -> None:
         self.win = win
         self.ends: dict[int, tuple[str, object]] = {}
         client = win.generation.client
@@ -54,7 +54,7 @@ class Jobs:
     def _tick(self) -> None:
         self.ticks += 1
 
-    def run(self, qtbot) -> tuple[str, object, int]:  # noqa: ANN001
+    def run(self, qtbot) -> tuple[str, object, int]:
         ticks = self.ticks
         job = self.win.generate()
         assert job is not None, self.win.last_error
@@ -63,7 +63,7 @@ class Jobs:
         return (*self.ends[job], self.ticks - ticks)
 
     @property
-    def engine(self):  # noqa: ANN201 - engine.pipelines.Engine, lives in the worker
+    def engine(self):
         return self.win.generation.client._thread.engine
 
 
@@ -73,17 +73,17 @@ def assert_sentence(message: str) -> None:
     assert message[0].isupper() and message.endswith(".")
 
 
-def unet_hook(jobs: Jobs, at_call: int, action, post: bool = False):  # noqa: ANN001, ANN201
+def unet_hook(jobs: Jobs, at_call: int, action, post: bool = False):
     """Run `action` on the UNet's `at_call`-th call (0-based); returns the hook handle."""
     calls = [0]
     unet = jobs.engine._base.unet
 
-    def pre(_module, _args, _kwargs):  # noqa: ANN001, ANN202
+    def pre(_module, _args, _kwargs):
         calls[0] += 1
         if calls[0] - 1 == at_call:
             action()
 
-    def after(_module, _args, _kwargs, output):  # noqa: ANN001, ANN202
+    def after(_module, _args, _kwargs, output):
         calls[0] += 1
         return action(output) if calls[0] - 1 == at_call else output
 
@@ -92,7 +92,7 @@ def unet_hook(jobs: Jobs, at_call: int, action, post: bool = False):  # noqa: AN
     return unet.register_forward_pre_hook(pre, with_kwargs=True)
 
 
-def count_unet_calls(jobs: Jobs, qtbot) -> int:  # noqa: ANN001
+def count_unet_calls(jobs: Jobs, qtbot) -> int:
     calls = [0]
     handle = jobs.engine._base.unet.register_forward_pre_hook(
         lambda *_a: calls.__setitem__(0, calls[0] + 1)
@@ -104,7 +104,7 @@ def count_unet_calls(jobs: Jobs, qtbot) -> int:  # noqa: ANN001
     return calls[0]
 
 
-def check_fault_run(jobs: Jobs, qtbot, before: tuple, expect: str, needle: str = "") -> str:  # noqa: ANN001
+def check_fault_run(jobs: Jobs, qtbot, before: tuple, expect: str, needle: str = "") -> str:
     """The run just made: UI alive, document intact, message readable, next job works."""
     win = jobs.win
     kind, payload, ticks = jobs.last
@@ -130,7 +130,7 @@ def check_fault_run(jobs: Jobs, qtbot, before: tuple, expect: str, needle: str =
     return message
 
 
-def fault_run(jobs: Jobs, qtbot, hook_factory, expect: str, needle: str = "") -> str:  # noqa: ANN001
+def fault_run(jobs: Jobs, qtbot, hook_factory, expect: str, needle: str = "") -> str:
     before = fingerprint(jobs.win.document)
     handle = hook_factory()
     try:
@@ -141,7 +141,7 @@ def fault_run(jobs: Jobs, qtbot, hook_factory, expect: str, needle: str = "") ->
     return check_fault_run(jobs, qtbot, before, expect, needle)
 
 
-def _raise(exc: BaseException):  # noqa: ANN202
+def _raise(exc: BaseException):
     def action() -> None:
         raise exc
 
@@ -149,14 +149,14 @@ def _raise(exc: BaseException):  # noqa: ANN202
 
 
 @pytest.fixture
-def jobs(engine_window, qtbot):  # noqa: ANN001
+def jobs(engine_window, qtbot):
     j = Jobs(engine_window)
     assert j.run(qtbot)[0] == "finished"  # warm-up: the model is loaded
     yield j
     j.timer.stop()
 
 
-def test_exceptions_and_out_of_memory_at_random_steps(jobs: Jobs, qtbot) -> None:  # noqa: ANN001
+def test_exceptions_and_out_of_memory_at_random_steps(jobs: Jobs, qtbot) -> None:
     import torch
 
     calls = count_unet_calls(jobs, qtbot)
@@ -184,7 +184,7 @@ def test_exceptions_and_out_of_memory_at_random_steps(jobs: Jobs, qtbot) -> None
 
 def test_out_of_memory_from_the_step_callback(
     jobs: Jobs, qtbot, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     import torch
 
     import engine.preview
@@ -193,7 +193,7 @@ def test_out_of_memory_from_the_step_callback(
     for fail_at in (1, 2):
         seen = [0]
 
-        def preview(*args, _at=fail_at, seen=seen, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def preview(*args, _at=fail_at, seen=seen, **kwargs):
             seen[0] += 1
             if seen[0] == _at:
                 raise torch.OutOfMemoryError("CUDA out of memory (preview)")
@@ -206,7 +206,7 @@ def test_out_of_memory_from_the_step_callback(
         check_fault_run(jobs, qtbot, before, "failed", "out of memory")
 
 
-def test_nan_inf_and_overflowing_latents_are_detected(jobs: Jobs, qtbot) -> None:  # noqa: ANN001
+def test_nan_inf_and_overflowing_latents_are_detected(jobs: Jobs, qtbot) -> None:
     calls = count_unet_calls(jobs, qtbot)
     rng = random.Random(7)
     poisons = [("nan", float("nan"))] * 4 + [("inf", float("inf"))] * 2 + [("huge", 1e30)] * 2
@@ -214,7 +214,7 @@ def test_nan_inf_and_overflowing_latents_are_detected(jobs: Jobs, qtbot) -> None
     for _name, value in poisons:
         step = rng.randrange(calls)
 
-        def poison(output, v=value):  # noqa: ANN001, ANN202
+        def poison(output, v=value):
             sample = output[0] if isinstance(output, tuple) else output.sample
             sample = sample * 0 + v
             return (sample,) + tuple(output[1:]) if isinstance(output, tuple) else (sample,)
@@ -228,7 +228,7 @@ def test_nan_inf_and_overflowing_latents_are_detected(jobs: Jobs, qtbot) -> None
 
 def test_model_deleted_or_truncated_between_jobs(
     jobs: Jobs, qtbot, small_model: Path, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     win = jobs.win
     for round_ in range(3):
         victim = small_model_copy(small_model, tmp_path / f"victim{round_}")
@@ -253,7 +253,7 @@ def test_model_deleted_or_truncated_between_jobs(
         assert "broken" in message or "model" in message.lower(), message
 
 
-def test_cancel_before_every_step_and_after_the_last(jobs: Jobs, qtbot) -> None:  # noqa: ANN001
+def test_cancel_before_every_step_and_after_the_last(jobs: Jobs, qtbot) -> None:
     calls = count_unet_calls(jobs, qtbot)
     client = jobs.win.generation.client
     for seed in (11, 12, 13):
@@ -283,7 +283,7 @@ def test_too_few_steps_for_the_strength_is_refused_up_front(steps: int, strength
     validate_request(request.replace(steps=math.ceil(1 / strength)))  # the advice works
 
 
-def test_a_base_exception_in_a_job_does_not_kill_the_worker(jobs: Jobs, qtbot) -> None:  # noqa: ANN001
+def test_a_base_exception_in_a_job_does_not_kill_the_worker(jobs: Jobs, qtbot) -> None:
     """A library calling sys.exit() (or raising another BaseException) inside a job."""
     for exc in (SystemExit(3), GeneratorExit()):
         fault_run(jobs, qtbot, lambda e=exc: unet_hook(jobs, 0, _raise(e)), "failed", "unexpected")

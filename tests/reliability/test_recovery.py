@@ -41,7 +41,7 @@ def painted_document(strokes: int = 3, seed: int = 1) -> Document:
 
 
 @pytest.fixture
-def autosaver(qapp, tmp_path: Path):  # noqa: ANN001
+def autosaver(qapp, tmp_path: Path):
     saver = Autosaver(RecoveryStore(tmp_path / "recovery"), interval_s=0)
     yield saver
     saver.close()
@@ -153,7 +153,7 @@ def test_a_failed_autosave_is_reported_and_retried(
     assert autosaver.session.ora_path.is_file()
 
 
-def test_running_sessions_are_not_orphans_but_ended_ones_are(qapp, tmp_path: Path) -> None:  # noqa: ANN001
+def test_running_sessions_are_not_orphans_but_ended_ones_are(qapp, tmp_path: Path) -> None:
     store = RecoveryStore(tmp_path / "recovery")
     live = Autosaver(store, 0)
     crashed = Autosaver(store, 0)
@@ -192,7 +192,7 @@ def test_interval_comes_from_qsettings(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path: Path):  # noqa: ANN001
+def make_window(qtbot, tmp_path: Path):
     from editor.ui.main_window import MainWindow
     from editor.ui.settings import Settings
 
@@ -217,7 +217,7 @@ def make_window(qtbot, tmp_path: Path):  # noqa: ANN001
             recovery.autosaver.close()
 
 
-def test_window_close_discard_leaves_no_recovery_file(make_window, qtbot) -> None:  # noqa: ANN001
+def test_window_close_discard_leaves_no_recovery_file(make_window, qtbot) -> None:
 
     win = make_window()
     autosaver = win.enable_recovery().autosaver
@@ -235,7 +235,7 @@ def test_window_close_discard_leaves_no_recovery_file(make_window, qtbot) -> Non
     assert list(autosaver.session.folder.iterdir()) == []
 
 
-def test_opening_another_file_drops_the_old_recovery(make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_opening_another_file_drops_the_old_recovery(make_window, tmp_path: Path) -> None:
 
     win = make_window()
     autosaver = win.enable_recovery().autosaver
@@ -284,7 +284,7 @@ def _read_line(proc: subprocess.Popen, timeout: float = 90) -> str:
     return box[0]
 
 
-def test_sigkill_after_strokes_then_restart_recovers_them(make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_sigkill_after_strokes_then_restart_recovers_them(make_window, tmp_path: Path) -> None:
 
     child = _start_child("strokes", tmp_path, interval=0.2)
     try:
@@ -356,7 +356,7 @@ def test_a_killed_session_leaves_nothing_behind_once_swept(tmp_path: Path) -> No
     assert session
 
 
-def test_a_garbled_lock_does_not_hide_a_crashed_session(qapp, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_garbled_lock_does_not_hide_a_crashed_session(qapp, tmp_path: Path) -> None:
     store = RecoveryStore(tmp_path / "recovery")
     saver = Autosaver(store, 0)
     saver.track(painted_document())
@@ -371,7 +371,7 @@ def test_a_garbled_lock_does_not_hide_a_crashed_session(qapp, tmp_path: Path) ->
 
 def test_recovered_work_survives_a_slow_cleanup(
     make_window, qapp, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     """Opening the recovered document queues removal of the session's old files; the
     adopted recovery file must not be caught by it, however late it runs."""
     import editor.recovery as recovery
@@ -387,7 +387,7 @@ def test_recovered_work_survives_a_slow_cleanup(
 
     real_remove = recovery.RecoverySession.remove_files
 
-    def slow_remove(self) -> None:  # noqa: ANN001
+    def slow_remove(self) -> None:
         time.sleep(0.3)
         real_remove(self)
 
@@ -403,7 +403,7 @@ def test_recovered_work_survives_a_slow_cleanup(
 
 def test_an_unusable_recovery_folder_does_not_stop_the_editor(
     make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
@@ -421,7 +421,7 @@ def test_an_unusable_recovery_folder_does_not_stop_the_editor(
 
 def test_autosave_interval_in_the_settings_dialog(
     make_window, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+) -> None:
     from editor.ui.dialogs import SettingsDialog
 
     win = make_window(interval=60)

@@ -15,7 +15,7 @@ _started: list[weakref.ref] = []
 _original_start = QThread.start
 
 
-def _tracking_start(self: QThread, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+def _tracking_start(self: QThread, *args, **kwargs) -> None:
     _started.append(weakref.ref(self))
     _original_start(self, *args, **kwargs)
 
@@ -26,7 +26,7 @@ def running_threads() -> list[QThread]:
 
 
 @pytest.fixture(autouse=True)
-def no_qthread_left_running(qapp):  # noqa: ANN001
+def no_qthread_left_running(qapp):
     """Fail a test that leaves a QThread it started still running."""
     QThread.start = _tracking_start
     _started.clear()
@@ -49,7 +49,7 @@ def settings(tmp_path: Path):
 
 
 @pytest.fixture
-def window(qtbot, settings):  # noqa: ANN001
+def window(qtbot, settings):
     from editor.ui.main_window import MainWindow
 
     win = MainWindow(settings)

@@ -19,7 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QPointF, Qt
 
 
-def wait_until(app, condition, timeout: float = 600.0) -> None:  # noqa: ANN001
+def wait_until(app, condition, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -28,7 +28,7 @@ def wait_until(app, condition, timeout: float = 600.0) -> None:  # noqa: ANN001
         time.sleep(0.02)
 
 
-def stroke(window, points: list[tuple[float, float]]) -> None:  # noqa: ANN001
+def stroke(window, points: list[tuple[float, float]]) -> None:
     tools, none = window.tools, Qt.KeyboardModifier.NoModifier
     tools.press(QPointF(*points[0]), 1.0, none)
     for p in points[1:]:

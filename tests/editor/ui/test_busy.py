@@ -23,7 +23,7 @@ def visible_dialogs(parent: QWidget) -> list[str]:
     return [d.labelText() for d in parent.findChildren(QProgressDialog) if d.isVisible()]
 
 
-def test_slow_work_shows_a_dialog_keeps_the_ui_alive_and_returns(qtbot) -> None:  # noqa: ANN001
+def test_slow_work_shows_a_dialog_keeps_the_ui_alive_and_returns(qtbot) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
     parent.show()
@@ -49,7 +49,7 @@ def test_slow_work_shows_a_dialog_keeps_the_ui_alive_and_returns(qtbot) -> None:
     assert visible_dialogs(parent) == []
 
 
-def test_quick_work_shows_nothing_and_errors_reach_the_caller(qtbot) -> None:  # noqa: ANN001
+def test_quick_work_shows_nothing_and_errors_reach_the_caller(qtbot) -> None:
     parent = QWidget()
     qtbot.addWidget(parent)
     assert run_busy(parent, "quick", lambda: "done") == "done"
@@ -64,7 +64,7 @@ def test_quick_work_shows_nothing_and_errors_reach_the_caller(qtbot) -> None:  #
     assert visible_dialogs(parent) == []
 
 
-def test_window_export_marks_generations_as_the_setting_says(window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_window_export_marks_generations_as_the_setting_says(window, tmp_path: Path) -> None:
     doc = big_document(generated=True)
     save_ora(doc, tmp_path / "gen.ora")
     assert window.open_path(tmp_path / "gen.ora")
