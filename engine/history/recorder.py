@@ -1,0 +1,143 @@
+"""The hooks that put generations into the history: the CLI's, and the editor's.
+
+The CLI records once its files are written (`record_cli_results`). The editor records
+every candidate as it arrives and marks the accepted one kept; `BackgroundRecorder` does
+that work (thumbnail, transaction) on a thread of its own, so the UI thread only copies
+the pixels and queues a closure.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.history.config import history_enabled, open_history
+from engine.history.store import HistoryStore
+from engine.request import GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+
+def record_cli_results(
+    results: Sequence[GenerationResult],
+    paths: Sequence[Path],
+    base: np.ndarray | None = None,
+    store: HistoryStore | None = None,
+) -> str | None:
+    """Record each written sample as kept, with its file; the one warning sentence to
+    print when the history could not take them, else None. Does nothing when history is
+    off in Settings (or OVERPAINT_HISTORY=0). ``base`` is the input picture the patches
+    were laid on (img2img/inpaint), so the thumbnail shows the whole written picture.
+    """
+    store = store or open_history()
+    if store is None:
+        return None
+    try:
+        for res, path in zip(results, paths, strict=True):
+            pixels = res.rgba
+            if base is not None:
+                from engine.region import apply_patch
+
+                pixels = apply_patch(base, res.rgba, res.x, res.y)
+            if store.record(res.request, pixels, path=path, kept=True) is None:
+                break  # one warning is enough; the rest would fail the same way
+        return store.take_warning()
+    finally:
+        store.close()
+
+
+class Ticket:
+    """A queued record; ``id`` is filled in once the background thread has stored it."""
+
+    __slots__ = ("id",)
+
+    def __init__(self) -> None:
+        self.id: int | None = None
+
+
+class BackgroundRecorder:
+    """Records on its own thread, in order, so the caller never waits for the disk.
+
+    `record` returns a Ticket at once (one that stays empty while history is off); `mark_kept(ticket)` and `set_path(ticket, ...)`
+    queued after it run after it. Warnings reach ``on_warning`` on the recorder's thread
+    (a Qt signal emitted there is delivered on the UI thread).
+    """
+
+    def __init__(
+        self,
+        store: HistoryStore | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        enabled: Callable[[], bool] | None = None,
+    ) -> None:
+        # Asked at each record, so turning history off in Settings takes effect at once.
+        self.enabled = enabled or history_enabled
+        self.store = store if store is not None else open_history(force=True)
+        if on_warning is not None:
+            self.store.on_warning = on_warning
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="history-recorder", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(job)
+
+    def _loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                job()
+            except Exception:  # the store never raises for the database; this is a bug
+                log.exception("recording a generation failed")
+            finally:
+                self._queue.task_done()
+
+    def record(
+        self,
+        request: GenerationRequest,
+        rgba: np.ndarray | None,
+        path: Path | str | None = None,
+        kept: bool = False,
+    ) -> Ticket:
+        ticket = Ticket()
+        if not self.enabled():
+            return ticket
+        # The caller may paint into its array later: keep our own copy.
+        pixels = None if rgba is None else np.array(rgba, copy=True)
+
+        def job() -> None:
+            ticket.id = self.store.record(request, pixels, path=path, kept=kept)
+
+        self._submit(job)
+        return ticket
+
+    def mark_kept(self, ticket: Ticket, kept: bool = True) -> None:
+        self._submit(lambda: ticket.id is not None and self.store.mark_kept(ticket.id, kept))
+
+    def set_path(self, ticket: Ticket, path: Path | str | None) -> None:
+        self._submit(lambda: ticket.id is not None and self.store.set_path(ticket.id, path))
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is stored."""
+        if self._thread is not None:
+            self._queue.join()
+
+    def close(self) -> None:
+        """Finish the queue, stop the thread and close the database."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self.store.close()
