@@ -22,6 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.control_cli import (
+    add_control_args,
+    add_rerun_control_args,
+    attach_controls,
+    rerun_controls,
+)
 from engine.errors import EngineError, InvalidRequestError
 from engine.request import GenerationInputs, GenerationResult
 from engine.schedulers import SCHEDULER_NAMES
@@ -42,6 +48,15 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
         p.add_argument("--prompt", required=True, help="what to paint")
         p.add_argument("--negative-prompt", default="", help="what to avoid")
     p.add_argument("--model", default="", help="model path or name (default: the default model)")
+    p.add_argument(
+        "--lora",
+        dest="loras",
+        action="append",
+        default=[],
+        type=_lora,
+        metavar="PATH_OR_NAME:WEIGHT",
+        help="apply a LoRA (weight -2..2, default 1); repeat for several",
+    )
     p.add_argument("--seed", type=int, default=-1, help="random seed (-1: pick one)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=7.0, help="CFG scale")
@@ -59,6 +74,21 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
     p.add_argument(
         "--no-watermark", action="store_true", help="do not embed the invisible watermark"
     )
+    p.add_argument(
+        "--no-history",
+        action="store_true",
+        help="do not record this run in the generation history",
+    )
+    add_control_args(p)
+
+
+def _lora(value: str) -> tuple[str, float]:
+    from engine.loras import parse_lora_arg
+
+    try:
+        return parse_lora_arg(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _context(value: str) -> str:
@@ -159,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-img", type=Path, help="the input image (img2img/inpaint runs)")
     p.add_argument("--mask", type=Path, help="the mask (inpaint runs)")
     p.add_argument("--model", default=None, help="use this model instead of the recorded one")
+    add_rerun_control_args(p)
     p.add_argument("--models-dir", action="append", default=[], type=Path)
     _debug(p)
 
@@ -166,9 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", type=Path)
     _debug(p)
 
-    p = sub.add_parser("models", help="list the models Overpaint can find")
-    p.add_argument("--models-dir", action="append", default=[], type=Path)
-    _debug(p)
+    from engine.model_manager.cli import add_models_parser
+
+    add_models_parser(sub)  # list, install, remove
     return parser
 
 
@@ -289,17 +320,20 @@ def _params(args: argparse.Namespace) -> dict[str, object]:
     names += ("inpaint_mode", "grow", "feather", "context", "color_match", "soft_edges")
     params: dict[str, object] = {n: getattr(args, n) for n in names if hasattr(args, n)}
     params.update(scheduler=args.scheduler, n_samples=args.n_samples)
+    params["loras"] = tuple(getattr(args, "loras", ()))
     return params
 
 
 def _generate(args: argparse.Namespace, mode: str) -> int:
     from engine.jobs import build_request, image_composite, prepare_job
+    from engine.loras import check_loras
     from engine.models import resolve_model
     from engine.pipelines import Engine
 
     _check_out_dir(args.out)
     extra = tuple(args.models_dir)
     info = resolve_model(args.model, extra)
+    check_loras(args.loras, info, extra)  # before the model loads: fail in a blink
     if args.n_samples < 1:
         raise InvalidRequestError("--n-samples must be at least 1.")
     # Recorded so `rerun` uses this model even if the default changes later.
@@ -335,11 +369,18 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
             watermark=not args.no_watermark,
         )
         request, inputs = job.request, job.inputs
+    request, inputs = attach_controls(args, request, inputs, extra)
     results = Engine(extra).run(request, inputs, on_progress=Progress())
     for res in results[:1]:
         for warning in res.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-    for path in write_results(results, args.out, base):
+    paths = write_results(results, args.out, base)
+    if not args.no_history:
+        from engine.history.recorder import record_cli_results
+
+        if warning := record_cli_results(results, paths, base):
+            print(f"warning: {warning}", file=sys.stderr)
+    for path in paths:
         print(path)
     return 0
 
@@ -402,7 +443,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
                 raise CliError(f"{args.image} was made with {request.mode}; pass the same --mask.")
         if args.mask is not None:
             mask = read_mask(args.mask, (w, h))
-    inputs = inputs_for(request, base, mask)
+    inputs = rerun_controls(args, request, inputs_for(request, base, mask))
     results = Engine(tuple(args.models_dir)).run(request, inputs, on_progress=Progress())
     for path in write_results(results, args.out, base):
         print(path)
@@ -441,8 +482,14 @@ COMMANDS = {
     "fill": cmd_fill,
     "rerun": cmd_rerun,
     "watermark": cmd_watermark,
-    "models": cmd_models,
+    "models": lambda a: _models(a),
 }
+
+
+def _models(args: argparse.Namespace) -> int:
+    from engine.model_manager.cli import run_models
+
+    return run_models(args, cmd_models)
 
 
 def _quiet_libraries(debug: bool, uses_diffusers: bool) -> None:

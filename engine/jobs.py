@@ -44,7 +44,7 @@ class PreparedJob:
 def build_request(mode: str, params: Mapping[str, Any], **fields: Any) -> GenerationRequest:
     """A request from the generation settings `params` (the generation panel's keys:
     prompt, negative_prompt, seed, steps, guidance, strength, scheduler, model,
-    n_samples); `fields` sets the rest (region, size, options, ...)."""
+    n_samples, loras as (name, weight) pairs); `fields` sets the rest (region, size, options, ...)."""
     return GenerationRequest(
         mode=mode,  # type: ignore[arg-type]
         prompt=str(params.get("prompt", "")),
@@ -56,6 +56,7 @@ def build_request(mode: str, params: Mapping[str, Any], **fields: Any) -> Genera
         scheduler=str(params.get("scheduler", "Euler a")),
         model=str(params.get("model", "")),
         n_samples=int(params.get("n_samples", 1)),
+        loras=tuple((str(n), float(w)) for n, w in params.get("loras", ()) or ()),
         **fields,
     )
 

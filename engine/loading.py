@@ -279,16 +279,28 @@ def find_lora(name: str, extra_dirs: Sequence[Path] = ()) -> Path:
 
 
 def apply_loras(
-    pipe: Any, loras: Sequence[tuple[str, float]], extra_dirs: Sequence[Path] = ()
+    pipe: Any,
+    loras: Sequence[tuple[str, float]],
+    extra_dirs: Sequence[Path] = (),
+    model_name: str = "",
 ) -> None:
     """Load exactly `loras` (name, weight) into the pipeline, unloading previous ones."""
-    wanted = tuple((str(n), float(w)) for n, w in loras)
+    from engine.loras import check_width, inspect_lora
+    from engine.training.lora_file import load_lora_file, unload_lora_files
+
+    # Every named LoRA must exist and fit this model (one sentence otherwise), even at
+    # weight 0; a weight-0 one is then left out, so it gives the pixels of no LoRA.
+    width = getattr(pipe.unet.config, "cross_attention_dim", None)
+    for name, _weight in loras:
+        info = inspect_lora(find_lora(str(name), extra_dirs))
+        check_width(info, width, model_name or "loaded")
+    wanted = tuple((str(n), float(w)) for n, w in loras if float(w) != 0.0)
     # Tracked on the UNet: every from_pipe pipeline shares it, so the state is common.
     unet = pipe.unet
     if getattr(unet, "_overpaint_loras", ()) == wanted:
         return
     if getattr(unet, "_overpaint_loras", ()):
-        pipe.unload_lora_weights()
+        unload_lora_files(pipe)
     unet._overpaint_loras = ()
     if not wanted:
         return
@@ -300,7 +312,8 @@ def apply_loras(
                 raise ModelError(f"LoRA {path} is not a .safetensors file; pickles are refused.")
             adapter = f"lora{i}"
             try:
-                pipe.load_lora_weights(str(path), adapter_name=adapter, local_files_only=True)
+                # A trained concept's LoRA carries its new word's embedding too.
+                load_lora_file(pipe, path, adapter)
             except Exception as e:
                 log.exception("loading LoRA %s failed", path)
                 raise ModelError(
@@ -311,7 +324,7 @@ def apply_loras(
         pipe.set_adapters(names, adapter_weights=[w for _n, w in wanted])
     except BaseException:
         # Leave no half-applied set behind: the recorded state says "no LoRA".
-        pipe.unload_lora_weights()
+        unload_lora_files(pipe)
         raise
     unet._overpaint_loras = wanted
 

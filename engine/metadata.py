@@ -19,6 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from engine import __version__
 from engine.atomic_write import atomic_write
+from engine.control_spec import control_parameters
 from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -81,14 +82,20 @@ def format_parameters(
         fields["Inpaint context"] = request.context
         fields["Color match"] = "on" if request.color_match else "off"
         fields["Soft inpainting"] = "on" if request.soft_edges else "off"
-    if request.loras:
-        fields["Lora"] = ", ".join(f"{name}: {_plain(float(w))}" for name, w in request.loras)
+    for i, control in enumerate(request.controls):
+        fields[f"ControlNet {i}"] = control_parameters(control)
     fields["Mode"] = request.mode
     fields.update(extra or {})
     fields["Version"] = f"overpaint {__version__}"
     line = ", ".join(f"{key}: {quote(value)}" for key, value in fields.items())
 
     text = request.prompt
+    if request.loras:
+        # AUTOMATIC1111 keeps <lora:name:weight> in the prompt; its `Lora hashes` pair
+        # comes in `extra` (hashing needs the files).
+        from engine.loras import format_tags
+
+        text = f"{text} {format_tags(request.loras)}".strip()
     if request.negative_prompt:
         text += f"\nNegative prompt: {request.negative_prompt}"
     return f"{text}\n{line}"

@@ -43,6 +43,9 @@ _DTYPE_BYTES = {
 }  # fmt: skip
 
 
+_NOT_CHECKPOINT_DIRS = ("loras", "lora", "controlnet", "upscalers", "vae")
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -336,7 +339,9 @@ def _scan_dir(root: Path, depth: int = 2) -> Iterable[ModelInfo]:
         log.warning("cannot list models folder %s: %s", root, e)
         return
     for entry in entries:
-        if entry.name.startswith(".") or entry.name.lower() in ("loras", "lora"):
+        # The model manager's folders for LoRAs, ControlNets, upscalers and VAEs hold no
+        # checkpoints (an upscaler folder would even pass for one).
+        if entry.name.startswith(".") or entry.name.lower() in _NOT_CHECKPOINT_DIRS:
             continue
         try:
             if entry.is_dir():

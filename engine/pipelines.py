@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,16 @@ from typing import Any
 import numpy as np
 
 from engine import region
+from engine.control_loading import ControlCache
+from engine.control_run import ControlStage, verified_specs
 from engine.errors import Cancelled, EngineError, InvalidRequestError, OutOfMemoryError
 from engine.fill import canonical_method
+from engine.loras import lora_metadata, with_prompt_loras
 from engine.models import ModelInfo, resolve_model
 from engine.request import MODES, Box, GenerationInputs, GenerationRequest, GenerationResult
 from engine.schedulers import canonical_name
 from engine.soft_inpaint import DifferentialBlend, SoftInpaintJob
+from engine.warm import WarmParts, tiny_vae_dir
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +132,8 @@ class Engine:
         self._policy_key: tuple | None = None
         self._scheduler_config: Any = None
         self._hash: str | None = None
+        self.warm = WarmParts()  # schedulers, prompt embeddings: no set-up cost per job
+        self._controls = ControlCache()  # control models, kept between jobs
 
     # -- model management -------------------------------------------------------
 
@@ -138,6 +145,8 @@ class Engine:
 
         log.info("unloading %s", self.info.path if self.info else "model")
         self._derived.clear()
+        self.warm.clear()
+        self._controls.clear()
         base, self._base = self._base, None
         self.info = None
         self._policy_key = None
@@ -184,6 +193,7 @@ class Engine:
         should_cancel: CancelCheck | None = None,
     ) -> list[GenerationResult]:
         inputs = inputs or GenerationInputs()
+        request = with_prompt_loras(request)
         validate_request(request)
         cancel = should_cancel or (lambda: False)
         try:
@@ -248,9 +258,17 @@ class Engine:
 
         mode = request.mode
         original, mask, init_rgb = self._prepare_inputs(request, inputs)
+        verified_specs(request, inputs)  # a missing control image fails before loading
         info = self.load(request)
         pipe = self.pipeline_for(mode)
-        apply_loras(pipe, request.loras, self.extra_dirs)
+        apply_loras(pipe, request.loras, self.extra_dirs, info.name)
+        lora_fields = lora_metadata(request.loras, self.extra_dirs)
+        if request.option("live"):
+            from engine.models import model_dirs
+
+            pipe = self.warm.live_pipeline(
+                pipe, mode, tiny_vae_dir(info.family, model_dirs(self.extra_dirs))
+            )
 
         if original is not None:
             crop_h, crop_w = original.shape[:2]
@@ -274,6 +292,12 @@ class Engine:
         if mode in ("img2img", "inpaint", "outpaint"):
             call_args["strength"] = float(request.strength)
         call_args["width"], call_args["height"] = gen_w, gen_h
+        picture = (init_rgb if init_rgb is not None else original, mask)
+        roots = () if self.config_root is None else (self.config_root,)
+        control = ControlStage.build(
+            self._controls, request, inputs, pipe, info.name, info.is_xl, (gen_w, gen_h),
+            picture, self.extra_dirs, roots,
+        )  # fmt: skip
 
         base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**31)
         n = request.n_samples
@@ -293,6 +317,7 @@ class Engine:
                 on_progress,
                 cancel,
                 None if soft is None else soft.step_blend(pipe, seed),
+                control,
             )
             if soft is not None:
                 rgb = soft.finish(region.resize_rgb(rgb, crop_w, crop_h))
@@ -301,7 +326,11 @@ class Engine:
             feather = request.mask_blur if request.soft_edges else 0
             patch = region.patch_from_generation(rgb, crop_w, crop_h, mask, feather)
             sample_request = request.replace(seed=seed, n_samples=1)
-            params = format_parameters(sample_request, seed, info.name, self._hash, gen_w, gen_h)
+            if control is not None:  # hashes and control model names filled in
+                sample_request = sample_request.replace(controls=control.specs)
+            params = format_parameters(
+                sample_request, seed, info.name, self._hash, gen_w, gen_h, lora_fields
+            )
             x, y = (request.region.x, request.region.y) if request.region else (0, 0)
             results.append(
                 GenerationResult(sample_request, patch, x, y, seed, params, tuple(warnings))
@@ -360,8 +389,11 @@ class Engine:
         else:
             embeds = long_prompt_embeds(pipe, request.prompt, request.negative_prompt)
         if embeds is None:
-            args["prompt"] = request.prompt
-            args["negative_prompt"] = request.negative_prompt
+            args.update(
+                self.warm.prompt_args(
+                    pipe, request.prompt, request.negative_prompt, request.loras, info.is_xl
+                )
+            )
         else:
             args["prompt_embeds"], args["negative_prompt_embeds"] = embeds
         return args, warnings
@@ -378,15 +410,15 @@ class Engine:
         on_progress: ProgressCallback | None,
         cancel: CancelCheck,
         blend: DifferentialBlend | None = None,
+        control: ControlStage | None = None,
     ) -> np.ndarray:
         import torch
 
         from engine.preview import preview_image
         from engine.result_checks import check_decoded, check_latents
-        from engine.schedulers import make_scheduler
 
         index, n_samples = sample
-        pipe.scheduler = make_scheduler(scheduler, self._scheduler_config)
+        pipe.scheduler = self.warm.scheduler(scheduler, self._scheduler_config)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
 
         def on_step_end(p: Any, step: int, _timestep: Any, kwargs: dict) -> dict:
@@ -405,8 +437,9 @@ class Engine:
                 on_progress(index * per + step + 1, n_samples * per, preview)
             return kwargs
 
-        with torch.inference_mode():
+        with torch.inference_mode(), control.attached(pipe) if control else nullcontext():
             callback = on_step_end if blend is None else blend.wrap(on_step_end)
+            callback = callback if control is None else control.wrap(callback)
             out = pipe(**call_args, generator=generator, callback_on_step_end=callback)
         images = out.images
         return check_decoded(np.asarray(images[0], dtype=np.float32))

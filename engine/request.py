@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engine.control_spec import ControlSpec
+
 Mode = Literal["txt2img", "img2img", "inpaint", "outpaint", "fill"]
 MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "outpaint", "fill")
 
@@ -69,6 +71,8 @@ class GenerationRequest:
     # CLI after compositing, the editor's export), where a reader can find it.
     watermark: bool = True
     options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    # ControlNet / T2I-Adapter guidance; images in GenerationInputs.controls (same order).
+    controls: tuple[ControlSpec, ...] = ()
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
@@ -85,6 +89,7 @@ class GenerationRequest:
             data["region"] = Box(**data["region"])
         data["loras"] = tuple((str(n), float(w)) for n, w in data.get("loras", ()))
         data["options"] = tuple((str(k), v) for k, v in data.get("options", ()))
+        data["controls"] = tuple(ControlSpec.from_dict(c) for c in data.get("controls", ()))
         return cls(**data)
 
     def replace(self, **changes: Any) -> GenerationRequest:
@@ -102,6 +107,9 @@ class GenerationInputs:
 
     image: np.ndarray | None = None
     mask: np.ndarray | None = None
+    # One image per request.controls entry (RGB/RGBA uint8 at the crop's size), or None
+    # where the kind needs none (inpaint uses the image and mask).
+    controls: tuple[np.ndarray | None, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

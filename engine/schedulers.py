@@ -20,6 +20,10 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "PLMS": ("PNDMScheduler", {"skip_prk_steps": True}),
     "UniPC": ("UniPCMultistepScheduler", {}),
     "LMS": ("LMSDiscreteScheduler", {}),
+    # Few-step samplers for consistency-distilled models and speed LoRAs (LCM-LoRA,
+    # Hyper-SD); they also run, less sharply, on a plain model.
+    "LCM": ("LCMScheduler", {}),
+    "TCD": ("TCDScheduler", {}),
 }
 SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QListWidget,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -62,6 +63,14 @@ class SettingsDialog(QDialog):
         )
         self.watermark_check.setChecked(settings.watermark)
         form.addRow("Watermark", self.watermark_check)
+        history_row = QHBoxLayout()
+        self.history_check = QCheckBox("Keep every generation in a searchable history")
+        self.history_check.setChecked(settings.history_enabled)
+        self.clear_history_button = QPushButton("Clear History…")
+        self.clear_history_button.clicked.connect(self._clear_history)
+        history_row.addWidget(self.history_check, 1)
+        history_row.addWidget(self.clear_history_button)
+        form.addRow("History", history_row)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(settings.device if settings.device in DEVICES else "auto")
@@ -104,8 +113,28 @@ class SettingsDialog(QDialog):
         if folder:
             self.dirs_list.addItem(folder)
 
+    def _clear_history(self) -> None:
+        from engine.history.config import open_history
+
+        answer = QMessageBox.question(
+            self,
+            "Clear History",
+            "Delete every entry of the generation history? Output files stay where they are.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        store = open_history(force=True)
+        try:
+            store.clear()
+            warning = store.take_warning()
+        finally:
+            store.close()
+        if warning:
+            QMessageBox.warning(self, "Clear History", warning)
+
     def accept(self) -> None:
         s = self.settings
+        s.history_enabled = self.history_check.isChecked()
         s.theme = str(self.theme_combo.currentData())
         apply_theme(s.theme)  # live: every widget gets the new palette now
         s.model_dirs = [Path(self.dirs_list.item(i).text()) for i in range(self.dirs_list.count())]

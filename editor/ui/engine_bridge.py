@@ -12,6 +12,7 @@ apart from the canvas growth a frame past the edge asks for (its own undo step).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -28,9 +29,10 @@ from editor.ui.candidates import Candidate, CandidatesStrip
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generation_panel import GenerationPanel
 from editor.ui.settings import Settings
+from engine.history.recorder import BackgroundRecorder, Ticket
 from engine.jobs import FILL_NATIVE, JobError, PreparedJob, frame_growth, prepare_job
 from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
-from engine.request import Box, GenerationResult
+from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class _RunningJob:
     submitted: float = field(default_factory=time.monotonic)
     first_step_at: float | None = None
     first_step: int = 0
+    accept: bool = False  # lay the first result straight into the document
 
 
 def box_to_rect(box: Box) -> QRect:
@@ -78,6 +81,7 @@ class GenerationController(QObject):
     status = Signal(str)
     results_ready = Signal(int)  # number of new candidates
     accepted = Signal(object)  # the new Layer
+    history_warning = Signal(str)  # the generation history could not record (one sentence)
 
     def __init__(
         self,
@@ -98,6 +102,12 @@ class GenerationController(QObject):
         self._running: int | None = None
         self._loaded_model: str | None = None  # the model of the last job that reached a step
         self._region_settings: WeakKeyDictionary[Document, dict[str, Any]] = WeakKeyDictionary()
+        # Every sample goes into the generation history (off the UI thread); Accept marks
+        # it kept.
+        self.history = BackgroundRecorder(
+            enabled=lambda: settings.history_enabled, on_warning=self.history_warning.emit
+        )
+        self._tickets: WeakKeyDictionary[GenerationResult, Ticket] = WeakKeyDictionary()
         panel.generate_requested.connect(self.generate)
         panel.cancel_requested.connect(self.cancel)
         candidates.preview_changed.connect(self._show_candidate)
@@ -129,6 +139,7 @@ class GenerationController(QObject):
 
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel all jobs and stop the worker thread (on window close)."""
+        self.history.close()
         if self._client is None:
             return True
         stopped = self._client.shutdown(timeout_ms)
@@ -178,6 +189,10 @@ class GenerationController(QObject):
         if self.document is None:
             self.error.emit("Open or create an image first, then generate.")
             return None
+        job = self._job_from_panel()
+        return None if job is None else self.submit(job)
+
+    def _job_from_panel(self) -> PreparedJob | None:
         params = self.panel.params()
         # Classical fill loads no model: its region does not depend on one.
         fill = params.get("mode") == "fill"
@@ -187,10 +202,33 @@ class GenerationController(QObject):
         except JobError as e:
             self.error.emit(str(e))
             return None
+        self.settings.set_generation_params(params)
+        return job
+
+    def regenerate(self, request: GenerationRequest, accept: bool = False) -> int | None:
+        """Run a recorded request again (from the generation history). A txt2img of its
+        own size needs no pixels and runs exactly as recorded; any other mode takes its
+        settings and runs on the current picture's region."""
+        if self.document is None:
+            self.error.emit("Open or create an image first, then generate.")
+            return None
+        whole = request.region is None or request.region == Box(
+            0, 0, request.canvas_width, request.canvas_height
+        )
+        if request.mode == "txt2img" and whole:
+            job: PreparedJob | None = PreparedJob(request, GenerationInputs(), "canvas")
+        else:
+            self.panel.set_params(dataclasses.asdict(request))
+            job = self._job_from_panel()
+        return None if job is None else self.submit(job, accept=accept)
+
+    def submit(self, job: PreparedJob, accept: bool = False) -> int:
+        """Queue a prepared job for the current document; `accept` lays its first result
+        straight into the document (one undo step) instead of offering candidates."""
+        assert self.document is not None
         self.client.cpu_threads = self.settings.cpu_threads
         job_id = self.client.submit(job.request, job.inputs)
-        self._jobs[job_id] = _RunningJob(job, self.document)
-        self.settings.set_generation_params(params)
+        self._jobs[job_id] = _RunningJob(job, self.document, accept=accept)
         self._update_running()
         if self._running is None:
             self.panel.set_waiting("Starting the engine…")
@@ -252,8 +290,15 @@ class GenerationController(QObject):
         if running is None:
             return
         results = list(results or [])
+        for result in results:
+            self._tickets[result] = self.history.record(result.request, result.rgba)
         if running.document is not self.document:
             return  # the document was closed meanwhile: nowhere to put the results
+        if running.accept and results:
+            self.accepted.emit(self.accept_result(results[0]))
+            self.history.mark_kept(self._tickets[results[0]])
+            self.status.emit("Generated and added as a layer.")
+            return
         for result in results:
             self.candidates.add_result(result, running.document)
         notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
@@ -292,6 +337,9 @@ class GenerationController(QObject):
             self.candidates.remove(candidate)
             return None
         layer = self.accept_result(candidate.result)
+        ticket = self._tickets.get(candidate.result)
+        if ticket is not None:
+            self.history.mark_kept(ticket)
         self.candidates.remove(candidate)
         if layer is not None:
             self.accepted.emit(layer)

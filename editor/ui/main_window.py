@@ -43,9 +43,12 @@ from editor.ui.candidates import CandidatesStrip
 from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_view import CanvasView
 from editor.ui.engine_bridge import GenerationController
+from editor.ui.generation_history_panel import GenerationHistoryPanel
 from editor.ui.generation_panel import GenerationPanel
+from editor.ui.history_dock import add_generations_dock
 from editor.ui.history_panel import HistoryPanel
 from editor.ui.layers_panel import LayersPanel
+from editor.ui.live_dock import add_live_dock
 from editor.ui.menus import connect_actions, create_menus
 from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
@@ -98,6 +101,9 @@ class MainWindow(QMainWindow):
             self.generation_panel, self.candidates, self.canvas, self.settings, self
         )
         self.generation.error.connect(self.show_error)
+        self.generations_dock = add_generations_dock(self)
+        self.generations_panel: GenerationHistoryPanel = self.generations_dock.widget()
+        self.live_dock, self.live = add_live_dock(self)  # Live painting (editor.ui.live_mode)
         self.generation.status.connect(lambda text: self.statusBar().showMessage(text, STATUS_MS))
         self.recent_menu = create_menus(self)
         self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))
@@ -494,6 +500,7 @@ class MainWindow(QMainWindow):
         # Cancel is checked between steps; one step of a big model on a CPU can take
         # many seconds. Hide first so the wait does not look like a hung window.
         self.hide()
+        self.live.shutdown()
         if not self.generation.shutdown(timeout_ms=60_000):
             log.error("the engine thread is still busy; closing anyway")
         event.accept()

@@ -50,7 +50,7 @@ def create_menus(window: MainWindow) -> QMenu:
     view = _fill(bar.addMenu("&View"), (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None))
     _fill(view, (a.toggle_mask, None))
     for dock in (window.tools_dock, window.generation_dock, window.layers_dock,
-                 window.history_dock, window.results_dock):  # fmt: skip
+                 window.history_dock, window.generations_dock, window.results_dock):  # fmt: skip
         view.addAction(dock.toggleViewAction())
     _fill(
         bar.addMenu("&Tools"),

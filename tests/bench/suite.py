@@ -29,6 +29,8 @@ TARGETS = {
     "P7": ("undo memory", "≤ 64 MiB"),
     "P8": ("project save", "≤ 1.0"),
     "P10": ("seamless removal", "≤ 0.25"),
+    "P11": ("live latency", "≤ 0.5"),
+    "P12": ("UI smoothness while live", "p99 ≤ 12 ms, max ≤ 25 ms"),
 }
 
 
@@ -42,7 +44,7 @@ def _isolate_environment(work: Path) -> None:
 
 
 def _measures() -> dict[str, Callable[[Context], Result]]:
-    from tests.bench import engine_cost, files, paint, seamless, startup, ui_cost
+    from tests.bench import engine_cost, files, live, paint, seamless, startup, ui_cost
 
     return {
         "P1": engine_cost.measure_p1,
@@ -54,6 +56,11 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P7": paint.measure_p7,
         "P8": files.measure_p8,
         "P10": seamless.measure_p10,
+        # P17 reuses the database P16 builds.
+        "P16": history.measure_p16,
+        "P17": history.measure_p17,
+        "P11": live.measure_p11,
+        "P12": live.measure_p12,
     }
 
 

@@ -185,7 +185,7 @@ def test_lora_by_name_with_weight_and_removal(tiny_model_dir: Path) -> None:
     plain = engine.run(req)[0].rgba
     styled = engine.run(req.replace(loras=(("stripes", 1.0),)))[0]
     assert not np.array_equal(styled.rgba, plain)
-    assert "stripes: 1" in styled.parameters
+    assert "<lora:stripes:1>" in styled.parameters
     # img2img shares the UNet: it sees the same LoRA state, and removing it restores all.
     img2img = req.replace(mode="img2img", strength=0.6, loras=(("stripes", 0.0),))
     from engine.request import GenerationInputs

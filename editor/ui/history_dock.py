@@ -1,0 +1,54 @@
+"""The Generations dock: the generation history panel wired into the window.
+
+The panel (editor.ui.generation_history_panel) only emits what the user asked for; this
+module turns those requests into window actions: fill the generation panel, queue the
+recorded request again, add the picture as a layer (from its file, or regenerated when
+the file is gone) and open the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget
+
+from editor.ui.generation_history_panel import GenerationHistoryPanel
+from engine.history.config import open_history
+from engine.history.store import Entry
+from engine.request import GenerationRequest
+
+if TYPE_CHECKING:
+    from editor.ui.main_window import MainWindow
+
+
+def add_generations_dock(window: MainWindow) -> QDockWidget:
+    """Create the Generations dock beside Layers and History, wired to `window`."""
+    panel = GenerationHistoryPanel(open_history(force=True))
+    dock = QDockWidget("Generations", window)
+    dock.setObjectName("generationsDock")
+    dock.setWidget(panel)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.tabifyDockWidget(window.history_dock, dock)
+    window.layers_dock.raise_()
+
+    generation = window.generation
+
+    def use_parameters(request: GenerationRequest) -> None:
+        window.generation_panel.set_params(dataclasses.asdict(request))
+        window.statusBar().showMessage("Parameters copied to the Generate panel.", 5000)
+
+    def add_as_layer(entry: Entry) -> None:
+        if entry.hit.exists and entry.hit.path:
+            window.import_layer(entry.hit.path)
+        else:
+            generation.regenerate(entry.request, accept=True)
+
+    panel.use_parameters.connect(use_parameters)
+    panel.regenerate.connect(generation.regenerate)
+    panel.add_as_layer.connect(add_as_layer)
+    panel.open_file.connect(window.open_path)
+    generation.results_ready.connect(lambda _n: panel.schedule_refresh())
+    generation.history_warning.connect(lambda text: window.statusBar().showMessage(text, 15000))
+    return dock

@@ -1,0 +1,78 @@
+"""The Live dock: Live mode's panel and controller wired into the main window.
+
+The dock sits under Generate; the "live" action (Ctrl+L) toggles it from anywhere, the
+"live_apply" action applies the result on screen. The speed presets are refreshed from
+the installed LoRAs whenever the model changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget
+
+from editor.ui.live_mode import LiveController
+from editor.ui.live_panel import LivePanel
+from engine.speed_presets import speed_presets
+
+if TYPE_CHECKING:
+    from editor.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+LIVE_SHORTCUT = "Ctrl+L"
+
+
+def installed_presets(model: str, extra_dirs) -> list:
+    """Speed presets for `model` from the LoRA files that fit it (headers only)."""
+    from pathlib import Path
+
+    from engine.errors import EngineError
+    from engine.loras import discover_loras
+    from engine.models import resolve_model
+
+    try:
+        info = resolve_model(model, extra_dirs)
+        stems = [lora.name for lora in discover_loras(extra_dirs, info)]
+        name = f"{info.name} {Path(info.path).name}"
+    except (EngineError, OSError, ValueError) as e:
+        log.info("no speed presets for %r: %s", model, e)
+        return []
+    return speed_presets(stems, name)
+
+
+def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
+    """Create the Live dock under Generate and the Live actions, wired to `window`; the
+    controller keeps the actions as `.actions` (toggle, apply)."""
+    panel = LivePanel()
+    dock = QDockWidget("Live", window)
+    dock.setObjectName("liveDock")
+    dock.setWidget(panel)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.splitDockWidget(window.generation_dock, dock, Qt.Orientation.Vertical)
+    live = LiveController(panel, window.generation, busy=window.tools.busy, parent=window)
+
+    toggle = QAction("&Live Painting", window)
+    toggle.setObjectName("action_live")
+    toggle.setCheckable(True)
+    toggle.setShortcut(QKeySequence(LIVE_SHORTCUT))
+    toggle.toggled.connect(live.set_enabled)
+    panel.live_button.toggled.connect(toggle.setChecked)
+    apply = QAction("&Apply Live Result", window)
+    apply.setObjectName("action_live_apply")
+    apply.triggered.connect(live.apply)
+    for action in (toggle, apply):
+        window.addAction(action)
+    live.actions = (toggle, apply)
+
+    def refresh_presets(model: str) -> None:
+        panel.set_presets(installed_presets(model, window.settings.model_dirs))
+
+    window.generation_panel.model_changed.connect(refresh_presets)
+    window.document_replaced.connect(live.set_document)
+    if window.document is not None:
+        live.set_document(window.document)
+    live.error.connect(lambda text: window.statusBar().showMessage(text, 5000))
+    return dock, live

@@ -1,0 +1,184 @@
+"""The Live dock's widgets: the Live toggle, live strength and steps, the speed preset,
+where the result shows (overlay or side view), Apply and Record.
+
+Only widgets; editor.ui.live_mode.LiveController does the work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.ui.theme import tidy
+from engine.speed_presets import SpeedPreset
+
+DISPLAYS = (("overlay", "Overlay on the canvas"), ("side", "Side view"))
+DEFAULT_STRENGTH = 0.5
+DEFAULT_STEPS = 4
+VIEW_SIDE = 200
+
+
+class LivePanel(QWidget):
+    toggled = Signal(bool)
+    settings_changed = Signal()
+    display_changed = Signal(str)
+    apply_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("livePanel")
+        layout = tidy(QVBoxLayout(self))
+        self.live_button = QPushButton("Live")
+        self.live_button.setObjectName("liveButton")
+        self.live_button.setCheckable(True)
+        self.live_button.setToolTip("Live painting: the region is refined as you paint (Ctrl+L)")
+        self.live_button.toggled.connect(self.toggled)
+        layout.addWidget(self.live_button)
+
+        form = tidy(QFormLayout(), margin=None)
+        self.strength_spin = QDoubleSpinBox()
+        self.strength_spin.setObjectName("liveStrength")
+        self.strength_spin.setRange(0.05, 1.0)
+        self.strength_spin.setSingleStep(0.05)
+        self.strength_spin.setValue(DEFAULT_STRENGTH)
+        form.addRow("Live strength", self.strength_spin)
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setObjectName("liveSteps")
+        self.steps_spin.setRange(1, 30)
+        self.steps_spin.setValue(DEFAULT_STEPS)
+        self.steps_spin.setToolTip("Denoising steps each live result runs")
+        form.addRow("Live steps", self.steps_spin)
+        self.speed_combo = QComboBox()
+        self.speed_combo.setObjectName("liveSpeed")
+        self.speed_combo.setToolTip(
+            "A speed LoRA or turbo model's own steps, guidance and sampler; "
+            "otherwise the Generate panel's guidance and sampler"
+        )
+        form.addRow("Speed", self.speed_combo)
+        self.display_combo = QComboBox()
+        self.display_combo.setObjectName("liveDisplay")
+        for key, text in DISPLAYS:
+            self.display_combo.addItem(text, key)
+        form.addRow("Show", self.display_combo)
+        layout.addLayout(form)
+        self.set_presets([])
+
+        self.view = QLabel()
+        self.view.setObjectName("liveView")
+        self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view.setMinimumSize(VIEW_SIDE, VIEW_SIDE)
+        self.view.hide()
+        layout.addWidget(self.view)
+
+        row = tidy(QHBoxLayout(), margin=None)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setObjectName("liveApplyButton")
+        self.apply_button.setToolTip("Copy the live result into a new layer")
+        self.apply_button.setEnabled(False)
+        self.apply_button.clicked.connect(self.apply_requested)
+        self.record_check = QCheckBox("Record")
+        self.record_check.setObjectName("liveRecord")
+        self.record_check.setToolTip("Keep every live result as a numbered PNG frame")
+        self.folder_button = QToolButton(text="…")
+        self.folder_button.setObjectName("liveRecordFolder")
+        self.folder_button.setToolTip("Folder for the recorded frames")
+        self.folder_button.clicked.connect(self._choose_folder)
+        row.addWidget(self.apply_button, 1)
+        row.addWidget(self.record_check)
+        row.addWidget(self.folder_button)
+        layout.addLayout(row)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("liveStatus")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+        self.record_folder: Path | None = None
+
+        for signal in (
+            self.strength_spin.valueChanged,
+            self.steps_spin.valueChanged,
+            self.speed_combo.currentIndexChanged,
+        ):
+            signal.connect(lambda *_: self.settings_changed.emit())
+        self.display_combo.currentIndexChanged.connect(self._display_chosen)
+
+    # Settings ------------------------------------------------------------------------
+    def set_presets(self, presets: list[SpeedPreset]) -> None:
+        current = self.preset()
+        self.speed_combo.blockSignals(True)
+        try:
+            self.speed_combo.clear()
+            self.speed_combo.addItem("Generate panel settings", None)
+            for preset in presets:
+                self.speed_combo.addItem(preset.name, preset)
+            index = self.speed_combo.findText(current.name) if current else -1
+            # A turbo model asks for its own settings: pick them unless the user chose.
+            if index < 0 and presets and presets[0].name.startswith("Turbo"):
+                index = 1
+            self.speed_combo.setCurrentIndex(max(index, 0))
+        finally:
+            self.speed_combo.blockSignals(False)
+
+    def preset(self) -> SpeedPreset | None:
+        data = self.speed_combo.currentData()
+        return data if isinstance(data, SpeedPreset) else None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "strength": self.strength_spin.value(),
+            "steps": self.steps_spin.value(),
+            "preset": self.preset(),
+        }
+
+    def display(self) -> str:
+        return str(self.display_combo.currentData())
+
+    def set_display(self, key: str) -> None:
+        index = self.display_combo.findData(key)
+        if index >= 0:
+            self.display_combo.setCurrentIndex(index)
+
+    def _display_chosen(self, _index: int) -> None:
+        self.view.setVisible(self.display() == "side")
+        self.display_changed.emit(self.display())
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for the live frames")
+        if path:
+            self.record_folder = Path(path)
+            self.record_check.setChecked(True)
+
+    # Results -------------------------------------------------------------------------
+    def show_result(self, image: QImage | None) -> None:
+        """The side view's picture (None: empty)."""
+        self.apply_button.setEnabled(image is not None)
+        if image is None:
+            self.view.clear()
+            return
+        if self.view.isVisible():
+            pixmap = QPixmap.fromImage(image).scaled(
+                self.view.size(),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            self.view.setPixmap(pixmap)
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)

@@ -1,0 +1,120 @@
+"""What a control (ControlNet / T2I-Adapter guidance) is, as a request records it.
+
+A ControlSpec names the kind of control, the control model, its weight and the range of
+steps it acts on, plus a hash of the control image. The image itself travels beside the
+request in GenerationInputs.controls (same order), so a request stays small; the hash
+lets the engine and `overpaint rerun` refuse a missing or different control image
+instead of silently generating without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Kind -> what it does, in words shown where the user picks it.
+CONTROL_KINDS: dict[str, str] = {
+    "scribble": "Follows the lines of a rough sketch: white strokes on black (a drawing "
+    "on a light background is inverted).",
+    "lineart": "Follows the line drawing of a picture (lines found with OpenCV).",
+    "softedge": "Follows the soft outlines of a picture's shapes (blurred edges, OpenCV).",
+    "canny": "Follows the hard edges of a picture (OpenCV Canny, with two thresholds).",
+    "depth": "Follows a depth map (a prepared grey image: near is light).",
+    "pose": "Follows a prepared OpenPose skeleton image.",
+    "inpaint": "Repaints the masked part so it fits the picture around it (ControlNet "
+    "inpaint, SD 1.5).",
+}
+# Kinds whose image the user prepares; no preprocessor model is downloaded for them.
+PREPARED_KINDS = ("depth", "pose")
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    kind: str
+    model: str = ""  # control model name or path; "" = the installed one for kind + family
+    weight: float = 1.0
+    start: float = 0.0  # fraction of the steps where the control starts acting
+    end: float = 1.0  # ... and where it stops
+    image_hash: str = ""  # control_image_hash() of the image in GenerationInputs.controls
+    low_threshold: int = 100  # canny only
+    high_threshold: int = 200
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ControlSpec:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def check_spec(spec: ControlSpec) -> str | None:
+    """One sentence saying what is wrong with `spec`, or None when it can be used."""
+    if spec.kind not in CONTROL_KINDS:
+        return f"Unknown control kind {spec.kind!r}; use one of {', '.join(CONTROL_KINDS)}."
+    if not 0.0 <= spec.weight <= 2.0:
+        return f"A control's strength must be between 0 and 2, not {spec.weight:g}."
+    if not 0.0 <= spec.start < spec.end <= 1.0:
+        return (
+            f"A control's start and end must satisfy 0 <= start < end <= 1, not "
+            f"{spec.start:g} and {spec.end:g}."
+        )
+    if not 0 <= spec.low_threshold <= spec.high_threshold <= 255:
+        return "Canny thresholds must satisfy 0 <= low <= high <= 255."
+    return None
+
+
+def parse_control(text: str) -> tuple[str, str, float, float, float]:
+    """`KIND:IMAGE[:STRENGTH[:START:END]]` -> (kind, image path, weight, start, end).
+
+    The image path may itself hold colons (a Windows drive): numbers are taken from the
+    right. ValueError carries one sentence for the user.
+    """
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if kind not in CONTROL_KINDS:
+        raise ValueError(f"unknown control kind {kind!r}; use one of {', '.join(CONTROL_KINDS)}")
+    parts = rest.split(":") if rest else []
+    numbers: list[float] = []
+    while parts and len(numbers) < 3 and _is_number(parts[-1]) and len(parts) > 1:
+        numbers.insert(0, float(parts.pop()))
+    if len(numbers) == 2:  # IMAGE:STRENGTH:START without END is ambiguous
+        raise ValueError(f"{text!r}: give STRENGTH, or STRENGTH:START:END")
+    image = ":".join(parts)
+    if not image and kind != "inpaint":
+        raise ValueError(f"{text!r} names no control image; use KIND:IMAGE[:STRENGTH[:START:END]]")
+    weight = numbers[0] if numbers else 1.0
+    start, end = (numbers[1], numbers[2]) if len(numbers) == 3 else (0.0, 1.0)
+    problem = check_spec(ControlSpec(kind, weight=weight, start=start, end=end))
+    if problem:
+        raise ValueError(problem.rstrip(".")[0].lower() + problem.rstrip(".")[1:])
+    return kind, image, weight, start, end
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def control_image_hash(image: np.ndarray) -> str:
+    """sha256[:12] of the pixels (and their shape): the identity a request records."""
+    arr = np.ascontiguousarray(image)
+    digest = hashlib.sha256(f"{arr.shape}|{arr.dtype}".encode())
+    digest.update(arr.tobytes())
+    return digest.hexdigest()[:12]
+
+
+def control_parameters(spec: ControlSpec) -> str:
+    """One control in the AUTOMATIC1111 ControlNet extension's `parameters` form (the
+    value of a `ControlNet N:` pair; the caller quotes it)."""
+
+    def num(value: float) -> str:
+        return f"{value:.6g}" if value != int(value) else str(int(value))
+
+    text = f"Module: {spec.kind}, Model: {spec.model or 'auto'}, Weight: {num(spec.weight)}"
+    if spec.kind == "canny":
+        text += f", Threshold A: {spec.low_threshold}, Threshold B: {spec.high_threshold}"
+    return text + f", Guidance Start: {num(spec.start)}, Guidance End: {num(spec.end)}"

@@ -1,0 +1,135 @@
+"""The training pictures: a folder of images with captions, cropped to the model's size.
+
+Captions come from NAME.txt beside NAME.png (the kohya convention) or, for pictures without
+one, from a template holding the concept word ("a photo of {concept}"). Pictures of any
+size and mode are scaled so that their short side fills the target and centre-cropped
+(square buckets at the native size), or, with bucketing, scaled to the bucket nearest
+their aspect ratio at about the native area. Everything is decoded once, up front, so a
+bad file is reported before any training time is spent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from engine.errors import EngineError
+from engine.images import ImageReadError, read_image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+MIN_PICTURES = 3
+DEFAULT_TEMPLATE = "a picture of {concept}"
+
+
+class TrainingError(EngineError):
+    """The pictures, captions or settings cannot be trained on (one sentence)."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    path: Path
+    caption: str
+    pixels: np.ndarray  # HxWx3 uint8 at the training size
+
+
+def picture_files(folder: Path) -> list[Path]:
+    """The image files directly inside `folder`, sorted by name (the order seeds rely on)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TrainingError(f"The picture folder {folder} does not exist.")
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise TrainingError(
+            f"The folder {folder} holds no pictures (PNG, JPEG, WebP, ...); "
+            f"put at least {MIN_PICTURES} pictures of the concept in it."
+        )
+    if len(files) < MIN_PICTURES:
+        raise TrainingError(
+            f"The folder {folder} holds only {len(files)} picture(s); training needs at "
+            f"least {MIN_PICTURES} pictures of the concept."
+        )
+    return files
+
+
+def caption_for(path: Path, concept: str, template: str = DEFAULT_TEMPLATE) -> str:
+    """NAME.txt beside the picture when present and not empty, else the template."""
+    text_file = path.with_suffix(".txt")
+    if text_file.is_file():
+        text = " ".join(text_file.read_text(encoding="utf-8", errors="replace").split())
+        if text:
+            return text
+    return template.replace("{concept}", concept)
+
+
+def bucket_sizes(native: int, step: int = 64) -> list[tuple[int, int]]:
+    """(width, height) pairs of about native² pixels, sides multiples of 8, ratio <= 2."""
+    sizes = {(native, native)}
+    area = native * native
+    side = native + step
+    while True:
+        other = int(round(area / side / 8)) * 8
+        if other < 8 or side / other > 2.0:
+            break
+        sizes |= {(side, other), (other, side)}
+        side += step
+    return sorted(sizes)
+
+
+def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale so the picture covers width x height, then cut the middle out (RGB uint8)."""
+    rgba = image.astype(np.float32)
+    # Transparent parts become white, like a picture printed on paper.
+    rgb = rgba[..., :3] * (rgba[..., 3:4] / 255.0) + 255.0 * (1.0 - rgba[..., 3:4] / 255.0)
+    im = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+    scale = max(width / im.width, height / im.height)
+    w, h = max(width, round(im.width * scale)), max(height, round(im.height * scale))
+    im = im.resize((w, h), Image.Resampling.LANCZOS)
+    left, top = (w - width) // 2, (h - height) // 2
+    return np.asarray(im.crop((left, top, left + width, top + height)))
+
+
+def load_pictures(
+    folder: Path,
+    concept: str,
+    native: int,
+    template: str = DEFAULT_TEMPLATE,
+    bucket: bool = False,
+) -> list[Picture]:
+    """Every picture of the folder, decoded, captioned and brought to its training size."""
+    files = picture_files(folder)
+    buckets = bucket_sizes(native) if bucket else [(native, native)]
+    pictures = []
+    for path in files:
+        try:
+            image = read_image(path)
+        except ImageReadError as e:
+            raise TrainingError(
+                f"Cannot train on {path.name}: it is not a readable picture ({e}); "
+                "remove or replace it."
+            ) from e
+        h, w = image.shape[:2]
+        size = min(buckets, key=lambda s: abs(np.log((s[0] / s[1]) / (w / h))))
+        pictures.append(Picture(path, caption_for(path, concept, template), fit(image, *size)))
+    return pictures
+
+
+def caption_words(text: str) -> set[str]:
+    return set(re.findall(r"[\w'-]+", text.lower()))
+
+
+def check_concept(concept: str, pictures: Sequence[Picture]) -> None:
+    word = concept.strip()
+    if not word or len(word.split()) != 1:
+        raise TrainingError(f"The concept must be one word, not {concept!r}.")
+    if not any(word.lower() in caption_words(p.caption) for p in pictures):
+        raise TrainingError(
+            f"No caption mentions the concept word {word!r}; write it in the NAME.txt "
+            "captions or leave them out to use the caption template."
+        )

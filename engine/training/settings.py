@@ -1,0 +1,86 @@
+"""What a training run is asked to do, and the per-device defaults it falls back on.
+
+Defaults depend on where it runs: on a CPU the run must finish in minutes on the demo
+model (small rank, few steps, a high learning rate); on a GPU the numbers are the
+DreamBooth-LoRA recipe's for SD 1.5 and SDXL. The preset scales the step count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from engine.training.data import DEFAULT_TEMPLATE, TrainingError
+
+PRESETS = ("quick", "normal", "thorough")
+# steps, rank, learning rate, batch
+_CPU_DEFAULTS = {"quick": (120, 4, 2e-3, 4), "normal": (300, 8, 2e-3, 4), "thorough": (600, 8, 1e-3, 4)}
+_GPU_DEFAULTS = {
+    "quick": (400, 8, 1e-4, 2),
+    "normal": (1000, 16, 1e-4, 2),
+    "thorough": (2000, 16, 1e-4, 2),
+}
+# The new word's embedding learns faster than LoRA weights need to (pivotal tuning).
+WORD_LR_FACTOR = 5.0
+MAX_STEPS = 100_000
+MAX_RANK = 256
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    images: Path
+    concept: str
+    out: Path | None = None  # None: <models>/loras/<concept>.safetensors
+    model: str = ""  # name or path; "" is the default model
+    preset: str = "normal"
+    steps: int | None = None
+    rank: int | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    template: str = DEFAULT_TEMPLATE
+    flip: bool = True
+    bucket: bool = False
+    train_text_encoder: bool = False
+    checkpoint_every: int | None = None  # None: a quarter of the steps (at least 25)
+    sample_every: int = 0  # 0: no sample pictures during the run
+    sample_prompt: str = ""  # "": the first picture's caption
+    device: str | None = None
+    extra_dirs: tuple[Path, ...] = field(default_factory=tuple)
+
+    def resolved(self, device: str) -> TrainingSettings:
+        """These settings with every None filled in from the defaults for `device`."""
+        if self.preset not in PRESETS:
+            raise TrainingError(f"Unknown preset {self.preset!r}; use one of {', '.join(PRESETS)}.")
+        table = _CPU_DEFAULTS if device == "cpu" else _GPU_DEFAULTS
+        steps, rank, lr, batch = table[self.preset]
+        done = replace(
+            self,
+            steps=self.steps if self.steps is not None else steps,
+            rank=self.rank if self.rank is not None else rank,
+            learning_rate=self.learning_rate if self.learning_rate is not None else lr,
+            batch_size=self.batch_size if self.batch_size is not None else batch,
+        )
+        assert done.steps is not None and done.rank is not None and done.batch_size is not None
+        if not 1 <= done.steps <= MAX_STEPS:
+            raise TrainingError(f"Steps must be between 1 and {MAX_STEPS}, not {done.steps}.")
+        if not 1 <= done.rank <= MAX_RANK:
+            raise TrainingError(f"The rank must be between 1 and {MAX_RANK}, not {done.rank}.")
+        if not 0 < float(done.learning_rate or 0) < 1:
+            raise TrainingError(f"The learning rate must be above 0 and below 1, not {done.learning_rate}.")
+        if not 1 <= done.batch_size <= 64:
+            raise TrainingError(f"The batch size must be between 1 and 64, not {done.batch_size}.")
+        every = self.checkpoint_every or max(25, done.steps // 4)
+        return replace(done, checkpoint_every=every)
+
+    def fingerprint(self) -> str:
+        """What must match for a rerun to continue a checkpoint (the step count may grow)."""
+        data = asdict(self)
+        for key in ("steps", "checkpoint_every", "sample_every", "sample_prompt", "out", "device"):
+            data.pop(key)
+        data["images"] = str(Path(self.images).resolve())
+        data["extra_dirs"] = [str(d) for d in self.extra_dirs]
+        text = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

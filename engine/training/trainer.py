@@ -1,0 +1,472 @@
+"""LoRA training on a loaded model: the DreamBooth-LoRA recipe, rewritten for Overpaint.
+
+The model is loaded with the generation engine's device policy (CUDA bf16/fp16 with
+gradient checkpointing, CPU fp32); the VAE encodes every picture (and its mirror image)
+once, then each step noises a batch of latents and trains LoRA layers on the UNet's
+attention and feed-forward projections (and, if asked, the text encoders), plus the new
+concept word's embedding (pivotal tuning), on the scheduler's own target (noise or v).
+
+Every random draw of step N comes from a generator seeded with (seed, N), and a
+checkpoint holds the trainable tensors and the optimizer state, so a run cut anywhere and
+continued gives the same weights, bit for bit, as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import Cancelled
+from engine.training.concept_words import TrainableWord, is_known_word, text_parts
+from engine.training.data import Picture, TrainingError, check_concept, load_pictures
+from engine.training.lora_file import base_model_hash, lora_state, save_lora
+from engine.training.settings import WORD_LR_FACTOR, TrainingSettings
+
+log = logging.getLogger(__name__)
+
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+TEXT_PREFIXES = ("text_encoder", "text_encoder_2")
+SAMPLE_STEPS = 20
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    step: int
+    total: int
+    loss: float | None  # mean of the last steps
+    seconds_left: float | None
+    sample: np.ndarray | None = None  # HxWx3 uint8, every sample_every steps
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    path: Path
+    steps: int
+    resumed_from: int
+    loss: float
+    seconds: float
+    new_word: bool
+    metadata: dict[str, str]
+
+
+ProgressFn = Callable[[TrainingProgress], None]
+
+
+def default_out(concept: str) -> Path:
+    from engine.paths import user_models_dir
+
+    return user_models_dir() / "loras" / f"{concept}.safetensors"
+
+
+def work_dir(out: Path) -> Path:
+    """Where the checkpoint of a run writing `out` lives until the run is finished."""
+    return out.with_name(out.stem + ".training")
+
+
+def _policy(family: str, device: str | None) -> Any:
+    import torch
+
+    from engine.loading import choose_device
+
+    options: dict[str, Any] = {"device": device, "cpu_offload": False}
+    options.update(attention_slicing=False, vae_tiling=False)
+    wanted = device or ("cuda" if torch.cuda.is_available() else "")
+    if wanted.startswith("cuda") and torch.cuda.is_bf16_supported():
+        # bf16 has fp32's range: no loss scaling needed, unlike fp16.
+        options["dtype"] = "bfloat16"
+    elif wanted == "mps":
+        options["dtype"] = "float32"
+    return choose_device(family, options)
+
+
+def _data_fingerprint(settings: TrainingSettings, pictures: list[Picture]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(settings.fingerprint().encode())
+    for p in pictures:
+        digest.update(p.path.name.encode() + b"\0" + p.caption.encode() + b"\0")
+        digest.update(np.ascontiguousarray(p.pixels).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class _Run:
+    """One training run's state: the pipeline, the trainable tensors and the data."""
+
+    def __init__(self, settings: TrainingSettings, config_root: Path | None) -> None:
+        import torch
+
+        from engine.loading import load_pipeline
+        from engine.models import resolve_model
+
+        self.info = resolve_model(settings.model, settings.extra_dirs)
+        if self.info.is_inpainting:
+            raise TrainingError(
+                f"{self.info.name} is an inpainting model; train on the regular model of the "
+                "same family (the LoRA works on both)."
+            )
+        self.policy = _policy(self.info.family, settings.device)
+        self.settings = settings.resolved(self.policy.device)
+        s = self.settings
+        self.pictures = load_pictures(
+            s.images, s.concept, self.info.native_size, s.template, s.bucket
+        )
+        check_concept(s.concept, self.pictures)
+        self.pipe = load_pipeline(self.info, self.policy, config_root)
+        self.device = torch.device(self.policy.device)
+        self.dtype = getattr(torch, self.policy.dtype)
+        pipe = self.pipe
+        for part in ("unet", "vae", "text_encoder", "text_encoder_2"):
+            module = getattr(pipe, part, None)
+            if module is not None:
+                module.requires_grad_(False)
+        self.latents = self._encode_pictures()
+        self.word = None
+        if not all(is_known_word(tok, s.concept) for _k, tok, _e in text_parts(pipe)):
+            self.word = TrainableWord(pipe, s.concept)
+        self.ids = [self._token_ids(p.caption) for p in self.pictures]
+        self.empty_ids = self._token_ids("")
+        self._add_lora()
+        self.scheduler = self._noise_scheduler()
+        groups = [{"params": self.lora_params, "lr": s.learning_rate, "weight_decay": 1e-2}]
+        if self.word is not None:
+            groups.append(
+                {
+                    "params": self.word.params,
+                    "lr": float(s.learning_rate) * WORD_LR_FACTOR,
+                    "weight_decay": 0.0,
+                }
+            )
+        self.optimizer = torch.optim.AdamW(groups)
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        if self.device.type == "cuda":
+            pipe.unet.enable_gradient_checkpointing()
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _encode_pictures(self) -> list[tuple[Any, Any]]:
+        """(mean, std) latents per picture, mirrored second, from a float32 VAE pass.
+
+        float32 because SDXL's VAE overflows in fp16; it runs once per picture."""
+        import torch
+
+        vae = self.pipe.vae
+        if self.dtype != torch.float32:
+            vae.to(torch.float32)
+        out = []
+        with torch.no_grad():
+            for p in self.pictures:
+                x = torch.from_numpy(np.stack([p.pixels, p.pixels[:, ::-1]]).copy())
+                x = x.permute(0, 3, 1, 2).float().div(127.5).sub(1.0).to(self.device)
+                dist = vae.encode(x).latent_dist
+                scale = vae.config.scaling_factor
+                out.append((dist.mean.float() * scale, dist.std.float() * scale))
+        if self.dtype != torch.float32:
+            vae.to(self.dtype)
+        return out
+
+    def _token_ids(self, text: str) -> list[Any]:
+        return [
+            tok(
+                text,
+                padding="max_length",
+                max_length=tok.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids[0]
+            for _k, tok, _e in text_parts(self.pipe)
+        ]
+
+    def _add_lora(self) -> None:
+        import torch
+        from peft import LoraConfig
+
+        s = self.settings
+        rank = int(s.rank or 4)
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        # LoRA's random init draws from the global generator: seed it, and leave it as found.
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(s.seed)
+            self.pipe.unet.add_adapter(
+                LoraConfig(
+                    r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=UNET_TARGETS
+                )
+            )
+            self.text_encoders: dict[str, Any] = {}
+            if s.train_text_encoder:
+                for prefix, (_k, _t, encoder) in zip(TEXT_PREFIXES, text_parts(self.pipe), strict=False):
+                    encoder.add_adapter(
+                        LoraConfig(
+                            r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=TEXT_TARGETS
+                        )
+                    )
+                    self.text_encoders[prefix] = encoder
+        self.lora_params = []
+        for module in [self.pipe.unet, *self.text_encoders.values()]:
+            for p in module.parameters():
+                if p.requires_grad:
+                    # Trainable weights in fp32 even when the frozen model is half precision.
+                    p.data = p.data.float()
+                    self.lora_params.append(p)
+
+    def _noise_scheduler(self) -> Any:
+        from diffusers import DDPMScheduler
+
+        return DDPMScheduler.from_config(self.pipe.scheduler.config)
+
+    # -- state -------------------------------------------------------------------------
+
+    def trainable_state(self) -> dict[str, Any]:
+        tensors = lora_state(self.pipe.unet, self.text_encoders)
+        if self.word is not None:
+            tensors.update(self.word.state_dict())
+        return {k: v.float() for k, v in tensors.items()}
+
+    def load_trainable_state(self, tensors: dict[str, Any]) -> None:
+        from peft.utils import set_peft_model_state_dict
+
+        unet = {k[5:]: v for k, v in tensors.items() if k.startswith("unet.")}
+        set_peft_model_state_dict(self.pipe.unet, unet)
+        for prefix, encoder in self.text_encoders.items():
+            part = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            set_peft_model_state_dict(encoder, part)
+        if self.word is not None:
+            self.word.load_state_dict(tensors)
+        for p in self.lora_params:
+            p.data = p.data.float()
+
+    # -- one step ------------------------------------------------------------------------
+
+    def _encode_text(self, ids: list[Any]) -> tuple[Any, dict[str, Any] | None]:
+        import torch
+
+        encoders = [e for _k, _t, e in text_parts(self.pipe)]
+        if len(encoders) == 1:
+            return encoders[0](ids[0].to(self.device))[0], None
+        # SDXL: penultimate hidden states of both encoders, pooled output of the second.
+        states = []
+        pooled = None
+        for encoder, part in zip(encoders, ids, strict=True):
+            out = encoder(part.to(self.device), output_hidden_states=True)
+            states.append(out.hidden_states[-2])
+            pooled = out[0]
+        return torch.cat(states, dim=-1), {"text_embeds": pooled}
+
+    def step_loss(self, step: int) -> Any:
+        import torch
+
+        s = self.settings
+        g = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
+        batch = int(s.batch_size or 1)
+        shapes = [tuple(m.shape[2:]) for m, _ in self.latents]
+        first = int(torch.randint(len(self.pictures), (1,), generator=g))
+        # A batch holds one size: pictures of the first one's bucket.
+        same = [i for i, shape in enumerate(shapes) if shape == shapes[first]]
+        picks = [first] + [same[int(j)] for j in torch.randint(len(same), (batch - 1,), generator=g)]
+        flips = torch.rand(batch, generator=g) < (0.5 if s.flip else 0.0)
+        means = torch.stack([self.latents[i][0][int(f)] for i, f in zip(picks, flips, strict=True)])
+        stds = torch.stack([self.latents[i][1][int(f)] for i, f in zip(picks, flips, strict=True)])
+        eps = torch.randn(means.shape, generator=g).to(self.device)
+        x0 = means + stds * eps
+        noise = torch.randn(x0.shape, generator=g).to(self.device)
+        t = torch.randint(self.scheduler.config.num_train_timesteps, (batch,), generator=g)
+        t = t.to(self.device)
+        noisy = self.scheduler.add_noise(x0, noise, t)
+        if self.scheduler.config.prediction_type == "v_prediction":
+            target = self.scheduler.get_velocity(x0, noise, t)
+        else:
+            target = noise
+        ids = [torch.stack([self.ids[i][k] for i in picks]) for k in range(len(self.ids[0]))]
+        autocast = (
+            torch.autocast("cuda", dtype=self.dtype)
+            if self.device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            cond, added = self._encode_text(ids)
+            if added is not None:
+                h, w = (d * 8 for d in x0.shape[2:])
+                added["time_ids"] = torch.tensor(
+                    [[h, w, 0, 0, h, w]] * batch, device=self.device, dtype=cond.dtype
+                )
+            pred = self.pipe.unet(
+                noisy.to(self.dtype), t, cond.to(self.dtype), added_cond_kwargs=added
+            ).sample
+        return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+    def train_step(self, step: int) -> float:
+        import torch
+
+        s = self.settings
+        warmup = max(1, min(50, int(s.steps or 1) // 10))
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * min(1.0, (step + 1) / warmup)
+        self.pipe.unet.train()
+        loss = self.step_loss(step)
+        loss.backward()
+        params = self.lora_params + (self.word.params if self.word else [])
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def sample(self, prompt: str, seed: int) -> np.ndarray:
+        import torch
+
+        self.pipe.unet.eval()
+        size = self.info.native_size
+        images = self.pipe(
+            prompt,
+            num_inference_steps=SAMPLE_STEPS,
+            guidance_scale=7.0,
+            height=size,
+            width=size,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="np",
+        ).images
+        return (np.clip(images[0], 0, 1) * 255).round().astype(np.uint8)
+
+    def metadata(self, steps: int) -> dict[str, str]:
+        s = self.settings
+        captions: dict[str, int] = {}
+        for p in self.pictures:
+            captions[p.caption] = captions.get(p.caption, 0) + 1
+        return {
+            "ss_network_module": "peft.lora",
+            "ss_network_dim": str(s.rank),
+            "ss_network_alpha": str(s.rank),
+            "ss_steps": str(steps),
+            "ss_max_train_steps": str(s.steps),
+            "ss_learning_rate": str(s.learning_rate),
+            "ss_batch_size_per_device": str(s.batch_size),
+            "ss_seed": str(s.seed),
+            "ss_num_train_images": str(len(self.pictures)),
+            "ss_resolution": str((self.info.native_size, self.info.native_size)),
+            "ss_flip_aug": str(s.flip),
+            "ss_enable_bucket": str(s.bucket),
+            "ss_sd_model_name": self.info.name,
+            "ss_sd_model_hash": base_model_hash(self.info.path),
+            "ss_base_model_version": self.info.family,
+            "ss_v2": str(self.info.family.startswith("sd2")),
+            "ss_tag_frequency": json.dumps({"pictures": captions}),
+            "ss_training_comment": f"Overpaint LoRA for the concept word {s.concept!r}",
+            "overpaint_concept": s.concept,
+            "overpaint_new_word": str(self.word is not None),
+            "overpaint_train_text_encoder": str(s.train_text_encoder),
+            "format": "pt",
+        }
+
+
+def _save_checkpoint(folder: Path, run: _Run, step: int, fingerprint: str, losses: list[float]) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(run.trainable_state(), str(folder / "weights.tmp"))
+    torch.save(run.optimizer.state_dict(), folder / "optimizer.tmp")
+    state = {"step": step, "fingerprint": fingerprint, "losses": losses[-200:]}
+    (folder / "state.tmp").write_text(json.dumps(state), encoding="utf-8")
+    # state.json goes last: it is what says the other two are complete.
+    (folder / "weights.tmp").replace(folder / "weights.safetensors")
+    (folder / "optimizer.tmp").replace(folder / "optimizer.pt")
+    (folder / "state.tmp").replace(folder / "state.json")
+
+
+def _load_checkpoint(folder: Path, run: _Run, fingerprint: str) -> tuple[int, list[float]]:
+    import torch
+    from safetensors.torch import load_file
+
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0, []
+    if state.get("fingerprint") != fingerprint:
+        log.info("checkpoint in %s is from other pictures or settings; starting over", folder)
+        return 0, []
+    run.load_trainable_state(load_file(str(folder / "weights.safetensors")))
+    run.optimizer.load_state_dict(
+        torch.load(folder / "optimizer.pt", map_location=run.device, weights_only=True)
+    )
+    return int(state["step"]), [float(v) for v in state.get("losses", [])]
+
+
+def train_lora(
+    settings: TrainingSettings,
+    on_progress: ProgressFn | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    config_root: Path | None = None,
+) -> TrainingResult:
+    """Train, checkpointing as it goes; a rerun with the same settings continues."""
+    from engine.loading import free_pipelines
+
+    out = Path(settings.out) if settings.out else default_out(settings.concept)
+    if out.suffix.lower() != ".safetensors":
+        raise TrainingError(f"The LoRA file must end in .safetensors, not {out.name!r}.")
+    run = _Run(replace(settings, out=out), config_root)
+    try:
+        return _train(run, out, on_progress, should_cancel or (lambda: False))
+    finally:
+        if run.word is not None:
+            run.word.remove()
+        pipe, run.pipe = run.pipe, None
+        free_pipelines(pipe)
+
+
+def _train(
+    run: _Run, out: Path, on_progress: ProgressFn | None, cancel: Callable[[], bool]
+) -> TrainingResult:
+    import torch
+
+    s = run.settings
+    total = int(s.steps or 0)
+    every = int(s.checkpoint_every or total)
+    folder = work_dir(out)
+    fingerprint = _data_fingerprint(s, run.pictures)
+    start, losses = _load_checkpoint(folder, run, fingerprint)
+    if start:
+        log.info("continuing %s from step %d", out.name, start)
+    t0 = time.monotonic()
+    prompt = s.sample_prompt or run.pictures[0].caption
+    step = start
+    while step < total:
+        if cancel():
+            _save_checkpoint(folder, run, step, fingerprint, losses)
+            raise Cancelled(f"Training cancelled at step {step} of {total}; run it again to continue.")
+        losses.append(run.train_step(step))
+        step += 1
+        if step % every == 0 and step < total:
+            _save_checkpoint(folder, run, step, fingerprint, losses)
+        if on_progress is not None:
+            rate = (time.monotonic() - t0) / (step - start)
+            sample = None
+            if s.sample_every and (step % s.sample_every == 0 or step == total):
+                sample = run.sample(prompt, s.seed)
+            recent = losses[-20:]
+            on_progress(
+                TrainingProgress(step, total, float(np.mean(recent)), rate * (total - step), sample)
+            )
+    metadata = run.metadata(total)
+    tensors = run.trainable_state()
+    if run.dtype != torch.float32:
+        # A half-precision model gets a half-precision LoRA: half the file size.
+        tensors = {k: v.to(torch.float16) for k, v in tensors.items()}
+    save_lora(out, tensors, metadata)
+    shutil.rmtree(folder, ignore_errors=True)
+    return TrainingResult(
+        path=out,
+        steps=total,
+        resumed_from=start,
+        loss=float(np.mean(losses[-20:])) if losses else float("nan"),
+        seconds=time.monotonic() - t0,
+        new_word=run.word is not None,
+        metadata=metadata,
+    )
