@@ -44,7 +44,7 @@ def _isolate_environment(work: Path) -> None:
 
 
 def _measures() -> dict[str, Callable[[Context], Result]]:
-    from tests.bench import engine_cost, files, live, paint, seamless, startup, ui_cost
+    from tests.bench import engine_cost, files, history, live, paint, seamless, startup, ui_cost
 
     return {
         "P1": engine_cost.measure_p1,
