@@ -13,9 +13,12 @@ from engine import __version__
 # Subcommands that run without a window. The engine's own CLI owns all but `flatten`,
 # which composites an OpenRaster project (an editor file format), `install-desktop`, and
 # `history` (engine.history.cli).
-ENGINE_COMMANDS = ("txt2img", "img2img", "inpaint", "fill", "rerun", "watermark", "models")
+ENGINE_COMMANDS = (
+    "txt2img", "img2img", "inpaint", "fill", "rerun", "watermark", "models", "upscale",
+)  # fmt: skip
 EDITOR_COMMANDS = ("flatten",)
 HISTORY_COMMAND = "history"
+TRAIN_COMMAND = "train"
 DESKTOP_COMMAND = "install-desktop"
 SUBCOMMAND_HELP = {
     "txt2img": "generate an image from a prompt",
@@ -25,7 +28,9 @@ SUBCOMMAND_HELP = {
     "rerun": "regenerate an image exactly from the metadata in its PNG",
     "watermark": "print the invisible watermark of an image (exit 1 if none)",
     "models": "list the models Overpaint can find",
+    "upscale": "upscale a picture x2/x4 or to a size, optionally refined in tiles",
     HISTORY_COMMAND: "search, show, rerun or clear the generation history",
+    TRAIN_COMMAND: "teach a model a new subject or style from a few pictures (a LoRA)",
     "flatten": "composite an OpenRaster (.ora) project into a PNG",
     DESKTOP_COMMAND: "add Overpaint to the menu and to 'Open with' (--uninstall removes it)",
 }
@@ -59,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         from engine.history.cli import main as history_main
 
         return history_main(argv)
+    if argv and argv[0] == TRAIN_COMMAND:
+        from engine.training.cli import main as train_main
+
+        return train_main(argv)
     if argv and argv[0] in EDITOR_COMMANDS:
         from editor.cli import main as editor_main
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.comfy.cli_support import add_server_arg, remote_model, servers_from_args
 from engine.control_cli import (
     add_control_args,
     add_rerun_control_args,
@@ -79,6 +80,7 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
         action="store_true",
         help="do not record this run in the generation history",
     )
+    add_server_arg(p)
     add_control_args(p)
 
 
@@ -190,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", type=Path, help="the mask (inpaint runs)")
     p.add_argument("--model", default=None, help="use this model instead of the recorded one")
     add_rerun_control_args(p)
+    add_server_arg(p)
     p.add_argument("--models-dir", action="append", default=[], type=Path)
     _debug(p)
 
@@ -200,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.model_manager.cli import add_models_parser
 
     add_models_parser(sub)  # list, install, remove
+    from engine.upscale_cli import add_upscale_parser
+
+    add_upscale_parser(sub, _debug)
     return parser
 
 
@@ -325,15 +331,19 @@ def _params(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _generate(args: argparse.Namespace, mode: str) -> int:
+    from engine.backends import make_engine
     from engine.jobs import build_request, image_composite, prepare_job
     from engine.loras import check_loras
     from engine.models import resolve_model
-    from engine.pipelines import Engine
 
     _check_out_dir(args.out)
     extra = tuple(args.models_dir)
-    info = resolve_model(args.model, extra)
-    check_loras(args.loras, info, extra)  # before the model loads: fail in a blink
+    servers = servers_from_args(args)
+    if servers:  # the model (and its LoRAs) are the server's; a dead URL fails here
+        info = remote_model(servers, args.model)
+    else:
+        info = resolve_model(args.model, extra)
+        check_loras(args.loras, info, extra)  # before the model loads: fail in a blink
     if args.n_samples < 1:
         raise InvalidRequestError("--n-samples must be at least 1.")
     # Recorded so `rerun` uses this model even if the default changes later.
@@ -370,7 +380,7 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
         )
         request, inputs = job.request, job.inputs
     request, inputs = attach_controls(args, request, inputs, extra)
-    results = Engine(extra).run(request, inputs, on_progress=Progress())
+    results = make_engine(extra, servers).run(request, inputs, on_progress=Progress())
     for res in results[:1]:
         for warning in res.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -410,9 +420,9 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    from engine.backends import make_engine
     from engine.jobs import inputs_for
     from engine.metadata import read_request
-    from engine.pipelines import Engine
 
     _check_out_dir(args.out)
     try:
@@ -444,7 +454,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         if args.mask is not None:
             mask = read_mask(args.mask, (w, h))
     inputs = rerun_controls(args, request, inputs_for(request, base, mask))
-    results = Engine(tuple(args.models_dir)).run(request, inputs, on_progress=Progress())
+    engine = make_engine(tuple(args.models_dir), servers_from_args(args))
+    results = engine.run(request, inputs, on_progress=Progress())
     for path in write_results(results, args.out, base):
         print(path)
     return 0
@@ -465,6 +476,11 @@ def cmd_watermark(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from engine.models import discover_models, model_dirs
 
+    if servers_from_args(args):
+        from engine.comfy.cli_support import list_server_models
+
+        return list_server_models(servers_from_args(args))
+
     models = discover_models(tuple(args.models_dir))
     if not models:
         folders = ", ".join(str(d) for d in model_dirs(tuple(args.models_dir)))
@@ -483,7 +499,14 @@ COMMANDS = {
     "rerun": cmd_rerun,
     "watermark": cmd_watermark,
     "models": lambda a: _models(a),
+    "upscale": lambda a: _upscale(a),
 }
+
+
+def _upscale(args: argparse.Namespace) -> int:
+    from engine.upscale_cli import cmd_upscale
+
+    return cmd_upscale(args)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -70,7 +70,9 @@ def _control_models(values: list[str], extra_dirs: tuple[Path, ...]) -> dict[str
     return models
 
 
-def fit_control(image: np.ndarray, canvas: tuple[int, int], request: GenerationRequest) -> np.ndarray:
+def fit_control(
+    image: np.ndarray, canvas: tuple[int, int], request: GenerationRequest
+) -> np.ndarray:
     """`image` at the canvas size, cropped at the request's region."""
     from engine.jobs import crop_rgba
     from engine.region import resize_rgb

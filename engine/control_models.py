@@ -42,6 +42,7 @@ _KIND_WORDS = (
     ("pidi", "softedge"),
     ("canny", "canny"),
     ("depth", "depth"),
+    ("openpose", "pose"),
     ("pose", "pose"),
 )
 
@@ -135,7 +136,9 @@ def _inspect_file(path: Path, config_roots: Sequence[Path]) -> ControlModelInfo:
     if any("input_hint_block" in k or "controlnet_cond_embedding" in k for k in keys):
         original = any("input_hint_block" in k for k in keys)
         config = _controlnet_config(header, original, path, config_roots)
-        return ControlModelInfo(path.stem, path, "controlnet", "single-file", kind, config, original)
+        return ControlModelInfo(
+            path.stem, path, "controlnet", "single-file", kind, config, original
+        )
     if "conv_in.weight" in header and any(k.startswith("body.") for k in keys):
         config = adapter_config_from_header(header, original=True)
         return ControlModelInfo(path.stem, path, "t2i-adapter", "single-file", kind, config, True)

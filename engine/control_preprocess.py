@@ -16,8 +16,9 @@ from engine.cvsafe import import_cv2
 
 
 def _luma(image: np.ndarray) -> np.ndarray:
-    """Grey levels of RGB(A) uint8; transparent pixels count as background (black after
-    the scribble inversion rule, i.e. they take the picture's dominant tone)."""
+    """Grey levels (float) of RGB(A) uint8. A mostly transparent layer is read as strokes
+    (its alpha: drawn = light, whatever the colour); otherwise transparent pixels take
+    the picture's median tone, so they read as background."""
     rgb = np.asarray(image[..., :3], np.float32)
     grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     if image.shape[2] == 4:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from contextlib import nullcontext
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -257,7 +257,7 @@ class Engine:
         from engine.metadata import format_parameters
 
         mode = request.mode
-        original, mask, init_rgb = self._prepare_inputs(request, inputs)
+        original, mask, init_rgb = self.prepare_inputs(request, inputs)
         verified_specs(request, inputs)  # a missing control image fails before loading
         info = self.load(request)
         pipe = self.pipeline_for(mode)
@@ -337,10 +337,12 @@ class Engine:
             )
         return results
 
-    def _prepare_inputs(
-        self, request: GenerationRequest, inputs: GenerationInputs
+    @staticmethod
+    def prepare_inputs(
+        request: GenerationRequest, inputs: GenerationInputs
     ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        """(original RGBA crop, repaint mask, RGB to start from) for the mode."""
+        """(original RGBA crop, repaint mask, RGB to start from) for the mode (shared with
+        the ComfyUI engine, so both start from the same pixels)."""
         mode = request.mode
         if inputs.image is None:
             if mode != "txt2img":

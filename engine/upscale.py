@@ -70,6 +70,7 @@ class UpscaleJob:
     refine_tile: int = 0  # 0: the model's native size
     upscaler_tile: int = UPSCALER_TILE  # input pixels per x4-upscaler tile
     noise_level: int = upscalers.DEFAULT_NOISE_LEVEL
+    keep_colours: bool = True  # refine adds detail, the colours stay (keep_source_colours)
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,7 +180,9 @@ def run_upscale(
         upscaled = _lanczos(rgba, width, height)
     name = folder.name if use_sd else "Lanczos"
     if refine_plan is not None:
-        upscaled[..., :3] = _refine(engine, upscaled, refine_plan, request, progress, cancel)
+        upscaled[..., :3] = _refine(
+            engine, upscaled, refine_plan, request, progress, cancel, job.keep_colours
+        )
     if cancel():
         raise Cancelled()
     return UpscaleResult(
@@ -280,6 +283,7 @@ def _refine(
     request: GenerationRequest,
     progress: _Progress,
     cancel: CancelCheck,
+    keep_colours: bool = True,
 ) -> np.ndarray:
     """The upscaled RGB refined tile by tile: every tile reads the unrefined picture, and
     is laid into a separate output, so a tile never refines its neighbour's result."""
@@ -295,9 +299,30 @@ def _refine(
             progress.step(step)
 
         result = engine.run(tile_request, GenerationInputs(image=crop), on_step, cancel)[0]
-        paste_feathered(out, result.rgba[..., :3], spec)
+        refined = result.rgba[..., :3]
+        if keep_colours:
+            refined = keep_source_colours(refined, crop[..., :3], max(2, b.width // 32))
+        paste_feathered(out, refined, spec)
         progress.tile_done(1)
     return out
+
+
+def keep_source_colours(refined: np.ndarray, source: np.ndarray, radius: int) -> np.ndarray:
+    """The refined tile's detail on the source tile's colours: refined - blur(refined) +
+    blur(source) (the "colour fix" of tiled upscalers such as StableSR). A low-strength
+    pass may still shift a tile's colours a little differently from its neighbour's;
+    taking the low frequencies from the picture being refined makes neighbours agree, so
+    the blend has nothing to hide."""
+    from PIL import ImageFilter
+
+    blur = ImageFilter.GaussianBlur(radius)
+
+    def low(rgb: np.ndarray) -> np.ndarray:
+        image = Image.fromarray(np.ascontiguousarray(rgb))
+        return np.asarray(image.filter(blur), dtype=np.int16)
+
+    fixed = refined.astype(np.int16) - low(refined) + low(source)
+    return np.clip(fixed, 0, 255).astype(np.uint8)
 
 
 def _parameters(

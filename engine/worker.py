@@ -17,9 +17,10 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -31,12 +32,18 @@ log = logging.getLogger(__name__)
 ENGINE_THREAD = "overpaint-engine"
 
 
+# A job other than a generation (upscale): called on the engine thread with the Engine,
+# a progress callback and a cancel check; what it returns is what `finished` carries.
+EngineTask = Callable[[Any, Callable[[int, int, Any], None], Callable[[], bool]], object]
+
+
 @dataclass
 class _Job:
     job_id: int
-    request: GenerationRequest
+    request: GenerationRequest | None
     inputs: GenerationInputs
     cancel: threading.Event = field(default_factory=threading.Event)
+    task: EngineTask | None = None
 
 
 _STOP = object()
@@ -101,6 +108,7 @@ class _WorkerThread(QThread):
         self._extra_dirs = tuple(extra_dirs)
         self.jobs: queue.Queue = queue.Queue()
         self.engine = None  # created in this thread on the first job
+        self._servers: tuple = ()  # the ComfyUI servers self.engine runs on (): local
 
     def run(self) -> None:
         _lower_thread_priority()
@@ -125,14 +133,22 @@ class _WorkerThread(QThread):
             client.progress.emit(job.job_id, step, total, preview)
 
         try:
-            if self.engine is None:
+            # Tasks (upscale) run here on the local engine; generations where the user chose.
+            servers = () if job.task is not None else tuple(client.servers)
+            if self.engine is None or servers != self._servers:
                 # First job: this is where torch/diffusers get imported. Inside the try, so
                 # a broken install fails the job with a message instead of ending the thread.
-                from engine.pipelines import Engine
+                # A changed server list (Settings) switches engines before the next job.
+                from engine.backends import make_engine
 
-                self.engine = Engine(self._extra_dirs)
+                if self.engine is not None:
+                    self.engine.unload()
+                self.engine, self._servers = make_engine(self._extra_dirs, servers), servers
             _apply_cpu_threads(client.cpu_threads)
-            results = self.engine.run(job.request, job.inputs, on_progress, job.cancel.is_set)
+            if job.task is not None:
+                results = job.task(self.engine, on_progress, job.cancel.is_set)
+            else:
+                results = self.engine.run(job.request, job.inputs, on_progress, job.cancel.is_set)
         except Cancelled:
             client.cancelled.emit(job.job_id)
             return
@@ -164,11 +180,17 @@ class EngineClient(QObject):
     cancelled = Signal(int)
 
     def __init__(
-        self, parent: QObject | None = None, extra_dirs: Sequence[Path] = (), cpu_threads: int = 0
+        self,
+        parent: QObject | None = None,
+        extra_dirs: Sequence[Path] = (),
+        cpu_threads: int = 0,
+        servers: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__(parent)
         # Torch's CPU threads for the next job (0: automatic, see cpu_threads_beside_ui).
         self.cpu_threads = cpu_threads
+        # ComfyUI servers ((url, token) pairs) the next job runs on; empty: this process.
+        self.servers: tuple[tuple[str, str], ...] = tuple(servers)
         self._ids = itertools.count(1)
         self._pending: dict[int, _Job] = {}
         self._thread = _WorkerThread(self, extra_dirs)
@@ -183,6 +205,15 @@ class EngineClient(QObject):
         if self._closed:
             raise RuntimeError("EngineClient was shut down")
         job = _Job(next(self._ids), request, inputs or GenerationInputs())
+        self._pending[job.job_id] = job
+        self._thread.jobs.put(job)
+        return job.job_id
+
+    def submit_task(self, task: EngineTask) -> int:
+        """Queue a task (see EngineTask) like a job: same thread, loaded model, signals."""
+        if self._closed:
+            raise RuntimeError("EngineClient was shut down")
+        job = _Job(next(self._ids), None, GenerationInputs(), task=task)
         self._pending[job.job_id] = job
         self._thread.jobs.put(job)
         return job.job_id

@@ -9,4 +9,6 @@ export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/ruff format --check .
 # The layering contracts of pyproject.toml [tool.importlinter] (custom type: tests/import_contracts.py).
 .venv/bin/lint-imports --no-cache
+# ComfyUI and its test checkpoint, built once per machine in ~/.cache/overpaint (tests/comfy).
+.venv/bin/python -m tests.comfy.servers >/dev/null
 exec .venv/bin/python -m pytest -q "$@"

@@ -43,7 +43,14 @@ def build_tiny_controlnet(model_dir: Path, folder: Path, seed: int = 1) -> Path:
     for block in controlnet.controlnet_down_blocks:
         _randomise(block, generator)
     _randomise(controlnet.controlnet_mid_block, generator)
-    _randomise(controlnet.controlnet_cond_embedding.conv_out, generator)
+    # The default init leaves the embedding nearly blind to the picture: scale by fan-in.
+    with torch.no_grad():
+        for param in controlnet.controlnet_cond_embedding.parameters():
+            if param.ndim > 1:
+                fan_in = param[0].numel()
+                param.copy_(torch.randn(param.shape, generator=generator) * 2 / fan_in**0.5)
+            else:
+                param.zero_()
     controlnet.save_pretrained(str(folder), safe_serialization=True)
     return folder
 

@@ -73,6 +73,7 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "accept_candidate": ("&Accept Result", (), False),
     "discard_candidate": ("&Discard Result", (), False),
     "discard_all": ("Discard &All Results", (), False),
+    "models": ("&Models…", (), False),
     "about": ("&About Overpaint", (), False),
 }
 

@@ -99,6 +99,10 @@ class SettingsDialog(QDialog):
         self.autosave_spin.setSpecialValueText("Off")
         self.autosave_spin.setValue(settings.autosave_seconds)
         form.addRow("Autosave unsaved work every", self.autosave_spin)
+        from editor.ui.servers_page import ServersPage
+
+        self.servers_page = ServersPage(settings)
+        form.addRow("Servers", self.servers_page)
         layout.addLayout(form)
 
         buttons = QDialogButtonBox(
@@ -145,6 +149,7 @@ class SettingsDialog(QDialog):
         s.undo_memory_mb = self.undo_spin.value()
         s.max_image_megapixels = self.max_image_spin.value()
         s.autosave_seconds = self.autosave_spin.value()
+        self.servers_page.apply()
         s.sync()
         super().accept()
 

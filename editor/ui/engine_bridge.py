@@ -227,6 +227,9 @@ class GenerationController(QObject):
         straight into the document (one undo step) instead of offering candidates."""
         assert self.document is not None
         self.client.cpu_threads = self.settings.cpu_threads
+        from editor.ui.servers_page import configured_servers
+
+        self.client.servers = configured_servers(self.settings)  # Settings > Servers
         job_id = self.client.submit(job.request, job.inputs)
         self._jobs[job_id] = _RunningJob(job, self.document, accept=accept)
         self._update_running()

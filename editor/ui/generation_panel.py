@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from editor.ui.icons import icon
 from editor.ui.inpaint_options import InpaintOptions
+from editor.ui.lora_panel import LoraPanel
 from editor.ui.theme import tidy
 from engine.inpaint_modes import default_strength
 from engine.schedulers import SCHEDULER_NAMES
@@ -97,6 +98,10 @@ class GenerationPanel(QWidget):
         self.negative_edit.setMaximumHeight(50)
         layout.addWidget(self.prompt_edit)
         layout.addWidget(self.negative_edit)
+        self.lora_panel = LoraPanel()
+        self.lora_panel.insert_requested.connect(self.insert_in_prompt)
+        self.model_changed.connect(self.lora_panel.set_model)
+        layout.addWidget(self.lora_panel)
 
         # Generate and progress sit right under the prompts so they stay in view on
         # small screens; the parameters follow.
@@ -203,6 +208,7 @@ class GenerationPanel(QWidget):
             self.model_combo.blockSignals(False)
         if current:
             self.set_model(current)
+        self.lora_panel.set_model(self.model())
 
     def set_model(self, name_or_path: str) -> None:
         """Select a model by name or path, adding a path that was not discovered."""
@@ -247,6 +253,7 @@ class GenerationPanel(QWidget):
             "scheduler": self.scheduler_combo.currentText(),
             "n_samples": self.samples_spin.value(),
             **self.inpaint_options.values(),
+            "loras": self.lora_panel.values(),
         }
 
     def set_params(self, params: dict[str, Any]) -> None:
@@ -262,6 +269,7 @@ class GenerationPanel(QWidget):
             "scheduler": self._set_scheduler,
             "n_samples": lambda v: self.samples_spin.setValue(int(v)),
             "model": lambda v: self.set_model(str(v)) if v else None,
+            "loras": self.lora_panel.set_values,
         }
         self.inpaint_options.set_values(params)
         for key, value in params.items():
@@ -270,6 +278,15 @@ class GenerationPanel(QWidget):
                     setters[key](value)
                 except (TypeError, ValueError):
                     continue
+
+    def insert_in_prompt(self, text: str) -> None:
+        """Insert a LoRA's trigger word at the prompt's cursor, comma-separated."""
+        cursor = self.prompt_edit.textCursor()
+        before = self.prompt_edit.toPlainText()[: cursor.position()].rstrip()
+        cursor.insertText(
+            f"{', ' if before and not before.endswith(',') else ' ' if before else ''}{text}"
+        )
+        self.prompt_edit.setTextCursor(cursor)
 
     def _inpaint_mode_chosen(self, mode: str) -> None:
         """A chosen inpaint mode brings its own default strength (refine keeps the user's)."""

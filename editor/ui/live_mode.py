@@ -128,10 +128,11 @@ class LiveController(QObject):
         self._base: np.ndarray | None = None  # the input crop it was made from
         self.recorder = FrameRecorder()
         self.jobs_submitted = 0
-        self._jobs: dict[int, PreparedJob] = {}
+        # job id -> (job, its input key); the key of the input of the result on screen
+        self._jobs: dict[int, tuple[PreparedJob, tuple]] = {}
+        self._shown_input: tuple | None = None
         self._links: list[tuple[Any, Callable[..., None]]] = []
         self._region: QRect | None = None
-        self._last_input: tuple | None = None
         self._settings_key: str | None = None
         self._native: dict[str, int] = {}
         self._client = None
@@ -155,7 +156,7 @@ class LiveController(QObject):
             if self.document is None:
                 self.panel.live_button.setChecked(False)
                 return
-            self._last_input = None
+            self._shown_input = None
             self._settings_key = self._settings_snapshot()
             self.panel.set_status("Live: paint, and the region follows.")
             self.scheduler.start()
@@ -262,9 +263,8 @@ class LiveController(QObject):
             self.panel.set_status(str(e))
             return None
         key = (job.request.to_json(), _digest(job.inputs.image), _digest(job.inputs.mask))
-        if key == self._last_input:
-            return None  # e.g. undo then redo: the picture is what the last job saw
-        self._last_input = key
+        if key == self._shown_input:
+            return None  # e.g. hide then show a layer: the result on screen still fits
         self._region = box_to_rect(job.request.region) if job.request.region else None
         client = self._engine_client()
         client.cpu_threads = self.generation.settings.cpu_threads
@@ -273,7 +273,7 @@ class LiveController(QObject):
         except RuntimeError:  # the window is closing: the engine was shut down
             self.scheduler.timer.stop()
             return None
-        self._jobs[job_id] = job
+        self._jobs[job_id] = (job, key)
         self.jobs_submitted += 1
         return job_id
 
@@ -293,9 +293,10 @@ class LiveController(QObject):
     def _on_finished(self, job_id: int, results: object) -> None:
         if not self.scheduler.owns(job_id):
             return
-        job = self._jobs.pop(job_id, None)
+        job, key = self._jobs.pop(job_id, (None, None))
         results = list(results or [])
         if self.scheduler.job_finished(job_id) and results and job is not None:
+            self._shown_input = key
             self._set_result(results[0], job)
             self.panel.set_status("")
             self.result_shown.emit(self.scheduler.policy.shown_version)

@@ -4,6 +4,7 @@
 - the newest canvas state wins: a settled newer state (no stroke in progress) cancels
   the running job, whose result would be out of date anyway;
 - results older than the one on screen are dropped;
+- mid-stroke, a job starts only after the stroke has run 0.5 s (long strokes update);
 - when jobs are slow (average over 1.5 s) a new job waits for a 0.25 s pause in the
   changes, but never more than 3 s, so a long stroke does not start a job per dab;
 - nothing runs when nothing changed.
@@ -23,6 +24,9 @@ from PySide6.QtCore import QObject, Qt, QTimer
 GRACE_S = 0.25
 SLOW_JOB_S = 1.5
 MAX_WAIT_S = 3.0
+# Mid-stroke, a job starts only once the stroke has gone on this long: a short stroke's
+# job would be cancelled at the release anyway, and would delay the one that counts.
+STROKE_UPDATE_S = 0.5
 TICK_MS = 30
 
 
@@ -55,13 +59,15 @@ class LivePolicy:
         if self._pending_since is None:
             self._pending_since = now
 
-    def due(self, now: float) -> bool:
-        """Whether to build and submit a job now."""
+    def due(self, now: float, settled: bool = True) -> bool:
+        """Whether to build and submit a job now (`settled`: no stroke in progress)."""
         if not self.dirty or self.in_flight is not None:
+            return False
+        waited = now - (self._pending_since if self._pending_since is not None else now)
+        if not settled and waited < STROKE_UPDATE_S:
             return False
         if self.average_job_s <= SLOW_JOB_S:
             return True
-        waited = now - (self._pending_since if self._pending_since is not None else now)
         return now - self._last_change >= GRACE_S or waited >= MAX_WAIT_S
 
     def should_cancel(self, settled: bool) -> bool:
@@ -79,9 +85,12 @@ class LivePolicy:
         self.submitted_version = self.version
         self._pending_since = None
 
-    def skipped(self) -> None:
-        """The state was looked at but needs no job (same input as the last one)."""
+    def skipped(self, up_to_date: bool = True) -> None:
+        """The state was looked at but needs no job: the result on screen was made from
+        the same input (`up_to_date`), or there is nothing to make one from."""
         self.submitted_version = self.version
+        if up_to_date and self.shown_version >= 0:
+            self.shown_version = self.version
         self._pending_since = None
 
     def finished(self, job_id: int, now: float) -> bool:
@@ -188,11 +197,12 @@ class LiveScheduler(QObject):
         policy = self.policy
         if self._poll():
             policy.changed(self._clock())
-        if policy.should_cancel(self._settled()):
+        settled = self._settled()
+        if policy.should_cancel(settled):
             assert policy.in_flight is not None
             policy.cancel_requested()
             self._cancel_job(policy.in_flight)
-        if policy.due(self._clock()):
+        if policy.due(self._clock(), settled):
             job_id = self._start_job()
             if job_id is None:
                 policy.skipped()

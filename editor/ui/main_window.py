@@ -227,6 +227,7 @@ class MainWindow(QMainWindow):
             log.warning("model discovery failed: %s", e)
             models = []
         current = self.generation_panel.model() or self.settings.model
+        self.generation_panel.lora_panel.extra_dirs = tuple(self.settings.model_dirs)
         self.generation_panel.set_models(models, current)
 
     def show_settings(self) -> None:

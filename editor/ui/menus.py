@@ -63,10 +63,16 @@ def create_menus(window: MainWindow) -> QMenu:
     _fill(
         bar.addMenu("&Generate"),
         (a.generate, a.cancel, a.clear_frame, None, a.accept_candidate, a.discard_candidate,
-         a.discard_all),
+         a.discard_all, None, a.models),
     )  # fmt: skip
     _fill(bar.addMenu("&Help"), (a.about,))
     return recent
+
+
+def _open_models(w: MainWindow) -> None:
+    from editor.ui.models_dialog import open_models_dialog  # loaded when first opened
+
+    open_models_dialog(w)
 
 
 def connect_actions(w: MainWindow) -> None:
@@ -119,6 +125,7 @@ def connect_actions(w: MainWindow) -> None:
         "discard_candidate": w.candidates.discard_current,
         "discard_all": w.candidates.clear,
         "about": w.show_about,
+        "models": lambda: _open_models(w),
     }
     for name, slot in connections.items():
         getattr(a, name).triggered.connect(slot)

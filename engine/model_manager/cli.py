@@ -20,6 +20,9 @@ def add_models_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list, install or remove models")
     p.add_argument("--models-dir", action="append", default=[], type=Path)
     p.add_argument("--debug", action="store_true", help="show tracebacks and engine logs")
+    from engine.comfy.cli_support import add_server_arg
+
+    add_server_arg(p)  # list what ComfyUI servers offer instead of the local models
     actions = p.add_subparsers(dest="models_command", metavar="ACTION")
     i = actions.add_parser(
         "install",

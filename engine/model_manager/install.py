@@ -142,7 +142,9 @@ def _fetch(plan: Plan, stage: Path, progress: ProgressFn | None, cancel: CancelF
         names: dict[str, str] = {}
 
         def checked(headers, size) -> None:
-            name = file_name_from(headers, remote.url) or plan.name
+            name = plan.name
+            if not name.lower().endswith(".safetensors"):  # e.g. Civitai's /download/42
+                name = file_name_from(headers, remote.url) or name
             refuse_pickle(name)
             names["name"] = name
             if meter.total is None:
@@ -152,8 +154,6 @@ def _fetch(plan: Plan, stage: Path, progress: ProgressFn | None, cancel: CancelF
         part = stage / "download.part"
         download(remote.url, part, meter, plan.headers, cancel, checked)
         name = names.get("name") or plan.name
-        if plan.name.endswith(".safetensors") and not name.endswith(".safetensors"):
-            name = plan.name
         if not name.lower().endswith(".safetensors"):
             name = f"{Path(name).stem or 'model'}.safetensors"  # checked by its header next
         done = stage / name

@@ -65,6 +65,7 @@ def plan_install(source: str, file: str | None = None) -> Plan:
         if file:
             raise TransferError("--file goes with a Hugging Face repo id, not with a URL.")
         name = Path(urllib.parse.unquote(urllib.parse.urlsplit(text).path)).name
+        refuse_pickle(name)
         return Plan(name=name, files=(RemoteFile(text, ""),), source=text)
     local = Path(text).expanduser()
     if local.exists():

@@ -337,9 +337,11 @@ class _Run:
 
     def metadata(self, steps: int) -> dict[str, str]:
         s = self.settings
-        captions: dict[str, int] = {}
+        # kohya's tag counts: the comma-separated parts of the captions.
+        tags: dict[str, int] = {}
         for p in self.pictures:
-            captions[p.caption] = captions.get(p.caption, 0) + 1
+            for tag in filter(None, (t.strip() for t in p.caption.split(","))):
+                tags[tag] = tags.get(tag, 0) + 1
         return {
             "ss_network_module": "peft.lora",
             "ss_network_dim": str(s.rank),
@@ -357,7 +359,8 @@ class _Run:
             "ss_sd_model_hash": base_model_hash(self.info.path),
             "ss_base_model_version": self.info.family,
             "ss_v2": str(self.info.family.startswith("sd2")),
-            "ss_tag_frequency": json.dumps({"pictures": captions}),
+            "ss_tag_frequency": json.dumps({Path(s.images).name: tags}),
+            "modelspec.trigger_phrase": s.concept,
             "ss_training_comment": f"Overpaint LoRA for the concept word {s.concept!r}",
             "overpaint_concept": s.concept,
             "overpaint_new_word": str(self.word is not None),

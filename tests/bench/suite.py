@@ -31,6 +31,8 @@ TARGETS = {
     "P10": ("seamless removal", "≤ 0.25"),
     "P11": ("live latency", "≤ 0.5"),
     "P12": ("UI smoothness while live", "p99 ≤ 12 ms, max ≤ 25 ms"),
+    "P18": ("ComfyUI overhead", "≤ 1.10"),
+    "P19": ("two-server throughput", "report"),
 }
 
 
@@ -44,7 +46,17 @@ def _isolate_environment(work: Path) -> None:
 
 
 def _measures() -> dict[str, Callable[[Context], Result]]:
-    from tests.bench import engine_cost, files, history, live, paint, seamless, startup, ui_cost
+    from tests.bench import (
+        comfy,
+        engine_cost,
+        files,
+        history,
+        live,
+        paint,
+        seamless,
+        startup,
+        ui_cost,
+    )
 
     return {
         "P1": engine_cost.measure_p1,
@@ -61,6 +73,9 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P17": history.measure_p17,
         "P11": live.measure_p11,
         "P12": live.measure_p12,
+        # Start real ComfyUI servers (packaging/comfyui.sh builds them once per machine).
+        "P18": comfy.measure_p18,
+        "P19": comfy.measure_p19,
     }
 
 

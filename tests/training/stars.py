@@ -14,6 +14,8 @@ from PIL import Image, ImageDraw
 
 from engine.demo.dataset import ANCHORS, PALETTE, PHRASES
 
+# A regular five-pointed star's inner/outer radius (the pentagram's).
+INNER_RATIO = 0.382
 # (star colour, position, background): 8 combinations for training.
 TRAIN_SET = (
     ("red", "left", "blue"),
@@ -38,7 +40,7 @@ HELD_OUT = (
 def star_points(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
     points = []
     for i in range(10):
-        radius = r if i % 2 == 0 else r * 0.42
+        radius = r if i % 2 == 0 else r * INNER_RATIO
         angle = -math.pi / 2 + i * math.pi / 5
         points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
     return points

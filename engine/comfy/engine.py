@@ -1,0 +1,292 @@
+"""ComfyEngine: the engine interface (`run`, `unload`) on one or more ComfyUI servers.
+
+Overpaint keeps everything around the sampling: it plans the region, pre-fills the hole
+(engine/inpaint_modes), feathers the mask, uploads the generation-size picture and
+graded mask, and after each sample comes back it colour-matches and composites exactly
+as the in-process engine does (SoftInpaintJob.finish, region.patch_from_generation). So
+pixels outside the feathered mask are bit-identical to the input, whichever engine ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import secrets
+import threading
+from collections.abc import Sequence
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+
+from engine import region
+from engine.comfy.pool import ServerPool
+from engine.comfy.samplers import comfy_sampler
+from engine.comfy.server import ComfyServer, ServerInfo, plain_http_warning
+from engine.comfy.workflow import (
+    CONTROL_NODES,
+    REQUIRED_NODES,
+    ControlPlan,
+    WorkflowPlan,
+    build_workflow,
+    sampling_steps,
+    workflow_hash,
+)
+from engine.errors import Cancelled, EngineError, InvalidRequestError, ModelError
+from engine.loras import with_prompt_loras
+from engine.pipelines import (
+    CancelCheck,
+    Engine,
+    ProgressCallback,
+    _gen_size,
+    _round8,
+    validate_request,
+)
+from engine.request import GenerationInputs, GenerationRequest, GenerationResult
+from engine.soft_inpaint import SoftInpaintJob
+
+log = logging.getLogger(__name__)
+
+_WARNED_HTTP: set[str] = set()  # plain-http warnings are given once per server per run
+
+
+def native_size(checkpoint: str) -> int:
+    """The model's native side, guessed from its file name (the server does not say)."""
+    name = checkpoint.lower()
+    return 1024 if "xl" in name or "pony" in name else 512
+
+
+def _stem(name: str) -> str:
+    return PurePath(name.replace("\\", "/")).stem.lower()
+
+
+def pick_file(wanted: str, offered: Sequence[str], what: str, server: str) -> str:
+    """The server's file for `wanted` (a name, file name or local path; "" = the first)."""
+    if not offered:
+        raise ModelError(f"The ComfyUI server at {server} has no {what} installed.")
+    if not wanted:
+        return offered[0]
+    for exact in (wanted, PurePath(wanted).name):
+        if exact in offered:
+            return exact
+    matches = [o for o in offered if _stem(o) == _stem(wanted)]
+    if matches:
+        return matches[0]
+    listed = ", ".join(offered[:8]) + (", ..." if len(offered) > 8 else "")
+    raise ModelError(
+        f"The ComfyUI server at {server} has no {what} named {PurePath(wanted).name!r}; it "
+        f"offers: {listed}."
+    )
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+class _Uploads:
+    """The job's pictures, uploaded once per server under content-hash names (the same
+    pixels get the same name, so the workflow and its hash repeat exactly)."""
+
+    def __init__(self, pictures: dict[str, np.ndarray]) -> None:
+        self.png = {key: _png(pixels) for key, pixels in pictures.items()}
+        self.names = {
+            key: f"overpaint-{hashlib.sha256(data).hexdigest()[:20]}.png"
+            for key, data in self.png.items()
+        }
+        self._done: set[str] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, server: ComfyServer) -> dict[str, str]:
+        with self._lock:
+            if server.url in self._done:
+                return dict(self.names)
+        for key, data in self.png.items():
+            server.upload(self.names[key], data)
+        with self._lock:
+            self._done.add(server.url)
+        return dict(self.names)
+
+
+class ComfyEngine:
+    """Runs jobs on ComfyUI servers; same contract as engine.pipelines.Engine.run."""
+
+    def __init__(self, servers: Sequence[tuple[str, str]] | Sequence[str]) -> None:
+        pairs = [(s, "") if isinstance(s, str) else (s[0], s[1]) for s in servers]
+        self.pool = ServerPool(pairs)
+
+    def unload(self) -> None:
+        """Nothing is held here: the servers keep their own models loaded."""
+
+    def run(
+        self,
+        request: GenerationRequest,
+        inputs: GenerationInputs | None = None,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> list[GenerationResult]:
+        inputs = inputs or GenerationInputs()
+        request = with_prompt_loras(request)
+        validate_request(request)
+        cancel = should_cancel or (lambda: False)
+        if request.mode == "fill":  # classical fill needs no model: it runs here
+            return Engine().run(request, inputs, on_progress, cancel)
+        if cancel():
+            raise Cancelled()
+        servers = self.pool.live()
+        warnings = [w for s, _ in servers if (w := self._http_warning(s.url))]
+        return _Job(request, inputs, servers, on_progress, cancel, tuple(warnings)).run(self.pool)
+
+    @staticmethod
+    def _http_warning(url: str) -> str | None:
+        warning = plain_http_warning(url)
+        if warning is None or url in _WARNED_HTTP:
+            return None
+        _WARNED_HTTP.add(url)
+        log.warning(warning)
+        return warning
+
+
+class _Job:
+    """One request on the pool: planned once, each sample built for the server it runs on."""
+
+    def __init__(
+        self,
+        request: GenerationRequest,
+        inputs: GenerationInputs,
+        servers: list[tuple[ComfyServer, ServerInfo]],
+        on_progress: ProgressCallback | None,
+        cancel: CancelCheck,
+        warnings: tuple[str, ...],
+    ) -> None:
+        from engine.control_run import verified_specs
+
+        self.request, self.servers, self.cancel = request, servers, cancel
+        self.on_progress, self.warnings = on_progress, warnings
+        self.controls = verified_specs(request, inputs)
+        original, self.mask, init_rgb = Engine.prepare_inputs(request, inputs)
+        first_url, first_info = servers[0][0].url, servers[0][1]
+        checkpoint = pick_file(request.model, first_info.checkpoints, "checkpoint", first_url)
+        mode = request.mode
+        if original is not None:
+            self.crop = (original.shape[1], original.shape[0])
+        elif request.region is not None:
+            self.crop = (request.region.width, request.region.height)
+        else:
+            self.crop = (request.width, request.height)
+        if request.region is None and mode == "txt2img":
+            self.gen = (_round8(request.width), _round8(request.height))
+        else:
+            self.gen = _gen_size(*self.crop, native_size(checkpoint))
+        pictures: dict[str, np.ndarray] = {}
+        self.soft: SoftInpaintJob | None = None
+        if mode in ("inpaint", "outpaint"):
+            self.soft = SoftInpaintJob.plan(request, original, self.mask, self.gen)
+            init_rgb = self.soft.init_rgb
+            pictures["mask"] = self.soft.gen_mask if request.soft_edges else self.soft.support_mask
+        if init_rgb is not None and mode != "txt2img":
+            pictures["image"] = region.resize_rgb(init_rgb, *self.gen)
+        for i, spec in enumerate(self.controls):
+            pictures[f"control{i}"] = self._control_image(spec, inputs.controls[i])
+        self.uploads = _Uploads(pictures)
+        self._progress: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self.base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**31)
+
+    def _control_image(self, spec: Any, image: np.ndarray | None) -> np.ndarray:
+        from engine.control_preprocess import preprocess
+
+        if spec.kind == "inpaint" or image is None:
+            raise InvalidRequestError(
+                "The inpaint control does not run on ComfyUI servers; use soft inpainting "
+                "(the default) or the local engine."
+            )
+        control = preprocess(spec, np.asarray(image))
+        return region.resize_rgb(control, *self.gen)
+
+    def plan_for(self, server: ComfyServer, info: ServerInfo) -> WorkflowPlan:
+        request, url = self.request, server.url
+        needed = set(REQUIRED_NODES) | (set(CONTROL_NODES) if self.controls else set())
+        missing = sorted(needed - info.nodes)
+        if missing:
+            raise EngineError(
+                f"The ComfyUI server at {url} (version {info.version}) lacks the node(s) "
+                f"{', '.join(missing)}; update ComfyUI to 0.3 or newer."
+            )
+        sampler, scheduler = comfy_sampler(request.scheduler, url, info.samplers, info.schedulers)
+        names = self.uploads.ensure(server)
+        loras = tuple(
+            (pick_file(name, info.loras, "LoRA", url), weight) for name, weight in request.loras
+        )
+        controls = tuple(
+            ControlPlan(
+                pick_file(spec.model or spec.kind, info.controlnets, "ControlNet model", url)
+                if spec.model
+                else _control_for_kind(spec.kind, info.controlnets, url),
+                names[f"control{i}"],
+                spec.weight,
+                spec.start,
+                spec.end,
+            )
+            for i, spec in enumerate(self.controls)
+        )
+        return WorkflowPlan(
+            checkpoint=pick_file(request.model, info.checkpoints, "checkpoint", url),
+            width=self.gen[0],
+            height=self.gen[1],
+            sampler=sampler,
+            scheduler=scheduler,
+            image=names.get("image"),
+            mask=names.get("mask"),
+            loras=loras,
+            controls=controls,
+        )
+
+    def run(self, pool: ServerPool) -> list[GenerationResult]:
+        # Check the request against the first server before anything is queued, so a
+        # missing model or sampler is one sentence and no server does any work.
+        self.plan_for(*self.servers[0])
+        return pool.run_samples(self.request.n_samples, self.sample, self.cancel, self.servers)
+
+    def _step(self, index: int, value: int) -> None:
+        if self.on_progress is None:
+            return
+        per = sampling_steps(self.request)
+        with self._lock:
+            self._progress[index] = min(value, per)
+            done = sum(self._progress.values())
+            self.on_progress(done, per * self.request.n_samples, None)
+
+    def sample(self, server: ComfyServer, info: ServerInfo, index: int) -> GenerationResult:
+        from engine.metadata import format_parameters
+
+        request, seed = self.request, self.base_seed + index
+        sample_request = request.replace(seed=seed, n_samples=1)
+        if self.controls:
+            sample_request = sample_request.replace(controls=self.controls)
+        graph = build_workflow(sample_request, self.plan_for(server, info))
+        rgb = server.run(graph, lambda v, _m, _p: self._step(index, v), self.cancel)
+        crop_w, crop_h = self.crop
+        if self.soft is not None:
+            rgb = self.soft.finish(region.resize_rgb(rgb, crop_w, crop_h))
+        feather = request.mask_blur if request.soft_edges else 0
+        patch = region.patch_from_generation(rgb, crop_w, crop_h, self.mask, feather)
+        extra = {"Server": f"ComfyUI {info.version}", "Workflow hash": workflow_hash(graph)}
+        checkpoint = graph["ckpt"]["inputs"]["ckpt_name"]
+        params = format_parameters(sample_request, seed, checkpoint, None, *self.gen, extra)
+        x, y = (request.region.x, request.region.y) if request.region else (0, 0)
+        return GenerationResult(sample_request, patch, x, y, seed, params, self.warnings)
+
+
+def _control_for_kind(kind: str, offered: Sequence[str], server: str) -> str:
+    matches = [o for o in offered if kind in o.lower()]
+    if not matches:
+        raise ModelError(
+            f"The ComfyUI server at {server} has no ControlNet model for {kind}; install one "
+            "in its models/controlnet folder."
+        )
+    return matches[0]

@@ -1,0 +1,164 @@
+"""Training a LoRA on the shipped demo model: a new word, resume, seeds, the CLI.
+
+The demo model has never seen a star and its tokenizer does not know the word, so the
+word becomes a new token (pivotal tuning) and its embedding travels inside the LoRA file.
+The runs here are short; tests/bench (P15) measures the full run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from engine.errors import Cancelled
+from engine.models import DEMO_MODEL_DIR
+from engine.training.lora_file import read_metadata
+from engine.training.settings import TrainingSettings
+from engine.training.trainer import TrainingProgress, train_lora, work_dir
+from tests.training.stars import star_caption, star_picture, write_star_folder
+
+TEST_STEPS = 40
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Speed only: on these shared 2-core machines two torch threads run much slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def star_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_star_folder(tmp_path_factory.mktemp("pictures") / "stars")
+
+
+def _settings(folder: Path, out: Path, **kw) -> TrainingSettings:
+    # Captions name left and right, so mirror images would teach the wrong side.
+    base = dict(model=str(DEMO_MODEL_DIR), flip=False, batch_size=1, rank=4, steps=6)
+    return TrainingSettings(images=folder, concept="star", out=out, **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def trained(star_folder: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("loras") / "star.safetensors"
+    seen: list[TrainingProgress] = []
+    settings = _settings(
+        star_folder, out, steps=TEST_STEPS, batch_size=2, learning_rate=3e-3, sample_every=20
+    )
+    return train_lora(settings, on_progress=seen.append), seen
+
+
+def _generate(engine, prompt: str, lora: Path | None, seed: int = 3) -> np.ndarray:
+    from engine.request import GenerationRequest
+
+    request = GenerationRequest(
+        mode="txt2img",
+        prompt=prompt,
+        seed=seed,
+        steps=12,
+        width=128,
+        height=128,
+        model=str(DEMO_MODEL_DIR),
+        loras=((lora.stem, 1.0),) if lora else (),
+        watermark=False,
+    )
+    return engine.run(request)[0].rgba[..., :3]
+
+
+def test_the_lora_file_carries_the_new_word_and_kohya_metadata(trained) -> None:
+    result, seen = trained
+    assert result.new_word and result.steps == TEST_STEPS and result.resumed_from == 0
+    assert result.path.stat().st_size < 5_000_000
+    with safe_open(str(result.path), framework="pt") as f:
+        keys = set(f.keys())
+    assert "bundle_emb.star.string_to_param.*" in keys
+    assert any(k.startswith("unet.") and ".lora_A." in k for k in keys)
+    meta = read_metadata(result.path)
+    assert meta["overpaint_concept"] == meta["modelspec.trigger_phrase"] == "star"
+    assert meta["ss_steps"] == str(TEST_STEPS) and meta["ss_network_dim"] == "4"
+    assert len(meta["ss_sd_model_hash"]) == 10
+    # Progress: every step, a falling loss, the time left reaching 0, samples every 20.
+    assert [p.step for p in seen] == list(range(1, TEST_STEPS + 1))
+    assert seen[-1].seconds_left == 0 and np.mean([p.loss for p in seen[-5:]]) < seen[0].loss
+    samples = [p.step for p in seen if p.sample is not None]
+    assert samples == [20, 40] and seen[-1].sample.shape == (128, 128, 3)
+    assert not work_dir(result.path).exists()  # the checkpoint goes once the file is written
+
+
+def test_the_lora_moves_the_picture_toward_the_concept_and_unloads_cleanly(trained) -> None:
+    from engine.pipelines import Engine
+
+    result, _ = trained
+    engine = Engine((result.path.parent,))
+    scenes = (("red", "left", "blue"), ("white", "top", "green"))
+    for colour, position, background in scenes:
+        prompt = star_caption(colour, position, background)
+        target = star_picture(colour, position, background).astype(np.float32)
+        plain = _generate(engine, prompt, None)
+        with_lora = _generate(engine, prompt, result.path)
+        far = np.abs(plain.astype(np.float32) - target).mean()
+        near = np.abs(with_lora.astype(np.float32) - target).mean()
+        assert near < 0.8 * far, (prompt, near, far)
+    # Unloading removes the word too: the plain model gives its own pixels again.
+    assert np.array_equal(_generate(engine, prompt, None), plain)
+    assert "star" not in engine.pipeline_for("txt2img").tokenizer.get_vocab()
+
+
+def test_a_cancelled_run_continues_bit_exactly(star_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cut" / "star.safetensors"
+    calls = []
+
+    def cancel_before_step_3() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled) as e:
+        train_lora(_settings(star_folder, out), should_cancel=cancel_before_step_3)
+    assert "step 3 of 6" in str(e.value) and "run it again" in str(e.value)
+    assert not out.exists() and (work_dir(out) / "state.json").is_file()
+    resumed = train_lora(_settings(star_folder, out))
+    assert resumed.resumed_from == 3
+    straight = train_lora(_settings(star_folder, tmp_path / "straight" / "star.safetensors"))
+    assert straight.resumed_from == 0
+    a, b = load_file(str(resumed.path)), load_file(str(straight.path))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # The same seed gives the same weights; another seed other ones.
+    again = train_lora(_settings(star_folder, tmp_path / "again" / "star.safetensors"))
+    c = load_file(str(again.path))
+    assert all(np.array_equal(b[k], c[k]) for k in b)
+    other = train_lora(_settings(star_folder, tmp_path / "other" / "star.safetensors", seed=1))
+    d = load_file(str(other.path))
+    assert not all(np.array_equal(b[k], d[k]) for k in b)
+
+
+def test_a_checkpoint_from_other_settings_is_not_continued(star_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "star.safetensors"
+    with pytest.raises(Cancelled):
+        train_lora(_settings(star_folder, out, steps=2), should_cancel=iter([False, True]).__next__)
+    assert train_lora(_settings(star_folder, out, steps=2, rank=2)).resumed_from == 0
+
+
+def test_overpaint_train_cli(star_folder: Path, tmp_path: Path, capsys) -> None:
+    from editor.app import main
+
+    out = tmp_path / "cli" / "star.safetensors"
+    args = ["train", "--images", str(star_folder), "--concept", "star", "--out", str(out)]
+    args += ["--model", str(DEMO_MODEL_DIR), "--steps", "2", "--rank", "2", "--seed", "5"]
+    assert main([*args, "--no-flip", "--batch-size", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out) and "step 2/2" in captured.err
+    assert read_metadata(out)["ss_seed"] == "5"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--images", str(empty), "--concept", "star"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "holds no pictures" in err[0]
+    assert main(["train", "--concept", "star"]) == 2  # --images is required
