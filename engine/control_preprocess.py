@@ -81,6 +81,18 @@ def prepared(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def as_control_image(image: np.ndarray) -> np.ndarray:
+    """An already-prepared control image (ControlSpec.prepared) as RGB: laid over black,
+    so transparent parts count as "nothing there" whatever kind it is."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.dstack([image] * 3)
+    rgb = image[..., :3].astype(np.uint16)
+    if image.shape[2] == 4:
+        rgb = (rgb * image[..., 3:4] + 127) // 255
+    return np.ascontiguousarray(rgb.astype(np.uint8))
+
+
 def preprocess(spec: ControlSpec, image: np.ndarray) -> np.ndarray:
     """The control image for `spec` from an RGB/RGBA uint8 picture, same size, RGB."""
     image = np.asarray(image)

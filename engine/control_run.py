@@ -29,7 +29,7 @@ import numpy as np
 from engine import region
 from engine.control_loading import ControlCache
 from engine.control_models import resolve_control
-from engine.control_preprocess import inpaint_condition, preprocess
+from engine.control_preprocess import as_control_image, inpaint_condition, preprocess
 from engine.control_spec import ControlSpec, check_spec, control_image_hash
 from engine.errors import InvalidRequestError
 from engine.request import GenerationInputs, GenerationRequest
@@ -261,7 +261,8 @@ def _condition(
         mask_gen = region.resize_mask(mask, gen_w, gen_h)
         return inpaint_condition(rgb_gen, mask_gen)
     assert image is not None
-    control = preprocess(spec, np.asarray(image))
+    image = np.asarray(image)
+    control = as_control_image(image) if spec.prepared else preprocess(spec, image)
     if control.shape[:2] != (gen_h, gen_w):
         control = region.resize_rgb(control, gen_w, gen_h)
     return control.astype(np.float32) / 255

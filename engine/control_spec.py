@@ -41,6 +41,9 @@ class ControlSpec:
     image_hash: str = ""  # control_image_hash() of the image in GenerationInputs.controls
     low_threshold: int = 100  # canny only
     high_threshold: int = 200
+    # The image is already a control image (a control layer made by "Make control from
+    # layer"): no preprocessor runs on it, as the A1111 extension's "Module: none".
+    prepared: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ControlSpec:
@@ -114,7 +117,8 @@ def control_parameters(spec: ControlSpec) -> str:
     def num(value: float) -> str:
         return f"{value:.6g}" if value != int(value) else str(int(value))
 
-    text = f"Module: {spec.kind}, Model: {spec.model or 'auto'}, Weight: {num(spec.weight)}"
+    module = "none" if spec.prepared else spec.kind
+    text = f"Module: {module}, Model: {spec.model or 'auto'}, Weight: {num(spec.weight)}"
     if spec.kind == "canny":
         text += f", Threshold A: {spec.low_threshold}, Threshold B: {spec.high_threshold}"
     return text + f", Guidance Start: {num(spec.start)}, Guidance End: {num(spec.end)}"

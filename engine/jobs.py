@@ -12,12 +12,13 @@ returns the visible composite for a box, so only the context crop is ever compos
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from engine.control_jobs import LayerControl, layer_controls
 from engine.errors import InvalidRequestError
 from engine.inpaint_modes import check_mode, default_strength, detect_mode
 from engine.region import context_padding, grow_mask, mask_bbox, pick_region, plan_region
@@ -142,13 +143,15 @@ def prepare_job(
     native: int = 512,
     options: Mapping[str, Any] | None = None,
     watermark: bool = True,
+    controls: Sequence[LayerControl] = (),
 ) -> PreparedJob:
     """Build the request for a job on the picture's region (see module docstring).
 
     Inpainting settings come from `params` too (see `inpaint_settings`): the mask (or
     selection) is grown first, the region is planned with the chosen context, the feather
     is the plan's (about a tenth of the mask's diagonal) unless `feather` is set, and an
-    "auto" inpaint mode is resolved here, with its default strength.
+    "auto" inpaint mode is resolved here, with its default strength. `controls` are the
+    window's visible control layers (see engine.control_jobs).
     """
     if canvas_width <= 0 or canvas_height <= 0:
         raise JobError("The canvas is empty; open or create an image first.")
@@ -196,7 +199,11 @@ def prepare_job(
         watermark=watermark,
         options=tuple(sorted((options or {}).items())),
     )
-    return PreparedJob(request, GenerationInputs(image=image, mask=mask_crop), source)
+    specs, control_images = layer_controls(controls, ctx, mode)
+    if specs:  # the window's control layers with pixels in the context box
+        request = request.replace(controls=specs)
+    inputs = GenerationInputs(image=image, mask=mask_crop, controls=control_images)
+    return PreparedJob(request, inputs, source)
 
 
 def inpaint_settings(params: Mapping[str, Any]) -> dict[str, Any]:

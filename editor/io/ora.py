@@ -53,6 +53,8 @@ METADATA_KEYS = (PARAMETERS_KEY, REQUEST_KEY)
 MAX_METADATA_CHARS = 1 << 20
 # Attribute for the editor's alpha lock; unknown attributes are ignored by other readers.
 ALPHA_LOCK_ATTR = "overpaint-alpha-lock"
+# A control layer's role: overpaint-control-kind, -strength, -start, -end, -prepared.
+CONTROL_ATTR_PREFIX = "overpaint-control-"
 # Fast zlib level: layer PNGs are rewritten on every save, and level 6+ costs several
 # times the time for a few percent of size.
 PNG_COMPRESS_LEVEL = 3
@@ -71,6 +73,8 @@ class OraLayer:
     alpha_locked: bool = False
     selected: bool = False  # the active layer (Krita writes selected="true")
     metadata: dict[str, str] = field(default_factory=dict)
+    # A control layer's role as text (kind, strength, ...); empty for a picture layer.
+    control: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -292,6 +296,11 @@ class _StackReader:
             composite_op=element.get("composite-op", "svg:src-over"),
             alpha_locked=element.get(ALPHA_LOCK_ATTR) == "true",
             selected=element.get("selected") == "true",
+            control={
+                key[len(CONTROL_ATTR_PREFIX) :]: value[:64]
+                for key, value in element.attrib.items()
+                if key.startswith(CONTROL_ATTR_PREFIX)
+            },
         )
         src = element.get("src")
         if not src:
@@ -415,6 +424,8 @@ def stack_xml(project: OraProject) -> bytes:
             attrs[ALPHA_LOCK_ATTR] = "true"
         if layer.selected:
             attrs["selected"] = "true"
+        for key, value in layer.control.items():
+            attrs[CONTROL_ATTR_PREFIX + key] = _xml_text(value)
         ET.SubElement(stack, "layer", attrs)
     return ET.tostring(image, encoding="utf-8", xml_declaration=True)
 

@@ -17,6 +17,7 @@ from editor.io.errors import FileError
 from editor.io.images import DEFAULT_MAX_PIXELS, read_image
 from editor.io.ora import OraLayer, OraProject, read_ora, write_ora
 from editor.model.blending import blend_mode_from_ora, blend_mode_to_ora
+from editor.model.control_role import ControlRole
 from editor.model.document import MAX_CANVAS_SIDE, Document
 from editor.model.layer import Layer
 from engine.atomic_write import remove_stale_temporaries
@@ -58,6 +59,7 @@ def load_ora(
             visible=record.visible,
             alpha_locked=record.alpha_locked,
             metadata=record.metadata,
+            control=_control_role(record, notes),
         )
         document.insert_layer(layer, index)
     if document.layers:
@@ -72,6 +74,19 @@ def load_ora(
     if warnings is not None:
         warnings.extend(notes)
     return document
+
+
+def _control_role(record: OraLayer, notes: list[str]) -> ControlRole | None:
+    if not record.control:
+        return None
+    try:
+        return ControlRole.from_attributes(record.control)
+    except ValueError as e:
+        reason = str(e)
+        notes.append(
+            f'Layer "{record.name}" is kept as a normal layer: {reason[:1].lower()}{reason[1:]}'
+        )
+        return None
 
 
 def save_ora(document: Document, path: str | os.PathLike[str], keep_backup: bool = True) -> None:
@@ -96,6 +111,7 @@ def document_to_project(document: Document) -> OraProject:
             alpha_locked=layer.alpha_locked,
             selected=layer is document.current_layer,
             metadata=dict(layer.metadata),
+            control=layer.control.to_attributes() if layer.control is not None else {},
         )
         for layer in document.layers
     ]

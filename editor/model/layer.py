@@ -11,7 +11,8 @@ Public API (stable; other parts build on it):
   ``blend_mode: str`` (a key of ``editor.model.blending.BLEND_MODES``), ``visible: bool``,
   ``alpha_locked: bool``, ``metadata: dict[str, str]`` (e.g. ``"parameters"``, the A1111
   text of the generation that made the layer, and ``"overpaint_request"`` its JSON),
-  ``uid: int`` (unique per process, stable across undo, handy for views).
+  ``uid: int`` (unique per process, stable across undo, handy for views),
+  ``control: ControlRole | None`` (set: a control layer, see editor.model.control_layers).
 - ``pixels``: the storage, a C-contiguous (h, w, 4) uint8 numpy array in
   ``QImage.Format_ARGB32_Premultiplied`` byte order (B, G, R, A, premultiplied).
   An empty layer has shape (0, 0, 4); painting grows it.
@@ -30,7 +31,7 @@ file), followed by ``Document.reset_history()``.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QRect
@@ -43,6 +44,9 @@ from editor.model.blending import (
     rgba_to_premultiplied,
     wrap_pixels,
 )
+
+if TYPE_CHECKING:
+    from editor.model.control_role import ControlRole
 
 _uids = itertools.count(1)
 
@@ -59,6 +63,7 @@ class Layer:
         visible: bool = True,
         alpha_locked: bool = False,
         metadata: dict[str, str] | None = None,
+        control: ControlRole | None = None,
     ) -> None:
         if blend_mode not in BLEND_MODES:
             raise ValueError(f"unknown blend mode {blend_mode!r}")
@@ -74,6 +79,8 @@ class Layer:
         self.visible = bool(visible)
         self.alpha_locked = bool(alpha_locked)
         self.metadata: dict[str, str] = dict(metadata or {})
+        # A control layer guides generations instead of being part of the picture.
+        self.control = control
 
     @classmethod
     def from_rgba(cls, rgba: np.ndarray, name: str = "Layer", **props: Any) -> Layer:
@@ -131,6 +138,7 @@ class Layer:
             self.visible,
             self.alpha_locked,
             dict(self.metadata),
+            self.control,
         )
 
     def properties(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, Signal
 
+from editor.model.control_layers import layer_control_sources, model_composite
 from editor.model.document import Document
 from editor.model.layer import Layer
 from editor.ui.candidates import Candidate, CandidatesStrip
@@ -160,13 +161,15 @@ class GenerationController(QObject):
             params,
             doc.width,
             doc.height,
-            lambda box: doc.composite_array(box_to_rect(box)),
+            # Control layers guide the job; they are not part of the picture it repaints.
+            lambda box: model_composite(doc, box_to_rect(box)),
             mask=doc.mask if doc.has_mask() else None,
             selection=doc.selection if doc.has_selection() else None,
             frame=doc.generation_frame,
             native=native,
             options=self.settings.engine_options(),
             watermark=self.settings.watermark,
+            controls=layer_control_sources(doc),
         )
 
     @staticmethod

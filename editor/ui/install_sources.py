@@ -42,7 +42,7 @@ FAMILY_LABELS: dict[str, str] = {
 
 
 def family_label(family: str) -> str:
-    return FAMILY_LABELS.get(family, family) or "any"
+    return FAMILY_LABELS.get(family, family) or "—"  # not tied to one family, or unknown
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,9 @@ class InstallSources(QGroupBox):
     def _starters_page(self) -> QWidget:
         page = QWidget()
         layout = tidy(QVBoxLayout(page))
-        self.starters_tree = model_tree(("Model", "Kind", "Family", "Size", "Licence"), "startersTree")
+        self.starters_tree = model_tree(
+            ("Model", "Kind", "Family", "Size", "Licence"), "startersTree"
+        )
         for model in catalog.STARTERS:
             item = QTreeWidgetItem(
                 [

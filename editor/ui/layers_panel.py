@@ -6,7 +6,7 @@ from the document's signals with widget signals blocked (a one-way loop, no echo
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -33,11 +33,17 @@ from PySide6.QtWidgets import (
 )
 
 from editor.model.blending import BLEND_MODES
+from editor.model.control_role import KIND_BADGES
 from editor.ui.icons import action_icon, action_name
 from editor.ui.theme import PANEL_SPACING, tidy
+from engine.control_spec import CONTROL_KINDS
 
 THUMB = 40
 UID_ROLE = Qt.ItemDataRole.UserRole
+CONTROL_ROLE = Qt.ItemDataRole.UserRole + 1  # the control kind shown by the row's badge
+# Control layers: a badge on the thumbnail and a tinted row.
+CONTROL_BADGE = QColor(0, 128, 150)
+CONTROL_TINT = QColor(0, 150, 175, 55)
 
 
 def layer_thumbnail(layer) -> QIcon:  # layer: editor.model.layer.Layer
@@ -67,8 +73,39 @@ def layer_thumbnail(layer) -> QIcon:  # layer: editor.model.layer.Layer
     painter.drawImage(x, y, image)
     painter.setPen(QColor(0, 0, 0, 90))
     painter.drawRect(x, y, image.width() - 1, image.height() - 1)
+    if layer.control is not None:
+        _draw_badge(painter, KIND_BADGES.get(layer.control.kind, "CTL"))
     painter.end()
     return QIcon(tile)
+
+
+def _draw_badge(painter: QPainter, text: str) -> None:
+    """The control kind's short name in a coloured box along the thumbnail's bottom."""
+    font = painter.font()
+    font.setPixelSize(10)
+    font.setBold(True)
+    painter.setFont(font)
+    box = QRect(0, THUMB - 13, THUMB, 13)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(CONTROL_BADGE)
+    painter.drawRoundedRect(box, 3, 3)
+    painter.setPen(QColor(255, 255, 255))
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def _style_row(item: QListWidgetItem, layer) -> None:
+    """A control layer's row is tinted and says what it does in its tooltip."""
+    role = layer.control
+    if role is None:
+        item.setData(Qt.ItemDataRole.BackgroundRole, None)
+        item.setToolTip("")
+        return
+    item.setBackground(CONTROL_TINT)
+    item.setToolTip(
+        f"{role.kind.capitalize()} control, strength {role.strength:g}, steps "
+        f"{role.start:g}-{role.end:g}: {CONTROL_KINDS.get(role.kind, '')}"
+        + ("" if layer.visible else " Hidden: it takes no part.")
+    )
 
 
 class _LayerList(QListWidget):
@@ -173,6 +210,12 @@ class LayersPanel(QWidget):
         self._set_icon(button, action_name(action))
         return button
 
+    def add_context_actions(self, actions: list[QAction]) -> None:
+        """Actions offered by right-clicking a layer (e.g. Control Layer…)."""
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for action in actions:
+            self.list.addAction(action)
+
     def _set_icon(self, button: QToolButton, name: str) -> None:
         button_icon = action_icon(name, self.palette())
         if not button_icon.isNull():
@@ -226,6 +269,7 @@ class LayersPanel(QWidget):
             for layer in reversed(self.document.layers):
                 item = QListWidgetItem(layer_thumbnail(layer), layer.name)
                 item.setData(UID_ROLE, layer.uid)
+                item.setData(CONTROL_ROLE, None if layer.control is None else layer.control.kind)
                 item.setFlags(
                     item.flags()
                     | Qt.ItemFlag.ItemIsUserCheckable
@@ -235,6 +279,7 @@ class LayersPanel(QWidget):
                 item.setCheckState(
                     Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked
                 )
+                _style_row(item, layer)
                 self.list.addItem(item)
             current = self.document.current_layer
             if current is not None:
@@ -266,6 +311,12 @@ class LayersPanel(QWidget):
             self.list.blockSignals(True)
             item.setText(layer.name)
             item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
+            if (layer.control is not None) != (item.data(CONTROL_ROLE) is not None) or (
+                layer.control is not None and item.data(CONTROL_ROLE) != layer.control.kind
+            ):
+                item.setIcon(layer_thumbnail(layer))  # the badge comes or goes
+            item.setData(CONTROL_ROLE, None if layer.control is None else layer.control.kind)
+            _style_row(item, layer)
             self.list.blockSignals(False)
         if layer is self.document.current_layer:
             self._sync_controls()

@@ -49,6 +49,9 @@ class LivePanel(QWidget):
         self.live_button.setObjectName("liveButton")
         self.live_button.setCheckable(True)
         self.live_button.setToolTip("Live painting: the region is refined as you paint (Ctrl+L)")
+        self.live_button.toggled.connect(
+            lambda on: self.live_button.setText("Live: on (click to stop)" if on else "Live")
+        )
         self.live_button.toggled.connect(self.toggled)
         layout.addWidget(self.live_button)
 

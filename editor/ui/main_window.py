@@ -53,6 +53,7 @@ from editor.ui.menus import connect_actions, create_menus
 from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
 from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
+from editor.ui.upscale_bridge import UpscaleController
 from editor.ui.window_files import APP_NAME, WindowFiles
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         self.generations_panel: GenerationHistoryPanel = self.generations_dock.widget()
         self.live_dock, self.live = add_live_dock(self)  # Live painting (editor.ui.live_mode)
         self.generation.status.connect(lambda text: self.statusBar().showMessage(text, STATUS_MS))
+        self.upscale = UpscaleController(self)  # Image > Upscale… (editor.ui.upscale_bridge)
         self.recent_menu = create_menus(self)
         self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))
         self.tool_group = QActionGroup(self)

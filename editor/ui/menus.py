@@ -46,7 +46,7 @@ def create_menus(window: MainWindow) -> QMenu:
          a.feather_selection, a.selection_from_mask, None, a.clear_mask, a.invert_mask,
          a.mask_from_selection),
     )  # fmt: skip
-    _fill(bar.addMenu("&Image"), (a.canvas_size, a.scale_image))
+    _fill(bar.addMenu("&Image"), (a.canvas_size, a.scale_image, None, a.upscale))
     view = _fill(bar.addMenu("&View"), (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None))
     _fill(view, (a.toggle_mask, None))
     for dock in (window.tools_dock, window.generation_dock, window.layers_dock,
@@ -58,8 +58,9 @@ def create_menus(window: MainWindow) -> QMenu:
     )
     _fill(
         bar.addMenu("&Layer"),
-        (a.add_layer, a.duplicate_layer, a.delete_layer, a.merge_down, a.flatten),
-    )
+        (a.add_layer, a.duplicate_layer, a.delete_layer, a.merge_down, a.flatten, None,
+         a.control_layer, a.make_control),
+    )  # fmt: skip
     _fill(
         bar.addMenu("&Generate"),
         (a.generate, a.cancel, a.clear_frame, None, a.accept_candidate, a.discard_candidate,
@@ -73,6 +74,12 @@ def _open_models(w: MainWindow) -> None:
     from editor.ui.models_dialog import open_models_dialog  # loaded when first opened
 
     open_models_dialog(w)
+
+
+def _control_layers_ui(w: MainWindow, what: str) -> None:
+    from editor.ui import control_layer_dialog as dialogs
+
+    getattr(dialogs, what)(w)
 
 
 def connect_actions(w: MainWindow) -> None:
@@ -105,6 +112,7 @@ def connect_actions(w: MainWindow) -> None:
         "mask_from_selection": lambda: w.edit("mask_from_selection"),
         "canvas_size": w.ask_canvas_size,
         "scale_image": w.ask_scale_image,
+        "upscale": w.upscale.open_dialog,
         "toggle_mask": c.set_mask_visible,
         "zoom_in": lambda: c.zoom_in(),
         "zoom_out": lambda: c.zoom_out(),
@@ -118,6 +126,8 @@ def connect_actions(w: MainWindow) -> None:
         "delete_layer": lambda: w.edit("delete_layer"),
         "merge_down": lambda: w.edit("merge_down"),
         "flatten": lambda: w.edit("flatten"),
+        "control_layer": lambda: _control_layers_ui(w, "edit_control_layer"),
+        "make_control": lambda: _control_layers_ui(w, "make_control_from_layer"),
         "generate": w.generate,
         "clear_frame": lambda: w.edit("set_generation_frame", None),
         "cancel": w.cancel,
@@ -133,3 +143,4 @@ def connect_actions(w: MainWindow) -> None:
         getattr(a, f"tool_{name}").triggered.connect(lambda _c=False, n=name: w.set_tool(n))
     a.toggle_mask.setChecked(True)
     a.tool_brush.setChecked(True)
+    w.layers_panel.add_context_actions([a.control_layer, a.make_control])

@@ -61,11 +61,11 @@ class ModelsDialog(QDialog):
         self._cancel_requested = False
         self.installed: list[InstalledModel] = []
         layout = tidy(QVBoxLayout(self), margin=None)
-        layout.addWidget(self._installed_box())
+        layout.addWidget(self._installed_box(), 3)
         self.sources = InstallSources()
         self.sources.install_button.clicked.connect(self.start_install)
         self.install_button = self.sources.install_button
-        layout.addWidget(self.sources, 1)
+        layout.addWidget(self.sources, 2)
         layout.addLayout(self._progress_row())
         self.message = QLabel()
         self.message.setObjectName("modelsMessage")
@@ -119,6 +119,11 @@ class ModelsDialog(QDialog):
         row.addWidget(self.status, 2)
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
+        for widget in (self.status, self.progress, self.cancel_button):
+            # Hidden when idle, but keeping their room: the lists do not jump at each start.
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
         return row
 
     # State ------------------------------------------------------------------------------
@@ -176,6 +181,7 @@ class ModelsDialog(QDialog):
         choice = self.sources.choice()
         if isinstance(choice, str):
             self.message.setText(choice)
+            self.message.setStyleSheet("")
             return
         self._choice = choice
         self.message.clear()
@@ -222,12 +228,17 @@ class ModelsDialog(QDialog):
         needed = self.needed_bytes(choice, plan)
         folder = user_models_dir()
         free = free_space(folder)
-        what = choice.title if choice.title != plan.source else plan.name
+        if choice.licence:  # a starter
+            what = choice.title
+        elif plan.local is not None or plan.files[0].relpath or plan.name.endswith(".safetensors"):
+            what = plan.name
+        else:  # e.g. Civitai's /api/download/models/42: the name comes with the file
+            what = "the model at this address"
         lines = [f"Install {what}?", f"From: {plan.source or choice.source}"]
         if choice.licence:
             lines.append(f"Licence: {choice.licence} (read it on the model's page before use)")
         if needed is None:
-            lines.append("Disk space needed: unknown until the server answers (checked then)")
+            lines.append("Disk space needed: unknown until the download starts, then checked")
         else:
             lines.append(f"Disk space needed: {human_size(needed)}")
         lines.append(f"Free: {human_size(free)} in {folder}")
@@ -319,7 +330,7 @@ class ModelsDialog(QDialog):
         _RUNNING.add(task)
         task.progress.connect(self._show_progress)
         task.succeeded.connect(on_success)
-        task.failed.connect(self._finish)
+        task.failed.connect(lambda text: self._finish(text, error=True))
         task.cancelled.connect(self._finish)
         task.finished.connect(lambda: _RUNNING.discard(task))
         self._set_busy(True)
@@ -330,10 +341,12 @@ class ModelsDialog(QDialog):
             self.task.wait()  # its last signal came: the thread is ending
         self.task = None
 
-    def _finish(self, text: str) -> None:
+    def _finish(self, text: str, error: bool = False) -> None:
         self._end_task()
         self._cancel_requested = False
         self.message.setText(text)
+        # Failures stand out from the "Installed …" and "Moved …" lines.
+        self.message.setStyleSheet("color: #e0605a; font-weight: bold;" if error else "")
         self.refresh()
         self._set_busy(False)
 

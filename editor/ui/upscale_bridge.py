@@ -19,14 +19,14 @@ from PySide6.QtCore import QObject, QRect, Signal
 
 from editor.model.document import Document
 from editor.model.layer import Layer
-from editor.ui.upscale_dialog import UpscaleChoice, UpscaleDialog
 from engine.jobs import build_request
 from engine.metadata import PARAMETERS_KEY
 from engine.request import Box
-from engine.upscale import UpscaleJob, UpscaleResult
 
 if TYPE_CHECKING:
     from editor.ui.main_window import MainWindow
+    from editor.ui.upscale_dialog import UpscaleChoice, UpscaleDialog
+    from engine.upscale import UpscaleResult
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class UpscaleController(QObject):
         self._connected = None  # the EngineClient whose signals are connected
 
     def open_dialog(self) -> UpscaleDialog | None:
+        # Imported on first use: the window opens without the upscale modules.
+        from editor.ui.upscale_dialog import UpscaleDialog
         from engine.upscalers import find_upscalers
 
         w = self.window
@@ -119,7 +121,7 @@ class UpscaleController(QObject):
         return dialog
 
     def start(self, choice: UpscaleChoice) -> int | None:
-        from engine.upscale import run_upscale
+        from engine.upscale import UpscaleJob, run_upscale
 
         w, dialog = self.window, self.dialog
         doc = w.document

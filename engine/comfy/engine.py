@@ -115,9 +115,14 @@ class _Uploads:
 class ComfyEngine:
     """Runs jobs on ComfyUI servers; same contract as engine.pipelines.Engine.run."""
 
-    def __init__(self, servers: Sequence[tuple[str, str]] | Sequence[str]) -> None:
+    def __init__(
+        self, servers: Sequence[tuple[str, str]] | Sequence[str], native: int | None = None
+    ) -> None:
+        """`native`: the side regions are generated at (None: guessed per checkpoint name,
+        since a server does not say what family a checkpoint is)."""
         pairs = [(s, "") if isinstance(s, str) else (s[0], s[1]) for s in servers]
         self.pool = ServerPool(pairs)
+        self.native = native
 
     def unload(self) -> None:
         """Nothing is held here: the servers keep their own models loaded."""
@@ -139,7 +144,8 @@ class ComfyEngine:
             raise Cancelled()
         servers = self.pool.live()
         warnings = [w for s, _ in servers if (w := self._http_warning(s.url))]
-        return _Job(request, inputs, servers, on_progress, cancel, tuple(warnings)).run(self.pool)
+        job = _Job(request, inputs, servers, on_progress, cancel, tuple(warnings), self.native)
+        return job.run(self.pool)
 
     @staticmethod
     def _http_warning(url: str) -> str | None:
@@ -162,6 +168,7 @@ class _Job:
         on_progress: ProgressCallback | None,
         cancel: CancelCheck,
         warnings: tuple[str, ...],
+        native: int | None = None,
     ) -> None:
         from engine.control_run import verified_specs
 
@@ -181,7 +188,7 @@ class _Job:
         if request.region is None and mode == "txt2img":
             self.gen = (_round8(request.width), _round8(request.height))
         else:
-            self.gen = _gen_size(*self.crop, native_size(checkpoint))
+            self.gen = _gen_size(*self.crop, native or native_size(checkpoint))
         pictures: dict[str, np.ndarray] = {}
         self.soft: SoftInpaintJob | None = None
         if mode in ("inpaint", "outpaint"):

@@ -194,12 +194,22 @@ class ComfyServer:
         sub = answer.get("subfolder") or ""
         return f"{sub}/{answer['name']}" if sub else str(answer["name"])
 
-    def interrupt(self, prompt_id: str) -> None:
+    def interrupt(self, prompt_id: str, wait: float = 10.0) -> None:
+        """Drop the prompt from the queue or stop it running, and wait (up to `wait` s)
+        until the server has let go of it, so a cancelled job leaves nothing behind."""
         try:
             self._request("POST", "/queue", 5.0, json={"delete": [prompt_id]})
             self._request("POST", "/interrupt", 5.0, json={"prompt_id": prompt_id})
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and self._queued(prompt_id):
+                time.sleep(_POLL)
         except EngineError:
             log.info("could not interrupt %s on %s", prompt_id, self.url, exc_info=True)
+
+    def _queued(self, prompt_id: str) -> bool:
+        queue = self._json("GET", "/queue", 5.0)
+        items = queue.get("queue_running", []) + queue.get("queue_pending", [])
+        return any(len(item) > 1 and item[1] == prompt_id for item in items)
 
     def forget(self, prompt_id: str) -> None:
         """Drop the prompt's history entry (results are fetched, or unwanted)."""
@@ -234,6 +244,8 @@ class ComfyServer:
                     f"{response.status_code})."
                 )
             self._follow(ws, prompt_id, on_step, cancel)
+        except ServerGone:
+            raise  # nothing there to clean up
         except BaseException:
             self.interrupt(prompt_id)
             self.forget(prompt_id)
@@ -291,9 +303,8 @@ class ComfyServer:
                 raise self._execution_error(data)
             elif kind == "execution_interrupted":
                 raise Cancelled()
-            elif kind == "execution_success" or (
-                kind == "executing" and data.get("node") is None and data.get("prompt_id")
-            ):
+            elif kind == "executing" and data.get("node") is None and data.get("prompt_id"):
+                # Sent after the history entry is written; `execution_success` comes before.
                 return
 
     def _result(self, prompt_id: str) -> np.ndarray:

@@ -20,6 +20,7 @@ from engine.region import apply_patch
 from engine.request import GenerationRequest
 from tests.comfy.servers import CHECKPOINT, ComfyProcess
 
+NATIVE = 128  # generation side: small, the servers run on a shared CPU
 # The first test also waits for the session fixture to start two servers.
 pytestmark = pytest.mark.timeout(900)
 
@@ -65,8 +66,8 @@ def test_txt2img_equals_the_same_workflow_posted_straight_to_the_server(
 def test_img2img_repaints_the_whole_region(comfy_servers: list[ComfyProcess]) -> None:
     picture = _picture()
     job = prepare_job({**PARAMS, "mode": "img2img", "strength": 0.6}, 192, 160,
-                      image_composite(picture), native=512)  # fmt: skip
-    [result] = ComfyEngine([comfy_servers[0].url]).run(job.request, job.inputs)
+                      image_composite(picture), native=NATIVE)  # fmt: skip
+    [result] = ComfyEngine([comfy_servers[0].url], native=NATIVE).run(job.request, job.inputs)
     assert result.rgba.shape[:2] == (160, 192)
     assert (result.rgba[..., 3] == 255).all()
     changed = np.abs(result.rgba[..., :3].astype(int) - picture[..., :3]).mean()
@@ -77,11 +78,11 @@ def test_soft_inpaint_changes_the_mask_and_keeps_every_pixel_outside_bit_identic
     comfy_servers: list[ComfyProcess],
 ) -> None:
     picture, mask = _picture(), _disc()
-    job = prepare_job({**PARAMS, "mode": "inpaint", "strength": 1.0, "inpaint_mode": "fill",
+    job = prepare_job({**PARAMS, "mode": "inpaint", "strength": 1.0, "inpaint_mode": "add",
                        "soft_edges": True}, 192, 160, image_composite(picture),
-                      mask=mask, native=512)  # fmt: skip
+                      mask=mask, native=NATIVE)  # fmt: skip
     assert job.request.soft_edges and job.request.mask_blur > 0
-    [result] = ComfyEngine([comfy_servers[0].url]).run(job.request, job.inputs)
+    [result] = ComfyEngine([comfy_servers[0].url], native=NATIVE).run(job.request, job.inputs)
     out = apply_patch(picture, result.rgba, result.x, result.y)
     alpha = np.zeros((160, 192), np.uint8)
     ph, pw = result.rgba.shape[:2]

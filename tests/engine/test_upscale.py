@@ -81,7 +81,6 @@ def test_upscaler_is_found_and_a_wrong_folder_is_refused(upscaler_root: Path) ->
 def test_x4_upscaler_runs_in_tiles_with_progress_and_keeps_alpha(
     engine: Engine, upscaler_root: Path
 ) -> None:
-    rng = np.random.default_rng(2)
     picture = np.dstack([bench_picture(48)[:40], np.full((40, 48), 255, np.uint8)])
     picture[:8, :8, 3] = 0  # a transparent corner stays transparent
     job = UpscaleJob(96, 80, _request(steps=2), upscaler="auto", upscaler_tile=32)
@@ -98,7 +97,6 @@ def test_x4_upscaler_runs_in_tiles_with_progress_and_keeps_alpha(
     assert np.abs(result.rgba[..., :3].astype(int) - lanczos[..., :3]).mean() > 1
     again = run_upscale(engine, picture, job, extra_dirs=[upscaler_root])
     assert np.array_equal(again.rgba, result.rgba)  # same seed, same pixels
-    del rng
 
 
 def test_refine_in_feathered_tiles_without_seams(engine: Engine) -> None:

@@ -80,7 +80,9 @@ def test_a_stale_result_never_replaces_a_newer_one(window, qtbot, tiny_model_dir
     client.finished.connect(lambda job_id, results: delivered.append((job_id, results)))
     stroke(window, [(10, 80), (80, 10)], color=(250, 250, 0))
     settle(qtbot, live)
+    qtbot.waitUntil(lambda: bool(delivered), timeout=TIMEOUT_MS)  # our slot runs after live's
     old_id, old_results = delivered[-1]
+    assert np.array_equal(live.result.rgba, old_results[0].rgba)
     stroke(window, [(10, 10), (80, 80)], color=(0, 250, 0))
     settle(qtbot, live)
     newest = live.result.rgba.copy()

@@ -24,14 +24,15 @@ from tests.model_server import Served, hub_repo, serve
 MB = 1 << 20
 
 
-def _big_lora(path: Path) -> bytes:
-    """A 3.2 MB SD1 LoRA: several 1 MB transfer chunks."""
+def _big_lora(path: Path, context_dim: int = 768) -> bytes:
+    """A 3.2 MB LoRA (SD1 by default; the demo model's text width is 128): several 1 MB
+    transfer chunks."""
     import torch
     from safetensors.torch import save_file
 
     key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
     tensors = {
-        f"{key}.lora_down.weight": torch.ones(4, 768),
+        f"{key}.lora_down.weight": torch.ones(4, context_dim),
         f"{key}.lora_up.weight": torch.ones(200_000, 4),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +134,8 @@ def dialog(qtbot) -> ModelsDialog:
 def test_install_from_the_web_in_the_window_shows_progress_and_lists_it(
     qtbot, window, tmp_path: Path
 ) -> None:
-    gate = Gate(_big_lora(tmp_path / "src.safetensors"), "ink-style.safetensors", hold_s=0.3)
+    data = _big_lora(tmp_path / "src.safetensors", context_dim=128)  # fits the demo model
+    gate = Gate(data, "ink-style.safetensors", hold_s=0.3)
     window.actions.models.trigger()
     dialog = window.findChild(ModelsDialog, "modelsDialog")
     assert dialog is not None and dialog.isVisible() and installed_rows(dialog) == []
@@ -142,16 +144,16 @@ def test_install_from_the_web_in_the_window_shows_progress_and_lists_it(
     with gated(gate) as url, qtbot.waitSignal(dialog.models_changed, timeout=30000):
         asked = install_from_web(qtbot, dialog, url)
     (question,) = asked
-    assert "Disk space needed: unknown" in question and "Free: " in question
+    assert (
+        "Disk space needed: unknown until the download starts" in question and "Free: " in question
+    )
     # The bar moved while the transfer ran, showing speed and time left, and reached 100%.
     assert any(0 < v < 1000 and "/s" in text and "s left" in text for v, text in seen), seen
     assert seen[-1][0] == 1000 and "100%" in seen[-1][1]
     assert models_tree() == ["loras", "loras/ink-style.safetensors"]
     assert (user_models_dir() / "loras" / "ink-style.safetensors").read_bytes() == gate.data
-    assert installed_rows(dialog)[0][:3] == ["ink-style", "SD 1.x", "LoRA"]
-    assert dialog.message.text().startswith(
-        "Installed ink-style.safetensors (LoRA, SD 1.x, 3.2 MB) in "
-    )
+    assert installed_rows(dialog)[0][:3] == ["ink-style", "—", "LoRA"]  # no known family
+    assert dialog.message.text().startswith("Installed ink-style.safetensors (LoRA, 3.2 MB) in ")
     # The window re-listed its models: the generation panel now offers the LoRA.
     combo = window.generation_panel.lora_panel.combo
     assert "ink-style" in [combo.itemData(i) for i in range(combo.count())]
@@ -233,7 +235,7 @@ def test_starter_install_asks_with_size_and_licence_first(
     assert question.startswith("Install Tiny ink LoRA?") and "Licence: MIT" in question
     assert "Disk space needed: 3.2 MB" in question and "Free: " in question
     assert models_tree() == ["loras", "loras/tiny-ink.safetensors"]
-    assert [row[0] for row in installed_rows(dialog)] == ["tiny-ink"]
+    assert [row[:3] for row in installed_rows(dialog)] == [["tiny-ink", "SD 1.x", "LoRA"]]
 
 
 def test_remove_asks_then_moves_to_the_trash(
@@ -265,3 +267,26 @@ def test_remove_asks_then_moves_to_the_trash(
     assert f"Path={path}" in info.replace("%2F", "/")
     assert [row[0] for row in installed_rows(dialog)] == ["keep"]
     assert dialog.message.text() == "Moved old-ink to the trash."
+
+
+def test_local_file_is_copied_or_linked(qtbot, dialog: ModelsDialog, tmp_path: Path) -> None:
+    copied = write_header_only_lora(tmp_path / "mine" / "pencil.safetensors", 768)
+    linked = write_header_only_lora(tmp_path / "mine" / "charcoal.safetensors", 2048)
+    dialog.sources.tabs.setCurrentIndex(2)
+    for path, link in ((copied, False), (linked, True)):
+        dialog.sources.local_edit.setText(str(path))
+        dialog.sources.link_box.setChecked(link)
+        asked = answer("confirmInstallBox", "Install")
+        with qtbot.waitSignal(dialog.models_changed, timeout=30000):
+            qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not dialog.busy())
+        needed = "0 B" if link else f"{path.stat().st_size / 1000:.1f} KB"
+        assert f"Disk space needed: {needed}" in asked[0]
+    loras = user_models_dir() / "loras"
+    assert (loras / "pencil.safetensors").read_bytes() == copied.read_bytes()
+    assert not (loras / "pencil.safetensors").is_symlink() and copied.exists()
+    assert (loras / "charcoal.safetensors").resolve() == linked
+    assert [row[:3] for row in installed_rows(dialog)] == [
+        ["charcoal", "SDXL", "LoRA"],
+        ["pencil", "SD 1.x", "LoRA"],
+    ]
