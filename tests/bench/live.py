@@ -163,7 +163,8 @@ def measure_p12(ctx: Context) -> Result:
     jobs_before = live.jobs_submitted
     try:
         recorder.timer.start()
-        _idle(0.5)
+        idle_from = time.perf_counter()
+        _idle(1.0)
         start = time.perf_counter()
         mover.start()
         _idle(seconds)
@@ -174,6 +175,7 @@ def measure_p12(ctx: Context) -> Result:
     finally:
         close_window(window)
     gaps = recorder.gaps(start, end)
+    idle = recorder.gaps(idle_from, start)
     p50, p99 = median(gaps), percentile(gaps, 99)
     worst = max(gaps, default=math.nan)
     ok = p99 <= 0.012 and worst <= 0.025
@@ -184,6 +186,9 @@ def measure_p12(ctx: Context) -> Result:
         f"{len(shown)} results shown): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
         f"max {worst * 1000:.1f} ms over {len(gaps)} gaps; value = p99 in ms"
     )
-    return Result(
-        "P12", "UI smoothness while live", p99 * 1000, "p99 ≤ 12 ms, max ≤ 25 ms", ok, detail
-    )
+    extra = [
+        f"idle baseline just before (Live on, nothing painted): p50 {median(idle) * 1000:.1f} "
+        f"ms, p99 {percentile(idle, 99) * 1000:.1f} ms, max {max(idle, default=0) * 1000:.1f} ms"
+    ]
+    target = "p99 ≤ 12 ms, max ≤ 25 ms"
+    return Result("P12", "UI smoothness while live", p99 * 1000, target, ok, detail, extra)

@@ -15,8 +15,12 @@ its own process, so neither sees the other's heap).
 from __future__ import annotations
 
 import json
+import os
+import resource
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -80,3 +84,125 @@ def bench_picture(size: int, seed: int = 0) -> np.ndarray:
         rgb[disc] = rng.uniform(20, 235, 3)
     rgb[:, :, 1] += 12 * np.sin(xx * 40)
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------
+# P13
+
+
+def _upscale(engine, picture: np.ndarray, size: int, steps: int, strength: float):
+    from engine.request import GenerationRequest
+    from engine.upscale import UpscaleJob, run_upscale
+
+    request = GenerationRequest(mode="img2img", prompt="", seed=SEED, steps=steps,
+                                strength=strength, model=DEMO, watermark=False)  # fmt: skip
+    job = UpscaleJob(size, size, request, refine=True, upscaler="lanczos")
+    return run_upscale(engine, picture, job)
+
+
+def measure_p13(ctx: Context) -> Result:
+    from engine.pipelines import Engine
+    from engine.tiles import plan_tiles
+    from engine.upscale import REFINE_OVERLAP_FRACTION
+
+    smoke = ctx.profile.name == "smoke"
+    size, steps = (192, 4) if smoke else (512, 10)
+    engine = Engine()
+    picture = bench_picture(size // 2)
+    start = time.perf_counter()
+    result = _upscale(engine, picture, size, steps, STRENGTH)
+    seconds = time.perf_counter() - start
+    tile = engine.info.native_size
+    plan = plan_tiles(size, size, tile, tile // REFINE_OVERLAP_FRACTION)
+    ratio = seam_ratio(result.rgba, plan)
+    # What the measure sees without the feathered blend: the same tiles pasted hard.
+    hard = _hard_paste(engine, result.rgba, picture, size, steps, plan)
+    detail = (
+        f"{size // 2}² ×2 with Lanczos, refined at strength {STRENGTH} in {len(plan)} tiles "
+        f"of {tile}² ({steps} steps, {seconds:.0f} s); seams / interior = {ratio:.3f}"
+    )
+    extra = [f"the same tiles pasted without feathering: {hard:.3f}"] if hard else []
+    return Result("P13", "upscale seams", ratio, "≤ 1.2", ratio <= 1.2, detail, extra)
+
+
+def _hard_paste(engine, refined, picture, size, steps, plan) -> float | None:
+    """The seam ratio of the refined tiles laid edge to edge with no blend (each tile's
+    own pixels up to the middle of its overlaps): shows the measure sees real seams."""
+    from engine.request import GenerationInputs, GenerationRequest
+    from engine.upscale import keep_source_colours
+
+    if len(plan) > 36:
+        return None
+    from PIL import Image
+
+    up = np.asarray(Image.fromarray(picture).resize((size, size), Image.Resampling.LANCZOS))
+    out = np.zeros_like(up)
+    request = GenerationRequest(mode="img2img", prompt="", seed=SEED, steps=steps,
+                                strength=STRENGTH, model=DEMO, watermark=False)  # fmt: skip
+    opaque = np.full((plan.tile_height, plan.tile_width), 255, np.uint8)
+    for spec in plan:
+        b = spec.box
+        crop = np.dstack([up[b.y : b.bottom, b.x : b.right], opaque])
+        tile = engine.run(request.replace(width=b.width, height=b.height),
+                          GenerationInputs(image=crop))[0].rgba[..., :3]  # fmt: skip
+        tile = keep_source_colours(tile, crop[..., :3], max(2, b.width // 32))
+        out[b.y : b.bottom, b.x : b.right] = tile
+    del refined
+    return seam_ratio(out, plan)
+
+
+# ----------------------------------------------------------------------------------
+# P14
+
+
+def _probe(size: int, steps: int) -> dict:
+    """Peak RSS of upscaling a (size/4)² picture ×4 and refining the size² result, in a
+    child process of its own."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.bench.upscale", str(size), str(steps)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=3600,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_p14(ctx: Context) -> Result:
+    smoke = ctx.profile.name == "smoke"
+    small, large = (128, 256) if smoke else (512, 2048)
+    steps = 4  # x strength 0.3: one denoising step per tile (memory, not looks)
+    a = _probe(small, steps)
+    b = _probe(large, steps)
+    ratio = b["peak"] / a["peak"]
+    mib = 2**20
+    detail = (
+        f"peak RSS refining {large}² ({b['tiles']} tiles, {b['seconds']:.0f} s): "
+        f"{b['peak'] / mib:.0f} MiB vs {small}² ({a['tiles']} tiles): {a['peak'] / mib:.0f} MiB"
+    )
+    extra = [f"{large}² picture buffers alone: {large * large * 4 * 3 / mib:.0f} MiB (input, "
+             "upscaled, refined)"]  # fmt: skip
+    return Result("P14", "upscale memory", ratio, "≤ 1.2", ratio <= 1.2, detail, extra)
+
+
+def _probe_main(argv: list[str]) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from engine.pipelines import Engine
+
+    size, steps = int(argv[0]), int(argv[1])
+    picture = bench_picture(size // 4)
+    engine = Engine()
+    start = time.perf_counter()
+    result = _upscale(engine, picture, size, steps, STRENGTH)
+    seconds = time.perf_counter() - start
+    # ru_maxrss is in KiB on Linux.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak": peak, "tiles": result.tiles, "seconds": seconds}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_probe_main(sys.argv[1:]))
