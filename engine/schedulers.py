@@ -6,6 +6,7 @@ state (timesteps, step index) never leaks into the next and v-prediction is kept
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from engine.errors import InvalidRequestError
@@ -46,7 +47,9 @@ def make_scheduler(name: str, base_config: Any) -> Any:
     class_name, overrides = SCHEDULERS[canonical_name(name)]
     cls = getattr(diffusers, class_name)
     config = dict(base_config)
-    # A model saved with a Karras sampler must not make "Euler" use Karras sigmas too.
-    config["use_karras_sigmas"] = False
+    # A model saved with a Karras sampler must not make "Euler" use Karras sigmas too
+    # (only for schedulers that have the switch: others warn about an unknown key).
+    if "use_karras_sigmas" in inspect.signature(cls.__init__).parameters:
+        config["use_karras_sigmas"] = False
     config.update(overrides)
     return cls.from_config(config)

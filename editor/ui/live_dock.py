@@ -51,7 +51,10 @@ def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
     dock.setObjectName("liveDock")
     dock.setWidget(panel)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    window.splitDockWidget(window.generation_dock, dock, Qt.Orientation.Vertical)
+    # A tab beside Layers: the Generate dock keeps its height for the prompt and settings
+    # (split under it, both needed scrolling at 1280x800); turning Live on shows the tab.
+    window.tabifyDockWidget(window.layers_dock, dock)
+    window.layers_dock.raise_()
     live = LiveController(panel, window.generation, busy=window.tools.busy, parent=window)
 
     toggle = QAction("&Live Painting", window)
@@ -59,6 +62,7 @@ def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
     toggle.setCheckable(True)
     toggle.setShortcut(QKeySequence(LIVE_SHORTCUT))
     toggle.toggled.connect(live.set_enabled)
+    toggle.toggled.connect(lambda on: dock.raise_() if on else None)
     panel.live_button.toggled.connect(toggle.setChecked)
     apply = QAction("&Apply Live Result", window)
     apply.setObjectName("action_live_apply")

@@ -50,7 +50,8 @@ def create_menus(window: MainWindow) -> QMenu:
     view = _fill(bar.addMenu("&View"), (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None))
     _fill(view, (a.toggle_mask, None))
     for dock in (window.tools_dock, window.generation_dock, window.layers_dock,
-                 window.history_dock, window.generations_dock, window.results_dock):  # fmt: skip
+                 window.history_dock, window.generations_dock, window.live_dock,
+                 window.results_dock):  # fmt: skip
         view.addAction(dock.toggleViewAction())
     _fill(
         bar.addMenu("&Tools"),
@@ -64,7 +65,7 @@ def create_menus(window: MainWindow) -> QMenu:
     _fill(
         bar.addMenu("&Generate"),
         (a.generate, a.cancel, a.clear_frame, None, a.accept_candidate, a.discard_candidate,
-         a.discard_all, None, a.models),
+         a.discard_all, None, *window.live.actions, None, a.models),
     )  # fmt: skip
     _fill(bar.addMenu("&Help"), (a.about,))
     return recent

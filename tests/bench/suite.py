@@ -31,6 +31,8 @@ TARGETS = {
     "P10": ("seamless removal", "≤ 0.25"),
     "P11": ("live latency", "≤ 0.5"),
     "P12": ("UI smoothness while live", "p99 ≤ 12 ms, max ≤ 25 ms"),
+    "P13": ("upscale seams", "≤ 1.2"),
+    "P14": ("upscale memory", "≤ 1.2"),
     "P18": ("ComfyUI overhead", "≤ 1.10"),
     "P19": ("two-server throughput", "report"),
 }
@@ -56,6 +58,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         seamless,
         startup,
         ui_cost,
+        upscale,
     )
 
     return {
@@ -73,6 +76,8 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P17": history.measure_p17,
         "P11": live.measure_p11,
         "P12": live.measure_p12,
+        "P13": upscale.measure_p13,
+        "P14": upscale.measure_p14,
         # Start real ComfyUI servers (packaging/comfyui.sh builds them once per machine).
         "P18": comfy.measure_p18,
         "P19": comfy.measure_p19,
