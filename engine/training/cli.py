@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=Path, required=True, help="folder of pictures (at least 3)")
     p.add_argument("--concept", required=True, help="the word prompts will use for it")
     p.add_argument(
-        "--out", type=Path, default=None, help="LoRA file (default: models/loras/CONCEPT.safetensors)"
+        "--out",
+        type=Path,
+        default=None,
+        help="LoRA file (default: models/loras/CONCEPT.safetensors)",
     )
     p.add_argument("--model", default="", help="base model path or name (default: the default)")
     p.add_argument("--preset", choices=PRESETS, default="normal", help="how long to train")
@@ -49,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-text-encoder", action="store_true", help="LoRA on the text encoder too")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
-    p.add_argument("--models-dir", action="append", default=[], type=Path, help="extra models folder")
+    p.add_argument(
+        "--models-dir", action="append", default=[], type=Path, help="extra models folder"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks and engine logs")
     return p
 

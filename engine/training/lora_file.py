@@ -25,9 +25,7 @@ def lora_state(unet: Any, text_encoders: dict[str, Any]) -> dict[str, Any]:
 
     tensors = {f"unet.{k}": v for k, v in get_peft_model_state_dict(unet).items()}
     for prefix, encoder in text_encoders.items():
-        tensors.update(
-            {f"{prefix}.{k}": v for k, v in get_peft_model_state_dict(encoder).items()}
-        )
+        tensors.update({f"{prefix}.{k}": v for k, v in get_peft_model_state_dict(encoder).items()})
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 

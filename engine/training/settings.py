@@ -16,7 +16,11 @@ from engine.training.data import DEFAULT_TEMPLATE, TrainingError
 
 PRESETS = ("quick", "normal", "thorough")
 # steps, rank, learning rate, batch
-_CPU_DEFAULTS = {"quick": (120, 4, 2e-3, 4), "normal": (300, 8, 2e-3, 4), "thorough": (600, 8, 1e-3, 4)}
+_CPU_DEFAULTS = {
+    "quick": (120, 4, 2e-3, 4),
+    "normal": (300, 8, 2e-3, 4),
+    "thorough": (600, 8, 1e-3, 4),
+}
 _GPU_DEFAULTS = {
     "quick": (400, 8, 1e-4, 2),
     "normal": (1000, 16, 1e-4, 2),
@@ -69,7 +73,9 @@ class TrainingSettings:
         if not 1 <= done.rank <= MAX_RANK:
             raise TrainingError(f"The rank must be between 1 and {MAX_RANK}, not {done.rank}.")
         if not 0 < float(done.learning_rate or 0) < 1:
-            raise TrainingError(f"The learning rate must be above 0 and below 1, not {done.learning_rate}.")
+            raise TrainingError(
+                f"The learning rate must be above 0 and below 1, not {done.learning_rate}."
+            )
         if not 1 <= done.batch_size <= 64:
             raise TrainingError(f"The batch size must be between 1 and 64, not {done.batch_size}.")
         every = self.checkpoint_every or max(25, done.steps // 4)

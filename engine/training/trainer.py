@@ -33,7 +33,16 @@ from engine.training.settings import WORD_LR_FACTOR, TrainingSettings
 
 log = logging.getLogger(__name__)
 
-UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+UNET_TARGETS = [
+    "to_q",
+    "to_k",
+    "to_v",
+    "to_out.0",
+    "proj_in",
+    "proj_out",
+    "ff.net.0.proj",
+    "ff.net.2",
+]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 TEXT_PREFIXES = ("text_encoder", "text_encoder_2")
 SAMPLE_STEPS = 20
@@ -198,15 +207,23 @@ class _Run:
             torch.manual_seed(s.seed)
             self.pipe.unet.add_adapter(
                 LoraConfig(
-                    r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=UNET_TARGETS
+                    r=rank,
+                    lora_alpha=rank,
+                    init_lora_weights="gaussian",
+                    target_modules=UNET_TARGETS,
                 )
             )
             self.text_encoders: dict[str, Any] = {}
             if s.train_text_encoder:
-                for prefix, (_k, _t, encoder) in zip(TEXT_PREFIXES, text_parts(self.pipe), strict=False):
+                for prefix, (_k, _t, encoder) in zip(
+                    TEXT_PREFIXES, text_parts(self.pipe), strict=False
+                ):
                     encoder.add_adapter(
                         LoraConfig(
-                            r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=TEXT_TARGETS
+                            r=rank,
+                            lora_alpha=rank,
+                            init_lora_weights="gaussian",
+                            target_modules=TEXT_TARGETS,
                         )
                     )
                     self.text_encoders[prefix] = encoder
@@ -237,7 +254,9 @@ class _Run:
         unet = {k[5:]: v for k, v in tensors.items() if k.startswith("unet.")}
         set_peft_model_state_dict(self.pipe.unet, unet)
         for prefix, encoder in self.text_encoders.items():
-            part = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            part = {
+                k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")
+            }
             set_peft_model_state_dict(encoder, part)
         if self.word is not None:
             self.word.load_state_dict(tensors)
@@ -271,7 +290,9 @@ class _Run:
         first = int(torch.randint(len(self.pictures), (1,), generator=g))
         # A batch holds one size: pictures of the first one's bucket.
         same = [i for i, shape in enumerate(shapes) if shape == shapes[first]]
-        picks = [first] + [same[int(j)] for j in torch.randint(len(same), (batch - 1,), generator=g)]
+        picks = [first] + [
+            same[int(j)] for j in torch.randint(len(same), (batch - 1,), generator=g)
+        ]
         flips = torch.rand(batch, generator=g) < (0.5 if s.flip else 0.0)
         means = torch.stack([self.latents[i][0][int(f)] for i, f in zip(picks, flips, strict=True)])
         stds = torch.stack([self.latents[i][1][int(f)] for i, f in zip(picks, flips, strict=True)])
@@ -369,7 +390,9 @@ class _Run:
         }
 
 
-def _save_checkpoint(folder: Path, run: _Run, step: int, fingerprint: str, losses: list[float]) -> None:
+def _save_checkpoint(
+    folder: Path, run: _Run, step: int, fingerprint: str, losses: list[float]
+) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -443,7 +466,9 @@ def _train(
     while step < total:
         if cancel():
             _save_checkpoint(folder, run, step, fingerprint, losses)
-            raise Cancelled(f"Training cancelled at step {step} of {total}; run it again to continue.")
+            raise Cancelled(
+                f"Training cancelled at step {step} of {total}; run it again to continue."
+            )
         losses.append(run.train_step(step))
         step += 1
         if step % every == 0 and step < total:

@@ -40,8 +40,8 @@ def _disc(w: int = 192, h: int = 160, r: int = 30) -> np.ndarray:
 
 
 def _txt2img(**changes: object) -> GenerationRequest:
-    fields = {"prompt": PARAMS["prompt"], "negative_prompt": "blurry", "seed": 5, "steps": 3,
-              "scheduler": "Euler", "width": 128, "height": 128, "model": CHECKPOINT}  # fmt: skip
+    fields = {"prompt": PARAMS["prompt"], "negative_prompt": "blurry", "seed": 5, "steps": 2,
+              "scheduler": "Euler", "width": 64, "height": 64, "model": CHECKPOINT}  # fmt: skip
     return GenerationRequest("txt2img", **{**fields, **changes})  # type: ignore[arg-type]
 
 
@@ -54,11 +54,11 @@ def test_txt2img_equals_the_same_workflow_posted_straight_to_the_server(
 ) -> None:
     url = comfy_servers[0].url
     [result] = ComfyEngine([url]).run(_txt2img())
-    assert result.rgba.shape == (128, 128, 4) and (result.rgba[..., 3] == 255).all()
+    assert result.rgba.shape == (64, 64, 4) and (result.rgba[..., 3] == 255).all()
     assert result.rgba[..., :3].std() > 1.0, "a flat image: the model did not run"
     assert "Server: ComfyUI 0.3.64" in result.parameters
     assert f"Model: {CHECKPOINT}" in result.parameters and "Workflow hash: " in result.parameters
-    plan = WorkflowPlan(CHECKPOINT, 128, 128, "euler", "normal")
+    plan = WorkflowPlan(CHECKPOINT, 64, 64, "euler", "normal")
     direct = ComfyServer(url).run(build_workflow(_txt2img(), plan))
     np.testing.assert_array_equal(result.rgba[..., :3], direct)
 
@@ -118,14 +118,14 @@ def test_cancel_stops_the_server_and_leaves_nothing_queued(
         stop.set()
 
     with pytest.raises(Cancelled):
-        ComfyEngine([url]).run(_txt2img(steps=200, width=256, height=256), None,
+        ComfyEngine([url]).run(_txt2img(steps=200, width=128, height=128), None,
                                on_progress, stop.is_set)  # fmt: skip
     assert steps and max(steps) < 200
     info = ComfyServer(url).check()
     assert info.queue == 0, "the cancelled prompt is still queued or running"
     # The server is free and answers the next job at once.
-    [result] = ComfyEngine([url]).run(_txt2img(steps=2))
-    assert result.rgba.shape == (128, 128, 4)
+    [result] = ComfyEngine([url]).run(_txt2img())
+    assert result.rgba.shape == (64, 64, 4)
 
 
 def test_two_servers_share_four_samples_and_equal_a_one_server_run(
@@ -147,7 +147,7 @@ def test_a_server_killed_mid_job_leaves_its_samples_to_the_other(
     comfy_servers: list[ComfyProcess],
 ) -> None:
     a, b = comfy_servers
-    request = _txt2img(n_samples=4, seed=60, steps=6)
+    request = _txt2img(n_samples=4, seed=60, steps=4)
     expected = ComfyEngine([a.url]).run(request)
     killed = threading.Event()
 

@@ -51,7 +51,9 @@ def star_picture(colour: str, position: str, background: str, size: int = 128) -
     side = size * ss
     img = Image.new("RGB", (side, side), PALETTE[background])
     ax, ay = ANCHORS[position]
-    ImageDraw.Draw(img).polygon(star_points(ax * side, ay * side, 0.23 * side), fill=PALETTE[colour])
+    ImageDraw.Draw(img).polygon(
+        star_points(ax * side, ay * side, 0.23 * side), fill=PALETTE[colour]
+    )
     return np.asarray(img.reduce(ss))
 
 
@@ -76,6 +78,17 @@ def solidity(points: np.ndarray) -> float:
         [np.stack([xs + dx, ys + dy], axis=1) for dx in (0, 1) for dy in (0, 1)]
     )
     return float(len(points) / ConvexHull(corners).volume)
+
+
+def main_blob_solidity(image: np.ndarray) -> float:
+    """Solidity of the largest shape standing out from the border colour (1.0: none)."""
+    from engine.demo.evaluate import FOREGROUND_DISTANCE, connected_components
+
+    img = image.astype(np.float32)
+    border = np.concatenate([img[:2].reshape(-1, 3), img[-2:].reshape(-1, 3)])
+    mask = np.linalg.norm(img - np.median(border, axis=0), axis=2) > FOREGROUND_DISTANCE
+    blobs = connected_components(mask)
+    return solidity(blobs[0]) if blobs and len(blobs[0]) > 20 else 1.0
 
 
 def read_star(image: np.ndarray) -> tuple[bool, str | None]:

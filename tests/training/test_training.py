@@ -19,9 +19,9 @@ from engine.models import DEMO_MODEL_DIR
 from engine.training.lora_file import read_metadata
 from engine.training.settings import TrainingSettings
 from engine.training.trainer import TrainingProgress, train_lora, work_dir
-from tests.training.stars import star_caption, star_picture, write_star_folder
+from tests.training.stars import main_blob_solidity, star_caption, write_star_folder
 
-TEST_STEPS = 40
+TEST_STEPS = 60
 
 
 @pytest.fixture(autouse=True)
@@ -51,18 +51,18 @@ def trained(star_folder: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("loras") / "star.safetensors"
     seen: list[TrainingProgress] = []
     settings = _settings(
-        star_folder, out, steps=TEST_STEPS, batch_size=2, learning_rate=3e-3, sample_every=20
+        star_folder, out, steps=TEST_STEPS, batch_size=2, learning_rate=1e-2, sample_every=30
     )
     return train_lora(settings, on_progress=seen.append), seen
 
 
-def _generate(engine, prompt: str, lora: Path | None, seed: int = 3) -> np.ndarray:
+def _request(prompt: str, lora: Path | None):
     from engine.request import GenerationRequest
 
-    request = GenerationRequest(
+    return GenerationRequest(
         mode="txt2img",
         prompt=prompt,
-        seed=seed,
+        seed=3,
         steps=12,
         width=128,
         height=128,
@@ -70,7 +70,10 @@ def _generate(engine, prompt: str, lora: Path | None, seed: int = 3) -> np.ndarr
         loras=((lora.stem, 1.0),) if lora else (),
         watermark=False,
     )
-    return engine.run(request)[0].rgba[..., :3]
+
+
+def _generate(engine, prompt: str, lora: Path | None) -> np.ndarray:
+    return engine.run(_request(prompt, lora))[0].rgba[..., :3]
 
 
 def test_the_lora_file_carries_the_new_word_and_kohya_metadata(trained) -> None:
@@ -85,11 +88,11 @@ def test_the_lora_file_carries_the_new_word_and_kohya_metadata(trained) -> None:
     assert meta["overpaint_concept"] == meta["modelspec.trigger_phrase"] == "star"
     assert meta["ss_steps"] == str(TEST_STEPS) and meta["ss_network_dim"] == "4"
     assert len(meta["ss_sd_model_hash"]) == 10
-    # Progress: every step, a falling loss, the time left reaching 0, samples every 20.
+    # Progress: every step, a falling loss, the time left reaching 0, samples every 30.
     assert [p.step for p in seen] == list(range(1, TEST_STEPS + 1))
     assert seen[-1].seconds_left == 0 and np.mean([p.loss for p in seen[-5:]]) < seen[0].loss
     samples = [p.step for p in seen if p.sample is not None]
-    assert samples == [20, 40] and seen[-1].sample.shape == (128, 128, 3)
+    assert samples == [30, 60] and seen[-1].sample.shape == (128, 128, 3)
     assert not work_dir(result.path).exists()  # the checkpoint goes once the file is written
 
 
@@ -98,17 +101,17 @@ def test_the_lora_moves_the_picture_toward_the_concept_and_unloads_cleanly(train
 
     result, _ = trained
     engine = Engine((result.path.parent,))
-    scenes = (("red", "left", "blue"), ("white", "top", "green"))
-    for colour, position, background in scenes:
+    plain, starry = [], []
+    for colour, position, background in (("red", "left", "blue"), ("yellow", "left", "purple")):
         prompt = star_caption(colour, position, background)
-        target = star_picture(colour, position, background).astype(np.float32)
-        plain = _generate(engine, prompt, None)
-        with_lora = _generate(engine, prompt, result.path)
-        far = np.abs(plain.astype(np.float32) - target).mean()
-        near = np.abs(with_lora.astype(np.float32) - target).mean()
-        assert near < 0.8 * far, (prompt, near, far)
+        before = _generate(engine, prompt, None)
+        plain.append(main_blob_solidity(before))
+        starry.append(main_blob_solidity(_generate(engine, prompt, result.path)))
+    # Without the LoRA the model draws filled, convex shapes; with it, pointed ones (a
+    # star's area is about 0.6 of its convex hull's).
+    assert min(plain) > 0.85 and max(starry) < 0.8, (plain, starry)
     # Unloading removes the word too: the plain model gives its own pixels again.
-    assert np.array_equal(_generate(engine, prompt, None), plain)
+    assert np.array_equal(_generate(engine, prompt, None), before)
     assert "star" not in engine.pipeline_for("txt2img").tokenizer.get_vocab()
 
 
@@ -139,7 +142,9 @@ def test_a_cancelled_run_continues_bit_exactly(star_folder: Path, tmp_path: Path
     assert not all(np.array_equal(b[k], d[k]) for k in b)
 
 
-def test_a_checkpoint_from_other_settings_is_not_continued(star_folder: Path, tmp_path: Path) -> None:
+def test_a_checkpoint_from_other_settings_is_not_continued(
+    star_folder: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "star.safetensors"
     with pytest.raises(Cancelled):
         train_lora(_settings(star_folder, out, steps=2), should_cancel=iter([False, True]).__next__)

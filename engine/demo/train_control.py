@@ -1,0 +1,232 @@
+"""Seeded, resumable training of a scribble ControlNet for the demo model.
+
+Data: the demo dataset's shapes (kind, colour, background) at ANY position and size, not
+only the five named anchors, each paired with an outline scribble of the shape: white
+strokes on black, with jittered vertices, broken strokes and sometimes a doubled line.
+Captions name kind, colour and background but never a position: where the shape goes is
+the scribble's to say. The demo model (VAE, UNet, text encoder) stays frozen; only the
+ControlNet (made from the demo UNet, its zero convolutions starting at zero) learns, with
+the demo model's own objective (v-prediction, zero-terminal-SNR schedule). Every random
+draw of step N is seeded by (seed, N), so a run cut into chunks sees the same batches.
+
+    nice -n 19 python -m engine.demo.train_control --work runs/scribble --minutes 30
+    python -m engine.demo.train_control --work runs/scribble --export DIR   # no training
+
+`--work` holds the checkpoint (ControlNet weights, optimizer, step); run the same command
+again to resume. `--export` writes a diffusers ControlNet folder in fp16 (a few MB), e.g.
+resources/models/controlnet/overpaint-demo-scribble once it meets its targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from engine.demo.dataset import COLOURS, KINDS, PALETTE
+
+log = logging.getLogger("engine.demo.train_control")
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "overpaint-demo"
+SIZE = 128  # the demo model's native size
+RADIUS = (0.09, 0.26)  # shape half-side as a fraction of the picture side
+
+
+def control_sample(
+    seed: int, index: int, size: int = SIZE
+) -> tuple[np.ndarray, str, np.ndarray, tuple[float, float]]:
+    """Sample `index`: (picture HxWx3, caption, scribble HxWx3, shape centre as fractions)."""
+    rng = np.random.default_rng([seed, index, size])
+    background = COLOURS[rng.integers(len(COLOURS))]
+    colour = [c for c in COLOURS if c != background][rng.integers(len(COLOURS) - 1)]
+    kind = KINDS[rng.integers(len(KINDS))]
+    r = rng.uniform(*RADIUS)
+    cx, cy = rng.uniform(r, 1 - r), rng.uniform(r, 1 - r)
+    ss = 2
+    side = size * ss
+    picture = Image.new("RGB", (side, side), PALETTE[background])
+    outline = _outline(kind, cx * side, cy * side, r * side)
+    ImageDraw.Draw(picture).polygon(outline, fill=PALETTE[colour])
+    words = ["a"] if rng.random() < 0.8 else []
+    if rng.random() < 0.3:
+        words.append("large" if r > 0.17 else "small")
+    text = " ".join([*words, colour, kind])
+    if rng.random() < 0.85:
+        text += f", {background} background"
+    scribble = _scribble(outline, size, ss, rng)
+    return np.asarray(picture.reduce(ss)), text, scribble, (cx, cy)
+
+
+def _outline(kind: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    if kind == "circle":
+        angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in angles]
+    if kind == "square":
+        return [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    return [(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+
+
+def _scribble(
+    outline: list[tuple[float, float]], size: int, ss: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The outline as a hand would sketch it: resampled, wobbling, sometimes broken,
+    sometimes traced twice; white on black, HxWx3."""
+    pts = np.array(outline + outline[:1], np.float64) / ss
+    dense = []
+    for a, b in zip(pts[:-1], pts[1:], strict=True):
+        n = max(2, int(np.hypot(*(b - a)) / 3))
+        dense.extend(a + (b - a) * t for t in np.linspace(0, 1, n, endpoint=False))
+    dense = np.array(dense + [pts[-1]])
+    image = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(image)
+    passes = 2 if rng.random() < 0.3 else 1
+    for _ in range(passes):
+        wobble = rng.normal(0, size * 0.008, dense.shape).cumsum(axis=0) * 0.3
+        offset = rng.normal(0, size * 0.01, 2)
+        line = dense + wobble + offset
+        width = int(rng.integers(1, 4))
+        breaks = rng.random(len(line) - 1) < (0.06 if rng.random() < 0.5 else 0.0)
+        for i in range(len(line) - 1):
+            if not breaks[i]:
+                draw.line([tuple(line[i]), tuple(line[i + 1])], fill=255, width=width)
+    grey = np.asarray(image)
+    return np.ascontiguousarray(np.dstack([grey] * 3))
+
+
+def control_batch(seed: int, start: int, count: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    items = [control_sample(seed, i) for i in range(start, start + count)]
+    return (
+        np.stack([p for p, _, _, _ in items]),
+        [t for _, t, _, _ in items],
+        np.stack([s for _, _, s, _ in items]),
+    )
+
+
+class ControlTrainer:
+    def __init__(self, work: Path, seed: int, batch: int, lr: float, model: Path) -> None:
+        import torch
+        from diffusers import ControlNetModel, StableDiffusionPipeline
+
+        self.work, self.seed, self.batch = work, seed, batch
+        pipe = StableDiffusionPipeline.from_pretrained(str(model), safety_checker=None)
+        self.pipe = pipe
+        for part in (pipe.vae, pipe.unet, pipe.text_encoder):
+            part.requires_grad_(False)
+            part.eval()
+        state = work / "checkpoint.pt"
+        if (work / "controlnet" / "config.json").exists():
+            self.controlnet = ControlNetModel.from_pretrained(str(work / "controlnet"))
+        else:
+            self.controlnet = ControlNetModel.from_unet(
+                pipe.unet, conditioning_embedding_out_channels=(16, 32, 64, 128)
+            )
+        self.controlnet.train()
+        self.opt = torch.optim.AdamW(self.controlnet.parameters(), lr=lr, weight_decay=0.0)
+        self.step = 0
+        if state.exists():
+            saved = torch.load(state, weights_only=True)
+            self.opt.load_state_dict(saved["optimizer"])
+            self.step = int(saved["step"])
+            log.info("resumed at step %d", self.step)
+        self.alphas = pipe.scheduler.alphas_cumprod
+        self.scale = float(pipe.vae.config.scaling_factor)
+
+    def _text(self, captions: list[str]) -> Any:
+        import torch
+
+        tok = self.pipe.tokenizer(
+            captions, padding="max_length", max_length=self.pipe.tokenizer.model_max_length,
+            truncation=True, return_tensors="pt",
+        )  # fmt: skip
+        with torch.no_grad():
+            return self.pipe.text_encoder(tok.input_ids)[0]
+
+    def train_step(self) -> float:
+        import torch
+
+        images, captions, scribbles = control_batch(self.seed, self.step * self.batch, self.batch)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+        cond = torch.from_numpy(scribbles).permute(0, 3, 1, 2).float() / 255
+        with torch.no_grad():
+            x0 = self.pipe.vae.encode(x).latent_dist.mean * self.scale
+        text = self._text(captions)
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, len(self.alphas), (self.batch,), generator=gen)
+        a = self.alphas[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction, as the demo model
+        down, mid = self.controlnet(
+            noisy, t, encoder_hidden_states=text, controlnet_cond=cond, return_dict=False
+        )
+        pred = self.pipe.unet(
+            noisy, t, text, down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
+        ).sample  # fmt: skip
+        loss = torch.nn.functional.mse_loss(pred, target)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.controlnet.parameters(), 1.0)
+        self.opt.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def save(self) -> None:
+        import torch
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.controlnet.save_pretrained(str(self.work / "controlnet"), safe_serialization=True)
+        tmp = self.work / "checkpoint.pt.tmp"
+        torch.save({"optimizer": self.opt.state_dict(), "step": self.step}, tmp)
+        tmp.replace(self.work / "checkpoint.pt")
+        (self.work / "progress.json").write_text(json.dumps({"step": self.step}))
+
+    def export(self, folder: Path) -> None:
+        import torch
+
+        self.controlnet.to(torch.float16).save_pretrained(str(folder), safe_serialization=True)
+        self.controlnet.to(torch.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="checkpoint folder (resumes)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="train this long, then save")
+    parser.add_argument("--save-every", type=float, default=120.0, help="seconds between saves")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--model", type=Path, default=DEMO_MODEL)
+    parser.add_argument("--export", type=Path, help="write the ControlNet (fp16) here and stop")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    trainer = ControlTrainer(args.work, args.seed, args.batch, args.lr, args.model)
+    if args.export:
+        trainer.export(args.export)
+        return 0
+    end = time.monotonic() + args.minutes * 60
+    last_save = time.monotonic()
+    losses: list[float] = []
+    while time.monotonic() < end:
+        losses.append(trainer.train_step())
+        if trainer.step % 10 == 0:
+            log.info("step %d loss %.4f", trainer.step, float(np.mean(losses[-10:])))
+        if time.monotonic() - last_save > args.save_every:
+            trainer.save()
+            last_save = time.monotonic()
+    trainer.save()
+    log.info("saved step %d to %s", trainer.step, args.work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
