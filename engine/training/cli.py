@@ -81,7 +81,7 @@ class _Reporter:
         self.last = tenth
         loss = f"{p.loss:.4f}" if p.loss is not None else "?"
         text = f"step {p.step}/{p.total}  loss {loss}  {_minutes(p.seconds_left)} left"
-        self.stream.write(("\r" + text if tty else text + "\n"))
+        self.stream.write("\r" + text if tty else text + "\n")
         if tty and p.step == p.total:
             self.stream.write("\n")
         self.stream.flush()

@@ -33,6 +33,7 @@ TARGETS = {
     "P12": ("UI smoothness while live", "p99 ≤ 12 ms, max ≤ 25 ms"),
     "P13": ("upscale seams", "≤ 1.2"),
     "P14": ("upscale memory", "≤ 1.2"),
+    "P15": ("train your own", "≤ 600 s training; stars ≥ 80% with the LoRA, none without; ≤ 5 MB"),
     "P18": ("ComfyUI overhead", "≤ 1.10"),
     "P19": ("two-server throughput", "report"),
 }
@@ -57,6 +58,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         paint,
         seamless,
         startup,
+        training,
         ui_cost,
         upscale,
     )
@@ -78,6 +80,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P12": live.measure_p12,
         "P13": upscale.measure_p13,
         "P14": upscale.measure_p14,
+        "P15": training.measure_p15,
         # Start real ComfyUI servers (packaging/comfyui.sh builds them once per machine).
         "P18": comfy.measure_p18,
         "P19": comfy.measure_p19,
