@@ -34,6 +34,8 @@ TARGETS = {
     "P13": ("upscale seams", "≤ 1.2"),
     "P14": ("upscale memory", "≤ 1.2"),
     "P15": ("train your own", "≤ 600 s training; stars ≥ 80% with the LoRA, none without; ≤ 5 MB"),
+    "P16": ("history search", "p99 ≤ 20 ms"),
+    "P17": ("history recording cost", "≤ 5 ms"),
     "P18": ("ComfyUI overhead", "≤ 1.10"),
     "P19": ("two-server throughput", "report"),
 }
