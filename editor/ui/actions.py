@@ -77,6 +77,7 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "discard_candidate": ("&Discard Result", (), False),
     "discard_all": ("Discard &All Results", (), False),
     "models": ("&Models…", (), False),
+    "train_lora": ("&Train LoRA…", (), False),
     "about": ("&About Overpaint", (), False),
 }
 

@@ -65,7 +65,7 @@ def create_menus(window: MainWindow) -> QMenu:
     _fill(
         bar.addMenu("&Generate"),
         (a.generate, a.cancel, a.clear_frame, None, a.accept_candidate, a.discard_candidate,
-         a.discard_all, None, *window.live.actions, None, a.models),
+         a.discard_all, None, *window.live.actions, None, a.models, a.train_lora),
     )  # fmt: skip
     _fill(bar.addMenu("&Help"), (a.about,))
     return recent
@@ -75,6 +75,12 @@ def _open_models(w: MainWindow) -> None:
     from editor.ui.models_dialog import open_models_dialog  # loaded when first opened
 
     open_models_dialog(w)
+
+
+def _open_train(w: MainWindow) -> None:
+    from editor.ui.train_dialog import open_train_dialog  # loaded when first opened
+
+    open_train_dialog(w)
 
 
 def _control_layers_ui(w: MainWindow, what: str) -> None:
@@ -137,6 +143,7 @@ def connect_actions(w: MainWindow) -> None:
         "discard_all": w.candidates.clear,
         "about": w.show_about,
         "models": lambda: _open_models(w),
+        "train_lora": lambda: _open_train(w),
     }
     for name, slot in connections.items():
         getattr(a, name).triggered.connect(slot)

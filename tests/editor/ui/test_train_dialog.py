@@ -1,0 +1,118 @@
+"""Generate ▸ Train LoRA…: the dialog checks the folder at once, trains on a thread with
+progress and samples, cancels into a checkpoint that Train continues, and the finished
+LoRA appears in the generation panel's LoRA list.
+
+The run uses the settings of tests/training (demo model, rank 4, batch 1, no flips):
+a handful of steps, enough to see the whole life cycle, not to learn the star.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from engine.models import DEMO_MODEL_DIR
+from engine.paths import user_models_dir
+from engine.training.trainer import work_dir
+from tests.training.stars import write_star_folder
+
+
+def _open(window, qtbot):
+    from editor.ui.train_dialog import TrainDialog
+
+    panel = window.generation_panel
+    qtbot.waitUntil(lambda: panel.model_combo.count() > 0)  # the window lists its models
+    panel.set_model(str(DEMO_MODEL_DIR))
+    window.actions.train_lora.trigger()
+    dialog = window.findChild(TrainDialog, "trainDialog")
+    assert dialog is not None and dialog.isVisible()
+    return dialog
+
+
+def test_a_folder_too_small_is_said_at_once_and_train_stays_disabled(
+    window, qtbot, tmp_path: Path
+) -> None:
+    dialog = _open(window, qtbot)
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for i in range(2):
+        Image.new("RGB", (40, 30), (200, 30 * i, 0)).save(folder / f"plain-{i}.png")
+    dialog.concept_edit.setText("star")
+    dialog.folder_edit.setText(str(folder))
+    assert "only 2 picture(s)" in dialog.folder_status.text()
+    assert "at least 3" in dialog.folder_status.text()
+    assert not dialog.train_button.isEnabled()
+    qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    assert dialog.task is None
+
+    # 8 captioned star pictures join the 2 plain ones; the dialog sees the folder change.
+    write_star_folder(folder)
+    qtbot.waitUntil(
+        lambda: dialog.folder_status.text().startswith(
+            "10 pictures found, 8 with a NAME.txt caption"
+        )
+    )
+    assert dialog.train_button.isEnabled()
+    # No NAME.txt names a comet, and the template for the plain pictures does not either.
+    dialog.template_edit.setText("a plain picture")
+    dialog.concept_edit.setText("comet")
+    assert "No caption mentions the concept word 'comet'" in dialog.folder_status.text()
+    assert not dialog.train_button.isEnabled()
+
+
+def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: Path) -> None:
+    dialog = _open(window, qtbot)
+    assert dialog.model_combo.currentData() == str(DEMO_MODEL_DIR)
+    dialog.folder_edit.setText(str(write_star_folder(tmp_path / "stars")))
+    dialog.concept_edit.setText("star")
+    dialog.flip_box.setChecked(False)  # the captions say left and right
+    dialog.rank_spin.setValue(4)
+    dialog.batch_spin.setValue(1)
+    dialog.steps_spin.setValue(40)
+    dialog.sample_spin.setValue(1000)  # a sample at the last step only
+    out = user_models_dir() / "loras" / "star.safetensors"
+    assert str(out) in dialog.out_label.text()
+
+    qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    task = dialog.task
+    assert task is not None and not dialog.train_button.isEnabled()
+    worker_steps: list[int] = []
+    # Direct: recorded on the worker thread, so it is the trainer's step, not a late repaint.
+    task.progress.connect(lambda p: worker_steps.append(p.step), Qt.ConnectionType.DirectConnection)
+    qtbot.waitUntil(lambda: dialog.progress.value() >= 2, timeout=300_000)
+    assert re.search(r"step \d+/40 · loss \d\.\d{4} · \S+ left", dialog.progress.format())
+    with qtbot.waitSignal(task.cancelled, timeout=60_000):
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+        at_click = max(worker_steps, default=2)
+    qtbot.waitUntil(lambda: dialog.task is None)
+    stopped = int(re.search(r"cancelled at step (\d+) of 40", dialog.message.text()).group(1))
+    assert at_click <= stopped <= at_click + 2
+    assert (work_dir(out) / "state.json").is_file() and not out.exists()
+    assert f"stopped at step {stopped}, Train continues it" in dialog.out_label.text()
+    assert dialog.train_button.isEnabled()
+
+    dialog.steps_spin.setValue(stopped + 2)  # the step count may grow or shrink: continues
+    with qtbot.waitSignal(dialog.trained, timeout=300_000):
+        qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.task is None)
+    assert f"continued from step {stopped}" in dialog.message.text()
+    assert out.is_file() and not work_dir(out).exists()
+    assert dialog.sample_step == stopped + 2 and not dialog.sample_label.pixmap().isNull()
+    loras = window.generation_panel.lora_panel
+    names = [loras.combo.itemData(i) for i in range(loras.combo.count())]
+    assert "star" in names
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Speed only: on these shared 2-core machines two torch threads run much slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
