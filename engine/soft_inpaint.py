@@ -32,6 +32,8 @@ from engine.request import GenerationRequest
 COLOR_RING = 24
 # Fewer ring pixels than this give statistics too noisy to trust: no correction then.
 MIN_RING_PIXELS = 64
+# Lab standard deviation below which a ring counts as flat (L runs 0-100).
+MIN_RING_STD = 2.0
 # `remove` keeps the classical fill's colours and layout at scales above this many
 # generation pixels (Gaussian sigma) and takes only the finer grain from the model: a
 # model that cannot draw the surroundings (the demo model on a colour ramp) then cannot
@@ -152,8 +154,10 @@ def color_match(
     g, o = gen_lab[band], org_lab[band]
     g_mean, g_std = g.mean(axis=0), g.std(axis=0)
     o_mean, o_std = o.mean(axis=0), o.std(axis=0)
-    # A flat ring (std ~ 0) says nothing about contrast: shift only, never divide by ~0.
-    scale = np.where(g_std > 0.5, np.clip(o_std / np.maximum(g_std, 1e-6), 0.5, 2.0), 1.0)
+    # A flat ring says nothing about contrast (its std is noise): shift only then. A
+    # contrast change from a textured ring stays mild, so new content keeps its colours.
+    textured = (g_std > MIN_RING_STD) & (o_std > MIN_RING_STD)
+    scale = np.where(textured, np.clip(o_std / np.maximum(g_std, 1e-6), 0.8, 1.25), 1.0)
     out = ((gen_lab - g_mean) * scale + o_mean).astype(np.float32)
     rgb = cv2.cvtColor(out, cv2.COLOR_LAB2RGB)
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
