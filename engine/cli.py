@@ -17,7 +17,7 @@ import logging
 import sys
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -536,16 +536,11 @@ def _quiet_libraries(debug: bool, uses_diffusers: bool) -> None:
         pass
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def run_command(command: Callable[[], int], debug: bool) -> int:
+    """Run one subcommand with the exit codes every `overpaint` command shares: its own,
+    130 on Ctrl-C, 1 with one `error:` line for anything raised (--debug: traceback)."""
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:  # argparse: --help exits 0, usage errors 2
-        return int(e.code or 0)
-    debug = bool(getattr(args, "debug", False))
-    try:
-        _quiet_libraries(debug, args.command not in ("watermark", "models", "fill"))
-        return COMMANDS[args.command](args)
+        return command()
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -566,3 +561,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help exits 0, usage errors 2
+        return int(e.code or 0)
+    debug = bool(getattr(args, "debug", False))
+
+    def command() -> int:
+        _quiet_libraries(debug, args.command not in ("watermark", "models", "fill"))
+        return COMMANDS[args.command](args)
+
+    return run_command(command, debug)

@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -222,27 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     debug = bool(getattr(args, "debug", False))
-    if args.action == "rerun":
-        from engine.cli import _quiet_libraries
+    from engine.cli import _quiet_libraries, run_command
 
-        _quiet_libraries(debug, True)
-    try:
+    def command() -> int:
+        if args.action == "rerun":
+            _quiet_libraries(debug, True)
         return COMMANDS[args.action](args)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    except EngineError as e:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:
-        if debug:
-            traceback.print_exc()
-        lines = str(e).strip().splitlines()
-        detail = f": {lines[0]}" if lines else ""
-        print(
-            f"error: unexpected {type(e).__name__}{detail} (run with --debug for details)",
-            file=sys.stderr,
-        )
-        return 1
+
+    return run_command(command, debug)
