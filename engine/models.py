@@ -220,6 +220,11 @@ def _read_json(path: Path) -> dict:
 def _folder_family(folder: Path) -> tuple[str, int]:
     index = _read_json(folder / "model_index.json")
     class_name = str(index.get("_class_name", ""))
+    if "Upscale" in class_name:
+        raise ModelError(
+            f"{folder} is an upscaler ({class_name}), not a model that paints; "
+            "Image > Upscale uses it."
+        )
     if "unet" not in index:
         raise ModelError(
             f"{folder} is a {class_name or 'diffusers'} model without a UNet, "
