@@ -121,3 +121,16 @@ def test_each_mode_has_its_default_strength_and_refine_keeps_the_users():
     assert default_strength("remove", 0.8) < 0.5
     assert default_strength("add", 0.5) == 1.0
     assert default_strength("refine", 0.42) == 0.42
+
+
+def test_color_match_keeps_new_content_when_the_ring_is_flat():
+    # A flat original ring and a slightly noisy generated one once scaled the whole
+    # patch's contrast by 0.5, washing a new yellow square out towards the background.
+    rng = np.random.default_rng(1)
+    original = np.full((96, 96, 3), (30, 70, 220), np.uint8)
+    generated = np.clip(original + rng.normal(0, 2.5, original.shape), 0, 255).astype(np.uint8)
+    generated[40:56, 40:56] = (245, 220, 30)
+    mask = np.zeros((96, 96), np.uint8)
+    mask[32:64, 32:64] = 255
+    fixed = color_match(generated, original, mask)
+    assert np.abs(fixed[40:56, 40:56].astype(int) - (245, 220, 30)).max() <= 3
