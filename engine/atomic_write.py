@@ -72,6 +72,9 @@ def atomic_write(path: str | os.PathLike[str], keep_backup: bool = False) -> Ite
         # Only now: until the rename is done, a sweeper must see the temporary as alive.
         os.close(fd)
     _fsync_dir(target.parent)
+    # Once more after our own rename: a writer killed while the first sweep ran (its
+    # lock not yet dropped) leaves nothing behind either. One directory listing.
+    remove_stale_temporaries(target)
 
 
 def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
