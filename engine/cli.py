@@ -67,14 +67,7 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
     )
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--n-samples", type=int, default=1, help="K>1 writes OUT-1.png ... OUT-K.png")
-    p.add_argument(
-        "--models-dir", action="append", default=[], type=Path, help="extra models folder"
-    )
-    p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
-    p.add_argument("--low-memory", action="store_true", help="attention slicing + VAE tiling")
-    p.add_argument(
-        "--no-watermark", action="store_true", help="do not embed the invisible watermark"
-    )
+    add_engine_options(p)
     p.add_argument(
         "--no-history",
         action="store_true",
@@ -147,6 +140,18 @@ def _inpaint_options(p: argparse.ArgumentParser) -> None:
         dest="soft_edges",
         action="store_false",
         help="binary mask: no soft inpainting and no feather",
+    )
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """Where models are, which device runs them, and whether the output is marked."""
+    p.add_argument(
+        "--models-dir", action="append", default=[], type=Path, help="extra models folder"
+    )
+    p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
+    p.add_argument("--low-memory", action="store_true", help="attention slicing + VAE tiling")
+    p.add_argument(
+        "--no-watermark", action="store_true", help="do not embed the invisible watermark"
     )
 
 

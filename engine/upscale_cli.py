@@ -31,6 +31,8 @@ def _scale(text: str) -> float:
 
 def add_upscale_parser(sub: argparse._SubParsersAction, debug: Callable) -> None:
     """Register the `upscale` subcommand on engine.cli's parser."""
+    from engine.cli import add_engine_options  # engine.cli imports this module
+
     p = sub.add_parser(
         "upscale",
         help="upscale a picture x2/x4 or to a size, optionally refined in tiles",
@@ -64,14 +66,7 @@ def add_upscale_parser(sub: argparse._SubParsersAction, debug: Callable) -> None
     p.add_argument("--guidance", type=float, default=7.0, help="CFG scale")
     p.add_argument("--scheduler", default="Euler a", help=f"one of: {', '.join(SCHEDULER_NAMES)}")
     p.add_argument("--tile", type=int, default=0, help="refine tile side (default: native)")
-    p.add_argument(
-        "--models-dir", action="append", default=[], type=Path, help="extra models folder"
-    )
-    p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
-    p.add_argument("--low-memory", action="store_true", help="attention slicing + VAE tiling")
-    p.add_argument(
-        "--no-watermark", action="store_true", help="do not embed the invisible watermark"
-    )
+    add_engine_options(p)
     p.add_argument("--out", required=True, type=Path)
     debug(p)
 
