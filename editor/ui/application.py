@@ -48,6 +48,9 @@ def run_gui(path: str | None = None) -> int:
     # However the event loop ends, the engine thread is stopped before Python exits.
     app.aboutToQuit.connect(window.generation.shutdown)
     window.show()
+    # Tool keys (B, M, [ ]) go to the canvas from the start, not to the model list's
+    # type-ahead search, which took the first focus.
+    window.canvas.setFocus()
     # Before opening `path`: a crashed session's work comes first (open_path then asks).
     window.enable_recovery().offer()
     if path:

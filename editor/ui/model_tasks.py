@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QCoreApplication, QThread, Signal
 
 from engine.errors import Cancelled, EngineError
 from engine.model_manager.transfer import CancelFn, Progress, ProgressFn
@@ -34,6 +34,11 @@ class ModelTask(QThread):
         self._work = work
         self._stop = threading.Event()
 
+    def start(self, *args: object) -> None:
+        """Start, and be cancelled and waited for when the application quits."""
+        _track(self)
+        super().start(*args)
+
     def cancel(self) -> None:
         self._stop.set()
 
@@ -56,3 +61,24 @@ class ModelTask(QThread):
             self.failed.emit(f"Unexpected error ({type(e).__name__}: {e}); see the log.")
         else:
             self.succeeded.emit(result)
+
+
+# Every running task, so that quitting the application cancels and waits for them (a
+# transfer or a training run must not outlive the window, nor be killed mid-write).
+_RUNNING: set[ModelTask] = set()
+QUIT_WAIT_MS = 60_000
+
+
+def _track(task: ModelTask) -> None:
+    app = QCoreApplication.instance()
+    if app is not None and not app.property("overpaintModelTasksGuard"):
+        app.setProperty("overpaintModelTasksGuard", True)
+        app.aboutToQuit.connect(stop_all)
+    _RUNNING.add(task)
+    task.finished.connect(lambda: _RUNNING.discard(task))
+
+
+def stop_all() -> None:
+    for task in list(_RUNNING):
+        task.cancel()
+        task.wait(QUIT_WAIT_MS)

@@ -17,7 +17,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QDialogButtonBox,
     QGroupBox,
@@ -327,12 +326,10 @@ class ModelsDialog(QDialog):
         task = ModelTask(work)
         self.task = task
         self._cancel_requested = False
-        _RUNNING.add(task)
         task.progress.connect(self._show_progress)
         task.succeeded.connect(on_success)
         task.failed.connect(lambda text: self._finish(text, error=True))
         task.cancelled.connect(self._finish)
-        task.finished.connect(lambda: _RUNNING.discard(task))
         self._set_busy(True)
         task.start()
 
@@ -373,15 +370,6 @@ class ModelsDialog(QDialog):
         self.close()
 
 
-_RUNNING: set[ModelTask] = set()
-
-
-def _stop_all() -> None:
-    for task in list(_RUNNING):
-        task.cancel()
-        task.wait(30000)
-
-
 def open_models_dialog(window) -> ModelsDialog:
     """Show the window's Models dialog (one per window), listing its extra models folders;
     installs and removals re-list the window's models."""
@@ -389,10 +377,6 @@ def open_models_dialog(window) -> ModelsDialog:
     if dialog is None:
         dialog = ModelsDialog(window.settings.model_dirs, window)
         dialog.models_changed.connect(window.refresh_models)
-        app = QApplication.instance()
-        if app is not None and not app.property("overpaintModelTasksGuard"):
-            app.setProperty("overpaintModelTasksGuard", True)
-            app.aboutToQuit.connect(_stop_all)
     else:
         dialog.extra_dirs = tuple(Path(d) for d in window.settings.model_dirs)
         dialog.refresh()

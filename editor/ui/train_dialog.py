@@ -377,7 +377,6 @@ class TrainDialog(QDialog):
         self.task.failed.connect(self._on_failed)
         self.task.cancelled.connect(self._on_cancelled)
         self.task.finished.connect(self._on_finished)
-        _RUNNING.add(self.task)
         self._set_inputs_enabled(False)
         self.task.start()
         self.check()
@@ -432,7 +431,6 @@ class TrainDialog(QDialog):
     def _on_finished(self) -> None:
         task, self.task = self.task, None
         if task is not None:
-            _RUNNING.discard(task)
             task.deleteLater()
         self._set_inputs_enabled(True)
         self.check()
@@ -479,15 +477,6 @@ class TrainDialog(QDialog):
         self.close()
 
 
-_RUNNING: set[ModelTask] = set()
-
-
-def _stop_all() -> None:
-    for task in list(_RUNNING):
-        task.cancel()
-        task.wait(60000)
-
-
 def open_train_dialog(window) -> TrainDialog:
     """Show the window's Train dialog (one per window); a finished LoRA re-lists the
     window's models so the generation panel's LoRA list offers it."""
@@ -498,10 +487,6 @@ def open_train_dialog(window) -> TrainDialog:
         models = [(combo.itemText(i), str(combo.itemData(i))) for i in range(combo.count())]
         dialog = TrainDialog(models, panel.model(), tuple(window.settings.model_dirs), window)
         dialog.trained.connect(lambda _path: window.refresh_models())
-        app = QApplication.instance()
-        if app is not None and not app.property("overpaintTrainingGuard"):
-            app.setProperty("overpaintTrainingGuard", True)
-            app.aboutToQuit.connect(_stop_all)
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()
