@@ -99,8 +99,8 @@ def classify_kind(points: np.ndarray) -> str:
     return "square" if fill > 0.88 else "circle"
 
 
-def read_picture(image: np.ndarray) -> Reading:
-    """Read background, main shape and shape count from an HxWx3 uint8 picture."""
+def shape_blobs(image: np.ndarray) -> tuple[str, list[np.ndarray]]:
+    """The background colour's name and the significant blobs of (y, x), largest first."""
     img = image.astype(np.float32)
     h, w, _ = img.shape
     ring = np.concatenate([img[:3].reshape(-1, 3), img[-3:].reshape(-1, 3)])
@@ -111,6 +111,14 @@ def read_picture(image: np.ndarray) -> Reading:
     bg_rgb = np.median(ring[labels == np.argmax(counts)], axis=0)
     mask = np.linalg.norm(img - bg_rgb, axis=2) > FOREGROUND_DISTANCE
     blobs = [b for b in connected_components(mask) if len(b) >= MIN_BLOB_FRACTION * h * w]
+    return background, blobs
+
+
+def read_picture(image: np.ndarray) -> Reading:
+    """Read background, main shape and shape count from an HxWx3 uint8 picture."""
+    background, blobs = shape_blobs(image)
+    img = image.astype(np.float32)
+    h, w, _ = img.shape
     if not blobs:
         return Reading(background, None, None, None, 0)
     main = blobs[0]

@@ -23,43 +23,96 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engine.demo.dataset import COLOURS, KINDS, PALETTE
+from engine.demo.dataset import ANCHORS, COLOURS, KINDS, PALETTE
 
 log = logging.getLogger("engine.demo.train_control")
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "overpaint-demo"
 SIZE = 128  # the demo model's native size
 RADIUS = (0.09, 0.26)  # shape half-side as a fraction of the picture side
+# Sample index from which captions may be empty or name another kind (steps 0-299 of the
+# shipped run, batch 16, had only matching captions).
+LINES_WIN_FROM = 300 * 16
+HELDOUT_SEED = 987_654_321  # evaluation scenes; training draws from (seed, index) streams
 
 
-def control_sample(
-    seed: int, index: int, size: int = SIZE
-) -> tuple[np.ndarray, str, np.ndarray, tuple[float, float]]:
-    """Sample `index`: (picture HxWx3, caption, scribble HxWx3, shape centre as fractions)."""
-    rng = np.random.default_rng([seed, index, size])
+@dataclass(frozen=True)
+class ControlScene:
+    """One shape anywhere: kind, colour, background, centre (cx, cy) and half-side r,
+    all as fractions of the picture side."""
+
+    background: str
+    colour: str
+    kind: str
+    r: float
+    cx: float
+    cy: float
+
+    def prompt(self) -> str:
+        """Kind, colour and background; never a position."""
+        return f"a {self.colour} {self.kind}, {self.background} background"
+
+
+def _draw_scene(rng: np.random.Generator) -> ControlScene:
     background = COLOURS[rng.integers(len(COLOURS))]
     colour = [c for c in COLOURS if c != background][rng.integers(len(COLOURS) - 1)]
     kind = KINDS[rng.integers(len(KINDS))]
     r = rng.uniform(*RADIUS)
-    cx, cy = rng.uniform(r, 1 - r), rng.uniform(r, 1 - r)
+    return ControlScene(background, colour, kind, r, rng.uniform(r, 1 - r), rng.uniform(r, 1 - r))
+
+
+def render_scene(
+    scene: ControlScene, rng: np.random.Generator, size: int = SIZE, kind: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(picture HxWx3, scribble HxWx3) of `scene`; `kind` overrides the scribbled shape."""
     ss = 2
     side = size * ss
-    picture = Image.new("RGB", (side, side), PALETTE[background])
-    outline = _outline(kind, cx * side, cy * side, r * side)
-    ImageDraw.Draw(picture).polygon(outline, fill=PALETTE[colour])
+    picture = Image.new("RGB", (side, side), PALETTE[scene.background])
+    outline = _outline(scene.kind, scene.cx * side, scene.cy * side, scene.r * side)
+    ImageDraw.Draw(picture).polygon(outline, fill=PALETTE[scene.colour])
+    if kind is not None:
+        outline = _outline(kind, scene.cx * side, scene.cy * side, scene.r * side)
+    return np.asarray(picture.reduce(ss)), _scribble(outline, size, ss, rng)
+
+
+def control_sample(seed: int, index: int, size: int = SIZE) -> tuple[np.ndarray, str, np.ndarray]:
+    """Training sample `index`: (picture HxWx3, caption, scribble HxWx3)."""
+    rng = np.random.default_rng([seed, index, size])
+    scene = _draw_scene(rng)
     words = ["a"] if rng.random() < 0.8 else []
     if rng.random() < 0.3:
-        words.append("large" if r > 0.17 else "small")
-    text = " ".join([*words, colour, kind])
+        words.append("large" if scene.r > 0.17 else "small")
+    text = " ".join([*words, scene.colour, scene.kind])
     if rng.random() < 0.85:
-        text += f", {background} background"
-    scribble = _scribble(outline, size, ss, rng)
-    return np.asarray(picture.reduce(ss)), text, scribble, (cx, cy)
+        text += f", {scene.background} background"
+    picture, scribble = render_scene(scene, rng, size)
+    if index >= LINES_WIN_FROM:
+        # The ControlNet recipe's empty prompts, plus captions naming another kind: the
+        # caption alone must never be enough, so the lines win where the two disagree.
+        draw = rng.random()
+        if draw < 0.2:
+            text = ""
+        elif draw < 0.4:
+            text = text.replace(scene.kind, [k for k in KINDS if k != scene.kind][draw < 0.3])
+    return picture, text, scribble
+
+
+def heldout_scenes(count: int, seed: int = HELDOUT_SEED) -> list[ControlScene]:
+    """Scenes the training sampler never drew (another seed stream), with centres at least
+    0.1 of the side away from every named position, so no caption could place them."""
+    scenes: list[ControlScene] = []
+    rng = np.random.default_rng(seed)
+    while len(scenes) < count:
+        scene = _draw_scene(rng)
+        if all(np.hypot(scene.cx - ax, scene.cy - ay) >= 0.1 for ax, ay in ANCHORS.values()):
+            scenes.append(scene)
+    return scenes
 
 
 def _outline(kind: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
@@ -101,9 +154,9 @@ def _scribble(
 def control_batch(seed: int, start: int, count: int) -> tuple[np.ndarray, list[str], np.ndarray]:
     items = [control_sample(seed, i) for i in range(start, start + count)]
     return (
-        np.stack([p for p, _, _, _ in items]),
-        [t for _, t, _, _ in items],
-        np.stack([s for _, _, s, _ in items]),
+        np.stack([p for p, _, _ in items]),
+        [t for _, t, _ in items],
+        np.stack([s for _, _, s in items]),
     )
 
 
@@ -187,10 +240,13 @@ class ControlTrainer:
         (self.work / "progress.json").write_text(json.dumps({"step": self.step}))
 
     def export(self, folder: Path) -> None:
+        """fp16 weights, plus the kind the engine offers it for (engine.control_models)."""
         import torch
 
         self.controlnet.to(torch.float16).save_pretrained(str(folder), safe_serialization=True)
         self.controlnet.to(torch.float32)
+        meta = {"control_kind": "scribble", "base_model": "overpaint-demo", "steps": self.step}
+        (folder / "overpaint.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

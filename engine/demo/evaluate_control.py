@@ -1,0 +1,183 @@
+"""Quality of the demo scribble ControlNet on held-out scribbles, judged by pixel statistics.
+
+Held-out scenes come from their own seed stream, with centres at least 0.1 of the side
+away from every position a caption can name. The prompt gives kind, colour and background
+but never a position, so where the shape goes is the scribble's to say:
+- follow: the generated shape's centre (centroid of its largest blob) lies within 15% of the
+  picture side of the scribbled shape's centre; colour, background and kind are read as in
+  engine.demo.evaluate. The same prompts and seeds without the control are the baseline.
+- override: a scribbled square under a "circle" prompt; the shape read back must be a square
+  (it fills its bounding box) near the scribble, where without the control it is a circle.
+
+    python -m engine.demo.evaluate_control --control resources/models/controlnet/NAME \\
+        --out control-metrics.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.demo.evaluate import _batched, classify_kind, grid, read_picture, shape_blobs
+from engine.demo.train_control import DEMO_MODEL, HELDOUT_SEED, ControlScene, heldout_scenes
+
+log = logging.getLogger(__name__)
+CENTRE_TOLERANCE = 0.15  # of the picture side
+
+
+def scribble_centre(scene: ControlScene, kind: str) -> tuple[float, float]:
+    """Centroid of the area the scribbled outline encloses (a triangle's sits low)."""
+    return (scene.cx, scene.cy + scene.r / 3) if kind == "triangle" else (scene.cx, scene.cy)
+
+
+def shape_centre(image: np.ndarray) -> tuple[float, float] | None:
+    _, blobs = shape_blobs(image)
+    if not blobs:
+        return None
+    h, w, _ = image.shape
+    return float(blobs[0][:, 1].mean() / w), float(blobs[0][:, 0].mean() / h)
+
+
+def centre_distance(image: np.ndarray, target: tuple[float, float]) -> float:
+    """Distance between the drawn shape's centre and `target`, as a fraction of the side
+    (inf when nothing was drawn)."""
+    centre = shape_centre(image)
+    return float("inf") if centre is None else float(np.hypot(*np.subtract(centre, target)))
+
+
+def scribbles_for(scenes: list[ControlScene], kind: str | None = None) -> list[np.ndarray]:
+    from engine.demo.train_control import render_scene
+
+    return [
+        render_scene(s, np.random.default_rng([HELDOUT_SEED, i]), kind=kind)[1]
+        for i, s in enumerate(scenes)
+    ]
+
+
+def _generate(pipe: Any, prompts: list[str], scribbles: list[np.ndarray] | None) -> np.ndarray:
+    from PIL import Image
+
+    kwargs: dict[str, Any] = {"num_inference_steps": 20, "guidance_scale": 7.0}
+    if scribbles is not None:
+        kwargs["image"] = [Image.fromarray(s) for s in scribbles]
+    return _batched(pipe, prompts, 50, 0, height=128, width=128, **kwargs)
+
+
+def follow_scores(
+    control_pipe: Any, plain_pipe: Any, scenes: list[ControlScene]
+) -> tuple[dict[str, float], np.ndarray]:
+    prompts = [s.prompt() for s in scenes]
+    targets = [scribble_centre(s, s.kind) for s in scenes]
+    images = _generate(control_pipe, prompts, scribbles_for(scenes))
+    plain = _generate(plain_pipe, prompts, None)
+    dist = [centre_distance(im, t) for im, t in zip(images, targets, strict=True)]
+    plain_dist = [centre_distance(im, t) for im, t in zip(plain, targets, strict=True)]
+    readings = [read_picture(im) for im in images]
+
+    def rate(attribute: str) -> float:
+        pairs = zip(readings, scenes, strict=True)
+        return float(np.mean([getattr(r, attribute) == getattr(s, attribute) for r, s in pairs]))
+
+    rates = {
+        "centre_within_15pct": float(np.mean(np.array(dist) <= CENTRE_TOLERANCE)),
+        "median_centre_distance": float(np.median(dist)),
+        "colour": rate("colour"),
+        "background": rate("background"),
+        "kind": rate("kind"),
+        "one_shape": float(np.mean([r.blobs == 1 for r in readings])),
+        "without_control_centre_within_15pct": float(
+            np.mean(np.array(plain_dist) <= CENTRE_TOLERANCE)
+        ),
+    }
+    return rates, images
+
+
+def override_scores(
+    control_pipe: Any, plain_pipe: Any, scenes: list[ControlScene]
+) -> tuple[dict[str, float], np.ndarray]:
+    prompts = [f"a {s.colour} circle, {s.background} background" for s in scenes]
+    images = _generate(control_pipe, prompts, scribbles_for(scenes, kind="square"))
+    plain = _generate(plain_pipe, prompts, None)
+
+    def squares(batch: np.ndarray) -> float:
+        kinds = [_kind(im) for im in batch]
+        return float(np.mean([k == "square" for k in kinds]))
+
+    near = [
+        centre_distance(im, scribble_centre(s, "square")) <= CENTRE_TOLERANCE
+        for im, s in zip(images, scenes, strict=True)
+    ]
+    rates = {
+        "square": squares(images),
+        "square_near_scribble": float(np.mean(near)),
+        "without_control_square": squares(plain),
+    }
+    return rates, images
+
+
+def _kind(image: np.ndarray) -> str | None:
+    _, blobs = shape_blobs(image)
+    return classify_kind(blobs[0]) if blobs else None
+
+
+def load_pipes(model: Path, control: Path) -> tuple[Any, Any]:
+    """(ControlNet pipeline, plain pipeline) sharing the demo model's parts, float32."""
+    import torch
+    from diffusers import (
+        ControlNetModel,
+        StableDiffusionControlNetPipeline,
+        StableDiffusionPipeline,
+    )
+
+    from engine.demo.evaluate import with_scheduler
+
+    plain = StableDiffusionPipeline.from_pretrained(
+        str(model), torch_dtype=torch.float32, local_files_only=True, safety_checker=None
+    )
+    with_scheduler(plain, "Euler a")
+    controlnet = ControlNetModel.from_pretrained(
+        str(control), torch_dtype=torch.float32, local_files_only=True
+    )
+    control_pipe = StableDiffusionControlNetPipeline.from_pipe(plain, controlnet=controlnet)
+    for pipe in (plain, control_pipe):
+        pipe.set_progress_bar_config(disable=True)
+    return control_pipe, plain
+
+
+def evaluate_control(model: Path, control: Path, count: int = 100) -> dict[str, Any]:
+    import torch
+
+    control_pipe, plain = load_pipes(model, control)
+    scenes = heldout_scenes(count)
+    squares = heldout_scenes(count // 2, seed=HELDOUT_SEED + 1)
+    results: dict[str, Any] = {"scheduler": "Euler a", "steps": 20, "guidance": 7.0}
+    with torch.inference_mode():
+        results["follow"], images = follow_scores(control_pipe, plain, scenes)
+        results["override"], square_images = override_scores(control_pipe, plain, squares)
+    results["_images"] = np.concatenate([images, square_images])
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    from PIL import Image
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=DEMO_MODEL)
+    parser.add_argument("--control", type=Path, required=True, help="ControlNet folder")
+    parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--count", type=int, default=100, help="held-out scribbles")
+    args = parser.parse_args(argv)
+    results = evaluate_control(args.model, args.control, args.count)
+    Image.fromarray(grid(results.pop("_images"))).save(args.out.with_suffix(".png"))
+    args.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
