@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.control_spec import CONTROL_KINDS
+from engine.control_spec import CONTROL_KINDS, kind_from_name
 from engine.errors import ModelError
 from engine.models import BUNDLED_MODELS_DIR, MODEL_CONFIGS_DIR, read_safetensors_header
 from engine.paths import user_models_dir
@@ -30,21 +30,6 @@ log = logging.getLogger(__name__)
 
 CONTROL_FOLDER = "controlnet"
 _ORIGINAL_PREFIX = "control_model."
-# Words in a control model's name that say which kind of control image it was trained on
-# (the kind is a label, like a model's display name; fitness is judged from the config).
-_KIND_WORDS = (
-    ("inpaint", "inpaint"),
-    ("scribble", "scribble"),
-    ("sketch", "scribble"),
-    ("lineart", "lineart"),
-    ("softedge", "softedge"),
-    ("hed", "softedge"),
-    ("pidi", "softedge"),
-    ("canny", "canny"),
-    ("depth", "depth"),
-    ("openpose", "pose"),
-    ("pose", "pose"),
-)
 
 
 @dataclass(frozen=True)
@@ -62,15 +47,6 @@ class ControlModelInfo:
 def control_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
     roots = [BUNDLED_MODELS_DIR, user_models_dir(), *(Path(d).expanduser() for d in extra_dirs)]
     return [root / CONTROL_FOLDER for root in roots]
-
-
-def kind_from_name(name: str) -> str:
-    words = re.split(r"[^a-z0-9]+", name.lower())
-    joined = "_".join(words)
-    for word, kind in _KIND_WORDS:
-        if word in words or f"_{word}" in f"_{joined}":
-            return kind
-    return ""
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -120,13 +120,17 @@ class ControlStage:
             for s, info in zip(specs, infos, strict=True)
         )
         device = getattr(pipe, "_execution_device", unet.device)
-        models = cache.models_for(infos, device, unet.dtype, unet_config)
+        images = tuple(inputs.controls) + (None,) * len(specs)
+        # A zero-weight control is recorded but changes nothing: neither load nor run it.
+        acting = [
+            (spec, info, image)
+            for spec, info, image in zip(specs, infos, images, strict=False)
+            if spec.weight != 0
+        ]
+        models = cache.models_for([info for _, info, _ in acting], device, unet.dtype, unet_config)
         gen_w, gen_h = gen_size
         active = []
-        images = tuple(inputs.controls) + (None,) * len(specs)
-        for spec, info, model, image in zip(specs, infos, models, images, strict=False):
-            if spec.weight == 0:
-                continue  # recorded, but a zero-weight control changes nothing: skip its cost
+        for (spec, info, image), model in zip(acting, models, strict=True):
             cond = _condition(spec, image, picture, gen_w, gen_h)
             if info.model_type == "t2i-adapter" and int(model.config.in_channels) == 1:
                 cond = cond.mean(axis=2, keepdims=True)

@@ -10,6 +10,7 @@ instead of silently generating without it.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,21 @@ CONTROL_KINDS: dict[str, str] = {
     "inpaint": "Repaints the masked part so it fits the picture around it (ControlNet "
     "inpaint, SD 1.5).",
 }
+# Words in a control model's name that say which kind of control image it was trained on
+# (the kind is a label, like a model's display name; fitness is judged from the config).
+_KIND_WORDS = (
+    ("inpaint", "inpaint"),
+    ("scribble", "scribble"),
+    ("sketch", "scribble"),
+    ("lineart", "lineart"),
+    ("softedge", "softedge"),
+    ("hed", "softedge"),
+    ("pidi", "softedge"),
+    ("canny", "canny"),
+    ("depth", "depth"),
+    ("openpose", "pose"),
+    ("pose", "pose"),
+)
 # Kinds whose image the user prepares; no preprocessor model is downloaded for them.
 PREPARED_KINDS = ("depth", "pose")
 
@@ -122,3 +138,38 @@ def control_parameters(spec: ControlSpec) -> str:
     if spec.kind == "canny":
         text += f", Threshold A: {spec.low_threshold}, Threshold B: {spec.high_threshold}"
     return text + f", Guidance Start: {num(spec.start)}, Guidance End: {num(spec.end)}"
+
+
+def kind_from_name(name: str) -> str:
+    words = re.split(r"[^a-z0-9]+", name.lower())
+    joined = "_".join(words)
+    for word, kind in _KIND_WORDS:
+        if word in words or f"_{word}" in f"_{joined}":
+            return kind
+    return ""
+
+
+def spec_from_parameters(value: str) -> ControlSpec | None:
+    """A ControlSpec from the A1111 ControlNet extension's `ControlNet N` value (as
+    control_parameters writes it, or A1111 with module names such as "scribble_hed"), or
+    None when its kind cannot be told. The image hash is not in that text."""
+    fields = {k.strip(): v.strip() for k, _, v in (p.partition(":") for p in value.split(","))}
+    module, model = fields.get("Module", ""), fields.get("Model", "")
+    prepared = module.lower() in ("", "none")
+    kind = (kind_from_name(module) if not prepared else "") or kind_from_name(model)
+    if kind not in CONTROL_KINDS:
+        return None
+    try:
+        spec = ControlSpec(
+            kind,
+            model="" if model.lower() in ("", "auto", "none") else model,
+            weight=float(fields.get("Weight", 1.0)),
+            start=float(fields.get("Guidance Start", 0.0)),
+            end=float(fields.get("Guidance End", 1.0)),
+            low_threshold=int(float(fields.get("Threshold A", 100))) if kind == "canny" else 100,
+            high_threshold=int(float(fields.get("Threshold B", 200))) if kind == "canny" else 200,
+            prepared=prepared,
+        )
+    except ValueError:
+        return None
+    return None if check_spec(spec) else spec

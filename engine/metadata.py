@@ -19,7 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from engine import __version__
 from engine.atomic_write import atomic_write
-from engine.control_spec import control_parameters
+from engine.control_spec import control_parameters, spec_from_parameters
 from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -251,5 +251,12 @@ def request_from_parameters(text: str) -> GenerationRequest | None:
         changes["scheduler"] = sampler
     if fields.get("Model"):
         changes["model"] = fields["Model"]
+    controls = [
+        spec_from_parameters(fields[key])
+        for key in sorted(fields, key=lambda k: k.split()[-1].zfill(4))
+        if re.fullmatch(r"ControlNet \d+", key)
+    ]
+    if any(controls):
+        changes["controls"] = tuple(c for c in controls if c is not None)
     mode = "img2img" if "Denoising strength" in fields else "txt2img"
     return GenerationRequest(mode=mode).replace(**changes)

@@ -83,7 +83,9 @@ def test_control_steers_repeats_and_weight_zero_is_none(
     other[:, :64] = 0
     moved = _run(engine, request, other)
     zero = _run(engine, _request(tiny_model_dir, ControlSpec(kind, weight=0.0)), _sketch())
+    loaded_after_zero = engine._controls.loaded()
 
+    assert loaded_after_zero == []  # a zero-weight control is not even loaded
     assert np.abs(first.rgba.astype(int) - plain).mean() > 1.0
     assert np.array_equal(first.rgba, again)
     assert np.abs(moved.astype(int) - first.rgba).mean() > 0.5

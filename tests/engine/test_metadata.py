@@ -188,3 +188,28 @@ def test_a1111_text_from_another_tool_becomes_a_request():
     assert (req.width, req.height, req.mode, req.model) == (512, 768, "txt2img", "v1-5-pruned")
     assert request_from_parameters("just a caption, no settings") is None
     assert request_from_parameters("p\nSteps: many, Seed: 1, Sampler: x") is None
+
+
+def test_controls_parse_back_from_their_parameters_text():
+    from engine.control_spec import ControlSpec
+
+    controls = (
+        ControlSpec("scribble", "overpaint-demo-scribble", 0.8, 0.1, 0.9),
+        ControlSpec("canny", "", 1.2, low_threshold=50, high_threshold=150),
+        ControlSpec("depth", "control_v11f1p_sd15_depth", prepared=True),
+    )
+    req = GenerationRequest(mode="txt2img", prompt="a red square", seed=3, controls=controls)
+    back = request_from_parameters(format_parameters(req, 3, "demo", None, 128, 128))
+    assert back is not None and back.controls == controls
+    # A1111's extension names preprocessors, e.g. "scribble_hed"; unknown kinds are left out.
+    text = (
+        "a house\nSteps: 20, Seed: 1, "
+        'ControlNet 0: "Module: scribble_hed, Model: control_v11p_sd15_scribble [d4ba51ff], '
+        'Weight: 1, Guidance Start: 0, Guidance End: 1", '
+        'ControlNet 1: "Module: tile_resample, Model: control_v11f1e_sd15_tile, Weight: 1"'
+    )
+    parsed = request_from_parameters(text)
+    assert parsed is not None
+    assert [(c.kind, c.model) for c in parsed.controls] == [
+        ("scribble", "control_v11p_sd15_scribble [d4ba51ff]")
+    ]
