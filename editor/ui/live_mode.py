@@ -36,7 +36,7 @@ from engine.speed_presets import live_steps
 log = logging.getLogger(__name__)
 
 # Generation-panel settings that live jobs replace with their own.
-_NOT_LIVE = ("mode", "steps", "strength", "n_samples")
+_NOT_LIVE = ("mode", "steps", "strength", "n_samples", "guidance")
 
 
 def _digest(array: np.ndarray | None) -> bytes:
@@ -223,7 +223,11 @@ class LiveController(QObject):
         strength = float(live["strength"])
         denoise = preset.steps if preset is not None else int(live["steps"])
         params.update(
-            mode="img2img", strength=strength, steps=live_steps(denoise, strength), n_samples=1
+            mode="img2img",
+            strength=strength,
+            steps=live_steps(denoise, strength),
+            n_samples=1,
+            guidance=float(live["guidance"]),
         )
         if preset is not None:
             params.update(guidance=preset.guidance, scheduler=preset.scheduler)

@@ -97,8 +97,10 @@ def test_nothing_runs_when_nothing_changed(window, qtbot, tiny_model_dir):
     settle(qtbot, live)
     jobs = live.jobs_submitted
     qtbot.wait(800)
-    # Settings live jobs do not use (the Generate panel's own steps) start nothing.
+    # Settings live jobs do not use (the Generate panel's own steps and guidance) start
+    # nothing: live has its own.
     window.generation_panel.steps_spin.setValue(7)
+    window.generation_panel.guidance_spin.setValue(9.0)
     qtbot.wait(300)
     assert live.jobs_submitted == jobs
     # A hidden-then-shown layer ends where it began: at most the hidden state runs.
@@ -115,6 +117,11 @@ def test_nothing_runs_when_nothing_changed(window, qtbot, tiny_model_dir):
     settle(qtbot, live)
     qtbot.wait(300)
     assert live.jobs_submitted == jobs + 1
+    assert live.result.request.guidance == 1.0  # live's default: no unguided pass
+    live.panel.guidance_spin.setValue(3.0)
+    qtbot.waitUntil(lambda: live.jobs_submitted == jobs + 2, timeout=TIMEOUT_MS)
+    settle(qtbot, live)
+    assert live.result.request.guidance == 3.0
 
 
 def test_apply_is_exactly_one_undo_step(window, qtbot, tiny_model_dir):
