@@ -159,6 +159,7 @@ class LiveScheduler(QObject):
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self.tick)
+        self._tick_queued = False
 
     def is_running(self) -> bool:
         return self.timer.isActive()
@@ -176,6 +177,15 @@ class LiveScheduler(QObject):
 
     def notice_change(self) -> None:
         self.policy.changed(self._clock())
+        # Look again as soon as the event that changed the canvas is handled (a mouse
+        # release ends the stroke): waiting for the next tick would add up to TICK_MS.
+        if self.is_running() and not self._tick_queued:
+            self._tick_queued = True
+            QTimer.singleShot(0, self, self._queued_tick)
+
+    def _queued_tick(self) -> None:
+        self._tick_queued = False
+        self.tick()
 
     def job_finished(self, job_id: int) -> bool:
         show = self.policy.finished(job_id, self._clock())
