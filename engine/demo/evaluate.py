@@ -12,6 +12,8 @@ blobby sketch keeps the layout and cleans the shape; inpainting the right half w
 caption changes that half and keeps the other.
 
     python -m engine.demo.evaluate --model resources/models/overpaint-demo --out metrics.json
+
+With --control DIR it judges the demo scribble ControlNet instead (engine.demo.evaluate_control).
 """
 
 from __future__ import annotations
@@ -339,7 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--native-only", action="store_true")
     parser.add_argument("--scheduler", default="Euler a")
+    parser.add_argument(
+        "--control", type=Path, help="judge this scribble ControlNet instead (evaluate_control)"
+    )
     args = parser.parse_args(argv)
+    if args.control is not None:
+        from engine.demo import evaluate_control
+
+        argv = ["--model", str(args.model), "--control", str(args.control), "--out", str(args.out)]
+        return evaluate_control.main(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe = StableDiffusionPipeline.from_pretrained(
         str(args.model), torch_dtype=torch.float32, local_files_only=True
