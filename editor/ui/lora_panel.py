@@ -97,6 +97,8 @@ class LoraPanel(QWidget):
         self.setObjectName("loraPanel")
         self.extra_dirs: tuple[Path, ...] = ()
         self._available: list[LoraInfo] = []
+        # The ComfyUI servers' LoRAs when generation runs there (editor.ui.server_status).
+        self.remote: list[LoraInfo] | None = None
         self.rows: list[LoraRow] = []
         layout = tidy(QVBoxLayout(self), margin=None)
         add_row = tidy(QHBoxLayout(), margin=None)
@@ -117,6 +119,10 @@ class LoraPanel(QWidget):
         """List the LoRAs that fit the model at `model_path` (all, if it is unreadable)."""
         from engine.models import resolve_model
 
+        if self.remote is not None:  # generation runs on servers: theirs, not ours
+            self._available = list(self.remote)
+            self._fill_combo()
+            return
         try:
             model = resolve_model(model_path, self.extra_dirs)
         except ModelError:

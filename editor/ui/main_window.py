@@ -50,6 +50,7 @@ from editor.ui.history_panel import HistoryPanel
 from editor.ui.layers_panel import LayersPanel
 from editor.ui.live_dock import add_live_dock
 from editor.ui.menus import connect_actions, create_menus
+from editor.ui.server_status import ServerController
 from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
 from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.live_dock, self.live = add_live_dock(self)  # Live painting (editor.ui.live_mode)
         self.generation.status.connect(lambda text: self.statusBar().showMessage(text, STATUS_MS))
         self.upscale = UpscaleController(self)  # Image > Upscale… (editor.ui.upscale_bridge)
+        self.servers = ServerController(self)  # ComfyUI servers' states and models
         self.recent_menu = create_menus(self)
         self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))
         self.tool_group = QActionGroup(self)
@@ -223,6 +225,8 @@ class MainWindow(QMainWindow):
         """List the models the engine can find (file reads only, no torch)."""
         from engine.models import discover_models
 
+        if self.servers.refresh_models():  # the servers' checkpoints, fetched off-thread
+            return
         try:
             models = discover_models(self.settings.model_dirs)
         except OSError as e:
@@ -504,6 +508,7 @@ class MainWindow(QMainWindow):
         # many seconds. Hide first so the wait does not look like a hung window.
         self.hide()
         self.live.shutdown()
+        self.servers.shutdown()
         if not self.generation.shutdown(timeout_ms=60_000):
             log.error("the engine thread is still busy; closing anyway")
         event.accept()

@@ -9,6 +9,7 @@ pixels outside the feathered mask are bit-identical to the input, whichever engi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -205,14 +206,16 @@ class _Job:
         self.base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**31)
 
     def _control_image(self, spec: Any, image: np.ndarray | None) -> np.ndarray:
-        from engine.control_preprocess import preprocess
+        from engine.control_preprocess import as_control_image, preprocess
 
         if spec.kind == "inpaint" or image is None:
             raise InvalidRequestError(
                 "The inpaint control does not run on ComfyUI servers; use soft inpainting "
                 "(the default) or the local engine."
             )
-        control = preprocess(spec, np.asarray(image))
+        # A control layer's image is already a control image, as in the local engine.
+        image = np.asarray(image)
+        control = as_control_image(image) if spec.prepared else preprocess(spec, image)
         return region.resize_rgb(control, *self.gen)
 
     def plan_for(self, server: ComfyServer, info: ServerInfo) -> WorkflowPlan:
@@ -273,9 +276,14 @@ class _Job:
 
         request, seed = self.request, self.base_seed + index
         sample_request = request.replace(seed=seed, n_samples=1)
-        if self.controls:
-            sample_request = sample_request.replace(controls=self.controls)
-        graph = build_workflow(sample_request, self.plan_for(server, info))
+        plan = self.plan_for(server, info)
+        if self.controls:  # recorded with the server's file each control ran with
+            used = tuple(
+                dataclasses.replace(spec, model=control.model)
+                for spec, control in zip(self.controls, plan.controls, strict=True)
+            )
+            sample_request = sample_request.replace(controls=used)
+        graph = build_workflow(sample_request, plan)
         rgb = server.run(graph, lambda v, _m, _p: self._step(index, v), self.cancel)
         crop_w, crop_h = self.crop
         if self.soft is not None:
