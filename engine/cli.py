@@ -393,7 +393,7 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
     if not args.no_history:
         from engine.history.recorder import record_cli_results
 
-        if warning := record_cli_results(results, paths, base):
+        if warning := record_cli_results(results, paths, base, inputs=inputs):
             print(f"warning: {warning}", file=sys.stderr)
     for path in paths:
         print(path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -23,6 +23,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, Signal
 
+from editor.model.blending import image_to_rgba
 from editor.model.control_layers import layer_control_sources, model_composite
 from editor.model.document import Document
 from editor.model.layer import Layer
@@ -61,12 +62,28 @@ def layer_name_for(prompt: str) -> str:
     return text if len(text) <= LAYER_NAME_CHARS else text[: LAYER_NAME_CHARS - 1] + "…"
 
 
+def whole_picture_later(doc: Document) -> Callable[[], np.ndarray]:
+    """The document's picture (without control layers) as RGBA, made when called: only a
+    shared QImage is taken now, and the history recorder converts it on its thread."""
+    if any(layer.control is not None and layer.visible for layer in doc.layers):
+        pixels = model_composite(doc, doc.rect())
+        return lambda: pixels
+    image = doc.composite()
+    return lambda: image_to_rgba(image)
+
+
 def native_size_for(model: str, settings: Settings) -> int:
     """The model's native resolution without loading it (512 when it cannot be told;
     the engine then reports the real problem when the job runs)."""
+    from editor.ui.servers_page import server_urls, servers_enabled
     from engine.errors import EngineError
     from engine.models import resolve_model
 
+    # A server's checkpoint: only its file name can tell (engine.comfy.engine.native_size).
+    if servers_enabled(settings) and server_urls(settings):
+        from engine.comfy.engine import native_size
+
+        return native_size(model)
     try:
         return resolve_model(model, settings.model_dirs).native_size
     except (EngineError, OSError, ValueError) as e:
@@ -208,18 +225,26 @@ class GenerationController(QObject):
         self.settings.set_generation_params(params)
         return job
 
-    def regenerate(self, request: GenerationRequest, accept: bool = False) -> int | None:
-        """Run a recorded request again (from the generation history). A txt2img of its
-        own size needs no pixels and runs exactly as recorded; any other mode takes its
-        settings and runs on the current picture's region."""
+    def regenerate(
+        self,
+        request: GenerationRequest,
+        accept: bool = False,
+        inputs: GenerationInputs | None = None,
+    ) -> int | None:
+        """Run a recorded request again (from the generation history). With its recorded
+        `inputs`, or as a txt2img of its own size (no pixels), it runs exactly as
+        recorded, its result at the recorded place; without them, any other mode takes
+        its settings and runs on the current picture's region."""
         if self.document is None:
             self.error.emit("Open or create an image first, then generate.")
             return None
         whole = request.region is None or request.region == Box(
             0, 0, request.canvas_width, request.canvas_height
         )
-        if request.mode == "txt2img" and whole:
-            job: PreparedJob | None = PreparedJob(request, GenerationInputs(), "canvas")
+        if inputs is not None:
+            job: PreparedJob | None = PreparedJob(request, inputs, "canvas")
+        elif request.mode == "txt2img" and whole:
+            job = PreparedJob(request, GenerationInputs(), "canvas")
         else:
             self.panel.set_params(dataclasses.asdict(request))
             job = self._job_from_panel()
@@ -296,8 +321,16 @@ class GenerationController(QObject):
         if running is None:
             return
         results = list(results or [])
+        # The thumbnail shows the result on the whole picture; the inputs make it replayable.
+        backdrop = whole_picture_later(running.document)
         for result in results:
-            self._tickets[result] = self.history.record(result.request, result.rgba)
+            self._tickets[result] = self.history.record(
+                result.request,
+                result.rgba,
+                at=(result.x, result.y),
+                backdrop=backdrop,
+                inputs=running.job.inputs,
+            )
         if running.document is not self.document:
             return  # the document was closed meanwhile: nowhere to put the results
         if running.accept and results:
@@ -329,6 +362,8 @@ class GenerationController(QObject):
     def _show_candidate(self, candidate: Candidate | None) -> None:
         if candidate is None or candidate.document is not self.document:
             self.canvas.set_overlay(None)
+            if self.candidates.count() == 0 and not self._jobs:
+                self.panel.set_status("")  # "N result(s) ready" is no longer true
             return
         result = candidate.result
         self.canvas.set_overlay(candidate.image, QPoint(result.x, result.y))

@@ -141,7 +141,7 @@ class GenerationHistoryPanel(QWidget):
     """Search box, filters and a thumbnail grid over a HistoryStore."""
 
     use_parameters = Signal(object)  # GenerationRequest: fill the generation panel
-    regenerate = Signal(object)  # GenerationRequest: queue it as it is
+    regenerate = Signal(object)  # Entry: queue its request, with its inputs, as it is
     add_as_layer = Signal(object)  # Entry: its file as a layer, or regenerate when gone
     open_file = Signal(str)  # the output file's path (only offered when it exists)
 
@@ -305,7 +305,7 @@ class GenerationHistoryPanel(QWidget):
     def _regenerate(self) -> None:
         entry = self.current_entry()
         if entry is not None:
-            self.regenerate.emit(entry.request)
+            self.regenerate.emit(entry)
 
     def _add_layer(self) -> None:
         entry = self.current_entry()

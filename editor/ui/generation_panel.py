@@ -316,6 +316,8 @@ class GenerationPanel(QWidget):
         self.set_status(text)
 
     def set_progress(self, step: int, total: int, seconds_left: float | None) -> None:
+        if self.progress_bar.maximum() == 0:  # the wait (set_waiting) is over: steps run
+            self.set_status("")
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(step)
         text = f"Step {step}/{total}"

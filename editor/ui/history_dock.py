@@ -2,8 +2,8 @@
 
 The panel (editor.ui.generation_history_panel) only emits what the user asked for; this
 module turns those requests into window actions: fill the generation panel, queue the
-recorded request again, add the picture as a layer (from its file, or regenerated when
-the file is gone) and open the file.
+recorded request again on the input pictures the history kept for it, add the picture
+as a layer (from its file, or regenerated when the file is gone) and open the file.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QDockWidget
 
 from editor.ui.generation_history_panel import GenerationHistoryPanel
 from engine.history.config import open_history
+from engine.history.pictures import needs_pictures
+from engine.history.replay import MissingInputsError, recorded_job
 from engine.history.store import Entry
 from engine.request import GenerationRequest
 
@@ -39,14 +41,29 @@ def add_generations_dock(window: MainWindow) -> QDockWidget:
         window.generation_panel.set_params(dataclasses.asdict(request))
         window.statusBar().showMessage("Parameters copied to the Generate panel.", 5000)
 
+    def rerun(entry: Entry, accept: bool = False) -> None:
+        """Queue the entry's request on the pixels it first ran on (kept in the history),
+        so its result is the same; one sentence when the history lacks them."""
+        store = panel.store
+        try:
+            if store is None:
+                raise MissingInputsError("The generation history is not open.")
+            job = recorded_job(store, entry)
+        except MissingInputsError as e:
+            panel.status.setText(str(e))
+            window.show_error(str(e))
+            return
+        inputs = job.inputs if needs_pictures(job.request) else None
+        generation.regenerate(job.request, accept=accept, inputs=inputs)
+
     def add_as_layer(entry: Entry) -> None:
         if entry.hit.exists and entry.hit.path:
             window.import_layer(entry.hit.path)
         else:
-            generation.regenerate(entry.request, accept=True)
+            rerun(entry, accept=True)
 
     panel.use_parameters.connect(use_parameters)
-    panel.regenerate.connect(generation.regenerate)
+    panel.regenerate.connect(rerun)
     panel.add_as_layer.connect(add_as_layer)
     panel.open_file.connect(window.open_path)
     generation.results_ready.connect(lambda _n: panel.schedule_refresh())

@@ -3,11 +3,11 @@
 search prints one hit per line, tab-separated: id, local time, the output file (``-``
 when there is none; ``PATH (missing)`` when it was moved or deleted) and the prompt on
 one line. Like grep it exits 0 with hits and 1, printing nothing, without. show prints
-the parameters text, a blank line and the request JSON. rerun replays a txt2img entry
-bit-identically and writes it the way `overpaint txt2img` does. img2img, inpaint and
-outpaint entries cannot be rerun from the history alone: their input pictures are not
-stored (a crop of the canvas per sample would multiply the file's size), so rerun says
-so and exits 1; `overpaint rerun FILE --init-img ...` replays them from their PNG.
+the parameters text, a blank line and the request JSON. rerun replays an entry
+bit-identically, with the input pictures the history kept for it (engine.history.
+pictures), and writes what the first run wrote: a CLI run's whole picture, an editor
+job's result laid on its input crop, a txt2img as it came. An entry recorded without
+its pictures (before they were kept) says so in one sentence and exits 1.
 Errors: one ``error:`` line, exit 1; usage errors exit 2.
 """
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print an entry's parameters and request JSON")
     p.add_argument("id", type=int)
 
-    p = sub.add_parser("rerun", help="regenerate a txt2img entry bit-identically")
+    p = sub.add_parser("rerun", help="regenerate an entry bit-identically")
     p.add_argument("id", type=int)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--model", default=None, help="use this model instead of the recorded one")
@@ -160,31 +160,26 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     from engine.cli import Progress, write_results
     from engine.history.recorder import record_cli_results
+    from engine.history.replay import recorded_job, written_pictures
     from engine.pipelines import Engine
-    from engine.request import GenerationInputs
 
-    store = _store()
-    try:
-        entry = _entry(store, args.id)
-    finally:
-        store.close()
-    request = entry.request
-    if request.mode != "txt2img":
-        raise EngineError(
-            f"Entry {args.id} was made with {request.mode}, and the history does not keep "
-            "input pictures; rerun its PNG with `overpaint rerun FILE --init-img ...` instead."
-        )
     folder = args.out.parent if str(args.out.parent) else Path(".")
     if not folder.is_dir():
         raise EngineError(f"Cannot write {args.out}: the folder {folder} does not exist.")
+    store = _store()
+    try:
+        job = recorded_job(store, _entry(store, args.id))
+    finally:
+        store.close()
+    request = job.request
     if args.model:
         request = request.replace(model=args.model)
-    results = Engine(tuple(args.models_dir)).run(
-        request, GenerationInputs(), on_progress=Progress()
-    )
-    paths = write_results(results, args.out)
+    results = Engine(tuple(args.models_dir)).run(request, job.inputs, on_progress=Progress())
+    laid, base = written_pictures(job, results)
+    paths = write_results(laid, args.out, base)
     if not args.no_history:
-        warning = record_cli_results(results, paths)
+        # An editor entry's crop is only what its result is shown on, not a kept base.
+        warning = record_cli_results(laid, paths, job.base, inputs=job.inputs, backdrop=base)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
     for path in paths:

@@ -25,13 +25,15 @@ def fts_query(text: str, prefix_last: bool = False) -> str:
     finds "red lighthouse"), unless the text ends with a space (the word is finished) or
     the word is shorter than MIN_AUTO_PREFIX.
     """
-    words = [(w, star) for w, star in _WORD.findall(text)]
+    words = [(w.lower(), star) for w, star in _WORD.findall(text)]
     if not words:
         return ""
     # One or two letters would be a prefix of thousands of words: slow and useless.
     if prefix_last and not text[-1:].isspace() and len(words[-1][0]) >= MIN_AUTO_PREFIX:
         words[-1] = (words[-1][0], "*")
-    return " ".join(f'"{w}"{star}' for w, star in words)
+    # A word typed twice matches the same entries; once is enough, and each phrase costs
+    # bm25 a count of every entry holding it.
+    return " ".join(f'"{w}"{star}' for w, star in dict.fromkeys(words))
 
 
 def column_filter(column: str, value: str | None) -> str:

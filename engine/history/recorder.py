@@ -1,9 +1,9 @@
 """The hooks that put generations into the history: the CLI's, and the editor's.
 
-The CLI records once its files are written (`record_cli_results`). The editor records
-every candidate as it arrives and marks the accepted one kept; `BackgroundRecorder` does
-that work (thumbnail, transaction) on a thread of its own, so the UI thread only copies
-the pixels and queues a closure.
+The CLI records once its files are written (`record_cli_results`). The editor records every candidate as it arrives and marks the
+accepted one kept; `BackgroundRecorder` does that work (thumbnail, input pictures,
+transaction) on a thread of its own, so the UI thread only copies the pixels and queues
+a closure.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.history.config import history_enabled, open_history
 from engine.history.store import HistoryStore
-from engine.request import GenerationRequest, GenerationResult
+from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
@@ -28,27 +28,39 @@ def record_cli_results(
     paths: Sequence[Path],
     base: np.ndarray | None = None,
     store: HistoryStore | None = None,
+    inputs: GenerationInputs | None = None,
+    backdrop: np.ndarray | None = None,
 ) -> str | None:
-    """Record each written sample as kept, with its file; the one warning sentence to
-    print when the history could not take them, else None. Does nothing when history is
-    off in Settings (or OVERPAINT_HISTORY=0). ``base`` is the input picture the patches
-    were laid on (img2img/inpaint), so the thumbnail shows the whole written picture.
+    """The CLI's hook, once its files are written: each sample recorded as kept, with its
+    file, all in one transaction; the one warning sentence to print, else None.
+
+    ``base`` is the input picture the patches were laid on (img2img/inpaint): the
+    thumbnail shows the whole written picture, and it is kept with ``inputs`` so
+    `overpaint history rerun` can replay the entry; ``backdrop`` is a picture for the
+    thumbnail only. Does nothing when history is off in Settings (or OVERPAINT_HISTORY=0).
+    A store passed in stays open.
+
+    (Preparing the entries on a thread while the PNG is written was tried: on a busy
+    machine the thread's GIL hand-offs cost the job more than the thumbnail it hid.)
     """
+    own = store is None
     store = store or open_history()
     if store is None:
         return None
     try:
-        for res, path in zip(results, paths, strict=True):
-            pixels = res.rgba
-            if base is not None:
-                from engine.region import apply_patch
-
-                pixels = apply_patch(base, res.rgba, res.x, res.y)
-            if store.record(res.request, pixels, path=path, kept=True) is None:
-                break  # one warning is enough; the rest would fail the same way
+        pending = [
+            store.prepare(
+                res.request, res.rgba, path, kept=True, at=(res.x, res.y),
+                backdrop=backdrop, inputs=inputs, base=base,
+            )
+            for res, path in zip(results, paths, strict=True)
+        ]  # fmt: skip
+        if pending:
+            store.insert(pending)
         return store.take_warning()
     finally:
-        store.close()
+        if own:
+            store.close()
 
 
 class Ticket:
@@ -110,7 +122,14 @@ class BackgroundRecorder:
         rgba: np.ndarray | None,
         path: Path | str | None = None,
         kept: bool = False,
+        *,
+        at: tuple[int, int] = (0, 0),
+        backdrop: Callable[[], np.ndarray | None] | None = None,
+        inputs: GenerationInputs | None = None,
     ) -> Ticket:
+        """Queue one sample: ``rgba`` laid at ``at`` on what ``backdrop()`` returns (the
+        whole picture, made on the recorder's thread) makes the thumbnail; ``inputs``
+        (the job's pictures, which nobody paints into) are kept for replay."""
         ticket = Ticket()
         if not self.enabled():
             return ticket
@@ -118,7 +137,15 @@ class BackgroundRecorder:
         pixels = None if rgba is None else np.array(rgba, copy=True)
 
         def job() -> None:
-            ticket.id = self.store.record(request, pixels, path=path, kept=kept)
+            shown = None
+            if backdrop is not None:
+                try:
+                    shown = backdrop()
+                except Exception:  # the thumbnail then shows the patch alone
+                    log.exception("the picture behind a history thumbnail failed")
+            ticket.id = self.store.record(
+                request, pixels, path=path, kept=kept, at=at, backdrop=shown, inputs=inputs
+            )
 
         self._submit(job)
         return ticket

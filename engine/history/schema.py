@@ -62,7 +62,25 @@ _V1 = [
     END""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# v2: the input pictures of img2img/inpaint entries (engine.history.pictures): each
+# picture once in blobs, named by its pixel hash; entry_inputs links entries to them.
+# Blobs are big and rarely read: a table of their own keeps them out of every scan.
+_V2 = [
+    """CREATE TABLE blobs (
+        id INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,
+        data BLOB NOT NULL
+    )""",
+    """CREATE TABLE entry_inputs (
+        entry INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        blob INTEGER NOT NULL REFERENCES blobs(id),
+        PRIMARY KEY (entry, role)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX entry_inputs_blob ON entry_inputs(blob)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

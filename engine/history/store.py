@@ -21,16 +21,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from engine.history.query import CANDIDATES, column_filter, filter_clauses, fts_query
+from engine.history import pictures as pics
+from engine.history import search as searching
 from engine.history.schema import NewerSchemaError, migrate
+from engine.history.search import HIT_COLUMNS, Hit, hit_from_row
 from engine.history.thumbnails import make_thumbnail
-from engine.request import GenerationRequest
+from engine.request import GenerationInputs, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +40,6 @@ BUSY_TIMEOUT_S = 5.0
 CACHE_KIB = 32 * 1024
 MMAP_BYTES = 256 * 2**20
 T = TypeVar("T")
-
-_HIT_COLUMNS = (
-    "g.id, g.created, g.prompt, g.negative_prompt, g.model, g.loras, g.mode, g.seed, "
-    "g.width, g.height, g.path, g.kept"
-)
-# bm25 column weights: prompt, negative prompt, model, LoRAs, mode. A word in the prompt
-# says more about the picture than the same word in the negative prompt.
-_BM25 = "bm25(generations_fts, 10.0, 2.0, 3.0, 3.0, 1.0)"
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result. ``exists`` says whether the output file is still there."""
-
-    id: int
-    created: float  # seconds since the epoch
-    prompt: str
-    negative_prompt: str
-    model: str
-    loras: tuple[str, ...]
-    mode: str
-    seed: int
-    width: int
-    height: int
-    path: str | None
-    kept: bool
-    exists: bool
 
 
 @dataclass(frozen=True)
@@ -81,23 +56,16 @@ class Entry:
         return self.hit.id
 
 
-def _hit(row: tuple[Any, ...]) -> Hit:
-    path = row[10]
-    return Hit(
-        id=int(row[0]),
-        created=float(row[1]),
-        prompt=row[2],
-        negative_prompt=row[3],
-        model=row[4],
-        loras=tuple(row[5].split()) if row[5] else (),
-        mode=row[6],
-        seed=int(row[7]),
-        width=int(row[8]),
-        height=int(row[9]),
-        path=path,
-        kept=bool(row[11]),
-        exists=bool(path) and os.path.exists(path),
-    )
+@dataclass
+class PendingRecord:
+    """An entry made ready outside the database (`HistoryStore.prepare`): its row, its
+    thumbnail, and its input pictures by role as (hash, pixels), with the PNG bytes of
+    those the database did not hold yet."""
+
+    row: tuple[Any, ...]
+    thumbnail: bytes | None
+    pictures: dict[str, tuple[bytes, np.ndarray]] = field(default_factory=dict)
+    encoded: dict[bytes, bytes] = field(default_factory=dict)
 
 
 def _kind(exc: sqlite3.Error) -> str:
@@ -258,16 +226,55 @@ class HistoryStore:
         path: Path | str | None = None,
         kept: bool = False,
         created: float | None = None,
+        *,
+        at: tuple[int, int] = (0, 0),
+        backdrop: np.ndarray | None = None,
+        inputs: GenerationInputs | None = None,
+        base: np.ndarray | None = None,
     ) -> int | None:
         """Add one sample; its id, or None (with a warning) when it could not be recorded.
 
         ``request`` is the sample's own request (its seed, n_samples 1), ``rgba`` the
-        picture to thumbnail (None: no thumbnail).
+        picture to thumbnail (None: no thumbnail); the keywords of `prepare` add the job's
+        input pictures and the picture the thumbnail shows.
         """
+        pending = self.prepare(
+            request, rgba, path, kept, created, at=at, backdrop=backdrop, inputs=inputs, base=base
+        )
+        ids = self.insert([pending])
+        return ids[0] if ids else None
+
+    def prepare(
+        self,
+        request: GenerationRequest,
+        rgba: np.ndarray | None,
+        path: Path | str | None = None,
+        kept: bool = False,
+        created: float | None = None,
+        *,
+        at: tuple[int, int] = (0, 0),
+        backdrop: np.ndarray | None = None,
+        inputs: GenerationInputs | None = None,
+        base: np.ndarray | None = None,
+    ) -> PendingRecord:
+        """The slow part of recording, with no write lock held: the thumbnail and the PNGs
+        of input pictures the database lacks. `insert` stores the result.
+
+        ``rgba`` is the result patch laid at ``at`` on ``backdrop`` (or ``base``), the
+        whole picture it was shown on, so the thumbnail shows that picture. ``inputs`` are
+        the job's input pictures and ``base`` the whole picture a CLI run laid its result
+        on; both are kept for replay (see engine.history.pictures).
+        """
+        shown = backdrop if backdrop is not None else base
         thumb = None
         if rgba is not None:
             try:
-                thumb = make_thumbnail(rgba)
+                pixels = rgba
+                if shown is not None:
+                    from engine.region import apply_patch
+
+                    pixels = apply_patch(shown, rgba, at[0], at[1])
+                thumb = make_thumbnail(pixels)
             except (ValueError, OSError) as exc:
                 log.warning("no thumbnail for a history entry: %s", exc)
         h, w = (rgba.shape[:2]) if rgba is not None else (request.height, request.width)
@@ -285,26 +292,74 @@ class HistoryStore:
             None if path is None else str(Path(path).absolute()),
             int(bool(kept)),
         )
+        pending = PendingRecord(row, thumb)
+        for role, picture in pics.pictures_to_keep(request, inputs, base).items():
+            try:
+                pending.pictures[role] = (pics.pixel_hash(picture), picture)
+            except (ValueError, TypeError) as exc:
+                log.warning("the %s of a history entry is not kept: %s", role, exc)
+        if pending.pictures:
+            known = self._known_hashes({h for h, _ in pending.pictures.values()})
+            for role, (digest, picture) in list(pending.pictures.items()):
+                if digest in known or digest in pending.encoded:
+                    continue
+                try:
+                    pending.encoded[digest] = pics.encode_picture(picture)
+                except (ValueError, OSError) as exc:
+                    log.warning("the %s of a history entry is not kept: %s", role, exc)
+                    del pending.pictures[role]
+        return pending
 
-        def insert(conn: sqlite3.Connection) -> int:
+    def _known_hashes(self, digests: set[bytes]) -> set[bytes]:
+        def select(conn: sqlite3.Connection) -> set[bytes]:
+            marks = ",".join("?" * len(digests))
+            rows = conn.execute(f"SELECT hash FROM blobs WHERE hash IN ({marks})", list(digests))
+            return {bytes(r[0]) for r in rows}
+
+        # Unknown is safe: the pictures are encoded and the insert skips those present.
+        return self._run("its input pictures were not kept", select, set())
+
+    def insert(self, pending: list[PendingRecord]) -> list[int]:
+        """Store prepared entries in one transaction; their ids ([] with a warning when
+        the history could not take them)."""
+
+        def write(conn: sqlite3.Connection) -> list[int]:
+            ids: list[int] = []
             with self._write(conn):
-                # Times never go backwards (a clock set back records the last time seen),
-                # so entry order is time order and date filters become id ranges.
-                cur = conn.execute(
-                    "INSERT INTO generations (created, request, prompt, negative_prompt, "
-                    "model, loras, seed, width, height, mode, path, kept) "
-                    "VALUES (max(?, coalesce((SELECT max(created) FROM generations), 0)), "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                entry_id = int(cur.lastrowid or 0)
-                if thumb is not None:
-                    conn.execute(
-                        "INSERT INTO thumbnails (id, data) VALUES (?, ?)", (entry_id, thumb)
-                    )
-            return entry_id
+                for record in pending:
+                    ids.append(self._insert_one(conn, record))
+            return ids
 
-        return self._run("this generation was not recorded", insert, None)
+        return self._run("this generation was not recorded", write, [])
+
+    @staticmethod
+    def _insert_one(conn: sqlite3.Connection, record: PendingRecord) -> int:
+        # Times never go backwards (a clock set back records the last time seen), so
+        # entry order is time order and date filters become id ranges.
+        cur = conn.execute(
+            "INSERT INTO generations (created, request, prompt, negative_prompt, "
+            "model, loras, seed, width, height, mode, path, kept) "
+            "VALUES (max(?, coalesce((SELECT max(created) FROM generations), 0)), "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            record.row,
+        )
+        entry_id = int(cur.lastrowid or 0)
+        if record.thumbnail is not None:
+            conn.execute(
+                "INSERT INTO thumbnails (id, data) VALUES (?, ?)", (entry_id, record.thumbnail)
+            )
+        for role, (digest, picture) in record.pictures.items():
+            blob = conn.execute("SELECT id FROM blobs WHERE hash = ?", (digest,)).fetchone()
+            if blob is None:
+                # Known when prepared but gone since (history cleared meanwhile).
+                data = record.encoded.get(digest) or pics.encode_picture(picture)
+                cur = conn.execute("INSERT INTO blobs (hash, data) VALUES (?, ?)", (digest, data))
+                blob = (cur.lastrowid,)
+            conn.execute(
+                "INSERT INTO entry_inputs (entry, role, blob) VALUES (?, ?, ?)",
+                (entry_id, role, blob[0]),
+            )
+        return entry_id
 
     def _update(self, sql: str, args: tuple[Any, ...]) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
@@ -325,6 +380,8 @@ class HistoryStore:
 
         def wipe(conn: sqlite3.Connection) -> bool:
             with self._write(conn):
+                conn.execute("DELETE FROM entry_inputs")
+                conn.execute("DELETE FROM blobs")
                 conn.execute("DELETE FROM thumbnails")
                 conn.execute("DELETE FROM generations")
                 conn.execute("INSERT INTO generations_fts(generations_fts) VALUES ('rebuild')")
@@ -351,95 +408,26 @@ class HistoryStore:
         """Entries matching ``query`` (words ANDed, ``word*`` a prefix), best bm25 first,
         then newest (entry order); an empty query lists the newest. Filters: ``since`` <=
         created < ``until`` (epoch seconds), exact model and mode, kept only. A query
-        matching more than CANDIDATES entries ranks the newest CANDIDATES of them."""
-        match = fts_query(query, prefix_last)
-        where, args = filter_clauses(since, until, model, mode, kept_only)
-        if not match and query.strip():
-            return []  # only punctuation: nothing can match
-        if not match:
-            cond = f"WHERE {' AND '.join(where)}" if where else ""
-            sql = (
-                f"SELECT {_HIT_COLUMNS} FROM generations g {cond} "
-                "ORDER BY g.created DESC, g.id DESC LIMIT ?"
-            )
-
-            def newest(conn: sqlite3.Connection) -> list[Hit]:
-                return [_hit(row) for row in conn.execute(sql, [*args, int(limit)])]
-
-            return self._run("the search found nothing", newest, [])
-
-        # Dates become an id range (entry order is time order), which FTS5 applies while
-        # it walks its index; the other filters read a narrow covering index, not the
-        # wide rows (request JSON, prompt).
-        where, args = filter_clauses(None, None, model, mode, kept_only)
-        match = " AND ".join(
-            f"({part})" if part is match else part
-            for part in (match, column_filter("mode", mode), column_filter("model", model))
-            if part
+        matching more than query.CANDIDATES entries ranks the newest CANDIDATES of them."""
+        return self._run(
+            "the search found nothing",
+            lambda conn: searching.search(
+                conn, query, limit, since, until, model, mode, kept_only, prefix_last
+            ),
+            [],
         )
-        join = (
-            "JOIN generations g INDEXED BY generations_filters ON g.id = generations_fts.rowid"
-            if where
-            else ""
-        )
-        base = f"FROM generations_fts {join} WHERE generations_fts MATCH ?" + "".join(
-            f" AND {w}" for w in where
-        )
-        rowid = "generations_fts.rowid"
-
-        def first_id(conn: sqlite3.Connection, when: float) -> int | None:
-            row = conn.execute(
-                "SELECT id FROM generations WHERE created >= ? ORDER BY created, id LIMIT 1",
-                (when,),
-            ).fetchone()
-            return None if row is None else int(row[0])
-
-        def select(conn: sqlite3.Connection) -> list[Hit]:
-            low, high = 0, 1 << 62  # ids in [low, high)
-            if since is not None:
-                found = first_id(conn, since)
-                if found is None:
-                    return []
-                low = found
-            if until is not None:
-                high = first_id(conn, until) or high
-            # bm25 costs a few µs per match: a word in most of 100,000 prompts would take
-            # 300 ms. So rank only the newest CANDIDATES matches (the CANDIDATES-th newest
-            # is found by walking the index backwards, which is cheap); a query matching
-            # fewer is ranked whole. One id range, so FTS5 seeks instead of filtering.
-            ranged = f"{base} AND {rowid} >= ? AND {rowid} < ?"
-            bound = conn.execute(
-                f"SELECT {rowid} {ranged} ORDER BY {rowid} DESC LIMIT 1 OFFSET ?",
-                [match, *args, low, high, CANDIDATES - 1],
-            ).fetchone()
-            if bound is not None:
-                low = max(low, int(bound[0]))
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT {rowid} {ranged} ORDER BY {_BM25}, {rowid} DESC LIMIT ?",
-                    [match, *args, low, high, int(limit)],
-                )
-            ]
-            marks = ",".join("?" * len(ids))
-            rows = conn.execute(
-                f"SELECT {_HIT_COLUMNS} FROM generations g WHERE g.id IN ({marks})", ids
-            )
-            by_id = {row[0]: row for row in rows}
-            return [_hit(by_id[i]) for i in ids if i in by_id]
-
-        return self._run("the search found nothing", select, [])
 
     def get(self, entry_id: int) -> Entry | None:
         def select(conn: sqlite3.Connection) -> Entry | None:
             row = conn.execute(
-                f"SELECT {_HIT_COLUMNS}, g.request, t.data FROM generations g "
+                f"SELECT {HIT_COLUMNS}, g.request, t.data FROM generations g "
                 "LEFT JOIN thumbnails t ON t.id = g.id WHERE g.id = ?",
                 (int(entry_id),),
             ).fetchone()
             if row is None:
                 return None
-            return Entry(_hit(row[:12]), GenerationRequest.from_json(row[12]), row[12], row[13])
+            hit = hit_from_row(row[:12])
+            return Entry(hit, GenerationRequest.from_json(row[12]), row[12], row[13])
 
         return self._run("the entry could not be read", select, None)
 
@@ -451,6 +439,20 @@ class HistoryStore:
             return None if row is None else bytes(row[0])
 
         return self._run("its thumbnail could not be read", select, None)
+
+    def input_pictures(self, entry_id: int) -> dict[str, bytes | None] | None:
+        """The entry's stored input pictures as PNG bytes by role (None where the picture
+        itself is gone); None when they could not be read."""
+
+        def select(conn: sqlite3.Connection) -> dict[str, bytes | None]:
+            rows = conn.execute(
+                "SELECT e.role, b.data FROM entry_inputs e LEFT JOIN blobs b ON b.id = e.blob "
+                "WHERE e.entry = ?",
+                (int(entry_id),),
+            )
+            return {role: None if data is None else bytes(data) for role, data in rows}
+
+        return self._run("its input pictures could not be read", select, None)
 
     def count(self) -> int:
         return self._run(

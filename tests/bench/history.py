@@ -10,9 +10,10 @@ at the limit the window asks for, and reports p99 per kind; as-you-type prefix q
 are reported beside them.
 
 P17 times what recording adds to a job, side by side: writing a 512x512 result PNG
-(the CLI's job end) with history off, and the same plus HistoryStore.record into the
-100k-entry file, interleaved; the median difference is the figure. The database size
-per 1,000 entries comes from the 100k file.
+(the CLI's job end) with history off, and the same plus the CLI's hook
+(record_cli_results: thumbnail, one transaction) into the 100k-entry file, interleaved;
+the median difference is the figure. The database size per 1,000 entries comes from the
+100k file.
 """
 
 from __future__ import annotations
@@ -277,9 +278,10 @@ def measure_p16(ctx: Context) -> Result:
 
 def measure_p17(ctx: Context) -> Result:
     """Needs the P16 file (built here when P16 did not run)."""
+    from engine.history.recorder import record_cli_results
     from engine.history.store import HistoryStore
     from engine.metadata import save_png
-    from engine.request import GenerationRequest
+    from engine.request import GenerationRequest, GenerationResult
 
     path = ctx.work / "history-p16.sqlite3"
     if not path.exists():
@@ -302,10 +304,11 @@ def measure_p17(ctx: Context) -> Result:
         t = time.perf_counter()
         save_png(out, picture, "parameters", req)
         off.append(time.perf_counter() - t)
+        result = GenerationResult(req, picture, 0, 0, req.seed, "parameters")
         t = time.perf_counter()
         save_png(out, picture, "parameters", req)
         r = time.perf_counter()
-        store.record(req, picture, path=out, kept=True)
+        record_cli_results([result], [out], store=store)
         done = time.perf_counter()
         on.append(done - t)
         direct.append(done - r)
@@ -318,7 +321,7 @@ def measure_p17(ctx: Context) -> Result:
         f"{reps} interleaved jobs (write a 512x512 PNG with its metadata) into a "
         f"{before:,}-entry history: median {median(off) * 1000:.1f} ms with history off, "
         f"{median(on) * 1000:.1f} ms on, {added * 1000:.2f} ms added (target ≤ "
-        f"{P17_TARGET_S * 1000:.0f} ms). record() alone: median {median(direct) * 1000:.2f} "
+        f"{P17_TARGET_S * 1000:.0f} ms). The hook alone: median {median(direct) * 1000:.2f} "
         f"ms, p95 {percentile(direct, 95) * 1000:.2f} ms, max {max(direct) * 1000:.1f} ms; "
         f"{landed}/{reps} recorded." + (f" Warning: {warning}" if warning else "")
     )

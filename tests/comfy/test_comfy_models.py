@@ -75,4 +75,4 @@ def test_a_controlnet_on_the_server_steers_the_picture_and_repeats(server: Comfy
     np.testing.assert_array_equal(steered.rgba, again.rgba)
     # Recorded with the server file it ran with, not the empty "installed one" name.
     assert steered.request.controls[0].model == CONTROLNET
-    assert f"ControlNet 0: \"Module: none, Model: {CONTROLNET}," in steered.parameters
+    assert f'ControlNet 0: "Module: none, Model: {CONTROLNET},' in steered.parameters

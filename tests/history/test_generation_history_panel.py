@@ -88,7 +88,7 @@ def test_actions_emit_the_entry_and_request(qtbot, store: HistoryStore, tmp_path
     assert used.args[0] == request("a red lighthouse", seed=3)
     with qtbot.waitSignal(panel.regenerate) as regen:
         panel.actions["regenerate"].trigger()
-    assert regen.args[0].seed == 3
+    assert isinstance(regen.args[0], Entry) and regen.args[0].request.seed == 3
     with qtbot.waitSignal(panel.open_file) as opened:
         panel.actions["open"].trigger()
     assert opened.args[0] == str(tmp_path / "lighthouse.png")

@@ -72,14 +72,17 @@ def test_show_prints_parameters_and_request(
     assert main(["history", "show", "x"]) == 2  # usage
 
 
-def test_rerun_refuses_what_it_cannot_replay(
+def test_rerun_without_its_pictures_says_so(
     user_store: HistoryStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # An inpaint entry recorded without its inputs (as before they were kept).
     entry_id = user_store.record(request("a cat", mode="inpaint"), picture())
     out = tmp_path / "again.png"
     assert main(["history", "rerun", str(entry_id), "--out", str(out)]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "inpaint" in err[0] and "does not keep input pictures" in err[0]
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: History entry {entry_id} (inpaint) was recorded without its input pictures, "
+        "so it cannot be regenerated; use its parameters on the picture instead."
+    ]
     assert not out.exists()
     assert main(["history", "clear"]) == 2  # needs --yes
     assert main(["history", "clear", "--yes"]) == 0

@@ -272,7 +272,7 @@ def test_background_recorder_records_in_order_and_copies_pixels(tmp_path: Path) 
 
 
 def test_common_words_rank_the_newest_candidates(store: HistoryStore, monkeypatch) -> None:
-    import engine.history.store as store_module
+    import engine.history.query as store_module
 
     t = time.time()
     best_but_old = store.record(request("castle"), None, created=t)
@@ -286,3 +286,12 @@ def test_common_words_rank_the_newest_candidates(store: HistoryStore, monkeypatc
     # Entry order is time order: a clock set back does not record an earlier time.
     back = store.record(request("late"), None, created=t - 1000)
     assert store.get(back).hit.created == store.get(newer[-1]).hit.created
+
+
+def test_a_word_typed_twice_is_searched_once(store: HistoryStore) -> None:
+    from engine.history.query import fts_query
+
+    short = store.record(request("castle"), None)
+    long = store.record(request("castle on a hill with a long winding road"), None)
+    assert fts_query("Castle castle hill", prefix_last=True) == '"castle" "hill"*'
+    assert _ids(store.search("castle castle")) == _ids(store.search("castle")) == [short, long]

@@ -45,7 +45,10 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     qtbot.mouseClick(window.generation_panel.generate_button, Qt.MouseButton.LeftButton)
     assert window.generation.is_busy()
     bar = window.generation_panel.progress_bar
-    window.generation.client.progress.connect(lambda *a: progress.append((*a[1:3], bar.format())))
+    status = window.generation_panel.status_label
+    window.generation.client.progress.connect(
+        lambda *a: progress.append((*a[1:3], bar.format(), status.text()))
+    )
     assert window.generation_panel.cancel_button.isEnabled()
     # The canvas stays live: paint with the brush far from the mask while the job runs.
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
@@ -57,8 +60,10 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     assert not window.generation.is_busy()
     # Inpaint at strength 0.75 runs the last 75 % of the 3 scheduled steps.
     assert progress and progress[-1][0] == progress[-1][1] >= 2
-    step, total, text = progress[-1]
+    step, total, text, said = progress[-1]
     assert text.startswith(f"Step {step}/{total}") and text.endswith("left")
+    assert said == ""  # "Loading the model…" went with the wait
+    assert status.text().startswith("1 result(s) ready")
     assert window.generation_panel.progress_bar.format() == "Idle"
     before = window.document.composite_array()
     layers_before = len(window.document.layers)
@@ -72,6 +77,7 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     qtbot.mouseClick(window.candidates.accept_button, Qt.MouseButton.LeftButton)
     doc = window.document
     assert len(doc.layers) == layers_before + 1
+    assert status.text() == ""  # nothing is ready any more
     layer = doc.current_layer
     assert layer.name == "a small red boat"
     region = result.request.region
