@@ -39,6 +39,9 @@ RADIUS = (0.09, 0.26)  # shape half-side as a fraction of the picture side
 # Sample index from which captions may be empty or name another kind (steps 0-299 of the
 # shipped run, batch 16, had only matching captions).
 LINES_WIN_FROM = 300 * 16
+# From step 960 on, 40% of captions name another kind (20% before): at CFG 7 the caption's
+# kind still beat a square scribble in 9 of 10 held-out cases at step 900.
+MORE_DISAGREEMENT_FROM = 960 * 16
 HELDOUT_SEED = 987_654_321  # evaluation scenes; training draws from (seed, index) streams
 
 
@@ -96,10 +99,12 @@ def control_sample(seed: int, index: int, size: int = SIZE) -> tuple[np.ndarray,
         # The ControlNet recipe's empty prompts, plus captions naming another kind: the
         # caption alone must never be enough, so the lines win where the two disagree.
         draw = rng.random()
+        disagree = 0.6 if index >= MORE_DISAGREEMENT_FROM else 0.4
         if draw < 0.2:
             text = ""
-        elif draw < 0.4:
-            text = text.replace(scene.kind, [k for k in KINDS if k != scene.kind][draw < 0.3])
+        elif draw < disagree:
+            other = [k for k in KINDS if k != scene.kind][draw < (0.2 + disagree) / 2]
+            text = text.replace(scene.kind, other)
     return picture, text, scribble
 
 
@@ -184,6 +189,8 @@ class ControlTrainer:
         if state.exists():
             saved = torch.load(state, weights_only=True)
             self.opt.load_state_dict(saved["optimizer"])
+            for group in self.opt.param_groups:  # the command's rate wins on resume
+                group["lr"] = lr
             self.step = int(saved["step"])
             log.info("resumed at step %d", self.step)
         self.alphas = pipe.scheduler.alphas_cumprod
