@@ -158,12 +158,31 @@ def _idle(seconds: float) -> None:
     loop.exec()
 
 
-def measure_p3(ctx: Context) -> Result:
+def _attach_scribble_control(ctx: Context, window, model: Path) -> None:
+    """A tiny scribble ControlNet installed in a models folder, and a control layer with
+    a stroke on it: every job then preprocesses and runs the control."""
+    from editor.model.control_layers import set_layer_control
+    from editor.model.control_role import ControlRole
+    from tests.tiny_controls import build_tiny_controlnet
+
+    root = ctx.work / "control-models"
+    if not (root / "controlnet" / "tiny_scribble").is_dir():
+        build_tiny_controlnet(model, root / "controlnet" / "tiny_scribble")
+    window.settings.model_dirs = [root]
+    doc = window.document
+    rgba = np.zeros((doc.height, doc.width, 4), np.uint8)
+    rgba[doc.height // 3 : doc.height // 3 + 4, doc.width // 4 : 3 * doc.width // 4] = 255
+    layer = doc.accept_patch(rgba, 0, 0, name="scribble")
+    set_layer_control(doc, layer, ControlRole("scribble"))
+
+
+def _p3_run(ctx: Context, model: Path, control: bool) -> dict:
+    """gaps while the job runs, idle gaps before it, job seconds, previews, step totals
+    and the submitted (request, inputs)."""
     prof = ctx.profile
-    model = ctx.model("tiny")
-    window = open_window(ctx, "p3")
+    window = open_window(ctx, "p3c" if control else "p3")
     recorder = _GapRecorder()
-    previews = []
+    previews: list[bool] = []
     totals: set[int] = set()  # the step count the engine reports (img2img runs fewer)
     span: dict[str, float] = {}
     try:
@@ -171,6 +190,8 @@ def measure_p3(ctx: Context) -> Result:
 
         size = prof.p3_size
         window.set_document(new_document(size, size, (190, 170, 150, 255)), None, None)
+        if control:
+            _attach_scribble_control(ctx, window, model)
         generate(window, _params(model, 2))  # warm-up: the model loads outside the figure
         client = window.generation.client
         client.started.connect(lambda *_: span.setdefault("start", time.perf_counter()))
@@ -190,13 +211,32 @@ def measure_p3(ctx: Context) -> Result:
         recorder.timer.stop()
     finally:
         close_window(window)
-    gaps = recorder.gaps(span.get("start", 0.0), span.get("end", 0.0))
-    idle = recorder.gaps(idle_from, idle_to)
+    if control and not submitted[0][0].controls:
+        raise RuntimeError("the control layer took no part in the P3 job")
+    return {
+        "gaps": recorder.gaps(span.get("start", 0.0), span.get("end", 0.0)),
+        "idle": recorder.gaps(idle_from, idle_to),
+        "seconds": span.get("end", 0.0) - span.get("start", 0.0),
+        "previews": sum(previews),
+        "totals": totals,
+        "submitted": submitted,
+    }
+
+
+def measure_p3(ctx: Context) -> Result:
+    prof = ctx.profile
+    model = ctx.model("tiny")
+    plain = _p3_run(ctx, model, control=False)
+    gaps, idle = plain["gaps"], plain["idle"]
+    controlled = _p3_run(ctx, model, control=True)
+    c_gaps = controlled["gaps"]
+    size = prof.p3_size
     p50, p99, worst = median(gaps), percentile(gaps, 99), max(gaps, default=float("nan"))
-    ok = p99 <= 0.012 and worst <= 0.025
-    request = submitted[0][0]
+    c_p99, c_worst = percentile(c_gaps, 99), max(c_gaps, default=float("nan"))
+    ok = p99 <= 0.012 and worst <= 0.025 and c_p99 <= 0.012 and c_worst <= 0.025
+    request = plain["submitted"][0][0]
     # An opaque canvas makes Generate an img2img, which denoises only strength × steps.
-    ran = "/".join(map(str, sorted(totals))) or "no"
+    ran = "/".join(map(str, sorted(plain["totals"]))) or "no"
     job = f"{request.mode} job ({request.steps} steps"
     if request.mode != "txt2img":
         job += f" at strength {request.strength:g}"
@@ -204,12 +244,17 @@ def measure_p3(ctx: Context) -> Result:
     detail = (
         f"gaps between ticks of a 5 ms main-thread QTimer while the {job} on a {size}² "
         f"document runs from the main window with live previews on the canvas "
-        f"({sum(previews)} previews): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-        f"max {worst * 1000:.1f} ms over {len(gaps)} gaps; value = p99 in ms"
+        f"({plain['previews']} previews): p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+        f"max {worst * 1000:.1f} ms over {len(gaps)} gaps; value = p99 in ms; the target "
+        f"holds for the same job with a scribble control layer attached too"
     )
     extra = [
         f"idle baseline just before, same timer: p50 {median(idle) * 1000:.1f} ms, "
         f"p99 {percentile(idle, 99) * 1000:.1f} ms, max {max(idle, default=0) * 1000:.1f} ms",
-        f"job ran {span.get('end', 0) - span.get('start', 0):.2f} s",
+        f"job ran {plain['seconds']:.2f} s",
+        f"with a scribble control layer (tiny ControlNet, preprocessed on the engine thread): "
+        f"p50 {median(c_gaps) * 1000:.1f} ms, p99 {c_p99 * 1000:.1f} ms, max "
+        f"{c_worst * 1000:.1f} ms over {len(c_gaps)} gaps; job ran "
+        f"{controlled['seconds']:.2f} s",
     ]
     return Result("P3", "UI smoothness", p99 * 1000, "p99 ≤ 12 ms, max ≤ 25 ms", ok, detail, extra)
