@@ -174,6 +174,12 @@ class Engine:
         self._hash = model_hash(info)
         return info
 
+    def loaded_pipeline(self) -> tuple[ModelInfo, Any] | None:
+        """The loaded model and its base pipeline (training borrows its weights), or None."""
+        if self._base is None or self.info is None:
+            return None
+        return self.info, self._base
+
     def pipeline_for(self, mode: str) -> Any:
         from engine.loading import derive_pipeline
 

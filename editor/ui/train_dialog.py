@@ -40,6 +40,8 @@ from PySide6.QtWidgets import (
 
 from editor.ui.model_tasks import ModelTask
 from editor.ui.theme import tidy
+from editor.ui.train_borrow import borrow_loaded_model
+from editor.ui.train_pictures import PictureList
 from engine.errors import EngineError
 from engine.paths import user_models_dir
 from engine.training.data import DEFAULT_TEMPLATE, caption_for, caption_words, picture_files
@@ -111,8 +113,11 @@ class TrainDialog(QDialog):
         current_model: str = "",
         extra_dirs: tuple[Path, ...] = (),
         parent: QWidget | None = None,
+        engine_client=None,
     ) -> None:
         super().__init__(parent)
+        # The window's EngineClient: training borrows its loaded model when it is the same.
+        self.engine_client = engine_client
         self.setObjectName("trainDialog")
         self.setWindowTitle("Train LoRA")
         self.extra_dirs = tuple(extra_dirs)
@@ -136,6 +141,10 @@ class TrainDialog(QDialog):
         self.folder_status.setObjectName("trainFolderStatus")
         self.folder_status.setWordWrap(True)
         form.addRow("", self.folder_status)
+        self.pictures = PictureList()
+        self.pictures.setMinimumHeight(250)
+        self.pictures.captions_changed.connect(self.check)
+        form.addRow("Captions", self.pictures)
 
         self.concept_edit = QLineEdit()
         self.concept_edit.setObjectName("trainConcept")
@@ -249,7 +258,7 @@ class TrainDialog(QDialog):
         self.name_edit.textEdited.connect(self._name_typed)
         self.preset_combo.currentTextChanged.connect(self._show_preset)
         self._show_preset()
-        self.resize(720, 520)
+        self.resize(780, 780)
         self.check()
 
     def _spin(self, name: str, low: int, high: int, special: str | None) -> QSpinBox:
@@ -310,6 +319,9 @@ class TrainDialog(QDialog):
             self.folder_edit.text(), self.concept_edit.text(), self.template_edit.text()
         )
         problem = self.problem()
+        self.pictures.show_folder(
+            self.folder_edit.text(), self.concept_edit.text(), self.template_edit.text()
+        )
         if folder_error:
             self.folder_status.setText(folder_error)
         else:
@@ -361,11 +373,14 @@ class TrainDialog(QDialog):
         if self.task is not None or self.problem() is not None:
             return
         settings = self.settings()
+        client = self.engine_client
+        borrowed = borrow_loaded_model(client, settings.model, settings.device) if client else None
 
         def work(progress, cancel):
             from engine.training.trainer import train_lora  # torch: loaded when first used
 
-            return train_lora(settings, on_progress=progress, should_cancel=cancel)
+            pipe = borrowed(cancel) if borrowed is not None else None
+            return train_lora(settings, on_progress=progress, should_cancel=cancel, pipe=pipe)
 
         self.result_path = None
         self.progress.setRange(0, 0)  # busy until the first step: loading, encoding
@@ -410,6 +425,8 @@ class TrainDialog(QDialog):
         self.progress.setRange(0, max(1, result.steps))
         self.progress.setValue(result.steps)
         continued = f", continued from step {result.resumed_from}" if result.resumed_from else ""
+        if result.shared_weights:
+            continued += ", on the loaded model's weights"
         self.message.setText(
             f"Trained {result.path.stem} in {_minutes(result.seconds)} ({result.steps} steps"
             f"{continued}); it is in the LoRA list as {result.path.stem}."
@@ -471,6 +488,7 @@ class TrainDialog(QDialog):
                 event.ignore()
                 return
             self.wait_idle()
+        self.pictures.stop_loading()
         super().closeEvent(event)
 
     def reject(self) -> None:  # Esc: close as the Close button does (asks when busy)
@@ -485,7 +503,13 @@ def open_train_dialog(window) -> TrainDialog:
     if dialog is None:
         combo = panel.model_combo
         models = [(combo.itemText(i), str(combo.itemData(i))) for i in range(combo.count())]
-        dialog = TrainDialog(models, panel.model(), tuple(window.settings.model_dirs), window)
+        dialog = TrainDialog(
+            models,
+            panel.model(),
+            tuple(window.settings.model_dirs),
+            window,
+            engine_client=window.generation.client,
+        )
         dialog.trained.connect(lambda _path: window.refresh_models())
     dialog.show()
     dialog.raise_()

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
     p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for torch (default: all cores but one)",
+    )
+    p.add_argument(
         "--models-dir", action="append", default=[], type=Path, help="extra models folder"
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks and engine logs")
@@ -106,6 +112,7 @@ def settings_from(args: argparse.Namespace) -> TrainingSettings:
         checkpoint_every=args.checkpoint_every,
         device=args.device,
         extra_dirs=tuple(args.models_dir),
+        threads=max(0, args.threads),
     )
 
 

@@ -60,12 +60,33 @@ def picture_files(folder: Path) -> list[Path]:
 
 def caption_for(path: Path, concept: str, template: str = DEFAULT_TEMPLATE) -> str:
     """NAME.txt beside the picture when present and not empty, else the template."""
-    text_file = path.with_suffix(".txt")
+    text_file = caption_file(path)
     if text_file.is_file():
         text = " ".join(text_file.read_text(encoding="utf-8", errors="replace").split())
         if text:
             return text
     return template.replace("{concept}", concept)
+
+
+def caption_file(picture: Path) -> Path:
+    """Where a picture's own caption lives: NAME.txt beside NAME.png (kohya)."""
+    return Path(picture).with_suffix(".txt")
+
+
+def write_caption(picture: Path, text: str) -> Path | None:
+    """Make `text` the picture's caption: NAME.txt, written atomically (a reader sees the old
+    or the new caption, never half of one). An empty text removes NAME.txt, so the picture
+    falls back to the caption template. Returns the caption file, or None when removed."""
+    from engine.atomic_write import atomic_write
+
+    target = caption_file(picture)
+    text = " ".join(text.split())
+    if not text:
+        target.unlink(missing_ok=True)
+        return None
+    with atomic_write(target) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return target
 
 
 def bucket_sizes(native: int, step: int = 64) -> list[tuple[int, int]]:

@@ -15,7 +15,9 @@ from engine.training.data import (
     check_concept,
     fit,
     load_pictures,
+    write_caption,
 )
+from engine.training.settings import TrainingSettings
 from tests.training.stars import star_picture, write_star_folder
 
 
@@ -57,6 +59,32 @@ def test_captions_come_from_txt_files_or_the_template(tmp_path: Path) -> None:
     assert captions["0.png"] == "a red star on the left, blue background"
     assert captions["1.png"] == captions["2.png"] == "a drawing of a star"
     assert caption_for(folder / "7.png", "star") == "a black star in the centre, red background"
+
+
+def test_a_written_caption_replaces_the_file_whole_and_an_empty_one_removes_it(
+    tmp_path: Path,
+) -> None:
+    folder = write_star_folder(tmp_path / "stars")
+    (folder / "3.txt").chmod(0o640)
+    assert write_caption(folder / "3.png", "  a blue\nstar,  at the bottom ") == folder / "3.txt"
+    assert (folder / "3.txt").read_text(encoding="utf-8") == "a blue star, at the bottom\n"
+    assert (folder / "3.txt").stat().st_mode & 0o777 == 0o640  # the file keeps its mode
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+    assert load_pictures(folder, "star", 32)[3].caption == "a blue star, at the bottom"
+    assert write_caption(folder / "3.png", " \n ") is None
+    assert not (folder / "3.txt").exists()
+    assert load_pictures(folder, "star", 32)[3].caption == "a picture of star"
+
+
+def test_cpu_threads_leave_a_core_free_unless_set_and_do_not_change_the_run() -> None:
+    settings = TrainingSettings(Path("pictures"), "star")
+    assert settings.cpu_threads(torch_default=2, cpus=2) == 1
+    assert settings.cpu_threads(torch_default=8, cpus=8) == 7
+    assert settings.cpu_threads(torch_default=1, cpus=1) == 1
+    three = TrainingSettings(Path("pictures"), "star", threads=3)
+    assert three.cpu_threads(torch_default=2, cpus=2) == 3
+    # A checkpoint written with one thread count is continued with another.
+    assert three.fingerprint() == settings.fingerprint()
 
 
 def test_the_concept_must_be_one_word_that_captions_use(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 
 from engine.models import DEMO_MODEL_DIR
 from engine.paths import user_models_dir
+from engine.request import GenerationRequest
 from engine.training.trainer import work_dir
 from tests.training.stars import write_star_folder
 
@@ -66,6 +67,19 @@ def test_a_folder_too_small_is_said_at_once_and_train_stays_disabled(
 
 def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: Path) -> None:
     dialog = _open(window, qtbot)
+    # A generation first: the window's engine then holds the model that training borrows.
+    client = window.generation.client
+    ended: list[object] = []
+    client.finished.connect(lambda _job, results: ended.append(results))
+    client.failed.connect(lambda _job, message: ended.append(message))
+    client.submit(
+        GenerationRequest(
+            mode="txt2img", prompt="a red circle", steps=2, width=64, height=64,
+            model=str(DEMO_MODEL_DIR), watermark=False,
+        )
+    )  # fmt: skip
+    qtbot.waitUntil(lambda: bool(ended), timeout=300_000)
+    assert isinstance(ended[0], list), ended[0]
     assert dialog.model_combo.currentData() == str(DEMO_MODEL_DIR)
     dialog.folder_edit.setText(str(write_star_folder(tmp_path / "stars")))
     dialog.concept_edit.setText("star")
@@ -100,6 +114,7 @@ def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: P
         qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.task is None)
     assert f"continued from step {stopped}" in dialog.message.text()
+    assert "on the loaded model's weights" in dialog.message.text()
     assert out.is_file() and not work_dir(out).exists()
     assert dialog.sample_step == stopped + 2 and not dialog.sample_label.pixmap().isNull()
     loras = window.generation_panel.lora_panel

@@ -1,0 +1,115 @@
+"""Training on the generation engine's loaded model: the weights are shared, not loaded
+again, the engine's pipeline comes out untouched, and the LoRA is the one a run with its
+own copy of the model trains, bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.models import DEMO_MODEL_DIR
+from engine.pipelines import Engine
+from engine.request import GenerationRequest
+from engine.training.settings import TrainingSettings
+from engine.training.shared_model import borrow
+from engine.training.trainer import train_lora
+from tests.training.stars import write_star_folder
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Speed only: on these shared 2-core machines two torch threads run much slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _request(**kw) -> GenerationRequest:
+    base = dict(
+        mode="txt2img",
+        prompt="a red circle on the left, blue background",
+        seed=5,
+        steps=6,
+        width=128,
+        height=128,
+        model=str(DEMO_MODEL_DIR),
+        watermark=False,
+    )
+    return GenerationRequest(**{**base, **kw})
+
+
+def _settings(folder: Path, out: Path, sample_every: int = 0) -> TrainingSettings:
+    return TrainingSettings(
+        images=folder,
+        concept="star",
+        out=out,
+        model=str(DEMO_MODEL_DIR),
+        flip=False,
+        batch_size=1,
+        rank=4,
+        steps=4,
+        sample_every=sample_every,
+    )
+
+
+def test_training_on_the_loaded_model_shares_its_weights_and_leaves_it_as_it_was(
+    tmp_path: Path,
+) -> None:
+    engine = Engine((tmp_path / "loras",))
+    before_pixels = engine.run(_request())[0].rgba
+    info, base = engine.loaded_pipeline()
+    before = {
+        name: {k: v.clone() for k, v in getattr(base, name).state_dict().items()}
+        for name in ("unet", "text_encoder", "vae")
+    }
+    vocabulary = len(base.tokenizer)
+
+    pipe = borrow(engine, str(DEMO_MODEL_DIR))
+    assert pipe is not None and pipe.unet is not base.unet
+    # No weight memory: the borrowed UNet's and VAE's tensors are the engine's own.
+    assert pipe.unet.conv_in.weight.data_ptr() == base.unet.conv_in.weight.data_ptr()
+    assert (
+        pipe.vae.decoder.conv_out.weight.data_ptr() == base.vae.decoder.conv_out.weight.data_ptr()
+    )
+
+    folder = write_star_folder(tmp_path / "stars")
+    # A sample picture too: the borrowed pipeline generates as well as it trains.
+    samples = []
+    shared = train_lora(
+        _settings(folder, tmp_path / "loras" / "shared.safetensors", sample_every=4),
+        on_progress=lambda p: samples.append(p.sample),
+        pipe=pipe,
+    )
+    assert samples[-1] is not None and samples[-1].shape == (128, 128, 3)
+    assert shared.shared_weights and shared.new_word
+
+    # The engine's pipeline: no LoRA layers, no new word, the same weights and pixels.
+    assert not getattr(base.unet, "peft_config", None)
+    assert len(base.tokenizer) == vocabulary and "star" not in base.tokenizer.get_vocab()
+    for name, tensors in before.items():
+        now = getattr(base, name).state_dict()
+        assert now.keys() == tensors.keys()
+        for key, value in tensors.items():
+            assert torch.equal(now[key], value), f"{name}.{key} changed"
+    assert np.array_equal(engine.run(_request())[0].rgba, before_pixels)
+
+    # The same LoRA as a run that loads its own copy of the model.
+    own = train_lora(_settings(folder, tmp_path / "own" / "star.safetensors"))
+    assert not own.shared_weights
+    a, b = load_file(str(shared.path)), load_file(str(own.path))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    # The engine generates with the trained LoRA; then its pipeline has LoRA layers and
+    # is not lent (training would train on them).
+    with_lora = engine.run(_request(prompt="a red star on the left, blue background",
+                                    loras=(("shared", 1.0),)))[0].rgba  # fmt: skip
+    assert not np.array_equal(with_lora, before_pixels)
+    assert borrow(engine, str(DEMO_MODEL_DIR)) is None
+    engine.unload()
+    assert borrow(engine, str(DEMO_MODEL_DIR)) is None
