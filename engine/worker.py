@@ -16,7 +16,6 @@ import itertools
 import logging
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from engine.request import GenerationInputs, GenerationRequest
 log = logging.getLogger(__name__)
 # Linux shows the first 15 characters as the OS thread name.
 ENGINE_THREAD = "overpaint-engine"
-GIL_SWITCH_S = 0.001
 
 
 # A job other than a generation (upscale): called on the engine thread with the Engine,
@@ -197,10 +195,6 @@ class EngineClient(QObject):
         self._pending: dict[int, _Job] = {}
         self._thread = _WorkerThread(self, extra_dirs)
         self._thread.setObjectName(ENGINE_THREAD)
-        # The engine thread runs much Python between torch calls (a small model's steps
-        # are mostly dispatch); a UI thread waiting for the GIL then waits up to one switch
-        # interval per handover, 5 ms by default, which shows as stutter while painting.
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self._thread.start()
         self._closed = False
         for sig in (self.finished, self.failed):

@@ -31,10 +31,12 @@ from engine.speed_presets import SpeedPreset
 
 DISPLAYS = (("overlay", "Overlay on the canvas"), ("side", "Side view"))
 DEFAULT_STRENGTH = 0.5
-DEFAULT_STEPS = 4
-# Classifier-free guidance doubles each step's work. Measured with the demo model on 24
-# held-out blob sketches (strength 0.5, 4 steps, Euler a): guidance 1 kept colour, position
-# and kind as well as 7 did (kind 100% vs 92%), so live runs without it unless asked.
+# The fewest steps that keep the demo model's quality. Measured on held-out blob sketches
+# (strength 0.5, Euler a): classifier-free guidance doubles each step's work, and guidance
+# 1 kept colour, position and kind as well as 7 did (24 sketches, 4 steps: kind 100% vs
+# 92%); at guidance 1, 3 steps kept all of them at 100% like 4 (40 sketches), 2 steps
+# lost the kind in 3%.
+DEFAULT_STEPS = 3
 DEFAULT_GUIDANCE = 1.0
 VIEW_SIDE = 200
 
