@@ -262,14 +262,16 @@ class _Job:
         self.plan_for(*self.servers[0])
         return pool.run_samples(self.request.n_samples, self.sample, self.cancel, self.servers)
 
-    def _step(self, index: int, value: int) -> None:
+    def _step(self, index: int, value: int, preview: np.ndarray | None = None) -> None:
+        """Progress over all samples; `preview` is the server's picture of this sample so
+        far (sent when the server runs with --preview-method), shown like a local one."""
         if self.on_progress is None:
             return
         per = sampling_steps(self.request)
         with self._lock:
             self._progress[index] = min(value, per)
             done = sum(self._progress.values())
-            self.on_progress(done, per * self.request.n_samples, None)
+            self.on_progress(done, per * self.request.n_samples, preview)
 
     def sample(self, server: ComfyServer, info: ServerInfo, index: int) -> GenerationResult:
         from engine.metadata import format_parameters
@@ -284,7 +286,7 @@ class _Job:
             )
             sample_request = sample_request.replace(controls=used)
         graph = build_workflow(sample_request, plan)
-        rgb = server.run(graph, lambda v, _m, _p: self._step(index, v), self.cancel)
+        rgb = server.run(graph, lambda v, _m, p: self._step(index, v, p), self.cancel)
         crop_w, crop_h = self.crop
         if self.soft is not None:
             rgb = self.soft.finish(region.resize_rgb(rgb, crop_w, crop_h))

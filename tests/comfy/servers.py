@@ -82,6 +82,7 @@ class ComfyProcess:
             "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
             "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:",
             "--disable-auto-launch", "--disable-all-custom-nodes",
+            "--preview-method", "latent2rgb",  # preview frames over /ws, as users run it
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

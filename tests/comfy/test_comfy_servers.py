@@ -99,7 +99,12 @@ def test_soft_inpaint_changes_the_mask_and_keeps_every_pixel_outside_bit_identic
 
 def test_the_same_request_repeats_bit_identically(comfy_servers: list[ComfyProcess]) -> None:
     engine = ComfyEngine([comfy_servers[0].url])
-    first = engine.run(_txt2img(seed=21))[0].rgba
+    previews: list[object] = []
+    first = engine.run(_txt2img(seed=21), None, lambda _s, _t, p: previews.append(p))[0].rgba
+    # The server's preview frames come through as pictures, as the local engine's do.
+    pictures = [p for p in previews if isinstance(p, np.ndarray)]
+    assert pictures and pictures[-1].ndim == 3 and pictures[-1].shape[2] == 3
+    assert pictures[-1].dtype == np.uint8
     other = engine.run(_txt2img(seed=22))[0].rgba  # clears ComfyUI's cache of the sampler
     again = engine.run(_txt2img(seed=21))[0].rgba
     assert not np.array_equal(first, other)
