@@ -13,8 +13,9 @@ draw of step N is seeded by (seed, N), so a run cut into chunks sees the same ba
     python -m engine.demo.train_control --work runs/scribble --export DIR   # no training
 
 `--work` holds the checkpoint (ControlNet weights, optimizer, step); run the same command
-again to resume. `--export` writes a diffusers ControlNet folder in fp16 (a few MB), e.g.
-resources/models/controlnet/overpaint-demo-scribble once it meets its targets.
+again to resume. A new --work with `--init DIR` continues from an exported control (its
+overpaint.json holds the step), with a fresh optimizer. `--export` writes a diffusers
+ControlNet folder in fp16 (a few MB): resources/models/controlnet/overpaint-demo-scribble.
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ def control_batch(seed: int, start: int, count: int) -> tuple[np.ndarray, list[s
 
 
 class ControlTrainer:
-    def __init__(self, work: Path, seed: int, batch: int, lr: float, model: Path) -> None:
+    def __init__(
+        self, work: Path, seed: int, batch: int, lr: float, model: Path, init: Path | None = None
+    ) -> None:
         import torch
         from diffusers import ControlNetModel, StableDiffusionPipeline
 
@@ -177,15 +180,23 @@ class ControlTrainer:
             part.requires_grad_(False)
             part.eval()
         state = work / "checkpoint.pt"
+        self.step = 0
         if (work / "controlnet" / "config.json").exists():
-            self.controlnet = ControlNetModel.from_pretrained(str(work / "controlnet"))
+            self.controlnet = ControlNetModel.from_pretrained(
+                str(work / "controlnet"), torch_dtype=torch.float32
+            )
+        elif init is not None:
+            # An exported (fp16) control and its step: the run goes on from there with a
+            # fresh optimizer, as from a later session that has only the shipped weights.
+            self.controlnet = ControlNetModel.from_pretrained(str(init), torch_dtype=torch.float32)
+            self.step = int(json.loads((init / "overpaint.json").read_text())["steps"])
+            log.info("continuing from %s at step %d", init, self.step)
         else:
             self.controlnet = ControlNetModel.from_unet(
                 pipe.unet, conditioning_embedding_out_channels=(16, 32, 64, 128)
             )
         self.controlnet.train()
         self.opt = torch.optim.AdamW(self.controlnet.parameters(), lr=lr, weight_decay=0.0)
-        self.step = 0
         if state.exists():
             saved = torch.load(state, weights_only=True)
             self.opt.load_state_dict(saved["optimizer"])
@@ -267,12 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--model", type=Path, default=DEMO_MODEL)
     parser.add_argument("--export", type=Path, help="write the ControlNet (fp16) here and stop")
+    parser.add_argument(
+        "--init", type=Path, help="an exported control to continue from when --work is new"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
 
     torch.set_num_threads(args.threads)
-    trainer = ControlTrainer(args.work, args.seed, args.batch, args.lr, args.model)
+    trainer = ControlTrainer(args.work, args.seed, args.batch, args.lr, args.model, args.init)
     if args.export:
         trainer.export(args.export)
         return 0
