@@ -32,3 +32,14 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     # Model discovery also scans the Hugging Face cache: a developer's real models must
     # not change what tests see.
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Speed only: on these shared 2-core machines two torch threads run ~15x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -18,15 +17,6 @@ from engine.training.settings import TrainingSettings
 from engine.training.shared_model import borrow
 from engine.training.trainer import train_lora
 from tests.training.stars import write_star_folder
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Speed only: on these shared 2-core machines two torch threads run much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _request(**kw) -> GenerationRequest:

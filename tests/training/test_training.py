@@ -25,17 +25,6 @@ from tests.training.stars import main_blob_solidity, star_caption, write_star_fo
 TEST_STEPS = 120
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Speed only: on these shared 2-core machines two torch threads run much slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def star_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_star_folder(tmp_path_factory.mktemp("pictures") / "stars")

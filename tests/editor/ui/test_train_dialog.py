@@ -21,6 +21,8 @@ from engine.request import GenerationRequest
 from engine.training.trainer import work_dir
 from tests.training.stars import write_star_folder
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _open(window, qtbot):
     from editor.ui.train_dialog import TrainDialog
@@ -120,14 +122,3 @@ def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: P
     loras = window.generation_panel.lora_panel
     names = [loras.combo.itemData(i) for i in range(loras.combo.count())]
     assert "star" in names
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Speed only: on these shared 2-core machines two torch threads run much slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
