@@ -342,7 +342,7 @@ class TrainDialog(QDialog):
             self.out_label.setText("" if folder_error else problem)
             return
         out = self.out_path()
-        text = f"Saved as {out}"
+        text = f"The LoRA will be saved as {out}"
         step = _checkpoint_step(out)
         if step:
             text += f"; a cancelled run stopped at step {step}, Train continues it"
