@@ -251,10 +251,9 @@ def request_from_parameters(text: str) -> GenerationRequest | None:
         changes["scheduler"] = sampler
     if fields.get("Model"):
         changes["model"] = fields["Model"]
+    keys = [k for k in fields if re.fullmatch(r"ControlNet \d+", k)]
     controls = [
-        spec_from_parameters(fields[key])
-        for key in sorted(fields, key=lambda k: k.split()[-1].zfill(4))
-        if re.fullmatch(r"ControlNet \d+", key)
+        spec_from_parameters(fields[k]) for k in sorted(keys, key=lambda k: int(k.split()[1]))
     ]
     if any(controls):
         changes["controls"] = tuple(c for c in controls if c is not None)
