@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from engine.demo.dataset import ANCHORS, KINDS
-from engine.demo.evaluate_control import centre_distance, scribble_centre, scribbles_for
+from engine.demo.evaluate_control import _kind, centre_distance, scribble_centre, scribbles_for
 from engine.demo.train_control import (
+    CORNERS_FROM,
     HELDOUT_SEED,
     LINES_WIN_FROM,
+    MORE_DISAGREEMENT_FROM,
     control_sample,
     heldout_scenes,
     render_scene,
@@ -44,6 +46,17 @@ def test_captions_may_disagree_with_the_lines_only_from_the_switch_on() -> None:
     after = [control_sample(0, i)[1] for i in range(LINES_WIN_FROM, LINES_WIN_FROM + 200)]
     assert all(before) and all(agree(i) for i in range(LINES_WIN_FROM - 50, LINES_WIN_FROM))
     assert 0.1 < sum(t == "" for t in after) / len(after) < 0.3
+
+
+def test_the_share_of_captions_naming_another_kind_than_the_drawn_one_rises() -> None:
+    def other_kind_share(start: int) -> float:
+        samples = [control_sample(0, i) for i in range(start, start + 300)]
+        named = [(p, t) for p, t, _ in samples if t]
+        return np.mean([_kind(p) not in t for p, t in named])
+
+    # Of the non-empty captions (80%): 1/2 name another kind, then 3/4.
+    assert 0.4 < other_kind_share(MORE_DISAGREEMENT_FROM) < 0.6
+    assert 0.65 < other_kind_share(CORNERS_FROM) < 0.85
 
 
 def test_heldout_scenes_are_where_no_caption_can_place_them() -> None:
