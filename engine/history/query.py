@@ -18,8 +18,8 @@ MIN_AUTO_PREFIX = 3
 _WORD = re.compile(r"(\w+)(\*?)")
 
 
-def fts_query(text: str, prefix_last: bool = False) -> str:
-    """The FTS5 MATCH expression for ``text`` ('' when it holds no word).
+def fts_phrases(text: str, prefix_last: bool = False) -> list[str]:
+    """The FTS5 phrases of ``text``, one per word (``"red"``, ``"lig"*``), in order.
 
     ``prefix_last`` makes the last word a prefix too, for search as you type ("red lig"
     finds "red lighthouse"), unless the text ends with a space (the word is finished) or
@@ -27,13 +27,19 @@ def fts_query(text: str, prefix_last: bool = False) -> str:
     """
     words = [(w.lower(), star) for w, star in _WORD.findall(text)]
     if not words:
-        return ""
+        return []
     # One or two letters would be a prefix of thousands of words: slow and useless.
     if prefix_last and not text[-1:].isspace() and len(words[-1][0]) >= MIN_AUTO_PREFIX:
         words[-1] = (words[-1][0], "*")
     # A word typed twice matches the same entries; once is enough, and each phrase costs
     # bm25 a count of every entry holding it.
-    return " ".join(f'"{w}"{star}' for w, star in dict.fromkeys(words))
+    return [f'"{w}"{star}' for w, star in dict.fromkeys(words)]
+
+
+def fts_query(text: str, prefix_last: bool = False) -> str:
+    """The FTS5 MATCH expression for ``text`` ('' when it holds no word): its phrases,
+    which FTS5 ANDs."""
+    return " ".join(fts_phrases(text, prefix_last))
 
 
 def column_filter(column: str, value: str | None) -> str:

@@ -408,7 +408,9 @@ class HistoryStore:
         """Entries matching ``query`` (words ANDed, ``word*`` a prefix), best bm25 first,
         then newest (entry order); an empty query lists the newest. Filters: ``since`` <=
         created < ``until`` (epoch seconds), exact model and mode, kept only. A query
-        matching more than query.CANDIDATES entries ranks the newest CANDIDATES of them."""
+        matching more than query.CANDIDATES entries ranks the newest CANDIDATES of them.
+        Words in at least half of the entries (which bm25 weighs at 1e-6) are left out of
+        the ranking; a query of only such words lists the newest first."""
         return self._run(
             "the search found nothing",
             lambda conn: searching.search(

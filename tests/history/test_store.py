@@ -25,6 +25,15 @@ def _ids(hits) -> list[int]:
     return [h.id for h in hits]
 
 
+def _others(store: HistoryStore, n: int, created: float | None = None) -> None:
+    """Entries without the searched words, of a usual length: a word in half of the
+    entries or more is left out of the ranking (engine.history.search._common), which
+    these tests are not about."""
+    for i in range(n):
+        prompt = f"a quiet harbour at dawn with fishing boats, gulls and old stone walls {i}"
+        store.record(request(prompt), None, created=created)
+
+
 def test_record_and_get_round_trip(store: HistoryStore, tmp_path: Path) -> None:
     req = request(
         "a red lighthouse at dusk",
@@ -80,6 +89,7 @@ def test_prefix_search_and_words_from_every_indexed_column(store: HistoryStore) 
 
 def test_ranking_bm25_then_recency(store: HistoryStore) -> None:
     t = time.time()
+    _others(store, 5, created=t - 10)
     # Recency alone would give the reverse order: bm25 has to decide.
     old_short = store.record(request("castle on a hill"), None, created=t)
     new_short = store.record(request("castle on a hill"), None, created=t + 1)
@@ -275,6 +285,7 @@ def test_common_words_rank_the_newest_candidates(store: HistoryStore, monkeypatc
     import engine.history.query as store_module
 
     t = time.time()
+    _others(store, 6, created=t - 10)
     best_but_old = store.record(request("castle"), None, created=t)
     newer = [
         store.record(request(f"castle with filler words {i}"), None, created=t + 1 + i)
@@ -291,6 +302,7 @@ def test_common_words_rank_the_newest_candidates(store: HistoryStore, monkeypatc
 def test_a_word_typed_twice_is_searched_once(store: HistoryStore) -> None:
     from engine.history.query import fts_query
 
+    _others(store, 3)
     short = store.record(request("castle"), None)
     long = store.record(request("castle on a hill with a long winding road"), None)
     assert fts_query("Castle castle hill", prefix_last=True) == '"castle" "hill"*'
