@@ -105,7 +105,7 @@ def override_scores(
     plain = _generate(plain_pipe, prompts, None)
 
     def squares(batch: np.ndarray) -> float:
-        kinds = [_kind(im) for im in batch]
+        kinds = [shape_kind(im) for im in batch]
         return float(np.mean([k == "square" for k in kinds]))
 
     near = [
@@ -120,7 +120,8 @@ def override_scores(
     return rates, images
 
 
-def _kind(image: np.ndarray) -> str | None:
+def shape_kind(image: np.ndarray) -> str | None:
+    """The kind of the largest shape in `image`, None when there is none."""
     _, blobs = shape_blobs(image)
     return classify_kind(blobs[0]) if blobs else None
 

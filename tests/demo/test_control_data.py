@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.demo.dataset import ANCHORS, KINDS
-from engine.demo.evaluate_control import _kind, centre_distance, scribble_centre, scribbles_for
+from engine.demo.evaluate_control import centre_distance, scribble_centre, scribbles_for, shape_kind
 from engine.demo.train_control import (
     CORNERS_FROM,
     HELDOUT_SEED,
@@ -52,7 +52,7 @@ def test_the_share_of_captions_naming_another_kind_than_the_drawn_one_rises() ->
     def other_kind_share(start: int) -> float:
         samples = [control_sample(0, i) for i in range(start, start + 300)]
         named = [(p, t) for p, t, _ in samples if t]
-        return np.mean([_kind(p) not in t for p, t in named])
+        return np.mean([shape_kind(p) not in t for p, t in named])
 
     # Of the non-empty captions (80%): 1/2 name another kind, then 3/4.
     assert 0.4 < other_kind_share(MORE_DISAGREEMENT_FROM) < 0.6
