@@ -267,7 +267,7 @@ def measure_p16(ctx: Context) -> Result:
         + (f" Warning: {warning}" if warning else "")
     )
     extra = [
-        f"- {kind}: median {median(v) * 1000:.2f} ms, p99 {p99[kind] * 1000:.2f} ms, "
+        f"{kind}: median {median(v) * 1000:.2f} ms, p99 {p99[kind] * 1000:.2f} ms, "
         f"max {max(v) * 1000:.2f} ms; filtered p99 {percentile(filtered[kind], 99) * 1000:.2f} "
         f"ms; median hits {median(hits[kind]):.0f}"
         for kind, v in timings.items()
