@@ -17,7 +17,9 @@ from pathlib import Path
 class Served:
     files: dict[str, bytes] = field(default_factory=dict)  # URL path -> bytes
     disposition: dict[str, str] = field(default_factory=dict)  # URL path -> file name
-    cut_after: dict[str, int] = field(default_factory=dict)  # URL path -> bytes, then drop
+    # URL path -> bytes, then drop; a list drops the next len(list) responses in turn.
+    cut_after: dict[str, int | list[int]] = field(default_factory=dict)
+    drop_every: dict[str, int] = field(default_factory=dict)  # URL path -> bytes per response
     ranges: list[str] = field(default_factory=list)  # Range headers received
     hub: dict[str, dict] = field(default_factory=dict)  # repo id -> model-info JSON
 
@@ -89,12 +91,24 @@ class _Handler(BaseHTTPRequestHandler):
                 "Content-Disposition", f'attachment; filename="{self.served.disposition[path]}"'
             )
         self.end_headers()
-        cut = self.served.cut_after.pop(path, None)
+        cut = self._cut(path)
         body = data[start:] if cut is None else data[start : start + cut]
         self.wfile.write(body)
         if cut is not None:
             self.wfile.flush()
             self.close_connection = True
+
+    def _cut(self, path: str) -> int | None:
+        """How many bytes this response sends before the connection drops (None: all)."""
+        if path in self.served.drop_every:
+            return self.served.drop_every[path]
+        cut = self.served.cut_after.get(path)
+        if isinstance(cut, list):
+            value = cut.pop(0) if cut else None
+            if not cut:
+                del self.served.cut_after[path]
+            return value
+        return self.served.cut_after.pop(path, None)
 
 
 class _QuietServer(ThreadingHTTPServer):

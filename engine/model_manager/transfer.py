@@ -4,6 +4,11 @@ Bytes go to a `.part` file in the staging folder (never the models folder). A si
 `.part.json` remembers the URL and the server's validator (ETag / Last-Modified), so an
 interrupted transfer of the same file resumes with an HTTP Range request; a server that
 ignores the range (200 instead of 206) or a changed file restarts it from zero.
+
+A connection that drops mid-transfer (or a server busy with a 5xx / 429) is retried by
+itself, resuming with a Range request after a growing pause, as pip and the Hugging Face
+client do; only when every retry fails does the user see one sentence, and running the
+install again still resumes from the part file.
 """
 
 from __future__ import annotations
@@ -30,10 +35,39 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 TIMEOUT_S = 30
 _SPEED_WINDOW_S = 5.0
+# HTTP statuses that say "try again soon" rather than "this will never work".
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class TransferError(EngineError):
     """A transfer failed; str() is one sentence for the user."""
+
+
+class TransientTransferError(TransferError):
+    """A failure that often goes away by itself: a dropped connection, a busy server."""
+
+
+class UnreachableError(TransferError):
+    """The host refused or could not be found. On the first try that is a wrong address
+    or no network, which waiting rarely fixes; after a dropped transfer it is retried."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often a dropped transfer is resumed by itself: `retries` more tries after the
+    first, waiting first_wait_s, then twice that, ... (capped at max_wait_s)."""
+
+    retries: int = 4
+    first_wait_s: float = 1.0
+    max_wait_s: float = 8.0
+
+    def wait_s(self, retry: int) -> float:
+        """The pause before retry number `retry` (1-based)."""
+        return min(self.max_wait_s, self.first_wait_s * 2 ** (retry - 1))
+
+
+# Read at call time, so a test (or a caller in a hurry) can shorten the pauses.
+DEFAULT_RETRY = Retry()
 
 
 @dataclass(frozen=True)
@@ -66,6 +100,11 @@ class Meter:
         self.done = 0
         self._samples: list[tuple[float, int]] = [(time.monotonic(), 0)]
         self._last_report = 0.0
+
+    def rewind(self, done: int) -> None:
+        """Go back to `done` bytes: a retried transfer counts its resumed bytes again."""
+        self.done = done
+        self._samples = [(time.monotonic(), done)]
 
     def add(self, n: int, force: bool = False) -> None:
         self.done += n
@@ -142,10 +181,13 @@ def open_url(url: str, headers: Mapping[str, str] | None = None, start: int = 0)
                 f"{url} refused the download (HTTP {e.code}); the model may need a login or "
                 "an accepted licence on its web page."
             ) from e
-        raise TransferError(f"The server answered HTTP {e.code} for {url}.") from e
+        error = TransientTransferError if e.code in _RETRY_STATUSES else TransferError
+        raise error(f"The server answered HTTP {e.code} for {url}.") from e
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise TransferError(f"Cannot reach {_host(url)}: {reason}; check the network.") from e
+        transient = isinstance(reason, (TimeoutError, ConnectionResetError, ConnectionAbortedError))
+        error = TransientTransferError if transient else UnreachableError
+        raise error(f"Cannot reach {_host(url)}: {reason}; check the network.") from e
 
 
 def _host(url: str) -> str:
@@ -163,12 +205,59 @@ def download(
     headers: Mapping[str, str] | None = None,
     cancel: CancelFn | None = None,
     on_response: Callable[[Mapping[str, str], int | None], None] | None = None,
+    retry: Retry | None = None,
 ) -> dict[str, str]:
     """Fetch `url` into `part`, resuming a matching earlier `part`; returns the response
     headers. `on_response(headers, total_size)` runs before any byte is written (the
-    disk-space check). Cancelling or a network error keeps `part` for a later resume;
-    a full disk deletes it."""
+    disk-space check). A dropped connection is resumed by itself (`retry`, default
+    DEFAULT_RETRY); cancelling or a network error that outlasts the retries keeps `part`
+    for a later resume; a full disk deletes it."""
     cancel = cancel or (lambda: False)
+    retry = retry or DEFAULT_RETRY
+    base = meter.done
+    for attempt in range(retry.retries + 1):
+        try:
+            return _download_once(url, part, meter, headers, cancel, on_response)
+        except (TransientTransferError, UnreachableError) as e:
+            if isinstance(e, UnreachableError) and attempt == 0:
+                raise
+            if attempt == retry.retries:
+                log.warning("giving up on %s after %d tries: %s", url, attempt + 1, e)
+                raise TransientTransferError(_after_tries(str(e), attempt + 1)) from e
+            wait = retry.wait_s(attempt + 1)
+            have = part.stat().st_size if part.is_file() else 0
+            log.warning(
+                "transfer of %s dropped at byte %d (%s); retry %d of %d in %.1f s",
+                url, have, e, attempt + 1, retry.retries, wait,
+            )  # fmt: skip
+            _pause(wait, cancel)
+            meter.rewind(base)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _after_tries(message: str, tries: int) -> str:
+    """`message` with how many tries were made, still one sentence."""
+    head, sep, tail = message.partition(";")
+    return f"{head} after {tries} tries{sep}{tail}" if sep else message
+
+
+def _pause(seconds: float, cancel: CancelFn) -> None:
+    """Sleep, but let Cancel end the wait at once."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if cancel():
+            raise Cancelled("Install cancelled; run it again to resume the transfer.")
+        time.sleep(min(0.1, left))
+
+
+def _download_once(
+    url: str,
+    part: Path,
+    meter: Meter,
+    headers: Mapping[str, str] | None,
+    cancel: CancelFn,
+    on_response: Callable[[Mapping[str, str], int | None], None] | None,
+) -> dict[str, str]:
     sidecar = part.with_name(part.name + ".json")
     start = part.stat().st_size if part.is_file() else 0
     state = _read_state(sidecar)
@@ -197,7 +286,7 @@ def download(
         with open(part, "ab" if start else "wb") as out:
             _copy(response, out, meter, cancel, part)
     if total is not None and part.stat().st_size != total:
-        raise TransferError(
+        raise TransientTransferError(
             f"The transfer from {_host(url)} stopped early ({human_size(part.stat().st_size)} of "
             f"{human_size(total)}); run the install again to resume it."
         )
@@ -225,11 +314,11 @@ def _copy(response: BinaryIO, out: BinaryIO, meter: Meter, cancel: CancelFn, par
             raise TransferError(
                 f"The disk is full ({part.parent}); free some space and install again."
             ) from e
-        raise TransferError(
+        raise TransientTransferError(
             f"The transfer broke off ({e.strerror or e}); run the install again to resume it."
         ) from e
     except http.client.HTTPException as e:
-        raise TransferError(
+        raise TransientTransferError(
             "The connection broke off during the transfer; run the install again to resume it."
         ) from e
 

@@ -12,6 +12,7 @@ import pytest
 
 from engine.cli import main
 from engine.model_manager import install as install_module
+from engine.model_manager import transfer
 from engine.model_manager.installed import list_installed
 from engine.model_manager.kinds import classify
 from engine.model_manager.transfer import Progress
@@ -59,32 +60,57 @@ def hub(monkeypatch: pytest.MonkeyPatch):
         yield served
 
 
-def test_url_install_resumes_with_range_and_sorts_by_content(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real retry loop with pauses of a few milliseconds instead of seconds."""
+    monkeypatch.setattr(transfer, "DEFAULT_RETRY", transfer.Retry(retries=4, first_wait_s=0.01))
+
+
+def test_url_install_resumes_by_itself_with_range_and_sorts_by_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], quick_retries: None
 ) -> None:
     data = _big_lora(tmp_path / "src.safetensors")
     served = Served(files={"/api/download/models/42": data})
     served.disposition["/api/download/models/42"] = "ink-style.safetensors"
-    served.cut_after["/api/download/models/42"] = 1_500_000
+    # The connection drops twice mid-transfer: one command still installs the file.
+    served.cut_after["/api/download/models/42"] = [1_500_000, 1_000_000]
+    sha = hashlib.sha256(data).hexdigest()
     with serve(served) as base:
         url = f"{base}/api/download/models/42"
-        # The first transfer breaks off: one error line, nothing in the models folder.
-        assert main(["models", "install", url]) == 1
-        assert "run the install again to resume" in _error_line(capsys)
-        assert _models_tree() == []
-        parts = list((user_data_dir() / "downloads").rglob("*.part"))
-        assert len(parts) == 1 and 0 < parts[0].stat().st_size < len(data)
-        done = parts[0].stat().st_size
-        sha = hashlib.sha256(data).hexdigest()
         assert main(["models", "install", url, "--sha256", sha]) == 0
-    assert served.ranges == [f"bytes={done}-"]  # resumed, not started over
+    assert served.ranges == ["bytes=1500000-", "bytes=2500000-"]  # resumed, not restarted
     target = user_models_dir() / "loras" / "ink-style.safetensors"
     assert target.read_bytes() == data
-    out = capsys.readouterr().out
-    assert f"installed ink-style.safetensors (LoRA, sd1, 3.2 MB) at {target}" in out
+    captured = capsys.readouterr()
+    assert f"installed ink-style.safetensors (LoRA, sd1, 3.2 MB) at {target}" in captured.out
+    assert "error" not in captured.err
     assert not list((user_data_dir() / "downloads").rglob("*"))
     (item,) = list_installed()
     assert (item.name, item.kind, item.family, item.size) == ("ink-style", "lora", "sd1", len(data))
+
+
+def test_a_transfer_that_keeps_dropping_gives_one_line_and_the_rerun_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], quick_retries: None
+) -> None:
+    data = _big_lora(tmp_path / "src.safetensors")
+    served = Served(files={"/ink.safetensors": data})
+    served.drop_every["/ink.safetensors"] = 500_000
+    with serve(served) as base:
+        url = f"{base}/ink.safetensors"
+        assert main(["models", "install", url]) == 1
+        line = _error_line(capsys)
+        assert "stopped early (2.5 MB of 3.2 MB) after 5 tries" in line
+        assert "run the install again to resume" in line
+        # The first try and 4 retries, each resuming where the last one stopped.
+        assert served.ranges == [f"bytes={n * 500_000}-" for n in range(1, 5)]
+        assert _models_tree() == []
+        (part,) = list((user_data_dir() / "downloads").rglob("*.part"))
+        assert part.stat().st_size == 2_500_000
+        # The network recovers; the same command picks up the part file.
+        del served.drop_every["/ink.safetensors"]
+        assert main(["models", "install", url]) == 0
+    assert served.ranges[-1] == "bytes=2500000-"
+    assert (user_models_dir() / "loras" / "ink.safetensors").read_bytes() == data
 
 
 def test_install_errors_leave_the_models_folder_untouched(
