@@ -51,10 +51,10 @@ MAX_LAYERS = 5000
 # Layer PNG text chunks we keep (generation metadata of a result layer).
 METADATA_KEYS = (PARAMETERS_KEY, REQUEST_KEY)
 MAX_METADATA_CHARS = 1 << 20
-# Attribute for the editor's alpha lock; unknown attributes are ignored by other readers.
-ALPHA_LOCK_ATTR = "overpaint-alpha-lock"
-# A control layer's role: overpaint-control-kind, -strength, -start, -end, -prepared.
-CONTROL_ATTR_PREFIX = "overpaint-control-"
+# Overpaint's own layer attributes (alpha lock, control role, ...: see
+# editor.io.layer_fields) start with this; other readers ignore attributes they don't know.
+OWN_ATTR_PREFIX = "overpaint-"
+MAX_OWN_ATTR_CHARS = 1 << 12
 # Fast zlib level: layer PNGs are rewritten on every save, and level 6+ costs several
 # times the time for a few percent of size.
 PNG_COMPRESS_LEVEL = 3
@@ -70,11 +70,10 @@ class OraLayer:
     opacity: float = 1.0
     visible: bool = True
     composite_op: str = "svg:src-over"
-    alpha_locked: bool = False
     selected: bool = False  # the active layer (Krita writes selected="true")
     metadata: dict[str, str] = field(default_factory=dict)
-    # A control layer's role as text (kind, strength, ...); empty for a picture layer.
-    control: dict[str, str] = field(default_factory=dict)
+    # Overpaint's own stack.xml attributes by full name ("overpaint-alpha-lock": "true").
+    own: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -294,12 +293,11 @@ class _StackReader:
             opacity=opacity * _opacity(element),
             visible=visible and element.get("visibility", "visible") != "hidden",
             composite_op=element.get("composite-op", "svg:src-over"),
-            alpha_locked=element.get(ALPHA_LOCK_ATTR) == "true",
             selected=element.get("selected") == "true",
-            control={
-                key[len(CONTROL_ATTR_PREFIX) :]: value[:64]
+            own={
+                key: value[:MAX_OWN_ATTR_CHARS]
                 for key, value in element.attrib.items()
-                if key.startswith(CONTROL_ATTR_PREFIX)
+                if key.startswith(OWN_ATTR_PREFIX)
             },
         )
         src = element.get("src")
@@ -420,12 +418,13 @@ def stack_xml(project: OraProject) -> bytes:
             "visibility": "visible" if layer.visible else "hidden",
             "composite-op": layer.composite_op,
         }
-        if layer.alpha_locked:
-            attrs[ALPHA_LOCK_ATTR] = "true"
         if layer.selected:
             attrs["selected"] = "true"
-        for key, value in layer.control.items():
-            attrs[CONTROL_ATTR_PREFIX + key] = _xml_text(value)
+        for key, value in layer.own.items():
+            if not key.startswith(OWN_ATTR_PREFIX):
+                # It would overwrite a standard attribute or be a name others may use.
+                raise ValueError(f"layer attribute {key!r} lacks the {OWN_ATTR_PREFIX!r} prefix")
+            attrs[key] = _xml_text(value)
         ET.SubElement(stack, "layer", attrs)
     return ET.tostring(image, encoding="utf-8", xml_declaration=True)
 

@@ -15,15 +15,12 @@ from pathlib import Path
 
 from editor.io.errors import FileError
 from editor.io.images import DEFAULT_MAX_PIXELS, read_image
-from editor.io.ora import OraLayer, OraProject, read_ora, write_ora
-from editor.model.blending import blend_mode_from_ora, blend_mode_to_ora
-from editor.model.control_role import ControlRole
+from editor.io.layer_fields import layer_to_record, record_to_layer
+from editor.io.ora import OraProject, read_ora, write_ora
 from editor.model.document import MAX_CANVAS_SIDE, Document
-from editor.model.layer import Layer
 from engine.atomic_write import remove_stale_temporaries
 
 ORA_SUFFIX = ".ora"
-_NORMAL_OPS = ("svg:src-over", "svg:normal", "")
 
 
 def load_ora(
@@ -43,25 +40,7 @@ def load_ora(
     _check_canvas(project.width, project.height, Path(path).name)
     document = Document(project.width, project.height)
     for index, record in enumerate(project.layers):
-        mode = blend_mode_from_ora(record.composite_op)
-        if mode == "normal" and record.composite_op.strip().lower() not in _NORMAL_OPS:
-            notes.append(
-                f'Layer "{record.name}" uses the blend mode "{record.composite_op}", '
-                "which Overpaint does not have, so it is shown as Normal."
-            )
-        layer = Layer.from_rgba(
-            record.pixels,
-            record.name,
-            x=record.x,
-            y=record.y,
-            opacity=record.opacity,
-            blend_mode=mode,
-            visible=record.visible,
-            alpha_locked=record.alpha_locked,
-            metadata=record.metadata,
-            control=_control_role(record, notes),
-        )
-        document.insert_layer(layer, index)
+        document.insert_layer(record_to_layer(record, notes), index)
     if document.layers:
         # The layer the file marks as selected, else the top one.
         selected = [i for i, record in enumerate(project.layers) if record.selected]
@@ -76,19 +55,6 @@ def load_ora(
     return document
 
 
-def _control_role(record: OraLayer, notes: list[str]) -> ControlRole | None:
-    if not record.control:
-        return None
-    try:
-        return ControlRole.from_attributes(record.control)
-    except ValueError as e:
-        reason = str(e)
-        notes.append(
-            f'Layer "{record.name}" is kept as a normal layer: {reason[:1].lower()}{reason[1:]}'
-        )
-        return None
-
-
 def save_ora(document: Document, path: str | os.PathLike[str], keep_backup: bool = True) -> None:
     """Save atomically as OpenRaster (previous version kept as "<name>.bak").
 
@@ -100,19 +66,7 @@ def save_ora(document: Document, path: str | os.PathLike[str], keep_backup: bool
 def document_to_project(document: Document) -> OraProject:
     """The layers as plain records holding copies of the pixels (safe to hand to a thread)."""
     layers = [
-        OraLayer(
-            name=layer.name,
-            pixels=layer.to_rgba(),
-            x=layer.x,
-            y=layer.y,
-            opacity=layer.opacity,
-            visible=layer.visible,
-            composite_op=blend_mode_to_ora(layer.blend_mode),
-            alpha_locked=layer.alpha_locked,
-            selected=layer is document.current_layer,
-            metadata=dict(layer.metadata),
-            control=layer.control.to_attributes() if layer.control is not None else {},
-        )
+        layer_to_record(layer, selected=layer is document.current_layer)
         for layer in document.layers
     ]
     arrays = {}

@@ -22,6 +22,10 @@ Public API (stable; other parts build on it):
 - ``qimage() -> QImage``: a QImage sharing the pixels (for QPainter; do not keep it across
   edits that change the layer's size).
 - ``copy() -> Layer``: a deep copy with a new uid.
+- ``SAVED_ATTRIBUTES``: every attribute a layer keeps besides its pixels (``uid`` is per
+  process); ``saved_attributes()`` returns them as ``Layer(...)`` keyword arguments.
+  Copies, snapshots (save, autosave) and project files all carry exactly these, so an
+  attribute added here cannot be dropped by one of them (tests walk ``vars(Layer())``).
 
 Edit layers through ``Document`` methods so that every change is undoable and announced;
 setting attributes directly is for building a document before it is shown (e.g. loading a
@@ -30,6 +34,7 @@ file), followed by ``Document.reset_history()``.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +54,18 @@ if TYPE_CHECKING:
     from editor.model.control_role import ControlRole
 
 _uids = itertools.count(1)
+
+SAVED_ATTRIBUTES = (
+    "name",
+    "x",
+    "y",
+    "opacity",
+    "blend_mode",
+    "visible",
+    "alpha_locked",
+    "metadata",
+    "control",
+)
 
 
 class Layer:
@@ -128,18 +145,11 @@ class Layer:
         return crop(self.pixels, rect.translated(-self.x, -self.y))
 
     def copy(self) -> Layer:
-        return Layer(
-            self.name,
-            self.pixels.copy(),
-            self.x,
-            self.y,
-            self.opacity,
-            self.blend_mode,
-            self.visible,
-            self.alpha_locked,
-            dict(self.metadata),
-            self.control,
-        )
+        return Layer(pixels=self.pixels.copy(), **self.saved_attributes())
+
+    def saved_attributes(self) -> dict[str, Any]:
+        """Every attribute but the pixels, as Layer(...) keywords; containers are copies."""
+        return {name: copy.copy(getattr(self, name)) for name in SAVED_ATTRIBUTES}
 
     def properties(self) -> dict[str, Any]:
         """The compositing properties, as keyword arguments for Document.set_layer_properties."""

@@ -8,6 +8,7 @@ export), so none of that work competes with painting.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,15 +18,9 @@ from editor.model.layer import Layer
 
 @dataclass(frozen=True)
 class LayerSnapshot:
-    name: str
     pixels: np.ndarray  # premultiplied, as the layer stores it; a private copy
-    x: int
-    y: int
-    opacity: float
-    blend_mode: str
-    visible: bool
-    alpha_locked: bool
-    metadata: dict[str, str]
+    # Layer.saved_attributes(): all of them, so a save or autosave keeps every one.
+    attributes: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -41,18 +36,7 @@ class DocumentSnapshot:
 def snapshot(document: Document) -> DocumentSnapshot:
     """Copy what a project file holds (UI thread; costs one array copy per layer and mask)."""
     layers = tuple(
-        LayerSnapshot(
-            layer.name,
-            layer.pixels.copy(),
-            layer.x,
-            layer.y,
-            layer.opacity,
-            layer.blend_mode,
-            layer.visible,
-            layer.alpha_locked,
-            dict(layer.metadata),
-        )
-        for layer in document.layers
+        LayerSnapshot(layer.pixels.copy(), layer.saved_attributes()) for layer in document.layers
     )
     return DocumentSnapshot(
         document.width,
@@ -68,17 +52,7 @@ def document_from_snapshot(snap: DocumentSnapshot) -> Document:
     """A clean Document holding the snapshot (usable on any thread: it has no parent)."""
     document = Document(snap.width, snap.height)
     for index, item in enumerate(snap.layers):
-        layer = Layer(
-            item.name,
-            item.pixels,
-            item.x,
-            item.y,
-            item.opacity,
-            item.blend_mode,
-            item.visible,
-            item.alpha_locked,
-            item.metadata,
-        )
+        layer = Layer(pixels=item.pixels, **item.attributes)
         document.insert_layer(layer, index)
     if 0 <= snap.current < len(document.layers):
         document.set_current_layer(snap.current)

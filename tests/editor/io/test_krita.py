@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from editor.io.project import load_ora, save_ora
+from editor.model.control_role import ControlRole
 from editor.model.document import Document
 from tests.packaging.xvfb import require
 
@@ -47,6 +48,7 @@ SHARED_MODES = (
 # Cells after the blend-mode cells: offsets off the canvas edge, an overlapping stack, add.
 OFFSET_CELL, STACK_CELL, ADD_CELL = len(SHARED_MODES), len(SHARED_MODES) + 1, len(SHARED_MODES) + 2
 N_CELLS = ADD_CELL + 1
+CONTROL_ROLE = ControlRole("scribble", 0.8, 0.1, 0.9)
 
 
 def cell(index: int) -> tuple[slice, slice]:
@@ -87,7 +89,17 @@ def interop_document() -> Document:
     doc.add_layer("off the edge", rgba=patch(30, 30, 3), x=OFFSET_CELL * CELL + 20, y=-12)
     base = STACK_CELL * CELL
     doc.add_layer("stack a", rgba=patch(25, 30, 5), x=base + 2, y=4, opacity=0.7)
-    doc.add_layer("stack b", rgba=patch(25, 30, 6), x=base + 10, y=12, blend_mode="multiply")
+    # A control layer (role and alpha lock in Overpaint's own attributes): Krita must load
+    # and draw it as an ordinary layer.
+    doc.add_layer(
+        "stack b",
+        rgba=patch(25, 30, 6),
+        x=base + 10,
+        y=12,
+        blend_mode="multiply",
+        alpha_locked=True,
+        control=CONTROL_ROLE,
+    )
     doc.add_layer(
         "stack c", rgba=patch(25, 30, 7), x=base + 14, y=16, blend_mode="screen", opacity=0.5
     )
@@ -105,6 +117,7 @@ def interop_document() -> Document:
 @dataclass
 class KritaRun:
     document: Document
+    source: Path  # our .ora
     ours: np.ndarray
     rendered: np.ndarray  # Krita's PNG export of our .ora
     krita_ora: Path  # Krita's .ora export of our .ora
@@ -166,7 +179,7 @@ def krita_run(tmp_path_factory: pytest.TempPathFactory) -> KritaRun:
     print(f"two Krita exports side by side took {seconds:.1f} s")
     with Image.open(png_out) as im:
         rendered = np.asarray(im.convert("RGBA"))
-    return KritaRun(doc, doc.composite_array(), rendered, ora_out, seconds)
+    return KritaRun(doc, source, doc.composite_array(), rendered, ora_out, seconds)
 
 
 def diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -184,6 +197,16 @@ def test_krita_shows_our_composite(krita_run: KritaRun) -> None:
     # The hidden green layer stayed hidden, and the picture is not trivially empty.
     assert not ((rendered[..., 1] == 255) & (rendered[..., 0] == 0) & (rendered[..., 2] == 0)).any()
     assert rendered[..., 3].min() == 0 and rendered[..., 3].max() == 255
+
+
+def test_krita_draws_our_control_layer_as_an_ordinary_layer(krita_run: KritaRun) -> None:
+    with zipfile.ZipFile(krita_run.source) as zf:
+        stack = zf.read("stack.xml").decode()
+    assert 'name="stack b"' in stack and 'overpaint-control-kind="scribble"' in stack
+    roles = {layer.name: layer.control for layer in load_ora(krita_run.source).layers}
+    assert roles["stack b"] == CONTROL_ROLE
+    worst = diff(krita_run.rendered[cell(STACK_CELL)], krita_run.ours[cell(STACK_CELL)]).max()
+    assert worst <= TOLERANCE
 
 
 def test_krita_shows_our_add_mode(krita_run: KritaRun) -> None:
