@@ -116,7 +116,9 @@ def _region(
 
 def choose_mode(requested: str, crop_rgba: np.ndarray, mask_crop: np.ndarray | None) -> str:
     """Auto: empty region -> txt2img; transparent part -> outpaint; mask -> inpaint;
-    no mask -> img2img. Any other requested mode is used as is."""
+    no mask -> img2img, unless the region is one flat colour (the white start-up canvas,
+    a fill): nothing is painted there to refine, so txt2img. Any other requested mode is
+    used as is."""
     if requested != "auto":
         return requested
     alpha = crop_rgba[..., 3]
@@ -129,6 +131,8 @@ def choose_mode(requested: str, crop_rgba: np.ndarray, mask_crop: np.ndarray | N
         return "inpaint"
     if (alpha == 0).any():
         return "outpaint"
+    if (crop_rgba == crop_rgba[0, 0]).all():
+        return "txt2img"
     return "img2img"
 
 

@@ -100,6 +100,7 @@ class GenerationController(QObject):
     results_ready = Signal(int)  # number of new candidates
     accepted = Signal(object)  # the new Layer
     history_warning = Signal(str)  # the generation history could not record (one sentence)
+    history_changed = Signal()  # an entry was recorded or marked kept (emitted off-thread)
 
     def __init__(
         self,
@@ -123,7 +124,9 @@ class GenerationController(QObject):
         # Every sample goes into the generation history (off the UI thread); Accept marks
         # it kept.
         self.history = BackgroundRecorder(
-            enabled=lambda: settings.history_enabled, on_warning=self.history_warning.emit
+            enabled=lambda: settings.history_enabled,
+            on_warning=self.history_warning.emit,
+            on_changed=self.history_changed.emit,
         )
         self._tickets: WeakKeyDictionary[GenerationResult, Ticket] = WeakKeyDictionary()
         panel.generate_requested.connect(self.generate)
@@ -213,17 +216,22 @@ class GenerationController(QObject):
         return None if job is None else self.submit(job)
 
     def _job_from_panel(self) -> PreparedJob | None:
+        self.panel.next_seed()  # a new random seed unless locked; the request records it
         params = self.panel.params()
+        job = self._job_for(params)
+        if job is not None:
+            self.settings.set_generation_params(params)
+        return job
+
+    def _job_for(self, params: Mapping[str, Any]) -> PreparedJob | None:
         # Classical fill loads no model: its region does not depend on one.
         fill = params.get("mode") == "fill"
         native = FILL_NATIVE if fill else native_size_for(params["model"], self.settings)
         try:
-            job = self.prepare(params, native)
+            return self.prepare(params, native)
         except JobError as e:
             self.error.emit(str(e))
             return None
-        self.settings.set_generation_params(params)
-        return job
 
     def regenerate(
         self,
@@ -246,8 +254,12 @@ class GenerationController(QObject):
         elif request.mode == "txt2img" and whole:
             job = PreparedJob(request, GenerationInputs(), "canvas")
         else:
-            self.panel.set_params(dataclasses.asdict(request))
-            job = self._job_from_panel()
+            # The recorded settings (seed and mode included) on the current picture; the
+            # panel stays as the user set it.
+            recorded = dataclasses.asdict(request)
+            params = self.panel.params()
+            params.update((key, recorded[key]) for key in list(params) if key in recorded)
+            job = self._job_for(params)
         return None if job is None else self.submit(job, accept=accept)
 
     def submit(self, job: PreparedJob, accept: bool = False) -> int:

@@ -46,6 +46,11 @@ MODE_LABELS = {
 MAX_SEED = 2**31 - 1
 
 
+def _is_true(value: Any) -> bool:
+    # INI settings hand booleans back as "true"/"false".
+    return value.strip().lower() in ("1", "true") if isinstance(value, str) else bool(value)
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     if seconds >= 60:
@@ -141,11 +146,20 @@ class GenerationPanel(QWidget):
         seed_row = tidy(QHBoxLayout(), margin=None)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin.setToolTip("The seed of the last Generate; type one to lock it")
+        # Unlocked, each Generate draws a new seed (two presses, two pictures); locked,
+        # it reuses the one shown. A seed the user types or copies locks it, as in A1111.
+        self.seed_lock = QToolButton(text="Lock")
+        self.seed_lock.setObjectName("seedLockButton")
+        self.seed_lock.setCheckable(True)
+        self.seed_lock.setToolTip("Lock the seed: Generate reuses it instead of a new random one")
+        self.seed_spin.valueChanged.connect(lambda _v: self.set_seed_locked(True))
         self.dice_button = QToolButton(text="Random")
         self.dice_button.setObjectName("randomSeedButton")
-        self.dice_button.setToolTip("Random seed")
+        self.dice_button.setToolTip("Pick a new random seed now")
         self.dice_button.clicked.connect(self.randomize_seed)
         seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.seed_lock)
         seed_row.addWidget(self.dice_button)
         form.addRow("Seed", seed_row)
 
@@ -181,7 +195,12 @@ class GenerationPanel(QWidget):
     def _set_icons(self) -> None:
         """Icons for the small buttons, in the current palette's colours (the text
         stays as the fallback should an icon file be missing)."""
-        for button, name in ((self.dice_button, "dice"), (self.browse_button, "folder")):
+        buttons = (
+            (self.dice_button, "dice"),
+            (self.seed_lock, "lock"),
+            (self.browse_button, "folder"),
+        )
+        for button, name in buttons:
             button_icon = icon(name, self.palette())
             if not button_icon.isNull():
                 button.setIcon(button_icon)
@@ -230,7 +249,29 @@ class GenerationPanel(QWidget):
 
     # Parameters --------------------------------------------------------------------
     def randomize_seed(self) -> None:
-        self.seed_spin.setValue(random.randint(0, MAX_SEED))
+        """A new random seed in the box; the lock stays as it was."""
+        self._show_seed(random.randint(0, MAX_SEED))
+
+    def _show_seed(self, seed: int) -> None:
+        # Programmatic: only the user's own edits lock the seed.
+        self.seed_spin.blockSignals(True)
+        try:
+            self.seed_spin.setValue(seed)
+        finally:
+            self.seed_spin.blockSignals(False)
+
+    def seed_locked(self) -> bool:
+        return self.seed_lock.isChecked()
+
+    def set_seed_locked(self, locked: bool) -> None:
+        self.seed_lock.setChecked(locked)
+
+    def next_seed(self) -> int:
+        """The seed for the next Generate: the shown one when locked, else a new random
+        one, which the box then shows (so the picture's seed is always in view)."""
+        if not self.seed_locked():
+            self.randomize_seed()
+        return self.seed_spin.value()
 
     def mode(self) -> str:
         return str(self.mode_combo.currentData())
@@ -247,6 +288,7 @@ class GenerationPanel(QWidget):
             "negative_prompt": self.negative_edit.toPlainText().strip(),
             "mode": self.mode(),
             "seed": self.seed_spin.value(),
+            "seed_locked": self.seed_locked(),
             "steps": self.steps_spin.value(),
             "guidance": self.guidance_spin.value(),
             "strength": self.strength_spin.value(),
@@ -262,7 +304,8 @@ class GenerationPanel(QWidget):
             "prompt": lambda v: self.prompt_edit.setPlainText(str(v)),
             "negative_prompt": lambda v: self.negative_edit.setPlainText(str(v)),
             "mode": lambda v: self.set_mode(str(v)),
-            "seed": lambda v: self.seed_spin.setValue(int(v)),
+            "seed": lambda v: self._show_seed(int(v)),
+            "seed_locked": lambda v: self.set_seed_locked(_is_true(v)),
             "steps": lambda v: self.steps_spin.setValue(int(v)),
             "guidance": lambda v: self.guidance_spin.setValue(float(v)),
             "strength": lambda v: self.strength_spin.setValue(float(v)),

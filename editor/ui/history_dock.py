@@ -24,6 +24,12 @@ from engine.request import GenerationRequest
 if TYPE_CHECKING:
     from editor.ui.main_window import MainWindow
 
+# What "Use parameters" copies from an entry into the Generate panel.
+USED_PARAMETERS = (
+    "prompt", "negative_prompt", "seed", "steps", "guidance", "scheduler", "strength",
+    "loras", "model",
+)  # fmt: skip
+
 
 def add_generations_dock(window: MainWindow) -> QDockWidget:
     """Create the Generations dock beside Layers and History, wired to `window`."""
@@ -38,8 +44,16 @@ def add_generations_dock(window: MainWindow) -> QDockWidget:
     generation = window.generation
 
     def use_parameters(request: GenerationRequest) -> None:
-        window.generation_panel.set_params(dataclasses.asdict(request))
-        window.statusBar().showMessage("Parameters copied to the Generate panel.", 5000)
+        """Copy the entry's settings and lock its seed, so Generate makes that picture
+        again; the mode and the inpainting choices stay as the user set them (a recorded
+        mode is what Auto resolved to, and would stick across restarts)."""
+        recorded = dataclasses.asdict(request)
+        panel = window.generation_panel
+        panel.set_params({key: recorded[key] for key in USED_PARAMETERS})
+        panel.set_seed_locked(True)
+        window.statusBar().showMessage(
+            "Parameters copied to the Generate panel, seed locked.", 5000
+        )
 
     def rerun(entry: Entry, accept: bool = False) -> None:
         """Queue the entry's request on the pixels it first ran on (kept in the history),
@@ -66,6 +80,9 @@ def add_generations_dock(window: MainWindow) -> QDockWidget:
     panel.regenerate.connect(rerun)
     panel.add_as_layer.connect(add_as_layer)
     panel.open_file.connect(window.open_path)
-    generation.results_ready.connect(lambda _n: panel.schedule_refresh())
+    # The list follows the recorder (results are recorded on its thread, after they
+    # show), and catches up when the dock is shown (the command line records too).
+    generation.history_changed.connect(panel.schedule_refresh)
+    dock.visibilityChanged.connect(lambda shown: shown and panel.schedule_refresh())
     generation.history_warning.connect(lambda text: window.statusBar().showMessage(text, 15000))
     return dock

@@ -76,8 +76,9 @@ class BackgroundRecorder:
     """Records on its own thread, in order, so the caller never waits for the disk.
 
     `record` returns a Ticket at once (one that stays empty while history is off); `mark_kept(ticket)` and `set_path(ticket, ...)`
-    queued after it run after it. Warnings reach ``on_warning`` on the recorder's thread
-    (a Qt signal emitted there is delivered on the UI thread).
+    queued after it run after it. Warnings reach ``on_warning``, and ``on_changed`` is
+    called once each queued change is stored (so a list of entries can show it), both on
+    the recorder's thread (a Qt signal emitted there is delivered on the UI thread).
     """
 
     def __init__(
@@ -85,7 +86,9 @@ class BackgroundRecorder:
         store: HistoryStore | None = None,
         on_warning: Callable[[str], None] | None = None,
         enabled: Callable[[], bool] | None = None,
+        on_changed: Callable[[], None] | None = None,
     ) -> None:
+        self.on_changed = on_changed
         # Asked at each record, so turning history off in Settings takes effect at once.
         self.enabled = enabled or history_enabled
         self.store = store if store is not None else open_history(force=True)
@@ -111,6 +114,8 @@ class BackgroundRecorder:
                 if job is None:
                     return
                 job()
+                if self.on_changed is not None:
+                    self.on_changed()
             except Exception:  # the store never raises for the database; this is a bug
                 log.exception("recording a generation failed")
             finally:

@@ -84,6 +84,11 @@ def test_auto_modes() -> None:
     assert choose_mode("auto", empty, mask) == "txt2img"
     assert choose_mode("auto", opaque, mask) == "inpaint"
     assert choose_mode("auto", opaque, None) == "img2img"
+    flat = np.full((50, 50, 4), 255, np.uint8)  # the white start-up canvas
+    assert choose_mode("auto", flat, None) == "txt2img"
+    assert choose_mode("auto", flat, mask) == "inpaint"  # a mask still says where
+    flat[20, 30, 1] -= 1  # one pixel differs: that is a picture to refine
+    assert choose_mode("auto", flat, None) == "img2img"
     assert choose_mode("auto", half, None) == "outpaint"
     over_hole = mask.copy()
     over_hole[:, 30:40] = 255
