@@ -49,6 +49,7 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "zoom_out": ("Zoom &Out", ("Ctrl+-",), False),
     "fit": ("&Fit to Window", ("Ctrl+0",), False),
     "actual_size": ("&100%", ("Ctrl+1",), False),
+    "reset_layout": ("&Reset Layout", (), False),
     "tool_brush": ("&Brush", ("B",), True),
     "tool_eraser": ("&Eraser", ("E",), True),
     "tool_mask": ("&Mask Brush", ("M",), True),

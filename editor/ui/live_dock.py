@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
+from editor.ui.dock_layout import give_room, keep_in_view, scrolling
 from editor.ui.live_mode import LiveController
 from editor.ui.live_panel import LivePanel
 from engine.speed_presets import speed_presets
@@ -49,13 +50,25 @@ def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
     panel = LivePanel()
     dock = QDockWidget("Live", window)
     dock.setObjectName("liveDock")
-    dock.setWidget(panel)
+    scroll = scrolling(panel)
+    keep_in_view(scroll, panel.live_button, panel.apply_button)
+    dock.setWidget(scroll)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     # A tab beside Layers: the Generate dock keeps its height for the prompt and settings
     # (split under it, both needed scrolling at 1280x800); turning Live on shows the tab.
     window.tabifyDockWidget(window.layers_dock, dock)
     window.layers_dock.raise_()
     live = LiveController(panel, window.generation, busy=window.tools.busy, parent=window)
+
+    def make_room() -> None:
+        chrome = max(dock.height() - scroll.height(), 0)  # title bar
+        give_room(window, dock, panel.sizeHint().height() + chrome)
+
+    # The side view asks its column for room (once the panel has laid it out); the
+    # Generate dock keeps its minimum.
+    panel.display_changed.connect(
+        lambda display: QTimer.singleShot(0, make_room) if display == "side" else None
+    )
 
     toggle = QAction("&Live Painting", window)
     toggle.setObjectName("action_live")

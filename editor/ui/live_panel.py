@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -38,7 +39,47 @@ DEFAULT_STRENGTH = 0.5
 # lost the kind in 3%.
 DEFAULT_STEPS = 3
 DEFAULT_GUIDANCE = 1.0
-VIEW_SIDE = 200
+VIEW_SIDE = 200  # what the side view asks for
+VIEW_MIN = 128  # the least it takes, so the dock's buttons keep their room
+
+
+class LiveView(QLabel):
+    """The side view: the live result fitted into whatever room the dock has. Its size
+    never follows the picture, so a result cannot push the docks around."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("liveView")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(VIEW_MIN, VIEW_MIN)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self._image: QImage | None = None
+
+    def sizeHint(self) -> QSize:
+        return QSize(VIEW_SIDE, VIEW_SIDE)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = image
+        self._fit()
+
+    def _fit(self) -> None:
+        if self._image is None:
+            self.clear()
+        elif self.isVisible():
+            pixmap = QPixmap.fromImage(self._image).scaled(
+                self.size(),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            self.setPixmap(pixmap)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fit()
 
 
 class LivePanel(QWidget):
@@ -60,6 +101,33 @@ class LivePanel(QWidget):
         )
         self.live_button.toggled.connect(self.toggled)
         layout.addWidget(self.live_button)
+        # Apply sits with the Live button: the two stay in view however short the dock
+        # (editor.ui.dock_layout keeps them there), as in Krita's live toolbar.
+        row = tidy(QHBoxLayout(), margin=None)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setObjectName("liveApplyButton")
+        self.apply_button.setToolTip("Copy the live result into a new layer")
+        self.apply_button.setEnabled(False)
+        self.apply_button.clicked.connect(self.apply_requested)
+        self.record_check = QCheckBox("Record")
+        self.record_check.setObjectName("liveRecord")
+        self.record_check.setToolTip("Keep every live result as a numbered PNG frame")
+        self.folder_button = QToolButton(text="…")
+        self.folder_button.setObjectName("liveRecordFolder")
+        self.folder_button.setToolTip("Folder for the recorded frames")
+        self.folder_button.clicked.connect(self._choose_folder)
+        row.addWidget(self.apply_button, 1)
+        row.addWidget(self.record_check)
+        row.addWidget(self.folder_button)
+        layout.addLayout(row)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("liveStatus")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        # The side view comes before the settings: in a short dock the settings scroll.
+        self.view = LiveView()
+        self.view.hide()
+        layout.addWidget(self.view, 1)
 
         form = tidy(QFormLayout(), margin=None)
         self.strength_spin = QDoubleSpinBox()
@@ -98,35 +166,7 @@ class LivePanel(QWidget):
         layout.addLayout(form)
         self.set_presets([])
 
-        self.view = QLabel()
-        self.view.setObjectName("liveView")
-        self.view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.view.setMinimumSize(VIEW_SIDE, VIEW_SIDE)
-        self.view.hide()
-        layout.addWidget(self.view)
-
-        row = tidy(QHBoxLayout(), margin=None)
-        self.apply_button = QPushButton("Apply")
-        self.apply_button.setObjectName("liveApplyButton")
-        self.apply_button.setToolTip("Copy the live result into a new layer")
-        self.apply_button.setEnabled(False)
-        self.apply_button.clicked.connect(self.apply_requested)
-        self.record_check = QCheckBox("Record")
-        self.record_check.setObjectName("liveRecord")
-        self.record_check.setToolTip("Keep every live result as a numbered PNG frame")
-        self.folder_button = QToolButton(text="…")
-        self.folder_button.setObjectName("liveRecordFolder")
-        self.folder_button.setToolTip("Folder for the recorded frames")
-        self.folder_button.clicked.connect(self._choose_folder)
-        row.addWidget(self.apply_button, 1)
-        row.addWidget(self.record_check)
-        row.addWidget(self.folder_button)
-        layout.addLayout(row)
-        self.status_label = QLabel("")
-        self.status_label.setObjectName("liveStatus")
-        self.status_label.setWordWrap(True)
-        layout.addWidget(self.status_label)
-        layout.addStretch(1)
+        layout.addStretch(0)
         self.record_folder: Path | None = None
 
         for signal in (
@@ -190,15 +230,9 @@ class LivePanel(QWidget):
         """The side view's picture (None: empty)."""
         self.apply_button.setEnabled(image is not None)
         if image is None:
-            self.view.clear()
+            self.view.set_image(None)
             return
-        if self.view.isVisible():
-            pixmap = QPixmap.fromImage(image).scaled(
-                self.view.size(),
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
-            )
-            self.view.setPixmap(pixmap)
+        self.view.set_image(image)
 
     def set_status(self, text: str) -> None:
         self.status_label.setText(text)

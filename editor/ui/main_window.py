@@ -42,6 +42,7 @@ from editor.ui.actions import Actions, create_actions
 from editor.ui.candidates import CandidatesStrip
 from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_view import CanvasView
+from editor.ui.dock_layout import keep_in_view
 from editor.ui.engine_bridge import GenerationController
 from editor.ui.generation_history_panel import GenerationHistoryPanel
 from editor.ui.generation_panel import GenerationPanel
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
             self.tool_group.addAction(action)
         self._create_status_bar()
         connect_actions(self)
+        self.default_layout = self.saveState()  # before a saved one replaces it
         self._load_settings()
         self.new_document(*DEFAULT_SIZE, fill=file_ops.BLANK_FILL)
         # Model discovery reads files only (no torch); do it once the window shows.
@@ -155,6 +157,9 @@ class MainWindow(QMainWindow):
         tools = self._scrolling(self.tool_options)
         self.tools_dock = self._dock("Tools", "toolsDock", tools, left)
         generate = self._scrolling(self.generation_panel)
+        # However tall the neighbours get (the Live side view, a saved layout), the Generate
+        # button stays in view; the settings under it scroll.
+        keep_in_view(generate, self.generation_panel.generate_button)
         self.generation_dock = self._dock("Generate", "generationDock", generate, right)
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.results_dock = self._dock("Results", "resultsDock", self.candidates, bottom)
@@ -163,13 +168,23 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.layers_dock, self.history_dock)
         self.layers_dock.raise_()
         # The generation settings need their full height more than the layer list does.
-        self.resizeDocks(
-            [self.generation_dock, self.layers_dock], [520, 240], Qt.Orientation.Vertical
-        )
+        self._size_docks()
         for name, label in (("add_layer", "+"), ("duplicate_layer", "Dup"),
                             ("delete_layer", "−"), ("merge_down", "⤓")):  # fmt: skip
             self.layers_panel.add_button(getattr(self.actions, name), label)
         self.layers_panel.buttons.addStretch(1)
+
+    def _size_docks(self) -> None:
+        self.resizeDocks(
+            [self.generation_dock, self.layers_dock], [520, 240], Qt.Orientation.Vertical
+        )
+
+    def reset_layout(self) -> None:
+        """View > Reset Layout: every dock back where a fresh start puts it."""
+        for dock in self.findChildren(QDockWidget):
+            dock.setFloating(False)
+        self.restoreState(self.default_layout)
+        self._size_docks()
 
     def _create_status_bar(self) -> None:
         self.size_label = QLabel("")

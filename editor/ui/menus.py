@@ -53,6 +53,7 @@ def create_menus(window: MainWindow) -> QMenu:
                  window.history_dock, window.generations_dock, window.live_dock,
                  window.results_dock):  # fmt: skip
         view.addAction(dock.toggleViewAction())
+    _fill(view, (None, a.reset_layout))
     _fill(
         bar.addMenu("&Tools"),
         (*window.tool_actions, None, a.brush_smaller, a.brush_bigger, a.swap_colors),
@@ -125,6 +126,7 @@ def connect_actions(w: MainWindow) -> None:
         "zoom_out": lambda: c.zoom_out(),
         "fit": c.fit,
         "actual_size": c.actual_size,
+        "reset_layout": w.reset_layout,
         "brush_smaller": w.tool_options.smaller,
         "brush_bigger": w.tool_options.bigger,
         "swap_colors": w.tool_options.swap_colors,

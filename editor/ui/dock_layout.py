@@ -1,0 +1,85 @@
+"""Dock sizes that never hide a dock's main buttons, and the default dock arrangement.
+
+A dock's contents scroll when the dock is short, but its main buttons (Generate, Live,
+Apply) must stay in view: `keep_in_view` gives the dock's scroll area a minimum height
+that reaches down to them, so neither a neighbour growing (the Live side view), a
+dragged splitter nor a saved layout from an older version can squash them away. The
+minimum follows the contents (a LoRA row or status line appearing above the button).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QDockWidget, QLayout, QLayoutItem, QMainWindow, QScrollArea, QWidget
+
+
+def _holds(item: QLayoutItem, target: QWidget) -> bool:
+    if item.widget() is not None:
+        widget = item.widget()
+        return widget is target or widget.isAncestorOf(target)
+    layout = item.layout()
+    if layout is None:
+        return False
+    return any(_holds(layout.itemAt(i), target) for i in range(layout.count()))
+
+
+def height_down_to(layout: QLayout, target: QWidget) -> int:
+    """The height a top-to-bottom `layout` needs, at its items' preferred heights, to show
+    `target` in full. Squeezed items only get smaller, so no less height ever hides it."""
+    margins = layout.contentsMargins()
+    height, shown = margins.top(), 0
+    for i in range(layout.count()):
+        item = layout.itemAt(i)
+        if item.isEmpty():  # a hidden widget takes no room
+            continue
+        if shown:
+            height += max(layout.spacing(), 0)
+        shown += 1
+        height += item.sizeHint().height()
+        if _holds(item, target):
+            return height
+    return height + margins.bottom()
+
+
+class _KeepInView(QObject):
+    def __init__(self, scroll: QScrollArea, targets: tuple[QWidget, ...]) -> None:
+        super().__init__(scroll)
+        self.scroll, self.targets = scroll, targets
+        scroll.widget().installEventFilter(self)
+        self.update()
+
+    def update(self) -> None:
+        content = self.scroll.widget()
+        layout = content.layout()
+        need = max(height_down_to(layout, t) for t in self.targets)
+        frame = 2 * self.scroll.frameWidth()
+        self.scroll.setMinimumHeight(need + frame)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.update()
+        return False
+
+
+def scrolling(widget: QWidget) -> QScrollArea:
+    """`widget` in a frameless scroll area that resizes it: docks scroll rather than force a
+    window taller than small laptop screens."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setWidget(widget)
+    return scroll
+
+
+def keep_in_view(scroll: QScrollArea, *targets: QWidget) -> None:
+    """Keep `scroll` (holding a widget with a top-to-bottom layout) tall enough to show
+    each of `targets` without scrolling."""
+    scroll.setProperty("keepInView", True)
+    _KeepInView(scroll, targets)
+
+
+def give_room(window: QMainWindow, dock: QDockWidget, height: int) -> None:
+    """Ask for `height` px for `dock` in its column; the neighbours keep their minimums."""
+    if dock.isFloating() or not dock.isVisible():
+        return
+    window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
