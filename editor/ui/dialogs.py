@@ -22,10 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.ui.device_choice import DeviceChoice
 from editor.ui.settings import Settings
 from editor.ui.theme import THEMES, apply_theme
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class SettingsDialog(QDialog):
@@ -71,10 +70,10 @@ class SettingsDialog(QDialog):
         history_row.addWidget(self.history_check, 1)
         history_row.addWidget(self.clear_history_button)
         form.addRow("History", history_row)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICES)
-        self.device_combo.setCurrentText(settings.device if settings.device in DEVICES else "auto")
-        form.addRow("Device", self.device_combo)
+        # Only the devices this machine has; a line under the list says why others are not.
+        self.device_choice = DeviceChoice(settings.device, self)
+        self.device_combo = self.device_choice.combo
+        form.addRow("Device", self.device_choice)
         self.low_memory_check = QCheckBox("Low memory (attention slicing, VAE tiling)")
         self.low_memory_check.setChecked(settings.low_memory)
         form.addRow("", self.low_memory_check)
