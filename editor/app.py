@@ -43,13 +43,18 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="overpaint",
         description="Overpaint: a layered canvas editor that repaints regions with Stable Diffusion.",
-        usage="overpaint [-h] [--version] [FILE] | overpaint COMMAND ...",
+        usage="overpaint [-h] [--version] [--debug] [FILE] | overpaint COMMAND ...",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"overpaint {__version__}")
     parser.add_argument(
         "file", nargs="?", help="an image (PNG/JPEG/WebP/...) or .ora project to open"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="also show library warnings, progress bars and debug logs in the terminal",
     )
     return parser
 
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _gui_parser().parse_args(argv)
     from editor.ui.application import run_gui
 
-    return run_gui(args.file)
+    return run_gui(args.file, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import logging
 import sys
 import traceback
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -521,24 +520,11 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _quiet_libraries(debug: bool, uses_diffusers: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if debug or not uses_diffusers:
-        return
-    warnings.filterwarnings("ignore")
-    try:
-        from diffusers.utils import logging as dlog
+    """Log to the log file; on stderr only errors, unless --debug shows the libraries'
+    warnings and progress bars and Overpaint's debug records too."""
+    from engine.log_setup import setup_logging
 
-        dlog.set_verbosity_error()
-        dlog.disable_progress_bar()
-        from transformers.utils import logging as tlog
-
-        tlog.set_verbosity_error()
-        tlog.disable_progress_bar()
-    except Exception:  # quietness is cosmetic
-        pass
+    setup_logging(debug, console_level=logging.ERROR)
 
 
 def run_command(command: Callable[[], int], debug: bool) -> int:

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from engine import __version__
+from engine.log_setup import setup_logging
 from engine.paths import RESOURCES
 
 APP_ICON = RESOURCES / "icons" / "overpaint.svg"
@@ -35,8 +37,10 @@ def create_application(settings=None):  # (Settings | None) -> QApplication
     return app
 
 
-def run_gui(path: str | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def run_gui(path: str | None = None, debug: bool = False) -> int:
+    log_path = setup_logging(debug)
+    logging.getLogger("overpaint").info("Overpaint %s started; log file %s", __version__, log_path)
+    _route_qt_messages()
     from editor.ui.settings import Settings
 
     settings = Settings()
@@ -65,6 +69,28 @@ def run_gui(path: str | None = None) -> int:
         logging.shutdown()
         os._exit(code)
     return code
+
+
+_QT_LEVELS: dict[str, int] = {
+    "QtDebugMsg": logging.DEBUG,
+    "QtInfoMsg": logging.INFO,
+    "QtWarningMsg": logging.WARNING,
+    "QtCriticalMsg": logging.ERROR,
+    "QtFatalMsg": logging.CRITICAL,
+}
+
+
+def _route_qt_messages() -> None:
+    """Qt's own notes (platform plugin quirks) go to the log like any library's, so the
+    terminal shows them only with --debug."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    qt_log = logging.getLogger("qt")
+
+    def handler(kind, _context, message: str) -> None:
+        qt_log.log(_QT_LEVELS.get(getattr(kind, "name", ""), logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler)
 
 
 def _report_unexpected_errors(window) -> None:  # window: MainWindow
