@@ -29,7 +29,7 @@ from engine.control_cli import (
     rerun_controls,
 )
 from engine.errors import EngineError, InvalidRequestError
-from engine.request import GenerationInputs, GenerationResult
+from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
 from engine.schedulers import SCHEDULER_NAMES
 
 log = logging.getLogger("overpaint.cli")
@@ -253,33 +253,49 @@ def _check_out_dir(out: Path) -> None:
 
 
 def output_picture(result: GenerationResult, base: np.ndarray | None = None) -> np.ndarray:
-    """The picture the CLI writes for a result: the patch laid on ``base`` (the whole input
-    image), watermarked as a whole when the request asks for it, RGB when opaque.
+    """The picture the CLI writes for a result (see `marked_picture`)."""
+    return marked_picture(result, base)[0]
 
-    The engine leaves patches unmarked; marking the finished picture (as the editor's
-    export does) is what lets `overpaint watermark` find the mark in it.
+
+def marked_picture(
+    result: GenerationResult, base: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, object] | None]:
+    """The picture the CLI writes for a result: the patch laid on ``base`` (the whole input
+    image), RGB when opaque; and the watermark record for its metadata (None when the
+    request asks for no mark).
+
+    Only the box around the patch's pixels carries the mark: everything else stays as the
+    input had it, bit for bit (engine.watermark.mark_generated).
     """
     from engine.region import apply_patch
 
     pixels = result.rgba if base is None else apply_patch(base, result.rgba, result.x, result.y)
+    record = None
     if result.request.watermark:
-        from engine.watermark import embed_watermark
+        from engine.watermark import alpha_box, mark_generated
 
-        pixels = embed_watermark(np.ascontiguousarray(pixels))
+        h, w = pixels.shape[:2]
+        x, y = (0, 0) if base is None else (result.x, result.y)
+        rgba = result.rgba
+        alpha = rgba[..., 3] if rgba.shape[2] == 4 else np.ones(rgba.shape[:2], bool)
+        box = alpha_box(alpha, x, y, w, h)
+        pixels, record = mark_generated(np.ascontiguousarray(pixels), box)
     if pixels.shape[2] == 4 and (pixels[..., 3] == 255).all():
         pixels = np.ascontiguousarray(pixels[..., :3])
-    return pixels
+    return pixels, record
 
 
 def write_results(
     results: Sequence[GenerationResult], out: Path, base: np.ndarray | None = None
 ) -> list[Path]:
-    from engine.metadata import save_png
+    from engine.metadata import WATERMARK_KEY, save_png
 
     paths = output_paths(out, len(results))
     for path, res in zip(paths, results, strict=True):
+        pixels, record = marked_picture(res, base)
+        records = None if record is None else {WATERMARK_KEY: record}
         try:
-            save_png(path, output_picture(res, base), res.parameters, res.request)
+            save_png(path, pixels, res.parameters, res.request, records)
         except OSError as e:
             raise CliError(f"Cannot write {path}: {e.strerror or e}.") from e
     return paths
@@ -425,39 +441,51 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from engine.backends import make_engine
+    from engine.history.pictures import needs_pictures
     from engine.jobs import inputs_for
-    from engine.metadata import read_request
+    from engine.metadata import REPLAY_KEY, read_record, read_request
 
     _check_out_dir(args.out)
     try:
         request = read_request(args.image)
+        replay = read_record(args.image, REPLAY_KEY) or {}
     except FileNotFoundError as e:
         raise CliError(f"Image {args.image} does not exist.") from e
     except OSError as e:
         raise CliError(f"Cannot read image {args.image}: it is not a readable image file.") from e
+    if isinstance(replay.get("not_single"), str):
+        raise CliError(f"{args.image} cannot be re-run: {replay['not_single']}.")
     if request is None:
         raise CliError(
             f"{args.image} carries no Overpaint request metadata, so it cannot be re-run."
         )
+    base = mask = None
+    if args.init_img is None and needs_pictures(request):
+        # The editor's (and the CLI's) input pictures are kept in the history.
+        inputs, base = _recorded_inputs(args.image, request, replay.get("history_entry"))
+    else:
+        if request.mode != "txt2img":
+            if args.init_img is None:
+                raise CliError(
+                    f"{args.image} was made with {request.mode}; pass the same --init-img."
+                )
+            base = read_image(args.init_img)
+            h, w = base.shape[:2]
+            if request.canvas_width and (w, h) != (request.canvas_width, request.canvas_height):
+                raise CliError(
+                    f"{args.init_img} is {w}x{h}, but the recorded run used a "
+                    f"{request.canvas_width}x{request.canvas_height} image."
+                )
+            if request.mode in ("inpaint", "outpaint", "fill"):
+                if args.mask is None:
+                    raise CliError(
+                        f"{args.image} was made with {request.mode}; pass the same --mask."
+                    )
+            if args.mask is not None:
+                mask = read_mask(args.mask, (w, h))
+        inputs = rerun_controls(args, request, inputs_for(request, base, mask))
     if args.model:
         request = request.replace(model=args.model)
-    base = mask = None
-    if request.mode != "txt2img":
-        if args.init_img is None:
-            raise CliError(f"{args.image} was made with {request.mode}; pass the same --init-img.")
-        base = read_image(args.init_img)
-        h, w = base.shape[:2]
-        if request.canvas_width and (w, h) != (request.canvas_width, request.canvas_height):
-            raise CliError(
-                f"{args.init_img} is {w}x{h}, but the recorded run used a "
-                f"{request.canvas_width}x{request.canvas_height} image."
-            )
-        if request.mode in ("inpaint", "outpaint", "fill"):
-            if args.mask is None:
-                raise CliError(f"{args.image} was made with {request.mode}; pass the same --mask.")
-        if args.mask is not None:
-            mask = read_mask(args.mask, (w, h))
-    inputs = rerun_controls(args, request, inputs_for(request, base, mask))
     engine = make_engine(tuple(args.models_dir), servers_from_args(args))
     results = engine.run(request, inputs, on_progress=Progress())
     for path in write_results(results, args.out, base):
@@ -465,16 +493,97 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recorded_inputs(
+    image: Path, request: GenerationRequest, entry_id: object
+) -> tuple[GenerationInputs, np.ndarray]:
+    """The input pictures the history kept for the run that made ``image``, and the whole
+    picture to lay the new result on: a CLI run's input, or for an editor export the
+    export itself with the pixels the generation ran on put back under it."""
+    from engine.history.config import open_history
+    from engine.history.replay import recorded_job
+
+    store = open_history(force=True)
+    if store is None:
+        raise CliError(f"{image} was made with {request.mode}; pass the same --init-img.")
+    whole = read_image(image)
+    job = None
+    try:
+        ids = [entry_id] if isinstance(entry_id, int) else []
+        for candidate in dict.fromkeys([*ids, *store.find_request(request)]):
+            entry = store.get(candidate)
+            if entry is None or entry.request != request:  # ids are reused after a clear
+                continue
+            job = recorded_job(store, entry)
+            # The same settings may have run on another picture: a CLI entry's whole
+            # input must match the image outside the region the run repainted.
+            if job.base is None or _same_outside(whole, job.base, request.region):
+                break
+            job = None
+    finally:
+        store.close()
+    if job is None:
+        raise CliError(
+            f"{image} was made with {request.mode} on a picture that is not in the "
+            "generation history; pass that picture with --init-img."
+        )
+    if job.base is not None:
+        return job.inputs, job.base
+    h, w = whole.shape[:2]
+    if request.canvas_width and (w, h) != (request.canvas_width, request.canvas_height):
+        raise CliError(
+            f"{image} is {w}x{h}, but its generation ran on a {request.canvas_width}x"
+            f"{request.canvas_height} picture; pass that picture with --init-img."
+        )
+    region, crop = request.region, job.inputs.image
+    if region is not None and crop is not None:
+        # Laying the result over its own first copy would blend twice where it is soft.
+        whole = whole.copy()
+        x0, y0 = max(region.x, 0), max(region.y, 0)
+        x1, y1 = min(region.right, w), min(region.bottom, h)
+        part = crop[y0 - region.y : y1 - region.y, x0 - region.x : x1 - region.x]
+        whole[y0:y1, x0:x1, : part.shape[2]] = part
+    return job.inputs, whole
+
+
+def _same_outside(image: np.ndarray, base: np.ndarray, region: Box | None) -> bool:
+    if image.shape[:2] != base.shape[:2]:
+        return False
+    outside = np.ones(image.shape[:2], bool)
+    if region is not None:
+        outside[
+            max(region.y, 0) : max(region.bottom, 0), max(region.x, 0) : max(region.right, 0)
+        ] = False
+    channels = min(image.shape[2], base.shape[2])
+    return bool(np.array_equal(image[outside][:, :channels], base[outside][:, :channels]))
+
+
 def cmd_watermark(args: argparse.Namespace) -> int:
-    from engine.watermark import read_watermark
+    from engine.metadata import read_watermark_record
+    from engine.watermark import find_watermark
 
     rgba = read_image(args.image)
-    payload = read_watermark(np.ascontiguousarray(rgba[..., :3]))
+    record = read_watermark_record(args.image) or {}
+    payload = find_watermark(np.ascontiguousarray(rgba[..., :3]), _record_box(record, rgba))
     if payload is None:
-        print(f"no watermark found in {args.image}")
+        skipped = record.get("skipped")
+        why = (
+            f" ({skipped[0].lower()}{skipped[1:].rstrip('.')})" if isinstance(skipped, str) else ""
+        )
+        print(f"no watermark found in {args.image}{why}")
         return 1
     print(payload)
     return 0
+
+
+def _record_box(record: dict[str, object], rgba: np.ndarray) -> Box | None:
+    """The box a watermark record names, when it lies inside the picture."""
+    box = record.get("box")
+    if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) for v in box)):
+        return None
+    x, y, w, h = box
+    if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > rgba.shape[1] or y + h > rgba.shape[0]:
+        return None
+    return Box(x, y, w, h)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

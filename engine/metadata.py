@@ -1,7 +1,11 @@
 """PNG generation metadata: the AUTOMATIC1111 ``parameters`` text plus the full request.
 
 ``parameters`` is what every SD tool reads (DESIGN.md §5); ``overpaint_request`` holds
-``GenerationRequest.to_json()`` so ``overpaint rerun`` can replay a PNG exactly.
+``GenerationRequest.to_json()`` so ``overpaint rerun`` can replay a PNG exactly. Two
+small JSON chunks go with them: ``overpaint_watermark`` (where the invisible mark is, or
+why there is none: engine.watermark.mark_generated) and, on editor exports,
+``overpaint_replay`` (the history entry whose input pictures replay it, or why the
+picture holds no single generation).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PARAMETERS_KEY = "parameters"
 REQUEST_KEY = "overpaint_request"
+WATERMARK_KEY = "overpaint_watermark"
+REPLAY_KEY = "overpaint_replay"
 _MASKED_MODES = ("inpaint", "outpaint", "fill")
 # A1111's own pattern for one `key: value` pair of the parameters line.
 _PARAM_RE = re.compile(r'\s*(\w[\w \-/+]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -101,13 +107,20 @@ def format_parameters(
     return f"{text}\n{line}"
 
 
-def png_info(parameters: str | None, request: GenerationRequest | None) -> PngInfo:
-    """PNG text chunks: ``parameters`` (tEXt, or iTXt for non-Latin-1) and the request JSON."""
+def png_info(
+    parameters: str | None,
+    request: GenerationRequest | None,
+    records: Mapping[str, Mapping[str, object]] | None = None,
+) -> PngInfo:
+    """PNG text chunks: ``parameters`` (tEXt, or iTXt for non-Latin-1), the request JSON,
+    and ``records`` (chunk name -> JSON object, e.g. WATERMARK_KEY)."""
     info = PngInfo()
     if parameters is not None:
         info.add_text(PARAMETERS_KEY, parameters)
     if request is not None:
         info.add_text(REQUEST_KEY, request.to_json(), zip=True)
+    for key, record in (records or {}).items():
+        info.add_text(key, json.dumps(record, ensure_ascii=False, sort_keys=True))
     return info
 
 
@@ -136,6 +149,7 @@ def save_png(
     rgba_or_rgb: np.ndarray,
     parameters: str | None,
     request: GenerationRequest | None,
+    records: Mapping[str, Mapping[str, object]] | None = None,
 ) -> None:
     """Write a PNG with metadata atomically: an existing file is replaced whole or not at all.
 
@@ -143,7 +157,7 @@ def save_png(
     one keeps its own; on any error ``path`` is untouched and no temporary file remains.
     """
     image = _to_image(rgba_or_rgb)
-    info = png_info(parameters, request)
+    info = png_info(parameters, request, records)
     with atomic_write(path) as tmp:
         image.save(tmp, format="PNG", pnginfo=info)
 
@@ -175,6 +189,26 @@ def read_request(path: str | os.PathLike[str]) -> GenerationRequest | None:
     except (ValueError, TypeError, KeyError) as exc:
         log.warning("ignoring malformed %s chunk in %s: %s", REQUEST_KEY, path, exc)
         return None
+
+
+def read_record(path: str | os.PathLike[str], key: str) -> dict[str, object] | None:
+    """The JSON object in chunk ``key`` (WATERMARK_KEY, REPLAY_KEY), or None when absent or
+    malformed. An unreadable or missing file raises OSError."""
+    text = _read_text(path, key)
+    if text is None:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        log.warning("ignoring malformed %s chunk in %s", key, path)
+        return None
+    return record
+
+
+def read_watermark_record(path: str | os.PathLike[str]) -> dict[str, object] | None:
+    return read_record(path, WATERMARK_KEY)
 
 
 def parse_parameters(text: str) -> tuple[str, str, dict[str, str]]:

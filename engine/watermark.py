@@ -6,6 +6,11 @@ every embed is verified by decoding it again, and an image that cannot carry the
 (too small, pure white or blue, ...) is returned unchanged with a log line; callers
 record provenance in the PNG metadata as well.
 
+Written pictures carry the mark only in the box around their generated pixels
+(`mark_generated`): pixels nobody generated stay bit-identical. The box goes into the PNG
+metadata (engine.metadata.WATERMARK_KEY), since a decoder has to read the very blocks the
+mark was written into.
+
 The method is invisible-watermark's, bit for bit as its decoder reads it (the tests check
 with the library's own decoder), but computed here on all blocks at once:
 
@@ -28,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.cvsafe import import_cv2
+from engine.request import Box
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +118,22 @@ def _encode(rgb: np.ndarray, bits: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(bgr), 0, 255).astype(np.uint8)[..., ::-1]
 
 
-def embed_watermark(rgb: np.ndarray, payload: bytes = DEFAULT_PAYLOAD) -> np.ndarray:
-    """A copy of ``rgb`` (HxWx3, or HxWx4 with alpha kept) carrying ``payload``.
+def embed_watermark(rgba: np.ndarray, payload: bytes = DEFAULT_PAYLOAD) -> np.ndarray:
+    """A copy of ``rgba`` (HxWx3, or HxWx4 with alpha kept) carrying ``payload``.
 
     Returns the input unchanged (and logs why) when the image is too small or the mark
     does not read back exactly.
     """
+    marked = _embed(rgba, payload)
+    return rgba if marked is None else marked
+
+
+def _embed(rgb: np.ndarray, payload: bytes) -> np.ndarray | None:
     _check(rgb)
     h, w = rgb.shape[:2]
     if h * w < MIN_PIXELS:
         log.info("watermark skipped: %dx%d is below %d pixels", w, h, MIN_PIXELS)
-        return rgb
+        return None
     bits = _bits(payload)
     marked = rgb.copy()
     try:
@@ -133,7 +144,7 @@ def embed_watermark(rgb: np.ndarray, payload: bytes = DEFAULT_PAYLOAD) -> np.nda
                 return marked
     except Exception:
         log.exception("watermark embedding failed on a %dx%d image", w, h)
-        return rgb
+        return None
     log.warning(
         "watermark did not verify on a %dx%d image (%d of %d bits wrong); left unmarked",
         w,
@@ -141,7 +152,63 @@ def embed_watermark(rgb: np.ndarray, payload: bytes = DEFAULT_PAYLOAD) -> np.nda
         int(np.count_nonzero(read != bits)),
         len(bits),
     )
-    return rgb
+    return None
+
+
+def alpha_box(alpha: np.ndarray, x: int, y: int, width: int, height: int) -> Box | None:
+    """The box around the pixels with alpha > 0 of a patch laid at (x, y) on a picture of
+    ``width`` x ``height``, clipped to that picture; None when none of them lands on it."""
+    rows = np.flatnonzero(np.asarray(alpha).any(axis=1))
+    cols = np.flatnonzero(np.asarray(alpha).any(axis=0))
+    if not len(rows):
+        return None
+    x0, y0 = max(x + int(cols[0]), 0), max(y + int(rows[0]), 0)
+    x1, y1 = min(x + int(cols[-1]) + 1, width), min(y + int(rows[-1]) + 1, height)
+    return Box(x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
+
+
+def union_box(boxes: Sequence[Box | None]) -> Box | None:
+    """The smallest box holding every given box (None entries ignored)."""
+    real = [b for b in boxes if b is not None]
+    if not real:
+        return None
+    x0, y0 = min(b.x for b in real), min(b.y for b in real)
+    x1, y1 = max(b.right for b in real), max(b.bottom for b in real)
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def mark_generated(
+    rgba: np.ndarray, box: Box | None, payload: bytes = DEFAULT_PAYLOAD
+) -> tuple[np.ndarray, dict[str, object]]:
+    """``rgba`` with the mark embedded inside ``box`` only (the generated pixels), and the
+    record for the PNG metadata: ``{"method", "box": [x, y, w, h]}`` when marked, else
+    ``{"skipped": one sentence}`` and the pixels unchanged."""
+    if box is None:
+        return rgba, {"skipped": "The picture holds no generated pixels to mark."}
+    if box.width * box.height < MIN_PIXELS:
+        return rgba, {
+            "skipped": f"The generated area ({box.width}x{box.height}) is too small to carry "
+            f"the watermark, which needs {MIN_PIXELS} pixels."
+        }
+    crop = rgba[box.y : box.bottom, box.x : box.right]
+    marked = _embed(np.ascontiguousarray(crop), payload)
+    if marked is None:
+        return rgba, {"skipped": "The watermark did not read back from the generated area."}
+    out = rgba.copy()
+    out[box.y : box.bottom, box.x : box.right] = marked
+    return out, {"method": METHOD, "box": [box.x, box.y, box.width, box.height]}
+
+
+def find_watermark(
+    rgb: np.ndarray, box: Box | None = None, payloads: Sequence[bytes] = (DEFAULT_PAYLOAD,)
+) -> str | None:
+    """The payload found in ``box`` (where `mark_generated` put it), else in the whole
+    picture (a mark from before marks were boxed); None when neither holds one."""
+    if box is not None:
+        found = read_watermark(rgb[box.y : box.bottom, box.x : box.right], payloads)
+        if found is not None:
+            return found
+    return read_watermark(rgb, payloads)
 
 
 def read_watermark(rgb: np.ndarray, payloads: Sequence[bytes] = (DEFAULT_PAYLOAD,)) -> str | None:

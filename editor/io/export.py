@@ -5,14 +5,21 @@ The metadata comes from a result layer: accepted generations keep their A1111
 by every SD tool and replayed with `overpaint rerun`.
 
 A picture that carries a generation also carries the invisible watermark, embedded here
-in the whole exported picture (the engine never marks its patches: a mark on a crop could
-not be found in the full picture, or the crop was too small to carry one).
+in the box around the generated layers' pixels only, so nothing else the user painted or
+opened changes (the engine never marks its patches: the box of several results is known
+only here). The PNG records that box, or why the mark was skipped.
+
+An export also says how to replay it (engine.metadata.REPLAY_KEY): the history entry of
+its one generation, whose input pictures `overpaint rerun` uses, or, when it holds more
+than one generation (an upscale counts too), that it holds no single generation.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +27,8 @@ import numpy as np
 from editor.io.errors import FileError, file_error_from_os
 from editor.model.document import Document
 from editor.model.layer import Layer
-from engine.metadata import PARAMETERS_KEY, REQUEST_KEY, save_png
-from engine.request import GenerationRequest
+from engine.metadata import PARAMETERS_KEY, REPLAY_KEY, REQUEST_KEY, WATERMARK_KEY, save_png
+from engine.request import Box, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +60,99 @@ def layer_generation(layer: Layer | None) -> tuple[str | None, GenerationRequest
     return layer.metadata.get(PARAMETERS_KEY), request
 
 
-def export_rgba_png(
-    path: str | os.PathLike[str],
-    rgba: np.ndarray,
+@dataclass(frozen=True)
+class ExportContent:
+    """What an export writes, as copies: the composite is the only pixel copy it needs,
+    cheaper than a snapshot of every layer, so the rest can run on another thread."""
+
+    rgba: np.ndarray
+    parameters: str | None = None
+    request: GenerationRequest | None = None
+    generated: Box | None = None  # around the generated layers' pixels: the watermark's box
+    not_single: str | None = None  # why `overpaint rerun` cannot replay it, if it cannot
+
+
+def generation_layers(document: Document) -> list[Layer]:
+    """The visible layers that came from a generation or an upscale, bottom first."""
+    return [
+        layer for layer in document.layers if layer.visible and layer.metadata.get(PARAMETERS_KEY)
+    ]
+
+
+def generated_box(document: Document, layers: list[Layer]) -> Box | None:
+    """The box around the pixels of ``layers`` that land on the canvas."""
+    from engine.watermark import alpha_box, union_box
+
+    boxes = [
+        alpha_box(layer.to_rgba()[..., 3], layer.x, layer.y, document.width, document.height)
+        for layer in layers
+    ]
+    return union_box(boxes)
+
+
+def not_single_reason(layers: list[Layer]) -> str | None:
+    """Why a picture with these generated layers is not one replayable generation, as the
+    end of a sentence; None when it is one (or holds none)."""
+    upscales = sum(1 for layer in layers if not layer.metadata.get(REQUEST_KEY))
+    generations = len(layers) - upscales
+    if (generations, upscales) in ((0, 0), (1, 0)):
+        return None
+    held = []
+    if generations:
+        held.append("1 generation" if generations == 1 else f"{generations} generations")
+    if upscales:
+        held.append("an upscale" if upscales == 1 else f"{upscales} upscales")
+    return f"it holds {' and '.join(held)}, not a single generation"
+
+
+def export_content(
+    document: Document,
+    layer: Layer | None = None,
     parameters: str | None = None,
     request: GenerationRequest | None = None,
+) -> ExportContent:
+    """What exporting ``document`` writes. Metadata: the given `parameters`/`request`, else
+    the generation of `layer` (or of the topmost generated layer, see generation_layer)."""
+    if parameters is None and request is None:
+        parameters, request = layer_generation(generation_layer(document, layer))
+    layers = generation_layers(document)
+    return ExportContent(
+        document.composite_array(),
+        parameters,
+        request,
+        generated_box(document, layers),
+        not_single_reason(layers),
+    )
+
+
+def write_export(
+    path: str | os.PathLike[str],
+    content: ExportContent,
     watermark: bool = True,
+    find_entry: Callable[[GenerationRequest], int | None] | None = None,
 ) -> None:
     """Write straight RGBA as PNG atomically; RGB when every pixel is opaque (smaller file).
 
-    With `watermark`, a picture carrying generation metadata also gets the invisible mark.
+    With `watermark`, a picture carrying generation metadata also gets the invisible mark
+    in its generated box. `find_entry` gives the history entry of the request, recorded
+    so `overpaint rerun` replays the export with that entry's input pictures.
     """
-    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+    rgba = np.ascontiguousarray(content.rgba, dtype=np.uint8)
+    parameters, request = content.parameters, content.request
+    records: dict[str, dict[str, object]] = {}
     if watermark and (parameters or request is not None):
-        from engine.watermark import embed_watermark  # cv2 and pywt: only when needed
+        from engine.watermark import mark_generated  # cv2 and pywt: only when needed
 
-        rgba = embed_watermark(rgba)
+        rgba, records[WATERMARK_KEY] = mark_generated(rgba, content.generated)
+    if content.not_single:
+        records[REPLAY_KEY] = {"not_single": content.not_single}
+    elif request is not None and find_entry is not None:
+        entry = find_entry(request)
+        if entry is not None:
+            records[REPLAY_KEY] = {"history_entry": entry}
     pixels = rgba[..., :3] if bool((rgba[..., 3] == 255).all()) else rgba
     try:
-        save_png(path, pixels, parameters, request)
+        save_png(path, pixels, parameters, request, records)
     except OSError as exc:
         log.warning("exporting %s failed: %s", path, exc)
         raise file_error_from_os(exc, Path(path).name, saving=True) from None
@@ -88,20 +169,5 @@ def export_png(
     request: GenerationRequest | None = None,
     watermark: bool = True,
 ) -> None:
-    """Export the visible composite. Metadata: the given `parameters`/`request`, else the
-    generation of `layer` (or of the topmost generated layer, see generation_layer)."""
-    rgba, parameters, request = export_inputs(document, layer, parameters, request)
-    export_rgba_png(path, rgba, parameters, request, watermark)
-
-
-def export_inputs(
-    document: Document,
-    layer: Layer | None = None,
-    parameters: str | None = None,
-    request: GenerationRequest | None = None,
-) -> tuple[np.ndarray, str | None, GenerationRequest | None]:
-    """What an export writes, as copies: the composite is the only pixel copy it needs,
-    cheaper than a snapshot of every layer, so the rest can run on another thread."""
-    if parameters is None and request is None:
-        parameters, request = layer_generation(generation_layer(document, layer))
-    return document.composite_array(), parameters, request
+    """Export the visible composite (see export_content for its metadata)."""
+    write_export(path, export_content(document, layer, parameters, request), watermark)

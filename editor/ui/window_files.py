@@ -17,11 +17,12 @@ from PySide6.QtCore import QMimeData, QObject
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
 
 from editor.io.errors import FileError
-from editor.io.export import export_inputs, export_rgba_png
+from editor.io.export import export_content, write_export
 from editor.io.project import load_document, save_ora
 from editor.model.snapshot import document_from_snapshot, snapshot
 from editor.ui import file_ops
 from editor.ui.busy import run_busy
+from engine.request import GenerationRequest
 
 if TYPE_CHECKING:
     from editor.ui.main_window import MainWindow
@@ -157,11 +158,16 @@ class WindowFiles(QObject):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        rgba, parameters, request = export_inputs(w.document, w.document.current_layer)
+        content = export_content(w.document, w.document.current_layer)
         mark = w.settings.watermark
+        recorder = w.generation.history
+
+        def find_entry(request: GenerationRequest) -> int | None:
+            recorder.flush()  # a result accepted a moment ago may still be queued
+            return next(iter(recorder.store.find_request(request)), None)
 
         def write() -> None:
-            export_rgba_png(path, rgba, parameters, request, watermark=mark)
+            write_export(path, content, watermark=mark, find_entry=find_entry)
 
         try:
             run_busy(w, f"Exporting {path.name}…", write)
@@ -171,7 +177,13 @@ class WindowFiles(QObject):
         except OSError as e:
             w.show_error(f'Could not export "{path.name}": {e.strerror or e}.')
             return False
-        self._status(f"Exported {path.name}.")
+        if content.not_single:
+            self._status(
+                f"Exported {path.name}; {content.not_single}, so `overpaint rerun` cannot "
+                "replay it."
+            )
+        else:
+            self._status(f"Exported {path.name}.")
         return True
 
     def import_layer(self, path: Path | str | None = None) -> bool:

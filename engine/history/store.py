@@ -433,6 +433,28 @@ class HistoryStore:
 
         return self._run("the entry could not be read", select, None)
 
+    def find_request(self, request: GenerationRequest) -> list[int]:
+        """The entries recorded with exactly ``request``, kept ones first, newest first:
+        how an export names its entry and `overpaint rerun` finds the input pictures of a
+        PNG. Several can match (the same settings on another picture)."""
+
+        def select(conn: sqlite3.Connection) -> list[int]:
+            rows = conn.execute(
+                "SELECT id, request FROM generations WHERE seed = ? AND mode = ? AND prompt = ? "
+                "ORDER BY kept DESC, id DESC",
+                (int(request.seed), request.mode, request.prompt),
+            )
+            found = []
+            for entry_id, text in rows:
+                try:
+                    if GenerationRequest.from_json(text) == request:
+                        found.append(int(entry_id))
+                except (ValueError, TypeError, KeyError):
+                    continue
+            return found
+
+        return self._run("the entries could not be looked up", select, [])
+
     def thumbnail(self, entry_id: int) -> bytes | None:
         def select(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute(

@@ -15,7 +15,7 @@ from PIL import Image
 
 import engine.models
 from engine.cli import main
-from engine.metadata import read_request
+from engine.metadata import read_request, read_watermark_record
 from engine.region import plan_region
 from engine.request import Box
 
@@ -119,38 +119,76 @@ def test_inpaint_keeps_outside_pixels_and_reruns(
     ]
     assert main(rerun) == 0
     assert np.array_equal(_pixels(again), _pixels(out))
+    # Without --init-img, the inputs the history kept replay it.
+    assert main(["rerun", str(out), "--out", str(again)]) == 0
+    assert np.array_equal(_pixels(again), _pixels(out))
+    # The same settings on a picture the history never saw: rerun asks for that picture.
+    other = _png(tmp_path / "other.png", rng.integers(0, 256, (150, 200, 3), dtype=np.uint8))
+    unrecorded = tmp_path / "unrecorded.png"
+    args[args.index(str(init))] = str(other)
+    assert main([*args[:-1], str(unrecorded), "--no-history"]) == 0
     capsys.readouterr()
-    assert main(["rerun", str(out), "--out", str(again)]) == 1
+    assert main(["rerun", str(unrecorded), "--out", str(again)]) == 1
     assert "--init-img" in _error_line(capsys)
 
 
-def test_inpaint_output_is_watermarked_as_a_whole_and_reruns_bit_identical(
+def test_inpaint_marks_only_the_generated_box_and_reruns_bit_identical(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.watermark import read_watermark
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (384, 512, 3), dtype=np.uint8)
+    mask = np.zeros((384, 512), np.uint8)
+    mask[60:330, 100:400] = 255  # a box big enough to carry the mark
+    init = _png(tmp_path / "init.png", image)
+    mask_png = _png(tmp_path / "mask.png", mask)
+    out = tmp_path / "marked.png"
+    common = ["--init-img", str(init), "--mask", str(mask_png)]
+    args = ["inpaint", *common, "--prompt", "a ball", "--model", str(tiny_model_dir),
+            "--steps", "2", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["watermark", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == "OVERPAINT"
 
+    # The mark lies in the box around the repainted pixels (mask plus feather) and
+    # nowhere else: every other pixel is the input's, bit for bit.
+    feather = read_request(out).mask_blur
+    x, y, w, h = read_watermark_record(out)["box"]
+    assert 100 - feather <= x and x + w <= 400 + feather
+    assert 60 - feather <= y and y + h <= 330 + feather
+    marked = _pixels(out)[..., :3]
+    outside = np.ones((384, 512), bool)
+    outside[y : y + h, x : x + w] = False
+    assert np.array_equal(marked[outside], image[outside])
+    assert not np.array_equal(marked[~outside], image[~outside])
+
+    again = tmp_path / "again.png"
+    assert main(["rerun", str(out), *common, "--out", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_a_generated_box_too_small_for_the_mark_is_left_unmarked_and_says_so(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (256, 288, 3), dtype=np.uint8)
     mask = np.zeros((256, 288), np.uint8)
     mask[100:140, 150:200] = 255
     init = _png(tmp_path / "init.png", image)
     mask_png = _png(tmp_path / "mask.png", mask)
-    out = tmp_path / "marked.png"
-    common = ["--init-img", str(init), "--mask", str(mask_png)]
-    args = ["inpaint", *common, "--prompt", "a ball", "--model", str(tiny_model_dir),
-            "--steps", "3", "--seed", "4", "--mask-blur", "6", "--out", str(out)]  # fmt: skip
+    out = tmp_path / "small.png"
+    args = ["inpaint", "--init-img", str(init), "--mask", str(mask_png), "--prompt", "a ball",
+            "--model", str(tiny_model_dir), "--steps", "2", "--seed", "4", "--mask-blur", "6",
+            "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     assert read_request(out).mask_blur == 6  # an explicit --mask-blur wins
+    far = np.ones((256, 288), bool)
+    far[94:146, 144:206] = False  # the mask and its feather
+    assert np.array_equal(_pixels(out)[..., :3][far], image[far])
+    assert "too small" in read_watermark_record(out)["skipped"]
     capsys.readouterr()
-    assert main(["watermark", str(out)]) == 0
-    assert capsys.readouterr().out.strip() == "OVERPAINT"
-    # Marked as a whole: the mark changes pixels far from the repainted region too.
-    marked = _pixels(out)[..., :3]
-    assert not np.array_equal(marked[:60], image[:60])
-    assert read_watermark(np.ascontiguousarray(image)) is None
-    again = tmp_path / "again.png"
-    assert main(["rerun", str(out), *common, "--out", str(again)]) == 0
-    assert again.read_bytes() == out.read_bytes()
+    assert main(["watermark", str(out)]) == 1
+    assert "too small to carry the watermark" in capsys.readouterr().out
 
 
 def test_fill_needs_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,9 +17,9 @@ from editor.cli import main as cli_main
 from editor.io.export import export_png, generation_layer
 from editor.io.project import save_ora
 from editor.model.document import Document
-from engine.metadata import read_parameters, read_request
-from engine.request import GenerationRequest
-from engine.watermark import read_watermark
+from engine.metadata import read_parameters, read_request, read_watermark_record
+from engine.request import Box, GenerationRequest
+from engine.watermark import find_watermark
 
 REPO = Path(__file__).resolve().parents[3]
 REQUEST = GenerationRequest(mode="inpaint", prompt="a red fox", seed=42, steps=12)
@@ -87,14 +87,16 @@ def test_export_without_generation_has_no_parameters(tmp_path: Path) -> None:
     assert read_parameters(tmp_path / "p.png") is None
 
 
-def big_document(generated: bool) -> Document:
-    """Large enough for the mark (256² pixels), with a result crop far too small for one."""
+def big_document(generated: bool, size: int = 256) -> Document:
+    """A 320x288 picture with a ``size``² result on it: 256² carries the mark, 64² is far
+    too small for one."""
     yy, xx = np.mgrid[0:288, 0:320]
     bg = np.stack([xx % 256, yy % 256, (xx + yy) % 256, np.full_like(xx, 255)], -1)
     doc = Document(320, 288)
     doc.add_layer("Background", rgba=bg.astype(np.uint8))
-    crop = np.full((64, 64, 4), (30, 160, 90, 255), np.uint8)
-    layer = doc.add_layer("result", rgba=crop, x=100, y=100)
+    crop = np.random.default_rng(5).integers(40, 200, (size, size, 4), dtype=np.uint8)
+    crop[..., 3] = 255
+    layer = doc.add_layer("result", rgba=crop, x=40, y=16)
     if generated:
         layer.metadata.update({"parameters": PARAMETERS, "overpaint_request": REQUEST.to_json()})
     return doc
@@ -105,18 +107,46 @@ def exported_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def test_an_export_holding_a_generation_carries_the_watermark(tmp_path: Path) -> None:
+def read_mark(path: Path) -> str | None:
+    """What `overpaint watermark` finds: the mark in the box the PNG records."""
+    record = read_watermark_record(path) or {}
+    box = Box(*record["box"]) if "box" in record else None
+    return find_watermark(exported_rgb(path), box)
+
+
+def test_an_export_holding_a_generation_carries_the_watermark_in_its_box(
+    tmp_path: Path,
+) -> None:
     doc = big_document(generated=True)
     composite = doc.composite_array()[..., :3]
     export_png(doc, tmp_path / "marked.png")
     marked = exported_rgb(tmp_path / "marked.png")
-    assert read_watermark(marked) == "OVERPAINT"
+    assert read_watermark_record(tmp_path / "marked.png") == {
+        "box": [40, 16, 256, 256],
+        "method": "dwtDctSvd",
+    }
+    assert read_mark(tmp_path / "marked.png") == "OVERPAINT"
+    outside = np.ones((288, 320), bool)
+    outside[16:272, 40:296] = False  # only the generated layer's pixels carry the mark
+    np.testing.assert_array_equal(marked[outside], composite[outside])
     assert np.abs(marked.astype(int) - composite).mean() < 2.0  # invisible, not a repaint
     assert read_parameters(tmp_path / "marked.png") == PARAMETERS
 
     export_png(doc, tmp_path / "off.png", watermark=False)  # the setting turned off
     np.testing.assert_array_equal(exported_rgb(tmp_path / "off.png"), composite)
-    assert read_watermark(exported_rgb(tmp_path / "off.png")) is None
+    assert read_mark(tmp_path / "off.png") is None
+
+
+def test_a_generation_too_small_for_the_mark_is_exported_untouched_and_says_so(
+    tmp_path: Path,
+) -> None:
+    doc = big_document(generated=True, size=64)
+    export_png(doc, tmp_path / "small.png")
+    np.testing.assert_array_equal(
+        exported_rgb(tmp_path / "small.png"), doc.composite_array()[..., :3]
+    )
+    assert "64x64" in read_watermark_record(tmp_path / "small.png")["skipped"]
+    assert read_mark(tmp_path / "small.png") is None
 
 
 def test_a_painting_without_generations_is_exported_untouched(tmp_path: Path) -> None:
@@ -124,7 +154,7 @@ def test_a_painting_without_generations_is_exported_untouched(tmp_path: Path) ->
     export_png(doc, tmp_path / "painted.png")
     rgb = exported_rgb(tmp_path / "painted.png")
     np.testing.assert_array_equal(rgb, doc.composite_array()[..., :3])
-    assert read_watermark(rgb) is None
+    assert read_mark(tmp_path / "painted.png") is None
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -191,7 +221,7 @@ def test_flatten_watermarks_generations_unless_told_not_to(tmp_path: Path) -> No
     doc = big_document(generated=True)
     save_ora(doc, tmp_path / "in.ora")
     assert cli_main([str(tmp_path / "in.ora"), str(tmp_path / "marked.png")]) == 0
-    assert read_watermark(exported_rgb(tmp_path / "marked.png")) == "OVERPAINT"
+    assert read_mark(tmp_path / "marked.png") == "OVERPAINT"
     plain = tmp_path / "plain.png"
     assert cli_main(["flatten", "--no-watermark", str(tmp_path / "in.ora"), str(plain)]) == 0
     np.testing.assert_array_equal(exported_rgb(plain), doc.composite_array()[..., :3])

@@ -15,8 +15,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 from editor.io.errors import FileError
 from editor.io.project import load_ora, save_ora
 from editor.ui.busy import DIALOG_DELAY_S, run_busy
-from engine.watermark import read_watermark
-from tests.editor.io.test_export_cli import big_document
+from tests.editor.io.test_export_cli import big_document, read_mark
 
 
 def visible_dialogs(parent: QWidget) -> list[str]:
@@ -71,8 +70,7 @@ def test_window_export_marks_generations_as_the_setting_says(window, tmp_path: P
     composite = doc.composite_array()[..., :3]
 
     assert window.export_png(tmp_path / "on.png")
-    with Image.open(tmp_path / "on.png") as im:
-        assert read_watermark(np.asarray(im.convert("RGB"))) == "OVERPAINT"
+    assert read_mark(tmp_path / "on.png") == "OVERPAINT"
 
     window.settings.watermark = False
     assert window.export_png(tmp_path / "off.png")
