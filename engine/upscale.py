@@ -7,6 +7,12 @@
    upscaled picture, each at the generation model's native size, through the same
    Engine.run as every other job (validation, LoRAs, cancel, error messages).
 
+Each refined tile keeps the upscaled picture's colours (``keep_source_colours``) and
+its shapes' edges (``keep_source_edges``): the model, seeing only part of a shape in its
+tile, redraws that part's outline its own way, a pixel or two off, and differently in
+each tile, so a big shape's edge came back with a bump per tile. Refine adds detail; where
+the shapes lie is the upscaler's job.
+
 Tiles are laid back with engine.tiles' feathered raster-order blend, so no tile edge
 shows and memory follows the tile: the model only ever sees one tile, and apart from it
 only the input, the upscaled picture and the output are held. Every tile uses the same
@@ -49,6 +55,12 @@ DEFAULT_REFINE_STRENGTH = 0.3
 # Refine tiles share a quarter of their side: wide enough that the ramp hides the small
 # differences a low-strength pass makes between neighbours.
 REFINE_OVERLAP_FRACTION = 4
+# keep_source_edges: a shape's outline is an edge that survives a blur of EDGE_SIGMA px
+# with a slope of EDGE_SLOPE[1] levels per pixel or more (a contrast of about 120 levels:
+# a yellow shape on blue is 130 in the blue channel); below EDGE_SLOPE[0] (about 30
+# levels) it is texture, which the refine may redraw.
+EDGE_SIGMA = 2.0
+EDGE_SLOPE = (6.0, 24.0)
 
 _upscaler_cache = upscalers.UpscalerCache()
 
@@ -71,6 +83,7 @@ class UpscaleJob:
     upscaler_tile: int = UPSCALER_TILE  # input pixels per x4-upscaler tile
     noise_level: int = upscalers.DEFAULT_NOISE_LEVEL
     keep_colours: bool = True  # refine adds detail, the colours stay (keep_source_colours)
+    keep_edges: bool = True  # ... and shapes' outlines stay where they are (keep_source_edges)
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,8 +194,9 @@ def run_upscale(
     name = folder.name if use_sd else "Lanczos"
     if refine_plan is not None:
         upscaled[..., :3] = _refine(
-            engine, upscaled, refine_plan, request, progress, cancel, job.keep_colours
-        )
+            engine, upscaled, refine_plan, request, progress, cancel, job.keep_colours,
+            job.keep_edges,
+        )  # fmt: skip
     if cancel():
         raise Cancelled()
     return UpscaleResult(
@@ -284,6 +298,7 @@ def _refine(
     progress: _Progress,
     cancel: CancelCheck,
     keep_colours: bool = True,
+    keep_edges: bool = True,
 ) -> np.ndarray:
     """The upscaled RGB refined tile by tile: every tile reads the unrefined picture, and
     is laid into a separate output, so a tile never refines its neighbour's result."""
@@ -300,8 +315,11 @@ def _refine(
 
         result = engine.run(tile_request, GenerationInputs(image=crop), on_step, cancel)[0]
         refined = result.rgba[..., :3]
+        reach = max(2, b.width // 32)
         if keep_colours:
-            refined = keep_source_colours(refined, crop[..., :3], max(2, b.width // 32))
+            refined = keep_source_colours(refined, crop[..., :3], reach)
+        if keep_edges:
+            refined = keep_source_edges(refined, crop[..., :3], reach)
         paste_feathered(out, refined, spec)
         progress.tile_done(1)
     return out
@@ -323,6 +341,32 @@ def keep_source_colours(refined: np.ndarray, source: np.ndarray, radius: int) ->
 
     fixed = refined.astype(np.int16) - low(refined) + low(source)
     return np.clip(fixed, 0, 255).astype(np.uint8)
+
+
+def keep_source_edges(refined: np.ndarray, source: np.ndarray, reach: int) -> np.ndarray:
+    """The refined tile with the source tile's pixels on and within ``reach`` px of its
+    shapes' outlines (edges that survive a blur; see EDGE_SLOPE), feathered: the model
+    may move an outline a pixel or two, differently in each tile, which drew a bump per
+    tile along a big shape. Texture and flat areas keep the refine's detail."""
+    from engine.cvsafe import import_cv2
+
+    cv2 = import_cv2()
+    src = source.astype(np.float32)
+    smooth = cv2.GaussianBlur(src, (0, 0), EDGE_SIGMA)
+    # Sobel's 3x3 kernel weighs the central difference by 4 over 2 px: /8 gives levels/px.
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) / 8
+    slope = np.sqrt(gx * gx + gy * gy).max(axis=2)
+    low, high = EDGE_SLOPE
+    weight = np.clip((slope - low) / (high - low), 0, 1)
+    if not weight.any():
+        return refined
+    size = 2 * reach + 1
+    weight = cv2.dilate(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    weight = cv2.GaussianBlur(weight, (0, 0), reach / 2)[..., None]
+    out = refined.astype(np.float32)
+    out += weight * (src - out)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _parameters(

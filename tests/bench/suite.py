@@ -31,7 +31,7 @@ TARGETS = {
     "P10": ("seamless removal", "≤ 0.25"),
     "P11": ("live latency", "≤ 0.5"),
     "P12": ("UI smoothness while live", "p99 ≤ 12 ms, max ≤ 25 ms"),
-    "P13": ("upscale seams", "≤ 1.2"),
+    "P13": ("upscale edges", "≤ 0.5 px"),
     "P14": ("upscale memory", "≤ 1.2"),
     "P15": ("train your own", "≤ 600 s training; stars ≥ 80% with the LoRA, none without; ≤ 5 MB"),
     "P16": ("history search", "p99 ≤ 20 ms"),

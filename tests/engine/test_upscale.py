@@ -15,7 +15,7 @@ from engine.request import GenerationRequest
 from engine.tiles import plan_tiles
 from engine.upscale import UpscaleJob, run_upscale, target_size
 from engine.upscalers import find_upscalers, resolve_upscaler
-from tests.bench.upscale import bench_picture, seam_ratio
+from tests.bench.upscale import bench_picture, edge_deviation, seam_ratio, shapes_picture
 
 DEMO = "Overpaint demo (shapes)"
 
@@ -124,6 +124,21 @@ def test_refine_in_feathered_tiles_without_seams(engine: Engine) -> None:
     assert seam_ratio(result.rgba, plan) <= 1.2
     assert "Denoising strength: 0.5" in result.parameters
     assert "Refine tiles: 4 of 128x128" in result.parameters
+
+
+def test_refine_keeps_the_outlines_of_shapes_that_cross_tile_borders(engine: Engine) -> None:
+    """Each tile used to redraw its piece of a big shape's outline a pixel or two off, its
+    own way: a bump per tile along the edge."""
+    picture = shapes_picture(96)
+    lanczos = run_upscale(engine, picture, UpscaleJob(192, 192, _request(), upscaler="lanczos"))
+    job = UpscaleJob(192, 192, _request(strength=0.3), refine=True, upscaler="lanczos")
+    refined = run_upscale(engine, picture, job).rgba
+    dev = edge_deviation(refined, lanczos.rgba)
+    assert dev.size > 200  # the outlines were found, on both sides of every tile border
+    assert np.percentile(dev, 95) <= 0.5 and dev.max() < 1.5
+    # Away from the outlines the refine still repaints.
+    changed = np.abs(refined[..., :3].astype(int) - lanczos.rgba[..., :3]).max(axis=2)
+    assert (changed > 4).mean() > 0.02
 
 
 def test_cancel_raises_and_returns_nothing(engine: Engine) -> None:
