@@ -264,22 +264,22 @@ def marked_picture(
     image), RGB when opaque; and the watermark record for its metadata (None when the
     request asks for no mark).
 
-    Only the box around the patch's pixels carries the mark: everything else stays as the
-    input had it, bit for bit (engine.watermark.mark_generated).
+    Only the patch's pixels carry the mark: everything else stays as the input had it,
+    bit for bit (engine.watermark.mark_generated).
     """
     from engine.region import apply_patch
 
     pixels = result.rgba if base is None else apply_patch(base, result.rgba, result.x, result.y)
     record = None
     if result.request.watermark:
-        from engine.watermark import alpha_box, mark_generated
+        from engine.watermark import add_patch, mark_generated
 
-        h, w = pixels.shape[:2]
+        generated = np.zeros(pixels.shape[:2], bool)
         x, y = (0, 0) if base is None else (result.x, result.y)
         rgba = result.rgba
-        alpha = rgba[..., 3] if rgba.shape[2] == 4 else np.ones(rgba.shape[:2], bool)
-        box = alpha_box(alpha, x, y, w, h)
-        pixels, record = mark_generated(np.ascontiguousarray(pixels), box)
+        alpha = rgba[..., 3] if rgba.shape[2] == 4 else np.full(rgba.shape[:2], 255, np.uint8)
+        add_patch(generated, alpha, x, y)
+        pixels, record = mark_generated(np.ascontiguousarray(pixels), generated)
     if pixels.shape[2] == 4 and (pixels[..., 3] == 255).all():
         pixels = np.ascontiguousarray(pixels[..., :3])
     return pixels, record

@@ -6,8 +6,8 @@ every embed is verified by decoding it again, and an image that cannot carry the
 (too small, pure white or blue, ...) is returned unchanged with a log line; callers
 record provenance in the PNG metadata as well.
 
-Written pictures carry the mark only in the box around their generated pixels
-(`mark_generated`): pixels nobody generated stay bit-identical. The box goes into the PNG
+Written pictures carry the mark on their generated pixels only (`mark_generated`): pixels
+nobody generated stay bit-identical. The box around the generated pixels goes into the PNG
 metadata (engine.metadata.WATERMARK_KEY), since a decoder has to read the very blocks the
 mark was written into.
 
@@ -128,7 +128,9 @@ def embed_watermark(rgba: np.ndarray, payload: bytes = DEFAULT_PAYLOAD) -> np.nd
     return rgba if marked is None else marked
 
 
-def _embed(rgb: np.ndarray, payload: bytes) -> np.ndarray | None:
+def _embed(rgb: np.ndarray, payload: bytes, keep: np.ndarray | None = None) -> np.ndarray | None:
+    """The marked copy, or None when it cannot carry the mark; pixels where ``keep`` is
+    True stay as they are (the mark must then read back from the others)."""
     _check(rgb)
     h, w = rgb.shape[:2]
     if h * w < MIN_PIXELS:
@@ -139,6 +141,8 @@ def _embed(rgb: np.ndarray, payload: bytes) -> np.ndarray | None:
     try:
         for _ in range(EMBED_PASSES):
             marked[..., :3] = _encode(marked, bits)
+            if keep is not None:
+                marked[keep] = rgb[keep]
             read = _decode_bits(marked, len(bits))
             if np.array_equal(read, bits):
                 return marked
@@ -155,34 +159,37 @@ def _embed(rgb: np.ndarray, payload: bytes) -> np.ndarray | None:
     return None
 
 
-def alpha_box(alpha: np.ndarray, x: int, y: int, width: int, height: int) -> Box | None:
-    """The box around the pixels with alpha > 0 of a patch laid at (x, y) on a picture of
-    ``width`` x ``height``, clipped to that picture; None when none of them lands on it."""
-    rows = np.flatnonzero(np.asarray(alpha).any(axis=1))
-    cols = np.flatnonzero(np.asarray(alpha).any(axis=0))
+def add_patch(generated: np.ndarray, alpha: np.ndarray, x: int, y: int) -> None:
+    """Mark in ``generated`` (HxW bool, in place) the pixels where a patch laid at (x, y)
+    has alpha > 0; parts of the patch off the picture are ignored."""
+    h, w = generated.shape
+    ph, pw = alpha.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + pw, w), min(y + ph, h)
+    if x1 > x0 and y1 > y0:
+        generated[y0:y1, x0:x1] |= np.asarray(alpha)[y0 - y : y1 - y, x0 - x : x1 - x] > 0
+
+
+def _bounds(generated: np.ndarray) -> Box | None:
+    rows = np.flatnonzero(generated.any(axis=1))
     if not len(rows):
         return None
-    x0, y0 = max(x + int(cols[0]), 0), max(y + int(rows[0]), 0)
-    x1, y1 = min(x + int(cols[-1]) + 1, width), min(y + int(rows[-1]) + 1, height)
-    return Box(x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
-
-
-def union_box(boxes: Sequence[Box | None]) -> Box | None:
-    """The smallest box holding every given box (None entries ignored)."""
-    real = [b for b in boxes if b is not None]
-    if not real:
-        return None
-    x0, y0 = min(b.x for b in real), min(b.y for b in real)
-    x1, y1 = max(b.right for b in real), max(b.bottom for b in real)
-    return Box(x0, y0, x1 - x0, y1 - y0)
+    cols = np.flatnonzero(generated.any(axis=0))
+    x0, y0 = int(cols[0]), int(rows[0])
+    return Box(x0, y0, int(cols[-1]) + 1 - x0, int(rows[-1]) + 1 - y0)
 
 
 def mark_generated(
-    rgba: np.ndarray, box: Box | None, payload: bytes = DEFAULT_PAYLOAD
+    rgba: np.ndarray, generated: np.ndarray, payload: bytes = DEFAULT_PAYLOAD
 ) -> tuple[np.ndarray, dict[str, object]]:
-    """``rgba`` with the mark embedded inside ``box`` only (the generated pixels), and the
-    record for the PNG metadata: ``{"method", "box": [x, y, w, h]}`` when marked, else
-    ``{"skipped": one sentence}`` and the pixels unchanged."""
+    """``rgba`` with the mark on its generated pixels only (``generated``: HxW bool, see
+    `add_patch`), and the record for the PNG metadata: ``{"method", "box": [x, y, w, h]}``
+    (the box around those pixels, where a decoder reads) when marked, else
+    ``{"skipped": one sentence}`` and the pixels unchanged.
+
+    The mark is written into the box and every pixel of it that was not generated is put
+    back, so only generated pixels change; the box must then still read back the mark.
+    """
+    box = _bounds(generated)
     if box is None:
         return rgba, {"skipped": "The picture holds no generated pixels to mark."}
     if box.width * box.height < MIN_PIXELS:
@@ -190,12 +197,16 @@ def mark_generated(
             "skipped": f"The generated area ({box.width}x{box.height}) is too small to carry "
             f"the watermark, which needs {MIN_PIXELS} pixels."
         }
-    crop = rgba[box.y : box.bottom, box.x : box.right]
-    marked = _embed(np.ascontiguousarray(crop), payload)
+    rows, cols = slice(box.y, box.bottom), slice(box.x, box.right)
+    keep = ~generated[rows, cols]
+    marked = _embed(np.ascontiguousarray(rgba[rows, cols]), payload, keep if keep.any() else None)
     if marked is None:
-        return rgba, {"skipped": "The watermark did not read back from the generated area."}
+        return rgba, {
+            "skipped": f"The watermark did not read back from the generated area "
+            f"({box.width}x{box.height}); it is too sparse or too flat to carry one."
+        }
     out = rgba.copy()
-    out[box.y : box.bottom, box.x : box.right] = marked
+    out[rows, cols] = marked
     return out, {"method": METHOD, "box": [box.x, box.y, box.width, box.height]}
 
 

@@ -5,9 +5,9 @@ The metadata comes from a result layer: accepted generations keep their A1111
 by every SD tool and replayed with `overpaint rerun`.
 
 A picture that carries a generation also carries the invisible watermark, embedded here
-in the box around the generated layers' pixels only, so nothing else the user painted or
-opened changes (the engine never marks its patches: the box of several results is known
-only here). The PNG records that box, or why the mark was skipped.
+on the generated layers' pixels only, so nothing else the user painted or opened changes
+(the engine never marks its patches: where several results lie is known only here). The
+PNG records the box around them, where a decoder reads, or why the mark was skipped.
 
 An export also says how to replay it (engine.metadata.REPLAY_KEY): the history entry of
 its one generation, whose input pictures `overpaint rerun` uses, or, when it holds more
@@ -28,7 +28,7 @@ from editor.io.errors import FileError, file_error_from_os
 from editor.model.document import Document
 from editor.model.layer import Layer
 from engine.metadata import PARAMETERS_KEY, REPLAY_KEY, REQUEST_KEY, WATERMARK_KEY, save_png
-from engine.request import Box, GenerationRequest
+from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class ExportContent:
     rgba: np.ndarray
     parameters: str | None = None
     request: GenerationRequest | None = None
-    generated: Box | None = None  # around the generated layers' pixels: the watermark's box
+    generated: np.ndarray | None = None  # HxW bool: the generated pixels, the ones marked
     not_single: str | None = None  # why `overpaint rerun` cannot replay it, if it cannot
 
 
@@ -79,15 +79,14 @@ def generation_layers(document: Document) -> list[Layer]:
     ]
 
 
-def generated_box(document: Document, layers: list[Layer]) -> Box | None:
-    """The box around the pixels of ``layers`` that land on the canvas."""
-    from engine.watermark import alpha_box, union_box
+def generated_pixels(document: Document, layers: list[Layer]) -> np.ndarray:
+    """HxW bool: the canvas pixels that ``layers`` cover (alpha > 0)."""
+    from engine.watermark import add_patch
 
-    boxes = [
-        alpha_box(layer.to_rgba()[..., 3], layer.x, layer.y, document.width, document.height)
-        for layer in layers
-    ]
-    return union_box(boxes)
+    generated = np.zeros((document.height, document.width), bool)
+    for layer in layers:
+        add_patch(generated, layer.to_rgba()[..., 3], layer.x, layer.y)
+    return generated
 
 
 def not_single_reason(layers: list[Layer]) -> str | None:
@@ -120,7 +119,7 @@ def export_content(
         document.composite_array(),
         parameters,
         request,
-        generated_box(document, layers),
+        generated_pixels(document, layers),
         not_single_reason(layers),
     )
 
@@ -134,7 +133,7 @@ def write_export(
     """Write straight RGBA as PNG atomically; RGB when every pixel is opaque (smaller file).
 
     With `watermark`, a picture carrying generation metadata also gets the invisible mark
-    in its generated box. `find_entry` gives the history entry of the request, recorded
+    on its generated pixels. `find_entry` gives the history entry of the request, recorded
     so `overpaint rerun` replays the export with that entry's input pictures.
     """
     rgba = np.ascontiguousarray(content.rgba, dtype=np.uint8)
@@ -143,7 +142,10 @@ def write_export(
     if watermark and (parameters or request is not None):
         from engine.watermark import mark_generated  # cv2 and pywt: only when needed
 
-        rgba, records[WATERMARK_KEY] = mark_generated(rgba, content.generated)
+        generated = content.generated
+        if generated is None:
+            generated = np.zeros(rgba.shape[:2], bool)
+        rgba, records[WATERMARK_KEY] = mark_generated(rgba, generated)
     if content.not_single:
         records[REPLAY_KEY] = {"not_single": content.not_single}
     elif request is not None and find_entry is not None:

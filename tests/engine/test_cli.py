@@ -132,35 +132,34 @@ def test_inpaint_keeps_outside_pixels_and_reruns(
     assert "--init-img" in _error_line(capsys)
 
 
-def test_inpaint_marks_only_the_generated_box_and_reruns_bit_identical(
+def test_inpaint_marks_only_the_generated_pixels_and_reruns_bit_identical(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (384, 512, 3), dtype=np.uint8)
-    mask = np.zeros((384, 512), np.uint8)
-    mask[60:330, 100:400] = 255  # a box big enough to carry the mark
+    yy, xx = np.mgrid[0:384, 0:512]
+    distance = np.hypot(xx - 256, yy - 192)
+    mask = np.where(distance <= 140, 255, 0).astype(np.uint8)  # big enough for the mark
     init = _png(tmp_path / "init.png", image)
     mask_png = _png(tmp_path / "mask.png", mask)
     out = tmp_path / "marked.png"
     common = ["--init-img", str(init), "--mask", str(mask_png)]
     args = ["inpaint", *common, "--prompt", "a ball", "--model", str(tiny_model_dir),
             "--steps", "2", "--out", str(out)]  # fmt: skip
-    assert main(args) == 0
+    assert main(args) == 0  # default settings: the mark is on
     capsys.readouterr()
     assert main(["watermark", str(out)]) == 0
     assert capsys.readouterr().out.strip() == "OVERPAINT"
 
-    # The mark lies in the box around the repainted pixels (mask plus feather) and
-    # nowhere else: every other pixel is the input's, bit for bit.
+    # Only repainted pixels (the disc and its feather) changed, the mark included: the
+    # corners of the box it was written in are the input's, bit for bit.
     feather = read_request(out).mask_blur
-    x, y, w, h = read_watermark_record(out)["box"]
-    assert 100 - feather <= x and x + w <= 400 + feather
-    assert 60 - feather <= y and y + h <= 330 + feather
     marked = _pixels(out)[..., :3]
-    outside = np.ones((384, 512), bool)
-    outside[y : y + h, x : x + w] = False
-    assert np.array_equal(marked[outside], image[outside])
-    assert not np.array_equal(marked[~outside], image[~outside])
+    untouched = distance > 140 + feather * 1.5  # Chebyshev feather within a disc's reach
+    assert np.array_equal(marked[untouched], image[untouched])
+    x, y, w, h = read_watermark_record(out)["box"]
+    assert (x, y) == (256 - 140 - feather, max(192 - 140 - feather, 0)) and w == 281 + 2 * feather
+    assert not np.array_equal(marked[distance <= 140], image[distance <= 140])
 
     again = tmp_path / "again.png"
     assert main(["rerun", str(out), *common, "--out", str(again)]) == 0

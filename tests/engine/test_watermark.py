@@ -122,3 +122,40 @@ def test_rejects_wrong_pixel_format():
         embed_watermark(np.zeros((300, 300), np.uint8))
     with pytest.raises(ValueError):
         read_watermark(np.zeros((300, 300, 3), np.float32))
+
+
+def test_only_generated_pixels_carry_the_mark_and_its_box_finds_it(tmp_path: Path) -> None:
+    from engine.request import Box
+    from engine.watermark import add_patch, find_watermark, mark_generated
+
+    picture = np.random.default_rng(2).integers(0, 256, (400, 480, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:300, 0:300]
+    disc = np.where(np.hypot(xx - 150, yy - 150) <= 150, 255, 0).astype(np.uint8)
+    generated = np.zeros((400, 480), bool)
+    add_patch(generated, disc, 100, 60)
+    marked, record = mark_generated(picture, generated)
+    assert record == {"method": "dwtDctSvd", "box": [100, 60, 300, 300]}
+    assert np.array_equal(marked[~generated], picture[~generated])  # box corners too
+    assert not np.array_equal(marked[generated], picture[generated])
+    read = _png_round_trip(marked, tmp_path / "m.png")
+    assert find_watermark(read, Box(100, 60, 300, 300)) == "OVERPAINT"
+    assert read_watermark(read) is None  # the decoder must look in the box
+
+
+def test_a_sparse_or_small_generated_area_is_left_unmarked_with_the_reason() -> None:
+    from engine.watermark import add_patch, mark_generated
+
+    picture = np.random.default_rng(2).integers(0, 256, (400, 480, 3), dtype=np.uint8)
+    frame = np.zeros((300, 300), np.uint8)
+    frame[:, :3] = frame[:, -3:] = frame[:3] = frame[-3:] = 255  # a thin outline
+    generated = np.zeros((400, 480), bool)
+    add_patch(generated, frame, 100, 60)
+    out, record = mark_generated(picture, generated)
+    assert out is picture and "did not read back" in record["skipped"]
+
+    small = np.zeros((400, 480), bool)
+    add_patch(small, np.full((100, 200), 255, np.uint8), 470, 390)  # mostly off the picture
+    out, record = mark_generated(picture, small)
+    assert out is picture and "(10x10) is too small" in record["skipped"]
+    out, record = mark_generated(picture, np.zeros((400, 480), bool))
+    assert out is picture and "no generated pixels" in record["skipped"]

@@ -18,6 +18,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from engine.cli import main as overpaint
+from engine.metadata import read_watermark_record
 from tests.editor.ui.conftest import gradient_rgba
 
 WAIT_MS = 120_000
@@ -121,26 +122,22 @@ def test_an_export_with_two_generations_says_so(window, qtbot, tmp_path: Path, c
     assert code == 1 and len(err) == 1 and "2 generations" in err[0], err
 
 
-def test_an_export_marks_only_the_generated_box(window, qtbot, tmp_path: Path, capsys) -> None:
+def test_an_export_marks_only_the_generated_pixels(window, qtbot, tmp_path: Path, capsys) -> None:
     picture = open_picture(window, tmp_path, 400, 300)
-    mask = np.zeros((300, 400), np.uint8)
-    mask[40:260, 60:360] = 255  # a box big enough to carry the mark
-    window.document.set_mask(mask)
+    yy, xx = np.mgrid[0:300, 0:400]
+    ellipse = ((xx - 200) / 170) ** 2 + ((yy - 150) / 120) ** 2 <= 1
+    window.document.set_mask(np.where(ellipse, 255, 0).astype(np.uint8))  # big enough
     generate(window, qtbot, "inpaint")
     layer = window.accept_candidate()
-    alpha = layer.to_rgba()[..., 3]
+    alpha = layer.to_rgba(window.document.rect())[..., 3]
     ys, xs = np.nonzero(alpha)
-    x0, y0 = layer.x + xs.min(), layer.y + ys.min()
-    x1, y1 = layer.x + xs.max() + 1, layer.y + ys.max() + 1
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
 
     exported = tmp_path / "marked.png"
     assert window.export_png(exported)
     out = pixels(exported)
-    outside = np.ones((300, 400), bool)
-    outside[y0:y1, x0:x1] = False
-    np.testing.assert_array_equal(out[outside], picture[outside])
-    from engine.metadata import read_watermark_record
-
+    # Nothing but the generated pixels changed: not even the corners of the mark's box.
+    np.testing.assert_array_equal(out[alpha == 0], picture[alpha == 0])
     assert read_watermark_record(exported)["box"] == [int(x0), int(y0), int(x1 - x0), int(y1 - y0)]
     capsys.readouterr()
     assert overpaint(["watermark", str(exported)]) == 0
