@@ -79,6 +79,9 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "discard_all": ("Discard &All Results", (), False),
     "models": ("&Models…", (), False),
     "train_lora": ("&Train LoRA…", (), False),
+    "user_guide": ("&User Guide", ("F1",), False),
+    "shortcuts": ("&Keyboard Shortcuts", ("Ctrl+/",), False),
+    "show_log": ("Show &Log File", (), False),
     "about": ("&About Overpaint", (), False),
 }
 

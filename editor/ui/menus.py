@@ -68,7 +68,7 @@ def create_menus(window: MainWindow) -> QMenu:
         (a.generate, a.cancel, a.clear_frame, None, a.accept_candidate, a.discard_candidate,
          a.discard_all, None, *window.live.actions, None, a.models, a.train_lora),
     )  # fmt: skip
-    _fill(bar.addMenu("&Help"), (a.about,))
+    _fill(bar.addMenu("&Help"), (a.user_guide, a.shortcuts, None, a.show_log, None, a.about))
     return recent
 
 
@@ -82,6 +82,12 @@ def _open_train(w: MainWindow) -> None:
     from editor.ui.train_dialog import open_train_dialog  # loaded when first opened
 
     open_train_dialog(w)
+
+
+def _help(w: MainWindow, what: str) -> None:
+    from editor.ui import help_dialogs  # loaded when first opened
+
+    getattr(help_dialogs, what)(w)
 
 
 def _control_layers_ui(w: MainWindow, what: str) -> None:
@@ -144,6 +150,9 @@ def connect_actions(w: MainWindow) -> None:
         "discard_candidate": w.candidates.discard_current,
         "discard_all": w.candidates.clear,
         "about": w.show_about,
+        "user_guide": lambda: _help(w, "open_user_guide"),
+        "shortcuts": lambda: _help(w, "open_shortcuts"),
+        "show_log": lambda: _help(w, "show_log_file"),
         "models": lambda: _open_models(w),
         "train_lora": lambda: _open_train(w),
     }
