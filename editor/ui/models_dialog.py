@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -33,10 +33,16 @@ from PySide6.QtWidgets import (
 
 from editor.ui.install_sources import InstallChoice, InstallSources, family_label, model_tree
 from editor.ui.model_tasks import ModelTask, Work
+from editor.ui.task_status import ask_close_running, attach_task_status, say_finished
 from editor.ui.theme import tidy
 from engine.model_manager.cli import describe
 from engine.model_manager.install import DISK_MARGIN, InstallResult, free_space, install
-from engine.model_manager.installed import InstalledModel, list_installed, remove_installed
+from engine.model_manager.installed import (
+    InstalledModel,
+    list_bundled,
+    list_installed,
+    remove_installed,
+)
 from engine.model_manager.kinds import KIND_LABELS
 from engine.model_manager.sources import Plan, plan_install
 from engine.model_manager.transfer import Progress, human_size
@@ -58,6 +64,7 @@ class ModelsDialog(QDialog):
         self.task: ModelTask | None = None
         self._choice: InstallChoice | None = None
         self._cancel_requested = False
+        self._task_label = ""  # what runs, for the close question and the status bar
         self.installed: list[InstalledModel] = []
         layout = tidy(QVBoxLayout(self), margin=None)
         layout.addWidget(self._installed_box(), 3)
@@ -72,8 +79,10 @@ class ModelsDialog(QDialog):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.message)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.close)
+        buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        # An install kept running after Close shows here, in the main window.
+        self.task_status = attach_task_status(self, "modelsTaskStatus")
         self.resize(860, 640)
         self.refresh()
         self._set_busy(False)
@@ -131,7 +140,7 @@ class ModelsDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         self.install_button.setEnabled(not busy)
-        self.remove_button.setEnabled(not busy and bool(self.installed_tree.selectedItems()))
+        self.remove_button.setEnabled(not busy and bool(self.selected_models()))
         self.cancel_button.setEnabled(busy)
         self.cancel_button.setVisible(busy)
         self.progress.setVisible(busy)
@@ -140,7 +149,8 @@ class ModelsDialog(QDialog):
     # Installed list ---------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the models folders (file headers and configs only)."""
-        self.installed = list_installed(self.extra_dirs)
+        # The bundled ones first: the demo model is what a fresh install generates with.
+        self.installed = [*list_bundled(), *list_installed(self.extra_dirs)]
         tree = self.installed_tree
         tree.clear()
         for model in self.installed:
@@ -148,13 +158,15 @@ class ModelsDialog(QDialog):
                 [
                     model.name,
                     family_label(model.family),
-                    KIND_LABELS.get(model.kind, model.kind),
+                    KIND_LABELS.get(model.kind, model.kind) + (" (bundled)" * model.bundled),
                     human_size(model.size),
                     str(model.path),
                 ]
             )
             item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setToolTip(4, str(model.path))
+            if model.bundled:
+                item.setToolTip(0, "Ships with Overpaint; it cannot be moved to the trash.")
             item.setData(0, Qt.ItemDataRole.UserRole, str(model.path))
             tree.addTopLevelItem(item)
         folder = user_models_dir()
@@ -183,6 +195,7 @@ class ModelsDialog(QDialog):
             self.message.setStyleSheet("")
             return
         self._choice = choice
+        self._task_label = f"installing {choice.title}"
         self.message.clear()
         self.status.setText(f"Looking up {choice.title}…")
         self.progress.setRange(0, 0)  # busy: no size yet
@@ -195,6 +208,9 @@ class ModelsDialog(QDialog):
             self._finish("Install cancelled; nothing was downloaded.")
             return
         self._end_task()
+        if not self.isVisible():  # closed while looking up: the question needs the dialog
+            self.show()
+            self.raise_()
         if not self.confirm_install(choice, plan):
             self._finish("Nothing was installed.")
             return
@@ -274,6 +290,19 @@ class ModelsDialog(QDialog):
         else:
             self.progress.setRange(0, _PROGRESS_STEPS)
             self.progress.setValue(round(p.fraction * _PROGRESS_STEPS))
+        self._show_task_status()
+
+    def _show_task_status(self) -> None:
+        """Mirror the dialog's progress in the status bar while the dialog is closed."""
+        status = self.task_status
+        if status is None:
+            return
+        if self.task is None or self.isVisible():
+            status.hide()
+            return
+        text = f"{self._task_label[:1].upper()}{self._task_label[1:]}: {self.status.text()}"
+        status.set_progress(text, self.progress.value(), self.progress.maximum())
+        status.show()
 
     def cancel(self) -> None:
         if self.task is not None:
@@ -287,13 +316,14 @@ class ModelsDialog(QDialog):
         paths = {
             item.data(0, Qt.ItemDataRole.UserRole) for item in self.installed_tree.selectedItems()
         }
-        return [m for m in self.installed if str(m.path) in paths]
+        return [m for m in self.installed if str(m.path) in paths and not m.bundled]
 
     def remove_selected(self) -> None:
         models = self.selected_models()
         if not models or self.busy() or not self.confirm_remove(models):
             return
         self.status.setText("Moving to the trash…")
+        self._task_label = "moving " + ", ".join(m.name for m in models) + " to the trash"
         self.progress.setRange(0, 0)
         extra = self.extra_dirs
 
@@ -346,6 +376,8 @@ class ModelsDialog(QDialog):
         self.message.setStyleSheet("color: #e0605a; font-weight: bold;" if error else "")
         self.refresh()
         self._set_busy(False)
+        self._show_task_status()
+        say_finished(self, text)
 
     def wait_idle(self, ms: int = 30000) -> bool:
         """Cancel what runs and wait for it (closing, quitting)."""
@@ -355,19 +387,22 @@ class ModelsDialog(QDialog):
         task.cancel()
         return task.wait(ms)
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def reject(self) -> None:
+        """Esc, Close and the window's close button (QDialog's closeEvent calls this).
+        With a task running it asks: stop it, keep it running in the background (the
+        main window's status bar shows it), or stay open."""
         if self.task is not None:
-            answer = QMessageBox.question(
-                self, "Models", "An install is running. Cancel it and close?"
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
+            answer = ask_close_running(self, self._task_label, "nothing is left half-done")
+            if answer == "cancel":
                 return
-            self.wait_idle()
-        super().closeEvent(event)
+            if answer == "stop":
+                self.cancel()  # the thread ends on its own; its end is said in the status bar
+        super().reject()
+        self._show_task_status()
 
-    def reject(self) -> None:  # Esc: close as the Close button does (asks when busy)
-        self.close()
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._show_task_status()  # reopened: the dialog itself shows the task again
 
 
 def open_models_dialog(window) -> ModelsDialog:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QFileSystemWatcher, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QImage, QPixmap
+from PySide6.QtGui import QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.model_tasks import ModelTask
+from editor.ui.task_status import ask_close_running, attach_task_status, say_finished
 from editor.ui.theme import tidy
 from editor.ui.train_borrow import borrow_loaded_model
 from editor.ui.train_pictures import PictureList
@@ -244,7 +244,7 @@ class TrainDialog(QDialog):
         self.cancel_button = buttons.addButton("Cancel", QDialogButtonBox.ButtonRole.ActionRole)
         self.cancel_button.setObjectName("trainCancel")
         close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        close.clicked.connect(self.close)
+        close.clicked.connect(self.reject)
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         layout.addWidget(buttons)
@@ -258,6 +258,8 @@ class TrainDialog(QDialog):
         self.name_edit.textEdited.connect(self._name_typed)
         self.preset_combo.currentTextChanged.connect(self._show_preset)
         self._show_preset()
+        # A training kept running after Close shows here, in the main window.
+        self.task_status = attach_task_status(self, "trainTaskStatus")
         self.resize(780, 780)
         self.check()
 
@@ -409,6 +411,7 @@ class TrainDialog(QDialog):
         self.progress.setFormat(
             f"step {p.step}/{p.total} · loss {loss} · {_minutes(p.seconds_left)} left"
         )
+        self._show_task_status()
         if p.sample is not None:
             self.sample_step = p.step
             pixmap = _pixmap(p.sample).scaled(
@@ -431,6 +434,7 @@ class TrainDialog(QDialog):
             f"Trained {result.path.stem} in {_minutes(result.seconds)} ({result.steps} steps"
             f"{continued}); it is in the LoRA list as {result.path.stem}."
         )
+        say_finished(self, self.message.text())
         self.trained.emit(str(result.path))
 
     def _on_failed(self, sentence: str) -> None:
@@ -438,12 +442,14 @@ class TrainDialog(QDialog):
         self.progress.setValue(0)
         self.progress.setFormat("")
         self.message.setText(sentence)
+        say_finished(self, sentence)
 
     def _on_cancelled(self, sentence: str) -> None:
         self.progress.setFormat(self.progress.format() + " · cancelled")
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self.message.setText(sentence)
+        say_finished(self, sentence)
 
     def _on_finished(self) -> None:
         task, self.task = self.task, None
@@ -451,6 +457,7 @@ class TrainDialog(QDialog):
             task.deleteLater()
         self._set_inputs_enabled(True)
         self.check()
+        self._show_task_status()
 
     def _set_inputs_enabled(self, enabled: bool) -> None:
         for widget in (
@@ -477,22 +484,40 @@ class TrainDialog(QDialog):
             task.wait(ms)
             QApplication.processEvents()
 
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self.task is not None:
-            answer = QMessageBox.question(
-                self,
-                "Train LoRA",
-                "Training is running. Cancel it (a checkpoint is kept) and close?",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
-            self.wait_idle()
-        self.pictures.stop_loading()
-        super().closeEvent(event)
+    def _show_task_status(self) -> None:
+        """Mirror the training's progress in the status bar while the dialog is closed."""
+        status = self.task_status
+        if status is None:
+            return
+        if self.task is None or self.isVisible():
+            status.hide()
+            return
+        text = self.progress.format() or self.message.text()
+        status.set_progress(
+            f"Training {self.lora_name()}: {text}", self.progress.value(), self.progress.maximum()
+        )
+        status.show()
 
-    def reject(self) -> None:  # Esc: close as the Close button does (asks when busy)
-        self.close()
+    def reject(self) -> None:
+        """Esc, Close and the window's close button (QDialog's closeEvent calls this).
+        With a training running it asks: stop it, keep it running in the background (the
+        main window's status bar shows it), or stay open."""
+        if self.task is not None:
+            answer = ask_close_running(
+                self, f"training the LoRA {self.lora_name()}", "a checkpoint is kept to continue"
+            )
+            if answer == "cancel":
+                return
+            if answer == "stop":
+                self.cancel()  # stops after this step; its end is said in the status bar
+        else:
+            self.pictures.stop_loading()
+        super().reject()
+        self._show_task_status()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._show_task_status()  # reopened: the dialog itself shows the training again
 
 
 def open_train_dialog(window) -> TrainDialog:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from engine.errors import ModelError
 from engine.model_manager.kinds import KIND_DIRS, classify
+from engine.models import BUNDLED_MODELS_DIR, inspect_folder
 from engine.paths import user_models_dir
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class InstalledModel:
     family: str
     size: int
     path: Path
+    bundled: bool = False  # ships with Overpaint (resources/models): never removed
 
 
 def _size(path: Path) -> int:
@@ -80,6 +82,21 @@ def list_installed(extra_dirs: Sequence[Path] = ()) -> list[InstalledModel]:
                 path.resolve(), InstalledModel(name, kind.kind, kind.family, _size(path), path)
             )
     return sorted(items.values(), key=lambda m: (m.kind, m.name.lower()))
+
+
+def list_bundled() -> list[InstalledModel]:
+    """The models that ship with Overpaint (the demo model and its control), named as
+    `overpaint models` names them."""
+    items = []
+    for path in _entries(BUNDLED_MODELS_DIR, depth=2):
+        try:
+            kind = classify(path)
+            name = inspect_folder(path).name if kind.kind == "checkpoint" else path.name
+        except ModelError as e:
+            log.warning("not listing bundled %s: %s", path, e)
+            continue
+        items.append(InstalledModel(name, kind.kind, kind.family, _size(path), path, True))
+    return sorted(items, key=lambda m: (m.kind, m.name.lower()))
 
 
 def find_installed(name: str, extra_dirs: Sequence[Path] = ()) -> InstalledModel:

@@ -79,8 +79,16 @@ def default_out(concept: str) -> Path:
 
 
 def work_dir(out: Path) -> Path:
-    """Where the checkpoint of a run writing `out` lives until the run is finished."""
-    return out.with_name(out.stem + ".training")
+    """Where the checkpoint of a run writing `out` lives until the run is finished: in the
+    user data folder, never beside `out`, where model scans would list its weights as a
+    LoRA. Named after `out`'s full path, so two runs never share one."""
+    import hashlib
+
+    from engine.paths import user_data_dir
+
+    where = str(Path(out).expanduser().resolve())
+    key = hashlib.sha256(where.encode()).hexdigest()[:12]
+    return user_data_dir() / "training" / f"{Path(out).stem}-{key}"
 
 
 def training_policy(family: str, device: str | None) -> Any:

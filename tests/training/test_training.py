@@ -118,6 +118,8 @@ def test_a_cancelled_run_continues_bit_exactly(star_folder: Path, tmp_path: Path
         train_lora(_settings(star_folder, out), should_cancel=cancel_before_step_3)
     assert "step 3 of 6" in str(e.value) and "run it again" in str(e.value)
     assert not out.exists() and (work_dir(out) / "state.json").is_file()
+    # Nothing beside the LoRA-to-be, where model scans would list the checkpoint's weights.
+    assert not out.parent.exists() or not any(out.parent.iterdir())
     resumed = train_lora(_settings(star_folder, out))
     assert resumed.resumed_from == 3
     straight = train_lora(_settings(star_folder, tmp_path / "straight" / "star.safetensors"))

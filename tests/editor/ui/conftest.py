@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shiboken6
 from PIL import Image
 from PySide6.QtCore import QThread
 
@@ -21,8 +22,11 @@ def _tracking_start(self: QThread, *args, **kwargs) -> None:
 
 
 def running_threads() -> list[QThread]:
-    """QThreads started during the current test that are still running."""
-    return [t for ref in _started if (t := ref()) is not None and t.isRunning()]
+    """QThreads started during the current test that are still running (one whose C++
+    side was deleted, e.g. by deleteLater once finished, is not)."""
+    return [
+        t for ref in _started if (t := ref()) is not None and shiboken6.isValid(t) and t.isRunning()
+    ]
 
 
 @pytest.fixture(autouse=True)

@@ -106,12 +106,15 @@ def models_tree() -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
 
 
-def installed_rows(dialog: ModelsDialog) -> list[list[str]]:
+def installed_rows(dialog: ModelsDialog, bundled: bool = False) -> list[list[str]]:
+    """The Installed list's rows; without `bundled`, only the user's models (the ones
+    that ship with Overpaint are always listed, first)."""
     tree = dialog.installed_tree
-    return [
+    rows = [
         [tree.topLevelItem(i).text(c) for c in range(tree.columnCount())]
         for i in range(tree.topLevelItemCount())
     ]
+    return [row for row in rows if bundled or not row[2].endswith("(bundled)")]
 
 
 def install_from_web(qtbot, dialog: ModelsDialog, source: str, button: str = "Install"):

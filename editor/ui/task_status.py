@@ -1,0 +1,94 @@
+"""A dialog's long task (an install, a training run) kept running after the dialog was
+closed: the question asked on closing, and the task's progress in the main window's
+status bar, with a button that reopens the dialog on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QToolButton,
+    QWidget,
+)
+
+from editor.ui.theme import tidy
+
+FINISHED_MS = 15_000  # how long the status bar keeps saying how a background task ended
+
+
+def ask_close_running(dialog: QDialog, what: str, stop_means: str) -> str:
+    """Ask what closing the dialog does to the task it runs (`what`: "installing X"):
+    "stop", "keep" or "cancel" (the dialog stays open)."""
+    box = QMessageBox(dialog)
+    box.setObjectName("closeRunningBox")
+    box.setWindowTitle(dialog.windowTitle())
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setText(
+        f"Overpaint is still {what}. Stop it ({stop_means}), or keep it running in the "
+        "background, with its progress in the status bar?"
+    )
+    keep = box.addButton("Keep Running", QMessageBox.ButtonRole.AcceptRole)
+    stop = box.addButton("Stop", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(keep)
+    box.exec()
+    clicked = box.clickedButton()
+    return "keep" if clicked is keep else "stop" if clicked is stop else "cancel"
+
+
+class TaskStatus(QWidget):
+    """The status bar entry of one dialog's task: what it does, a small bar, and Show."""
+
+    def __init__(self, name: str, reopen: Callable[[], None]) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        layout = tidy(QHBoxLayout(self), margin=0)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumWidth(120)
+        self.bar.setMaximumHeight(14)
+        self.show_button = QToolButton()
+        self.show_button.setText("Show")
+        self.show_button.setToolTip("Open the dialog of this task")
+        self.show_button.clicked.connect(reopen)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.show_button)
+        self.hide()
+
+    def set_progress(self, text: str, value: int, maximum: int) -> None:
+        """maximum 0: busy, with no measure of how far."""
+        self.label.setText(text)
+        self.bar.setRange(0, maximum)
+        self.bar.setValue(value)
+
+
+def attach_task_status(dialog: QDialog, name: str) -> TaskStatus | None:
+    """A hidden TaskStatus in the status bar of the dialog's main window (None when the
+    dialog has no main window, e.g. opened on its own)."""
+    window = dialog.parentWidget()
+    if not isinstance(window, QMainWindow):
+        return None
+
+    def reopen() -> None:
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    status = TaskStatus(name, reopen)
+    window.statusBar().insertPermanentWidget(0, status)
+    return status
+
+
+def say_finished(dialog: QDialog, text: str) -> None:
+    """How a task ended, in the status bar, when its dialog is closed."""
+    window = dialog.parentWidget()
+    if isinstance(window, QMainWindow) and not dialog.isVisible():
+        window.statusBar().showMessage(text, FINISHED_MS)
