@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.cli_common import add_engine_options
 from engine.errors import InvalidRequestError
 from engine.schedulers import SCHEDULER_NAMES
 
@@ -31,8 +32,6 @@ def _scale(text: str) -> float:
 
 def add_upscale_parser(sub: argparse._SubParsersAction, debug: Callable) -> None:
     """Register the `upscale` subcommand on engine.cli's parser."""
-    from engine.cli import add_engine_options  # engine.cli imports this module
-
     p = sub.add_parser(
         "upscale",
         help="upscale a picture x2/x4 or to a size, optionally refined in tiles",
@@ -72,13 +71,13 @@ def add_upscale_parser(sub: argparse._SubParsersAction, debug: Callable) -> None
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    from engine.cli import Progress, _check_out_dir, _options, read_image
+    from engine.cli_common import Progress, check_out_dir, engine_options, read_image
     from engine.jobs import build_request
     from engine.metadata import save_png
     from engine.pipelines import Engine
     from engine.upscale import UpscaleJob, run_upscale, target_size
 
-    _check_out_dir(args.out)
+    check_out_dir(args.out)
     if not 0.0 <= args.refine_strength <= 1.0:
         raise InvalidRequestError(
             f"--refine-strength must be between 0 and 1, not {args.refine_strength:g}."
@@ -100,7 +99,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         "model": args.model,
     }
     request = build_request(
-        "img2img", params, watermark=not args.no_watermark, options=_options(args)
+        "img2img", params, watermark=not args.no_watermark, options=engine_options(args)
     )
     job = UpscaleJob(width, height, request, refine, args.upscaler, refine_tile=args.tile)
     engine = Engine(tuple(args.models_dir))
@@ -116,7 +115,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         # No request metadata: `rerun` replays generations, and this is not one.
         save_png(args.out, pixels, result.parameters, None)
     except OSError as e:
-        from engine.cli import CliError
+        from engine.cli_common import CliError
 
         raise CliError(f"Cannot write {args.out}: {e.strerror or e}.") from e
     print(f"{args.out} ({width}x{height}, {result.upscaler}"

@@ -158,7 +158,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from engine.cli import Progress, write_results
+    from engine.cli_common import Progress, write_results
     from engine.history.recorder import record_cli_results
     from engine.history.replay import recorded_job, written_pictures
     from engine.pipelines import Engine
@@ -216,11 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     debug = bool(getattr(args, "debug", False))
-    from engine.cli import _quiet_libraries, run_command
+    from engine.cli_common import run_command, setup_cli_logging
 
     def command() -> int:
         if args.action == "rerun":
-            _quiet_libraries(debug, True)
+            setup_cli_logging(debug)
         return COMMANDS[args.action](args)
 
     return run_command(command, debug)

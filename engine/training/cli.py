@@ -124,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help exits 0, usage errors 2
         return int(e.code or 0)
-    from engine.cli import _quiet_libraries
+    from engine.cli_common import setup_cli_logging
 
-    _quiet_libraries(args.debug, True)
+    setup_cli_logging(args.debug)
     interrupted = []
 
     def on_sigint(_sig, _frame) -> None:
