@@ -21,8 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QPoint, QRect, Signal
+from PySide6.QtCore import QObject, QPoint, QRect, QTimer, Signal
 
+from editor.model.control_layers import (
+    active_control_layers,
+    layer_control_sources,
+    model_composite,
+)
 from editor.model.document import Document
 from editor.model.layer import Layer
 from editor.ui.canvas_view import rgba_array_to_qimage
@@ -117,6 +122,7 @@ class LiveController(QObject):
         self.generation = generation
         self.canvas = generation.canvas
         self.document: Document | None = None
+        self._busy = busy
         self.scheduler = LiveScheduler(
             self._start_job,
             self._cancel_job,
@@ -198,11 +204,46 @@ class LiveController(QObject):
 
     def _notice(self, *_args: object) -> None:
         self.scheduler.notice_change()
+        self._hide_stale_overlay()
+        self._show_steering()
+
+    def steering_layers(self) -> list[Layer]:
+        """The visible control layers with pixels in the live region: those that steer the
+        live result (as engine.control_jobs.layer_controls picks them for a refine)."""
+        doc = self.document
+        if doc is None:
+            return []
+        rect = self._region if self._region is not None else doc.rect()
+        return [
+            layer
+            for layer in active_control_layers(doc)
+            # An inpaint control needs a repaint mask; a live refine has none.
+            if layer.control.kind != "inpaint" and layer.to_rgba(rect)[..., 3].any()
+        ]
+
+    def _show_steering(self) -> None:
+        names = [
+            f"{layer.control.kind.capitalize()} ({layer.name})" for layer in self.steering_layers()
+        ]
+        self.panel.set_steering(names)
 
     def _canvas_changed(self, rect: QRect) -> None:
         # Paint outside the live region's context cannot change the live input.
         if self._region is None or self._region.intersects(rect):
             self.scheduler.notice_change()
+            self._hide_stale_overlay()
+
+    def _overlay_fits(self) -> bool:
+        """Whether the result may lie over the canvas: it was made from the canvas as it
+        is, and no stroke is in progress. Otherwise the overlay would hide the strokes the
+        user is painting (Krita keeps live results off the canvas for the same reason);
+        the side view keeps showing the newest result meanwhile."""
+        policy = self.scheduler.policy
+        return not self._busy() and policy.shown_version >= policy.version
+
+    def _hide_stale_overlay(self) -> None:
+        if self.result is not None and self.panel.display() == "overlay":
+            self.canvas.set_overlay(None)
 
     def _settings_snapshot(self) -> str:
         params = self.generation.panel.params()
@@ -252,12 +293,14 @@ class LiveController(QObject):
             params,
             doc.width,
             doc.height,
-            lambda box: doc.composite_array(box_to_rect(box)),
+            # As for Generate: control layers steer the refine, they are not painted into it.
+            lambda box: model_composite(doc, box_to_rect(box)),
             selection=doc.selection if doc.has_selection() else None,
             frame=doc.generation_frame,
             native=self._native_size(str(params.get("model", ""))),
             options=options,
             watermark=False,
+            controls=layer_control_sources(doc),
         )
 
     def _start_job(self) -> int | None:
@@ -268,8 +311,12 @@ class LiveController(QObject):
             return None
         key = (job.request.to_json(), _digest(job.inputs.image), _digest(job.inputs.mask))
         if key == self._shown_input:
-            return None  # e.g. hide then show a layer: the result on screen still fits
+            # e.g. hide then show a layer: the result on screen fits again (the scheduler
+            # marks it current once this returns).
+            QTimer.singleShot(0, self._display)
+            return None
         self._region = box_to_rect(job.request.region) if job.request.region else None
+        self._show_steering()  # painting on a control layer can make it steer
         client = self._engine_client()
         client.cpu_threads = self.generation.settings.cpu_threads
         try:
@@ -334,8 +381,12 @@ class LiveController(QObject):
             self.panel.show_result(None)
             return
         if self.panel.display() == "overlay":
-            self.canvas.set_overlay(rgba_array_to_qimage(result.rgba), QPoint(result.x, result.y))
-            self.panel.show_result(rgba_array_to_qimage(result.rgba))
+            image = rgba_array_to_qimage(result.rgba)
+            if self._overlay_fits():
+                self.canvas.set_overlay(image, QPoint(result.x, result.y))
+            else:
+                self.canvas.set_overlay(None)
+            self.panel.show_result(image)
         else:
             self.canvas.set_overlay(None)
             self.panel.show_result(rgba_array_to_qimage(over(result.rgba, self._base)))

@@ -4,7 +4,9 @@ result, the control layer that steers it, and strokes that stay visible while pa
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import numpy as np
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QDockWidget
 
 from editor.ui.live_panel import DISPLAYS
@@ -112,3 +114,116 @@ def test_reset_layout_brings_back_the_default_arrangement(window, qtbot):
     assert window.live_dock in window.tabifiedDockWidgets(window.layers_dock)
     assert abs(window.generation_dock.height() - default_height) <= 4
     assert hidden_buttons(window) == []
+
+
+# Live results with the bundled demo model --------------------------------------------
+TIMEOUT_MS = 120_000
+
+
+def paint(window, points, color, size, end: bool = True) -> None:
+    """A brush stroke through canvas `points`, as the canvas passes the mouse on."""
+    window.set_tool("brush")
+    window.tool_options.set_foreground(QColor(*color))
+    window.tool_options.set_size(size)
+    tools, none = window.tools, Qt.KeyboardModifier.NoModifier
+    tools.press(QPointF(*points[0]), 1.0, none)
+    for p in points[1:]:
+        tools.move(QPointF(*p), 1.0, none)
+    if end:
+        tools.release(QPointF(*points[-1]), 1.0, none)
+
+
+def live_on(window, qtbot, prompt: str = ""):
+    window.generation_panel.prompt_edit.setPlainText(prompt)
+    live = window.live
+    with qtbot.waitSignal(live.result_shown, timeout=TIMEOUT_MS):
+        window.live.actions[0].trigger()  # Generate > Live Painting (Ctrl+L)
+    return live
+
+
+def settle(qtbot, live) -> None:
+    """Wait until the result on screen is made from the newest canvas."""
+    policy = live.scheduler.policy
+    qtbot.waitUntil(
+        lambda: policy.shown_version == policy.version and policy.in_flight is None,
+        timeout=TIMEOUT_MS,
+    )
+
+
+def on_screen(window, x: float, y: float) -> tuple[int, int, int]:
+    """The colour the canvas widget shows at canvas point (x, y)."""
+    canvas = window.canvas
+    shot = canvas.grab().toImage()
+    at = canvas.canvas_to_widget(QPointF(x, y)) * shot.devicePixelRatio()
+    c = shot.pixelColor(at.toPoint())
+    return c.red(), c.green(), c.blue()
+
+
+def near(rgb, target, tolerance: int = 40) -> bool:
+    return max(abs(int(a) - int(b)) for a, b in zip(rgb, target, strict=True)) <= tolerance
+
+
+def shows(result, centre, diameter, colour) -> bool:
+    """Most of a blob's inner half has its colour rather than the paper's."""
+    x, y, r = centre[0] - result.x, centre[1] - result.y, diameter // 4
+    core = result.rgba[y - r : y + r, x - r : x + r, :3].reshape(-1, 3).astype(int)
+    to_blob = np.abs(core - colour).sum(axis=1)
+    to_paper = np.abs(core - 255).sum(axis=1)
+    return bool((to_blob < to_paper).mean() > 0.5)
+
+
+def test_small_blobs_show_in_the_live_result(window, qtbot):
+    # 110-220 px blobs on the default 1024 px canvas: 14-28 px at the demo model's 128.
+    blobs = [((300, 280), 110, (220, 30, 30)), ((720, 600), 160, (30, 70, 220)),
+             ((280, 740), 220, (240, 140, 20))]  # fmt: skip
+    live = live_on(window, qtbot)
+    for (x, y), diameter, colour in blobs:
+        paint(window, [(x - 2, y), (x + 2, y)], colour, diameter - 4)
+    settle(qtbot, live)
+    assert live.result.rgba.shape[:2] == (1024, 1024)  # the whole canvas is the region
+    assert [d for c, d, colour in blobs if not shows(live.result, c, d, colour)] == []
+
+
+def test_the_overlay_never_hides_the_stroke_being_painted(window, qtbot):
+    live = live_on(window, qtbot)
+    assert window.canvas._overlay is not None  # the live result lies over the canvas
+    red = (220, 30, 30)
+    paint(window, [(300, 700), (380, 700), (460, 700)], red, 40, end=False)
+    QApplication.processEvents()
+    assert near(on_screen(window, 380, 700), red)  # mid-stroke: the user's own paint
+    window.tools.release(QPointF(460, 700), 1.0, Qt.KeyboardModifier.NoModifier)
+    assert near(on_screen(window, 380, 700), red)  # until the result for it arrives
+    settle(qtbot, live)
+    QApplication.processEvents()
+    assert window.canvas._overlay is not None  # then the new result is shown over it
+    result = live.result.rgba[700, 380, :3]
+    assert near(on_screen(window, 380, 700), result, 8)
+
+
+def test_the_live_dock_says_which_control_layer_steers_it(window, qtbot):
+    from editor.ui.control_layer_dialog import edit_control_layer
+
+    steering = window.live.panel.steering_label
+    window.actions.add_layer.trigger()
+    sketch = window.document.current_layer
+    paint(window, [(300, 300), (700, 300), (700, 700), (300, 700), (300, 300)], (20, 20, 20), 12)
+    assert not steering.isVisible()  # an ordinary layer steers nothing
+    dialog = edit_control_layer(window)  # Layer > Control Layer…
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("scribble"))
+    dialog.accept()
+    window.live_dock.raise_()
+    assert steering.isVisible()
+    assert steering.text() == f"Steered by: Scribble ({sketch.name})"
+
+    row = window.layers_panel.list.item(0)  # the top row: the sketch layer
+    row.setCheckState(Qt.CheckState.Unchecked)  # hidden: it takes no part
+    assert not sketch.visible and not steering.isVisible()
+    row.setCheckState(Qt.CheckState.Checked)
+    assert steering.text() == f"Steered by: Scribble ({sketch.name})" and steering.isVisible()
+
+    # The live job is steered by the sketch instead of painting it into the picture.
+    live = live_on(window, qtbot)
+    job = live.prepare()
+    assert [c.kind for c in job.request.controls] == ["scribble"]
+    assert job.inputs.image[..., :3].min() > 200  # the dark sketch lines are not in it
+    assert live.result is not None
