@@ -51,6 +51,11 @@ from engine.paths import user_models_dir
 _PROGRESS_STEPS = 1000
 
 
+def _kind_label(model: InstalledModel) -> str:
+    label = KIND_LABELS.get(model.kind, model.kind)
+    return f"{label} (bundled)" if model.bundled else label
+
+
 class ModelsDialog(QDialog):
     """`models_changed` fires after every install or removal (the window re-lists)."""
 
@@ -158,7 +163,7 @@ class ModelsDialog(QDialog):
                 [
                     model.name,
                     family_label(model.family),
-                    KIND_LABELS.get(model.kind, model.kind) + (" (bundled)" * model.bundled),
+                    _kind_label(model),
                     human_size(model.size),
                     str(model.path),
                 ]
@@ -215,6 +220,7 @@ class ModelsDialog(QDialog):
             self._finish("Nothing was installed.")
             return
         self.status.setText(f"Installing {plan.name}…")
+        self._task_label = f"installing {plan.name}"
         self.progress.setRange(0, _PROGRESS_STEPS)
         self.progress.setValue(0)
 
