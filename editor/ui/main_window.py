@@ -488,6 +488,7 @@ class MainWindow(QMainWindow):
 
     def cancel_generation(self) -> None:
         self.generation.cancel()
+        self.upscale.cancel()  # an upscale runs as a job too (editor.ui.upscale_bridge)
 
     def accept_candidate(self) -> Layer | None:
         return self.generation.accept()

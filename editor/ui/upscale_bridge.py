@@ -1,16 +1,19 @@
 """Image ▸ Upscale… in the window: the dialog, the job on the engine thread, the result.
 
-The job runs as an engine task (EngineClient.submit_task) on the same worker thread and
-loaded model as generations, so the window stays live and a refine reuses the model the
-panel has loaded. Nothing changes in the document until the job finishes; then one undo
-step ("Upscale ×4") scales the image and adds the upscaled picture as a new layer on
-top. With "only the selection", the upscaler and refine run on the selection's box and
-the new layer keeps only the (scaled) selected pixels.
+The dialog only asks; the job then runs as an engine task (EngineClient.submit_task) on
+the same worker thread and loaded model as generations, and shows itself like one: the
+Generate panel's progress bar counts tiles × steps with the time left, and its Cancel
+button (or Esc) cancels. The window stays usable meanwhile. Nothing changes in the
+document until the job finishes; then one undo step ("Upscale ×4") scales the image and
+adds the upscaled picture as a new layer on top, and the view fits the new size. With
+"only the selection", the upscaler and refine run on the selection's box and the new
+layer keeps only the (scaled) selected pixels.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,7 +85,8 @@ def apply_upscale(plan: UpscalePlan, result: UpscaleResult) -> Layer:
 
 
 class UpscaleController(QObject):
-    """Opens the dialog, runs the job as an engine task, applies or drops its result."""
+    """Opens the dialog, runs the job as an engine task with its progress in the Generate
+    panel, applies or drops its result."""
 
     applied = Signal(object)  # the new Layer
 
@@ -92,7 +96,12 @@ class UpscaleController(QObject):
         self.dialog: UpscaleDialog | None = None
         self._job: int | None = None
         self._plan: UpscalePlan | None = None
+        self._first_step: tuple[float, int] | None = None  # (when, step) for the time left
         self._connected = None  # the EngineClient whose signals are connected
+        window.generation_panel.cancel_requested.connect(self.cancel)
+
+    def is_running(self) -> bool:
+        return self._job is not None
 
     def open_dialog(self) -> UpscaleDialog | None:
         # Imported on first use: the window opens without the upscale modules.
@@ -102,6 +111,12 @@ class UpscaleController(QObject):
         w = self.window
         doc = w.document
         if doc is None:
+            return None
+        if self._job is not None:
+            w.statusBar().showMessage(
+                "An upscale is running; wait for it, or cancel it (Esc), then upscale again.",
+                5000,
+            )
             return None
         if self.dialog is not None and self.dialog.isVisible():
             self.dialog.raise_()
@@ -114,7 +129,6 @@ class UpscaleController(QObject):
         prompt = str(w.generation_panel.params().get("prompt", ""))
         dialog = UpscaleDialog(doc.width, doc.height, found, prompt, doc.has_selection(), w)
         dialog.start_requested.connect(self.start)
-        dialog.cancel_requested.connect(self.cancel)
         dialog.finished.connect(self._dialog_closed)
         self.dialog = dialog
         dialog.open()
@@ -126,6 +140,8 @@ class UpscaleController(QObject):
         w, dialog = self.window, self.dialog
         doc = w.document
         if doc is None or self._job is not None:
+            if dialog is not None:
+                dialog.show_message("An upscale is already running; cancel it first.")
             return None
         plan = plan_upscale(doc, choice)
         params = {**w.generation_panel.params(), "prompt": choice.prompt}
@@ -144,63 +160,94 @@ class UpscaleController(QObject):
         client = w.generation.client
         self._connect(client)
         client.cpu_threads = w.settings.cpu_threads
-        self._plan = plan
+        self._plan, self._first_step = plan, None
         self._job = client.submit_task(
             lambda engine, progress, cancel: run_upscale(engine, crop, job, progress, cancel)
         )
+        panel = w.generation_panel
+        panel.set_running(True)
+        panel.set_waiting("Waiting for the running job…" if w.generation.is_busy()
+                          else "Starting the engine…")  # fmt: skip
+        w.statusBar().showMessage(
+            f"Upscaling to {choice.width} × {choice.height} px"
+            f"{' and refining' if choice.refine else ''}; Esc cancels.",
+            5000,
+        )
         if dialog is not None:
-            dialog.set_running(True, "Loading the upscaler and the model…" if choice.refine
-                               else "Upscaling…")  # fmt: skip
+            dialog.accept()
+            # Without a window manager (or offscreen) the hidden dialog stays the active
+            # window, and the main window's shortcuts, Esc included, would not fire.
+            w.activateWindow()
         return self._job
 
     def cancel(self) -> None:
         if self._job is not None:
             self.window.generation.client.cancel(self._job)
+            self.window.generation_panel.set_waiting("Cancelling…")
 
     def _connect(self, client) -> None:
         if self._connected is client:
             return
+        client.started.connect(self._on_started)
         client.progress.connect(self._on_progress)
         client.finished.connect(self._on_finished)
         client.failed.connect(self._on_failed)
         client.cancelled.connect(self._on_cancelled)
         self._connected = client
 
-    def _on_progress(self, job_id: int, done: int, total: int, _preview: object) -> None:
-        if job_id == self._job and self.dialog is not None:
-            self.dialog.set_progress(done, total)
-            self.dialog.status_label.setText(f"Step {done} of {total} (tiles × steps)")
+    def _on_started(self, job_id: int) -> None:
+        if job_id == self._job and self._plan is not None:
+            refine = self._plan.choice.refine
+            self.window.generation_panel.set_waiting(
+                "Loading the model…" if refine else "Upscaling…"
+            )
 
-    def _end(self, job_id: int) -> UpscalePlan | None:
+    def _on_progress(self, job_id: int, done: int, total: int, _preview: object) -> None:
+        if job_id != self._job:
+            return
+        panel = self.window.generation_panel
+        if not panel.cancel_button.isEnabled():  # a generation that ran first ended
+            panel.set_running(True)
+        # The time left from the steps since the first one: the first includes loading.
+        now = time.monotonic()
+        if self._first_step is None:
+            self._first_step = (now, done)
+        start, first = self._first_step
+        left = (now - start) / (done - first) * (total - done) if done > first else None
+        panel.set_progress(done, total, left)
+
+    def _end(self, job_id: int, status: str) -> UpscalePlan | None:
         if job_id != self._job:
             return None
         plan, self._job, self._plan = self._plan, None, None
+        panel = self.window.generation_panel
+        if not self.window.generation.is_busy():  # else its jobs own the panel now
+            panel.set_running(False)
+        panel.set_status(status)
         return plan
 
     def _on_finished(self, job_id: int, result: object) -> None:
-        plan = self._end(job_id)
-        if plan is None:
+        if job_id != self._job or self._plan is None:
             return
-        if plan.document is not self.window.document:
+        choice = self._plan.choice
+        what = f"{result.upscaler}{', refined' if result.tiles else ''}"
+        text = f"Upscaled to {choice.width} × {choice.height} px ({what})."
+        plan = self._end(job_id, text)
+        if plan is None or plan.document is not self.window.document:
             return  # the picture was closed meanwhile
         layer = apply_upscale(plan, result)
-        self.window.statusBar().showMessage(
-            f"Upscaled to {plan.choice.width} × {plan.choice.height} px "
-            f"({result.upscaler}{', refined' if result.tiles else ''}).",
-            5000,
-        )
-        if self.dialog is not None:
-            self.dialog.set_running(False)
-            self.dialog.accept()
+        self.window.canvas.fit()  # the picture is larger now: show all of it
+        self.window.statusBar().showMessage(text, 5000)
         self.applied.emit(layer)
 
     def _on_failed(self, job_id: int, message: str) -> None:
-        if self._end(job_id) is not None and self.dialog is not None:
-            self.dialog.set_running(False, message)
+        if self._end(job_id, message) is not None:
+            self.window.show_error(message)
 
     def _on_cancelled(self, job_id: int) -> None:
-        if self._end(job_id) is not None and self.dialog is not None:
-            self.dialog.set_running(False, "Cancelled; the picture was not changed.")
+        text = "Upscale cancelled; the picture was not changed."
+        if self._end(job_id, text) is not None:
+            self.window.statusBar().showMessage(text, 5000)
 
     def _dialog_closed(self, _result: int) -> None:
         self.dialog = None

@@ -1,9 +1,8 @@
-"""Image ▸ Upscale…: the size, the upscaler, the optional refine, and the job's progress.
+"""Image ▸ Upscale…: the size, the upscaler and the optional refine.
 
-The dialog only gathers settings and shows progress; `editor.ui.upscale_bridge` runs the
-job on the engine thread and lays the result into the document. While a job runs the
-settings are locked, Esc (or Cancel) cancels it and leaves the picture as it was; a
-second Esc closes the dialog.
+The dialog only gathers settings: Upscale hands them to `editor.ui.upscale_bridge` and
+closes. The job then runs like a generation, its progress and Cancel in the Generate
+panel (Esc cancels too), while the window stays usable.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -49,8 +47,7 @@ class UpscaleChoice:
 
 
 class UpscaleDialog(QDialog):
-    start_requested = Signal(object)  # UpscaleChoice
-    cancel_requested = Signal()
+    start_requested = Signal(object)  # UpscaleChoice; the receiver closes the dialog
 
     def __init__(
         self,
@@ -65,7 +62,6 @@ class UpscaleDialog(QDialog):
         self.setObjectName("upscaleDialog")
         self.setWindowTitle("Upscale")
         self._source = (width, height)
-        self._running = False
         self._has_selection = has_selection
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -116,14 +112,10 @@ class UpscaleDialog(QDialog):
         )
         form.addRow("", self.selection_check)
 
-        self.progress = QProgressBar()
-        self.progress.setObjectName("upscaleProgress")
-        self.progress.setFormat("%v / %m steps")
-        self.progress.hide()
         self.status_label = QLabel()
         self.status_label.setObjectName("upscaleStatus")
         self.status_label.setWordWrap(True)
-        layout.addWidget(self.progress)
+        self.status_label.hide()
         layout.addWidget(self.status_label)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start_button = QPushButton("Upscale")
@@ -173,14 +165,14 @@ class UpscaleDialog(QDialog):
     def _update(self) -> None:
         custom = float(self.scale_combo.currentData()) == CUSTOM
         for widget in (self.width_spin, self.height_spin):
-            widget.setEnabled(custom and not self._running)
+            widget.setEnabled(custom)
         w, h = self.chosen_size()
         self.size_label.setText(f"{self._source[0]} × {self._source[1]} → {w} × {h} px")
         refine = self.refine_check.isChecked()
-        self.strength_spin.setEnabled(refine and not self._running)
-        self.prompt_edit.setEnabled(refine and not self._running)
+        self.strength_spin.setEnabled(refine)
+        self.prompt_edit.setEnabled(refine)
 
-    # Running --------------------------------------------------------------------------
+    # The choice ---------------------------------------------------------------------------
     def choice(self) -> UpscaleChoice:
         w, h = self.chosen_size()
         scale = float(self.scale_combo.currentData())
@@ -196,32 +188,9 @@ class UpscaleDialog(QDialog):
         )
 
     def _start(self) -> None:
-        if not self._running:
-            self.start_requested.emit(self.choice())
+        self.start_requested.emit(self.choice())
 
-    def set_running(self, running: bool, message: str = "") -> None:
-        self._running = running
-        for widget in (self.scale_combo, self.upscaler_combo, self.refine_check,
-                       self.selection_check, self.start_button):  # fmt: skip
-            widget.setEnabled(not running)
-        self.selection_check.setEnabled(not running and self._has_selection)
-        self._update()
-        self.progress.setVisible(running)
-        if running:
-            self.progress.setRange(0, 0)  # busy until the first step reports a total
-        self.status_label.setText(message)
-
-    def is_running(self) -> bool:
-        return self._running
-
-    def set_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(done, total))
-
-    def reject(self) -> None:
-        """Esc/Cancel: cancel a running job (the picture stays as it was), else close."""
-        if self._running:
-            self.status_label.setText("Cancelling…")
-            self.cancel_requested.emit()
-            return
-        super().reject()
+    def show_message(self, text: str) -> None:
+        """Why the job could not start (the dialog stays open)."""
+        self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))

@@ -1,5 +1,6 @@
-"""Image ▸ Upscale… through the real window: the dialog, the job on the engine thread,
-the result as one undo step, Esc cancelling with nothing changed, selection only."""
+"""Image ▸ Upscale… through the real window: the dialog, the job on the engine thread
+with its progress in the Generate panel, the result as one undo step, Esc cancelling with
+nothing changed, selection only."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_x2_lanczos_is_one_undo_step(window, qtbot, png_path: Path) -> None:
     assert np.array_equal(doc.composite_array(), before)
 
 
-def test_refine_progress_counts_tiles_and_esc_cancels_with_nothing_changed(
+def test_refine_progress_counts_tiles_in_the_panel_and_esc_cancels_with_nothing_changed(
     window, qtbot, png_path: Path
 ) -> None:
     open_at_100(window, png_path)
@@ -76,17 +77,18 @@ def test_refine_progress_counts_tiles_and_esc_cancels_with_nothing_changed(
     with qtbot.waitSignal(client.progress, timeout=WAIT_MS) as step:
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert step.args[2] == 7 * 5 * 50  # tiles × steps (100 at strength 0.5)
-    assert not dialog.start_button.isEnabled()
-    qtbot.waitUntil(lambda: dialog.progress.maximum() == 1750, timeout=WAIT_MS)
+    assert not dialog.isVisible()  # the dialog only asked; the panel shows the job
+    assert window.upscale.open_dialog() is None  # one upscale at a time
+    bar = panel.progress_bar
+    qtbot.waitUntil(lambda: bar.maximum() == 1750, timeout=WAIT_MS)
+    assert bar.format().startswith("Step ")
     with qtbot.waitSignal(client.cancelled, timeout=WAIT_MS):
-        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
-    assert dialog.isVisible()  # the first Esc cancels, the picture stays
-    assert dialog.status_label.text() == "Cancelled; the picture was not changed."
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    assert panel.status_label.text() == "Upscale cancelled; the picture was not changed."
     assert (doc.width, doc.height) == (160, 120) and doc.history.count() == history
     assert np.array_equal(doc.composite_array(), before)
-    assert dialog.start_button.isEnabled()
-    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
-    assert not dialog.isVisible()
+    assert not panel.cancel_button.isEnabled() and bar.format() == "Idle"
+    assert open_dialog(window, qtbot).start_button.isEnabled()  # ready for another go
 
 
 def test_selection_only_with_the_x4_upscaler(
