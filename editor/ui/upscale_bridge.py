@@ -198,9 +198,10 @@ class UpscaleController(QObject):
     def _on_started(self, job_id: int) -> None:
         if job_id == self._job and self._plan is not None:
             refine = self._plan.choice.refine
-            self.window.generation_panel.set_waiting(
-                "Loading the model…" if refine else "Upscaling…"
-            )
+            panel = self.window.generation_panel
+            if not panel.cancel_button.isEnabled():  # a generation that ran first ended
+                panel.set_running(True)
+            panel.set_waiting("Loading the model…" if refine else "Upscaling…")
 
     def _on_progress(self, job_id: int, done: int, total: int, _preview: object) -> None:
         if job_id != self._job:
