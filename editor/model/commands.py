@@ -141,11 +141,25 @@ class ReplaceLayersCommand(Command):
 
 
 class ArrayRegionCommand(Command):
-    """Replace a rectangle of the mask or selection; stores only that rectangle (swapped)."""
+    """Replace a rectangle of the mask or selection; stores only that rectangle (swapped).
 
-    def __init__(self, doc: Document, which: str, rect: QRect, new: np.ndarray, text: str):
+    With ``merging``, a run of such edits of the same kind (``text``) is one step, as in
+    Krita: a dozen rectangle drags fill one History row, and undo returns to the
+    selection before the first.
+    """
+
+    def __init__(
+        self,
+        doc: Document,
+        which: str,
+        rect: QRect,
+        new: np.ndarray,
+        text: str,
+        merging: bool = False,
+    ):
         self.doc, self.which, self.rect, self.text = doc, which, QRect(rect), text
         self.data = np.ascontiguousarray(new)
+        self.merging = merging
 
     def _swap(self) -> None:
         view = crop(self.doc._array(self.which), self.rect)
@@ -162,6 +176,23 @@ class ArrayRegionCommand(Command):
 
     def nbytes(self) -> int:
         return self.data.nbytes
+
+    def merge(self, other: Command) -> bool:
+        if not (
+            self.merging
+            and isinstance(other, ArrayRegionCommand)
+            and other.merging
+            and (other.which, other.text) == (self.which, self.text)
+        ):
+            return False
+        # Both are done, so each holds the pixels from before it: rebuild the state
+        # before self over both rectangles, newest first so self's older pixels win.
+        union = self.rect.united(other.rect)
+        before = crop(self.doc._array(self.which), union).copy()
+        for cmd in (other, self):
+            paste(before, cmd.data, cmd.rect.x() - union.x(), cmd.rect.y() - union.y())
+        self.rect, self.data = union, before
+        return True
 
 
 class InvertArrayCommand(Command):

@@ -74,15 +74,20 @@ class MaskAndSelection:
         combined = selection_ops.combine(self._selection, selection, mode)
         self._set_array("selection", combined, text)
 
+    def _select_shape(self, shape: np.ndarray, text: str, mode: str) -> None:
+        """A selection tool's edit: a run of drags of one tool is one undo step."""
+        combined = selection_ops.combine(self._selection, shape, mode)
+        self._set_array("selection", combined, text, merging=True)
+
     def select_rect(self, rect: QRect, mode: str = "replace") -> None:
-        self.set_selection(selection_ops.rect_mask(self.size(), rect), "Select rectangle", mode)
+        self._select_shape(selection_ops.rect_mask(self.size(), rect), "Select rectangle", mode)
 
     def select_ellipse(self, rect: QRect, mode: str = "replace") -> None:
-        self.set_selection(selection_ops.ellipse_mask(self.size(), rect), "Select ellipse", mode)
+        self._select_shape(selection_ops.ellipse_mask(self.size(), rect), "Select ellipse", mode)
 
     def select_polygon(self, points: Iterable, mode: str = "replace") -> None:
         """Lasso: ``points`` is a sequence of (x, y) or QPointF in canvas coords."""
-        self.set_selection(selection_ops.polygon_mask(self.size(), points), "Lasso select", mode)
+        self._select_shape(selection_ops.polygon_mask(self.size(), points), "Lasso select", mode)
 
     def select_all(self) -> None:
         self._set_array("selection", np.full_like(self._selection, 255), "Select all")
@@ -150,8 +155,9 @@ class MaskAndSelection:
         box = self._extents[which].bbox(self._array(which))
         return QRect(box) if box is not None else None
 
-    def _set_array(self, which: str, new: np.ndarray, text: str) -> None:
-        """Replace the mask or selection as one undo step that keeps only the changed box."""
+    def _set_array(self, which: str, new: np.ndarray, text: str, merging: bool = False) -> None:
+        """Replace the mask or selection as one undo step that keeps only the changed box
+        (``merging``: joined with an edit of the same kind just before it)."""
         new = np.asarray(new)
         if new.dtype == bool:
             new = new.astype(np.uint8) * 255
@@ -164,4 +170,4 @@ class MaskAndSelection:
         if box is None:
             return
         data = crop(new, box).copy()
-        self.history.push(cmds.ArrayRegionCommand(self, which, box, data, text))
+        self.history.push(cmds.ArrayRegionCommand(self, which, box, data, text, merging))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QRect
+from PySide6.QtCore import QMimeData, QPoint, QRect, QRectF
 from PySide6.QtGui import QImage
 
 from editor.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, too_large_error
@@ -29,6 +29,8 @@ SAVE_FILTER = "OpenRaster project (*.ora)"
 DEFAULT_SIZE = (1024, 1024)
 BLANK_FILL = (255, 255, 255, 255)
 EXPORT_FILTER = "PNG image (*.png)"
+# Our copies carry where on the canvas they came from, so Ctrl+V puts them back there.
+ORIGIN_FORMAT = "application/x-overpaint-origin"
 
 
 def can_open(path: Path) -> bool:
@@ -75,6 +77,43 @@ def copy_image(doc: Document, merged: bool) -> QImage | None:
     return rgba_array_to_qimage(rgba)
 
 
+def copy_mime(doc: Document, merged: bool) -> QMimeData | None:
+    """Clipboard data for Edit > Copy: the image, and the canvas point it came from."""
+    image = copy_image(doc, merged)
+    if image is None or image.isNull():
+        return None
+    mime = QMimeData()
+    mime.setImageData(image)
+    origin = selection_crop_rect(doc).topLeft()
+    mime.setData(ORIGIN_FORMAT, f"{origin.x()},{origin.y()}".encode("ascii"))
+    return mime
+
+
+def copied_origin(mime: QMimeData) -> QPoint | None:
+    """Where an Overpaint copy came from (None: an image from elsewhere)."""
+    if not mime.hasFormat(ORIGIN_FORMAT):
+        return None
+    try:
+        x, y = (int(v) for v in bytes(mime.data(ORIGIN_FORMAT).data()).decode("ascii").split(","))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return QPoint(x, y)
+
+
+def paste_position(
+    doc: Document, size: tuple[int, int], origin: QPoint | None, view: QRectF
+) -> tuple[int, int]:
+    """Where a pasted image of `size` (w, h) goes, as painting apps do: back where it was
+    copied from when that is on the canvas, else centred in the visible part of the
+    canvas (`view`, in canvas coordinates)."""
+    w, h = size
+    if origin is not None and QRect(origin.x(), origin.y(), w, h).intersects(doc.rect()):
+        return origin.x(), origin.y()
+    visible = view.intersected(QRectF(doc.rect()))
+    centre = (visible if not visible.isEmpty() else QRectF(doc.rect())).center()
+    return round(centre.x() - w / 2), round(centre.y() - h / 2)
+
+
 def image_from_mime(mime: QMimeData, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
     """Straight RGBA from clipboard image data, or from a copied image file URL.
 
@@ -94,11 +133,9 @@ def image_from_mime(mime: QMimeData, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
     return None
 
 
-def paste_layer(doc: Document, rgba: np.ndarray) -> None:
-    """Paste as a new layer at the selection's corner (or the canvas origin)."""
-    box = doc.selection_bbox()
-    x, y = (box.x(), box.y()) if box is not None else (0, 0)
-    doc.add_layer("Pasted", rgba=rgba, x=x, y=y, text="Paste")
+def paste_layer(doc: Document, rgba: np.ndarray, at: tuple[int, int] = (0, 0)) -> None:
+    """Paste as a new layer with its top-left corner `at` (see paste_position)."""
+    doc.add_layer("Pasted", rgba=rgba, x=at[0], y=at[1], text="Paste")
 
 
 def dropped_paths(mime: QMimeData) -> list[Path]:

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMimeData, QObject
+from PySide6.QtCore import QMimeData, QObject, QPointF, QRectF
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
 
 from editor.io.errors import FileError
@@ -231,10 +231,10 @@ class WindowFiles(QObject):
     # Clipboard and drops ---------------------------------------------------------------
     def copy(self, merged: bool = False) -> bool:
         doc = self.window.document
-        image = file_ops.copy_image(doc, merged) if doc is not None else None
-        if image is None or image.isNull():
+        mime = file_ops.copy_mime(doc, merged) if doc is not None else None
+        if mime is None:
             return False
-        QApplication.clipboard().setImage(image)
+        QApplication.clipboard().setMimeData(mime)
         return True
 
     def paste(self) -> bool:
@@ -249,7 +249,14 @@ class WindowFiles(QObject):
         if rgba is None:
             self._status("The clipboard holds no image to paste.")
             return False
-        file_ops.paste_layer(self.window.document, rgba)
+        doc, canvas = self.window.document, self.window.canvas
+        view = QRectF(
+            canvas.widget_to_canvas(QPointF(0, 0)),
+            canvas.widget_to_canvas(QPointF(canvas.width(), canvas.height())),
+        )
+        size = (rgba.shape[1], rgba.shape[0])
+        at = file_ops.paste_position(doc, size, file_ops.copied_origin(mime), view)
+        file_ops.paste_layer(doc, rgba, at)
         return True
 
     def drop(self, mime: QMimeData, open_instead: bool = False) -> None:
