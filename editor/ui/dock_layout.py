@@ -10,7 +10,15 @@ minimum follows the contents (a LoRA row or status line appearing above the butt
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QLayout, QLayoutItem, QMainWindow, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLayout,
+    QLayoutItem,
+    QMainWindow,
+    QScrollArea,
+    QTabBar,
+    QWidget,
+)
 
 
 def _holds(item: QLayoutItem, target: QWidget) -> bool:
@@ -78,8 +86,24 @@ def keep_in_view(scroll: QScrollArea, *targets: QWidget) -> None:
     _KeepInView(scroll, targets)
 
 
-def give_room(window: QMainWindow, dock: QDockWidget, height: int) -> None:
-    """Ask for `height` px for `dock` in its column; the neighbours keep their minimums."""
-    if dock.isFloating() or not dock.isVisible():
+def _tab_bar_height(window: QMainWindow, dock: QDockWidget) -> int:
+    for bar in window.findChildren(QTabBar):
+        if bar.isVisible() and any(
+            bar.tabText(i) == dock.windowTitle() for i in range(bar.count())
+        ):
+            return bar.height()
+    return 0
+
+
+def give_room(window: QMainWindow, dock: QDockWidget, height: int, neighbour: QDockWidget) -> None:
+    """Make `dock` `height` px tall, taking the room from `neighbour` above or below it in
+    the same column; the neighbour keeps its minimum (its main buttons)."""
+    if dock.isFloating() or neighbour.isFloating() or not dock.isVisible():
         return
-    window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+    if window.dockWidgetArea(dock) != window.dockWidgetArea(neighbour):
+        return
+    # Sizes are of the column's items: a tabbed dock's item holds its tab bar too.
+    tabs = _tab_bar_height(window, dock)
+    total = neighbour.height() + dock.height() + tabs
+    want = min(height + tabs, total)
+    window.resizeDocks([neighbour, dock], [total - want, want], Qt.Orientation.Vertical)

@@ -51,7 +51,7 @@ def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
     dock = QDockWidget("Live", window)
     dock.setObjectName("liveDock")
     scroll = scrolling(panel)
-    keep_in_view(scroll, panel.live_button, panel.apply_button)
+    keep_in_view(scroll, panel.live_button, panel.apply_button, panel.display_combo)
     dock.setWidget(scroll)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     # A tab beside Layers: the Generate dock keeps its height for the prompt and settings
@@ -62,13 +62,14 @@ def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
 
     def make_room() -> None:
         chrome = max(dock.height() - scroll.height(), 0)  # title bar
-        give_room(window, dock, panel.sizeHint().height() + chrome)
+        give_room(window, dock, panel.sizeHint().height() + chrome, window.generation_dock)
 
-    # The side view asks its column for room (once the panel has laid it out); the
-    # Generate dock keeps its minimum.
-    panel.display_changed.connect(
-        lambda display: QTimer.singleShot(0, make_room) if display == "side" else None
-    )
+    # Shown (its tab raised, Live turned on) or switched between the views, the dock asks
+    # its column for the room its panel wants, once the panel has laid itself out: the
+    # Generate dock keeps its minimum (its settings scroll) and gets the room back when
+    # the side view goes.
+    dock.visibilityChanged.connect(lambda shown: QTimer.singleShot(0, make_room) if shown else None)
+    panel.display_changed.connect(lambda _display: QTimer.singleShot(0, make_room))
 
     toggle = QAction("&Live Painting", window)
     toggle.setObjectName("action_live")

@@ -56,11 +56,14 @@ class LiveView(QLabel):
         self.setObjectName("liveView")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(VIEW_MIN, VIEW_MIN)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._image: QImage | None = None
 
     def sizeHint(self) -> QSize:
         return QSize(VIEW_SIDE, VIEW_SIDE)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(VIEW_MIN, VIEW_MIN)
 
     def set_image(self, image: QImage | None) -> None:
         self._image = image
@@ -105,8 +108,8 @@ class LivePanel(QWidget):
         )
         self.live_button.toggled.connect(self.toggled)
         layout.addWidget(self.live_button)
-        # Apply sits with the Live button: the two stay in view however short the dock
-        # (editor.ui.dock_layout keeps them there), as in Krita's live toolbar.
+        # Apply and the view switch sit with the Live button, as in Krita's live toolbar:
+        # they stay in view however short the dock (editor.ui.dock_layout).
         row = tidy(QHBoxLayout(), margin=None)
         self.apply_button = QPushButton("Apply")
         self.apply_button.setObjectName("liveApplyButton")
@@ -124,9 +127,19 @@ class LivePanel(QWidget):
         row.addWidget(self.record_check)
         row.addWidget(self.folder_button)
         layout.addLayout(row)
+        show_row = tidy(QHBoxLayout(), margin=None)
+        self.display_combo = QComboBox()
+        self.display_combo.setObjectName("liveDisplay")
+        self.display_combo.setToolTip("Where the live result shows")
+        for key, text in DISPLAYS:
+            self.display_combo.addItem(text, key)
+        show_row.addWidget(QLabel("Show"))
+        show_row.addWidget(self.display_combo, 1)
+        layout.addLayout(show_row)
         self.status_label = QLabel("")
         self.status_label.setObjectName("liveStatus")
         self.status_label.setWordWrap(True)
+        self.status_label.hide()
         layout.addWidget(self.status_label)
         self.steering_label = QLabel("")
         self.steering_label.setObjectName("liveSteering")
@@ -170,11 +183,6 @@ class LivePanel(QWidget):
             "otherwise the live steps and guidance and the Generate panel's sampler"
         )
         form.addRow("Speed", self.speed_combo)
-        self.display_combo = QComboBox()
-        self.display_combo.setObjectName("liveDisplay")
-        for key, text in DISPLAYS:
-            self.display_combo.addItem(text, key)
-        form.addRow("Show", self.display_combo)
         layout.addLayout(form)
         self.set_presets([])
 
@@ -248,6 +256,7 @@ class LivePanel(QWidget):
 
     def set_status(self, text: str) -> None:
         self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))  # an empty line would leave a gap
 
     def set_steering(self, controls: list[str]) -> None:
         """The control layers steering the live result ("Scribble (Layer 2)"); none: hidden."""

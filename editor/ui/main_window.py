@@ -158,8 +158,10 @@ class MainWindow(QMainWindow):
         self.tools_dock = self._dock("Tools", "toolsDock", tools, left)
         generate = self._scrolling(self.generation_panel)
         # However tall the neighbours get (the Live side view, a saved layout), the Generate
-        # button stays in view; the settings under it scroll.
-        keep_in_view(generate, self.generation_panel.generate_button)
+        # button and its progress stay in view; the settings under them scroll.
+        keep_in_view(
+            generate, self.generation_panel.generate_button, self.generation_panel.progress_bar
+        )
         self.generation_dock = self._dock("Generate", "generationDock", generate, right)
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.results_dock = self._dock("Results", "resultsDock", self.candidates, bottom)
