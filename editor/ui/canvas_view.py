@@ -303,6 +303,9 @@ class CanvasView(QWidget):
 
     def fit(self) -> None:
         """Zoom so the whole canvas fits the widget with a small margin, centred."""
+        if self.before_paint is not None:
+            # A document resized since the last paint: the view learns its size there.
+            self.before_paint()
         size = self.canvas_size()
         if size.isEmpty() or self.width() <= 0 or self.height() <= 0:
             return
