@@ -32,9 +32,9 @@ from engine.speed_presets import SpeedPreset
 
 DISPLAYS = (("overlay", "Overlay on the canvas"), ("side", "Side view"))
 # A light refine, near Krita's 0.3: at 0.5 the demo model erased small strokes, since a
-# blob of 110-275 px on the 1024 px start canvas is 14-34 px at its 128 px (held-out blobs
-# kept: 60% at 0.5, 93% at 0.35 and 0.3). 0.35 still turns a blob sketch into the
-# captioned shape 92% of the time (0.5: 97%, 0.3: 85%).
+# blob of 110-275 px on the 1024 px start canvas is 14-34 px at its 128 px (60 held-out
+# blobs kept: 60% at 0.5, 90% at 0.35; 0.3 kept no more). 0.35 still turns a blob sketch
+# into the captioned shape 92% of the time (0.5: 97%, 0.3: 85%; 40 held-out scenes).
 DEFAULT_STRENGTH = 0.35
 # The fewest steps that keep the demo model's quality. Measured on held-out blob sketches
 # (strength 0.5, Euler a): classifier-free guidance doubles each step's work, and guidance
