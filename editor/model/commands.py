@@ -58,10 +58,10 @@ class RemoveLayerCommand(Command):
 
 
 class ReorderLayerCommand(Command):
-    def __init__(self, doc: Document, layer: Layer, to_index: int) -> None:
+    def __init__(self, doc: Document, layer: Layer, to_index: int, text: str | None = None) -> None:
         self.doc, self.layer, self.to_index = doc, layer, to_index
         self.from_index = doc.index_of(layer)
-        self.text = "Raise layer" if to_index > self.from_index else "Lower layer"
+        self.text = text or ("Raise layer" if to_index > self.from_index else "Lower layer")
 
     def redo(self) -> None:
         self.doc._reorder(self.layer, self.to_index)

@@ -35,8 +35,9 @@ Reading
 
 Editing (each call is ONE named undo step)
     layers: ``add_layer``, ``insert_layer``, ``duplicate_layer``, ``delete_layer``,
-    ``move_layer`` (reorder), ``merge_down``, ``flatten``, ``set_layer_properties``,
-    ``set_layer_offset``, ``accept_patch`` (a generated RGBA patch as a new layer)
+    ``move_layer`` and ``restack_layer`` (reorder), ``merge_down``, ``flatten``,
+    ``set_layer_properties``, ``set_layer_offset``, ``accept_patch`` (a generated RGBA
+    patch as a new layer)
     canvas: ``resize_canvas(w, h, dx, dy)``, ``expand_canvas(left, top, right, bottom)``
     mask: ``set_mask`` (uint8 or bool array), ``clear_mask``, ``invert_mask``,
     ``mask_from_selection``, ``selection_from_mask``

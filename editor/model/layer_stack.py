@@ -103,11 +103,26 @@ class LayerStack:
         layer = self._layer_or_current(layer)
         self.history.push(cmds.RemoveLayerCommand(self, layer))
 
-    def move_layer(self, layer: Layer, index: int) -> None:
-        """Reorder: put ``layer`` at ``index`` (0 = bottom)."""
+    def move_layer(self, layer: Layer, index: int, text: str | None = None) -> bool:
+        """Reorder: put ``layer`` at ``index`` (0 = bottom); False if it is there already."""
         index = min(max(int(index), 0), len(self._layers) - 1)
-        if index != self.index_of(layer):
-            self.history.push(cmds.ReorderLayerCommand(self, layer, index))
+        if index == self.index_of(layer):
+            return False
+        self.history.push(cmds.ReorderLayerCommand(self, layer, index, text))
+        return True
+
+    def restack_layer(self, where: str, layer: Layer | None = None) -> bool:
+        """Layer > Raise / Lower / To Top / To Bottom: ``where`` is "up", "down", "top" or
+        "bottom"; ``layer`` defaults to the current one. False where it cannot go further."""
+        layer = self._layer_or_current(layer)
+        index = self.index_of(layer)
+        to, text = {
+            "up": (index + 1, None),
+            "down": (index - 1, None),
+            "top": (len(self._layers) - 1, "Layer to top"),
+            "bottom": (0, "Layer to bottom"),
+        }[where]
+        return self.move_layer(layer, to, text)
 
     def set_layer_properties(self, layer: Layer, **props: Any) -> None:
         """Any of name, opacity, blend_mode, visible, alpha_locked, x, y: one undo step."""

@@ -3,7 +3,8 @@
 Keeping the key bindings in one table makes them easy to review and to test: the
 tests press the keys and check that the action fired. Shortcuts follow Krita's where
 Krita has the command (Ctrl+W close, Del clear, Shift+Backspace fill with the
-foreground colour, Ctrl+Alt+I scale image, Ctrl+Alt+C canvas size).
+foreground colour, Ctrl+Alt+I scale image, Ctrl+Alt+C canvas size, Ctrl+] / Ctrl+[ raise /
+lower the layer, with Shift to the top / bottom).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "add_layer": ("&New Layer", ("Ctrl+Shift+N",), False),
     "duplicate_layer": ("&Duplicate Layer", ("Ctrl+J",), False),
     "delete_layer": ("De&lete Layer", (), False),
+    "raise_layer": ("&Raise Layer", ("Ctrl+]",), False),
+    "lower_layer": ("L&ower Layer", ("Ctrl+[",), False),
+    "layer_to_top": ("Layer to To&p", ("Ctrl+Shift+]",), False),
+    "layer_to_bottom": ("Layer to &Bottom", ("Ctrl+Shift+[",), False),
     "merge_down": ("&Merge Down", ("Ctrl+E",), False),
     "flatten": ("&Flatten Image", (), False),
     "control_layer": ("Con&trol Layer…", (), False),

@@ -43,6 +43,8 @@ ACTION_ICONS: dict[str, str] = {
     "duplicate_layer": "layer-duplicate",
     "delete_layer": "layer-delete",
     "merge_down": "layer-merge-down",
+    "raise_layer": "layer-raise",
+    "lower_layer": "layer-lower",
     "swap_colors": "swap-colors",
 }
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
+    QDrag,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
@@ -112,7 +113,8 @@ class _LayerList(QListWidget):
     """A list whose drag-and-drop reorders layers in the document, not list items.
 
     The drop is turned into `moved(from_row, to_row)`; the panel moves the layer (one undo
-    step) and rebuilds the list from the document, so Qt's own row moving is skipped.
+    step) and rebuilds the list from the document, so Qt's own row moving is skipped, on
+    both ends of the drag (see `startDrag`).
     """
 
     moved = Signal(int, int)  # from row, to row
@@ -126,6 +128,18 @@ class _LayerList(QListWidget):
             return True
         event.ignore()
         return False
+
+    def startDrag(self, supported: Qt.DropAction) -> None:
+        # Qt's own startDrag deletes the selected rows once a drag ends in a move: by then
+        # the drop has rebuilt the list and selected the moved layer, so its row vanished
+        # (issue 27). The document owns the order; the list only shows it.
+        item = self.currentItem()
+        if item is None:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self.mimeData([item]))
+        drag.setPixmap(item.icon().pixmap(self.iconSize()))
+        drag.exec(Qt.DropAction.MoveAction, Qt.DropAction.MoveAction)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         self._accept_rows(event)
@@ -142,8 +156,6 @@ class _LayerList(QListWidget):
         source = self.currentRow()
         index = self.indexAt(event.position().toPoint())
         target = index.row() if index.isValid() else self.count() - 1
-        # CopyAction: the drag source must not delete "the moved item" afterwards.
-        event.setDropAction(Qt.DropAction.CopyAction)
         event.accept()
         if source >= 0 and target >= 0 and source != target:
             self.moved.emit(source, target)

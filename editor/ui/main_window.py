@@ -172,7 +172,8 @@ class MainWindow(QMainWindow):
         # The generation settings need their full height more than the layer list does.
         self._size_docks()
         for name, label in (("add_layer", "+"), ("duplicate_layer", "Dup"),
-                            ("delete_layer", "−"), ("merge_down", "⤓")):  # fmt: skip
+                            ("delete_layer", "−"), ("raise_layer", "↑"),
+                            ("lower_layer", "↓"), ("merge_down", "⤓")):  # fmt: skip
             self.layers_panel.add_button(getattr(self.actions, name), label)
         self.layers_panel.buttons.addStretch(1)
 

@@ -60,7 +60,8 @@ def create_menus(window: MainWindow) -> QMenu:
     )
     _fill(
         bar.addMenu("&Layer"),
-        (a.add_layer, a.duplicate_layer, a.delete_layer, a.merge_down, a.flatten, None,
+        (a.add_layer, a.duplicate_layer, a.delete_layer, None, a.raise_layer, a.lower_layer,
+         a.layer_to_top, a.layer_to_bottom, None, a.merge_down, a.flatten, None,
          a.control_layer, a.make_control),
     )  # fmt: skip
     _fill(
@@ -140,6 +141,10 @@ def connect_actions(w: MainWindow) -> None:
         "duplicate_layer": lambda: w.edit("duplicate_layer"),
         "delete_layer": lambda: w.edit("delete_layer"),
         "merge_down": lambda: w.edit("merge_down"),
+        "raise_layer": lambda: w.edit("restack_layer", "up"),
+        "lower_layer": lambda: w.edit("restack_layer", "down"),
+        "layer_to_top": lambda: w.edit("restack_layer", "top"),
+        "layer_to_bottom": lambda: w.edit("restack_layer", "bottom"),
         "flatten": lambda: w.edit("flatten"),
         "control_layer": lambda: _control_layers_ui(w, "edit_control_layer"),
         "make_control": lambda: _control_layers_ui(w, "make_control_from_layer"),
