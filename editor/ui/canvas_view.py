@@ -555,18 +555,23 @@ class CanvasView(QWidget):
         factor = 1.25 ** (delta / 120)
         self.set_zoom(self._zoom * factor, event.position())
 
+    def hold_space(self, held: bool) -> None:
+        """Space held: a left drag pans. The window routes Space here from the docks too
+        (editor.ui.canvas_keys)."""
+        if held != self._space_down:
+            self._space_down = held
+            self._update_cursor_shape()
+            self._set_cursor_pos(self._cursor_pos)  # no brush outline while panning
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space_down = True
-            self._update_cursor_shape()
-            self._set_cursor_pos(self._cursor_pos)
+            self.hold_space(True)
             return
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space_down = False
-            self._update_cursor_shape()
+            self.hold_space(False)
             return
         super().keyReleaseEvent(event)
 

@@ -41,6 +41,7 @@ from editor.ui import file_ops
 from editor.ui.actions import Actions, create_actions
 from editor.ui.candidates import CandidatesStrip
 from editor.ui.canvas_binding import CanvasBinding
+from editor.ui.canvas_keys import CanvasKeys
 from editor.ui.canvas_view import CanvasView
 from editor.ui.dock_layout import keep_in_view
 from editor.ui.engine_bridge import GenerationController
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.candidates = CandidatesStrip()
         self._create_docks()
         self.tools = ToolsBridge(self.canvas, self.tool_options, self)
+        self.canvas_keys = CanvasKeys(self, self.canvas)  # Space pans from the docks too
         self.history_panel.can_jump = lambda: not self.tools.busy()
         self.files = WindowFiles(self)
         self.generation = GenerationController(
