@@ -528,6 +528,8 @@ class MainWindow(QMainWindow):
         # Cancel is checked between steps; one step of a big model on a CPU can take
         # many seconds. Hide first so the wait does not look like a hung window.
         self.hide()
+        if self.recovery is not None:
+            self.recovery.close()  # now: quitting may end the event loop before it idles
         self.live.shutdown()
         self.servers.shutdown()
         if not self.generation.shutdown(timeout_ms=60_000):

@@ -1,10 +1,11 @@
 """The window side of autosave and crash recovery (the logic is in editor.recovery).
 
 A MainWindow creates its RecoveryController in `MainWindow.enable_recovery()` (run_gui
-does) and keeps it as `window.recovery`. The
-controller's Autosaver follows the window's document through `document_replaced`, names
-the project file in the recovery sidecar, and ends cleanly (no file left) when the window
-closes. `offer()` asks, at start-up, whether to restore what a crashed editor left behind.
+does) and keeps it as `window.recovery`. The controller's Autosaver follows the window's
+document through `document_replaced`, names the project file in the recovery sidecar, and
+ends cleanly (no file left) when the window closes: MainWindow.closeEvent calls `close()`
+once the close is certain, before the event loop can end. `offer()` asks, at start-up,
+whether to restore what a crashed editor left behind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
 
 from editor.io.errors import FileError
@@ -41,21 +42,15 @@ class RecoveryController(QObject):
         window.document_replaced.connect(self.autosaver.track)
         self.autosaver.failed.connect(lambda text: window.statusBar().showMessage(text, 15000))
         self.autosaver.track(window.document)
-        window.installEventFilter(self)
 
     def _describe(self) -> tuple[Path | None, str | None]:
         return self.window.path, self.window.source_name
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window and event.type() == QEvent.Type.Close:
-            # The close may still be refused (the user cancels "save changes?"): look
-            # again once the event has been handled.
-            QTimer.singleShot(0, self._after_close)
-        return False
-
-    def _after_close(self) -> None:
-        if not self.window.isVisible():
-            self.autosaver.close()
+    def close(self) -> None:
+        """The window closes normally (its changes saved or discarded): remove this
+        session's recovery files now. Not later from the event loop: closing the last
+        window ends that loop, and files left behind would claim a crash on next start."""
+        self.autosaver.close()
 
     def offer(self, ask: Ask | None = None) -> bool:
         """Offer each crashed session's work, newest first; True if one was restored."""
