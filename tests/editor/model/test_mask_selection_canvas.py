@@ -296,3 +296,24 @@ def test_paint_coverage_clips_to_the_canvas_and_can_erase_the_mask():
     assert doc.mask.min() == 255
     assert not doc.paint_coverage(QRect(20, 20, 2, 2), k[:2, :2], "Off the canvas")
     assert doc.history.undo_text() == "Set mask"
+
+
+def test_a_run_of_one_selection_tool_is_one_step_that_undoes_and_redoes_exactly():
+    doc = Document(60, 50)
+    doc.select_ellipse(QRect(0, 0, 20, 20))
+    before = doc.selection.copy()
+    doc.select_rect(QRect(40, 30, 10, 10))  # replace: clears the ellipse elsewhere
+    doc.select_rect(QRect(5, 35, 10, 10), "add")
+    doc.select_rect(QRect(42, 32, 4, 4), "subtract")
+    after = doc.selection.copy()
+    assert doc.history.texts() == ["Select ellipse", "Select rectangle"]
+    doc.undo()
+    assert np.array_equal(doc.selection, before)
+    doc.redo()
+    assert np.array_equal(doc.selection, after)
+    doc.select_none()  # another kind of edit ends the run
+    doc.select_rect(QRect(1, 1, 5, 5))
+    assert doc.history.texts()[-2:] == ["Deselect", "Select rectangle"]
+    doc.set_mask(np.full((50, 60), 255, np.uint8))  # mask edits never merge into it
+    doc.select_rect(QRect(2, 2, 5, 5))
+    assert doc.history.texts()[-3:] == ["Select rectangle", "Set mask", "Select rectangle"]
