@@ -200,6 +200,7 @@ def prepare_job(
         canvas_width=canvas_width,
         canvas_height=canvas_height,
         mask_blur=plan.feather if feather is None else int(feather),
+        feather_inside=source == "selection",
         watermark=watermark,
         options=tuple(sorted((options or {}).items())),
     )

@@ -247,7 +247,9 @@ class Engine:
         method = str(request.option("fill_method", "telea"))
         filled = classical_fill(np.ascontiguousarray(original[..., :3]), mask, method)
         h, w = mask.shape
-        patch = region.patch_from_generation(filled, w, h, mask, request.mask_blur)
+        patch = region.patch_from_generation(
+            filled, w, h, mask, request.mask_blur, inside=request.feather_inside
+        )
         x, y = (request.region.x, request.region.y) if request.region else (0, 0)
         params = format_parameters(request, request.seed, f"classical fill ({method})", None, w, h)
         return GenerationResult(request, patch, x, y, request.seed, params)
@@ -330,7 +332,9 @@ class Engine:
             # No watermark here: it is embedded in the whole picture a user takes away
             # (editor export, CLI output); a mark on the crop could not be read there.
             feather = request.mask_blur if request.soft_edges else 0
-            patch = region.patch_from_generation(rgb, crop_w, crop_h, mask, feather)
+            patch = region.patch_from_generation(
+                rgb, crop_w, crop_h, mask, feather, inside=request.feather_inside
+            )
             sample_request = request.replace(seed=seed, n_samples=1)
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)

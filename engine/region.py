@@ -277,6 +277,51 @@ def _feather_window(m: np.ndarray, radius: int) -> np.ndarray:
     return np.maximum(out.astype(np.uint8), m)
 
 
+def feather_inside(mask: np.ndarray, radius: int) -> np.ndarray:
+    """A soft mask that is exactly 0 wherever ``mask`` is and fades in over about
+    ``radius`` pixels inside its edge: for a selection, which is a limit.
+
+    Krita's composite mask: the selection shrunk by half the blend width, then blurred by
+    it. The shrink and the blur reach are equal at most, so no pixel outside the selection
+    gets any of the generation. Where the selection is thinner than the blend, the blend
+    is halved until its core still reaches full strength. Soft selection values are kept
+    as a ceiling; the crop's border counts as inside (a selection reaching the canvas edge
+    keeps full strength there, as in ``feather_mask``).
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m.max(axis=2)
+    m = m.astype(np.uint8, copy=False)
+    bbox = mask_bbox(m)
+    if radius <= 0 or bbox is None:
+        return m.copy()
+    # A one-pixel margin of zeros around the mask (or the crop's edge) makes the
+    # replicated window edges of _box_sum mean "outside" there.
+    y0, x0 = max(bbox.y - 1, 0), max(bbox.x - 1, 0)
+    y1, x1 = min(bbox.bottom + 1, m.shape[0]), min(bbox.right + 1, m.shape[1])
+    window = m[y0:y1, x0:x1]
+    on = (window > 0).astype(np.int64)
+    r = int(radius)
+    while r > 1 and not (_box_sum(on, r) == (2 * r + 1) ** 2).any():
+        r //= 2
+    shrink = (r + 1) // 2
+    blur = r - shrink
+    core = (_box_sum(on, shrink) == (2 * shrink + 1) ** 2).astype(np.int64)
+    r1 = blur // 2
+    r2 = blur - r1
+    total = _box_sum(_box_sum(core, r1), r2)
+    k = ((2 * r1 + 1) * (2 * r2 + 1)) ** 2
+    soft = ((total * 255 + k // 2) // k).astype(np.uint8)
+    out = np.zeros_like(m)
+    out[y0:y1, x0:x1] = np.minimum(soft, window)
+    return out
+
+
+def repaint_alpha(mask: np.ndarray, radius: int, inside: bool = False) -> np.ndarray:
+    """The graded repaint mask: ``feather_inside`` for a selection, else ``feather_mask``."""
+    return feather_inside(mask, radius) if inside else feather_mask(mask, radius)
+
+
 def over(dst_rgba: np.ndarray, src_rgba: np.ndarray) -> np.ndarray:
     """Porter-Duff "over" of same-sized uint8 arrays (src RGBA, dst RGB or RGBA; straight alpha).
 
@@ -347,6 +392,7 @@ def patch_from_generation(
     height: int,
     mask: np.ndarray | None = None,
     feather: int = 0,
+    inside: bool = False,
 ) -> np.ndarray:
     """Turn a generation at model size into the RGBA patch for its ``width`` x ``height``
     context crop: the one compositing step every engine job (diffusion and fill) uses.
@@ -354,11 +400,12 @@ def patch_from_generation(
     The colour is ``generated_rgb`` resized back to the crop with Lanczos (a copy when the
     size already matches); the alpha is ``feather_mask(mask, feather)``, exactly 0 outside
     the feathered mask, or opaque everywhere without a mask (a whole-crop generation).
+    ``inside``: the mask is a selection, feathered inside its edge (``feather_inside``).
     """
     back = resize_rgb(np.ascontiguousarray(generated_rgb[..., :3]), width, height)
     if mask is None:
         return np.dstack([back, np.full((height, width), 255, np.uint8)])
-    feathered = feather_mask(mask, feather)
+    feathered = repaint_alpha(mask, feather, inside)
     if feathered.shape != (height, width):
         raise ValueError(f"the mask is {feathered.shape[::-1]}, the crop {(width, height)}")
     # Laid "over" the original the patch reproduces it bit-exactly where the alpha is 0;

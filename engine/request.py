@@ -58,6 +58,9 @@ class GenerationRequest:
     canvas_width: int = 0
     canvas_height: int = 0
     mask_blur: int = 4  # the feather radius in canvas pixels (0: hard edge)
+    # The mask is a selection: a limit, so the feather lies inside its edge and nothing
+    # outside it changes (a painted mask's softness reaches out instead).
+    feather_inside: bool = False
     # Inpainting: how the hole is pre-filled and repainted (engine.inpaint_modes). The
     # job builder resolves "auto" to the mode it picked, so the metadata names it.
     inpaint_mode: str = "auto"

@@ -197,7 +197,7 @@ class SoftInpaintJob:
             mode = detect_mode(original, mask, request.prompt)
         init_rgb = prefill(mode, original, mask)
         feather = request.mask_blur if request.soft_edges else 0
-        feathered = region.feather_mask(mask, feather)
+        feathered = region.repaint_alpha(mask, feather, request.feather_inside)
         original_rgb = prefill("refine", original, mask)
         return cls(
             mode,

@@ -291,7 +291,9 @@ class _Job:
         if self.soft is not None:
             rgb = self.soft.finish(region.resize_rgb(rgb, crop_w, crop_h))
         feather = request.mask_blur if request.soft_edges else 0
-        patch = region.patch_from_generation(rgb, crop_w, crop_h, self.mask, feather)
+        patch = region.patch_from_generation(
+            rgb, crop_w, crop_h, self.mask, feather, inside=request.feather_inside
+        )
         extra = {"Server": f"ComfyUI {info.version}", "Workflow hash": workflow_hash(graph)}
         checkpoint = graph["ckpt"]["inputs"]["ckpt_name"]
         params = format_parameters(sample_request, seed, checkpoint, None, *self.gen, extra)
