@@ -41,7 +41,7 @@ from engine.speed_presets import live_steps
 log = logging.getLogger(__name__)
 
 # Generation-panel settings that live jobs replace with their own.
-_NOT_LIVE = ("mode", "steps", "strength", "n_samples", "guidance")
+_NOT_LIVE = ("mode", "steps", "strength", "n_samples", "guidance", "seed_locked")
 
 
 def _digest(array: np.ndarray | None) -> bytes:
