@@ -278,7 +278,7 @@ def _feather_window(m: np.ndarray, radius: int) -> np.ndarray:
 
 
 def feather_inside(mask: np.ndarray, radius: int) -> np.ndarray:
-    """A soft mask that is exactly 0 wherever ``mask`` is and fades in over about
+    """A soft mask that is exactly 0 wherever ``mask`` is 0 and fades in over about
     ``radius`` pixels inside its edge: for a selection, which is a limit.
 
     Krita's composite mask: the selection shrunk by half the blend width, then blurred by

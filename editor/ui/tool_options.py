@@ -6,12 +6,14 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QColorDialog,
     QFormLayout,
     QFrame,
     QGridLayout,
     QHBoxLayout,
+    QLabel,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -30,6 +32,19 @@ TOOL_ROWS: tuple[tuple[str, ...], ...] = (
     ("brush", "eraser", "mask", "mask_eraser"),
     ("move", "picker", "fill"),
     ("select_rect", "select_ellipse", "lasso", "frame"),
+)
+
+
+# How a new selection combines with the current one: (mode, button text, keys).
+SELECTION_MODES: tuple[tuple[str, str, str], ...] = (
+    ("replace", "Replace", ""),
+    ("add", "Add", "Shift"),
+    ("subtract", "Subtract", "Alt or Ctrl"),
+    ("intersect", "Intersect", "Shift+Alt or Shift+Ctrl"),
+)
+SELECTION_KEYS_TIP = (
+    "Hold while you drag: Shift adds, Alt subtracts, Shift+Alt intersects "
+    "(Ctrl for Alt where the window manager takes Alt+drag)."
 )
 
 
@@ -158,6 +173,7 @@ class ToolOptions(QWidget):
             pressure.addWidget(check)
         form.addRow("Pressure", pressure)
         layout.addLayout(form)
+        layout.addWidget(self._selection_modes())
         # One width for every number box, so the sliders end in one column.
         spins = (self.size_spin, self.hardness_spin, self.opacity_spin, self.spacing_spin,
                  self.smoothing_spin)  # fmt: skip
@@ -202,6 +218,60 @@ class ToolOptions(QWidget):
                 self.tool_buttons.append(button)
         grid.setColumnStretch(columns, 1)  # keep the buttons together on the left
         return grid
+
+    def _selection_modes(self) -> QWidget:
+        """Krita's mode buttons for the selection tools; the held keys override the
+        chosen one for a drag, and the label names the operation in force."""
+        self.selection_row = row = QWidget()
+        box = tidy(QVBoxLayout(row), margin=0)
+        self.selection_mode_label = QLabel()
+        self.selection_mode_label.setToolTip(SELECTION_KEYS_TIP)
+        # Two by two: the tools dock is narrow.
+        buttons = QGridLayout()
+        buttons.setSpacing(2)
+        self.selection_group = QButtonGroup(row)
+        self.selection_buttons: dict[str, QToolButton] = {}
+        for i, (mode, text, keys) in enumerate(SELECTION_MODES):
+            button = QToolButton()
+            button.setText(text)
+            button.setCheckable(True)
+            button.setAutoRaise(True)
+            button.setToolTip(f"{text} ({keys} while dragging)" if keys else text)
+            self.selection_group.addButton(button)
+            self.selection_buttons[mode] = button
+            buttons.addWidget(button, i // 2, i % 2)
+        buttons.setColumnStretch(2, 1)
+        self._chosen_selection_mode = "replace"
+        self.selection_buttons["replace"].setChecked(True)
+        self.selection_group.buttonClicked.connect(self._selection_mode_clicked)
+        box.addWidget(self.selection_mode_label)
+        box.addLayout(buttons)
+        row.setVisible(False)
+        self.show_selection_mode("replace")
+        return row
+
+    def _selection_mode_clicked(self, button: QToolButton) -> None:
+        for mode, b in self.selection_buttons.items():
+            if b is button:
+                self._chosen_selection_mode = mode
+        self.show_selection_mode(self._chosen_selection_mode)
+
+    @property
+    def selection_mode(self) -> str:
+        """The mode chosen with the buttons: what a drag without modifier keys does."""
+        return self._chosen_selection_mode
+
+    def show_selection_mode(self, mode: str, keys: str = "") -> None:
+        """Name ``mode`` as the operation in force (``keys``: the held keys causing it)."""
+        text = dict((m, t) for m, t, _k in SELECTION_MODES)[mode]
+        self.selection_mode_label.setText(
+            f"Selection: {text}" + (f" ({keys} held)" if keys else "")
+        )
+        self.selection_buttons[mode].setChecked(True)
+
+    def set_selection_tool(self, active: bool) -> None:
+        """Show the selection modes only while a combining selection tool is chosen."""
+        self.selection_row.setVisible(active)
 
     def _set_icons(self) -> None:
         """(Re)colour the icons for the current palette (the theme may change live)."""

@@ -3,15 +3,17 @@
 The controllers own what a gesture does to the document (one undo step per gesture);
 this bridge picks the active one, keeps the shared BrushSettings in step with the tool
 options dock, handles Alt+click colour picking while painting, modifier keys for
-selection modes, and the outline of a selection being dragged.
+selection modes (named in the tool options and the status bar while they are held),
+and the outline of a selection being dragged.
 """
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, QPointF, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPointF, Qt
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QMainWindow
 
 from editor.model.document import Document
 from editor.tools.base import Tool
@@ -40,12 +42,32 @@ TOOL_NAMES = (*PAINT_TOOLS, "move", "picker", "fill", *SELECTION_TOOLS)
 Mod = Qt.KeyboardModifier
 
 
-def selection_mode(modifiers: Qt.KeyboardModifier) -> str:
-    """GIMP's convention: Shift adds, Ctrl subtracts, both intersect."""
-    shift, ctrl = bool(modifiers & Mod.ShiftModifier), bool(modifiers & Mod.ControlModifier)
-    if shift and ctrl:
+# The selection tools whose drags combine with the current selection (the frame does not).
+COMBINING_TOOLS = ("select_rect", "select_ellipse", "lasso")
+MODIFIER_KEYS = {
+    Qt.Key.Key_Shift: Mod.ShiftModifier,
+    Qt.Key.Key_Alt: Mod.AltModifier,
+    Qt.Key.Key_Control: Mod.ControlModifier,
+}
+_KEY_EVENTS = (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+_STATUS_PREFIX = "Selection: "
+
+
+def selection_mode(modifiers: Qt.KeyboardModifier, chosen: str = "replace") -> str:
+    """Krita's keys: Shift adds, Alt subtracts, Shift+Alt intersects. Ctrl stands in for
+    Alt (GIMP's subtract), since many window managers take Alt+drag to move windows.
+    Without a key, the mode chosen in the tool options."""
+    shift = bool(modifiers & Mod.ShiftModifier)
+    cut = bool(modifiers & (Mod.AltModifier | Mod.ControlModifier))
+    if shift and cut:
         return "intersect"
-    return "add" if shift else "subtract" if ctrl else "replace"
+    return "add" if shift else "subtract" if cut else chosen
+
+
+def _key_names(modifiers: Qt.KeyboardModifier) -> str:
+    names = (("Shift", Mod.ShiftModifier), ("Ctrl", Mod.ControlModifier),
+             ("Alt", Mod.AltModifier))  # fmt: skip
+    return "+".join(name for name, flag in names if modifiers & flag)
 
 
 class ToolsBridge(QObject):
@@ -60,9 +82,15 @@ class ToolsBridge(QObject):
         self.name = "brush"
         self._tools: dict[str, Tool] = {}
         self._gesture: Tool | None = None
+        self._held = Mod.NoModifier
         options.changed.connect(self._options_changed)
+        options.selection_group.buttonClicked.connect(lambda _b: self._show_selection_mode())
         canvas.tool = self
         self._options_changed()
+        # Modifier keys go to whichever widget has focus: watch them application-wide.
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
 
     def set_document(self, document: Document) -> None:
         self.cancel()
@@ -95,6 +123,45 @@ class ToolsBridge(QObject):
         self.name = name
         self.canvas.show_brush_outline = name in PAINT_TOOLS
         self.canvas.update()
+        self.options.set_selection_tool(name in COMBINING_TOOLS)
+        self._show_selection_mode()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in _KEY_EVENTS:
+            flag = MODIFIER_KEYS.get(event.key())  # type: ignore[attr-defined]
+            if flag is not None:
+                # Platforms differ on whether a modifier key's own event carries it.
+                held = event.modifiers() & (  # type: ignore[attr-defined]
+                    Mod.ShiftModifier | Mod.AltModifier | Mod.ControlModifier
+                )
+                held = held | flag if kind == QEvent.Type.KeyPress else held & ~flag
+                self._set_held(held)
+        elif kind == QEvent.Type.ApplicationDeactivate:
+            self._set_held(Mod.NoModifier)  # a key released elsewhere never reaches us
+        return False
+
+    def _set_held(self, held: Qt.KeyboardModifier) -> None:
+        if held != self._held:
+            self._held = held
+            self._show_selection_mode()
+
+    def _show_selection_mode(self) -> None:
+        """Name the operation a drag would do now, in the tool options and, while keys
+        change it, in the status bar."""
+        chosen = self.options.selection_mode
+        held = self._held if self.name in COMBINING_TOOLS else Mod.NoModifier
+        mode = selection_mode(held, chosen)
+        keys = _key_names(held) if mode != chosen else ""
+        self.options.show_selection_mode(mode, keys)
+        window = self.parent()
+        if not isinstance(window, QMainWindow):
+            return
+        bar = window.statusBar()
+        if keys:
+            bar.showMessage(f"{_STATUS_PREFIX}{mode.capitalize()} ({keys} held)")
+        elif bar.currentMessage().startswith(_STATUS_PREFIX):
+            bar.clearMessage()
 
     def busy(self) -> bool:
         """True during a gesture (undo waits until the stroke is finished)."""
@@ -135,7 +202,7 @@ class ToolsBridge(QObject):
             name = "picker"  # Alt+click picks a colour while painting
         tool = self._tools[name]
         if name in SELECTION_TOOLS and hasattr(tool, "mode"):
-            tool.mode = selection_mode(modifiers)
+            tool.mode = selection_mode(modifiers, self.options.selection_mode)
         self._gesture = tool
         tool.begin(pos.x(), pos.y(), pressure)
         self._show_outline(tool)
