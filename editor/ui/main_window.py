@@ -57,6 +57,7 @@ from editor.ui.settings import Settings
 from editor.ui.tool_options import ToolOptions
 from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
 from editor.ui.upscale_bridge import UpscaleController
+from editor.ui.wheel_guard import install_wheel_guard
 from editor.ui.window_files import APP_NAME, WindowFiles
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
+        install_wheel_guard()  # the wheel scrolls docks, not the fields it passes over
         self.settings = settings or Settings()
         self.document: Document | None = None
         self.path: Path | None = None  # the .ora project (None: never saved as a project)
