@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -58,12 +59,17 @@ class InpaintOptions(QGroupBox):
             "mode's strength; Refine keeps the strength you set."
         )
         self.mode_combo.activated.connect(self._mode_activated)
+        # Auto's choice goes on a line of its own under the combo: beside it, "→ Replace
+        # background" made the dock scroll sideways and cut off the Cancel button.
         self.picked_label = QLabel("")
         self.picked_label.setObjectName("inpaintPickedLabel")
-        mode_row = tidy(QHBoxLayout(), margin=None)
-        mode_row.addWidget(self.mode_combo, 1)
-        mode_row.addWidget(self.picked_label)
-        form.addRow("Inpaint", mode_row)
+        self.picked_label.setWordWrap(True)
+        self.picked_label.hide()
+        mode_column = tidy(QVBoxLayout(), margin=None)
+        mode_column.setSpacing(2)
+        mode_column.addWidget(self.mode_combo)
+        mode_column.addWidget(self.picked_label)
+        form.addRow("Inpaint", mode_column)
 
         self.grow_spin = QSpinBox()
         self.grow_spin.setRange(-200, 200)
@@ -109,8 +115,12 @@ class InpaintOptions(QGroupBox):
         checks.addStretch(1)
         form.addRow("", checks)
 
+    def _set_picked(self, text: str) -> None:
+        self.picked_label.setText(text)
+        self.picked_label.setVisible(bool(text))
+
     def _mode_activated(self, _index: int) -> None:
-        self.picked_label.setText("")
+        self._set_picked("")
         mode = str(self.mode_combo.currentData())
         if mode != "auto":
             self.mode_chosen.emit(mode)
@@ -121,7 +131,7 @@ class InpaintOptions(QGroupBox):
     def show_picked(self, mode: str) -> None:
         """Tell the user which mode Auto picked for the last job."""
         if self.mode_combo.currentData() == "auto":
-            self.picked_label.setText(f"→ {MODE_LABELS.get(mode, mode)}")
+            self._set_picked(f"→ {MODE_LABELS.get(mode, mode)}")
 
     def values(self) -> dict[str, Any]:
         context = str(self.context_combo.currentData())
@@ -141,7 +151,7 @@ class InpaintOptions(QGroupBox):
             index = self.mode_combo.findData(str(values["inpaint_mode"]))
             if index >= 0:
                 self.mode_combo.setCurrentIndex(index)
-                self.picked_label.setText("")
+                self._set_picked("")
         try:
             if "grow" in values:
                 self.grow_spin.setValue(int(values["grow"]))
