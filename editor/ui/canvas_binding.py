@@ -92,7 +92,9 @@ class CanvasBinding(QObject):
             self._size_dirty = False
             self._dirty = QRegion()
             self._mask_dirty = QRegion()
-            self.canvas.set_image(doc.composite(), fit=False)
+            # Only user actions change the canvas size (Scale Image, Canvas Size, Upscale,
+            # outpaint, their undo): the old zoom would leave the picture in a corner.
+            self.canvas.set_image(doc.composite(), fit=True)
             self._show_mask(doc.rect())
             self._selection_dirty = True
         if not self._dirty.isEmpty():
