@@ -48,6 +48,7 @@ class CandidatesStrip(QWidget):
     """Thumbnails of results; selecting one previews it, Accept turns it into a layer."""
 
     preview_changed = Signal(object)  # Candidate | None
+    count_changed = Signal(int)  # results added, accepted or discarded
     accept_requested = Signal(object)  # Candidate
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -111,6 +112,7 @@ class CandidatesStrip(QWidget):
         if self.list.currentRow() < 0:
             self.list.setCurrentRow(self.list.count() - 1)
         self._update_buttons()
+        self.count_changed.emit(self.count())
         return candidate
 
     def select(self, row: int) -> None:
@@ -121,13 +123,24 @@ class CandidatesStrip(QWidget):
         if candidate is not None:
             self.accept_requested.emit(candidate)
 
-    def remove(self, candidate: Candidate) -> None:
-        if candidate in self._candidates:
-            row = self._candidates.index(candidate)
-            self._candidates.pop(row)
+    def remove(self, candidate: Candidate, preview_next: bool = True) -> None:
+        """Drop `candidate`; the next one is previewed, or none with `preview_next` False
+        (after Accept the canvas shows what was accepted)."""
+        if candidate not in self._candidates:
+            return
+        row = self._candidates.index(candidate)
+        self._candidates.pop(row)
+        # One preview_changed below, not one per step of the list's current row moving.
+        self.list.blockSignals(True)
+        try:
             self.list.takeItem(row)
-            self._update_buttons()
-            self.preview_changed.emit(self.current())
+            if not preview_next:
+                self.list.setCurrentRow(-1)
+        finally:
+            self.list.blockSignals(False)
+        self._update_buttons()
+        self.count_changed.emit(self.count())
+        self.preview_changed.emit(self.current())
 
     def discard_current(self) -> None:
         candidate = self.current()
@@ -138,6 +151,7 @@ class CandidatesStrip(QWidget):
         self._candidates.clear()
         self.list.clear()
         self._update_buttons()
+        self.count_changed.emit(0)
         self.preview_changed.emit(None)
 
     def _row_changed(self, _row: int) -> None:

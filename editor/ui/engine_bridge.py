@@ -129,10 +129,12 @@ class GenerationController(QObject):
             on_changed=self.history_changed.emit,
         )
         self._tickets: WeakKeyDictionary[GenerationResult, Ticket] = WeakKeyDictionary()
+        self._notes: list[str] = []  # the last job's warnings, said with "N results ready"
         panel.generate_requested.connect(self.generate)
         panel.cancel_requested.connect(self.cancel)
         candidates.preview_changed.connect(self._show_candidate)
         candidates.accept_requested.connect(self.accept)
+        candidates.count_changed.connect(self._count_changed)
 
     # Client --------------------------------------------------------------------------
     @property
@@ -315,6 +317,13 @@ class GenerationController(QObject):
         if done > 0:
             left = (now - running.first_step_at) / done * (total - step)
         self.panel.set_progress(step, total, left)
+        request = running.job.request
+        if done == 0 and total < request.steps:
+            # img2img and inpaint run only the last `strength` of the steps asked for;
+            # said once, so that "Step 3/4" after asking for 8 makes sense.
+            self.panel.set_status(
+                f"{total} of {request.steps} steps (strength {request.strength:g})"
+            )
         if isinstance(preview, np.ndarray) and running.document is self.document:
             rect = box_to_rect(running.job.request.region)
             self.canvas.set_preview(rgba_array_to_qimage(preview), rect)
@@ -350,11 +359,10 @@ class GenerationController(QObject):
             self.history.mark_kept(self._tickets[results[0]])
             self.status.emit("Generated and added as a layer.")
             return
+        self._notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
         for result in results:
             self.candidates.add_result(result, running.document)
-        notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
-        text = f"{len(results)} result(s) ready: accept one or discard them."
-        self.panel.set_status(" ".join([text, *notes]))
+        self._say_ready()
         self.status.emit(f"Generation finished: {len(results)} result(s).")
         self.results_ready.emit(len(results))
 
@@ -371,11 +379,23 @@ class GenerationController(QObject):
         self.status.emit("Generation cancelled.")
 
     # Candidates ----------------------------------------------------------------------
+    def _say_ready(self) -> None:
+        """'N results ready' in the panel, kept true as results are accepted or dropped."""
+        n = self.candidates.count()
+        if n == 0:
+            if not self._jobs:
+                self.panel.set_status("")
+            return
+        text = f"{n} result{'' if n == 1 else 's'} ready: accept one or discard them."
+        self.panel.set_status(" ".join([text, *self._notes]))
+
+    def _count_changed(self, _count: int) -> None:
+        if not self._jobs:  # while jobs wait or run, their progress owns the status line
+            self._say_ready()
+
     def _show_candidate(self, candidate: Candidate | None) -> None:
         if candidate is None or candidate.document is not self.document:
             self.canvas.set_overlay(None)
-            if self.candidates.count() == 0 and not self._jobs:
-                self.panel.set_status("")  # "N result(s) ready" is no longer true
             return
         result = candidate.result
         self.canvas.set_overlay(candidate.image, QPoint(result.x, result.y))
@@ -393,7 +413,8 @@ class GenerationController(QObject):
         ticket = self._tickets.get(candidate.result)
         if ticket is not None:
             self.history.mark_kept(ticket)
-        self.candidates.remove(candidate)
+        # The canvas then shows what was accepted; the others wait unpreviewed.
+        self.candidates.remove(candidate, preview_next=False)
         if layer is not None:
             self.accepted.emit(layer)
         return layer
