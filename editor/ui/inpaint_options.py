@@ -63,7 +63,6 @@ class InpaintOptions(QGroupBox):
         # background" made the dock scroll sideways and cut off the Cancel button.
         self.picked_label = QLabel("")
         self.picked_label.setObjectName("inpaintPickedLabel")
-        self.picked_label.setWordWrap(True)
         self.picked_label.hide()
         mode_column = tidy(QVBoxLayout(), margin=None)
         mode_column.setSpacing(2)
