@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
 from editor.model.document import Document
 from editor.model.layer import Layer
@@ -43,7 +43,7 @@ from editor.ui.candidates import CandidatesStrip
 from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_keys import CanvasKeys
 from editor.ui.canvas_view import CanvasView
-from editor.ui.dock_layout import keep_in_view
+from editor.ui.dock_layout import keep_in_view, scrolling
 from editor.ui.engine_bridge import GenerationController
 from editor.ui.generation_history_panel import GenerationHistoryPanel
 from editor.ui.generation_panel import GenerationPanel
@@ -147,20 +147,11 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    @staticmethod
-    def _scrolling(widget: QWidget) -> QScrollArea:
-        """Docks scroll rather than force a window taller than small laptop screens."""
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(widget)
-        return scroll
-
     def _create_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        tools = self._scrolling(self.tool_options)
+        tools = scrolling(self.tool_options)
         self.tools_dock = self._dock("Tools", "toolsDock", tools, left)
-        generate = self._scrolling(self.generation_panel)
+        generate = scrolling(self.generation_panel)
         # However tall the neighbours get (the Live side view, a saved layout), the Generate
         # button and its progress stay in view; the settings under them scroll.
         keep_in_view(
