@@ -54,6 +54,7 @@ from editor.ui.live_dock import add_live_dock
 from editor.ui.menus import connect_actions, create_menus
 from editor.ui.server_status import ServerController
 from editor.ui.settings import Settings
+from editor.ui.task_status import ask_quit_running
 from editor.ui.tool_options import ToolOptions
 from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
 from editor.ui.upscale_bridge import UpscaleController
@@ -514,7 +515,7 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.maybe_save():
+        if not ask_quit_running(self) or not self.maybe_save():
             event.ignore()
             return
         self.save_settings()

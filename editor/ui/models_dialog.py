@@ -143,6 +143,9 @@ class ModelsDialog(QDialog):
     def busy(self) -> bool:
         return self.task is not None
 
+    def running_task(self) -> str | None:
+        return self._task_label if self.task is not None else None
+
     def _set_busy(self, busy: bool) -> None:
         self.install_button.setEnabled(not busy)
         self.remove_button.setEnabled(not busy and bool(self.selected_models()))
@@ -397,8 +400,8 @@ class ModelsDialog(QDialog):
         """Esc, Close and the window's close button (QDialog's closeEvent calls this).
         With a task running it asks: stop it, keep it running in the background (the
         main window's status bar shows it), or stay open."""
-        if self.task is not None:
-            answer = ask_close_running(self, self._task_label, "nothing is left half-done")
+        if (what := self.running_task()) is not None:
+            answer = ask_close_running(self, what, "nothing is left half-done")
             if answer == "cancel":
                 return
             if answer == "stop":

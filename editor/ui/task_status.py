@@ -5,6 +5,7 @@ status bar, with a button that reopens the dialog on it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -40,6 +41,38 @@ def ask_close_running(dialog: QDialog, what: str, stop_means: str) -> str:
     box.exec()
     clicked = box.clickedButton()
     return "keep" if clicked is keep else "stop" if clicked is stop else "cancel"
+
+
+@runtime_checkable
+class RunsTask(Protocol):
+    def running_task(self) -> str | None:
+        """What the dialog's task is doing ("installing X"), None when none runs."""
+
+    def cancel(self) -> None: ...
+
+
+def ask_quit_running(window: QMainWindow) -> bool:
+    """Before the window closes: True when none of its dialogs runs a task, or the user
+    chose to stop them (they are cancelled); False keeps the window open. Quitting would otherwise stop an
+    install or a training kept running in the background without a word."""
+    dialogs = [d for d in window.findChildren(QDialog) if isinstance(d, RunsTask)]
+    running = [what for dialog in dialogs if (what := dialog.running_task())]
+    if not running:
+        return True
+    box = QMessageBox(window)
+    box.setObjectName("quitRunningBox")
+    box.setWindowTitle("Quit Overpaint")
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setText(f"Overpaint is still {' and '.join(running)}. Quit and stop it?")
+    quit_button = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    if box.clickedButton() is not quit_button:
+        return False
+    for dialog in dialogs:
+        dialog.cancel()
+    return True
 
 
 class TaskStatus(QWidget):

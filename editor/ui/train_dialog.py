@@ -476,6 +476,9 @@ class TrainDialog(QDialog):
         ):
             widget.setEnabled(enabled)
 
+    def running_task(self) -> str | None:
+        return f"training the LoRA {self.lora_name()}" if self.task is not None else None
+
     def wait_idle(self, ms: int = 60000) -> None:
         """Cancel a running training and wait for its thread (closing, quitting, tests)."""
         task = self.task
@@ -502,10 +505,8 @@ class TrainDialog(QDialog):
         """Esc, Close and the window's close button (QDialog's closeEvent calls this).
         With a training running it asks: stop it, keep it running in the background (the
         main window's status bar shows it), or stay open."""
-        if self.task is not None:
-            answer = ask_close_running(
-                self, f"training the LoRA {self.lora_name()}", "a checkpoint is kept to continue"
-            )
+        if (what := self.running_task()) is not None:
+            answer = ask_close_running(self, what, "a checkpoint is kept to continue")
             if answer == "cancel":
                 return
             if answer == "stop":

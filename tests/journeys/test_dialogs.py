@@ -185,3 +185,31 @@ def test_a_training_kept_running_then_stopped_leaves_no_lora_anywhere(
     window.refresh_models()
     combo = panel.lora_panel.combo
     assert [combo.itemData(i) for i in range(combo.count()) if combo.itemData(i)] == []
+
+
+def test_quitting_while_an_install_runs_in_the_background_asks_first(
+    window, qtbot, tmp_path: Path
+) -> None:
+    gate = Gate(_big_lora(tmp_path / "src.safetensors", context_dim=128), "ink.safetensors")
+    dialog = _open(window, qtbot, "models", ModelsDialog, "modelsDialog")
+    dialog.sources.tabs.setCurrentIndex(1)
+    window.ask_save_changes = lambda: "discard"
+    with gated(gate) as url:
+        dialog.sources.source_edit.setText(url)
+        answer("confirmInstallBox", "Install")
+        qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=30_000)
+        reply("closeRunningBox", "Keep Running")
+        assert dialog.close() and dialog.busy()
+
+        asked = reply("quitRunningBox", "Cancel")
+        assert not window.close()  # Cancel: the window and the install stay
+        assert asked and "installing" in asked[0]
+        assert window.isVisible() and dialog.busy()
+
+        reply("quitRunningBox", "Quit")
+        assert window.close()
+        assert not window.isVisible()
+        gate.release.set()
+        qtbot.waitUntil(lambda: not dialog.busy(), timeout=30_000)
+    assert not (user_models_dir() / "loras" / "ink.safetensors").exists()
