@@ -182,6 +182,12 @@ def prepare_job(
         fx0, fy0 = max(box.x - ctx.x, 0), max(box.y - ctx.y, 0)
         mask_crop[fy0 : box.bottom - ctx.y, fx0 : box.right - ctx.x] = 255
     mode = choose_mode(str(params.get("mode", "auto")), crop, mask_crop)
+    if mode == "outpaint" and source == "frame" and mask_crop is not None:
+        # A frame over empty canvas extends the picture: only the empty part is new. The
+        # picture under the frame is context, reached only by the feather's blend.
+        empty = (crop[..., 3] == 0) & (mask_crop > 0)
+        if empty.any():
+            mask_crop = np.where(empty, 255, 0).astype(np.uint8)
     if mode in ("inpaint", "fill") and (mask_crop is None or not mask_crop.any()):
         raise JobError(f"{mode.capitalize()} needs a mask; paint over the area to change first.")
     image = None if mode == "txt2img" and source == "canvas" else crop

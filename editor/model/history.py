@@ -111,6 +111,38 @@ class History(QObject):
                 if macro.commands:
                     self.push(macro, applied=True)
 
+    def top(self) -> Command | None:
+        """The newest done step (None when there is none)."""
+        return self._commands[self._index - 1] if self._index > 0 else None
+
+    def take_top(self, cmd: Command) -> bool:
+        """Lift ``cmd``, the newest done step, off the stack with its edit still applied,
+        so that it can be pushed again inside a larger step (an outpaint's canvas growth
+        joining the result's Accept). False, and nothing changes, if ``cmd`` is not the
+        newest done step. The redo steps go, as with any push."""
+        if self._macro is not None or self.top() is not cmd:
+            return False
+        self._index -= 1
+        del self._commands[self._index :]
+        if self._clean is not None and self._clean > self._index:
+            self._clean = None
+        return True
+
+    def drop_top(self, cmd: Command) -> bool:
+        """Undo ``cmd``, the newest done step, and forget it: no redo step is left (a
+        discarded outpaint's canvas growth). False, and nothing changes, if ``cmd`` is not
+        the newest done step."""
+        if self._macro is not None or self.top() is not cmd:
+            return False
+        was_clean = self.is_clean()
+        cmd.undo()
+        self._index -= 1
+        del self._commands[self._index :]
+        if self._clean is not None and self._clean > self._index:
+            self._clean = None
+        self._announce(was_clean)
+        return True
+
     # -- moving ----------------------------------------------------------------------------
     def undo(self) -> bool:
         if not self.can_undo():

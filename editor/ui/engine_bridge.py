@@ -7,7 +7,8 @@ EngineClient's worker -> progress and previews on the canvas -> results as candi
 
 The EngineClient (and with it the worker thread) is created on the first Generate, so a
 window that never generates never starts a thread. Only Accept changes the document,
-apart from the canvas growth a frame past the edge asks for (its own undo step).
+apart from the canvas growth a frame past the edge asks for: it lasts until the result
+is accepted (one undo step with it) or dropped (the canvas shrinks back).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from editor.model.layer import Layer
 from editor.ui.candidates import Candidate, CandidatesStrip
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generation_panel import GenerationPanel
+from editor.ui.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.settings import Settings
 from engine.history.recorder import BackgroundRecorder, Ticket
-from engine.jobs import FILL_NATIVE, JobError, PreparedJob, frame_growth, prepare_job
+from engine.jobs import FILL_NATIVE, JobError, PreparedJob, prepare_job
 from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
 from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
 
@@ -50,6 +52,7 @@ class _RunningJob:
     first_step_at: float | None = None
     first_step: int = 0
     accept: bool = False  # lay the first result straight into the document
+    growths: tuple[Growth, ...] = ()  # canvas growths its result's place depends on
 
 
 def box_to_rect(box: Box) -> QRect:
@@ -129,10 +132,16 @@ class GenerationController(QObject):
             on_changed=self.history_changed.emit,
         )
         self._tickets: WeakKeyDictionary[GenerationResult, Ticket] = WeakKeyDictionary()
+        self._growths = CanvasGrowths()
+        self._growth_needs: WeakKeyDictionary[GenerationResult, tuple[Growth, ...]] = (
+            WeakKeyDictionary()
+        )
         self._notes: list[str] = []  # the last job's warnings, said with "N results ready"
         panel.generate_requested.connect(self.generate)
         panel.cancel_requested.connect(self.cancel)
         candidates.preview_changed.connect(self._show_candidate)
+        # A discarded result may leave a canvas growth that nothing needs any more.
+        candidates.preview_changed.connect(lambda _candidate: self.release_growths())
         candidates.accept_requested.connect(self.accept)
         candidates.count_changed.connect(self._count_changed)
 
@@ -174,40 +183,49 @@ class GenerationController(QObject):
     def prepare(self, params: Mapping[str, Any], native: int) -> PreparedJob:
         """The job for the document's region with the panel's `params` (JobError if the
         document cannot make it). A generation frame drawn past the canvas edge means
-        "extend the picture": the canvas grows to hold it first (one undo step)."""
+        "extend the picture": the canvas grows to hold it first, until the result is
+        accepted or dropped (editor.ui.outpaint_growth)."""
         doc = self.document
         if doc is None:
             raise JobError("Open or create an image first, then generate.")
-        self._grow_canvas_to_frame(doc)
-        return prepare_job(
-            params,
-            doc.width,
-            doc.height,
-            # Control layers guide the job; they are not part of the picture it repaints.
-            lambda box: model_composite(doc, box_to_rect(box)),
-            mask=doc.mask if doc.has_mask() else None,
-            selection=doc.selection if doc.has_selection() else None,
-            frame=doc.generation_frame,
-            native=native,
-            options=self.settings.engine_options(),
-            watermark=self.settings.watermark,
-            controls=layer_control_sources(doc),
-        )
+        frame = self._grow_canvas_to_frame(doc)
+        try:
+            return prepare_job(
+                params,
+                doc.width,
+                doc.height,
+                # Control layers guide the job; they are not part of the picture it repaints.
+                lambda box: model_composite(doc, box_to_rect(box)),
+                mask=doc.mask if doc.has_mask() else None,
+                selection=doc.selection if doc.has_selection() else None,
+                frame=frame,
+                native=native,
+                options=self.settings.engine_options(),
+                watermark=self.settings.watermark,
+                controls=layer_control_sources(doc),
+            )
+        except JobError:
+            self.release_growths()  # no job: the canvas goes back to its size
+            raise
 
-    @staticmethod
-    def _grow_canvas_to_frame(doc: Document) -> None:
-        frame = doc.generation_frame
-        if frame is None or doc.has_mask() or doc.has_selection():
-            return
-        growth = frame_growth(frame, doc.width, doc.height)
-        if any(growth):
-            try:
-                doc.expand_canvas(*growth)
-            except ValueError:
-                raise JobError(
-                    "The generation frame reaches too far past the picture; draw it closer "
-                    "to the canvas."
-                ) from None
+    def _grow_canvas_to_frame(self, doc: Document) -> Box | None:
+        """The frame to generate in, after growing the canvas to hold it."""
+        if doc.generation_frame is None or doc.has_mask() or doc.has_selection():
+            return doc.generation_frame
+        try:
+            return self._growths.grow(doc)[0]
+        except ValueError:
+            raise JobError(
+                "The generation frame reaches too far past the picture; draw it closer "
+                "to the canvas."
+            ) from None
+
+    def release_growths(self) -> None:
+        """Undo the canvas growths no running job or waiting result needs any more."""
+        in_use = [g for running in self._jobs.values() for g in running.growths]
+        for candidate in self.candidates.candidates():
+            in_use += self._growth_needs.get(candidate.result, ())
+        self._growths.release(in_use)
 
     def generate(self) -> int | None:
         """Submit a job for the current document; returns its id, None if refused."""
@@ -273,7 +291,8 @@ class GenerationController(QObject):
 
         self.client.servers = configured_servers(self.settings)  # Settings > Servers
         job_id = self.client.submit(job.request, job.inputs)
-        self._jobs[job_id] = _RunningJob(job, self.document, accept=accept)
+        growths = self._growths.pending(self.document)
+        self._jobs[job_id] = _RunningJob(job, self.document, accept=accept, growths=growths)
         self._update_running()
         if self._running is None:
             self.panel.set_waiting("Starting the engine…")
@@ -345,6 +364,7 @@ class GenerationController(QObject):
         # The thumbnail shows the result on the whole picture; the inputs make it replayable.
         backdrop = whole_picture_later(running.document)
         for result in results:
+            self._growth_needs[result] = running.growths
             self._tickets[result] = self.history.record(
                 result.request,
                 result.rgba,
@@ -353,6 +373,7 @@ class GenerationController(QObject):
                 inputs=running.job.inputs,
             )
         if running.document is not self.document:
+            self.release_growths()
             return  # the document was closed meanwhile: nowhere to put the results
         if running.accept and results:
             self.accepted.emit(self.accept_result(results[0]))
@@ -363,18 +384,21 @@ class GenerationController(QObject):
         for result in results:
             self.candidates.add_result(result, running.document)
         self._say_ready()
+        self.release_growths()  # a job without results needs no room for them
         self.status.emit(f"Generation finished: {len(results)} result(s).")
         self.results_ready.emit(len(results))
 
     def _on_failed(self, job_id: int, message: str) -> None:
         if self._finish(job_id) is None:
             return
+        self.release_growths()
         self.panel.set_status(message)
         self.error.emit(message)
 
     def _on_cancelled(self, job_id: int) -> None:
         if self._finish(job_id) is None:
             return
+        self.release_growths()
         self.panel.set_status("Generation cancelled.")
         self.status.emit("Generation cancelled.")
 
@@ -421,14 +445,23 @@ class GenerationController(QObject):
 
     def accept_result(self, result: GenerationResult) -> Layer:
         """Lay `result` into the document as a new layer named after its prompt, carrying
-        its generation metadata (for export and `overpaint rerun`); one undo step."""
-        assert self.document is not None
-        return self.document.accept_patch(
-            result.rgba,
-            result.x,
-            result.y,
-            name=layer_name_for(result.request.prompt),
-            metadata={PARAMETERS_KEY: result.parameters, REQUEST_KEY: result.request.to_json()},
+        its generation metadata (for export and `overpaint rerun`); one undo step, which
+        takes back the canvas growth of an outpaint too."""
+        doc = self.document
+        assert doc is not None
+        return self._growths.accept(
+            doc,
+            self._growth_needs.get(result, ()),
+            lambda: doc.accept_patch(
+                result.rgba,
+                result.x,
+                result.y,
+                name=layer_name_for(result.request.prompt),
+                metadata={
+                    PARAMETERS_KEY: result.parameters,
+                    REQUEST_KEY: result.request.to_json(),
+                },
+            ),
         )
 
     def set_document(self, document: Document | None) -> None:

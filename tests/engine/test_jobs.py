@@ -163,3 +163,18 @@ def test_inputs_for_a_recorded_request_are_the_crops_the_builder_made() -> None:
 def test_frame_growth_names_each_side_past_the_canvas() -> None:
     assert frame_growth(Box(-10, 5, 50, 50), 100, 40) == (10, 0, 0, 15)
     assert frame_growth(Box(0, 0, 100, 40), 100, 40) == (0, 0, 0, 0)
+
+
+def test_frame_over_empty_canvas_repaints_only_the_empty_part() -> None:
+    # A frame half over the picture, half over a transparent band (a canvas grown for
+    # outpainting): the picture under the frame is context, not repainted.
+    image = canvas()
+    image[:, 500:, 3] = 0
+    frame = Box(400, 100, 200, 150)
+    job = prepare_job(PARAMS, W, H, image_composite(image), frame=frame, native=256)
+    assert job.region_source == "frame" and job.request.mode == "outpaint"
+    ctx, m = job.request.region, job.inputs.mask
+    x0, y0 = frame.x - ctx.x, frame.y - ctx.y
+    assert (m[y0 : y0 + 150, x0 + 100 : x0 + 200] == 255).all()  # the empty part
+    assert not m[:, : 500 - ctx.x].any()  # the picture, frame part included
+    assert not m[:y0].any() and not m[y0 + 150 :].any()  # empty canvas outside the frame

@@ -84,3 +84,37 @@ def test_document_undo_limit_applies_to_real_strokes():
     # Undoing all kept strokes leaves the earliest (dropped) strokes on the layer.
     alpha = doc.layers[0].pixels[..., 3] if doc.layers else np.zeros(1)
     assert alpha[30, 500] == 255 and alpha[30 + 11 * 80, 500] == 0
+
+
+def test_take_top_lifts_only_the_newest_step_and_keeps_it_applied():
+    history = History()
+    log: list[str] = []
+    first, second = Holder("first", 0, log), Holder("second", 0, log)
+    history.push(first)
+    history.set_clean()
+    history.push(second)
+    assert not history.take_top(first)  # not the newest: nothing changes
+    assert history.texts() == ["first", "second"]
+    assert history.take_top(second)
+    assert history.texts() == ["first"] and log == ["redo first", "redo second"]
+    with history.macro("both"):
+        history.push(second, applied=True)
+        history.push(Holder("third", 0, log))
+    assert history.texts() == ["first", "both"] and not history.is_clean()
+    history.undo()
+    assert log[-2:] == ["undo third", "undo second"]
+
+
+def test_drop_top_undoes_the_newest_step_and_leaves_no_redo():
+    history = History()
+    log: list[str] = []
+    first, second = Holder("first", 0, log), Holder("second", 0, log)
+    history.push(first)
+    history.set_clean()
+    history.push(second)
+    assert not history.drop_top(first)
+    assert history.drop_top(second)
+    assert log[-1] == "undo second"
+    assert history.texts() == ["first"] and not history.can_redo()
+    assert history.is_clean()  # back at the saved state
+    assert not history.drop_top(second)
