@@ -141,6 +141,30 @@ def load_pictures(
     return pictures
 
 
+_MIRRORED = {"left": "right", "right": "left"}
+
+
+def mirrored_caption(text: str) -> str:
+    """The caption of the picture's mirror image: "left" and "right" trade places.
+
+    Without this, flips teach the opposite side for every caption that names one."""
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        other = _MIRRORED[word.lower()]
+        return other.capitalize() if word[0].isupper() else other
+
+    return re.sub(r"\b(?:left|right)\b", swap, text, flags=re.IGNORECASE)
+
+
+def without_word(caption: str, word: str) -> str:
+    """The caption with every occurrence of `word` left out ("a red star, blue background"
+    -> "a red, blue background"): the prompt for what the model drew before the concept."""
+    text = re.sub(rf"\b{re.escape(word)}\b", " ", caption, flags=re.IGNORECASE)
+    text = re.sub(r"\s+([,.;:])", r"\1", " ".join(text.split()))
+    return text.strip(" ,")
+
+
 def caption_words(text: str) -> set[str]:
     return set(re.findall(r"[\w'-]+", text.lower()))
 

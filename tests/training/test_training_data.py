@@ -15,6 +15,8 @@ from engine.training.data import (
     check_concept,
     fit,
     load_pictures,
+    mirrored_caption,
+    without_word,
     write_caption,
 )
 from engine.training.settings import TrainingSettings
@@ -125,3 +127,20 @@ def test_buckets_keep_the_aspect_ratio_at_about_the_native_area() -> None:
     wide = np.zeros((200, 400, 4), np.uint8) + 255
     w, h = min(sizes, key=lambda s: abs(np.log((s[0] / s[1]) / 2.0)))
     assert fit(wide, w, h).shape == (h, w, 3) and w > h
+
+
+def test_a_mirror_image_gets_the_caption_with_left_and_right_swapped() -> None:
+    assert mirrored_caption("a red star on the left, blue background") == (
+        "a red star on the right, blue background"
+    )
+    assert mirrored_caption("Right hand up, left foot out") == "Left hand up, right foot out"
+    # Only whole words: "leftover" and "bright" stay as they are.
+    assert mirrored_caption("leftover bright paint") == "leftover bright paint"
+
+
+def test_the_prior_prompt_is_the_caption_without_the_concept_word() -> None:
+    assert without_word("a red star on the left, blue background", "star") == (
+        "a red on the left, blue background"
+    )
+    assert without_word("Star, a picture of star", "star") == "a picture of"
+    assert without_word("a starry sky", "star") == "a starry sky"
