@@ -42,14 +42,18 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             f"{args.image} carries no Overpaint request metadata, so it cannot be re-run."
         )
     base = mask = None
-    if args.init_img is None and needs_pictures(request):
+    recorded = None
+    if args.init_img is None and not args.control_image and needs_pictures(request):
         # The editor's (and the CLI's) input pictures are kept in the history.
-        inputs, base = _recorded_inputs(args.image, request, replay.get("history_entry"))
+        recorded = _recorded_inputs(args.image, request, replay.get("history_entry"))
+    if recorded is not None:
+        inputs, base = recorded
     else:
         if request.mode != "txt2img":
             if args.init_img is None:
                 raise CliError(
-                    f"{args.image} was made with {request.mode}; pass the same --init-img."
+                    f"{args.image} was made with {request.mode} on a picture that is not in "
+                    "the generation history; pass that picture with --init-img."
                 )
             base = read_image(args.init_img)
             h, w = base.shape[:2]
@@ -77,16 +81,17 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 def _recorded_inputs(
     image: Path, request: GenerationRequest, entry_id: object
-) -> tuple[GenerationInputs, np.ndarray]:
+) -> tuple[GenerationInputs, np.ndarray] | None:
     """The input pictures the history kept for the run that made ``image``, and the whole
     picture to lay the new result on: a CLI run's input, or for an editor export the
-    export itself with the pixels the generation ran on put back under it."""
+    export itself with the pixels the generation ran on put back under it. None when the
+    history holds no such run (the caller then asks for the pictures)."""
     from engine.history.config import open_history
     from engine.history.replay import recorded_job
 
     store = open_history(force=True)
     if store is None:
-        raise CliError(f"{image} was made with {request.mode}; pass the same --init-img.")
+        return None
     whole = read_image(image)
     job = None
     try:
@@ -104,10 +109,7 @@ def _recorded_inputs(
     finally:
         store.close()
     if job is None:
-        raise CliError(
-            f"{image} was made with {request.mode} on a picture that is not in the "
-            "generation history; pass that picture with --init-img."
-        )
+        return None
     if job.base is not None:
         return job.inputs, job.base
     h, w = whole.shape[:2]
