@@ -35,8 +35,8 @@ from editor.io.errors import FileError
 from editor.io.project import load_ora, save_ora
 from editor.model.document import MAX_CANVAS_SIDE, Document
 from editor.model.snapshot import DocumentSnapshot, document_from_snapshot, snapshot
-from engine.atomic_write import atomic_write, remove_stale_temporaries
-from engine.paths import user_data_dir
+from engine.core.atomic_write import atomic_write, remove_stale_temporaries
+from engine.core.paths import user_data_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The engine interface the worker and the CLI talk to, and the choice between engines.
 
-Two engines implement it: the in-process diffusers Engine (engine/pipelines.py) and the
+Two engines implement it: the in-process diffusers Engine (engine/local/engine.py) and the
 ComfyEngine that runs jobs on ComfyUI servers (engine/comfy/engine.py). Nothing above
 this choice knows which one runs: both take the same request and inputs and give the
 same kind of results, composited by the same region code.
@@ -40,6 +40,6 @@ def make_engine(extra_dirs: Sequence[Path] = (), servers: ServerList = ()) -> Ge
         from engine.comfy.engine import ComfyEngine
 
         return ComfyEngine(servers)
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
 
     return Engine(extra_dirs)

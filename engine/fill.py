@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from engine.cvsafe import import_cv2
+from engine.core.cvsafe import import_cv2
 
 log = logging.getLogger(__name__)
 

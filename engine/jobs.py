@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.control_jobs import LayerControl, layer_controls
-from engine.errors import InvalidRequestError
+from engine.control.jobs import LayerControl, layer_controls
+from engine.core.errors import InvalidRequestError
 from engine.inpaint_modes import check_mode, default_strength, detect_mode
 from engine.region import context_padding, grow_mask, mask_bbox, pick_region, plan_region
 from engine.request import Box, GenerationInputs, GenerationRequest
@@ -155,7 +155,7 @@ def prepare_job(
     selection) is grown first, the region is planned with the chosen context, the feather
     is the plan's (about a tenth of the mask's diagonal) unless `feather` is set, and an
     "auto" inpaint mode is resolved here, with its default strength. `controls` are the
-    window's visible control layers (see engine.control_jobs).
+    window's visible control layers (see engine.control.jobs).
     """
     if canvas_width <= 0 or canvas_height <= 0:
         raise JobError("The canvas is empty; open or create an image first.")

@@ -22,8 +22,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from engine import __version__
-from engine.atomic_write import atomic_write
-from engine.control_spec import control_parameters, spec_from_parameters
+from engine.control.spec import control_parameters, spec_from_parameters
+from engine.core.atomic_write import atomic_write
 from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def format_parameters(
     if request.loras:
         # AUTOMATIC1111 keeps <lora:name:weight> in the prompt; its `Lora hashes` pair
         # comes in `extra` (hashing needs the files).
-        from engine.loras import format_tags
+        from engine.lora.library import format_tags
 
         text = f"{text} {format_tags(request.loras)}".strip()
     if request.negative_prompt:
@@ -153,7 +153,7 @@ def save_png(
 ) -> None:
     """Write a PNG with metadata atomically: an existing file is replaced whole or not at all.
 
-    See `engine.atomic_write`: a new file gets the permissions the umask allows, a replaced
+    See `engine.core.atomic_write`: a new file gets the permissions the umask allows, a replaced
     one keeps its own; on any error ``path`` is untouched and no temporary file remains.
     """
     image = _to_image(rgba_or_rgb)

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ModelError
-from engine.paths import RESOURCES, user_models_dir
+from engine.core.errors import ModelError
+from engine.core.paths import RESOURCES, user_models_dir
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.control_spec import ControlSpec
+from engine.control.spec import ControlSpec
 
 Mode = Literal["txt2img", "img2img", "inpaint", "outpaint", "fill"]
 MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "outpaint", "fill")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine import region
-from engine.cvsafe import import_cv2
+from engine.core.cvsafe import import_cv2
 from engine.inpaint_modes import detect_mode, prefill
 from engine.request import GenerationRequest
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.cvsafe import import_cv2
+from engine.core.cvsafe import import_cv2
 from engine.request import Box
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from engine.errors import Cancelled, EngineError
+from engine.core.errors import Cancelled, EngineError
 from engine.request import GenerationInputs, GenerationRequest
 
 log = logging.getLogger(__name__)

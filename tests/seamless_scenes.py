@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.cvsafe import import_cv2
+from engine.core.cvsafe import import_cv2
 
 H, W = 384, 512
 MASK_RADIUS = 100

@@ -1,7 +1,7 @@
 """opencv-python must not leak its Qt5 settings into Overpaint's Qt or its child processes.
 
 Importing cv2 sets QT_QPA_PLATFORM_PLUGIN_PATH / QT_QPA_FONTDIR to its bundled Qt5 plugins;
-engine.cvsafe puts them back. Each check runs in a fresh interpreter, because cv2 may
+engine.core.cvsafe puts them back. Each check runs in a fresh interpreter, because cv2 may
 already be imported in the pytest process.
 """
 
@@ -105,7 +105,7 @@ def test_guarded_cv2_leaves_environment_and_qt_app_intact(tmp_path: Path):
 
 
 def test_guard_keeps_a_users_own_qt_plugin_path(tmp_path: Path):
-    code = "from engine.cvsafe import import_cv2\nimport_cv2()\n" + ENV_DUMP
+    code = "from engine.core.cvsafe import import_cv2\nimport_cv2()\n" + ENV_DUMP
     env = _run(code, tmp_path, QT_QPA_PLATFORM_PLUGIN_PATH="/opt/my-qt/plugins")
     assert env["QT_QPA_PLATFORM_PLUGIN_PATH"] == "/opt/my-qt/plugins"
     assert "QT_QPA_FONTDIR" not in env
@@ -116,7 +116,7 @@ import json, subprocess, sys
 if sys.argv[1] == "raw":
     import cv2
 else:
-    from engine.cvsafe import import_cv2
+    from engine.core.cvsafe import import_cv2
     import_cv2()
 out = subprocess.run(["xvfb-run", "-a", "krita", "--version"], capture_output=True, text=True, timeout=60)
 print(json.dumps({"rc": out.returncode, "out": out.stdout + out.stderr}))

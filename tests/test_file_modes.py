@@ -17,7 +17,7 @@ from editor.app import main
 from editor.io.export import export_png
 from editor.io.project import save_ora
 from editor.model.document import Document
-from engine.atomic_write import backup_path
+from engine.core.atomic_write import backup_path
 
 
 @pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])

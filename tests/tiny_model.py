@@ -21,7 +21,7 @@ def build_tiny_sd_folder(path: Path, seed: int = 0, inpainting_unet: bool = Fals
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from engine.paths import CLIP_TOKENIZER_DIR
+    from engine.core.paths import CLIP_TOKENIZER_DIR
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(

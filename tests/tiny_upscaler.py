@@ -23,7 +23,7 @@ def build_tiny_upscaler_folder(path: Path, seed: int = 0) -> Path:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from engine.paths import CLIP_TOKENIZER_DIR
+    from engine.core.paths import CLIP_TOKENIZER_DIR
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(

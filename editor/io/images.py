@@ -1,7 +1,7 @@
-"""Open raster images for the editor: engine.images' reader with the editor's error types.
+"""Open raster images for the editor: engine.core.images' reader with the editor's error types.
 
 The reading itself (format gate, pixel limit, 16-bit/CMYK/ICC conversions) lives in
-`engine.images`, so the window, the project loader and the `overpaint` CLI decode every
+`engine.core.images`, so the window, the project loader and the `overpaint` CLI decode every
 file the same way. Here its errors become `editor.io.errors.FileError`s, the type every
 editor caller catches, with the same one-sentence messages.
 """
@@ -15,8 +15,8 @@ from typing import TypeVar
 import numpy as np
 
 from editor.io.errors import FileError, ImageTooLargeError
-from engine import images as _engine
-from engine.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, READ_FORMATS, to_rgba8
+from engine.core import images as _engine
+from engine.core.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, READ_FORMATS, to_rgba8
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -41,7 +41,7 @@ def _as_file_error(read: Callable[[], T]) -> T:
 
 
 def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """An HxWx4 uint8 straight-alpha RGBA array, upright per EXIF (see engine.images).
+    """An HxWx4 uint8 straight-alpha RGBA array, upright per EXIF (see engine.core.images).
 
     Raises FileError (ImageTooLargeError above `max_pixels`) with a one-sentence message.
     """

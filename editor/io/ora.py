@@ -37,7 +37,7 @@ from PIL.PngImagePlugin import PngInfo
 from editor.io.errors import FileError, ImageTooLargeError, ProjectFormatError, file_error_from_os
 from editor.io.images import DEFAULT_MAX_PIXELS, decode_image
 from editor.io.safe_zip import SafeZip, label_for
-from engine.atomic_write import atomic_write
+from engine.core.atomic_write import atomic_write
 from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from editor.io.images import DEFAULT_MAX_PIXELS, read_image
 from editor.io.layer_fields import layer_to_record, record_to_layer
 from editor.io.ora import OraProject, read_ora, write_ora
 from editor.model.document import MAX_CANVAS_SIDE, Document
-from engine.atomic_write import remove_stale_temporaries
+from engine.core.atomic_write import remove_stale_temporaries
 
 ORA_SUFFIX = ".ora"
 

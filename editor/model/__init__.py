@@ -10,8 +10,8 @@ from editor.model.blending import (
     blend_mode_to_ora,
 )
 from editor.model.document import Document
-from editor.model.history import Command, History
 from editor.model.layer import Layer
+from editor.model.undo import Command, History
 
 __all__ = [
     "BLEND_MODES",

@@ -13,8 +13,8 @@ import numpy as np
 from PySide6.QtCore import QRect
 
 from editor.model.array_rects import bbox, crop, paste
-from editor.model.history import Command
 from editor.model.layer import Layer
+from editor.model.undo import Command
 
 if TYPE_CHECKING:
     from editor.model.document import Document

@@ -17,9 +17,9 @@ from PySide6.QtCore import QRect
 from editor.model.array_rects import crop
 from editor.model.blending import composite_layers, image_to_rgba
 from editor.model.control_role import ControlRole
-from editor.model.history import Command
 from editor.model.layer import Layer
-from engine.control_jobs import LayerControl
+from editor.model.undo import Command
+from engine.control.jobs import LayerControl
 from engine.request import Box
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.control_spec import ControlSpec, check_spec
+from engine.control.spec import ControlSpec, check_spec
 
 # Short badges for the layer list.
 KIND_BADGES = {

@@ -29,7 +29,7 @@ Reading
     ``mask`` / ``selection``: (h, w) uint8 arrays, 0..255 (read them; edit via methods)
     ``mask_bbox()``, ``selection_bbox()`` -> QRect | None; ``has_selection()``
     ``generation_frame`` -> Box | None; ``generation_region() -> Box | None``
-    ``history`` (editor.model.history.History): undo()/redo()/undo_text()/redo_text()/
+    ``history`` (editor.model.undo.History): undo()/redo()/undo_text()/redo_text()/
     undo_bytes()/undo_limit_mb/set_clean()/is_clean()/texts()/macro(text) (a ``with``
     block whose pushes become one step)
 
@@ -69,7 +69,6 @@ from editor.model import commands as cmds
 from editor.model.array_rects import crop, rect_to_box
 from editor.model.blending import composite_layers, image_to_rgba
 from editor.model.extent import NonzeroExtent
-from editor.model.history import DEFAULT_UNDO_LIMIT_MB, History
 from editor.model.layer import Layer
 from editor.model.layer_stack import MIN_CACHED_BELOW, LayerStack
 from editor.model.mask_selection import MaskAndSelection
@@ -77,6 +76,7 @@ from editor.model.paint_ops import erase_premultiplied, paint_gray, paint_premul
 from editor.model.pixel_edit import PixelEdit, Surface
 from editor.model.scaling import ScaleImageCommand
 from editor.model.stack_cache import BelowCache, composite_with_cache
+from editor.model.undo import DEFAULT_UNDO_LIMIT_MB, History
 from engine.region import pick_region
 from engine.request import Box
 

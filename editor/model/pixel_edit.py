@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import QRect
 
-from editor.model.history import Command
+from editor.model.undo import Command
 
 TILE = 64
 

@@ -12,8 +12,8 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt
 
 from editor.model.blending import image_to_gray, image_to_pixels, wrap_gray
-from editor.model.history import Command
 from editor.model.layer import Layer
+from editor.model.undo import Command
 from engine.request import Box
 
 if TYPE_CHECKING:

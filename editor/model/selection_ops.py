@@ -2,7 +2,7 @@
 
 Selections and masks are (h, w) uint8 arrays, 0 = outside, 255 = inside, values between
 for soft edges. Shapes are rasterised with an antialiased QPainter on a Grayscale8 QImage
-(works headless); morphology goes through OpenCV (``engine.cvsafe.import_cv2``, the one
+(works headless); morphology goes through OpenCV (``engine.core.cvsafe.import_cv2``, the one
 place cv2 is imported, since it meddles with Qt's environment variables).
 """
 
@@ -74,7 +74,7 @@ def _disk(radius: int) -> np.ndarray:
 
 
 def _cv2():
-    from engine.cvsafe import import_cv2
+    from engine.core.cvsafe import import_cv2
 
     return import_cv2()
 

@@ -21,7 +21,7 @@ def flood_region(
     similar = (np.abs(image.astype(np.int16) - seed).max(axis=-1) <= tolerance).astype(np.uint8)
     if not contiguous:
         return similar.astype(bool)
-    from engine.cvsafe import import_cv2
+    from engine.core.cvsafe import import_cv2
 
     cv2 = import_cv2()
     _, labels = cv2.connectedComponents(similar, connectivity=4)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from engine import __version__
-from engine.log_setup import setup_logging
-from engine.paths import RESOURCES
+from engine.core.log_setup import setup_logging
+from engine.core.paths import RESOURCES
 
 APP_ICON = RESOURCES / "icons" / "overpaint.svg"
 

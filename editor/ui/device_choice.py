@@ -15,7 +15,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
-from engine.devices import DeviceReport, probe_devices
+from engine.core.devices import DeviceReport, probe_devices
 
 AUTO = "auto"
 CHECKING = "Looking for GPUs…"

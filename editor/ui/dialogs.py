@@ -98,7 +98,7 @@ class SettingsDialog(QDialog):
         self.autosave_spin.setSpecialValueText("Off")
         self.autosave_spin.setValue(settings.autosave_seconds)
         form.addRow("Autosave unsaved work every", self.autosave_spin)
-        from editor.ui.servers_page import ServersPage
+        from editor.ui.servers.page import ServersPage
 
         self.servers_page = ServersPage(settings)
         form.addRow("Servers", self.servers_page)

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.log_setup import log_file
-from engine.paths import RESOURCES
+from engine.core.log_setup import log_file
+from engine.core.paths import RESOURCES
 
 if TYPE_CHECKING:
     from editor.ui.main_window import MainWindow

@@ -15,7 +15,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from engine.paths import RESOURCES
+from engine.core.paths import RESOURCES
 
 ICON_DIR = RESOURCES / "icons"
 # Rendered pixel sizes; Qt picks the closest (the larger ones serve high-DPI screens).

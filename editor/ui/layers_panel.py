@@ -37,7 +37,7 @@ from editor.model.blending import BLEND_MODES
 from editor.model.control_role import KIND_BADGES
 from editor.ui.icons import action_icon, action_name
 from editor.ui.theme import PANEL_SPACING, tidy
-from engine.control_spec import CONTROL_KINDS
+from engine.control.spec import CONTROL_KINDS
 
 THUMB = 40
 UID_ROLE = Qt.ItemDataRole.UserRole

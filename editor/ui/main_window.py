@@ -2,7 +2,7 @@
 
 The window assembles the parts and routes its actions; the work lives in them:
 file operations in `editor.ui.window_files` (WindowFiles), the generation request's
-life in `editor.ui.engine_bridge` (GenerationController), menus in `editor.ui.menus`,
+life in `editor.ui.generate.controller` (GenerationController), menus in `editor.ui.menus`,
 autosave in `editor.ui.recovery_ui` (created by `enable_recovery`).
 
 Public API (run_gui, tests, benchmarks and recovery drive the window through these):
@@ -39,25 +39,25 @@ from editor.model.document import Document
 from editor.model.layer import Layer
 from editor.ui import file_ops
 from editor.ui.actions import Actions, create_actions
-from editor.ui.candidates import CandidatesStrip
 from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_keys import CanvasKeys
 from editor.ui.canvas_view import CanvasView
 from editor.ui.dock_layout import keep_in_view, scrolling
-from editor.ui.engine_bridge import GenerationController
-from editor.ui.generation_history_panel import GenerationHistoryPanel
-from editor.ui.generation_panel import GenerationPanel
-from editor.ui.history_dock import add_generations_dock
-from editor.ui.history_panel import HistoryPanel
+from editor.ui.generate.candidates import CandidatesStrip
+from editor.ui.generate.controller import GenerationController
+from editor.ui.generate.panel import GenerationPanel
+from editor.ui.generations.dock import add_generations_dock
+from editor.ui.generations.panel import GenerationHistoryPanel
 from editor.ui.layers_panel import LayersPanel
-from editor.ui.live_dock import add_live_dock
+from editor.ui.live.dock import add_live_dock
 from editor.ui.menus import connect_actions, create_menus
-from editor.ui.server_status import ServerController
+from editor.ui.servers.status import ServerController
 from editor.ui.settings import Settings
 from editor.ui.task_status import ask_quit_running
 from editor.ui.tool_options import ToolOptions
 from editor.ui.tools_bridge import TOOL_NAMES, ToolsBridge
-from editor.ui.upscale_bridge import UpscaleController
+from editor.ui.undo_panel import HistoryPanel
+from editor.ui.upscale.controller import UpscaleController
 from editor.ui.wheel_guard import install_wheel_guard
 from editor.ui.window_files import APP_NAME, WindowFiles
 
@@ -111,9 +111,9 @@ class MainWindow(QMainWindow):
         self.generation.error.connect(self.show_error)
         self.generations_dock = add_generations_dock(self)
         self.generations_panel: GenerationHistoryPanel = self.generations_dock.widget()
-        self.live_dock, self.live = add_live_dock(self)  # Live painting (editor.ui.live_mode)
+        self.live_dock, self.live = add_live_dock(self)  # Live painting (editor.ui.live.mode)
         self.generation.status.connect(lambda text: self.statusBar().showMessage(text, STATUS_MS))
-        self.upscale = UpscaleController(self)  # Image > Upscale… (editor.ui.upscale_bridge)
+        self.upscale = UpscaleController(self)  # Image > Upscale… (editor.ui.upscale.controller)
         self.servers = ServerController(self)  # ComfyUI servers' states and models
         self.recent_menu = create_menus(self)
         self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))
@@ -476,7 +476,7 @@ class MainWindow(QMainWindow):
         if action is not None:
             action.setChecked(True)
 
-    # Generation (editor.ui.engine_bridge) ---------------------------------------------------
+    # Generation (editor.ui.generate.controller) ---------------------------------------------------
     def generate(self) -> int | None:
         return self.generation.generate()
 
@@ -487,7 +487,7 @@ class MainWindow(QMainWindow):
 
     def cancel_generation(self) -> None:
         self.generation.cancel()
-        self.upscale.cancel()  # an upscale runs as a job too (editor.ui.upscale_bridge)
+        self.upscale.cancel()  # an upscale runs as a job too (editor.ui.upscale.controller)
 
     def accept_candidate(self) -> Layer | None:
         return self.generation.accept()

@@ -74,13 +74,13 @@ def create_menus(window: MainWindow) -> QMenu:
 
 
 def _open_models(w: MainWindow) -> None:
-    from editor.ui.models_dialog import open_models_dialog  # loaded when first opened
+    from editor.ui.model_manager.dialog import open_models_dialog  # loaded when first opened
 
     open_models_dialog(w)
 
 
 def _open_train(w: MainWindow) -> None:
-    from editor.ui.train_dialog import open_train_dialog  # loaded when first opened
+    from editor.ui.train.dialog import open_train_dialog  # loaded when first opened
 
     open_train_dialog(w)
 
@@ -92,7 +92,7 @@ def _help(w: MainWindow, what: str) -> None:
 
 
 def _control_layers_ui(w: MainWindow, what: str) -> None:
-    from editor.ui import control_layer_dialog as dialogs
+    from editor.ui.generate import control_layer_dialog as dialogs
 
     getattr(dialogs, what)(w)
 

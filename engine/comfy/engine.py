@@ -34,9 +34,8 @@ from engine.comfy.workflow import (
     sampling_steps,
     workflow_hash,
 )
-from engine.errors import Cancelled, EngineError, InvalidRequestError, ModelError
-from engine.loras import with_prompt_loras
-from engine.pipelines import (
+from engine.core.errors import Cancelled, EngineError, InvalidRequestError, ModelError
+from engine.local.engine import (
     CancelCheck,
     Engine,
     ProgressCallback,
@@ -44,6 +43,7 @@ from engine.pipelines import (
     _round8,
     validate_request,
 )
+from engine.lora.library import with_prompt_loras
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 from engine.soft_inpaint import SoftInpaintJob
 
@@ -114,7 +114,7 @@ class _Uploads:
 
 
 class ComfyEngine:
-    """Runs jobs on ComfyUI servers; same contract as engine.pipelines.Engine.run."""
+    """Runs jobs on ComfyUI servers; same contract as engine.local.engine.Engine.run."""
 
     def __init__(
         self, servers: Sequence[tuple[str, str]] | Sequence[str], native: int | None = None
@@ -171,7 +171,7 @@ class _Job:
         warnings: tuple[str, ...],
         native: int | None = None,
     ) -> None:
-        from engine.control_run import verified_specs
+        from engine.control.run import verified_specs
 
         self.request, self.servers, self.cancel = request, servers, cancel
         self.on_progress, self.warnings = on_progress, warnings
@@ -206,7 +206,7 @@ class _Job:
         self.base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**31)
 
     def _control_image(self, spec: Any, image: np.ndarray | None) -> np.ndarray:
-        from engine.control_preprocess import as_control_image, preprocess
+        from engine.control.preprocess import as_control_image, preprocess
 
         if spec.kind == "inpaint" or image is None:
             raise InvalidRequestError(

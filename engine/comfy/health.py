@@ -6,7 +6,7 @@ gets the full check (version, nodes, models: `/object_info` is large, so only th
 server that is up gets a light one (`/queue` and `/models/checkpoints`), so installing a
 model on the server shows up without a restart. A server that comes back after going
 away is simply reached again on a later round: that is the reconnect. No Qt in here; the
-window's wrapper (editor/ui/server_status.py) turns the reports into signals.
+window's wrapper (editor/ui/servers/status.py) turns the reports into signals.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from engine.comfy.server import ComfyServer
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 
 log = logging.getLogger(__name__)
 

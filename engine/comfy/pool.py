@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from engine.comfy.server import ComfyServer, ServerGone, ServerInfo
-from engine.errors import Cancelled, EngineError
+from engine.core.errors import Cancelled, EngineError
 
 log = logging.getLogger(__name__)
 

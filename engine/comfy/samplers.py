@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from engine.errors import InvalidRequestError
+from engine.core.errors import InvalidRequestError
 from engine.schedulers import canonical_name
 
 # name -> (KSampler sampler_name, KSampler scheduler). PLMS is diffusers' PNDM; ComfyUI's

@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 
-from engine.errors import Cancelled, EngineError, InvalidRequestError, OutOfMemoryError
+from engine.core.errors import Cancelled, EngineError, InvalidRequestError, OutOfMemoryError
 
 log = logging.getLogger(__name__)
 

@@ -303,7 +303,7 @@ class ControlTrainer:
 
     def export(self, folder: Path) -> None:
         """fp16 weights (the average when there is one), plus the kind the engine offers it
-        for (engine.control_models)."""
+        for (engine.control.models)."""
         import copy
 
         import torch

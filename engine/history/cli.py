@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.history.config import open_history
 from engine.history.store import HistoryStore, Hit
 
@@ -158,10 +158,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from engine.cli_common import Progress, write_results
+    from engine.cli.common import Progress, write_results
     from engine.history.recorder import record_cli_results
     from engine.history.replay import recorded_job, written_pictures
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
 
     folder = args.out.parent if str(args.out.parent) else Path(".")
     if not folder.is_dir():
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     debug = bool(getattr(args, "debug", False))
-    from engine.cli_common import run_command, setup_cli_logging
+    from engine.cli.common import run_command, setup_cli_logging
 
     def command() -> int:
         if args.action == "rerun":

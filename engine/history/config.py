@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.paths import user_data_dir
+from engine.core.paths import user_data_dir
 
 if TYPE_CHECKING:
     from engine.history.store import HistoryStore

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import EngineError
+from engine.core.errors import EngineError
 from engine.history import pictures as pics
 from engine.history.store import Entry, HistoryStore
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult

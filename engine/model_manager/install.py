@@ -16,7 +16,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import Cancelled, ModelError
+from engine.core.errors import Cancelled, ModelError
+from engine.core.paths import user_data_dir, user_models_dir
 from engine.model_manager.kinds import KIND_DIRS, KINDS, classify
 from engine.model_manager.sources import Plan, plan_install, refuse_pickle
 from engine.model_manager.transfer import (
@@ -29,7 +30,6 @@ from engine.model_manager.transfer import (
     file_name_from,
     human_size,
 )
-from engine.paths import user_data_dir, user_models_dir
 
 log = logging.getLogger(__name__)
 # Room left free after an install so the system does not run dry.

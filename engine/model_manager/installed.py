@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ModelError
+from engine.core.errors import ModelError
+from engine.core.paths import user_models_dir
 from engine.model_manager.kinds import KIND_DIRS, classify
 from engine.models import BUNDLED_MODELS_DIR, inspect_folder
-from engine.paths import user_models_dir
 
 log = logging.getLogger(__name__)
 

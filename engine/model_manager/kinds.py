@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ModelError
+from engine.core.errors import ModelError
 from engine.models import detect_family, inspect_folder, read_safetensors_header
 
 KINDS: tuple[str, ...] = ("checkpoint", "inpainting", "lora", "controlnet", "upscaler", "vae")
@@ -59,7 +59,7 @@ def classify(path: Path) -> Kind:
 
 def classify_header(header: dict[str, dict], path: Path) -> Kind:
     keys = list(header)
-    from engine.loras import is_lora_keys, lora_context_dim
+    from engine.lora.library import is_lora_keys, lora_context_dim
 
     if is_lora_keys(keys):
         return Kind("lora", _CONTEXT_FAMILY.get(lora_context_dim(header) or 0, ""))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.errors import Cancelled, EngineError
+from engine.core.errors import Cancelled, EngineError
 
 log = logging.getLogger(__name__)
 

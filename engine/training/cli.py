@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.errors import Cancelled, EngineError
+from engine.core.errors import Cancelled, EngineError
 from engine.training.data import DEFAULT_TEMPLATE
 from engine.training.settings import PRESETS, TrainingSettings
 from engine.training.trainer import TrainingProgress
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help exits 0, usage errors 2
         return int(e.code or 0)
-    from engine.cli_common import setup_cli_logging
+    from engine.cli.common import setup_cli_logging
 
     setup_cli_logging(args.debug)
     interrupted = []

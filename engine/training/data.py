@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.errors import EngineError
-from engine.images import ImageReadError, read_image
+from engine.core.errors import EngineError
+from engine.core.images import ImageReadError, read_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MIN_PICTURES = 3
@@ -77,7 +77,7 @@ def write_caption(picture: Path, text: str) -> Path | None:
     """Make `text` the picture's caption: NAME.txt, written atomically (a reader sees the old
     or the new caption, never half of one). An empty text removes NAME.txt, so the picture
     falls back to the caption template. Returns the caption file, or None when removed."""
-    from engine.atomic_write import atomic_write
+    from engine.core.atomic_write import atomic_write
 
     target = caption_file(picture)
     text = " ".join(text.split())

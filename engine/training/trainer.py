@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import Cancelled
+from engine.core.errors import Cancelled
+from engine.lora.file import base_model_hash, lora_state, save_lora
 from engine.training.concept_words import TrainableWord, is_known_word, text_parts
 from engine.training.data import Picture, TrainingError, check_concept, load_pictures
-from engine.training.lora_file import base_model_hash, lora_state, save_lora
 from engine.training.settings import WORD_LR_FACTOR, TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ ProgressFn = Callable[[TrainingProgress], None]
 
 
 def default_out(concept: str) -> Path:
-    from engine.paths import user_models_dir
+    from engine.core.paths import user_models_dir
 
     return user_models_dir() / "loras" / f"{concept}.safetensors"
 
@@ -84,7 +84,7 @@ def work_dir(out: Path) -> Path:
     LoRA. Named after `out`'s full path, so two runs never share one."""
     import hashlib
 
-    from engine.paths import user_data_dir
+    from engine.core.paths import user_data_dir
 
     where = str(Path(out).expanduser().resolve())
     key = hashlib.sha256(where.encode()).hexdigest()[:12]
@@ -95,7 +95,7 @@ def training_policy(family: str, device: str | None) -> Any:
     """The generation engine's device policy, with bf16 instead of fp16 where CUDA has it."""
     import torch
 
-    from engine.loading import choose_device
+    from engine.local.loading import choose_device
 
     options: dict[str, Any] = {"device": device, "cpu_offload": False}
     options.update(attention_slicing=False, vae_tiling=False)
@@ -126,7 +126,7 @@ class _Run:
     ) -> None:
         import torch
 
-        from engine.loading import load_pipeline
+        from engine.local.loading import load_pipeline
         from engine.models import resolve_model
 
         self.info = resolve_model(settings.model, settings.extra_dirs)
@@ -454,7 +454,7 @@ def train_lora(
 
     `pipe`: a pipeline of the settings' model to train on instead of loading one, from
     shared_model.borrow (it is changed: LoRA layers, a new word)."""
-    from engine.loading import free_pipelines
+    from engine.local.loading import free_pipelines
 
     out = Path(settings.out) if settings.out else default_out(settings.concept)
     if out.suffix.lower() != ".safetensors":

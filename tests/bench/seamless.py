@@ -68,7 +68,7 @@ def _stock(pipe, picture: np.ndarray, mask: np.ndarray, steps: int) -> np.ndarra
 
 
 def measure_p10(ctx: Context) -> Result:
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
 
     steps = 4 if ctx.profile.name == "smoke" else 20
     names = list(BACKGROUNDS)[:1] if ctx.profile.name == "smoke" else list(BACKGROUNDS)

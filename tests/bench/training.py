@@ -67,8 +67,8 @@ def _cpu_seconds() -> float:
 
 
 def measure_p15(ctx: Context) -> Result:
+    from engine.local.engine import Engine
     from engine.models import DEMO_MODEL_DIR
-    from engine.pipelines import Engine
     from engine.training.settings import TrainingSettings
     from engine.training.trainer import train_lora
     from tests.training.stars import write_star_folder

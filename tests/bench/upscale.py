@@ -3,7 +3,7 @@
 P13: big yellow shapes on a flat blue 256² picture (`shapes_picture`), whose outlines
 cross many tile borders, are upscaled ×2 with Lanczos and refined in tiles at the demo
 model's native 128 px (strength 0.3, the same seed and sampler for every tile), through
-`engine.upscale` as the window and the CLI run it. The value is how far the refined
+`engine.upscale.run` as the window and the CLI run it. The value is how far the refined
 outlines lie from the Lanczos outlines (`edge_deviation`, 95th percentile, in output
 pixels): each tile redrawing its piece of a shape's outline its own way showed as a bump
 per tile along the edge. The seam measure that came before (`seam_ratio`, second
@@ -52,7 +52,7 @@ def _second_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def seam_ratio(image: np.ndarray, plan) -> float:
-    """Mean |second difference| across the tile borders of ``plan`` (an engine.tiles
+    """Mean |second difference| across the tile borders of ``plan`` (an engine.upscale.tiles
     TilePlan over ``image``) / the same in the picture's interior.
 
     A border at column c lies between pixels c-1 and c: the differences centred on both
@@ -157,7 +157,7 @@ def bench_picture(size: int, seed: int = 0) -> np.ndarray:
 def _upscale(engine, picture: np.ndarray, size: int, steps: int, strength: float,
              keep_edges: bool = True):  # fmt: skip
     from engine.request import GenerationRequest
-    from engine.upscale import UpscaleJob, run_upscale
+    from engine.upscale.run import UpscaleJob, run_upscale
 
     request = GenerationRequest(mode="img2img", prompt="", seed=SEED, steps=steps,
                                 strength=strength, model=DEMO, watermark=False)  # fmt: skip
@@ -167,8 +167,8 @@ def _upscale(engine, picture: np.ndarray, size: int, steps: int, strength: float
 
 
 def measure_p13(ctx: Context) -> Result:
-    from engine.pipelines import Engine
-    from engine.upscale import _lanczos
+    from engine.local.engine import Engine
+    from engine.upscale.run import _lanczos
 
     smoke = ctx.profile.name == "smoke"
     size, steps = (192, 4) if smoke else (512, 10)
@@ -201,8 +201,8 @@ def measure_p13(ctx: Context) -> Result:
 
 
 def _plan(engine, size: int):
-    from engine.tiles import plan_tiles
-    from engine.upscale import REFINE_OVERLAP_FRACTION
+    from engine.upscale.run import REFINE_OVERLAP_FRACTION
+    from engine.upscale.tiles import plan_tiles
 
     tile = engine.info.native_size
     return plan_tiles(size, size, tile, tile // REFINE_OVERLAP_FRACTION)
@@ -257,7 +257,7 @@ def _probe_main(argv: list[str]) -> int:
     import threading
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
     from engine.request import GenerationRequest
     from tests.bench.common import rss_bytes
 

@@ -11,8 +11,8 @@ import pytest
 
 from engine.comfy.engine import ComfyEngine
 from engine.comfy.server import ComfyServer
-from engine.control_spec import ControlSpec
-from engine.errors import ModelError
+from engine.control.spec import ControlSpec
+from engine.core.errors import ModelError
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy.extras import write_test_controlnet, write_test_lora
 from tests.comfy.servers import CHECKPOINT, ComfyProcess

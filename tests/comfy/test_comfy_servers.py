@@ -14,7 +14,7 @@ import pytest
 from engine.comfy.engine import ComfyEngine
 from engine.comfy.server import ComfyServer
 from engine.comfy.workflow import WorkflowPlan, build_workflow
-from engine.errors import Cancelled
+from engine.core.errors import Cancelled
 from engine.jobs import image_composite, prepare_job
 from engine.region import apply_patch
 from engine.request import GenerationRequest

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from editor.ui.main_window import MainWindow
-from editor.ui.server_status import ASKING, UNREACHABLE
+from editor.ui.servers.status import ASKING, UNREACHABLE
 from editor.ui.settings import Settings
 from engine.comfy import health
 from engine.comfy.server import ComfyServer
 from engine.comfy.workflow import WorkflowPlan, build_workflow
-from engine.errors import Cancelled
+from engine.core.errors import Cancelled
 from engine.request import GenerationRequest
 from tests.comfy.extras import write_test_lora
 from tests.comfy.servers import CHECKPOINT, ComfyProcess, free_port

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from engine.core.paths import RESOURCES
 from engine.demo.dataset import (
     COLOURS,
     KINDS,
@@ -21,7 +22,6 @@ from engine.demo.dataset import (
 )
 from engine.demo.evaluate import blob_sketch, judge, read_picture
 from engine.demo.tokenizer import build_vocab, write_tokenizer
-from engine.paths import RESOURCES
 
 DEMO = RESOURCES / "models" / "overpaint-demo"
 

@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 from engine.cli import main as cli
+from engine.core.paths import RESOURCES
 from engine.demo.dataset import PALETTE, Scene, Shape, render
 from engine.demo.evaluate import FOREGROUND_DISTANCE, read_picture
 from engine.metadata import read_request
 from engine.models import resolve_model
-from engine.paths import RESOURCES
 from engine.request import GenerationInputs, GenerationRequest
 
 DEMO = RESOURCES / "models" / "overpaint-demo"

@@ -1,4 +1,4 @@
-"""engine.atomic_write: whole-or-nothing replacement and the sweeping of stale temporaries."""
+"""engine.core.atomic_write: whole-or-nothing replacement and the sweeping of stale temporaries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.atomic_write import atomic_write, backup_path, remove_stale_temporaries
+from engine.core.atomic_write import atomic_write, backup_path, remove_stale_temporaries
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from engine.comfy.workflow import (
     sampling_steps,
     workflow_hash,
 )
-from engine.errors import InvalidRequestError, ModelError
+from engine.core.errors import InvalidRequestError, ModelError
 from engine.request import GenerationRequest
 
 PLAN = WorkflowPlan("sd15.safetensors", 512, 384, "euler_ancestral", "normal")
@@ -157,7 +157,7 @@ def test_a_dead_server_fails_fast_with_one_sentence_naming_it(tmp_path) -> None:
     import time
 
     from engine.comfy.engine import ComfyEngine
-    from engine.errors import EngineError
+    from engine.core.errors import EngineError
     from tests.comfy.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.control_models import expected_zero_convs, kind_from_name
-from engine.control_preprocess import (
+from engine.control.models import expected_zero_convs, kind_from_name
+from engine.control.preprocess import (
     canny,
     inpaint_condition,
     lineart,
@@ -15,7 +15,7 @@ from engine.control_preprocess import (
     scribble,
     softedge,
 )
-from engine.control_spec import ControlSpec, control_parameters, parse_control
+from engine.control.spec import ControlSpec, control_parameters, parse_control
 
 
 def _square(light_ground: bool) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.control_spec import ControlSpec, control_image_hash
-from engine.errors import InvalidRequestError, ModelError
+from engine.control.spec import ControlSpec, control_image_hash
+from engine.core.errors import InvalidRequestError, ModelError
 from engine.request import GenerationInputs, GenerationRequest
 from tests.tiny_controls import (
     adapter_single_file,
@@ -38,7 +38,7 @@ def controls_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def engine(controls_dir: Path):
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
 
     return Engine([controls_dir], config_root=controls_dir / "configs")
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.local.warm import tiny_vae_dir
 from engine.request import GenerationInputs, GenerationRequest
 from engine.schedulers import SCHEDULER_NAMES, canonical_name
 from engine.speed_presets import live_steps, preset_for_lora, speed_presets
-from engine.warm import tiny_vae_dir
 
 
 @pytest.fixture(scope="module")
 def engine():
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
 
     return Engine()
 
@@ -84,7 +84,7 @@ def test_cached_embeddings_give_the_pipelines_own_pixels(engine, tiny_model_dir,
 def test_the_tiny_vae_decodes_live_jobs_when_installed(engine, tiny_model_dir, tmp_path):
     from diffusers import AutoencoderTiny
 
-    from engine.paths import user_models_dir
+    from engine.core.paths import user_models_dir
 
     plain = _run(engine, tiny_model_dir, options=(("live", True),))
     folder = user_models_dir() / "vae-approx" / "taesd"

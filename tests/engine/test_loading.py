@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.loading import DevicePolicy, choose_device, load_pipeline
+from engine.local.engine import Engine
+from engine.local.loading import DevicePolicy, choose_device, load_pipeline
 from engine.models import FAMILIES, MODEL_CONFIGS_DIR, ModelInfo, detect_family
-from engine.pipelines import Engine
 from engine.request import GenerationRequest
 from tests.engine.sd_layout import unet_to_ldm, write_original_checkpoint
 
@@ -176,8 +176,8 @@ def _write_lora(path: Path) -> Path:
 
 
 def test_lora_by_name_with_weight_and_removal(tiny_model_dir: Path) -> None:
-    from engine.errors import ModelError
-    from engine.paths import user_models_dir
+    from engine.core.errors import ModelError
+    from engine.core.paths import user_models_dir
 
     _write_lora(user_models_dir() / "loras" / "stripes.safetensors")
     engine = Engine()
@@ -205,7 +205,7 @@ def test_lora_by_name_with_weight_and_removal(tiny_model_dir: Path) -> None:
 
 def test_derived_pipelines_keep_the_base_dtype(tiny_model_dir: Path) -> None:
     """from_pipe defaults to float32: an fp16 (GPU) model must stay fp16 in every mode."""
-    from engine.loading import derive_pipeline
+    from engine.local.loading import derive_pipeline
 
     info = ModelInfo("tiny", tiny_model_dir, "sd1", 256, "diffusers")
     base = load_pipeline(info, DevicePolicy(device="cpu", dtype="float16"))

@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from engine.cli import main
-from engine.errors import ModelError
-from engine.loras import (
+from engine.core.errors import ModelError
+from engine.core.paths import user_models_dir
+from engine.lora.library import (
     discover_loras,
     inspect_lora,
     parse_lora_arg,
@@ -23,7 +24,6 @@ from engine.loras import (
 )
 from engine.metadata import read_parameters, read_request
 from engine.models import inspect_model
-from engine.paths import user_models_dir
 from engine.request import GenerationRequest
 from tests.lora_files import build_tiny_lora, write_header_only_lora
 

@@ -191,7 +191,7 @@ def test_a1111_text_from_another_tool_becomes_a_request():
 
 
 def test_controls_parse_back_from_their_parameters_text():
-    from engine.control_spec import ControlSpec
+    from engine.control.spec import ControlSpec
 
     controls = (
         ControlSpec("scribble", "overpaint-demo-scribble", 0.8, 0.1, 0.9),

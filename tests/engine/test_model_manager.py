@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.core.paths import user_data_dir, user_models_dir
 from engine.model_manager import install as install_module
 from engine.model_manager import transfer
 from engine.model_manager.installed import list_installed
 from engine.model_manager.kinds import classify
 from engine.model_manager.transfer import Progress
-from engine.paths import user_data_dir, user_models_dir
 from tests.model_server import Served, folder_files, hub_repo, serve
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import engine.models as models
-from engine.errors import ModelError
+from engine.core.errors import ModelError
 from engine.models import discover_models, inspect_model, inspect_single_file, resolve_model
 from tests.engine.sd_layout import family_tensors, write_fake_checkpoint
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import (
+from engine.core.errors import (
     Cancelled,
     EngineError,
     InvalidRequestError,
     ModelError,
     OutOfMemoryError,
 )
-from engine.pipelines import Engine
+from engine.local.engine import Engine
 from engine.region import apply_patch
 from engine.request import Box, GenerationInputs, GenerationRequest
 

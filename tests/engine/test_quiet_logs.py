@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 def load_instead_of_event_loop(*_args):
     if not sys.argv[1]:
         return 0
-    from engine.loading import choose_device, load_pipeline
+    from engine.local.loading import choose_device, load_pipeline
     from engine.models import resolve_model
     info = resolve_model(sys.argv[1])
     load_pipeline(info, choose_device(info.family))
@@ -73,11 +73,11 @@ def test_cli_is_quiet_by_default_and_shows_library_output_with_debug(
     lines = quiet.stderr.splitlines()
     assert lines and all(re.fullmatch(r"step \d+/2", line) for line in lines), lines
     # The details the terminal did not show are in the log file.
-    assert f"engine.loading: loading {tiny_model_dir}" in _log(tmp_path)
+    assert f"engine.local.loading: loading {tiny_model_dir}" in _log(tmp_path)
 
     loud = _run([*args, "--debug"], tmp_path)
     assert LIBRARY_NOISE in loud.stderr
-    assert f"INFO engine.loading: loading {tiny_model_dir}" in loud.stderr
+    assert f"INFO engine.local.loading: loading {tiny_model_dir}" in loud.stderr
 
 
 def test_window_start_and_model_load_keep_the_terminal_clean_unless_debug(
@@ -87,7 +87,7 @@ def test_window_start_and_model_load_keep_the_terminal_clean_unless_debug(
     assert quiet.stderr == ""
     log = _log(tmp_path)
     assert "overpaint: Overpaint " in log and "started; log file" in log
-    assert f"engine.loading: loading {tiny_model_dir}" in log
+    assert f"engine.local.loading: loading {tiny_model_dir}" in log
 
     # `overpaint --debug` (no model load: the CLI test covers the libraries' output).
     loud = _run(["-c", WINDOW_THEN_LOAD, "", "--debug"], tmp_path)

@@ -12,7 +12,7 @@ import pytest
 
 from engine.demo.dataset import PALETTE
 from engine.jobs import image_composite, prepare_job
-from engine.pipelines import Engine
+from engine.local.engine import Engine
 from engine.region import apply_patch
 from tests.seamless_scenes import H, W, band_mask, disc_mask, disc_picture, removal_error
 

@@ -1,4 +1,4 @@
-"""Tile planning and feathered blending (engine.tiles): pure numpy, no model."""
+"""Tile planning and feathered blending (engine.upscale.tiles): pure numpy, no model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.tiles import axis_starts, paste_feathered, plan_tiles, ramp, tile_alpha
+from engine.upscale.tiles import axis_starts, paste_feathered, plan_tiles, ramp, tile_alpha
 from tests.bench.upscale import seam_ratio
 
 

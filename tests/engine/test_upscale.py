@@ -1,4 +1,4 @@
-"""Upscale & refine (engine.upscale): sizes, the x4 upscaler in tiles, Lanczos without
+"""Upscale & refine (engine.upscale.run): sizes, the x4 upscaler in tiles, Lanczos without
 one, refine in feathered tiles with the demo model, progress, cancel, memory per tile."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.errors import Cancelled, InvalidRequestError, ModelError
-from engine.pipelines import Engine
+from engine.core.errors import Cancelled, InvalidRequestError, ModelError
+from engine.local.engine import Engine
 from engine.request import GenerationRequest
-from engine.tiles import plan_tiles
-from engine.upscale import UpscaleJob, run_upscale, target_size
-from engine.upscalers import find_upscalers, resolve_upscaler
+from engine.upscale.run import UpscaleJob, run_upscale, target_size
+from engine.upscale.tiles import plan_tiles
+from engine.upscale.upscalers import find_upscalers, resolve_upscaler
 from tests.bench.upscale import bench_picture, edge_deviation, seam_ratio, shapes_picture
 
 DEMO = "Overpaint demo (shapes)"

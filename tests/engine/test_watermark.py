@@ -52,7 +52,7 @@ def test_round_trip_through_png(tmp_path: Path, make):
 
 def test_library_decoder_reads_our_mark_and_agrees_on_any_image():
     """Compatibility: invisible-watermark's own dwtDctSvd decoder sees the same bits."""
-    from engine.cvsafe import import_dwtdctsvd
+    from engine.core.cvsafe import import_dwtdctsvd
     from engine.watermark import _bits, _decode_bits
 
     library = import_dwtdctsvd().EmbedDwtDctSvd(watermarks=[], wmLen=72)

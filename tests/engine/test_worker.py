@@ -136,9 +136,9 @@ def test_client_starts_without_importing_torch() -> None:
 def test_engine_that_cannot_start_fails_the_job_and_the_next_one_runs(
     qtbot, client: EngineClient, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.pipelines
+    import engine.local.engine
 
-    real_init = engine.pipelines.Engine.__init__
+    real_init = engine.local.engine.Engine.__init__
     calls = []
 
     def broken_once(self, *args, **kwargs) -> None:
@@ -147,7 +147,7 @@ def test_engine_that_cannot_start_fails_the_job_and_the_next_one_runs(
             raise ImportError("a broken install")
         real_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(engine.pipelines.Engine, "__init__", broken_once)
+    monkeypatch.setattr(engine.local.engine.Engine, "__init__", broken_once)
     with qtbot.waitSignal(client.failed, timeout=60000) as failed:
         client.submit(_request(tiny_model_dir))
     assert "engine error" in failed.args[1] and "log" in failed.args[1]
@@ -163,17 +163,17 @@ def test_shutdown_during_a_long_step_keeps_the_thread_alive_until_it_ends(
     import gc
     import threading
 
-    import engine.pipelines
+    import engine.local.engine
     from engine.worker import engine_threads_running
 
     release = threading.Event()
-    real_run = engine.pipelines.Engine.run
+    real_run = engine.local.engine.Engine.run
 
     def slow_step(self, *args, **kwargs):
         release.wait(30)  # a step that does not look at cancel, like one big UNet call
         return real_run(self, *args, **kwargs)
 
-    monkeypatch.setattr(engine.pipelines.Engine, "run", slow_step)
+    monkeypatch.setattr(engine.local.engine.Engine, "run", slow_step)
     client = EngineClient()
     with qtbot.waitSignal(client.started, timeout=60000):
         client.submit(_request(tiny_model_dir))

@@ -11,7 +11,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from editor.ui import file_ops
-from editor.ui.generation_history_panel import ENTRY_MIME, HIT_ROLE, GenerationHistoryPanel
+from editor.ui.generations.panel import ENTRY_MIME, HIT_ROLE, GenerationHistoryPanel
 from engine.history.store import Entry, HistoryStore
 from tests.history.conftest import picture, request
 

@@ -92,8 +92,8 @@ def test_rerun_without_its_pictures_says_so(
 def test_rerun_txt2img_is_bit_identical(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli_common import write_results
-    from engine.pipelines import Engine
+    from engine.cli.common import write_results
+    from engine.local.engine import Engine
     from engine.request import GenerationInputs, GenerationRequest
 
     req = GenerationRequest(

@@ -40,7 +40,7 @@ def _inputs(seed: int = 1) -> GenerationInputs:
 
 
 def test_inputs_are_kept_once_replayed_exactly_and_cleared(store: HistoryStore) -> None:
-    from engine.control_spec import ControlSpec
+    from engine.control.spec import ControlSpec
 
     req = request(
         "a red lighthouse", mode="inpaint", region=Box(8, 4, 48, 40), canvas_width=64,

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.ui.models_dialog import ModelsDialog
-from editor.ui.train_dialog import TrainDialog
+from editor.ui.model_manager.dialog import ModelsDialog
+from editor.ui.train.dialog import TrainDialog
+from engine.core.paths import user_data_dir, user_models_dir
 from engine.models import DEMO_MODEL_DIR
-from engine.paths import user_data_dir, user_models_dir
 from tests.editor.ui.test_models_dialog import Gate, _big_lora, answer, gated, installed_rows
 from tests.training.stars import write_star_folder
 

@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 from editor.ui import help_dialogs
 from editor.ui.help_dialogs import ShortcutsDialog, UserGuideDialog
-from engine.log_setup import log_file
-from engine.paths import user_data_dir
+from engine.core.log_setup import log_file
+from engine.core.paths import user_data_dir
 
 
 def _help_menu(window) -> QMenu:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QDockWidget
 
-from editor.ui.live_panel import DISPLAYS
+from editor.ui.live.panel import DISPLAYS
 
 
 def fully_visible(widget, window) -> bool:
@@ -207,7 +207,7 @@ def test_the_overlay_never_hides_the_stroke_being_painted(window, qtbot):
 
 
 def test_the_live_dock_says_which_control_layer_steers_it(window, qtbot):
-    from editor.ui.control_layer_dialog import edit_control_layer
+    from editor.ui.generate.control_layer_dialog import edit_control_layer
 
     steering = window.live.panel.steering_label
     window.actions.add_layer.trigger()

@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
-from editor.ui.generation_panel import MAX_SEED
+from editor.ui.generate.panel import MAX_SEED
 from editor.ui.scale_dialog import ScaleImageDialog
 from engine.inpaint_modes import INPAINT_MODES
 

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QDialogButtonBox
 
 from editor.model.control_role import ControlRole
-from editor.ui.control_layer_dialog import ControlLayerDialog
+from editor.ui.generate.control_layer_dialog import ControlLayerDialog
 from tests.editor.ui.test_painting import drag
 
 # Attributes that are not the layer's content: identity within one process.

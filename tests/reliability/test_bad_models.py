@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine.models as models
-from engine.errors import EngineError, ModelError
+from engine.core.errors import EngineError, ModelError
 from engine.models import discover_models, inspect_model, inspect_single_file
 from tests.engine.sd_layout import family_tensors, write_fake_checkpoint
 
@@ -137,7 +137,7 @@ def test_pickle_renamed_to_safetensors_is_refused_unexecuted(tmp_path: Path) -> 
 def test_pickle_checkpoints_refused_by_discovery_and_the_engine(
     suffix: str, tmp_path: Path
 ) -> None:
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
     from engine.request import GenerationRequest
 
     marker = tmp_path / "pwned"
@@ -156,7 +156,7 @@ def test_pickled_weights_inside_a_diffusers_folder_never_run(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     """Weights as a .bin pickle (the pre-safetensors diffusers layout) in the real loader."""
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
     from engine.request import GenerationRequest
 
     marker = tmp_path / "pwned"
@@ -271,7 +271,7 @@ def test_the_byte_fuzz_seed_is_a_valid_checkpoint(fuzz_dir: Path) -> None:
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt", ".bin"])
 def test_a_pickled_lora_never_runs(suffix: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     """A LoRA given by path goes through diffusers' loader: a pickle payload must not run."""
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
     from engine.request import GenerationRequest
 
     marker = tmp_path / "pwned"

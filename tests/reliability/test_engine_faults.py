@@ -187,9 +187,9 @@ def test_out_of_memory_from_the_step_callback(
 ) -> None:
     import torch
 
-    import engine.preview
+    import engine.local.preview
 
-    real = engine.preview.preview_image
+    real = engine.local.preview.preview_image
     for fail_at in (1, 2):
         seen = [0]
 
@@ -199,10 +199,10 @@ def test_out_of_memory_from_the_step_callback(
                 raise torch.OutOfMemoryError("CUDA out of memory (preview)")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(engine.preview, "preview_image", preview)
+        monkeypatch.setattr(engine.local.preview, "preview_image", preview)
         before = fingerprint(jobs.win.document)
         jobs.last = jobs.run(qtbot)
-        monkeypatch.setattr(engine.preview, "preview_image", real)
+        monkeypatch.setattr(engine.local.preview, "preview_image", real)
         check_fault_run(jobs, qtbot, before, "failed", "out of memory")
 
 
@@ -271,8 +271,8 @@ def test_cancel_before_every_step_and_after_the_last(jobs: Jobs, qtbot) -> None:
 @pytest.mark.parametrize(("steps", "strength"), [(1, 0.75), (2, 0.4), (9, 0.1)])
 def test_too_few_steps_for_the_strength_is_refused_up_front(steps: int, strength: float) -> None:
     """int(steps * strength) == 0 used to crash inside the UNet with a reshape error."""
-    from engine.errors import InvalidRequestError
-    from engine.pipelines import validate_request
+    from engine.core.errors import InvalidRequestError
+    from engine.local.engine import validate_request
     from engine.request import GenerationRequest
 
     request = GenerationRequest(mode="img2img", steps=steps, strength=strength)

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from engine.local.engine import Engine
 from engine.models import DEMO_MODEL_DIR
-from engine.pipelines import Engine
 from engine.request import GenerationRequest
 from engine.training.settings import TrainingSettings
 from engine.training.shared_model import borrow

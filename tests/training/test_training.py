@@ -14,9 +14,9 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from engine.errors import Cancelled
+from engine.core.errors import Cancelled
+from engine.lora.file import read_metadata
 from engine.models import DEMO_MODEL_DIR
-from engine.training.lora_file import read_metadata
 from engine.training.settings import TrainingSettings
 from engine.training.trainer import TrainingProgress, train_lora, work_dir
 from tests.training.stars import main_blob_solidity, star_caption, write_star_folder
@@ -88,7 +88,7 @@ def test_the_lora_file_carries_the_new_word_and_kohya_metadata(trained) -> None:
 
 
 def test_the_lora_moves_the_picture_toward_the_concept_and_unloads_cleanly(trained) -> None:
-    from engine.pipelines import Engine
+    from engine.local.engine import Engine
 
     result, _ = trained
     engine = Engine((result.path.parent,))

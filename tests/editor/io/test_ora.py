@@ -22,7 +22,7 @@ from editor.io.ora import read_ora
 from editor.io.project import load_document, load_ora, save_ora
 from editor.model.blending import BLEND_MODES
 from editor.model.document import Document
-from engine.atomic_write import backup_path
+from engine.core.atomic_write import backup_path
 from tests.editor.io.pngraw import RGB, png_bytes
 from tests.editor.io.test_images import FUZZ_EXAMPLES, assert_one_sentence
 

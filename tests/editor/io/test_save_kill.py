@@ -22,7 +22,7 @@ import pytest
 from editor.io.errors import FileError
 from editor.io.project import load_ora, save_ora
 from editor.model.document import Document
-from engine.atomic_write import atomic_write, backup_path
+from engine.core.atomic_write import atomic_write, backup_path
 
 ROUNDS = int(os.environ.get("OVERPAINT_SAVE_KILLS", "100"))
 

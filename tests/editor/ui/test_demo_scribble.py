@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from PySide6.QtGui import QColor
 
-from engine.control_models import discover_controls
+from engine.control.models import discover_controls
 from engine.demo.dataset import PALETTE
 from engine.demo.evaluate import read_picture
 from engine.demo.evaluate_control import centre_distance

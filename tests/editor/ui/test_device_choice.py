@@ -8,7 +8,7 @@ import pytest
 
 from editor.ui import device_choice
 from editor.ui.dialogs import SettingsDialog
-from engine.devices import DeviceReport
+from engine.core.devices import DeviceReport
 
 CUDA_MACHINE = DeviceReport(("cpu", "cuda"), ("mps is for Apple silicon Macs only.",))
 

@@ -78,7 +78,7 @@ def test_an_inpaint_entry_replays_exactly_on_a_changed_picture(
     from PySide6.QtCore import QRect
 
     from editor.app import main as app_main
-    from engine.cli_common import output_picture
+    from engine.cli.common import output_picture
     from engine.history.thumbnails import decode_thumbnail
     from engine.jobs import image_composite
     from tests.editor.ui.test_generation import prepare

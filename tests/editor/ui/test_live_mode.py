@@ -9,7 +9,7 @@ from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 
-from editor.ui.live_mode import over
+from editor.ui.live.mode import over
 
 TIMEOUT_MS = 120_000
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from editor.ui.live_scheduler import GRACE_S, MAX_WAIT_S, STROKE_UPDATE_S, LivePolicy
+from editor.ui.live.scheduler import GRACE_S, MAX_WAIT_S, STROKE_UPDATE_S, LivePolicy
 
 
 def test_nothing_runs_when_nothing_changed() -> None:

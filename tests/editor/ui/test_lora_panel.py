@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
-from editor.ui.generation_panel import GenerationPanel
+from editor.ui.generate.panel import GenerationPanel
+from engine.core.paths import user_models_dir
 from engine.jobs import image_composite, prepare_job
 from engine.models import inspect_model
-from engine.paths import user_models_dir
 from tests.lora_files import build_tiny_lora, write_header_only_lora
 
 

@@ -15,9 +15,9 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from editor.ui.models_dialog import ModelsDialog
+from editor.ui.model_manager.dialog import ModelsDialog
+from engine.core.paths import user_data_dir, user_models_dir
 from engine.model_manager import catalog
-from engine.paths import user_data_dir, user_models_dir
 from tests.lora_files import write_header_only_lora
 from tests.model_server import Served, hub_repo, serve
 

@@ -1,8 +1,8 @@
-"""The region an outpaint's canvas growth asks to fill (editor.ui.outpaint_growth)."""
+"""The region an outpaint's canvas growth asks to fill (editor.ui.generate.outpaint_growth)."""
 
 from __future__ import annotations
 
-from editor.ui.outpaint_growth import new_pixels_box, union
+from editor.ui.generate.outpaint_growth import new_pixels_box, union
 from engine.request import Box
 
 

@@ -1,7 +1,7 @@
 """One request, three ways: the window, `overpaint inpaint` and `overpaint rerun`.
 
 The window and the CLI share the job builder (engine.jobs) and the image reader
-(engine.images), so the same picture, mask and settings make the same request and the
+(engine.core.images), so the same picture, mask and settings make the same request and the
 same generated patch, and the CLI's picture is that patch laid on the input.
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from editor.ui.dialogs import SettingsDialog
-from editor.ui.servers_page import configured_servers
+from editor.ui.servers.page import configured_servers
 from editor.ui.settings import Settings
 from engine.request import GenerationRequest
 from tests.comfy.servers import free_port

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from engine.core.paths import user_models_dir
 from engine.models import DEMO_MODEL_DIR
-from engine.paths import user_models_dir
 from engine.request import GenerationRequest
 from engine.training.trainer import work_dir
 from tests.training.stars import write_star_folder
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _open(window, qtbot):
-    from editor.ui.train_dialog import TrainDialog
+    from editor.ui.train.dialog import TrainDialog
 
     panel = window.generation_panel
     qtbot.waitUntil(lambda: panel.model_combo.count() > 0)  # the window lists its models

@@ -16,7 +16,7 @@ from tests.training.stars import TRAIN_SET, write_star_folder
 
 @pytest.fixture
 def dialog(qtbot):
-    from editor.ui.train_dialog import TrainDialog
+    from editor.ui.train.dialog import TrainDialog
 
     d = TrainDialog()
     qtbot.addWidget(d)

@@ -1,0 +1,481 @@
+"""The generation request's whole life in the window: GenerationController.
+
+Generate: the panel's settings + the document -> `prepare` (grow the canvas for a frame
+drawn past its edge, then engine.jobs builds the request and crops the inputs) -> the
+EngineClient's worker -> progress and previews on the canvas -> results as candidates
+-> `accept` lays one into the document as a layer (one undo step).
+
+The EngineClient (and with it the worker thread) is created on the first Generate, so a
+window that never generates never starts a thread. Only Accept changes the document,
+apart from the canvas growth a frame past the edge asks for: it lasts until the result
+is accepted (one undo step with it) or dropped (the canvas shrinks back).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import numpy as np
+from PySide6.QtCore import QObject, QPoint, QRect, Signal
+
+from editor.model.blending import image_to_rgba
+from editor.model.control_layers import layer_control_sources, model_composite
+from editor.model.document import Document
+from editor.model.layer import Layer
+from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
+from editor.ui.generate.candidates import Candidate, CandidatesStrip
+from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
+from editor.ui.generate.panel import GenerationPanel
+from editor.ui.settings import Settings
+from engine.history.recorder import BackgroundRecorder, Ticket
+from engine.jobs import FILL_NATIVE, JobError, PreparedJob, prepare_job
+from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
+from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NATIVE = 512
+LAYER_NAME_CHARS = 40
+
+
+@dataclass
+class _RunningJob:
+    job: PreparedJob
+    document: Document
+    submitted: float = field(default_factory=time.monotonic)
+    first_step_at: float | None = None
+    first_step: int = 0
+    accept: bool = False  # lay the first result straight into the document
+    growths: tuple[Growth, ...] = ()  # canvas growths its result's place depends on
+
+
+def box_to_rect(box: Box) -> QRect:
+    return QRect(box.x, box.y, box.width, box.height)
+
+
+def layer_name_for(prompt: str) -> str:
+    """A result layer's name: the prompt's first line, shortened."""
+    text = " ".join(prompt.split()) or "Generated"
+    return text if len(text) <= LAYER_NAME_CHARS else text[: LAYER_NAME_CHARS - 1] + "…"
+
+
+def whole_picture_later(doc: Document) -> Callable[[], np.ndarray]:
+    """The document's picture (without control layers) as RGBA, made when called: only a
+    shared QImage is taken now, and the history recorder converts it on its thread."""
+    if any(layer.control is not None and layer.visible for layer in doc.layers):
+        pixels = model_composite(doc, doc.rect())
+        return lambda: pixels
+    image = doc.composite()
+    return lambda: image_to_rgba(image)
+
+
+def native_size_for(model: str, settings: Settings) -> int:
+    """The model's native resolution without loading it (512 when it cannot be told;
+    the engine then reports the real problem when the job runs)."""
+    from editor.ui.servers.page import server_urls, servers_enabled
+    from engine.core.errors import EngineError
+    from engine.models import resolve_model
+
+    # A server's checkpoint: only its file name can tell (engine.comfy.engine.native_size).
+    if servers_enabled(settings) and server_urls(settings):
+        from engine.comfy.engine import native_size
+
+        return native_size(model)
+    try:
+        return resolve_model(model, settings.model_dirs).native_size
+    except (EngineError, OSError, ValueError) as e:
+        log.info("native size of %r unknown (%s); using %d", model, e, DEFAULT_NATIVE)
+        return DEFAULT_NATIVE
+
+
+class GenerationController(QObject):
+    """Owns the EngineClient and the request's life: prepare, submit, progress and
+    previews, candidates, accept into the document."""
+
+    error = Signal(str)  # one sentence for the user
+    status = Signal(str)
+    results_ready = Signal(int)  # number of new candidates
+    accepted = Signal(object)  # the new Layer
+    history_warning = Signal(str)  # the generation history could not record (one sentence)
+    history_changed = Signal()  # an entry was recorded or marked kept (emitted off-thread)
+
+    def __init__(
+        self,
+        panel: GenerationPanel,
+        candidates: CandidatesStrip,
+        canvas: CanvasView,
+        settings: Settings,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.panel = panel
+        self.candidates = candidates
+        self.canvas = canvas
+        self.settings = settings
+        self.document: Document | None = None
+        self._client = None
+        self._jobs: dict[int, _RunningJob] = {}
+        self._running: int | None = None
+        self._loaded_model: str | None = None  # the model of the last job that reached a step
+        self._region_settings: WeakKeyDictionary[Document, dict[str, Any]] = WeakKeyDictionary()
+        # Every sample goes into the generation history (off the UI thread); Accept marks
+        # it kept.
+        self.history = BackgroundRecorder(
+            enabled=lambda: settings.history_enabled,
+            on_warning=self.history_warning.emit,
+            on_changed=self.history_changed.emit,
+        )
+        self._tickets: WeakKeyDictionary[GenerationResult, Ticket] = WeakKeyDictionary()
+        self._growths = CanvasGrowths()
+        self._growth_needs: WeakKeyDictionary[GenerationResult, tuple[Growth, ...]] = (
+            WeakKeyDictionary()
+        )
+        self._notes: list[str] = []  # the last job's warnings, said with "N results ready"
+        panel.generate_requested.connect(self.generate)
+        panel.cancel_requested.connect(self.cancel)
+        candidates.preview_changed.connect(self._show_candidate)
+        # A discarded result may leave a canvas growth that nothing needs any more.
+        candidates.preview_changed.connect(lambda _candidate: self.release_growths())
+        candidates.accept_requested.connect(self.accept)
+        candidates.count_changed.connect(self._count_changed)
+
+    # Client --------------------------------------------------------------------------
+    @property
+    def client(self):  # engine.worker.EngineClient, created on first use
+        if self._client is None:
+            from engine.worker import EngineClient
+
+            client = EngineClient(self, extra_dirs=self.settings.model_dirs)
+            client.started.connect(self._on_started)
+            client.progress.connect(self._on_progress)
+            client.finished.connect(self._on_finished)
+            client.failed.connect(self._on_failed)
+            client.cancelled.connect(self._on_cancelled)
+            self._client = client
+        return self._client
+
+    def has_client(self) -> bool:
+        return self._client is not None
+
+    def is_busy(self) -> bool:
+        return bool(self._jobs)
+
+    def pending_jobs(self) -> int:
+        return len(self._jobs)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel all jobs and stop the worker thread (on window close)."""
+        self.history.close()
+        if self._client is None:
+            return True
+        stopped = self._client.shutdown(timeout_ms)
+        self._jobs.clear()
+        self._running = None
+        return stopped
+
+    # Jobs ----------------------------------------------------------------------------
+    def prepare(self, params: Mapping[str, Any], native: int) -> PreparedJob:
+        """The job for the document's region with the panel's `params` (JobError if the
+        document cannot make it). A generation frame drawn past the canvas edge means
+        "extend the picture": the canvas grows to hold it first, until the result is
+        accepted or dropped (editor.ui.generate.outpaint_growth)."""
+        doc = self.document
+        if doc is None:
+            raise JobError("Open or create an image first, then generate.")
+        frame = self._grow_canvas_to_frame(doc)
+        try:
+            return prepare_job(
+                params,
+                doc.width,
+                doc.height,
+                # Control layers guide the job; they are not part of the picture it repaints.
+                lambda box: model_composite(doc, box_to_rect(box)),
+                mask=doc.mask if doc.has_mask() else None,
+                selection=doc.selection if doc.has_selection() else None,
+                frame=frame,
+                native=native,
+                options=self.settings.engine_options(),
+                watermark=self.settings.watermark,
+                controls=layer_control_sources(doc),
+            )
+        except JobError:
+            self.release_growths()  # no job: the canvas goes back to its size
+            raise
+
+    def _grow_canvas_to_frame(self, doc: Document) -> Box | None:
+        """The frame to generate in, after growing the canvas to hold it."""
+        if doc.generation_frame is None or doc.has_mask() or doc.has_selection():
+            return doc.generation_frame
+        try:
+            return self._growths.grow(doc)[0]
+        except ValueError:
+            raise JobError(
+                "The generation frame reaches too far past the picture; draw it closer "
+                "to the canvas."
+            ) from None
+
+    def release_growths(self) -> None:
+        """Undo the canvas growths no running job or waiting result needs any more."""
+        in_use = [g for running in self._jobs.values() for g in running.growths]
+        for candidate in self.candidates.candidates():
+            in_use += self._growth_needs.get(candidate.result, ())
+        self._growths.release(in_use)
+
+    def generate(self) -> int | None:
+        """Submit a job for the current document; returns its id, None if refused."""
+        if self.document is None:
+            self.error.emit("Open or create an image first, then generate.")
+            return None
+        job = self._job_from_panel()
+        return None if job is None else self.submit(job)
+
+    def _job_from_panel(self) -> PreparedJob | None:
+        self.panel.next_seed()  # a new random seed unless locked; the request records it
+        params = self.panel.params()
+        job = self._job_for(params)
+        if job is not None:
+            self.settings.set_generation_params(params)
+        return job
+
+    def _job_for(self, params: Mapping[str, Any]) -> PreparedJob | None:
+        # Classical fill loads no model: its region does not depend on one.
+        fill = params.get("mode") == "fill"
+        native = FILL_NATIVE if fill else native_size_for(params["model"], self.settings)
+        try:
+            return self.prepare(params, native)
+        except JobError as e:
+            self.error.emit(str(e))
+            return None
+
+    def regenerate(
+        self,
+        request: GenerationRequest,
+        accept: bool = False,
+        inputs: GenerationInputs | None = None,
+    ) -> int | None:
+        """Run a recorded request again (from the generation history). With its recorded
+        `inputs`, or as a txt2img of its own size (no pixels), it runs exactly as
+        recorded, its result at the recorded place; without them, any other mode takes
+        its settings and runs on the current picture's region."""
+        if self.document is None:
+            self.error.emit("Open or create an image first, then generate.")
+            return None
+        whole = request.region is None or request.region == Box(
+            0, 0, request.canvas_width, request.canvas_height
+        )
+        if inputs is not None:
+            job: PreparedJob | None = PreparedJob(request, inputs, "canvas")
+        elif request.mode == "txt2img" and whole:
+            job = PreparedJob(request, GenerationInputs(), "canvas")
+        else:
+            # The recorded settings (seed and mode included) on the current picture; the
+            # panel stays as the user set it.
+            recorded = dataclasses.asdict(request)
+            params = self.panel.params()
+            params.update((key, recorded[key]) for key in list(params) if key in recorded)
+            job = self._job_for(params)
+        return None if job is None else self.submit(job, accept=accept)
+
+    def submit(self, job: PreparedJob, accept: bool = False) -> int:
+        """Queue a prepared job for the current document; `accept` lays its first result
+        straight into the document (one undo step) instead of offering candidates."""
+        assert self.document is not None
+        self.client.cpu_threads = self.settings.cpu_threads
+        from editor.ui.servers.page import configured_servers
+
+        self.client.servers = configured_servers(self.settings)  # Settings > Servers
+        job_id = self.client.submit(job.request, job.inputs)
+        growths = self._growths.pending(self.document)
+        self._jobs[job_id] = _RunningJob(job, self.document, accept=accept, growths=growths)
+        self._update_running()
+        if self._running is None:
+            self.panel.set_waiting("Starting the engine…")
+        what = job.request.mode
+        if what in ("inpaint", "outpaint"):
+            self.panel.inpaint_options.show_picked(job.request.inpaint_mode)
+            what = f"{what} ({job.request.inpaint_mode}, strength {job.request.strength:g})"
+        self.status.emit(f"Queued {what} job {job_id}.")
+        return job_id
+
+    def cancel(self) -> None:
+        if self._client is not None and self._jobs:
+            self._client.cancel(None)
+            self.status.emit("Cancelling…")
+
+    def _update_running(self) -> None:
+        queued = len(self._jobs) - (1 if self._running in self._jobs else 0)
+        self.panel.set_running(bool(self._jobs), max(0, queued))
+
+    def _on_started(self, job_id: int) -> None:
+        running = self._jobs.get(job_id)
+        if running is None:
+            return
+        self._running = job_id
+        self._update_running()
+        loaded = running.job.request.model == self._loaded_model
+        self.panel.set_waiting("Preparing…" if loaded else "Loading the model…")
+        if running.document is self.document:
+            self.canvas.set_region(box_to_rect(running.job.request.region))
+
+    def _on_progress(self, job_id: int, step: int, total: int, preview: object) -> None:
+        running = self._jobs.get(job_id)
+        if running is None:
+            return
+        self._loaded_model = running.job.request.model
+        now = time.monotonic()
+        if running.first_step_at is None:
+            running.first_step_at, running.first_step = now, step
+        done = step - running.first_step
+        left = None
+        if done > 0:
+            left = (now - running.first_step_at) / done * (total - step)
+        self.panel.set_progress(step, total, left)
+        request = running.job.request
+        if done == 0 and total < request.steps:
+            # img2img and inpaint run only the last `strength` of the steps asked for;
+            # said once, so that "Step 3/4" after asking for 8 makes sense.
+            self.panel.set_status(
+                f"{total} of {request.steps} steps (strength {request.strength:g})"
+            )
+        if isinstance(preview, np.ndarray) and running.document is self.document:
+            rect = box_to_rect(running.job.request.region)
+            self.canvas.set_preview(rgba_array_to_qimage(preview), rect)
+
+    def _finish(self, job_id: int) -> _RunningJob | None:
+        running = self._jobs.pop(job_id, None)
+        if job_id == self._running:
+            self._running = None
+            self.canvas.set_preview(None)
+            self.canvas.set_region(None)
+        self._update_running()
+        return running
+
+    def _on_finished(self, job_id: int, results: object) -> None:
+        running = self._finish(job_id)
+        if running is None:
+            return
+        results = list(results or [])
+        # The thumbnail shows the result on the whole picture; the inputs make it replayable.
+        backdrop = whole_picture_later(running.document)
+        for result in results:
+            self._growth_needs[result] = running.growths
+            self._tickets[result] = self.history.record(
+                result.request,
+                result.rgba,
+                at=(result.x, result.y),
+                backdrop=backdrop,
+                inputs=running.job.inputs,
+            )
+        if running.document is not self.document:
+            self.release_growths()
+            return  # the document was closed meanwhile: nowhere to put the results
+        if running.accept and results:
+            self.accepted.emit(self.accept_result(results[0]))
+            self.history.mark_kept(self._tickets[results[0]])
+            self.status.emit("Generated and added as a layer.")
+            return
+        self._notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
+        for result in results:
+            self.candidates.add_result(result, running.document)
+        self._say_ready()
+        self.release_growths()  # a job without results needs no room for them
+        self.status.emit(f"Generation finished: {len(results)} result(s).")
+        self.results_ready.emit(len(results))
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        if self._finish(job_id) is None:
+            return
+        self.release_growths()
+        self.panel.set_status(message)
+        self.error.emit(message)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if self._finish(job_id) is None:
+            return
+        self.release_growths()
+        self.panel.set_status("Generation cancelled.")
+        self.status.emit("Generation cancelled.")
+
+    # Candidates ----------------------------------------------------------------------
+    def _say_ready(self) -> None:
+        """'N results ready' in the panel, kept true as results are accepted or dropped."""
+        n = self.candidates.count()
+        if n == 0:
+            if not self._jobs:
+                self.panel.set_status("")
+            return
+        text = f"{n} result{'' if n == 1 else 's'} ready: accept one or discard them."
+        self.panel.set_status(" ".join([text, *self._notes]))
+
+    def _count_changed(self, _count: int) -> None:
+        if not self._jobs:  # while jobs wait or run, their progress owns the status line
+            self._say_ready()
+
+    def _show_candidate(self, candidate: Candidate | None) -> None:
+        if candidate is None or candidate.document is not self.document:
+            self.canvas.set_overlay(None)
+            return
+        result = candidate.result
+        self.canvas.set_overlay(candidate.image, QPoint(result.x, result.y))
+
+    def accept(self, candidate: Candidate | None = None) -> Layer | None:
+        """Make a candidate (default: the selected one) a real layer; one undo step."""
+        candidate = candidate or self.candidates.current()
+        if candidate is None:
+            return None
+        if candidate.document is not self.document or self.document is None:
+            self.error.emit("That result belongs to a closed image; generate it again.")
+            self.candidates.remove(candidate)
+            return None
+        layer = self.accept_result(candidate.result)
+        ticket = self._tickets.get(candidate.result)
+        if ticket is not None:
+            self.history.mark_kept(ticket)
+        # The canvas then shows what was accepted; the others wait unpreviewed.
+        self.candidates.remove(candidate, preview_next=False)
+        if layer is not None:
+            self.accepted.emit(layer)
+        return layer
+
+    def accept_result(self, result: GenerationResult) -> Layer:
+        """Lay `result` into the document as a new layer named after its prompt, carrying
+        its generation metadata (for export and `overpaint rerun`); one undo step, which
+        takes back the canvas growth of an outpaint too."""
+        doc = self.document
+        assert doc is not None
+        return self._growths.accept(
+            doc,
+            self._growth_needs.get(result, ()),
+            lambda: doc.accept_patch(
+                result.rgba,
+                result.x,
+                result.y,
+                name=layer_name_for(result.request.prompt),
+                metadata={
+                    PARAMETERS_KEY: result.parameters,
+                    REQUEST_KEY: result.request.to_json(),
+                },
+            ),
+        )
+
+    def set_document(self, document: Document | None) -> None:
+        """A new document: the old one's candidates go away and its jobs are cancelled
+        (their results would have nowhere to go)."""
+        if document is not self.document and self._jobs:
+            self.cancel()
+        # Region controls are remembered per open document.
+        options = self.panel.inpaint_options
+        if self.document is not None:
+            self._region_settings[self.document] = options.values()
+        if document is not None and document in self._region_settings:
+            options.set_values(self._region_settings[document])
+        self.document = document
+        self.candidates.clear()
+        self.canvas.set_preview(None)
+        self.canvas.set_region(None)

@@ -1,0 +1,373 @@
+"""The generation dock: model, prompt, parameters, Generate/Cancel and progress.
+
+Only widgets live here. Building a request from the document is the engine bridge's
+job; the panel just hands out its parameters as a plain dict.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.ui.generate.inpaint_options import InpaintOptions
+from editor.ui.generate.lora_panel import LoraPanel
+from editor.ui.icons import icon
+from editor.ui.theme import tidy
+from engine.inpaint_modes import default_strength
+from engine.schedulers import SCHEDULER_NAMES
+
+MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "fill")
+MODE_LABELS = {
+    "auto": "Auto",
+    "txt2img": "Text to image",
+    "img2img": "Image to image",
+    "inpaint": "Inpaint",
+    "fill": "Fill (no model)",
+}
+MAX_SEED = 2**31 - 1
+
+
+def _is_true(value: Any) -> bool:
+    # INI settings hand booleans back as "true"/"false".
+    return value.strip().lower() in ("1", "true") if isinstance(value, str) else bool(value)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+class PromptEdit(QPlainTextEdit):
+    """A prompt box where Tab moves focus on (prompts never need tab characters)."""
+
+    def __init__(self, placeholder: str) -> None:
+        super().__init__()
+        self.setPlaceholderText(placeholder)
+        self.setTabChangesFocus(True)
+        self.setMaximumHeight(90)
+
+
+class GenerationPanel(QWidget):
+    generate_requested = Signal()
+    cancel_requested = Signal()
+    model_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("generationPanel")
+        layout = tidy(QVBoxLayout(self))
+
+        model_row = tidy(QHBoxLayout(), margin=None)
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("modelCombo")
+        self.model_combo.setMinimumContentsLength(12)
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.currentIndexChanged.connect(
+            lambda _i: self.model_changed.emit(self.model())
+        )
+        self.browse_button = browse = QToolButton(text="…")
+        browse.setObjectName("browseModelButton")
+        browse.setToolTip("Use a model folder or .safetensors file")
+        browse.clicked.connect(self._browse_model)
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(browse)
+        layout.addLayout(model_row)
+
+        self.prompt_edit = PromptEdit("Prompt: what should appear in the region")
+        self.prompt_edit.setObjectName("promptEdit")
+        self.negative_edit = PromptEdit("Negative prompt")
+        self.negative_edit.setObjectName("negativePromptEdit")
+        self.negative_edit.setMaximumHeight(50)
+        layout.addWidget(self.prompt_edit)
+        layout.addWidget(self.negative_edit)
+        self.lora_panel = LoraPanel()
+        self.lora_panel.insert_requested.connect(self.insert_in_prompt)
+        self.model_changed.connect(self.lora_panel.set_model)
+        layout.addWidget(self.lora_panel)
+
+        # Generate and progress sit right under the prompts so they stay in view on
+        # small screens; the parameters follow.
+        buttons = tidy(QHBoxLayout(), margin=None)
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("generateButton")
+        self.generate_button.setToolTip("Generate (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.generate_requested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setToolTip("Cancel (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("generationProgress")
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Idle")
+        self.progress_bar.setTextVisible(True)
+        layout.addWidget(self.progress_bar)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("generationStatus")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.hide()  # shown with a message; an empty line would leave a gap
+        layout.addWidget(self.status_label)
+        form = tidy(QFormLayout(), margin=None)
+        self.mode_combo = QComboBox()
+        for mode in MODES:
+            self.mode_combo.addItem(MODE_LABELS[mode], mode)
+        form.addRow("Mode", self.mode_combo)
+
+        seed_row = tidy(QHBoxLayout(), margin=None)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, MAX_SEED)
+        self.seed_spin.setToolTip("The seed of the last Generate; type one to lock it")
+        # Unlocked, each Generate draws a new seed (two presses, two pictures); locked,
+        # it reuses the one shown. A seed the user types or copies locks it, as in A1111.
+        self.seed_lock = QToolButton(text="Lock")
+        self.seed_lock.setObjectName("seedLockButton")
+        self.seed_lock.setCheckable(True)
+        self.seed_lock.setToolTip("Lock the seed: Generate reuses it instead of a new random one")
+        self.seed_spin.valueChanged.connect(lambda _v: self.set_seed_locked(True))
+        self.dice_button = QToolButton(text="Random")
+        self.dice_button.setObjectName("randomSeedButton")
+        self.dice_button.setToolTip("Pick a new random seed now")
+        self.dice_button.clicked.connect(self.randomize_seed)
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.seed_lock)
+        seed_row.addWidget(self.dice_button)
+        form.addRow("Seed", seed_row)
+
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(1, 150)
+        self.steps_spin.setValue(20)
+        form.addRow("Steps", self.steps_spin)
+        self.guidance_spin = QDoubleSpinBox()
+        self.guidance_spin.setRange(0.0, 30.0)
+        self.guidance_spin.setSingleStep(0.5)
+        self.guidance_spin.setValue(7.0)
+        form.addRow("Guidance", self.guidance_spin)
+        self.strength_spin = QDoubleSpinBox()
+        self.strength_spin.setRange(0.0, 1.0)
+        self.strength_spin.setSingleStep(0.05)
+        self.strength_spin.setValue(0.75)
+        form.addRow("Strength", self.strength_spin)
+        self.scheduler_combo = QComboBox()
+        self.scheduler_combo.addItems(SCHEDULER_NAMES)
+        form.addRow("Scheduler", self.scheduler_combo)
+        self.samples_spin = QSpinBox()
+        self.samples_spin.setRange(1, 8)
+        self.samples_spin.setValue(1)
+        form.addRow("Samples", self.samples_spin)
+        layout.addLayout(form)
+        self.inpaint_options = InpaintOptions()
+        self.inpaint_options.mode_chosen.connect(self._inpaint_mode_chosen)
+        layout.addWidget(self.inpaint_options)
+
+        layout.addStretch(1)
+        self._set_icons()
+
+    def _set_icons(self) -> None:
+        """Icons for the small buttons, in the current palette's colours (the text
+        stays as the fallback should an icon file be missing)."""
+        buttons = (
+            (self.dice_button, "dice"),
+            (self.seed_lock, "lock"),
+            (self.browse_button, "folder"),
+        )
+        for button, name in buttons:
+            button_icon = icon(name, self.palette())
+            if not button_icon.isNull():
+                button.setIcon(button_icon)
+                button.setIconSize(QSize(18, 18))
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._set_icons()
+
+    # Models ------------------------------------------------------------------------
+    def set_models(self, models: Sequence[Any], current: str = "") -> None:
+        """Fill the picker from engine.models.ModelInfo items (name, path)."""
+        self.model_combo.blockSignals(True)
+        try:
+            self.model_combo.clear()
+            for info in models:
+                self.model_combo.addItem(str(info.name), str(info.path))
+                self.model_combo.setItemData(
+                    self.model_combo.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole
+                )
+        finally:
+            self.model_combo.blockSignals(False)
+        if current:
+            self.set_model(current)
+        self.lora_panel.set_model(self.model())
+
+    def set_model(self, name_or_path: str) -> None:
+        """Select a model by name or path, adding a path that was not discovered."""
+        for i in range(self.model_combo.count()):
+            if name_or_path in (self.model_combo.itemText(i), self.model_combo.itemData(i)):
+                self.model_combo.setCurrentIndex(i)
+                return
+        self.model_combo.addItem(Path(name_or_path).name or name_or_path, name_or_path)
+        self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+
+    def model(self) -> str:
+        data = self.model_combo.currentData()
+        return str(data) if data else ""
+
+    def _browse_model(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder")
+        if path:
+            self.set_model(path)
+
+    # Parameters --------------------------------------------------------------------
+    def randomize_seed(self) -> None:
+        """A new random seed in the box; the lock stays as it was."""
+        self._show_seed(random.randint(0, MAX_SEED))
+
+    def _show_seed(self, seed: int) -> None:
+        # Programmatic: only the user's own edits lock the seed.
+        self.seed_spin.blockSignals(True)
+        try:
+            self.seed_spin.setValue(seed)
+        finally:
+            self.seed_spin.blockSignals(False)
+
+    def seed_locked(self) -> bool:
+        return self.seed_lock.isChecked()
+
+    def set_seed_locked(self, locked: bool) -> None:
+        self.seed_lock.setChecked(locked)
+
+    def next_seed(self) -> int:
+        """The seed for the next Generate: the shown one when locked, else a new random
+        one, which the box then shows (so the picture's seed is always in view)."""
+        if not self.seed_locked():
+            self.randomize_seed()
+        return self.seed_spin.value()
+
+    def mode(self) -> str:
+        return str(self.mode_combo.currentData())
+
+    def set_mode(self, mode: str) -> None:
+        index = self.mode_combo.findData(mode)
+        if index >= 0:
+            self.mode_combo.setCurrentIndex(index)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "model": self.model(),
+            "prompt": self.prompt_edit.toPlainText().strip(),
+            "negative_prompt": self.negative_edit.toPlainText().strip(),
+            "mode": self.mode(),
+            "seed": self.seed_spin.value(),
+            "seed_locked": self.seed_locked(),
+            "steps": self.steps_spin.value(),
+            "guidance": self.guidance_spin.value(),
+            "strength": self.strength_spin.value(),
+            "scheduler": self.scheduler_combo.currentText(),
+            "n_samples": self.samples_spin.value(),
+            **self.inpaint_options.values(),
+            "loras": self.lora_panel.values(),
+        }
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Restore parameters (e.g. from settings); unknown or bad values are skipped."""
+        setters = {
+            "prompt": lambda v: self.prompt_edit.setPlainText(str(v)),
+            "negative_prompt": lambda v: self.negative_edit.setPlainText(str(v)),
+            "mode": lambda v: self.set_mode(str(v)),
+            "seed": lambda v: self._show_seed(int(v)),
+            "seed_locked": lambda v: self.set_seed_locked(_is_true(v)),
+            "steps": lambda v: self.steps_spin.setValue(int(v)),
+            "guidance": lambda v: self.guidance_spin.setValue(float(v)),
+            "strength": lambda v: self.strength_spin.setValue(float(v)),
+            "scheduler": self._set_scheduler,
+            "n_samples": lambda v: self.samples_spin.setValue(int(v)),
+            "model": lambda v: self.set_model(str(v)) if v else None,
+            "loras": self.lora_panel.set_values,
+        }
+        self.inpaint_options.set_values(params)
+        for key, value in params.items():
+            if key in setters and value is not None:
+                try:
+                    setters[key](value)
+                except (TypeError, ValueError):
+                    continue
+
+    def insert_in_prompt(self, text: str) -> None:
+        """Insert a LoRA's trigger word at the prompt's cursor, comma-separated."""
+        cursor = self.prompt_edit.textCursor()
+        before = self.prompt_edit.toPlainText()[: cursor.position()].rstrip()
+        cursor.insertText(
+            f"{', ' if before and not before.endswith(',') else ' ' if before else ''}{text}"
+        )
+        self.prompt_edit.setTextCursor(cursor)
+
+    def _inpaint_mode_chosen(self, mode: str) -> None:
+        """A chosen inpaint mode brings its own default strength (refine keeps the user's)."""
+        self.strength_spin.setValue(default_strength(mode, self.strength_spin.value()))
+
+    def _set_scheduler(self, name: Any) -> None:
+        index = self.scheduler_combo.findText(str(name))
+        if index >= 0:
+            self.scheduler_combo.setCurrentIndex(index)
+
+    # Progress ----------------------------------------------------------------------
+    def set_running(self, running: bool, queued: int = 0) -> None:
+        """`queued`: jobs waiting behind the running one (Generate adds another)."""
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.generate_button.setText(f"Generate ({queued} queued)" if queued else "Generate")
+        else:
+            self.generate_button.setText("Generate")
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("Idle")
+
+    def set_waiting(self, text: str) -> None:
+        # A busy indicator while the model loads (no step count yet).
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setFormat(text)
+        self.set_status(text)
+
+    def set_progress(self, step: int, total: int, seconds_left: float | None) -> None:
+        if self.progress_bar.maximum() == 0:  # the wait (set_waiting) is over: steps run
+            self.set_status("")
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(step)
+        text = f"Step {step}/{total}"
+        if seconds_left is not None:
+            text += f" — {format_duration(seconds_left)} left"
+        self.progress_bar.setFormat(text)
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))

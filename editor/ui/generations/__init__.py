@@ -1,0 +1,1 @@
+"""The Generations dock: the generation log (engine.history) searched, replayed and reused."""

@@ -1,0 +1,1 @@
+"""ComfyUI servers in the window: the Settings page and the background health checks."""

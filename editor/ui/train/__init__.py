@@ -1,0 +1,1 @@
+"""The Train LoRA dialog: training pictures and captions, the borrowed model and the training task."""

@@ -1,0 +1,207 @@
+"""The Train dialog's picture list: a thumbnail of every picture with its caption, editable.
+
+A caption shown in italics comes from the caption template (the picture has no NAME.txt);
+editing one writes NAME.txt beside the picture (atomically, the kohya convention), which
+training then reads; clearing it removes NAME.txt, back to the template. Thumbnails are
+decoded on a worker thread (a folder of camera JPEGs takes seconds), one folder at a time:
+choosing another folder abandons the old one's remaining pictures.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
+
+from engine.core.errors import EngineError
+from engine.training.data import (
+    IMAGE_SUFFIXES,
+    caption_file,
+    caption_for,
+    picture_files,
+    write_caption,
+)
+
+THUMB = 64
+PATH_ROLE = Qt.ItemDataRole.UserRole
+SHOWN_ROLE = Qt.ItemDataRole.UserRole + 1  # the caption as last shown, to tell edits apart
+
+
+def thumbnail(path: Path, size: int = THUMB) -> QImage:
+    """The picture scaled to fit size x size (transparency on white), or a null image."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a fraction of the size
+            im = ImageOps.exif_transpose(im)
+            im.thumbnail((size, size), Image.Resampling.LANCZOS)
+            rgba = im.convert("RGBA")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return QImage()
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    rgb = Image.alpha_composite(white, rgba).convert("RGB")
+    data = rgb.tobytes()
+    image = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888)
+    return image.copy()  # owns its pixels once `data` is gone
+
+
+class _Relay(QObject):
+    """Carries a worker's thumbnails to the list (queued onto the GUI thread)."""
+
+    loaded = Signal(int, str, QImage)  # batch, picture path, thumbnail (null: unreadable)
+
+
+class _Thumbnails(QRunnable):
+    def __init__(self, batch: int, paths: list[Path], relay: _Relay, stop: threading.Event):
+        super().__init__()
+        self.batch, self.paths, self.relay, self.stop = batch, paths, relay, stop
+
+    def run(self) -> None:
+        for path in self.paths:
+            if self.stop.is_set():
+                return
+            self.relay.loaded.emit(self.batch, str(path), thumbnail(path))
+
+
+class PictureList(QListWidget):
+    """`captions_changed` fires after a caption file was written or removed."""
+
+    captions_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainPictures")
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setWordWrap(True)
+        self.setSpacing(2)
+        self.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.SelectedClicked
+        )
+        self.setToolTip("Double-click a caption (or press F2) to edit it; it is saved as NAME.txt.")
+        self.folder: Path | None = None
+        self.concept = ""
+        self.template = ""
+        self._batch = 0
+        self._stop = threading.Event()
+        self._relay = _Relay()
+        self._relay.loaded.connect(self._on_thumbnail)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._filling = False
+        self.itemChanged.connect(self._on_item_changed)
+
+    # -- showing -------------------------------------------------------------------------
+
+    def show_folder(self, folder: str, concept: str, template: str) -> None:
+        """List the folder's pictures; only a changed set of files reloads thumbnails."""
+        self.concept, self.template = concept.strip(), template
+        try:
+            files = picture_files(Path(folder.strip())) if folder.strip() else []
+        except EngineError:  # too few pictures (or no folder): still show what is there
+            path = Path(folder.strip())
+            files = sorted(
+                p
+                for p in (path.iterdir() if path.is_dir() else ())
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        if files != self.paths():
+            self._reload(files)
+        else:
+            self.refresh_captions()
+
+    def paths(self) -> list[Path]:
+        return [Path(self.item(i).data(PATH_ROLE)) for i in range(self.count())]
+
+    def thumbnails_loaded(self) -> int:
+        return sum(not self.item(i).icon().isNull() for i in range(self.count()))
+
+    def refresh_captions(self) -> None:
+        """Captions from disk (NAME.txt) or the template, except the one being edited."""
+        editing = self.currentItem() if self.state() == self.State.EditingState else None
+        self._filling = True
+        try:
+            for i in range(self.count()):
+                item = self.item(i)
+                if item is not editing:
+                    self._show_caption(item)
+        finally:
+            self._filling = False
+
+    def _show_caption(self, item: QListWidgetItem) -> None:
+        path = Path(item.data(PATH_ROLE))
+        own = caption_file(path).is_file()
+        text = caption_for(path, self.concept or "{concept}", self.template)
+        item.setData(SHOWN_ROLE, text)
+        item.setText(text)
+        font = QFont(item.font())
+        font.setItalic(not own)
+        item.setFont(font)
+        how = "its NAME.txt caption" if own else "caption from the template (no NAME.txt yet)"
+        item.setToolTip(f"{path.name}: {how}")
+
+    def _reload(self, files: list[Path]) -> None:
+        self._stop.set()  # the previous folder's loader stops after its current picture
+        self._stop = threading.Event()
+        self._batch += 1
+        self._filling = True
+        try:
+            self.clear()
+            for path in files:
+                item = QListWidgetItem()
+                item.setData(PATH_ROLE, str(path))
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+                item.setSizeHint(QSize(THUMB * 5, THUMB + 8))
+                self.addItem(item)
+                self._show_caption(item)
+        finally:
+            self._filling = False
+        if files:
+            self._pool.start(_Thumbnails(self._batch, files, self._relay, self._stop))
+
+    def _on_thumbnail(self, batch: int, path: str, image: QImage) -> None:
+        if batch != self._batch:
+            return  # a folder no longer shown
+        for i in range(self.count()):
+            item = self.item(i)
+            if item.data(PATH_ROLE) == path:
+                if image.isNull():
+                    broken = QPixmap(THUMB, THUMB)
+                    broken.fill(QColor("#803030"))
+                    item.setIcon(QIcon(broken))
+                    item.setToolTip(f"{Path(path).name} cannot be read as a picture.")
+                else:
+                    item.setIcon(QIcon(QPixmap.fromImage(image)))
+                return
+
+    # -- editing -------------------------------------------------------------------------
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if self._filling:
+            return
+        path = Path(item.data(PATH_ROLE))
+        text = " ".join(item.text().split())
+        # Icons, fonts and tooltips change items too; only a new caption text is an edit.
+        if text == item.data(SHOWN_ROLE):
+            return
+        try:
+            write_caption(path, text)
+        except OSError as e:
+            item.setToolTip(f"Could not save the caption: {e.strerror or e}.")
+        self._filling = True
+        try:
+            self._show_caption(item)
+        finally:
+            self._filling = False
+        self.captions_changed.emit()
+
+    def stop_loading(self, ms: int = 5000) -> None:
+        """Stop the thumbnail worker and wait for it (closing the dialog, tests)."""
+        self._stop.set()
+        self._pool.clear()
+        self._pool.waitForDone(ms)

@@ -1,0 +1,357 @@
+"""`overpaint txt2img|img2img|inpaint|fill|rerun|watermark|models`: the engine without a window.
+
+Exit codes: 0 success, 1 error (one `error: ...` line on stderr; --debug adds the
+traceback), 2 usage error, 130 Ctrl-C. Outputs are written only once every sample is
+done, each atomically, so an interrupted run leaves no partial file.
+
+img2img, inpaint and fill build their jobs with the window's builder (engine.jobs) from
+pictures read by the window's reader (engine.core.images), and `rerun` crops its inputs the
+same way, so a request gives the same pixels from the window, the CLI or a rerun. What the
+commands share is in engine.cli.common; `rerun` and `watermark` are in engine.cli.replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.cli.common import (
+    Progress,
+    add_engine_options,
+    check_out_dir,
+    engine_options,
+    read_image,
+    read_mask,
+    run_command,
+    setup_cli_logging,
+    write_results,
+)
+from engine.cli.replay import cmd_rerun, cmd_watermark
+from engine.comfy.cli_support import add_server_arg, remote_model, servers_from_args
+from engine.control.cli import add_control_args, add_rerun_control_args, attach_controls
+from engine.core.errors import InvalidRequestError
+from engine.request import GenerationInputs
+from engine.schedulers import SCHEDULER_NAMES
+
+# ----------------------------------------------------------------------------------
+# argument parsing
+
+
+def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
+    if prompt:
+        p.add_argument("--prompt", required=True, help="what to paint")
+        p.add_argument("--negative-prompt", default="", help="what to avoid")
+    p.add_argument("--model", default="", help="model path or name (default: the default model)")
+    p.add_argument(
+        "--lora",
+        dest="loras",
+        action="append",
+        default=[],
+        type=_lora,
+        metavar="PATH_OR_NAME:WEIGHT",
+        help="apply a LoRA (weight -2..2, default 1); repeat for several",
+    )
+    p.add_argument("--seed", type=int, default=-1, help="random seed (-1: pick one)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--guidance", type=float, default=7.0, help="CFG scale")
+    p.add_argument("--scheduler", default="Euler a", help=f"one of: {', '.join(SCHEDULER_NAMES)}")
+    p.add_argument(
+        "--width", type=int, default=None, help="txt2img size (default: the model's native size)"
+    )
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--n-samples", type=int, default=1, help="K>1 writes OUT-1.png ... OUT-K.png")
+    add_engine_options(p)
+    p.add_argument(
+        "--no-history",
+        action="store_true",
+        help="do not record this run in the generation history",
+    )
+    add_server_arg(p)
+    add_control_args(p)
+
+
+def _lora(value: str) -> tuple[str, float]:
+    from engine.lora.library import parse_lora_arg
+
+    try:
+        return parse_lora_arg(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _context(value: str) -> str:
+    from engine.region import context_padding
+
+    try:
+        context_padding(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
+def _inpaint_options(p: argparse.ArgumentParser) -> None:
+    from engine.inpaint_modes import INPAINT_MODES
+
+    p.add_argument(
+        "--inpaint-mode",
+        choices=INPAINT_MODES,
+        default="auto",
+        help="how the masked area is pre-filled and repainted (auto: picked from the mask, "
+        "the pixels under it and the prompt)",
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="denoising strength (default: the inpaint mode's: remove 0.3, add/expand/"
+        "replace-background 1.0, refine 0.75)",
+    )
+    p.add_argument("--grow", type=int, default=0, help="grow (or, negative, shrink) the mask")
+    p.add_argument(
+        "--feather",
+        "--mask-blur",
+        dest="feather",
+        type=int,
+        default=None,
+        help="feather radius in pixels (default: a tenth of the mask's diagonal, 4 to 48)",
+    )
+    p.add_argument(
+        "--context",
+        type=_context,
+        default="auto",
+        help="surroundings the model sees: auto, mask (the mask box), whole (the picture) "
+        "or a number of pixels around the mask",
+    )
+    p.add_argument(
+        "--no-color-match",
+        dest="color_match",
+        action="store_false",
+        help="do not match the repainted colours to the surroundings",
+    )
+    p.add_argument(
+        "--hard-edges",
+        dest="soft_edges",
+        action="store_false",
+        help="binary mask: no soft inpainting and no feather",
+    )
+
+
+def _debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks and engine logs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="overpaint", description="Overpaint without a window.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("txt2img", help="generate an image from a prompt")
+    _common(p)
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("img2img", help="repaint an image guided by a prompt")
+    p.add_argument("--init-img", required=True, type=Path)
+    p.add_argument("--strength", type=float, default=0.75)
+    _common(p)
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("inpaint", help="repaint the white part of a mask")
+    p.add_argument("--init-img", required=True, type=Path)
+    p.add_argument("--mask", required=True, type=Path, help="white = repaint")
+    _inpaint_options(p)
+    _common(p)
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("fill", help="remove the masked part with classical inpainting")
+    p.add_argument("--init-img", required=True, type=Path)
+    p.add_argument("--mask", required=True, type=Path, help="white = fill")
+    p.add_argument("--method", choices=("telea", "ns"), default="telea")
+    p.add_argument("--out", required=True, type=Path)
+    _debug(p)
+
+    p = sub.add_parser("rerun", help="regenerate an image exactly from its PNG metadata")
+    p.add_argument("image", type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--init-img", type=Path, help="the input image (img2img/inpaint runs)")
+    p.add_argument("--mask", type=Path, help="the mask (inpaint runs)")
+    p.add_argument("--model", default=None, help="use this model instead of the recorded one")
+    add_rerun_control_args(p)
+    add_server_arg(p)
+    p.add_argument("--models-dir", action="append", default=[], type=Path)
+    _debug(p)
+
+    p = sub.add_parser("watermark", help="print the invisible watermark of an image")
+    p.add_argument("image", type=Path)
+    _debug(p)
+
+    from engine.model_manager.cli import add_models_parser
+
+    add_models_parser(sub)  # list, install, remove
+    from engine.upscale.cli import add_upscale_parser
+
+    add_upscale_parser(sub, _debug)
+    return parser
+
+
+# ----------------------------------------------------------------------------------
+# commands
+
+
+def _params(args: argparse.Namespace) -> dict[str, object]:
+    """The generation settings, under the names the window's generation panel uses."""
+    names = ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength")
+    names += ("inpaint_mode", "grow", "feather", "context", "color_match", "soft_edges")
+    params: dict[str, object] = {n: getattr(args, n) for n in names if hasattr(args, n)}
+    params.update(scheduler=args.scheduler, n_samples=args.n_samples)
+    params["loras"] = tuple(getattr(args, "loras", ()))
+    return params
+
+
+def _generate(args: argparse.Namespace, mode: str) -> int:
+    from engine.backends import make_engine
+    from engine.jobs import build_request, image_composite, prepare_job
+    from engine.lora.library import check_loras
+    from engine.models import resolve_model
+
+    check_out_dir(args.out)
+    extra = tuple(args.models_dir)
+    servers = servers_from_args(args)
+    if servers:  # the model (and its LoRAs) are the server's; a dead URL fails here
+        info = remote_model(servers, args.model)
+    else:
+        info = resolve_model(args.model, extra)
+        check_loras(args.loras, info, extra)  # before the model loads: fail in a blink
+    if args.n_samples < 1:
+        raise InvalidRequestError("--n-samples must be at least 1.")
+    # Recorded so `rerun` uses this model even if the default changes later.
+    params = {**_params(args), "mode": mode, "model": args.model or info.name}
+    base = None
+    if mode == "txt2img":
+        request = build_request(
+            mode,
+            params,
+            width=args.width or info.native_size,
+            height=args.height or info.native_size,
+            watermark=not args.no_watermark,
+            options=engine_options(args),
+        )
+        inputs = GenerationInputs()
+    else:
+        # The window's job builder: the same region plan, crops and feather.
+        base = read_image(args.init_img)
+        h, w = base.shape[:2]
+        mask = read_mask(args.mask, (w, h)) if mode == "inpaint" else None
+        if mask is not None and not mask.any():
+            raise InvalidRequestError(
+                f"The mask {args.mask} is all black; white marks the area to repaint."
+            )
+        job = prepare_job(
+            params,
+            w,
+            h,
+            image_composite(base),
+            mask=mask,
+            native=info.native_size,
+            options=dict(engine_options(args)),
+            watermark=not args.no_watermark,
+        )
+        request, inputs = job.request, job.inputs
+    request, inputs = attach_controls(args, request, inputs, extra)
+    results = make_engine(extra, servers).run(request, inputs, on_progress=Progress())
+    for res in results[:1]:
+        for warning in res.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    paths = write_results(results, args.out, base)
+    if not args.no_history:
+        from engine.history.recorder import record_cli_results
+
+        if warning := record_cli_results(results, paths, base, inputs=inputs):
+            print(f"warning: {warning}", file=sys.stderr)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_fill(args: argparse.Namespace) -> int:
+    from engine.jobs import FILL_NATIVE, image_composite, prepare_job
+    from engine.local.engine import Engine
+
+    check_out_dir(args.out)
+    image = read_image(args.init_img)
+    h, w = image.shape[:2]
+    mask = read_mask(args.mask, (w, h))
+    job = prepare_job(
+        {"mode": "fill"},
+        w,
+        h,
+        image_composite(image),
+        mask=mask,
+        native=FILL_NATIVE,
+        options={"fill_method": args.method},
+        watermark=False,
+    )
+    results = Engine().run(job.request, job.inputs)
+    for path in write_results(results, args.out, image):
+        print(path)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine.models import discover_models, model_dirs
+
+    if servers_from_args(args):
+        from engine.comfy.cli_support import list_server_models
+
+        return list_server_models(servers_from_args(args))
+
+    models = discover_models(tuple(args.models_dir))
+    if not models:
+        folders = ", ".join(str(d) for d in model_dirs(tuple(args.models_dir)))
+        print(f"no models found (looked in {folders} and the Hugging Face cache)", file=sys.stderr)
+        return 0
+    for info in models:
+        print(f"{info.name}\t{info.family}\t{info.kind}\t{info.path}")
+    return 0
+
+
+COMMANDS = {
+    "txt2img": lambda a: _generate(a, "txt2img"),
+    "img2img": lambda a: _generate(a, "img2img"),
+    "inpaint": lambda a: _generate(a, "inpaint"),
+    "fill": cmd_fill,
+    "rerun": cmd_rerun,
+    "watermark": cmd_watermark,
+    "models": lambda a: _models(a),
+    "upscale": lambda a: _upscale(a),
+}
+
+
+def _upscale(args: argparse.Namespace) -> int:
+    from engine.upscale.cli import cmd_upscale
+
+    return cmd_upscale(args)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from engine.model_manager.cli import run_models
+
+    return run_models(args, cmd_models)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help exits 0, usage errors 2
+        return int(e.code or 0)
+    debug = bool(getattr(args, "debug", False))
+
+    def command() -> int:
+        setup_cli_logging(debug)
+        return COMMANDS[args.command](args)
+
+    return run_command(command, debug)

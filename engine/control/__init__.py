@@ -1,0 +1,1 @@
+"""Control layers and ControlNets: the spec a request carries, finding and loading control models, preprocessing, running them, and the CLI flags."""

@@ -1,0 +1,363 @@
+"""Loading models offline, choosing the device, and deriving one pipeline per mode.
+
+Everything loads with local_files_only=True. Single files load with `config=` pointing at
+a config folder shipped in resources/model_configs/<family>: without it diffusers asks the
+hub for configs even when offline. All modes share one set of modules via from_pipe.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import InvalidRequestError, ModelError
+from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir, user_models_dir
+from engine.models import MODEL_CONFIGS_DIR, ModelInfo
+
+log = logging.getLogger(__name__)
+
+# Free VRAM (GiB) below which each switch turns on, per family group. SD1/2 at 512² needs
+# about 3 GiB in fp16 without help; SDXL at 1024² about 8-10 GiB.
+_LOW_MEMORY_GIB = {
+    "sd": {"attention_slicing": 6.0, "vae_tiling": 4.0, "cpu_offload": 3.0},
+    "sdxl": {"attention_slicing": 12.0, "vae_tiling": 10.0, "cpu_offload": 7.0},
+}
+
+
+# Request options that decide how a model is loaded (a change means a reload).
+POLICY_OPTIONS: tuple[str, ...] = (
+    "device",
+    "dtype",
+    "attention_slicing",
+    "vae_tiling",
+    "cpu_offload",
+)
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    device: str  # "cuda" | "mps" | "cpu"
+    dtype: str  # "float16" | "float32"
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+    free_vram_gib: float | None = None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def choose_device(family: str, options: dict[str, Any] | None = None) -> DevicePolicy:
+    """CUDA fp16 > MPS fp16 > CPU fp32, with low-memory switches from free VRAM.
+
+    options may force "device", "dtype" and each switch ("attention_slicing",
+    "vae_tiling", "cpu_offload"); anything not given is decided automatically.
+    """
+    import torch
+
+    options = dict(options or {})
+    device = str(options.get("device") or "")
+    if not device:
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    if device not in ("cuda", "mps", "cpu") and not device.startswith("cuda:"):
+        raise InvalidRequestError(f"Unknown device {device!r}; use cuda, mps or cpu.")
+    # Half precision convolutions are not implemented on CPU.
+    dtype = str(options.get("dtype") or ("float32" if device == "cpu" else "float16"))
+    if device == "cpu":
+        dtype = "float32"
+    free = None
+    switches = {"attention_slicing": False, "vae_tiling": False, "cpu_offload": False}
+    if device.startswith("cuda"):
+        try:
+            free_bytes, _total = torch.cuda.mem_get_info()
+            free = free_bytes / 2**30
+        except Exception as e:  # a driver hiccup must not stop the job
+            log.warning("cannot read free VRAM: %s", e)
+        if free is not None:
+            limits = _LOW_MEMORY_GIB["sdxl" if family.startswith("sdxl") else "sd"]
+            switches = {k: free < v for k, v in limits.items()}
+    for key in switches:
+        if key in options and options[key] is not None:
+            switches[key] = _truthy(options[key])
+    if device == "cpu":
+        switches["cpu_offload"] = False
+    return DevicePolicy(device=device, dtype=dtype, free_vram_gib=free, **switches)
+
+
+def _pipeline_classes(family: str) -> tuple[Any, Any, Any]:
+    """(txt2img, img2img, inpaint) pipeline classes for a family."""
+    import diffusers
+
+    if family.startswith("sdxl"):
+        return (
+            diffusers.StableDiffusionXLPipeline,
+            diffusers.StableDiffusionXLImg2ImgPipeline,
+            diffusers.StableDiffusionXLInpaintPipeline,
+        )
+    return (
+        diffusers.StableDiffusionPipeline,
+        diffusers.StableDiffusionImg2ImgPipeline,
+        diffusers.StableDiffusionInpaintPipeline,
+    )
+
+
+def config_dir(family: str, root: Path | None = None) -> Path:
+    folder = (root or MODEL_CONFIGS_DIR) / family
+    if not (folder / "model_index.json").is_file():
+        raise ModelError(
+            f"Overpaint has no configuration for {family} models (missing {folder}); "
+            "reinstall Overpaint."
+        )
+    return folder
+
+
+def _single_file_tokenizers(family: str) -> dict[str, Any]:
+    """The shipped CLIP BPE tokenizer(s); OpenCLIP-based encoders pad with "!"."""
+    from transformers import CLIPTokenizer
+
+    path = str(CLIP_TOKENIZER_DIR)
+    if family.startswith("sdxl"):
+        return {
+            "tokenizer": CLIPTokenizer.from_pretrained(path),
+            "tokenizer_2": CLIPTokenizer.from_pretrained(path, pad_token="!"),
+        }
+    if family.startswith("sd2"):
+        return {"tokenizer": CLIPTokenizer.from_pretrained(path, pad_token="!")}
+    return {"tokenizer": CLIPTokenizer.from_pretrained(path)}
+
+
+def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | None = None) -> Any:
+    """The base pipeline for a model (txt2img, or inpaint for 9-channel models), offline.
+
+    config_root replaces resources/model_configs (tests use tiny config folders).
+    """
+    import torch
+
+    dtype = getattr(torch, policy.dtype)
+    txt2img, _img2img, inpaint = _pipeline_classes(info.family)
+    cls = inpaint if info.is_inpainting else txt2img
+    common: dict[str, Any] = {_dtype_keyword(): dtype, "local_files_only": True}
+    if not info.is_xl:
+        common.update(safety_checker=None, requires_safety_checker=False)
+    log.info(
+        "loading %s (%s, %s) on %s/%s",
+        info.path,
+        info.family,
+        info.kind,
+        policy.device,
+        policy.dtype,
+    )
+    try:
+        if info.kind == "single-file":
+            pipe = cls.from_single_file(
+                str(info.path),
+                config=str(config_dir(info.family, config_root)),
+                **_single_file_tokenizers(info.family),
+                **common,
+            )
+        else:
+            pipe = cls.from_pretrained(str(info.path), **common)
+    except ModelError:
+        raise
+    except MemoryError as e:
+        raise ModelError(
+            f"Not enough memory to load {info.path}; close other programs or pick a smaller model."
+        ) from e
+    except Exception as e:
+        log.exception("loading %s failed", info.path)
+        # The library's own text repeats long paths; users get the gist, the log the rest.
+        raise ModelError(
+            f"Cannot load model {info.name}: its files in {info.path} are missing, damaged or "
+            "of an unsupported kind; pick another model (details are in the log)."
+        ) from e
+    # Bundled models may store fp16 weights: every module must end in the device's dtype.
+    if any(
+        getattr(m, "dtype", dtype) != dtype
+        for m in pipe.components.values()
+        if hasattr(m, "parameters")
+    ):
+        pipe.to(dtype=dtype)
+    if getattr(pipe, "safety_checker", None) is not None:
+        pipe.safety_checker = None
+    apply_memory_policy(pipe, policy)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _dtype_keyword() -> str:
+    """diffusers renamed torch_dtype to dtype (the old name warns from 0.42 on)."""
+    try:
+        from diffusers.utils import deprecation_utils
+
+        if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE"):
+            return "dtype"
+    except ImportError:
+        pass
+    return "torch_dtype"
+
+
+def apply_memory_policy(pipe: Any, policy: DevicePolicy) -> None:
+    if policy.cpu_offload:
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(policy.device)
+    if policy.attention_slicing:
+        pipe.enable_attention_slicing()
+    if policy.vae_tiling:
+        pipe.vae.enable_tiling()
+
+
+def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
+    """The pipeline for `mode`, sharing the base pipeline's modules (no reload, no copy)."""
+    txt2img, img2img, inpaint = _pipeline_classes(info.family)
+    if info.is_inpainting:
+        if mode in ("txt2img", "img2img"):
+            raise ModelError(
+                f"{info.name} is an inpainting model (9-channel UNet) and can only inpaint or "
+                f"outpaint; choose a regular model for {mode}."
+            )
+        return base
+    cls = {"txt2img": txt2img, "img2img": img2img, "inpaint": inpaint, "outpaint": inpaint}[mode]
+    if isinstance(base, cls):
+        return base
+    # from_pipe casts the shared modules to float32 unless told otherwise, which would
+    # silently turn an fp16 GPU model into fp32 (twice the memory) for every mode.
+    pipe = cls.from_pipe(base, **{_dtype_keyword(): base.unet.dtype})
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def free_pipelines(*pipes: Any) -> None:
+    """Drop references and give the memory back (GPU caches included)."""
+    del pipes
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # freeing is best effort
+        pass
+
+
+# ----------------------------------------------------------------------------------
+# LoRA
+
+
+def lora_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
+    dirs = [user_models_dir() / "loras", user_models_dir() / "lora"]
+    for d in extra_dirs:
+        dirs += [Path(d), Path(d) / "loras"]
+    return dirs
+
+
+def find_lora(name: str, extra_dirs: Sequence[Path] = ()) -> Path:
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    for folder in lora_dirs(extra_dirs):
+        for candidate in (folder / name, folder / f"{name}.safetensors"):
+            if candidate.is_file():
+                return candidate
+    raise ModelError(
+        f"LoRA {name!r} was not found; put its .safetensors file in {user_models_dir() / 'loras'}."
+    )
+
+
+def apply_loras(
+    pipe: Any,
+    loras: Sequence[tuple[str, float]],
+    extra_dirs: Sequence[Path] = (),
+    model_name: str = "",
+) -> None:
+    """Load exactly `loras` (name, weight) into the pipeline, unloading previous ones."""
+    from engine.lora.file import load_lora_file, unload_lora_files
+    from engine.lora.library import check_width, inspect_lora
+
+    # Every named LoRA must exist and fit this model (one sentence otherwise), even at
+    # weight 0; a weight-0 one is then left out, so it gives the pixels of no LoRA.
+    width = getattr(pipe.unet.config, "cross_attention_dim", None)
+    for name, _weight in loras:
+        info = inspect_lora(find_lora(str(name), extra_dirs))
+        check_width(info, width, model_name or "loaded")
+    wanted = tuple((str(n), float(w)) for n, w in loras if float(w) != 0.0)
+    # Tracked on the UNet: every from_pipe pipeline shares it, so the state is common.
+    unet = pipe.unet
+    if getattr(unet, "_overpaint_loras", ()) == wanted:
+        return
+    if getattr(unet, "_overpaint_loras", ()):
+        unload_lora_files(pipe)
+    unet._overpaint_loras = ()
+    if not wanted:
+        return
+    try:
+        names = []
+        for i, (name, _weight) in enumerate(wanted):
+            path = find_lora(name, extra_dirs)
+            if path.suffix.lower() != ".safetensors":
+                raise ModelError(f"LoRA {path} is not a .safetensors file; pickles are refused.")
+            adapter = f"lora{i}"
+            try:
+                # A trained concept's LoRA carries its new word's embedding too.
+                load_lora_file(pipe, path, adapter)
+            except Exception as e:
+                log.exception("loading LoRA %s failed", path)
+                raise ModelError(
+                    f"Cannot apply LoRA {path.name}: it does not fit this model or is damaged "
+                    "(details are in the log)."
+                ) from e
+            names.append(adapter)
+        pipe.set_adapters(names, adapter_weights=[w for _n, w in wanted])
+    except BaseException:
+        # Leave no half-applied set behind: the recorded state says "no LoRA".
+        unload_lora_files(pipe)
+        raise
+    unet._overpaint_loras = wanted
+
+
+# ----------------------------------------------------------------------------------
+# model hash (A1111's "Model hash": first 10 hex digits of the file's sha256)
+
+
+def model_hash(info: ModelInfo) -> str | None:
+    """sha256[:10] of a single-file model, cached by path, size and mtime; None for folders."""
+    if info.kind != "single-file":
+        return None
+    try:
+        st = info.path.stat()
+    except OSError:
+        return None
+    key = f"{info.path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = user_data_dir() / "model_hashes.json"
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    from engine.metadata import file_hash
+
+    value = file_hash(info.path)[:10]
+    cache[key] = value
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        tmp.replace(cache_file)
+    except OSError as e:
+        log.info("cannot cache model hash: %s", e)
+    return value

@@ -1,0 +1,117 @@
+"""What a loaded model keeps between jobs so that a run of small jobs (Live mode) pays
+no set-up cost: one scheduler per sampler name, the text embeddings of recent prompts,
+and the tiny preview VAE when one is installed.
+
+Everything here belongs to one loaded model: the Engine drops it (`clear`) when it
+unloads the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PROMPT_CACHE_SIZE = 8
+# Folder names of TAESD-style tiny autoencoders (diffusers AutoencoderTiny format), per
+# family, looked for in the models folders and their "vae-approx" subfolder.
+TINY_VAE_NAMES = {"sd1": ("taesd",), "sd2": ("taesd",), "sdxl": ("taesdxl",)}
+
+
+def tiny_vae_dir(family: str, dirs: Sequence[Path]) -> Path | None:
+    """The installed tiny VAE folder for a model family, or None."""
+    names = TINY_VAE_NAMES.get(family.split("-")[0].split("_")[0], ())
+    for root in dirs:
+        for sub in (Path(root), Path(root) / "vae-approx"):
+            for name in names:
+                folder = sub / name
+                if (folder / "config.json").is_file():
+                    return folder
+    return None
+
+
+class WarmParts:
+    """Schedulers, prompt embeddings and the tiny VAE of the loaded model."""
+
+    def __init__(self) -> None:
+        self._schedulers: dict[str, Any] = {}
+        self._prompts: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._tiny_vae: dict[Path, Any] = {}
+        self._live_pipes: dict[tuple[str, Path], Any] = {}
+        self.prompt_encodings = 0  # how many times a prompt really went through the encoder
+
+    def clear(self) -> None:
+        self._schedulers.clear()
+        self._prompts.clear()
+        self._tiny_vae.clear()
+        self._live_pipes.clear()
+
+    def scheduler(self, name: str, base_config: Any) -> Any:
+        """The sampler `name`, built once per model. Reusing it is safe: every diffusers
+        scheduler resets its per-run state (step index, solver history) in set_timesteps,
+        which each pipeline call starts with."""
+        from engine.schedulers import canonical_name, make_scheduler
+
+        key = canonical_name(name)
+        if key not in self._schedulers:
+            self._schedulers[key] = make_scheduler(key, base_config)
+        return self._schedulers[key]
+
+    def prompt_args(
+        self, pipe: Any, prompt: str, negative: str, loras: tuple, is_xl: bool
+    ) -> dict[str, Any]:
+        """Pipeline keyword arguments carrying the prompt's embeddings, encoded once per
+        (prompt, negative prompt, LoRA set): a LoRA may change the text encoder."""
+        key = (id(pipe.text_encoder), prompt, negative, tuple(loras), is_xl)
+        cached = self._prompts.get(key)
+        if cached is not None:
+            self._prompts.move_to_end(key)
+            return dict(cached)
+        import torch
+
+        with torch.inference_mode():
+            out = pipe.encode_prompt(
+                prompt=prompt,
+                device=pipe._execution_device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=True,
+                negative_prompt=negative,
+            )
+        self.prompt_encodings += 1
+        names = ["prompt_embeds", "negative_prompt_embeds"]
+        if is_xl:
+            names += ["pooled_prompt_embeds", "negative_pooled_prompt_embeds"]
+        # Tensors made under inference_mode cannot be saved for autograd; the pipelines
+        # run under no_grad/inference_mode, so that is fine, but clone to be plain tensors.
+        args = {n: t.clone() for n, t in zip(names, out, strict=False) if t is not None}
+        self._prompts[key] = args
+        while len(self._prompts) > PROMPT_CACHE_SIZE:
+            self._prompts.popitem(last=False)
+        return dict(args)
+
+    def live_pipeline(self, pipe: Any, mode: str, vae_dir: Path | None) -> Any:
+        """`pipe` with the tiny VAE in place of the full one (None: `pipe` itself). The
+        swap lives on a pipeline of its own, so ordinary jobs keep the full VAE."""
+        if vae_dir is None:
+            return pipe
+        key = (mode, vae_dir)
+        if key not in self._live_pipes:
+            from diffusers import AutoencoderTiny
+
+            if vae_dir not in self._tiny_vae:
+                vae = AutoencoderTiny.from_pretrained(str(vae_dir), local_files_only=True)
+                self._tiny_vae[vae_dir] = vae.to(pipe.device, dtype=pipe.unet.dtype).eval()
+                log.info("live previews decode with the tiny VAE in %s", vae_dir)
+            from engine.local.loading import _dtype_keyword
+
+            # The dtype keeps from_pipe from casting the shared modules to float32.
+            live = type(pipe).from_pipe(
+                pipe, vae=self._tiny_vae[vae_dir], **{_dtype_keyword(): pipe.unet.dtype}
+            )
+            live.set_progress_bar_config(disable=True)
+            self._live_pipes[key] = live
+        return self._live_pipes[key]
