@@ -261,7 +261,7 @@ class Engine:
         on_progress: ProgressCallback | None,
         cancel: CancelCheck,
     ) -> list[GenerationResult]:
-        from engine.local.loading import apply_loras
+        from engine.lora.apply import apply_loras
         from engine.metadata import format_parameters
 
         mode = request.mode

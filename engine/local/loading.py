@@ -11,13 +11,12 @@ import gc
 import json
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.core.errors import InvalidRequestError, ModelError
-from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir, user_models_dir
+from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir
 from engine.models import MODEL_CONFIGS_DIR, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -252,81 +251,6 @@ def free_pipelines(*pipes: Any) -> None:
             torch.cuda.empty_cache()
     except Exception:  # freeing is best effort
         pass
-
-
-# ----------------------------------------------------------------------------------
-# LoRA
-
-
-def lora_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
-    dirs = [user_models_dir() / "loras", user_models_dir() / "lora"]
-    for d in extra_dirs:
-        dirs += [Path(d), Path(d) / "loras"]
-    return dirs
-
-
-def find_lora(name: str, extra_dirs: Sequence[Path] = ()) -> Path:
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    for folder in lora_dirs(extra_dirs):
-        for candidate in (folder / name, folder / f"{name}.safetensors"):
-            if candidate.is_file():
-                return candidate
-    raise ModelError(
-        f"LoRA {name!r} was not found; put its .safetensors file in {user_models_dir() / 'loras'}."
-    )
-
-
-def apply_loras(
-    pipe: Any,
-    loras: Sequence[tuple[str, float]],
-    extra_dirs: Sequence[Path] = (),
-    model_name: str = "",
-) -> None:
-    """Load exactly `loras` (name, weight) into the pipeline, unloading previous ones."""
-    from engine.lora.file import load_lora_file, unload_lora_files
-    from engine.lora.library import check_width, inspect_lora
-
-    # Every named LoRA must exist and fit this model (one sentence otherwise), even at
-    # weight 0; a weight-0 one is then left out, so it gives the pixels of no LoRA.
-    width = getattr(pipe.unet.config, "cross_attention_dim", None)
-    for name, _weight in loras:
-        info = inspect_lora(find_lora(str(name), extra_dirs))
-        check_width(info, width, model_name or "loaded")
-    wanted = tuple((str(n), float(w)) for n, w in loras if float(w) != 0.0)
-    # Tracked on the UNet: every from_pipe pipeline shares it, so the state is common.
-    unet = pipe.unet
-    if getattr(unet, "_overpaint_loras", ()) == wanted:
-        return
-    if getattr(unet, "_overpaint_loras", ()):
-        unload_lora_files(pipe)
-    unet._overpaint_loras = ()
-    if not wanted:
-        return
-    try:
-        names = []
-        for i, (name, _weight) in enumerate(wanted):
-            path = find_lora(name, extra_dirs)
-            if path.suffix.lower() != ".safetensors":
-                raise ModelError(f"LoRA {path} is not a .safetensors file; pickles are refused.")
-            adapter = f"lora{i}"
-            try:
-                # A trained concept's LoRA carries its new word's embedding too.
-                load_lora_file(pipe, path, adapter)
-            except Exception as e:
-                log.exception("loading LoRA %s failed", path)
-                raise ModelError(
-                    f"Cannot apply LoRA {path.name}: it does not fit this model or is damaged "
-                    "(details are in the log)."
-                ) from e
-            names.append(adapter)
-        pipe.set_adapters(names, adapter_weights=[w for _n, w in wanted])
-    except BaseException:
-        # Leave no half-applied set behind: the recorded state says "no LoRA".
-        unload_lora_files(pipe)
-        raise
-    unet._overpaint_loras = wanted
 
 
 # ----------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def base_model_hash(model_path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------------
-# loading (engine.local.loading.apply_loras calls these)
+# loading (engine.lora.apply.apply_loras calls these)
 
 
 def load_lora_file(pipe: Any, path: Path, adapter: str) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.errors import ModelError
+from engine.core.paths import user_models_dir
 from engine.models import ModelInfo
 from engine.request import GenerationRequest
 
@@ -175,9 +176,24 @@ def check_width(lora: LoraInfo, want: int | None, model_name: str) -> None:
 
 
 def lora_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
-    from engine.local.loading import lora_dirs as dirs
+    dirs = [user_models_dir() / "loras", user_models_dir() / "lora"]
+    for d in extra_dirs:
+        dirs += [Path(d), Path(d) / "loras"]
+    return dirs
 
-    return dirs(extra_dirs)
+
+def find_lora(name: str, extra_dirs: Sequence[Path] = ()) -> Path:
+    """A LoRA's file by path, file name or stem in the loras folders; ModelError if none."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    for folder in lora_dirs(extra_dirs):
+        for candidate in (folder / name, folder / f"{name}.safetensors"):
+            if candidate.is_file():
+                return candidate
+    raise ModelError(
+        f"LoRA {name!r} was not found; put its .safetensors file in {user_models_dir() / 'loras'}."
+    )
 
 
 def discover_loras(
@@ -273,8 +289,6 @@ def addnet_hash(path: Path) -> str:
 
 def lora_hashes(loras: Sequence[tuple[str, float]], extra_dirs: Sequence[Path] = ()) -> str | None:
     """The `Lora hashes` value ("name: hash, ..."), None when there is no LoRA."""
-    from engine.local.loading import find_lora
-
     parts = []
     for name, _weight in loras:
         try:
@@ -310,7 +324,5 @@ def check_loras(
     loras: Sequence[tuple[str, float]], model: ModelInfo, extra_dirs: Sequence[Path] = ()
 ) -> None:
     """ModelError (one sentence) unless every LoRA exists, is a LoRA and fits `model`."""
-    from engine.local.loading import find_lora
-
     for name, _weight in loras:
         check_fits(inspect_lora(find_lora(name, extra_dirs)), model)
