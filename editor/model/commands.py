@@ -1,8 +1,9 @@
 """Undo commands for document structure: layers, properties, canvas size, frame, arrays.
 
 Pixel-level commands (strokes, fills) are ``editor.model.pixel_edit.PixelSwapCommand``.
-Commands call the Document's private ``_``-methods, which change state and emit signals;
-they never touch views.
+Commands call the private ``_``-methods of the part they edit (``LayerStack``,
+``MaskSelection``, the ``Document`` for canvas size and frame), which change state and emit
+signals; they never touch views.
 """
 
 from __future__ import annotations
@@ -18,56 +19,62 @@ from editor.model.undo import Command
 
 if TYPE_CHECKING:
     from editor.model.document import Document
+    from editor.model.layer_stack import LayerStack
+    from editor.model.mask_selection import MaskSelection
     from engine.request import Box
 
 
 class InsertLayerCommand(Command):
-    def __init__(self, doc: Document, layer: Layer, index: int, text: str = "Add layer") -> None:
-        self.doc, self.layer, self.index, self.text = doc, layer, index, text
-        self._previous_current: Layer | None = doc.current_layer
+    def __init__(
+        self, stack: LayerStack, layer: Layer, index: int, text: str = "Add layer"
+    ) -> None:
+        self.stack, self.layer, self.index, self.text = stack, layer, index, text
+        self._previous_current: Layer | None = stack.current_layer
 
     def redo(self) -> None:
-        self.doc._insert(self.index, self.layer)
-        self.doc._set_current(self.layer)
+        self.stack._insert(self.index, self.layer)
+        self.stack._set_current(self.layer)
 
     def undo(self) -> None:
-        self.doc._remove(self.layer)
-        self.doc._set_current(self._previous_current)
+        self.stack._remove(self.layer)
+        self.stack._set_current(self._previous_current)
 
     def nbytes(self) -> int:
         # A layer on the canvas costs the history nothing extra; an undone one does.
-        return 0 if self.doc.contains(self.layer) else self.layer.pixels.nbytes
+        return 0 if self.stack.contains(self.layer) else self.layer.pixels.nbytes
 
 
 class RemoveLayerCommand(Command):
-    def __init__(self, doc: Document, layer: Layer, text: str = "Delete layer") -> None:
-        self.doc, self.layer, self.text = doc, layer, text
-        self.index = doc.index_of(layer)
+    def __init__(self, stack: LayerStack, layer: Layer, text: str = "Delete layer") -> None:
+        self.stack, self.layer, self.text = stack, layer, text
+        self.index = stack.index_of(layer)
 
     def redo(self) -> None:
-        self.doc._remove(self.layer)
-        below = self.doc.layers[max(self.index - 1, 0)] if self.doc.layers else None
-        self.doc._set_current(below)
+        self.stack._remove(self.layer)
+        below = self.stack.layers[max(self.index - 1, 0)] if self.stack.layers else None
+        self.stack._set_current(below)
 
     def undo(self) -> None:
-        self.doc._insert(self.index, self.layer)
-        self.doc._set_current(self.layer)
+        self.stack._insert(self.index, self.layer)
+        self.stack._set_current(self.layer)
 
     def nbytes(self) -> int:
-        return 0 if self.doc.contains(self.layer) else self.layer.pixels.nbytes
+        return 0 if self.stack.contains(self.layer) else self.layer.pixels.nbytes
 
 
 class ReorderLayerCommand(Command):
-    def __init__(self, doc: Document, layer: Layer, to_index: int, text: str | None = None) -> None:
-        self.doc, self.layer, self.to_index = doc, layer, to_index
-        self.from_index = doc.index_of(layer)
+    def __init__(
+        self, stack: LayerStack, layer: Layer, to_index: int, text: str | None = None
+    ) -> None:
+        self.stack, self.layer, self.to_index = stack, layer, to_index
+        self.from_index = stack.index_of(layer)
         self.text = text or ("Raise layer" if to_index > self.from_index else "Lower layer")
 
     def redo(self) -> None:
-        self.doc._reorder(self.layer, self.to_index)
+        self.stack._reorder(self.layer, self.to_index)
 
     def undo(self) -> None:
-        self.doc._reorder(self.layer, self.from_index)
+        self.stack._reorder(self.layer, self.from_index)
 
 
 _PROPERTY_TEXT = {
@@ -83,8 +90,8 @@ _PROPERTY_TEXT = {
 class LayerPropertiesCommand(Command):
     """Set any of name/opacity/blend_mode/visible/alpha_locked and the offset (x, y)."""
 
-    def __init__(self, doc: Document, layer: Layer, new: dict[str, Any]) -> None:
-        self.doc, self.layer = doc, layer
+    def __init__(self, stack: LayerStack, layer: Layer, new: dict[str, Any]) -> None:
+        self.stack, self.layer = stack, layer
         self.new = dict(new)
         self.old = {key: getattr(layer, key) for key in new}
         keys = sorted({"offset" if k in ("x", "y") else k for k in new})
@@ -98,10 +105,10 @@ class LayerPropertiesCommand(Command):
             self.text = "Layer properties"
 
     def redo(self) -> None:
-        self.doc._set_properties(self.layer, self.new)
+        self.stack._set_properties(self.layer, self.new)
 
     def undo(self) -> None:
-        self.doc._set_properties(self.layer, self.old)
+        self.stack._set_properties(self.layer, self.old)
 
     def merge(self, other: Command) -> bool:
         # Dragging the opacity slider of one layer makes one step, not hundreds. Moves are
@@ -120,22 +127,24 @@ class LayerPropertiesCommand(Command):
 class ReplaceLayersCommand(Command):
     """Swap the whole layer list (merge down, flatten): the removed layers stay for undo."""
 
-    def __init__(self, doc: Document, new_layers: list[Layer], current: Layer | None, text: str):
-        self.doc, self.text = doc, text
-        self.old_layers = list(doc.layers)
-        self.old_current = doc.current_layer
+    def __init__(
+        self, stack: LayerStack, new_layers: list[Layer], current: Layer | None, text: str
+    ):
+        self.stack, self.text = stack, text
+        self.old_layers = list(stack.layers)
+        self.old_current = stack.current_layer
         self.new_layers = list(new_layers)
         self.new_current = current
 
     def redo(self) -> None:
-        self.doc._replace_layers(self.new_layers, self.new_current)
+        self.stack._replace_layers(self.new_layers, self.new_current)
 
     def undo(self) -> None:
-        self.doc._replace_layers(self.old_layers, self.old_current)
+        self.stack._replace_layers(self.old_layers, self.old_current)
 
     def nbytes(self) -> int:
         held = {id(layer): layer for layer in self.old_layers + self.new_layers}
-        live = {id(layer) for layer in self.doc.layers}
+        live = {id(layer) for layer in self.stack.layers}
         # Layers on screen are not extra memory; count those only this command keeps alive.
         return sum(layer.pixels.nbytes for key, layer in held.items() if key not in live)
 
@@ -150,23 +159,23 @@ class ArrayRegionCommand(Command):
 
     def __init__(
         self,
-        doc: Document,
+        masks: MaskSelection,
         which: str,
         rect: QRect,
         new: np.ndarray,
         text: str,
         merging: bool = False,
     ):
-        self.doc, self.which, self.rect, self.text = doc, which, QRect(rect), text
+        self.masks, self.which, self.rect, self.text = masks, which, QRect(rect), text
         self.data = np.ascontiguousarray(new)
         self.merging = merging
 
     def _swap(self) -> None:
-        view = crop(self.doc._array(self.which), self.rect)
+        view = crop(self.masks._array(self.which), self.rect)
         old = view.copy()
         view[...] = self.data
         self.data = old
-        self.doc._array_changed(self.which, self.rect)
+        self.masks._array_changed(self.which, self.rect)
 
     def redo(self) -> None:
         self._swap()
@@ -188,7 +197,7 @@ class ArrayRegionCommand(Command):
         # Both are done, so each holds the pixels from before it: rebuild the state
         # before self over both rectangles, newest first so self's older pixels win.
         union = self.rect.united(other.rect)
-        before = crop(self.doc._array(self.which), union).copy()
+        before = crop(self.masks._array(self.which), union).copy()
         for cmd in (other, self):
             paste(before, cmd.data, cmd.rect.x() - union.x(), cmd.rect.y() - union.y())
         self.rect, self.data = union, before
@@ -198,13 +207,13 @@ class ArrayRegionCommand(Command):
 class InvertArrayCommand(Command):
     """Invert the mask or selection: its own inverse, so it stores nothing."""
 
-    def __init__(self, doc: Document, which: str, text: str) -> None:
-        self.doc, self.which, self.text = doc, which, text
+    def __init__(self, masks: MaskSelection, which: str, text: str) -> None:
+        self.masks, self.which, self.text = masks, which, text
 
     def _flip(self) -> None:
-        arr = self.doc._array(self.which)
+        arr = self.masks._array(self.which)
         np.subtract(255, arr, out=arr)
-        self.doc._array_changed(self.which, self.doc.rect())
+        self.masks._array_changed(self.which, self.masks.rect())
 
     def redo(self) -> None:
         self._flip()
@@ -228,7 +237,7 @@ class CanvasResizeCommand(Command):
         self.old_frame = doc.generation_frame
         self.saved: dict[str, tuple[QRect, np.ndarray] | None] = {}
         for which in ("mask", "selection"):
-            arr = doc._array(which)
+            arr = doc.masks._array(which)
             box = bbox(arr)
             self.saved[which] = None if box is None else (box, crop(arr, box).copy())
 

@@ -50,9 +50,15 @@ Editing (each call is ONE named undo step)
     tools: ``begin_layer_edit(layer)``, ``begin_mask_edit()`` -> PixelEdit; finish with
     ``commit_edit(edit, text)`` (or ``edit.cancel()``).
 
-Where it lives: ``editor.model.layer_stack`` (layers), ``editor.model.mask_selection`` (mask,
-selection, clear/fill selected) and this module (canvas, compositing, frame, pixel edits,
-history) are mixed into the one ``Document`` class.
+Where it lives: the document holds three parts, each an object with its own state that
+works without a Document, and shares one undo stack among them:
+    ``doc.stack``   ``editor.model.layer_stack.LayerStack``: layers, current layer, composite
+    ``doc.masks``   ``editor.model.mask_selection.MaskSelection``: mask and selection arrays
+    ``doc.history`` ``editor.model.undo.History``: the undo stack
+This module keeps what spans them (canvas size, frame, generation region, painting a layer
+or the mask, clear/fill selected). The parts' public methods are reachable on the document
+under the names above, listed once in ``Document`` (``doc.add_layer`` is
+``doc.stack.add_layer``), and their signals are forwarded to the document's.
 
 Building a document from a file (editor-io): ``Document(w, h)``, ``insert_layer(...)`` for
 each layer (or ``add_layer(rgba=...)``), then ``reset_history()`` so the loaded state is
@@ -61,21 +67,19 @@ clean and not undoable.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PySide6.QtCore import QObject, QRect, QSize, Signal
-from PySide6.QtGui import QImage
 
 from editor.model import commands as cmds
 from editor.model.array_rects import crop, rect_to_box
-from editor.model.blending import composite_layers, image_to_rgba
-from editor.model.extent import NonzeroExtent
 from editor.model.layer import Layer
-from editor.model.layer_stack import MIN_CACHED_BELOW, LayerStack
-from editor.model.mask_selection import MaskAndSelection
+from editor.model.layer_stack import LayerStack
+from editor.model.mask_selection import MaskSelection
 from editor.model.paint_ops import erase_premultiplied, paint_gray, paint_premultiplied
-from editor.model.pixel_edit import PixelEdit, Surface
+from editor.model.pixel_edit import PixelEdit
 from editor.model.scaling import ScaleImageCommand
-from editor.model.stack_cache import BelowCache, composite_with_cache
 from editor.model.undo import DEFAULT_UNDO_LIMIT_MB, History
 from engine.region import pick_region
 from engine.request import Box
@@ -83,8 +87,24 @@ from engine.request import Box
 MAX_CANVAS_SIDE = 32768
 
 
-# The mixins come first so that their methods win over any QObject name.
-class Document(LayerStack, MaskAndSelection, QObject):
+class _Part:
+    """A public name of the document that one of its parts owns: reading it on the document
+    reads it on the part (a property's value, or the part's bound method)."""
+
+    def __init__(self, part: str) -> None:
+        self._part = part
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, doc: Any, owner: type | None = None) -> Any:
+        if doc is None:
+            return self
+        return getattr(getattr(doc, self._part), self._name)
+
+
+class Document(QObject):
     changed = Signal(QRect)
     layers_changed = Signal()
     layer_properties_changed = Signal(object)
@@ -93,6 +113,56 @@ class Document(LayerStack, MaskAndSelection, QObject):
     selection_changed = Signal(QRect)
     size_changed = Signal(QSize)
     frame_changed = Signal(object)
+
+    # The parts' public API on the document, one place for all of it.
+    # Layers (doc.stack):
+    layers = _Part("stack")
+    current_layer = _Part("stack")
+    current_index = _Part("stack")
+    index_of = _Part("stack")
+    contains = _Part("stack")
+    set_current_layer = _Part("stack")
+    composite = _Part("stack")
+    composite_array = _Part("stack")
+    add_layer = _Part("stack")
+    insert_layer = _Part("stack")
+    duplicate_layer = _Part("stack")
+    delete_layer = _Part("stack")
+    move_layer = _Part("stack")
+    restack_layer = _Part("stack")
+    set_layer_properties = _Part("stack")
+    set_layer_offset = _Part("stack")
+    merge_down = _Part("stack")
+    flatten = _Part("stack")
+    accept_patch = _Part("stack")
+    begin_layer_edit = _Part("stack")
+    # Mask and selection (doc.masks):
+    mask = _Part("masks")
+    selection = _Part("masks")
+    mask_bbox = _Part("masks")
+    selection_bbox = _Part("masks")
+    has_mask = _Part("masks")
+    has_selection = _Part("masks")
+    set_mask = _Part("masks")
+    clear_mask = _Part("masks")
+    invert_mask = _Part("masks")
+    mask_from_selection = _Part("masks")
+    selection_from_mask = _Part("masks")
+    set_selection = _Part("masks")
+    select_rect = _Part("masks")
+    select_ellipse = _Part("masks")
+    select_polygon = _Part("masks")
+    select_all = _Part("masks")
+    select_none = _Part("masks")
+    invert_selection = _Part("masks")
+    grow_selection = _Part("masks")
+    shrink_selection = _Part("masks")
+    feather_selection = _Part("masks")
+    begin_mask_edit = _Part("masks")
+    # Undo (doc.history):
+    undo = _Part("history")
+    redo = _Part("history")
+    undo_bytes = _Part("history")
 
     def __init__(
         self,
@@ -104,17 +174,19 @@ class Document(LayerStack, MaskAndSelection, QObject):
         super().__init__(parent)
         _check_size(width, height)
         self._width, self._height = int(width), int(height)
-        self._layers: list[Layer] = []
-        self._current: Layer | None = None
-        self._mask = np.zeros((self._height, self._width), np.uint8)
-        self._selection = np.zeros((self._height, self._width), np.uint8)
-        self._extents = {
-            "mask": NonzeroExtent(self._mask),
-            "selection": NonzeroExtent(self._selection),
-        }
         self._frame: Box | None = None
         self.history = History(undo_limit_mb, self)
-        self._below = BelowCache()
+        self.stack = LayerStack(self.history, self.rect, self)
+        self.masks = MaskSelection(self.history, self._width, self._height, self)
+        for part_signal, signal in (
+            (self.stack.changed, self.changed),
+            (self.stack.layers_changed, self.layers_changed),
+            (self.stack.layer_properties_changed, self.layer_properties_changed),
+            (self.stack.current_layer_changed, self.current_layer_changed),
+            (self.masks.mask_changed, self.mask_changed),
+            (self.masks.selection_changed, self.selection_changed),
+        ):
+            part_signal.connect(signal)
 
     # ---------------------------------------------------------------- reading: canvas
     @property
@@ -131,37 +203,14 @@ class Document(LayerStack, MaskAndSelection, QObject):
     def rect(self) -> QRect:
         return QRect(0, 0, self._width, self._height)
 
-    # ---------------------------------------------------------------- reading: pixels
-    def composite(self, rect: QRect | None = None) -> QImage:
-        """Visible layers composited over transparency, for ``rect`` (clipped to the canvas)."""
-        rect = self.rect() if rect is None else rect.intersected(self.rect())
-        index = self.current_index
-        if index >= MIN_CACHED_BELOW and not rect.isEmpty():
-            return composite_with_cache(self._below, self._layers, index, self.rect(), rect)
-        return composite_layers(self._layers, rect)
-
-    def composite_array(self, rect: QRect | None = None) -> np.ndarray:
-        """Straight-alpha RGBA uint8 (h, w, 4) of the composite, for the engine and export.
-
-        Unlike composite(), ``rect`` may reach outside the canvas: that part is transparent
-        (an outpainting context box).
-        """
-        rect = self.rect() if rect is None else QRect(rect)
-        out = np.zeros((max(rect.height(), 0), max(rect.width(), 0), 4), np.uint8)
-        inside = rect.intersected(self.rect())
-        if not inside.isEmpty():
-            crop(out, inside.translated(-rect.x(), -rect.y()))[...] = image_to_rgba(
-                self.composite(inside)
-            )
-        return out
-
     def sample_color(self, x: int, y: int, merged: bool = True) -> tuple[int, int, int, int]:
         """Straight RGBA at a canvas pixel: of the composite, or of the current layer."""
         r = QRect(int(x), int(y), 1, 1)
+        current = self.stack.current_layer
         if merged:
-            px = self.composite_array(r)[0, 0]
-        elif self._current is not None:
-            px = self._current.to_rgba(r)[0, 0]
+            px = self.stack.composite_array(r)[0, 0]
+        elif current is not None:
+            px = current.to_rgba(r)[0, 0]
         else:
             px = np.zeros(4, np.uint8)
         return int(px[0]), int(px[1]), int(px[2]), int(px[3])
@@ -212,33 +261,6 @@ class Document(LayerStack, MaskAndSelection, QObject):
             self.history.push(cmds.FrameCommand(self, frame))
 
     # ---------------------------------------------------------------- tools: pixel edits
-    def begin_layer_edit(self, layer: Layer | None = None) -> PixelEdit:
-        """Start a gesture on a layer. The layer grows to cover the canvas first (undone
-        with the gesture), so painting works anywhere on the canvas after a move."""
-        layer = self._layer_or_current(layer)
-        old = layer.bounds()
-        new = self.rect().united(old) if not layer.is_empty() else self.rect()
-
-        def grow() -> None:
-            if layer.bounds() != new:
-                layer.grow_to(new)
-
-        def shrink() -> None:
-            if layer.bounds() != old:
-                layer.crop_to(old)
-
-        surface = Surface(
-            array=lambda: layer.pixels,
-            notify=self._layer_pixels_changed(layer),
-            origin=lambda: (layer.x, layer.y),
-            before=grow,
-            after_undo=shrink,
-        )
-        return PixelEdit(surface)
-
-    def begin_mask_edit(self) -> PixelEdit:
-        return PixelEdit(self._array_surface("mask"))
-
     def commit_edit(self, edit: PixelEdit, text: str) -> bool:
         """Finish a gesture: push its command (already applied). False if nothing changed."""
         command = edit.command(text)
@@ -270,7 +292,7 @@ class Document(LayerStack, MaskAndSelection, QObject):
         if mask:
             edit, ox, oy = self.begin_mask_edit(), 0, 0
         else:
-            layer = self._layer_or_current(layer)
+            layer = self.stack.layer_or_current(layer)
             if layer.alpha_locked and color is None:
                 return False
             edit = self.begin_layer_edit(layer)
@@ -288,22 +310,39 @@ class Document(LayerStack, MaskAndSelection, QObject):
         edit.changed(rect)
         return self.commit_edit(edit, text)
 
-    # ---------------------------------------------------------------- history helpers
-    def undo(self) -> bool:
-        return self.history.undo()
+    # ---------------------------------------------------------------- editing: selected pixels
+    def clear_selected(self, layer: Layer | None = None) -> bool:
+        """Erase the selected pixels of a layer (all of it without a selection): "Clear".
 
-    def redo(self) -> bool:
-        return self.history.redo()
+        False (and no undo step) when nothing changed, e.g. on an alpha-locked layer.
+        """
+        return self._paint_selected(layer, None, 1.0, "Clear")
 
-    def undo_bytes(self) -> int:
-        return self.history.undo_bytes()
+    def fill_selected(
+        self, color: tuple[int, int, int], opacity: float = 1.0, layer: Layer | None = None
+    ) -> bool:
+        """Fill the selection (the canvas without one) with a straight RGB colour."""
+        return self._paint_selected(layer, color, opacity, "Fill selection")
 
+    def _paint_selected(
+        self, layer: Layer | None, color: tuple[int, int, int] | None, opacity: float, text: str
+    ) -> bool:
+        box = self.masks.selection_bbox()
+        if box is not None:
+            k = crop(self.masks.selection, box).astype(np.float32) / 255.0
+        else:
+            box = self.rect()
+            k = np.ones((box.height(), box.width()), np.float32)
+        k *= float(min(max(opacity, 0.0), 1.0))
+        return self.paint_coverage(box, k, text, color, layer=layer)
+
+    # ---------------------------------------------------------------- history
     def reset_history(self) -> None:
         """Forget all undo steps and mark the current state as saved (after loading).
 
         Also forgets cached composites, in case layers were set up by direct attribute writes.
         """
-        self._below.reset()
+        self.stack.reset_cache()
         self.history.clear()
 
     # ================================================================ internals (commands)
@@ -311,21 +350,14 @@ class Document(LayerStack, MaskAndSelection, QObject):
         self, size: tuple[int, int], dx: int, dy: int, arrays: dict[str, np.ndarray]
     ) -> None:
         self._width, self._height = size
-        self._below.reset()
-        for layer in self._layers:
-            layer.x += dx
-            layer.y += dy
-        self._mask = arrays["mask"]
-        self._selection = arrays["selection"]
+        self.stack._shift(dx, dy)
+        self.masks._replace(arrays["mask"], arrays["selection"])
         if self._frame is not None:
             f = self._frame
             self._frame = Box(f.x + dx, f.y + dy, f.width, f.height)
             self.frame_changed.emit(self._frame)
-        for which, extent in self._extents.items():
-            extent.reset(self._array(which))
         self.size_changed.emit(self.size())
-        self.mask_changed.emit(self.rect())
-        self.selection_changed.emit(self.rect())
+        self.masks._announce()
         self.changed.emit(self.rect())
 
     def _set_frame(self, frame: Box | None) -> None:

@@ -1,9 +1,12 @@
-"""The Document's layer stack: reading it, editing it (one undo step per call), and the
-private state changes its undo commands call.
+"""The layer stack: the layers bottom to top, the current layer, their composite, and
+editing them (one undo step per call).
 
-A mixin of ``editor.model.document.Document``, which owns the state it works on
-(``_layers``, ``_current``, ``_below``) and the signals it emits; the split only keeps each
-module to one concern. See ``editor.model.document`` for the public API summary.
+An object of its own with its own state and signals. It needs only an undo stack to push
+onto and the canvas rectangle (a callable, since the canvas can change size), so it works
+without a Document: ``LayerStack(History(), lambda: QRect(0, 0, w, h))``. The Document
+holds one as ``doc.stack``, forwards its signals and offers its public methods under the
+same names; see ``editor.model.document`` for the public API summary. The ``_``-methods
+at the end are the state changes its undo commands (``editor.model.commands``) call.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtGui import QImage
 
 from editor.model import commands as cmds
-from editor.model.blending import BLEND_MODES, blend_onto
+from editor.model.array_rects import crop
+from editor.model.blending import BLEND_MODES, blend_onto, composite_layers, image_to_rgba
 from editor.model.layer import Layer
-from editor.model.stack_cache import BelowCache
+from editor.model.pixel_edit import PixelEdit, Surface
+from editor.model.stack_cache import BelowCache, composite_with_cache
+from editor.model.undo import History
 
 # Cache the composite below the current layer only when it saves drawing 2+ layers.
 MIN_CACHED_BELOW = 2
@@ -26,10 +33,21 @@ _VISUAL = frozenset({"opacity", "blend_mode", "visible", "x", "y"})
 _PROPERTIES = frozenset({"name", "opacity", "blend_mode", "visible", "alpha_locked", "x", "y"})
 
 
-class LayerStack:
-    _layers: list[Layer]
-    _current: Layer | None
-    _below: BelowCache
+class LayerStack(QObject):
+    changed = Signal(QRect)  # composite pixels changed inside the rect
+    layers_changed = Signal()
+    layer_properties_changed = Signal(object)
+    current_layer_changed = Signal(object)
+
+    def __init__(
+        self, history: History, canvas: Callable[[], QRect], parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.history = history
+        self._canvas = canvas
+        self._layers: list[Layer] = []
+        self._current: Layer | None = None
+        self._below = BelowCache()
 
     # ---------------------------------------------------------------- reading
     @property
@@ -61,6 +79,32 @@ class LayerStack:
             self.index_of(layer)
         self._set_current(layer)
 
+    # ---------------------------------------------------------------- reading: pixels
+    def composite(self, rect: QRect | None = None) -> QImage:
+        """Visible layers composited over transparency, for ``rect`` (clipped to the canvas)."""
+        canvas = self._canvas()
+        rect = canvas if rect is None else rect.intersected(canvas)
+        index = self.current_index
+        if index >= MIN_CACHED_BELOW and not rect.isEmpty():
+            return composite_with_cache(self._below, self._layers, index, canvas, rect)
+        return composite_layers(self._layers, rect)
+
+    def composite_array(self, rect: QRect | None = None) -> np.ndarray:
+        """Straight-alpha RGBA uint8 (h, w, 4) of the composite, for the engine and export.
+
+        Unlike composite(), ``rect`` may reach outside the canvas: that part is transparent
+        (an outpainting context box).
+        """
+        canvas = self._canvas()
+        rect = canvas if rect is None else QRect(rect)
+        out = np.zeros((max(rect.height(), 0), max(rect.width(), 0), 4), np.uint8)
+        inside = rect.intersected(canvas)
+        if not inside.isEmpty():
+            crop(out, inside.translated(-rect.x(), -rect.y()))[...] = image_to_rgba(
+                self.composite(inside)
+            )
+        return out
+
     # ---------------------------------------------------------------- editing
     def add_layer(
         self,
@@ -91,7 +135,7 @@ class LayerStack:
         return layer
 
     def duplicate_layer(self, layer: Layer | None = None) -> Layer:
-        layer = self._layer_or_current(layer)
+        layer = self.layer_or_current(layer)
         twin = layer.copy()
         twin.name = f"{layer.name} copy"
         self.history.push(
@@ -100,7 +144,7 @@ class LayerStack:
         return twin
 
     def delete_layer(self, layer: Layer | None = None) -> None:
-        layer = self._layer_or_current(layer)
+        layer = self.layer_or_current(layer)
         self.history.push(cmds.RemoveLayerCommand(self, layer))
 
     def move_layer(self, layer: Layer, index: int, text: str | None = None) -> bool:
@@ -114,7 +158,7 @@ class LayerStack:
     def restack_layer(self, where: str, layer: Layer | None = None) -> bool:
         """Layer > Raise / Lower / To Top / To Bottom: ``where`` is "up", "down", "top" or
         "bottom"; ``layer`` defaults to the current one. False where it cannot go further."""
-        layer = self._layer_or_current(layer)
+        layer = self.layer_or_current(layer)
         index = self.index_of(layer)
         to, text = {
             "up": (index + 1, None),
@@ -146,7 +190,7 @@ class LayerStack:
         Exact when the lower layer is normal at full opacity over nothing (as in most
         editors, blend modes relative to layers further below cannot be kept).
         """
-        upper = self._layer_or_current(layer)
+        upper = self.layer_or_current(layer)
         i = self.index_of(upper)
         if i == 0:
             raise ValueError("there is no layer below to merge into")
@@ -185,8 +229,52 @@ class LayerStack:
         layer = Layer.from_rgba(rgba, name, x=x, y=y, metadata=metadata)
         return self.insert_layer(layer, index, "Accept result")
 
+    def preview_offset(self, layer: Layer, x: int, y: int) -> None:
+        """Show ``layer`` at (x, y) without an undo step: a drag's live feedback. The drag
+        puts the layer back and records its move with ``set_layer_offset`` at the end."""
+        self._set_properties(layer, {"x": int(x), "y": int(y)})
+
+    # ---------------------------------------------------------------- tools: pixel edits
+    def begin_layer_edit(self, layer: Layer | None = None) -> PixelEdit:
+        """Start a gesture on a layer. The layer grows to cover the canvas first (undone
+        with the gesture), so painting works anywhere on the canvas after a move."""
+        layer = self.layer_or_current(layer)
+        old = layer.bounds()
+        new = self._canvas().united(old) if not layer.is_empty() else self._canvas()
+
+        def grow() -> None:
+            if layer.bounds() != new:
+                layer.grow_to(new)
+
+        def shrink() -> None:
+            if layer.bounds() != old:
+                layer.crop_to(old)
+
+        surface = Surface(
+            array=lambda: layer.pixels,
+            notify=self._layer_pixels_changed(layer),
+            origin=lambda: (layer.x, layer.y),
+            before=grow,
+            after_undo=shrink,
+        )
+        return PixelEdit(surface)
+
+    def reset_cache(self) -> None:
+        """Forget the cached composite (after layers were set up by direct attribute writes)."""
+        self._below.reset()
+
     # ================================================================ internals (commands)
-    def _layer_or_current(self, layer: Layer | None) -> Layer:
+    def _shift(self, dx: int, dy: int) -> None:
+        """Move every layer by (dx, dy), unannounced: the canvas grew on the left or top,
+        and the Document announces the whole new canvas."""
+        self._below.reset()
+        for layer in self._layers:
+            layer.x += dx
+            layer.y += dy
+
+    def layer_or_current(self, layer: Layer | None) -> Layer:
+        """``layer``, or the current one when None; ValueError if there is none or
+        ``layer`` is not in this stack."""
         layer = layer if layer is not None else self._current
         if layer is None:
             raise ValueError("there is no layer to work on")
@@ -201,7 +289,7 @@ class LayerStack:
         return f"{base} {n}"
 
     def _visible_rect(self, layer: Layer) -> QRect:
-        return layer.bounds().intersected(self.rect())
+        return layer.bounds().intersected(self._canvas())
 
     def _emit_layer_area(self, layer: Layer) -> None:
         area = self._visible_rect(layer)
@@ -210,7 +298,7 @@ class LayerStack:
 
     def _layer_pixels_changed(self, layer: Layer) -> Callable[[QRect], None]:
         def notify(rect: QRect) -> None:
-            area = rect.intersected(self.rect())
+            area = rect.intersected(self._canvas())
             if not area.isEmpty() and layer.visible:
                 self._invalidate_below(layer, area)
                 self.changed.emit(area)

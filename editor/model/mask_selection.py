@@ -1,11 +1,12 @@
-"""The Document's mask and selection: reading them, editing them (one undo step per
-call), clearing or filling the selected pixels, and the private state changes their undo
-commands call.
+"""The mask and the selection: reading them, editing them (one undo step per call), and
+the private state changes their undo commands call.
 
 Both are (h, w) uint8 arrays the size of the canvas, 0 = outside, 255 = inside, values
-between for soft edges. A mixin of ``editor.model.document.Document``, which owns the
-arrays (``_mask``, ``_selection``, their ``_extents``) and the signals; see
-``editor.model.document`` for the public API summary.
+between for soft edges. An object of its own, with its own arrays and signals, that needs
+only an undo stack to push onto: ``MaskSelection(History(), w, h)`` works without a
+Document. The Document holds one as ``doc.masks``, gives it new arrays when the canvas
+changes size, forwards its signals and offers its public methods under the same names;
+see ``editor.model.document`` for the public API summary.
 """
 
 from __future__ import annotations
@@ -13,22 +14,41 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QObject, QRect, QSize, Signal
 
 from editor.model import commands as cmds
 from editor.model import selection_ops
 from editor.model.array_rects import bbox, crop
 from editor.model.extent import NonzeroExtent
-from editor.model.layer import Layer
-from editor.model.pixel_edit import Surface
+from editor.model.pixel_edit import PixelEdit, Surface
+from editor.model.undo import History
 
 
-class MaskAndSelection:
-    _mask: np.ndarray
-    _selection: np.ndarray
-    _extents: dict[str, NonzeroExtent]
+class MaskSelection(QObject):
+    mask_changed = Signal(QRect)
+    selection_changed = Signal(QRect)
+
+    def __init__(
+        self, history: History, width: int, height: int, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.history = history
+        self._mask = np.zeros((height, width), np.uint8)
+        self._selection = np.zeros((height, width), np.uint8)
+        self._extents = {
+            "mask": NonzeroExtent(self._mask),
+            "selection": NonzeroExtent(self._selection),
+        }
 
     # ---------------------------------------------------------------- reading
+    def size(self) -> QSize:
+        """The canvas size, which is the arrays' size."""
+        h, w = self._mask.shape
+        return QSize(w, h)
+
+    def rect(self) -> QRect:
+        return QRect(0, 0, self.size().width(), self.size().height())
+
     @property
     def mask(self) -> np.ndarray:
         return self._mask
@@ -112,33 +132,22 @@ class MaskAndSelection:
             "selection", selection_ops.feather(self._selection, radius), "Feather selection"
         )
 
-    # ---------------------------------------------------------------- editing: selected pixels
-    def clear_selected(self, layer: Layer | None = None) -> bool:
-        """Erase the selected pixels of a layer (all of it without a selection): "Clear".
-
-        False (and no undo step) when nothing changed, e.g. on an alpha-locked layer.
-        """
-        return self._paint_selected(layer, None, 1.0, "Clear")
-
-    def fill_selected(
-        self, color: tuple[int, int, int], opacity: float = 1.0, layer: Layer | None = None
-    ) -> bool:
-        """Fill the selection (the canvas without one) with a straight RGB colour."""
-        return self._paint_selected(layer, color, opacity, "Fill selection")
-
-    def _paint_selected(
-        self, layer: Layer | None, color: tuple[int, int, int] | None, opacity: float, text: str
-    ) -> bool:
-        box = self.selection_bbox()
-        if box is not None:
-            k = crop(self._selection, box).astype(np.float32) / 255.0
-        else:
-            box = self.rect()
-            k = np.ones((box.height(), box.width()), np.float32)
-        k *= float(min(max(opacity, 0.0), 1.0))
-        return self.paint_coverage(box, k, text, color, layer=layer)
+    # ---------------------------------------------------------------- tools: pixel edits
+    def begin_mask_edit(self) -> PixelEdit:
+        return PixelEdit(self._array_surface("mask"))
 
     # ================================================================ internals (commands)
+    def _replace(self, mask: np.ndarray, selection: np.ndarray) -> None:
+        """New arrays (the canvas changed size), unannounced until ``_announce``: the
+        Document announces the new size first."""
+        self._mask, self._selection = mask, selection
+        for which, extent in self._extents.items():
+            extent.reset(self._array(which))
+
+    def _announce(self) -> None:
+        self.mask_changed.emit(self.rect())
+        self.selection_changed.emit(self.rect())
+
     def _array(self, which: str) -> np.ndarray:
         return self._mask if which == "mask" else self._selection
 

@@ -107,6 +107,6 @@ class _State:
         )
 
     def restore(self, doc: Document) -> None:
-        doc._replace_layers(self.layers, self.current)
+        doc.stack._replace_layers(self.layers, self.current)
         doc._resize(self.size, 0, 0, {"mask": self.mask.copy(), "selection": self.selection.copy()})
         doc._set_frame(self.frame)

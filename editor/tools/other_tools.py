@@ -135,9 +135,7 @@ class MoveLayerTool(Tool):
             return
         dx, dy = round(x - self._start[0]), round(y - self._start[1])
         # Live feedback without history; end() records one step from the start offset.
-        self.document._set_properties(
-            self._layer, {"x": self._offset[0] + dx, "y": self._offset[1] + dy}
-        )
+        self.document.stack.preview_offset(self._layer, self._offset[0] + dx, self._offset[1] + dy)
 
     def end(self) -> None:
         if not self.active:
@@ -145,12 +143,12 @@ class MoveLayerTool(Tool):
         super().end()
         layer, self._layer = self._layer, None
         final = (layer.x, layer.y)
-        self.document._set_properties(layer, {"x": self._offset[0], "y": self._offset[1]})
+        self.document.stack.preview_offset(layer, *self._offset)
         if final != self._offset:
             self.document.set_layer_offset(layer, *final)
 
     def cancel(self) -> None:
         if self.active and self._layer is not None:
-            self.document._set_properties(self._layer, {"x": self._offset[0], "y": self._offset[1]})
+            self.document.stack.preview_offset(self._layer, *self._offset)
         self._layer = None
         super().cancel()
