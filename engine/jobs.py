@@ -13,13 +13,14 @@ returns the visible composite for a box, so only the context crop is ever compos
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from engine.control.jobs import LayerControl, layer_controls
 from engine.core.errors import InvalidRequestError
+from engine.generation_settings import GenerationSettings
 from engine.inpaint_modes import check_mode, default_strength, detect_mode
 from engine.region import context_padding, grow_mask, mask_bbox, pick_region, plan_region
 from engine.request import Box, GenerationInputs, GenerationRequest
@@ -42,29 +43,31 @@ class PreparedJob:
     region_source: str  # "mask", "selection", "frame" or "canvas"
 
 
-def build_request(mode: str, params: Mapping[str, Any], **fields: Any) -> GenerationRequest:
-    """A request from the generation settings `params` (the generation panel's keys:
-    prompt, negative_prompt, seed, steps, guidance, strength, scheduler, model,
-    n_samples, loras as (name, weight) pairs); `fields` sets the rest (region, size, options, ...)."""
+Settings = GenerationSettings | Mapping[str, Any]  # a mapping is read by from_dict
+
+
+def build_request(mode: str, settings: Settings, **fields: Any) -> GenerationRequest:
+    """A request from the generation `settings` (prompt, seeds, steps, model, LoRAs...);
+    `fields` sets the rest (region, size, options, ...)."""
+    s = GenerationSettings.coerce(settings)
     return GenerationRequest(
         mode=mode,  # type: ignore[arg-type]
-        prompt=str(params.get("prompt", "")),
-        negative_prompt=str(params.get("negative_prompt", "")),
-        seed=int(params.get("seed", 0)),
-        steps=int(params.get("steps", 20)),
-        guidance=float(params.get("guidance", 7.0)),
-        strength=_strength(params),
-        scheduler=str(params.get("scheduler", "Euler a")),
-        model=str(params.get("model", "")),
-        n_samples=int(params.get("n_samples", 1)),
-        loras=tuple((str(n), float(w)) for n, w in params.get("loras", ()) or ()),
+        prompt=s.prompt,
+        negative_prompt=s.negative_prompt,
+        seed=s.seed,
+        steps=s.steps,
+        guidance=s.guidance,
+        strength=_strength(s),
+        scheduler=s.scheduler,
+        model=s.model,
+        n_samples=s.n_samples,
+        loras=s.loras,
         **fields,
     )
 
 
-def _strength(params: Mapping[str, Any]) -> float:
-    value = params.get("strength")
-    return DEFAULT_STRENGTH if value is None else float(value)
+def _strength(settings: GenerationSettings) -> float:
+    return DEFAULT_STRENGTH if settings.strength is None else settings.strength
 
 
 def crop_rgba(image: np.ndarray, box: Box) -> np.ndarray:
@@ -137,7 +140,7 @@ def choose_mode(requested: str, crop_rgba: np.ndarray, mask_crop: np.ndarray | N
 
 
 def prepare_job(
-    params: Mapping[str, Any],
+    params: Settings,
     canvas_width: int,
     canvas_height: int,
     composite: CompositeFn,
@@ -159,6 +162,7 @@ def prepare_job(
     """
     if canvas_width <= 0 or canvas_height <= 0:
         raise JobError("The canvas is empty; open or create an image first.")
+    params = GenerationSettings.coerce(params)
     settings = inpaint_settings(params)
     if settings["grow"]:
         mask = None if mask is None else grow_mask(mask, settings["grow"])
@@ -181,7 +185,7 @@ def prepare_job(
         mask_crop = np.zeros((ctx.height, ctx.width), np.uint8)
         fx0, fy0 = max(box.x - ctx.x, 0), max(box.y - ctx.y, 0)
         mask_crop[fy0 : box.bottom - ctx.y, fx0 : box.right - ctx.x] = 255
-    mode = choose_mode(str(params.get("mode", "auto")), crop, mask_crop)
+    mode = choose_mode(params.mode, crop, mask_crop)
     if mode == "outpaint" and source == "frame" and mask_crop is not None:
         # A frame over empty canvas extends the picture: only the empty part is new. The
         # picture under the frame is context, reached only by the feather's blend.
@@ -217,31 +221,29 @@ def prepare_job(
     return PreparedJob(request, inputs, source)
 
 
-def inpaint_settings(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The inpainting settings in generation `params`, checked, with their defaults:
-    inpaint_mode, grow (px), context, feather (px, None: automatic), color_match,
-    soft_edges. Bad values raise JobError."""
-    mode = str(params.get("inpaint_mode", "auto"))
-    context = str(params.get("context", "auto"))
+def inpaint_settings(params: GenerationSettings) -> dict[str, Any]:
+    """The inpainting settings in generation `params`, checked: inpaint_mode, grow (px),
+    context, feather (px, None: automatic), color_match, soft_edges. Bad values raise
+    JobError."""
     try:
-        check_mode(mode)
-        context_padding(context)
+        check_mode(params.inpaint_mode)
+        context_padding(params.context)
     except ValueError as e:
         raise JobError(str(e).capitalize() + ".") from None
-    feather = params.get("feather")
+    feather = params.feather
     return {
-        "inpaint_mode": mode,
-        "grow": int(params.get("grow", 0)),
-        "context": context,
-        "feather": None if feather is None else max(0, int(feather)),
-        "color_match": bool(params.get("color_match", True)),
-        "soft_edges": bool(params.get("soft_edges", True)),
+        "inpaint_mode": params.inpaint_mode,
+        "grow": params.grow,
+        "context": params.context,
+        "feather": None if feather is None else max(0, feather),
+        "color_match": params.color_match,
+        "soft_edges": params.soft_edges,
     }
 
 
 def _resolve_inpaint_mode(
-    params: Mapping[str, Any], settings: dict[str, Any], crop: np.ndarray, mask: np.ndarray | None
-) -> Mapping[str, Any]:
+    params: GenerationSettings, settings: dict[str, Any], crop: np.ndarray, mask: np.ndarray | None
+) -> GenerationSettings:
     """Settle "auto" on a concrete inpaint mode (recorded in `settings`) and return the
     params with the strength to use: the picked mode's default for auto, else the user's
     (the panel sets a mode's default when the mode is chosen, the CLI when --strength is
@@ -249,13 +251,13 @@ def _resolve_inpaint_mode(
     if mask is None:  # a transparent region without a mask: extend the picture
         mask = np.where(crop[..., 3] == 0, 255, 0).astype(np.uint8)
     if settings["inpaint_mode"] != "auto":
-        if params.get("strength") is None:
+        if params.strength is None:
             strength = default_strength(settings["inpaint_mode"], DEFAULT_STRENGTH)
-            return {**params, "strength": strength}
+            return replace(params, strength=strength)
         return params
-    picked = detect_mode(crop, mask, str(params.get("prompt", "")))
+    picked = detect_mode(crop, mask, params.prompt)
     settings["inpaint_mode"] = picked
-    return {**params, "strength": default_strength(picked, _strength(params))}
+    return replace(params, strength=default_strength(picked, _strength(params)))
 
 
 def inputs_for(

@@ -32,6 +32,7 @@ from engine.cli.replay import cmd_rerun, cmd_watermark
 from engine.comfy.cli_support import add_server_arg, remote_model, servers_from_args
 from engine.control.cli import add_control_args, add_rerun_control_args, attach_controls
 from engine.core.errors import InvalidRequestError
+from engine.generation_settings import GenerationSettings
 from engine.request import GenerationInputs
 from engine.schedulers import SCHEDULER_NAMES
 
@@ -201,14 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
 # commands
 
 
-def _params(args: argparse.Namespace) -> dict[str, object]:
-    """The generation settings, under the names the window's generation panel uses."""
+def _settings(args: argparse.Namespace, mode: str, model: str) -> GenerationSettings:
+    """The generation settings the arguments give (the window's panel makes the same)."""
     names = ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength")
     names += ("inpaint_mode", "grow", "feather", "context", "color_match", "soft_edges")
-    params: dict[str, object] = {n: getattr(args, n) for n in names if hasattr(args, n)}
-    params.update(scheduler=args.scheduler, n_samples=args.n_samples)
-    params["loras"] = tuple(getattr(args, "loras", ()))
-    return params
+    given = {n: getattr(args, n) for n in names if hasattr(args, n)}  # per command
+    return GenerationSettings(
+        **given,
+        mode=mode,
+        model=model,
+        scheduler=args.scheduler,
+        n_samples=args.n_samples,
+        loras=tuple(getattr(args, "loras", ())),
+    )
 
 
 def _generate(args: argparse.Namespace, mode: str) -> int:
@@ -228,7 +234,7 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
     if args.n_samples < 1:
         raise InvalidRequestError("--n-samples must be at least 1.")
     # Recorded so `rerun` uses this model even if the default changes later.
-    params = {**_params(args), "mode": mode, "model": args.model or info.name}
+    params = _settings(args, mode, args.model or info.name)
     base = None
     if mode == "txt2img":
         request = build_request(
@@ -285,7 +291,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
     h, w = image.shape[:2]
     mask = read_mask(args.mask, (w, h))
     job = prepare_job(
-        {"mode": "fill"},
+        GenerationSettings(mode="fill"),
         w,
         h,
         image_composite(image),

@@ -72,6 +72,7 @@ def add_upscale_parser(sub: argparse._SubParsersAction, debug: Callable) -> None
 
 def cmd_upscale(args: argparse.Namespace) -> int:
     from engine.cli.common import Progress, check_out_dir, engine_options, read_image
+    from engine.generation_settings import GenerationSettings
     from engine.jobs import build_request
     from engine.local.engine import Engine
     from engine.metadata import save_png
@@ -88,16 +89,16 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     h, w = image.shape[:2]
     width, height = target_size(w, h, args.scale, args.width, args.height)
     refine = args.refine_strength > 0
-    params = {
-        "prompt": args.prompt,
-        "negative_prompt": args.negative_prompt,
-        "seed": args.seed,
-        "steps": args.steps,
-        "guidance": args.guidance,
-        "strength": args.refine_strength if refine else 0.3,
-        "scheduler": args.scheduler,
-        "model": args.model,
-    }
+    params = GenerationSettings(
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        strength=args.refine_strength if refine else 0.3,
+        scheduler=args.scheduler,
+        model=args.model,
+    )
     request = build_request(
         "img2img", params, watermark=not args.no_watermark, options=engine_options(args)
     )
