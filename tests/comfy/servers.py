@@ -16,9 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from engine.comfy.server import wait_until_up
+from tests.ci import skip_or_fail
 from tests.comfy.checkpoint import VERSION, write_comfy_sd15
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +28,7 @@ START_TIMEOUT = 240.0  # ~40 s on an idle 2-core machine; much more while tests 
 
 def comfy_or_skip(reason: str) -> None:
     """Skip on a developer's machine; fail under CI, where every piece must be there."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    skip_or_fail(reason)
 
 
 def build_comfy() -> Path:

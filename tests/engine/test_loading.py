@@ -17,6 +17,7 @@ from engine.local.engine import Engine
 from engine.local.loading import DevicePolicy, choose_device, load_pipeline
 from engine.models import FAMILIES, MODEL_CONFIGS_DIR, ModelInfo, detect_family
 from engine.request import GenerationRequest
+from tests.ci import skip_or_fail
 from tests.engine.sd_layout import unet_to_ldm, write_original_checkpoint
 
 CPU = DevicePolicy(device="cpu", dtype="float32")
@@ -220,7 +221,7 @@ def test_bundled_demo_model_is_the_default_and_runs_on_cpu_in_float32() -> None:
     from engine.schedulers import SCHEDULER_NAMES
 
     if not (DEMO_MODEL_DIR / "model_index.json").is_file():
-        pytest.skip("the demo model is not in this checkout")
+        skip_or_fail("the demo model is not in this checkout")
     info = resolve_model("")
     assert (info.path, info.kind, info.name) == (
         DEMO_MODEL_DIR,

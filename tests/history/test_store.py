@@ -147,7 +147,8 @@ def test_two_processes_writing_at_once_both_land(tmp_path: Path) -> None:
         )
         for tag in ("alpha", "beta")
     ]
-    time.sleep(0.5)  # both are importing; the file starts them together
+    for w in writers:  # both have imported and opened the store: the file starts them together
+        assert w.stdout.readline().strip() == "ready"
     go.touch()
     outputs = [w.communicate(timeout=120)[0].strip() for w in writers]
     assert outputs == [str(n), str(n)], outputs  # every record landed, no warning

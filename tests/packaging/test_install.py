@@ -22,6 +22,7 @@ import pytest
 
 from editor import desktop_install
 from engine import __version__
+from tests.ci import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID = desktop_install.APP_ID
@@ -30,9 +31,7 @@ APP_ID = desktop_install.APP_ID
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: packaging/install-system-deps.sh should install it")
-        pytest.skip(f"{name} is not installed")
+        skip_or_fail(f"{name} is not installed (packaging/install-system-deps.sh installs it)")
     return path
 
 

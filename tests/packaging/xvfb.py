@@ -11,12 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-
-def in_ci() -> bool:
-    """True under CI=true (any value but empty, 0, false or no), as CI services set it."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+from tests.ci import skip_or_fail
 
 
 def require(*tools: str) -> None:
@@ -24,9 +19,7 @@ def require(*tools: str) -> None:
     that a CI machine without them cannot pass by skipping."""
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        if in_ci():
-            pytest.fail(f"missing {missing}: packaging/install-system-deps.sh should install them")
-        pytest.skip(f"missing {missing} (packaging/install-system-deps.sh installs them)")
+        skip_or_fail(f"missing {missing} (packaging/install-system-deps.sh installs them)")
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from PIL import Image, ImageCms
 
 from editor.io.errors import FileError, ImageTooLargeError
 from editor.io.images import decode_image, read_image
+from tests.ci import skip_or_fail
 from tests.editor.io.pngraw import GREY, GREY_ALPHA, RGB, RGBA, chunk, png16, png_bytes
 
 # Fuzz cases per fuzz test; OVERPAINT_FUZZ_EXAMPLES=10000 for the long run (README).
@@ -152,7 +153,7 @@ def find_profile(*names: str) -> Path:
         for name in names:
             if (folder / name).is_file():
                 return folder / name
-    pytest.skip(f"no ICC profile among {names} (Debian libgs-common or krita-data has them)")
+    skip_or_fail(f"no ICC profile among {names} (Debian libgs-common or krita-data has them)")
 
 
 def adobe_rgb_to_srgb(rgb: tuple[int, int, int], gamma: float) -> np.ndarray:

@@ -47,6 +47,15 @@ def settle(qtbot, live) -> None:
     )
 
 
+def looked_at(qtbot, live) -> None:
+    """Let the scheduler decide about the state as it is now (what its timer does every
+    tick), then wait until it has nothing left to start: after this, a job that the last
+    change should not cause has either been counted or will never be."""
+    live.scheduler.tick()  # reads the settings now: a change made since counts at once
+    policy = live.scheduler.policy
+    qtbot.waitUntil(lambda: not policy.dirty and policy.in_flight is None, timeout=TIMEOUT_MS)
+
+
 def overlay_pixels(window) -> np.ndarray:
     image, _pos = window.canvas._overlay
     ptr = image.convertToFormat(image.Format.Format_RGBA8888)
@@ -96,18 +105,19 @@ def test_nothing_runs_when_nothing_changed(window, qtbot, tiny_model_dir):
     live = start_live(window, qtbot, tiny_model_dir)
     settle(qtbot, live)
     jobs = live.jobs_submitted
-    qtbot.wait(800)
+    looked_at(qtbot, live)
+    assert live.jobs_submitted == jobs
     # Settings live jobs do not use (the Generate panel's own steps and guidance) start
     # nothing: live has its own.
     window.generation_panel.steps_spin.setValue(7)
     window.generation_panel.guidance_spin.setValue(9.0)
-    qtbot.wait(300)
+    looked_at(qtbot, live)
     assert live.jobs_submitted == jobs
     # A hidden-then-shown layer ends where it began: at most the hidden state runs.
     layer = window.document.layers[0]
     window.document.set_layer_properties(layer, visible=False)
     window.document.set_layer_properties(layer, visible=True)
-    qtbot.wait(300)
+    looked_at(qtbot, live)
     settle(qtbot, live)
     assert live.jobs_submitted <= jobs + 1
     # The prompt is part of the live input: changing it runs one job.
@@ -115,7 +125,7 @@ def test_nothing_runs_when_nothing_changed(window, qtbot, tiny_model_dir):
     window.generation_panel.prompt_edit.setPlainText("a green boat")
     qtbot.waitUntil(lambda: live.jobs_submitted == jobs + 1, timeout=TIMEOUT_MS)
     settle(qtbot, live)
-    qtbot.wait(300)
+    looked_at(qtbot, live)
     assert live.jobs_submitted == jobs + 1
     assert live.result.request.guidance == 1.0  # live's default: no unguided pass
     live.panel.guidance_spin.setValue(3.0)
