@@ -32,7 +32,7 @@ from engine.core.log_setup import log_file
 from engine.core.paths import RESOURCES
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.window_roles import Messages
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def open_user_guide(window: QWidget) -> UserGuideDialog:
     return dialog
 
 
-def show_log_file(window: MainWindow) -> QUrl | None:
+def show_log_file(window: Messages) -> QUrl | None:
     """Open the log file in the desktop's text viewer; returns the address opened."""
     path = log_file()
     for handler in logging.getLogger().handlers:
@@ -250,6 +250,6 @@ def show_log_file(window: MainWindow) -> QUrl | None:
         window.statusBar().showMessage(f"Log file: {path}", 8000)
     else:
         QMessageBox.information(
-            window, "Log File", f"No program here opens the log file; it is at {path}."
+            window.window(), "Log File", f"No program here opens the log file; it is at {path}."
         )
     return url

@@ -2,7 +2,8 @@
 each action does when triggered.
 
 The actions themselves (texts, shortcuts) are in `editor.ui.actions`. `None` in a list
-is a separator.
+is a separator. `ACTIONS` is the registry of what each action runs: the controller that
+owns it and the method's name, connected in one place (`connect_actions`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QWidget
 
 from editor.ui.tools_bridge import TOOL_NAMES
 
@@ -73,98 +74,145 @@ def create_menus(window: MainWindow) -> QMenu:
     return recent
 
 
-def _open_models(w: MainWindow) -> None:
-    from editor.ui.model_manager.dialog import open_models_dialog  # loaded when first opened
+class Dialogs:
+    """The menus' dialogs of one window, each loaded when first opened (start-up time)."""
 
-    open_models_dialog(w)
+    def __init__(self, window: QWidget) -> None:
+        self._window = window
+
+    def models(self) -> None:
+        from editor.ui.model_manager.dialog import open_models_dialog
+
+        open_models_dialog(self._window)
+
+    def train_lora(self) -> None:
+        from editor.ui.train.dialog import open_train_dialog
+
+        open_train_dialog(self._window)
+
+    def user_guide(self) -> None:
+        from editor.ui.help_dialogs import open_user_guide
+
+        open_user_guide(self._window)
+
+    def shortcuts(self) -> None:
+        from editor.ui.help_dialogs import open_shortcuts
+
+        open_shortcuts(self._window)
+
+    def show_log(self) -> None:
+        from editor.ui.help_dialogs import show_log_file
+
+        show_log_file(self._window)
+
+    def edit_control_layer(self) -> None:
+        from editor.ui.generate.control_layer_dialog import edit_control_layer
+
+        edit_control_layer(self._window)
+
+    def make_control_from_layer(self) -> None:
+        from editor.ui.generate.control_layer_dialog import make_control_from_layer
+
+        make_control_from_layer(self._window)
 
 
-def _open_train(w: MainWindow) -> None:
-    from editor.ui.train.dialog import open_train_dialog  # loaded when first opened
+# The argument an action passes on: its checked state (a toggle).
+CHECKED = object()
 
-    open_train_dialog(w)
+# Every action: its name in editor.ui.actions -> (the controller that owns it, the
+# method, its arguments). The owners are named in `owners` below; the method is looked up
+# when the action fires, so a method replaced on its owner (a test's hook) is the one
+# that runs. Document edits go through the window's `edit`, which shows a refusal.
+ACTIONS: dict[str, tuple[str, str, tuple[object, ...] | object]] = {
+    "new": ("window", "ask_new_document", ()),
+    "open": ("files", "open_path", (None,)),
+    "import_layer": ("files", "import_layer", (None,)),
+    "save": ("files", "save", ()),
+    # A hook on the window that tests replace (see editor.ui.window_files).
+    "save_as": ("window", "save_as", (None,)),
+    "export": ("files", "export_png", (None,)),
+    "close": ("files", "close_document", ()),
+    "quit": ("window", "close", ()),
+    "copy": ("files", "copy", (False,)),
+    "copy_merged": ("files", "copy", (True,)),
+    "paste": ("files", "paste", ()),
+    "clear": ("window", "clear_selected", ()),
+    "fill_foreground": ("window", "fill_with_foreground", ()),
+    "settings": ("window", "show_settings", ()),
+    "select_all": ("window", "edit", ("select_all",)),
+    "select_none": ("window", "edit", ("select_none",)),
+    "invert_selection": ("window", "edit", ("invert_selection",)),
+    "grow_selection": ("window", "ask_selection_radius", ("grow_selection", "Grow by")),
+    "shrink_selection": ("window", "ask_selection_radius", ("shrink_selection", "Shrink by")),
+    "feather_selection": ("window", "ask_selection_radius", ("feather_selection", "Feather")),
+    "selection_from_mask": ("window", "selection_from_mask", ()),
+    "clear_mask": ("window", "edit", ("clear_mask",)),
+    "invert_mask": ("window", "edit", ("invert_mask",)),
+    "mask_from_selection": ("window", "edit", ("mask_from_selection",)),
+    "canvas_size": ("window", "ask_canvas_size", ()),
+    "scale_image": ("window", "ask_scale_image", ()),
+    "upscale": ("upscale", "open_dialog", ()),
+    "toggle_mask": ("canvas", "set_mask_visible", CHECKED),
+    "zoom_in": ("canvas", "zoom_in", ()),
+    "zoom_out": ("canvas", "zoom_out", ()),
+    "fit": ("canvas", "fit", ()),
+    "actual_size": ("canvas", "actual_size", ()),
+    "reset_layout": ("window", "reset_layout", ()),
+    "brush_smaller": ("tool_options", "smaller", ()),
+    "brush_bigger": ("tool_options", "bigger", ()),
+    "swap_colors": ("tool_options", "swap_colors", ()),
+    "add_layer": ("window", "edit", ("add_layer",)),
+    "duplicate_layer": ("window", "edit", ("duplicate_layer",)),
+    "delete_layer": ("window", "edit", ("delete_layer",)),
+    "merge_down": ("window", "edit", ("merge_down",)),
+    "raise_layer": ("window", "edit", ("restack_layer", "up")),
+    "lower_layer": ("window", "edit", ("restack_layer", "down")),
+    "layer_to_top": ("window", "edit", ("restack_layer", "top")),
+    "layer_to_bottom": ("window", "edit", ("restack_layer", "bottom")),
+    "flatten": ("window", "edit", ("flatten",)),
+    "control_layer": ("dialogs", "edit_control_layer", ()),
+    "make_control": ("dialogs", "make_control_from_layer", ()),
+    "generate": ("window", "generate", ()),
+    "clear_frame": ("window", "edit", ("set_generation_frame", None)),
+    "cancel": ("window", "cancel", ()),
+    "accept_candidate": ("window", "accept_candidate", ()),
+    "discard_candidate": ("candidates", "discard_current", ()),
+    "discard_all": ("candidates", "clear", ()),
+    "about": ("window", "show_about", ()),
+    "user_guide": ("dialogs", "user_guide", ()),
+    "shortcuts": ("dialogs", "shortcuts", ()),
+    "show_log": ("dialogs", "show_log", ()),
+    "models": ("dialogs", "models", ()),
+    "train_lora": ("dialogs", "train_lora", ()),
+    **{f"tool_{name}": ("window", "set_tool", (name,)) for name in TOOL_NAMES},
+}
 
 
-def _help(w: MainWindow, what: str) -> None:
-    from editor.ui import help_dialogs  # loaded when first opened
+def action_owners(w: MainWindow) -> dict[str, object]:
+    """The controllers that own the menus' actions, by the names ACTIONS uses."""
+    return {
+        "window": w,
+        "files": w.files,
+        "canvas": w.canvas,
+        "tool_options": w.tool_options,
+        "candidates": w.candidates,
+        "upscale": w.upscale,
+        "dialogs": Dialogs(w),
+    }
 
-    getattr(help_dialogs, what)(w)
 
-
-def _control_layers_ui(w: MainWindow, what: str) -> None:
-    from editor.ui.generate import control_layer_dialog as dialogs
-
-    getattr(dialogs, what)(w)
+def _slot(owner: object, method: str, args: tuple[object, ...] | object) -> Callable[..., None]:
+    if args is CHECKED:
+        return lambda checked=False: getattr(owner, method)(checked)
+    return lambda _checked=False: getattr(owner, method)(*args)
 
 
 def connect_actions(w: MainWindow) -> None:
-    """Connect every action to the window method (or view/panel slot) it runs."""
-    a, c = w.actions, w.canvas
-    connections: dict[str, Callable[..., object]] = {
-        "new": w.ask_new_document,
-        "open": lambda: w.open_path(None),
-        "import_layer": lambda: w.import_layer(None),
-        "save": lambda: w.save(),
-        "save_as": lambda: w.save_as(None),
-        "export": lambda: w.export_png(None),
-        "close": w.close_document,
-        "quit": w.close,
-        "copy": lambda: w.copy(merged=False),
-        "copy_merged": lambda: w.copy(merged=True),
-        "paste": w.paste,
-        "clear": w.clear_selected,
-        "fill_foreground": w.fill_with_foreground,
-        "settings": w.show_settings,
-        "select_all": lambda: w.edit("select_all"),
-        "select_none": lambda: w.edit("select_none"),
-        "invert_selection": lambda: w.edit("invert_selection"),
-        "grow_selection": lambda: w.ask_selection_radius("grow_selection", "Grow by"),
-        "shrink_selection": lambda: w.ask_selection_radius("shrink_selection", "Shrink by"),
-        "feather_selection": lambda: w.ask_selection_radius("feather_selection", "Feather"),
-        "selection_from_mask": w.selection_from_mask,
-        "clear_mask": lambda: w.edit("clear_mask"),
-        "invert_mask": lambda: w.edit("invert_mask"),
-        "mask_from_selection": lambda: w.edit("mask_from_selection"),
-        "canvas_size": w.ask_canvas_size,
-        "scale_image": w.ask_scale_image,
-        "upscale": w.upscale.open_dialog,
-        "toggle_mask": c.set_mask_visible,
-        "zoom_in": lambda: c.zoom_in(),
-        "zoom_out": lambda: c.zoom_out(),
-        "fit": c.fit,
-        "actual_size": c.actual_size,
-        "reset_layout": w.reset_layout,
-        "brush_smaller": w.tool_options.smaller,
-        "brush_bigger": w.tool_options.bigger,
-        "swap_colors": w.tool_options.swap_colors,
-        "add_layer": lambda: w.edit("add_layer"),
-        "duplicate_layer": lambda: w.edit("duplicate_layer"),
-        "delete_layer": lambda: w.edit("delete_layer"),
-        "merge_down": lambda: w.edit("merge_down"),
-        "raise_layer": lambda: w.edit("restack_layer", "up"),
-        "lower_layer": lambda: w.edit("restack_layer", "down"),
-        "layer_to_top": lambda: w.edit("restack_layer", "top"),
-        "layer_to_bottom": lambda: w.edit("restack_layer", "bottom"),
-        "flatten": lambda: w.edit("flatten"),
-        "control_layer": lambda: _control_layers_ui(w, "edit_control_layer"),
-        "make_control": lambda: _control_layers_ui(w, "make_control_from_layer"),
-        "generate": w.generate,
-        "clear_frame": lambda: w.edit("set_generation_frame", None),
-        "cancel": w.cancel,
-        "accept_candidate": w.accept_candidate,
-        "discard_candidate": w.candidates.discard_current,
-        "discard_all": w.candidates.clear,
-        "about": w.show_about,
-        "user_guide": lambda: _help(w, "open_user_guide"),
-        "shortcuts": lambda: _help(w, "open_shortcuts"),
-        "show_log": lambda: _help(w, "show_log_file"),
-        "models": lambda: _open_models(w),
-        "train_lora": lambda: _open_train(w),
-    }
-    for name, slot in connections.items():
-        getattr(a, name).triggered.connect(slot)
-    for name in TOOL_NAMES:
-        getattr(a, f"tool_{name}").triggered.connect(lambda _c=False, n=name: w.set_tool(n))
+    """Connect every action to the method of its owner that ACTIONS names (one place)."""
+    a = w.actions
+    owners = action_owners(w)
+    for name, (owner, method, args) in ACTIONS.items():
+        getattr(a, name).triggered.connect(_slot(owners[owner], method, args))
     a.toggle_mask.setChecked(True)
     a.tool_brush.setChecked(True)
     w.layers_panel.add_context_actions([a.control_layer, a.make_control])

@@ -13,27 +13,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, SignalInstance
 from PySide6.QtWidgets import QMessageBox
 
 from editor.io.errors import FileError
 from editor.recovery import Autosaver, RecoveryEntry, RecoveryStore, autosave_interval_s
-
-if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+from editor.ui.window_roles import DocumentHost
 
 log = logging.getLogger(__name__)
 
 Ask = Callable[[RecoveryEntry], str]  # -> "recover" | "discard" | "later"
 
 
-class RecoveryController(QObject):
-    """Autosave and recovery for one MainWindow (created by MainWindow.enable_recovery)."""
+class RecoveryWindow(DocumentHost, Protocol):
+    """What recovery uses of the main window: its document, and word when it changes."""
 
-    def __init__(self, window: MainWindow, store: RecoveryStore | None = None) -> None:
-        super().__init__(window)
+    document_replaced: SignalInstance
+
+
+class RecoveryController(QObject):
+    """Autosave and recovery for one window (created by MainWindow.enable_recovery)."""
+
+    def __init__(self, window: RecoveryWindow, store: RecoveryStore | None = None) -> None:
+        super().__init__(window.window())
         self.window = window
         self.store = store or RecoveryStore()
         # Seconds as a float: tests autosave every fraction of a second.
@@ -87,7 +91,7 @@ class RecoveryController(QObject):
         return True
 
     def ask(self, entry: RecoveryEntry) -> str:
-        box = QMessageBox(self.window)
+        box = QMessageBox(self.window.window())
         box.setObjectName("recoveryQuestion")
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Recover unsaved work")

@@ -5,13 +5,17 @@ clipboard and drops, with their dialogs and messages.
 without dialogs lives in `editor.ui.file_ops`; the window's public methods (open_path,
 save, export_png, ...) call in here. Two window methods stay hooks that tests replace:
 `ask_save_changes()` (the "save changes?" question) and `save_as()`.
+
+It sees the window only through `FilesWindow`, the few things file work needs of it:
+the document and where it came from, the settings, the canvas (to paste into view), the
+generation recorder (to find an exported result's entry), the messages, and the hooks.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QMimeData, QObject, QPointF, QRectF
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
@@ -22,10 +26,12 @@ from editor.io.project import load_document, save_ora
 from editor.model.snapshot import document_from_snapshot, snapshot
 from editor.ui import file_ops
 from editor.ui.busy import run_busy
+from editor.ui.window_roles import DocumentHost
 from engine.request import GenerationRequest
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.canvas_view import CanvasView
+    from engine.history.recorder import BackgroundRecorder
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +39,49 @@ APP_NAME = "Overpaint"
 STATUS_MS = 5000
 
 
-class WindowFiles(QObject):
-    """File ▸ operations of one MainWindow; every refusal becomes one shown sentence."""
+class _Generation(Protocol):
+    history: BackgroundRecorder
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+
+class FilesWindow(DocumentHost, Protocol):
+    """What `WindowFiles` uses of the main window."""
+
+    canvas: CanvasView
+    generation: _Generation
+
+    def display_name(self) -> str: ...
+    def is_modified(self) -> bool: ...
+    def update_title(self) -> None: ...
+    def new_document(
+        self, width: int, height: int, fill: tuple[int, int, int, int] | None = None
+    ) -> None: ...
+
+    # Hooks: tests replace these on the window, so file work calls them there.
+    def ask_save_changes(self) -> str: ...
+    def save(self, path: Path | str | None = None) -> bool: ...
+    def save_as(self, path: Path | str | None = None) -> bool: ...
+    def open_path(self, path: Path | str | None) -> bool: ...
+    def import_layer(self, path: Path | str | None = None) -> bool: ...
+
+
+class WindowFiles(QObject):
+    """File ▸ operations of one window; every refusal becomes one shown sentence."""
+
+    def __init__(self, window: FilesWindow) -> None:
+        super().__init__(window.window())
+        self.host = window
 
     @property
     def _max_pixels(self) -> int:
-        return self.window.settings.max_image_pixels()
+        return self.host.settings.max_image_pixels()
 
     def _status(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, STATUS_MS)
+        self.host.statusBar().showMessage(text, STATUS_MS)
 
     # Opening and closing ---------------------------------------------------------------
     def open_path(self, path: Path | str | None) -> bool:
         """Open an image or project; False if cancelled or unreadable (shown to the user)."""
-        w = self.window
+        w = self.host
         path = path or self.ask_path(False, "Open", self.dialog_dir(), file_ops.OPEN_FILTER)
         if not path:
             return False
@@ -82,14 +113,14 @@ class WindowFiles(QObject):
         False if the user cancelled."""
         if not self.maybe_save():
             return False
-        name = self.window.display_name()
-        self.window.new_document(*file_ops.DEFAULT_SIZE, fill=file_ops.BLANK_FILL)
+        name = self.host.display_name()
+        self.host.new_document(*file_ops.DEFAULT_SIZE, fill=file_ops.BLANK_FILL)
         self._status(f"Closed {name}.")
         return True
 
     def maybe_save(self) -> bool:
         """Ask to save unsaved changes; False means the user cancelled."""
-        w = self.window
+        w = self.host
         if w.document is None or w.document.history.is_clean():
             return True
         answer = w.ask_save_changes()
@@ -105,9 +136,9 @@ class WindowFiles(QObject):
             | QMessageBox.StandardButton.Cancel
         )
         answer = QMessageBox.question(
-            self.window,
+            self.host.window(),
             APP_NAME,
-            f"Save the changes to {self.window.display_name()} before closing it?",
+            f"Save the changes to {self.host.display_name()} before closing it?",
             buttons,
             QMessageBox.StandardButton.Save,
         )
@@ -118,7 +149,7 @@ class WindowFiles(QObject):
 
     # Saving and exporting --------------------------------------------------------------
     def save(self, path: Path | str | None = None) -> bool:
-        w = self.window
+        w = self.host
         target = Path(path) if path is not None else w.path
         if target is None:
             return w.save_as(None)
@@ -128,7 +159,9 @@ class WindowFiles(QObject):
         snap = snapshot(w.document)
         try:
             run_busy(
-                w, f"Saving {target.name}…", lambda: save_ora(document_from_snapshot(snap), target)
+                w.window(),
+                f"Saving {target.name}…",
+                lambda: save_ora(document_from_snapshot(snap), target),
             )
         except FileError as e:  # its message names the file and the cause
             w.show_error(str(e))
@@ -147,10 +180,10 @@ class WindowFiles(QObject):
     def save_as(self, path: Path | str | None = None) -> bool:
         suggested = self.suggested_path(file_ops.ORA_SUFFIX)
         path = path or self.ask_path(True, "Save As", suggested, file_ops.SAVE_FILTER)
-        return self.window.save(Path(path)) if path else False
+        return self.host.save(Path(path)) if path else False
 
     def export_png(self, path: Path | str | None = None) -> bool:
-        w = self.window
+        w = self.host
         suggested = self.suggested_path(".png")
         path = path or self.ask_path(True, "Export PNG", suggested, file_ops.EXPORT_FILTER)
         if not path:
@@ -170,7 +203,7 @@ class WindowFiles(QObject):
             write_export(path, content, watermark=mark, find_entry=find_entry)
 
         try:
-            run_busy(w, f"Exporting {path.name}…", write)
+            run_busy(w.window(), f"Exporting {path.name}…", write)
         except FileError as e:
             w.show_error(str(e))
             return False
@@ -193,9 +226,9 @@ class WindowFiles(QObject):
         if not path:
             return False
         try:
-            file_ops.import_layer(self.window.document, Path(path), self._max_pixels)
+            file_ops.import_layer(self.host.document, Path(path), self._max_pixels)
         except (FileError, ValueError) as e:
-            self.window.show_error(str(e))
+            self.host.show_error(str(e))
             return False
         return True
 
@@ -203,26 +236,26 @@ class WindowFiles(QObject):
     def ask_path(self, save: bool, title: str, start: str, filters: str) -> str:
         """A file dialog; '' when cancelled."""
         ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        name, _ = ask(self.window, title, start, filters)
+        name, _ = ask(self.host.window(), title, start, filters)
         return name
 
     def dialog_dir(self) -> str:
-        recent = self.window.settings.recent_files
+        recent = self.host.settings.recent_files
         return str(recent[0].parent) if recent else str(Path.home())
 
     def suggested_path(self, suffix: str) -> str:
-        w = self.window
+        w = self.host
         stem = Path(w.source_name).stem if w.source_name else "Untitled"
         folder = w.path.parent if w.path else Path(self.dialog_dir())
         return str(folder / f"{stem}{suffix}")
 
     def fill_recent_menu(self, menu: QMenu) -> None:
-        settings = self.window.settings
+        settings = self.host.settings
         menu.clear()
         for path in settings.recent_files:
             action = menu.addAction(path.name)
             action.setToolTip(str(path))
-            action.triggered.connect(lambda _checked=False, p=path: self.window.open_path(p))
+            action.triggered.connect(lambda _checked=False, p=path: self.host.open_path(p))
         if not menu.isEmpty():
             menu.addSeparator()
             clear = menu.addAction("Clear Recent Files")
@@ -230,7 +263,7 @@ class WindowFiles(QObject):
 
     # Clipboard and drops ---------------------------------------------------------------
     def copy(self, merged: bool = False) -> bool:
-        doc = self.window.document
+        doc = self.host.document
         mime = file_ops.copy_mime(doc, merged) if doc is not None else None
         if mime is None:
             return False
@@ -244,12 +277,12 @@ class WindowFiles(QObject):
         try:
             rgba = file_ops.image_from_mime(mime, self._max_pixels)
         except FileError as e:
-            self.window.show_error(str(e))
+            self.host.show_error(str(e))
             return False
         if rgba is None:
             self._status("The clipboard holds no image to paste.")
             return False
-        doc, canvas = self.window.document, self.window.canvas
+        doc, canvas = self.host.document, self.host.canvas
         view = QRectF(
             canvas.widget_to_canvas(QPointF(0, 0)),
             canvas.widget_to_canvas(QPointF(canvas.width(), canvas.height())),
@@ -262,7 +295,7 @@ class WindowFiles(QObject):
     def drop(self, mime: QMimeData, open_instead: bool = False) -> None:
         """Dropped files: a project opens; images become layers of the current picture,
         except on the untouched start-up canvas (or with Ctrl), where the first opens."""
-        w = self.window
+        w = self.host
         paths = file_ops.dropped_paths(mime)
         if not paths:
             if mime.hasImage():
