@@ -1,29 +1,37 @@
-"""Finding models on disk and telling their family, without importing torch.
+"""Checkpoints: telling a model's family and native size, and choosing one by name.
 
-Diffusers folders are recognised by model_index.json, single-file checkpoints by their
-safetensors JSON header (tensor names and shapes), which is read without touching the
-weights. Everything here is cheap enough to run when the settings dialog opens.
+engine.discovery finds the files and folders; this module reads what makes a checkpoint
+(diffusers folders by their model_index.json and UNet config, single files by their
+safetensors header's tensor names and shapes), never the weights, so it is cheap enough
+to run when the settings dialog opens.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.errors import ModelError
-from engine.core.paths import RESOURCES, user_models_dir
+from engine.core.paths import user_models_dir
+from engine.discovery import (
+    BUNDLED_MODELS_DIR,
+    NOT_CHECKPOINT_DIRS,
+    bundled_folders,
+    entries,
+    has_model_index,
+    hf_cache_repos,
+    is_bundled,
+    model_dirs,
+    read_json_object,
+    read_safetensors_header,
+)
 
 log = logging.getLogger(__name__)
 
-BUNDLED_MODELS_DIR: Path = RESOURCES / "models"
 DEMO_MODEL_DIR: Path = BUNDLED_MODELS_DIR / "overpaint-demo"
-MODEL_CONFIGS_DIR: Path = RESOURCES / "model_configs"
 
 FAMILIES: tuple[str, ...] = ("sd1", "sd1-inpaint", "sd2", "sd2-v", "sdxl", "sdxl-inpaint")
 NATIVE_SIZES: dict[str, int] = {
@@ -34,16 +42,6 @@ NATIVE_SIZES: dict[str, int] = {
     "sdxl": 1024,
     "sdxl-inpaint": 1024,
 }
-# A safetensors header is JSON and small; anything claiming more is not a checkpoint.
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
-# Bytes per element of the safetensors dtypes a checkpoint can hold.
-_DTYPE_BYTES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
-    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
-}  # fmt: skip
-
-
-_NOT_CHECKPOINT_DIRS = ("loras", "lora", "controlnet", "upscalers", "vae")
 
 
 @dataclass(frozen=True)
@@ -61,73 +59,6 @@ class ModelInfo:
     @property
     def is_xl(self) -> bool:
         return self.family.startswith("sdxl")
-
-
-# ----------------------------------------------------------------------------------
-# safetensors headers
-
-
-def read_safetensors_header(path: Path) -> dict[str, dict]:
-    """Tensor name -> {"dtype", "shape", "data_offsets"}; ModelError if the file is bad."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ModelError(f"{path} is not a safetensors file: it is empty or too short.")
-            (n,) = struct.unpack("<Q", head)
-            if n <= 1 or n > _MAX_HEADER_BYTES or n > size - 8:
-                raise ModelError(
-                    f"{path} is not a valid safetensors file: its header is unreadable "
-                    "(random bytes, or a different file type renamed to .safetensors)."
-                )
-            raw = f.read(n)
-    except OSError as e:
-        raise ModelError(f"Cannot read model file {path}: {e.strerror or e}.") from e
-    try:
-        header = json.loads(raw.decode("utf-8"))
-        if not isinstance(header, dict):
-            raise ValueError("header is not an object")
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ModelError(f"{path} is not a valid safetensors file: its header is corrupt.") from e
-    header.pop("__metadata__", None)
-    end = 0
-    for name, entry in header.items():
-        end = max(end, _checked_entry(path, name, entry))
-    if 8 + n + end > size:
-        raise ModelError(
-            f"{path} is truncated ({size} bytes, but its header describes {8 + n + end}); "
-            "download or copy it again."
-        )
-    return header
-
-
-def _checked_entry(path: Path, name: str, entry: object) -> int:
-    """End offset of a tensor whose header entry is well-formed and tells the truth about
-    its size (a header that lies would make the loader read past or misread the data)."""
-    label = repr(name[:80])
-    try:
-        dtype, shape = entry["dtype"], entry["shape"]
-        start, stop = entry["data_offsets"]
-        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-            raise ValueError("bad shape")
-        if not (type(start) is int and type(stop) is int and 0 <= start <= stop):
-            raise ValueError("bad offsets")
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(
-            f"{path} is not a valid safetensors file: tensor {label} is malformed."
-        ) from e
-    width = _DTYPE_BYTES.get(dtype) if isinstance(dtype, str) else None
-    if width is None:
-        raise ModelError(
-            f"{path} stores tensor {label} as {str(dtype)[:20]!r}, a type Overpaint cannot load."
-        )
-    if math.prod(shape) * width != stop - start:
-        raise ModelError(
-            f"{path} is damaged: its header gives tensor {label} {stop - start} bytes where "
-            f"its shape needs {math.prod(shape) * width}; download or copy it again."
-        )
-    return stop
 
 
 def _shape(header: dict[str, dict], key: str) -> list[int] | None:
@@ -207,18 +138,8 @@ def _looks_v_prediction(path: Path) -> bool:
 # diffusers folders
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path} is unreadable or not valid JSON.") from e
-    if not isinstance(data, dict):
-        raise ModelError(f"{path} is not a JSON object.")
-    return data
-
-
 def _folder_family(folder: Path) -> tuple[str, int]:
-    index = _read_json(folder / "model_index.json")
+    index = read_json_object(folder / "model_index.json")
     class_name = str(index.get("_class_name", ""))
     if "Upscale" in class_name:
         raise ModelError(
@@ -230,7 +151,7 @@ def _folder_family(folder: Path) -> tuple[str, int]:
             f"{folder} is a {class_name or 'diffusers'} model without a UNet, "
             "which Overpaint cannot run."
         )
-    unet = _read_json(folder / "unet" / "config.json")
+    unet = read_json_object(folder / "unet" / "config.json")
     in_channels = int(unet.get("in_channels", 4))
     xl = "XL" in class_name or "text_encoder_2" in index
     if xl:
@@ -240,7 +161,7 @@ def _folder_family(folder: Path) -> tuple[str, int]:
         family = "sd2" if ctx == 1024 else "sd1"
         if family == "sd2":
             sched = folder / "scheduler" / "scheduler_config.json"
-            if sched.is_file() and _read_json(sched).get("prediction_type") == "v_prediction":
+            if sched.is_file() and read_json_object(sched).get("prediction_type") == "v_prediction":
                 family = "sd2-v"
     if in_channels == 9:
         if family in ("sd2", "sd2-v"):
@@ -249,7 +170,7 @@ def _folder_family(folder: Path) -> tuple[str, int]:
     vae_cfg = folder / "vae" / "config.json"
     scale = 8
     if vae_cfg.is_file():
-        scale = 2 ** (len(_read_json(vae_cfg).get("block_out_channels", [0] * 4)) - 1)
+        scale = 2 ** (len(read_json_object(vae_cfg).get("block_out_channels", [0] * 4)) - 1)
     native = int(unet.get("sample_size", NATIVE_SIZES[family] // 8)) * scale
     return family, native
 
@@ -262,7 +183,7 @@ def inspect_folder(folder: Path, kind: str = "diffusers", name: str | None = Non
     display = name or folder.name
     meta_file = folder / "overpaint.json"
     if meta_file.is_file():
-        meta = _read_json(meta_file)
+        meta = read_json_object(meta_file)
         display = str(meta.get("display_name") or display)
         native = int(meta.get("native_resolution") or native)
     return ModelInfo(name=display, path=folder, family=family, native_size=native, kind=kind)
@@ -294,7 +215,7 @@ def inspect_model(path: Path) -> ModelInfo:
     """ModelInfo for a folder or file path; ModelError with one clear sentence otherwise."""
     path = Path(path).expanduser()
     if path.is_dir():
-        kind = "bundled" if path.parent == BUNDLED_MODELS_DIR else "diffusers"
+        kind = "bundled" if is_bundled(path) else "diffusers"
         return inspect_folder(path, kind=kind)
     return inspect_single_file(path)
 
@@ -303,31 +224,10 @@ def inspect_model(path: Path) -> ModelInfo:
 # discovery
 
 
-def hf_cache_dir() -> Path:
-    env = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
-    if env:
-        return Path(env)
-    home = os.environ.get("HF_HOME")
-    base = Path(home) if home else Path.home() / ".cache" / "huggingface"
-    return base / "hub"
-
-
 def _hf_cache_models() -> Iterable[ModelInfo]:
-    root = hf_cache_dir()
-    if not root.is_dir():
-        return
-    for repo in sorted(root.glob("models--*")):
-        snapshots = repo / "snapshots"
-        if not snapshots.is_dir():
-            continue
-        ref = repo / "refs" / "main"
-        candidates = []
-        if ref.is_file():
-            candidates.append(snapshots / ref.read_text().strip())
-        candidates += sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-        for snap in candidates:
-            if (snap / "model_index.json").is_file() and (snap / "unet").is_dir():
-                name = repo.name[len("models--") :].replace("--", "/")
+    for name, snapshots in hf_cache_repos():
+        for snap in snapshots:
+            if has_model_index(snap) and (snap / "unet").is_dir():
                 try:
                     yield inspect_folder(snap, kind="hf-cache", name=name)
                 except ModelError as e:
@@ -335,46 +235,23 @@ def _hf_cache_models() -> Iterable[ModelInfo]:
                 break
 
 
-def _scan_dir(root: Path, depth: int = 2) -> Iterable[ModelInfo]:
-    if not root.is_dir():
-        return
-    try:
-        entries = sorted(root.iterdir(), key=lambda p: p.name.lower())
-    except OSError as e:
-        log.warning("cannot list models folder %s: %s", root, e)
-        return
-    for entry in entries:
-        # The model manager's folders for LoRAs, ControlNets, upscalers and VAEs hold no
-        # checkpoints (an upscaler folder would even pass for one).
-        if entry.name.startswith(".") or entry.name.lower() in _NOT_CHECKPOINT_DIRS:
-            continue
+def _scan_dir(root: Path) -> Iterable[ModelInfo]:
+    for entry in entries(root, 2, has_model_index, skip=NOT_CHECKPOINT_DIRS):
         try:
-            if entry.is_dir():
-                if (entry / "model_index.json").is_file():
-                    yield inspect_folder(entry)
-                elif depth > 1:
-                    yield from _scan_dir(entry, depth - 1)
-            elif entry.suffix.lower() == ".safetensors":
-                yield inspect_single_file(entry)
+            yield inspect_folder(entry) if entry.is_dir() else inspect_single_file(entry)
         except ModelError as e:
             # A bad file in a models folder must not hide the good ones.
             log.warning("skipping model %s: %s", entry, e)
 
 
-def model_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
-    return [user_models_dir(), *(Path(d).expanduser() for d in extra_dirs)]
-
-
 def discover_models(extra_dirs: Sequence[Path] = ()) -> list[ModelInfo]:
     """Bundled models first, then the user's and extra folders, then the HF cache."""
     found: list[ModelInfo] = []
-    if BUNDLED_MODELS_DIR.is_dir():
-        for entry in sorted(BUNDLED_MODELS_DIR.iterdir()):
-            if (entry / "model_index.json").is_file():
-                try:
-                    found.append(inspect_folder(entry, kind="bundled"))
-                except ModelError as e:
-                    log.warning("skipping bundled model %s: %s", entry, e)
+    for entry in bundled_folders():
+        try:
+            found.append(inspect_folder(entry, kind="bundled"))
+        except ModelError as e:
+            log.warning("skipping bundled model %s: %s", entry, e)
     for root in model_dirs(extra_dirs):
         found.extend(_scan_dir(root))
     found.extend(_hf_cache_models())

@@ -13,7 +13,6 @@ added at). Like engine.models, nothing here imports torch.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -24,11 +23,18 @@ from typing import Any
 from engine.control.spec import CONTROL_KINDS, kind_from_name
 from engine.core.errors import ModelError
 from engine.core.paths import user_models_dir
-from engine.models import BUNDLED_MODELS_DIR, MODEL_CONFIGS_DIR, read_safetensors_header
+from engine.discovery import (
+    CONTROL_FOLDER,
+    MODEL_CONFIGS_DIR,
+    control_dirs,
+    entries,
+    has_config,
+    read_json_object,
+    read_safetensors_header,
+)
 
 log = logging.getLogger(__name__)
 
-CONTROL_FOLDER = "controlnet"
 _ORIGINAL_PREFIX = "control_model."
 
 
@@ -44,25 +50,10 @@ class ControlModelInfo:
     original_keys: bool = False
 
 
-def control_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
-    roots = [BUNDLED_MODELS_DIR, user_models_dir(), *(Path(d).expanduser() for d in extra_dirs)]
-    return [root / CONTROL_FOLDER for root in roots]
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path} is unreadable or not valid JSON.") from e
-    if not isinstance(data, dict):
-        raise ModelError(f"{path} is not a JSON object.")
-    return data
-
-
 def _declared_kind(folder: Path, name: str) -> str:
     meta = folder / "overpaint.json"
     if meta.is_file():
-        kind = str(_read_json(meta).get("control_kind", ""))
+        kind = str(read_json_object(meta).get("control_kind", ""))
         if kind in CONTROL_KINDS:
             return kind
     return kind_from_name(name)
@@ -91,7 +82,7 @@ def _inspect_folder(folder: Path) -> ControlModelInfo:
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
         raise ModelError(f"{folder} is not a control model folder (no config.json).")
-    config = _read_json(cfg_file)
+    config = read_json_object(cfg_file)
     cls = str(config.get("_class_name", ""))
     types = {"ControlNetModel": "controlnet", "T2IAdapter": "t2i-adapter"}
     if cls not in types:
@@ -108,7 +99,7 @@ def _inspect_file(path: Path, config_roots: Sequence[Path]) -> ControlModelInfo:
     sidecar = path.with_suffix(".json")
     kind = kind_from_name(path.stem)
     if sidecar.is_file():
-        kind = str(_read_json(sidecar).get("control_kind", kind))
+        kind = str(read_json_object(sidecar).get("control_kind", kind))
     if any("input_hint_block" in k or "controlnet_cond_embedding" in k for k in keys):
         original = any("input_hint_block" in k for k in keys)
         config = _controlnet_config(header, original, path, config_roots)
@@ -174,7 +165,7 @@ def _controlnet_config(
     width = _cross_width(header)
     xl = any(k.startswith("add_embedding.") for k in header)
     for folder in controlnet_config_folders(config_roots):
-        config = _read_json(folder / "config.json")
+        config = read_json_object(folder / "config.json")
         if expected_zero_convs(config) != zero:
             continue
         if width is not None and int(config.get("cross_attention_dim", 0)) != width:
@@ -312,15 +303,7 @@ def discover_controls(
 
 
 def _scan(folder: Path, config_roots: Sequence[Path]) -> Iterable[ControlModelInfo]:
-    if not folder.is_dir():
-        return
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir() and not (entry / "config.json").is_file():
-            continue
-        if entry.is_file() and entry.suffix.lower() != ".safetensors":
-            continue
+    for entry in entries(folder, 1, has_config):
         try:
             yield inspect_control(entry, config_roots)
         except ModelError as e:

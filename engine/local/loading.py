@@ -17,7 +17,8 @@ from typing import Any
 
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir
-from engine.models import MODEL_CONFIGS_DIR, ModelInfo
+from engine.discovery import MODEL_CONFIGS_DIR
+from engine.models import ModelInfo
 
 log = logging.getLogger(__name__)
 

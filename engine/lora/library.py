@@ -14,12 +14,13 @@ import json
 import logging
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core.errors import ModelError
 from engine.core.paths import user_models_dir
+from engine.discovery import entries, is_lora_keys, lora_dirs
 from engine.models import ModelInfo
 from engine.request import GenerationRequest
 
@@ -32,10 +33,6 @@ MAX_TRIGGER_WORDS = 8
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
 _CONTEXT_FAMILIES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 _FAMILY_CONTEXT = {"sd1": 768, "sd2": 1024, "sdxl": 2048}
-# Tensor-name fragments of the LoRA formats diffusers loads (kohya, peft, old diffusers,
-# LyCORIS LoHa/LoKr).
-_LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "_lora.down.", ".lora.down.")
-_LORA_MARKERS += (".hada_w1", ".lokr_w1")
 
 
 @dataclass(frozen=True)
@@ -75,10 +72,6 @@ def read_header_and_metadata(path: Path) -> tuple[dict[str, dict], dict[str, str
     return header, {str(k): str(v) for k, v in metadata.items()} if isinstance(
         metadata, dict
     ) else {}
-
-
-def is_lora_keys(keys: Iterable[str]) -> bool:
-    return any(m in k for k in keys for m in _LORA_MARKERS)
 
 
 def _down_width(header: dict[str, dict], key: str) -> int | None:
@@ -175,13 +168,6 @@ def check_width(lora: LoraInfo, want: int | None, model_name: str) -> None:
     )
 
 
-def lora_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
-    dirs = [user_models_dir() / "loras", user_models_dir() / "lora"]
-    for d in extra_dirs:
-        dirs += [Path(d), Path(d) / "loras"]
-    return dirs
-
-
 def find_lora(name: str, extra_dirs: Sequence[Path] = ()) -> Path:
     """A LoRA's file by path, file name or stem in the loras folders; ModelError if none."""
     path = Path(name).expanduser()
@@ -196,6 +182,10 @@ def find_lora(name: str, extra_dirs: Sequence[Path] = ()) -> Path:
     )
 
 
+def _never(_folder: Path) -> bool:
+    return False
+
+
 def discover_loras(
     extra_dirs: Sequence[Path] = (), model: ModelInfo | None = None
 ) -> list[LoraInfo]:
@@ -203,9 +193,7 @@ def discover_loras(
     given; files that are not LoRAs are skipped (and logged)."""
     found: dict[str, LoraInfo] = {}
     for folder in lora_dirs(extra_dirs):
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.safetensors")):
+        for path in entries(folder, 1, _never):
             try:
                 info = inspect_lora(path)
                 if model is not None:

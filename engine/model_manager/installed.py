@@ -17,8 +17,9 @@ from pathlib import Path
 
 from engine.core.errors import ModelError
 from engine.core.paths import user_models_dir
+from engine.discovery import BUNDLED_MODELS_DIR, entries, has_config, has_model_index, model_dirs
 from engine.model_manager.kinds import KIND_DIRS, classify
-from engine.models import BUNDLED_MODELS_DIR, inspect_folder
+from engine.models import inspect_folder
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +43,20 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _is_model_folder(folder: Path) -> bool:
+    return has_model_index(folder) or has_config(folder)
+
+
 def _entries(root: Path, depth: int) -> list[Path]:
     """Model files and folders under `root`: .safetensors files, and folders holding a
     model_index.json or config.json, down to `depth` levels."""
-    found: list[Path] = []
-    try:
-        children = sorted(root.iterdir(), key=lambda p: p.name.lower())
-    except OSError:
-        return found
-    for entry in children:
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            if (entry / "model_index.json").is_file() or (entry / "config.json").is_file():
-                found.append(entry)
-            elif depth > 1:
-                found.extend(_entries(entry, depth - 1))
-        elif entry.suffix.lower() == ".safetensors":
-            found.append(entry)
-    return found
+    return list(entries(root, depth, _is_model_folder))
 
 
 def list_installed(extra_dirs: Sequence[Path] = ()) -> list[InstalledModel]:
     """Everything in the user's and the extra models folders, with its kind and family;
     files that are none of the known kinds are left out (and logged)."""
-    roots = [user_models_dir(), *(Path(d).expanduser() for d in extra_dirs)]
+    roots = model_dirs(extra_dirs)
     items: dict[Path, InstalledModel] = {}
     for root in roots:
         if not root.is_dir():

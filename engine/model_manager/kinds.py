@@ -6,12 +6,21 @@ Only safetensors headers and JSON configs are read, never the weights.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import discovery
 from engine.core.errors import ModelError
-from engine.models import detect_family, inspect_folder, read_safetensors_header
+from engine.discovery import (
+    folder_kind,
+    has_config,
+    has_model_index,
+    header_kind,
+    read_json_object,
+    read_safetensors_header,
+)
+from engine.lora.library import lora_context_dim
+from engine.models import detect_family, inspect_folder
 
 KINDS: tuple[str, ...] = ("checkpoint", "inpainting", "lora", "controlnet", "upscaler", "vae")
 KIND_DIRS: dict[str, str] = {
@@ -31,9 +40,6 @@ KIND_LABELS: dict[str, str] = {
     "vae": "VAE",
 }
 _CONTEXT_FAMILY = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
-_UPSCALER_PIPELINES = ("StableDiffusionUpscalePipeline", "StableDiffusionLatentUpscalePipeline")
-_CONTROL_CLASSES = ("ControlNetModel", "ControlNetUnionModel", "T2IAdapter", "ControlNetXSAdapter")
-_VAE_CLASSES = ("AutoencoderKL", "AutoencoderTiny", "ConsistencyDecoderVAE")
 
 
 @dataclass(frozen=True)
@@ -58,25 +64,17 @@ def classify(path: Path) -> Kind:
 
 
 def classify_header(header: dict[str, dict], path: Path) -> Kind:
-    keys = list(header)
-    from engine.lora.library import is_lora_keys, lora_context_dim
-
-    if is_lora_keys(keys):
+    kind = header_kind(header)
+    if kind == discovery.LORA:
         return Kind("lora", _CONTEXT_FAMILY.get(lora_context_dim(header) or 0, ""))
-    if any(k.startswith("control_model.") or "input_hint_block" in k for k in keys) or any(
-        k.startswith("controlnet_cond_embedding.") for k in keys
-    ):
+    if kind in (discovery.CONTROLNET, discovery.T2I_ADAPTER):
+        # T2I-Adapters live beside the ControlNets, where control discovery looks.
         return Kind("controlnet", _control_family(header))
-    if "model.diffusion_model.input_blocks.0.0.weight" in header:
+    if kind in (discovery.CHECKPOINT, discovery.INPAINT_CHECKPOINT):
         family = detect_family(header, path)
         return Kind("inpainting" if family.endswith("-inpaint") else "checkpoint", family)
-    if any(k.startswith(("conv_first.", "model.0.", "body.", "conv_up1.")) for k in keys) and any(
-        k.startswith(("conv_last.", "conv_hr.", "model.", "upconv")) for k in keys
-    ):
-        return Kind("upscaler", "")
-    prefixes = {k.split(".", 1)[0] for k in keys}
-    if {"encoder", "decoder"} <= prefixes or "first_stage_model" in prefixes:
-        return Kind("vae", "")
+    if kind in (discovery.UPSCALER, discovery.VAE):
+        return Kind(kind, "")
     raise ModelError(
         f"{path.name} is not a model Overpaint can sort (checkpoint, inpainting checkpoint, "
         "LoRA, ControlNet, upscaler or VAE); pass --kind to place it anyway."
@@ -92,32 +90,20 @@ def _control_family(header: dict[str, dict]) -> str:
     return ""
 
 
-def _read_config(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path} is unreadable or not valid JSON.") from e
-    return data if isinstance(data, dict) else {}
-
-
 def _classify_folder(folder: Path) -> Kind:
-    index = folder / "model_index.json"
-    if index.is_file():
-        class_name = str(_read_config(index).get("_class_name", ""))
-        if class_name in _UPSCALER_PIPELINES:
+    if has_model_index(folder):
+        if folder_kind(folder) == discovery.UPSCALER:
             return Kind("upscaler", "")
         info = inspect_folder(folder)
         return Kind("inpainting" if info.is_inpainting else "checkpoint", info.family)
-    config = folder / "config.json"
-    if config.is_file():
-        data = _read_config(config)
-        class_name = str(data.get("_class_name", ""))
-        if class_name in _CONTROL_CLASSES:
-            width = data.get("cross_attention_dim")
+    if has_config(folder):
+        kind = folder_kind(folder)
+        if kind in (discovery.CONTROLNET, discovery.T2I_ADAPTER):
+            width = read_json_object(folder / "config.json").get("cross_attention_dim")
             return Kind(
                 "controlnet", _CONTEXT_FAMILY.get(width, "") if isinstance(width, int) else ""
             )
-        if class_name in _VAE_CLASSES:
+        if kind == discovery.VAE:
             return Kind("vae", "")
     weights = sorted(folder.glob("*.safetensors"))
     if len(weights) == 1:

@@ -9,15 +9,15 @@ Without one, upscaling falls back to Lanczos.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.core.errors import ModelError
+from engine.discovery import entries, folder_class, hf_cache_repos, model_dirs
 
 log = logging.getLogger(__name__)
 
@@ -30,41 +30,19 @@ DEFAULT_NOISE_LEVEL = 20  # diffusers' default: how much the input is re-noised
 
 
 def is_upscaler_folder(folder: Path) -> bool:
-    index = folder / "model_index.json"
-    if not index.is_file():
-        return False
-    try:
-        data = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("_class_name") == UPSCALER_CLASS
-
-
-def _candidates(root: Path, depth: int = 3) -> Iterable[Path]:
-    if not root.is_dir():
-        return
-    try:
-        entries = sorted(root.iterdir(), key=lambda p: p.name.lower())
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_dir() and not entry.name.startswith("."):
-            if is_upscaler_folder(entry):
-                yield entry
-            elif depth > 1:
-                yield from _candidates(entry, depth - 1)
+    return folder_class(folder) == UPSCALER_CLASS
 
 
 def find_upscalers(extra_dirs: Sequence[Path] = ()) -> list[Path]:
     """Every x4 upscaler folder in the models folders and the Hugging Face cache."""
-    from engine.models import hf_cache_dir, model_dirs
-
-    found = [p for root in model_dirs(extra_dirs) for p in _candidates(Path(root))]
-    cache = hf_cache_dir()
-    if cache.is_dir():
-        for snap in sorted(cache.glob("models--*/snapshots/*")):
-            if is_upscaler_folder(snap):
-                found.append(snap)
+    found = [
+        p
+        for root in model_dirs(extra_dirs)
+        for p in entries(root, 3, is_upscaler_folder, files=False)
+    ]
+    found += [
+        snap for _repo, snaps in hf_cache_repos() for snap in snaps if is_upscaler_folder(snap)
+    ]
     unique: dict[Path, Path] = {}
     for path in found:
         unique.setdefault(path.resolve(), path)

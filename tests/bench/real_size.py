@@ -26,8 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from engine.discovery import MODEL_CONFIGS_DIR  # noqa: E402
 from engine.local.engine import Engine  # noqa: E402
-from engine.models import MODEL_CONFIGS_DIR, resolve_model  # noqa: E402
+from engine.models import resolve_model  # noqa: E402
 from engine.request import Box, GenerationInputs, GenerationRequest  # noqa: E402
 from tests.engine.sd_layout import (  # noqa: E402
     clip_to_ldm,

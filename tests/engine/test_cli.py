@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import engine.discovery
 import engine.models
 from engine.cli import main
 from engine.metadata import read_request, read_watermark_record
@@ -191,7 +192,7 @@ def test_a_generated_box_too_small_for_the_mark_is_left_unmarked_and_says_so(
 
 
 def test_fill_needs_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine.models, "BUNDLED_MODELS_DIR", tmp_path / "none")
+    monkeypatch.setattr(engine.discovery, "BUNDLED_MODELS_DIR", tmp_path / "none")
     image = np.full((80, 80, 3), 90, np.uint8)
     image[30:50, 30:50] = (255, 0, 0)
     mask = np.zeros((80, 80), np.uint8)
@@ -238,7 +239,7 @@ def test_errors_exit_1_with_one_line(
 def test_no_model_anywhere_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(engine.models, "BUNDLED_MODELS_DIR", tmp_path / "none")
+    monkeypatch.setattr(engine.discovery, "BUNDLED_MODELS_DIR", tmp_path / "none")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     assert main(["txt2img", "--prompt", "x", "--out", str(tmp_path / "o.png")]) == 1
     assert "No model found" in _error_line(capsys)

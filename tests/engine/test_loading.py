@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.discovery import MODEL_CONFIGS_DIR
 from engine.local.engine import Engine
 from engine.local.loading import DevicePolicy, choose_device, load_pipeline
-from engine.models import FAMILIES, MODEL_CONFIGS_DIR, ModelInfo, detect_family
+from engine.models import FAMILIES, ModelInfo, detect_family
 from engine.request import GenerationRequest
 from tests.ci import skip_or_fail
 from tests.engine.sd_layout import unet_to_ldm, write_original_checkpoint

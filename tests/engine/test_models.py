@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import engine.models as models
+import engine.discovery as discovery
 from engine.core.errors import ModelError
 from engine.models import discover_models, inspect_model, inspect_single_file, resolve_model
 from tests.engine.sd_layout import family_tensors, write_fake_checkpoint
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _no_bundled_or_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "BUNDLED_MODELS_DIR", tmp_path / "bundled")
+    monkeypatch.setattr(discovery, "BUNDLED_MODELS_DIR", tmp_path / "bundled")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
 
 

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import engine.discovery as discovery
 import engine.models as models
 from engine.core.errors import EngineError, ModelError
 from engine.models import discover_models, inspect_model, inspect_single_file
@@ -30,7 +31,7 @@ FUZZ_EXAMPLES = int(os.environ.get("OVERPAINT_FUZZ_EXAMPLES", "150"))
 
 @pytest.fixture(autouse=True)
 def _no_bundled_or_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "BUNDLED_MODELS_DIR", tmp_path / "bundled")
+    monkeypatch.setattr(discovery, "BUNDLED_MODELS_DIR", tmp_path / "bundled")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
 
 
