@@ -7,10 +7,13 @@ so each test (which points XDG_CONFIG_HOME at a temp folder) gets its own settin
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from engine.generation_settings import GenerationSettings
 
 MAX_RECENT_FILES = 10
 DEFAULT_UNDO_MEMORY_MB = 512
@@ -185,11 +188,19 @@ class Settings:
         finally:
             self.qsettings.endGroup()
 
+    def generation_settings(self) -> GenerationSettings:
+        """The Generate panel's last settings; an older file's keys read tolerantly."""
+        return GenerationSettings.from_dict(self.group("generation_params"))
+
+    def set_generation_settings(self, settings: GenerationSettings) -> None:
+        self.set_group("generation_params", settings.to_dict())
+
+    # Until every caller uses generation_settings() (issue 23).
     def generation_params(self) -> dict[str, Any]:
         return self.group("generation_params")
 
-    def set_generation_params(self, params: dict[str, Any]) -> None:
-        self.set_group("generation_params", params)
+    def set_generation_params(self, params: GenerationSettings | Mapping[str, Any]) -> None:
+        self.set_generation_settings(GenerationSettings.coerce(params))
 
     # Window ------------------------------------------------------------------------
     @property

@@ -35,7 +35,7 @@ def _live_window(ctx: Context, name: str):
     window = open_window(ctx, name)
     window.set_document(new_document(CANVAS, CANVAS, (40, 60, 200, 255)), None, None)
     window.canvas.fit()
-    window.generation_panel.set_params({"model": _demo_model(), "prompt": PROMPT, "seed": 7})
+    window.generation_panel.set_settings({"model": _demo_model(), "prompt": PROMPT, "seed": 7})
     window.set_tool("brush")
     window.tool_options.set_size(24)
     window.tool_options.set_foreground(QColor(230, 40, 30))

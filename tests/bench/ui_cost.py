@@ -70,7 +70,7 @@ def submitted_jobs() -> Iterator[list]:
 
 def generate(window, params: dict) -> float:
     """Press Generate with `params`; seconds until the candidates are on screen."""
-    window.generation_panel.set_params(params)
+    window.generation_panel.set_settings(params)
     t0 = time.perf_counter()
     if window.generate() is None:
         raise RuntimeError(f"the window refused the job: {window.last_error}")

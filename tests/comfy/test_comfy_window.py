@@ -78,14 +78,14 @@ def test_the_model_and_lora_lists_are_the_servers_fetched_off_the_ui_thread(
     qtbot.waitUntil(lambda: _combo(win) == [CHECKPOINT], timeout=30000)
     panel = win.generation_panel
     assert panel.model_combo.isEnabled() and panel.model() == CHECKPOINT
-    assert panel.params()["model"] == CHECKPOINT
+    assert panel.settings().model == CHECKPOINT
     assert not panel.browse_button.isEnabled()  # a local model folder means nothing there
     assert win.servers.texts() == [f"{url.split('://')[1]}: online"]
     # The LoRA list is the server's too (a local LoRA would mean nothing there).
     loras = panel.lora_panel
     assert "win-lora" in [loras.combo.itemData(i) for i in range(loras.combo.count())]
     loras.add("win-lora", 0.7)
-    assert panel.params()["loras"] == [("win-lora", 0.7)]
+    assert panel.settings().loras == (("win-lora", 0.7),)
 
 
 def test_an_unreachable_server_says_so_in_the_picker_and_the_state(

@@ -1,9 +1,10 @@
 """The inpainting controls of the generation dock: mode, mask growth, feather, context,
-colour match and soft edges. Their values travel in the generation params under the
-names engine.jobs.inpaint_settings reads."""
+colour match and soft edges: the inpainting fields of GenerationSettings, under their
+names."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -144,37 +145,28 @@ class InpaintOptions(QGroupBox):
             "soft_edges": self.soft_check.isChecked(),
         }
 
-    def set_values(self, values: dict[str, Any]) -> None:
-        """Restore values; unknown or bad ones are skipped."""
+    def set_values(self, values: Mapping[str, Any]) -> None:
+        """Show the inpainting fields in `values` (parsed, see GenerationSettings); an
+        inpaint mode or context the combo does not offer is skipped."""
         if "inpaint_mode" in values:
-            index = self.mode_combo.findData(str(values["inpaint_mode"]))
+            index = self.mode_combo.findData(values["inpaint_mode"])
             if index >= 0:
                 self.mode_combo.setCurrentIndex(index)
                 self._set_picked("")
-        try:
-            if "grow" in values:
-                self.grow_spin.setValue(int(values["grow"]))
-            if "feather" in values:
-                feather = values["feather"]
-                self.feather_spin.setValue(AUTO_FEATHER if feather in (None, "") else int(feather))
-            if "context" in values:
-                context = str(values["context"])
-                if context.isdigit():
-                    self.context_spin.setValue(int(context))
-                    context = "pixels"
-                index = self.context_combo.findData(context)
-                if index >= 0:
-                    self.context_combo.setCurrentIndex(index)
-        except (TypeError, ValueError):
-            pass
+        if "grow" in values:
+            self.grow_spin.setValue(values["grow"])
+        if "feather" in values:
+            feather = values["feather"]
+            self.feather_spin.setValue(AUTO_FEATHER if feather is None else feather)
+        if "context" in values:
+            context = values["context"]
+            if context.isdigit():  # pixels around the mask
+                self.context_spin.setValue(int(context))
+                context = "pixels"
+            index = self.context_combo.findData(context)
+            if index >= 0:
+                self.context_combo.setCurrentIndex(index)
         if "color_match" in values:
-            self.color_check.setChecked(_flag(values["color_match"]))
+            self.color_check.setChecked(values["color_match"])
         if "soft_edges" in values:
-            self.soft_check.setChecked(_flag(values["soft_edges"]))
-
-
-def _flag(value: Any) -> bool:
-    """A bool from settings, where INI files hand back "true"/"false" strings."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
+            self.soft_check.setChecked(values["soft_edges"])

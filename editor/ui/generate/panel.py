@@ -1,13 +1,14 @@
 """The generation dock: model, prompt, parameters, Generate/Cancel and progress.
 
-Only widgets live here. Building a request from the document is the engine bridge's
-job; the panel just hands out its parameters as a plain dict.
+Only widgets live here. Building a request from the document is the generation
+controller's job; the panel just hands out its settings as one GenerationSettings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from editor.ui.generate.inpaint_options import InpaintOptions
 from editor.ui.generate.lora_panel import LoraPanel
 from editor.ui.icons import icon
 from editor.ui.theme import tidy
+from engine.generation_settings import GenerationSettings, parse_values
 from engine.inpaint_modes import default_strength
 from engine.schedulers import SCHEDULER_NAMES
 
@@ -44,11 +46,6 @@ MODE_LABELS = {
     "fill": "Fill (no model)",
 }
 MAX_SEED = 2**31 - 1
-
-
-def _is_true(value: Any) -> bool:
-    # INI settings hand booleans back as "true"/"false".
-    return value.strip().lower() in ("1", "true") if isinstance(value, str) else bool(value)
 
 
 def format_duration(seconds: float) -> str:
@@ -281,46 +278,57 @@ class GenerationPanel(QWidget):
         if index >= 0:
             self.mode_combo.setCurrentIndex(index)
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "model": self.model(),
-            "prompt": self.prompt_edit.toPlainText().strip(),
-            "negative_prompt": self.negative_edit.toPlainText().strip(),
-            "mode": self.mode(),
-            "seed": self.seed_spin.value(),
-            "seed_locked": self.seed_locked(),
-            "steps": self.steps_spin.value(),
-            "guidance": self.guidance_spin.value(),
-            "strength": self.strength_spin.value(),
-            "scheduler": self.scheduler_combo.currentText(),
-            "n_samples": self.samples_spin.value(),
+    def settings(self) -> GenerationSettings:
+        """The settings as the panel shows them."""
+        return GenerationSettings(
+            model=self.model(),
+            prompt=self.prompt_edit.toPlainText().strip(),
+            negative_prompt=self.negative_edit.toPlainText().strip(),
+            mode=self.mode(),
+            seed=self.seed_spin.value(),
+            seed_locked=self.seed_locked(),
+            steps=self.steps_spin.value(),
+            guidance=self.guidance_spin.value(),
+            strength=self.strength_spin.value(),
+            scheduler=self.scheduler_combo.currentText(),
+            n_samples=self.samples_spin.value(),
+            loras=tuple(self.lora_panel.values()),
             **self.inpaint_options.values(),
-            "loras": self.lora_panel.values(),
-        }
+        )
 
-    def set_params(self, params: dict[str, Any]) -> None:
-        """Restore parameters (e.g. from settings); unknown or bad values are skipped."""
-        setters = {
-            "prompt": lambda v: self.prompt_edit.setPlainText(str(v)),
-            "negative_prompt": lambda v: self.negative_edit.setPlainText(str(v)),
-            "mode": lambda v: self.set_mode(str(v)),
-            "seed": lambda v: self._show_seed(int(v)),
-            "seed_locked": lambda v: self.set_seed_locked(_is_true(v)),
-            "steps": lambda v: self.steps_spin.setValue(int(v)),
-            "guidance": lambda v: self.guidance_spin.setValue(float(v)),
-            "strength": lambda v: self.strength_spin.setValue(float(v)),
+    def set_settings(self, settings: GenerationSettings | Mapping[str, Any]) -> None:
+        """Show `settings`: all of a GenerationSettings, or only the keys a mapping holds
+        ("Use parameters" copies a few); values that do not parse are skipped. An empty
+        model or a None strength leave the panel's own."""
+        if isinstance(settings, GenerationSettings):
+            values = dataclasses.asdict(settings)
+        else:
+            values = parse_values(settings)
+        setters: dict[str, Callable[[Any], object]] = {
+            "prompt": self.prompt_edit.setPlainText,
+            "negative_prompt": self.negative_edit.setPlainText,
+            "mode": self.set_mode,
+            "seed": self._show_seed,
+            "seed_locked": self.set_seed_locked,
+            "steps": self.steps_spin.setValue,
+            "guidance": self.guidance_spin.setValue,
+            "strength": self.strength_spin.setValue,
             "scheduler": self._set_scheduler,
-            "n_samples": lambda v: self.samples_spin.setValue(int(v)),
-            "model": lambda v: self.set_model(str(v)) if v else None,
+            "n_samples": self.samples_spin.setValue,
+            "model": lambda v: self.set_model(v) if v else None,
             "loras": self.lora_panel.set_values,
         }
-        self.inpaint_options.set_values(params)
-        for key, value in params.items():
+        self.inpaint_options.set_values(values)
+        for key, value in values.items():
             if key in setters and value is not None:
-                try:
-                    setters[key](value)
-                except (TypeError, ValueError):
-                    continue
+                setters[key](value)
+
+    # Until every caller reads settings() (issue 23): the same values as a dict.
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.settings())
+
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        self.set_settings(params)
 
     def insert_in_prompt(self, text: str) -> None:
         """Insert a LoRA's trigger word at the prompt's cursor, comma-separated."""

@@ -49,7 +49,7 @@ def add_generations_dock(window: MainWindow) -> QDockWidget:
         mode is what Auto resolved to, and would stick across restarts)."""
         recorded = dataclasses.asdict(request)
         panel = window.generation_panel
-        panel.set_params({key: recorded[key] for key in USED_PARAMETERS})
+        panel.set_settings({key: recorded[key] for key in USED_PARAMETERS})
         panel.set_seed_locked(True)
         window.statusBar().showMessage(
             "Parameters copied to the Generate panel, seed locked.", 5000

@@ -109,8 +109,7 @@ def test_control_layer_guides_generation_and_stays_out_of_the_picture(
     prepare(window, tiny_model_dir, prompt="a square")
 
     # The model repaints the picture without the scribble; the scribble is the control.
-    params = window.generation_panel.params()
-    job = window.generation.prepare(params, 512)
+    job = window.generation.prepare(window.generation_panel.settings(), 512)
     assert job.request.mode == "img2img"
     assert np.array_equal(job.inputs.image, picture)
     assert [s.kind for s in job.request.controls] == ["scribble"]

@@ -58,7 +58,7 @@ def test_scribble_layer_places_the_demo_models_shape(window, qtbot, blue_png: Pa
     drag(qtbot, window, [*corners, corners[0]])
     mark_with_dialog(window)
     panel = window.generation_panel
-    panel.set_params(
+    panel.set_settings(
         {
             "prompt": "a red square, blue background",
             "mode": "txt2img",

@@ -3,6 +3,7 @@ trigger words into the prompt, and the request the job builder makes from it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,17 +32,17 @@ def test_lora_list_weights_triggers_and_request(qtbot, tiny_model_dir: Path) -> 
     qtbot.mouseClick(loras.add_button, Qt.MouseButton.LeftButton)
     (row,) = loras.rows
     row.slider.setValue(-150)
-    assert panel.params()["loras"] == [("ink", -1.5)]
+    assert panel.settings().loras == (("ink", -1.5),)
     panel.prompt_edit.setPlainText("a harbour")
     panel.prompt_edit.moveCursor(panel.prompt_edit.textCursor().MoveOperation.End)
     trigger = next(b for b in row.findChildren(type(loras.add_button)) if b.text() == "inkwash")
     qtbot.mouseClick(trigger, Qt.MouseButton.LeftButton)
     assert panel.prompt_edit.toPlainText() == "a harbour, inkwash"
 
-    params = {**panel.params(), "mode": "img2img"}
-    job = prepare_job(params, 64, 64, image_composite(np.zeros((64, 64, 4), np.uint8) + 255))
+    settings = dataclasses.replace(panel.settings(), mode="img2img")
+    job = prepare_job(settings, 64, 64, image_composite(np.zeros((64, 64, 4), np.uint8) + 255))
     assert job.request.loras == (("ink", -1.5),)
     row.enabled_box.setChecked(False)  # off: not applied, but kept in the list
-    assert panel.params()["loras"] == [] and len(loras.rows) == 1
-    panel.set_params({"loras": [["ink", 0.5]]})
-    assert panel.params()["loras"] == [("ink", 0.5)]
+    assert panel.settings().loras == () and len(loras.rows) == 1
+    panel.set_settings({"loras": [["ink", 0.5]]})  # as an INI file hands it back
+    assert panel.settings().loras == (("ink", 0.5),)

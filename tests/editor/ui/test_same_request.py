@@ -38,7 +38,7 @@ def test_window_cli_and_rerun_make_the_same_pixels(
     assert window.open_path(init)
     window.document.set_mask(mask)
     prepare(window, tiny_model_dir, prompt="a ball")
-    p = window.generation_panel.params()
+    p = window.generation_panel.settings()
     assert window.generate() is not None
     qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
     result = window.candidates.current().result
@@ -47,10 +47,10 @@ def test_window_cli_and_rerun_make_the_same_pixels(
     # The CLI with the same settings, on the same files.
     out = tmp_path / "cli.png"
     args = ["inpaint", "--init-img", str(init), "--mask", str(mask_png),
-            "--prompt", p["prompt"], "--negative-prompt", p["negative_prompt"],
-            "--model", p["model"], "--seed", str(p["seed"]), "--steps", str(p["steps"]),
-            "--guidance", str(p["guidance"]), "--strength", str(p["strength"]),
-            "--scheduler", p["scheduler"], "--out", str(out)]  # fmt: skip
+            "--prompt", p.prompt, "--negative-prompt", p.negative_prompt,
+            "--model", p.model, "--seed", str(p.seed), "--steps", str(p.steps),
+            "--guidance", str(p.guidance), "--strength", str(p.strength),
+            "--scheduler", p.scheduler, "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     # The same request (region, generation size, feather, seed, ...) ...
     assert read_request(out) == result.request

@@ -138,9 +138,9 @@ def test_settings_persist_across_windows(qtbot, settings, tmp_path: Path) -> Non
     second = MainWindow(Settings(settings.path))
     qtbot.addWidget(second)
     second.show()
-    p = second.generation_panel.params()
-    assert (p["prompt"], p["steps"], p["seed"]) == ("a red boat", 13, 4242)
-    assert p["model"] == str(tmp_path / "some-model")
+    p = second.generation_panel.settings()
+    assert (p.prompt, p.steps, p.seed) == ("a red boat", 13, 4242)
+    assert p.model == str(tmp_path / "some-model")
     assert second.settings.watermark is False
     assert second.tool_options.size == 37 and second.tools.brush_settings.size == 37
     assert second.tool_options.spacing_spin.value() == 22
