@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from editor.ui.theme import tidy
@@ -23,7 +23,8 @@ from engine.comfy.health import HealthMonitor, ServerState, offered_checkpoints,
 from engine.lora.library import LoraInfo
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.generate.panel import GenerationPanel
+    from editor.ui.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +81,28 @@ class ServerStatusWidget(QWidget):
         return [label.text().split("</span> ", 1)[-1] for label in self.labels]
 
 
+class _Generation(Protocol):
+    error: SignalInstance  # a job failed: the servers are asked again
+
+
+class ServersWindow(Protocol):
+    """What `ServerController` uses of the main window."""
+
+    settings: Settings
+    generation_panel: GenerationPanel
+    generation: _Generation
+
+    def window(self) -> QWidget: ...
+
+
 class ServerController(QObject):
     """Starts the health checks for the servers Settings names, shows their states and
     fills the model picker from them. Owned by the main window."""
 
     reported = Signal(object)  # list[ServerState], from the monitor's thread
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: ServersWindow) -> None:
+        super().__init__(window.window())
         self.window = window
         self.widget = ServerStatusWidget()
         panel_layout = window.generation_panel.layout()
