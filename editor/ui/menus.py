@@ -9,15 +9,53 @@ owns it and the method's name, connected in one place (`connect_actions`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QWidget
 
 from editor.ui.tools_bridge import TOOL_NAMES
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.actions import Actions
+    from editor.ui.canvas_view import CanvasView
+    from editor.ui.generate.candidates import CandidatesStrip
+    from editor.ui.layers_panel import LayersPanel
+    from editor.ui.tool_options import ToolOptions
+    from editor.ui.upscale.controller import UpscaleController
+    from editor.ui.window_files import WindowFiles
+
+
+class _Live(Protocol):
+    actions: tuple[QAction, ...]
+
+
+class MenuWindow(Protocol):
+    """What the menus use of the main window: its actions and docks to list, and the
+    controllers that own the actions (ACTIONS names the window's own methods, and a
+    test checks each exists)."""
+
+    actions: Actions
+    undo_action: QAction
+    redo_action: QAction
+    tool_actions: list[QAction]
+    live: _Live
+    tools_dock: QDockWidget
+    generation_dock: QDockWidget
+    layers_dock: QDockWidget
+    history_dock: QDockWidget
+    generations_dock: QDockWidget
+    live_dock: QDockWidget
+    results_dock: QDockWidget
+    files: WindowFiles
+    canvas: CanvasView
+    tool_options: ToolOptions
+    candidates: CandidatesStrip
+    upscale: UpscaleController
+    layers_panel: LayersPanel
+
+    def menuBar(self) -> QMenuBar: ...
+    def window(self) -> QWidget: ...
 
 
 def _fill(menu: QMenu, actions: Iterable[QAction | None]) -> QMenu:
@@ -29,7 +67,7 @@ def _fill(menu: QMenu, actions: Iterable[QAction | None]) -> QMenu:
     return menu
 
 
-def create_menus(window: MainWindow) -> QMenu:
+def create_menus(window: MenuWindow) -> QMenu:
     """Build the window's menu bar; returns the Open Recent menu (filled when shown)."""
     a = window.actions
     bar = window.menuBar()
@@ -188,7 +226,7 @@ ACTIONS: dict[str, tuple[str, str, tuple[object, ...] | object]] = {
 }
 
 
-def action_owners(w: MainWindow) -> dict[str, object]:
+def action_owners(w: MenuWindow) -> dict[str, object]:
     """The controllers that own the menus' actions, by the names ACTIONS uses."""
     return {
         "window": w,
@@ -197,7 +235,7 @@ def action_owners(w: MainWindow) -> dict[str, object]:
         "tool_options": w.tool_options,
         "candidates": w.candidates,
         "upscale": w.upscale,
-        "dialogs": Dialogs(w),
+        "dialogs": Dialogs(w.window()),
     }
 
 
@@ -207,7 +245,7 @@ def _slot(owner: object, method: str, args: tuple[object, ...] | object) -> Call
     return lambda _checked=False: getattr(owner, method)(*args)
 
 
-def connect_actions(w: MainWindow) -> None:
+def connect_actions(w: MenuWindow) -> None:
     """Connect every action to the method of its owner that ACTIONS names (one place)."""
     a = w.actions
     owners = action_owners(w)
