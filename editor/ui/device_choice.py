@@ -9,12 +9,11 @@ comes, and later dialogs use the kept answer at once. Until it comes the list ho
 
 from __future__ import annotations
 
-import threading
-
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
+from editor.ui.background import BackgroundTask, run_in_background
 from engine.core.devices import DeviceReport, probe_devices
 
 AUTO = "auto"
@@ -22,18 +21,16 @@ CHECKING = "Looking for GPUs…"
 POLL_MS = 100
 PROBE_DELAY_MS = 100
 
-_lock = threading.Lock()
-_thread: threading.Thread | None = None
-# Set once by the helper thread; widgets poll it (no signal can reach a closed dialog).
+_probe: BackgroundTask[None] | None = None
+# Set once by the helper thread; widgets poll it, since the answer outlives any one dialog
+# (the first dialog may be closed before it comes, the next one uses it at once).
 _report: DeviceReport | None = None
 
 
 def _start_probe() -> None:
-    global _thread
-    with _lock:
-        if _thread is None:
-            _thread = threading.Thread(target=_run, name="device-probe", daemon=True)
-            _thread.start()
+    global _probe
+    if _probe is None:  # only ever called on the UI thread: no lock needed
+        _probe = run_in_background(lambda _task: _run(), name="device-probe")
 
 
 def _run() -> None:

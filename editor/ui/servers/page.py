@@ -7,10 +7,9 @@ each server for its version, device, queue and models, off the UI thread.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.ui.background import run_in_background
 from engine.comfy import tokens
 from engine.comfy.server import normalise_url, plain_http_warning
 
@@ -52,10 +52,6 @@ def configured_servers(settings: Any) -> tuple[tuple[str, str], ...]:
     if not servers_enabled(settings):
         return ()
     return tuple((url, tokens.get_token(url)) for url in server_urls(settings))
-
-
-class _Tester(QObject):
-    done = Signal(str)  # the report, one line per server
 
 
 class ServersPage(QWidget):
@@ -96,8 +92,6 @@ class ServersPage(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status)
-        self._tester = _Tester(self)
-        self._tester.done.connect(self._show_report)
 
     def urls(self) -> list[str]:
         return [self.url_list.item(i).text() for i in range(self.url_list.count())]
@@ -125,9 +119,18 @@ class ServersPage(QWidget):
         self.test_button.setEnabled(False)
         self.status.setText("Testing…")
         pairs = [(u, self._tokens.get(u, tokens.get_token(u))) for u in urls]
-        threading.Thread(target=self._run_test, args=(pairs,), daemon=True).start()
+        # Owned by the page: a report for a closed Settings dialog goes nowhere.
+        run_in_background(
+            lambda _task: ServersPage._run_test(pairs),
+            self._show_report,
+            lambda exc: self._show_report(str(exc)),
+            owner=self,
+            name="overpaint-server-test",
+        )
 
-    def _run_test(self, pairs: list[tuple[str, str]]) -> None:
+    @staticmethod
+    def _run_test(pairs: list[tuple[str, str]]) -> str:
+        """One line per server (the worker thread: touches no widget)."""
         from engine.comfy.pool import ServerPool
 
         lines = []
@@ -139,7 +142,7 @@ class ServersPage(QWidget):
                     f"{server.url}: ComfyUI {info.version} on {info.device}, "
                     f"{len(info.checkpoints)} checkpoint(s), queue {info.queue}."
                 )
-        self._tester.done.emit("\n".join(lines))
+        return "\n".join(lines)
 
     def _show_report(self, text: str) -> None:
         self.status.setText(text)

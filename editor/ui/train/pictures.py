@@ -9,13 +9,13 @@ choosing another folder abandons the old one's remaining pictures.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
+from editor.ui.background import BackgroundTask, run_in_background
 from engine.core.errors import EngineError
 from engine.training.data import (
     IMAGE_SUFFIXES,
@@ -49,22 +49,12 @@ def thumbnail(path: Path, size: int = THUMB) -> QImage:
     return image.copy()  # owns its pixels once `data` is gone
 
 
-class _Relay(QObject):
-    """Carries a worker's thumbnails to the list (queued onto the GUI thread)."""
-
-    loaded = Signal(int, str, QImage)  # batch, picture path, thumbnail (null: unreadable)
-
-
-class _Thumbnails(QRunnable):
-    def __init__(self, batch: int, paths: list[Path], relay: _Relay, stop: threading.Event):
-        super().__init__()
-        self.batch, self.paths, self.relay, self.stop = batch, paths, relay, stop
-
-    def run(self) -> None:
-        for path in self.paths:
-            if self.stop.is_set():
-                return
-            self.relay.loaded.emit(self.batch, str(path), thumbnail(path))
+def _load_thumbnails(task: BackgroundTask[None], batch: int, paths: list[Path]) -> None:
+    """Reports (batch, picture path, thumbnail: null when unreadable) for each picture."""
+    for path in paths:
+        if task.cancelled():
+            return
+        task.report((batch, str(path), thumbnail(path)))
 
 
 class PictureList(QListWidget):
@@ -88,11 +78,7 @@ class PictureList(QListWidget):
         self.concept = ""
         self.template = ""
         self._batch = 0
-        self._stop = threading.Event()
-        self._relay = _Relay()
-        self._relay.loaded.connect(self._on_thumbnail)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._loader: BackgroundTask[None] | None = None
         self._filling = False
         self.itemChanged.connect(self._on_item_changed)
 
@@ -146,8 +132,8 @@ class PictureList(QListWidget):
         item.setToolTip(f"{path.name}: {how}")
 
     def _reload(self, files: list[Path]) -> None:
-        self._stop.set()  # the previous folder's loader stops after its current picture
-        self._stop = threading.Event()
+        if self._loader is not None:
+            self._loader.cancel()  # the previous folder's loader stops after its current picture
         self._batch += 1
         self._filling = True
         try:
@@ -162,7 +148,13 @@ class PictureList(QListWidget):
         finally:
             self._filling = False
         if files:
-            self._pool.start(_Thumbnails(self._batch, files, self._relay, self._stop))
+            batch = self._batch
+            self._loader = run_in_background(
+                lambda task: _load_thumbnails(task, batch, files),
+                on_progress=lambda loaded: self._on_thumbnail(*loaded),
+                owner=self,
+                name="overpaint-thumbnails",
+            )
 
     def _on_thumbnail(self, batch: int, path: str, image: QImage) -> None:
         if batch != self._batch:
@@ -202,6 +194,6 @@ class PictureList(QListWidget):
 
     def stop_loading(self, ms: int = 5000) -> None:
         """Stop the thumbnail worker and wait for it (closing the dialog, tests)."""
-        self._stop.set()
-        self._pool.clear()
-        self._pool.waitForDone(ms)
+        if self._loader is not None:
+            self._loader.cancel()
+            self._loader.wait(ms / 1000)
