@@ -1,11 +1,11 @@
 """PNG generation metadata: the AUTOMATIC1111 ``parameters`` text plus the full request.
 
-``parameters`` is what every SD tool reads (DESIGN.md §5); ``overpaint_request`` holds
-``GenerationRequest.to_json()`` so ``overpaint rerun`` can replay a PNG exactly. Two
-small JSON chunks go with them: ``overpaint_watermark`` (where the invisible mark is, or
-why there is none: engine.watermark.mark_generated) and, on editor exports,
-``overpaint_replay`` (the history entry whose input pictures replay it, or why the
-picture holds no single generation).
+``parameters`` is what every SD tool reads (docs/ARCHITECTURE.md, "PNG metadata");
+``overpaint_request`` holds ``GenerationRequest.to_json()`` so ``overpaint rerun`` can
+replay a PNG exactly. Two small JSON chunks go with them: ``overpaint_watermark`` (where
+the invisible mark is, or why there is none: engine.watermark.mark_generated) and, on
+editor exports, ``overpaint_replay`` (the history entry whose input pictures replay it,
+or why the picture holds no single generation).
 """
 
 from __future__ import annotations

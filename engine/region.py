@@ -16,8 +16,8 @@ The patch's alpha is the feathered mask and is exactly 0 outside it, so "over" b
 leaves those pixels bit-identical however many times a region is repainted: the VAE
 round trip never reaches them.
 
-Numbers (after DESIGN.md §3: Krita AI Diffusion's context rule, A1111's shift-inside clamp,
-InvokeAI/Krita's upscale of small regions to the model's native area):
+Numbers (after docs/ARCHITECTURE.md, "Region rules": Krita AI Diffusion's context rule,
+A1111's shift-inside clamp, InvokeAI/Krita's upscale of small regions to the native area):
 
 - context padding around the mask bbox on every side:
   ``max(PAD_MIN, mean mask side / 2, min(longest canvas side / 16, native / 4))``.

@@ -1,10 +1,10 @@
 """Invisible watermark on generated images: invisible-watermark's ``dwtDctSvd`` method.
 
-DESIGN.md §4: ``dwtDct`` fails on some smooth saturated images and never survives JPEG;
-``dwtDctSvd`` round-trips through PNG on every image tried. It is still best-effort, so
-every embed is verified by decoding it again, and an image that cannot carry the mark
-(too small, pure white or blue, ...) is returned unchanged with a log line; callers
-record provenance in the PNG metadata as well.
+As docs/ARCHITECTURE.md ("Watermark") records, ``dwtDct`` fails on some smooth saturated
+images and never survives JPEG; ``dwtDctSvd`` round-trips through PNG on every image
+tried. It is still best-effort, so every embed is verified by decoding it again, and an
+image that cannot carry the mark (too small, pure white or blue, ...) is returned
+unchanged with a log line; callers record provenance in the PNG metadata as well.
 
 Written pictures carry the mark on their generated pixels only (`mark_generated`): pixels
 nobody generated stay bit-identical. The box around the generated pixels goes into the PNG

@@ -1,4 +1,4 @@
-"""Small modules: none in editor/ or engine/ grows past MAX_LINES (DESIGN.md's code rules).
+"""Small modules: none in editor/ or engine/ grows past MAX_LINES (docs/ARCHITECTURE.md).
 
 The import layering is checked by `lint-imports` (pyproject.toml [tool.importlinter]),
 which packaging/test.sh runs; the parser of its custom contract is tested here.
