@@ -26,6 +26,9 @@ _GPU_DEFAULTS = {
     "normal": (1000, 16, 1e-4, 2),
     "thorough": (2000, 16, 1e-4, 2),
 }
+# Pictures the base model draws from the captions without the concept word (DreamBooth's
+# prior preservation), trained on beside the user's: CPU, GPU.
+_PRIOR_IMAGES = (8, 16)
 # The new word's embedding learns faster than LoRA weights need to (pivotal tuning).
 WORD_LR_FACTOR = 5.0
 MAX_STEPS = 100_000
@@ -48,6 +51,9 @@ class TrainingSettings:
     flip: bool = True
     bucket: bool = False
     train_text_encoder: bool = False
+    prior_images: int | None = None  # None: the device default; 0: no prior preservation
+    prior_weight: float = 1.0
+    limit_word_norm: bool = True  # keep a new word's embedding as long as real words'
     checkpoint_every: int | None = None  # None: a quarter of the steps (at least 25)
     sample_every: int = 0  # 0: no sample pictures during the run
     sample_prompt: str = ""  # "": the first picture's caption
@@ -67,6 +73,11 @@ class TrainingSettings:
             rank=self.rank if self.rank is not None else rank,
             learning_rate=self.learning_rate if self.learning_rate is not None else lr,
             batch_size=self.batch_size if self.batch_size is not None else batch,
+            prior_images=(
+                self.prior_images
+                if self.prior_images is not None
+                else _PRIOR_IMAGES[device != "cpu"]
+            ),
         )
         assert done.steps is not None and done.rank is not None and done.batch_size is not None
         if not 1 <= done.steps <= MAX_STEPS:
@@ -76,6 +87,10 @@ class TrainingSettings:
         if not 0 < float(done.learning_rate or 0) < 1:
             raise TrainingError(
                 f"The learning rate must be above 0 and below 1, not {done.learning_rate}."
+            )
+        if not 0 <= int(done.prior_images or 0) <= 1000:
+            raise TrainingError(
+                f"The prior pictures must be between 0 and 1000, not {done.prior_images}."
             )
         if not 1 <= done.batch_size <= 64:
             raise TrainingError(f"The batch size must be between 1 and 64, not {done.batch_size}.")

@@ -1,10 +1,20 @@
 """LoRA training on a loaded model: the DreamBooth-LoRA recipe, rewritten for Overpaint.
 
 The model is loaded with the generation engine's device policy (CUDA bf16/fp16 with
-gradient checkpointing, CPU fp32); the VAE encodes every picture (and its mirror image)
-once, then each step noises a batch of latents and trains LoRA layers on the UNet's
-attention and feed-forward projections (and, if asked, the text encoders), plus the new
-concept word's embedding (pivotal tuning), on the scheduler's own target (noise or v).
+gradient checkpointing, CPU fp32); the VAE encodes every picture (and its mirror image,
+whose caption says right for left) once, then each step noises a batch of latents and
+trains LoRA layers on the UNet's attention and feed-forward projections (and, if asked,
+the text encoders), plus the new concept word's embedding (pivotal tuning, kept within
+the length of the model's own word embeddings), on the scheduler's own target (noise or
+v). Beside the user's pictures it trains on pictures the model itself drew from the
+captions without the concept word (DreamBooth's prior preservation), so that the words
+around the concept keep their meaning.
+
+Measured with benchmark P15 (a star taught to the demo model, judged on prompts unlike
+the captions): flips without the caption swap, 45% stars and 88% of the base model's
+colours/places/backgrounds kept; with the swap 55% / 97%; plus the length limit 70% /
+98%; plus 8 prior pictures 85% / 98% (rank 4 instead of 8: 70%; dropping caption words
+at 30%: 50% / 88%).
 
 Every random draw of step N comes from a generator seeded with (seed, N), and a
 checkpoint holds the trainable tensors and the optimizer state, so a run cut anywhere and
@@ -28,7 +38,14 @@ import numpy as np
 from engine.core.errors import Cancelled
 from engine.lora.file import base_model_hash, lora_state, save_lora
 from engine.training.concept_words import TrainableWord, is_known_word, text_parts
-from engine.training.data import Picture, TrainingError, check_concept, load_pictures
+from engine.training.data import (
+    Picture,
+    TrainingError,
+    check_concept,
+    load_pictures,
+    mirrored_caption,
+    without_word,
+)
 from engine.training.settings import WORD_LR_FACTOR, TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +63,7 @@ UNET_TARGETS = [
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 TEXT_PREFIXES = ("text_encoder", "text_encoder_2")
 SAMPLE_STEPS = 20
+PRIOR_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -153,10 +171,13 @@ class _Run:
             if module is not None:
                 module.requires_grad_(False)
         self.latents = self._encode_pictures()
+        self.prior_weight = float(s.prior_weight)
+        self.prior: tuple[Any, list[list[Any]]] | None = None  # draw_prior fills it
         self.word = None
         if not all(is_known_word(tok, s.concept) for _k, tok, _e in text_parts(pipe)):
             self.word = TrainableWord(pipe, s.concept)
         self.ids = [self._token_ids(p.caption) for p in self.pictures]
+        self.mirror_ids = [self._token_ids(mirrored_caption(p.caption)) for p in self.pictures]
         self.empty_ids = self._token_ids("")
         self._add_lora()
         self.scheduler = self._noise_scheduler()
@@ -316,6 +337,24 @@ class _Run:
         ]
         flips = torch.rand(batch, generator=g) < (0.5 if s.flip else 0.0)
         x0 = torch.stack([self.latents[i][int(f)] for i, f in zip(picks, flips, strict=True)])
+        captions = [
+            (self.mirror_ids if f else self.ids)[i] for i, f in zip(picks, flips, strict=True)
+        ]
+        loss = self._denoise_loss(x0, captions, g)
+        if self.prior is not None:
+            latents, ids = self.prior
+            chosen = torch.randint(len(ids), (batch,), generator=g)
+            prior_x0 = latents[chosen]
+            loss = loss + self.prior_weight * self._denoise_loss(
+                prior_x0, [ids[int(i)] for i in chosen], g
+            )
+        return loss
+
+    def _denoise_loss(self, x0: Any, captions: list[list[Any]], g: Any) -> Any:
+        """The scheduler's training loss on clean latents x0 with these captions' token ids."""
+        import torch
+
+        batch = x0.shape[0]
         noise = torch.randn(x0.shape, generator=g).to(self.device)
         t = torch.randint(self.scheduler.config.num_train_timesteps, (batch,), generator=g)
         t = t.to(self.device)
@@ -324,7 +363,7 @@ class _Run:
             target = self.scheduler.get_velocity(x0, noise, t)
         else:
             target = noise
-        ids = [torch.stack([self.ids[i][k] for i in picks]) for k in range(len(self.ids[0]))]
+        ids = [torch.stack([c[k] for c in captions]) for k in range(len(captions[0]))]
         autocast = (
             torch.autocast("cuda", dtype=self.dtype)
             if self.device.type == "cuda"
@@ -342,6 +381,55 @@ class _Run:
             ).sample
         return torch.nn.functional.mse_loss(pred.float(), target.float())
 
+    def draw_prior(self, cancel: Callable[[], bool]) -> None:
+        """DreamBooth's prior preservation: what the model itself draws for the captions
+        with the concept word left out, as latents, with those captions' token ids.
+
+        Trained on beside the concept, they keep the LoRA from rewriting what the words
+        around the concept (colours, places, backgrounds) meant to the model. Drawn while
+        the LoRA layers are still zero (the new word is not in these captions), on a
+        continued run too: the same seeds give the same pictures."""
+        import torch
+
+        s = self.settings
+        count = int(s.prior_images or 0)
+        if count <= 0:
+            return
+        prompts = [
+            without_word(self.pictures[i % len(self.pictures)].caption, s.concept)
+            for i in range(count)
+        ]
+        from diffusers import DDIMScheduler
+
+        size = self.info.native_size
+        self.pipe.unet.eval()
+        latents = []
+        # DDIM on the training schedule, not the pipeline's sampler: a borrowed pipeline
+        # has whichever sampler the window used last, and must draw the same pictures.
+        # (set_alpha_to_one as in SD's own scheduler configs.)
+        sampler = self.pipe.scheduler
+        self.pipe.scheduler = DDIMScheduler.from_config(
+            self.scheduler.config, set_alpha_to_one=False
+        )
+        try:
+            with torch.no_grad():
+                for i, prompt in enumerate(prompts):
+                    if cancel():
+                        raise Cancelled("Training cancelled before its first step.")
+                    out = self.pipe(
+                        prompt,
+                        num_inference_steps=PRIOR_STEPS,
+                        guidance_scale=7.0,
+                        height=size,
+                        width=size,
+                        generator=torch.Generator().manual_seed(s.seed * 7919 + i),
+                        output_type="latent",
+                    ).images
+                    latents.append(out[0].float())
+        finally:
+            self.pipe.scheduler = sampler
+        self.prior = torch.stack(latents).to(self.device), [self._token_ids(p) for p in prompts]
+
     def train_step(self, step: int) -> float:
         import torch
 
@@ -356,6 +444,8 @@ class _Run:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.word is not None and s.limit_word_norm:
+            self.word.limit_norm()
         return float(loss.detach())
 
     def sample(self, prompt: str, seed: int) -> np.ndarray:
@@ -391,6 +481,9 @@ class _Run:
             "ss_batch_size_per_device": str(s.batch_size),
             "ss_seed": str(s.seed),
             "ss_num_train_images": str(len(self.pictures)),
+            # kohya's names for DreamBooth's regularisation (prior preservation) pictures.
+            "ss_num_reg_images": str(0 if self.prior is None else len(self.prior[1])),
+            "ss_prior_loss_weight": str(self.prior_weight),
             "ss_resolution": str((self.info.native_size, self.info.native_size)),
             "ss_flip_aug": str(s.flip),
             "ss_enable_bucket": str(s.bucket),
@@ -489,6 +582,8 @@ def _train(
     every = int(s.checkpoint_every or total)
     folder = work_dir(out)
     fingerprint = _data_fingerprint(s, run.pictures)
+    # Before a checkpoint's weights come in: the prior is what the model drew without them.
+    run.draw_prior(cancel)
     start, losses = _load_checkpoint(folder, run, fingerprint)
     if start:
         log.info("continuing %s from step %d", out.name, start)

@@ -44,6 +44,7 @@ def _settings(folder: Path, out: Path, sample_every: int = 0) -> TrainingSetting
         rank=4,
         steps=4,
         sample_every=sample_every,
+        prior_images=1,  # the prior picture is drawn by the borrowed pipeline too
     )
 
 
