@@ -25,6 +25,7 @@ import numpy as np
 from engine import region
 from engine.core.cvsafe import import_cv2
 from engine.inpaint_modes import detect_mode, prefill
+from engine.outpaint_seam import COARSE_SIGMA, MIN_REACH, continue_edge
 from engine.request import GenerationRequest
 
 # A ring this wide (pixels) just outside the feathered mask is what colour matching
@@ -183,6 +184,7 @@ class SoftInpaintJob:
     gen_mask: np.ndarray  # the same at generation size
     soft: bool
     color_match: bool
+    reach: int = MIN_REACH  # expand: how far the strip is joined to the picture (crop px)
 
     @classmethod
     def plan(
@@ -207,6 +209,8 @@ class SoftInpaintJob:
             region.resize_mask(feathered, *gen_size),
             request.soft_edges,
             request.color_match,
+            # The blend reaches twice the feather into the new part (engine.outpaint_seam).
+            max(MIN_REACH, 2 * feather),
         )
 
     @property
@@ -228,5 +232,9 @@ class SoftInpaintJob:
             scale = self.feathered.shape[0] / self.gen_mask.shape[0]
             return keep_fill_colours(generated, self.init_rgb, REMOVE_DETAIL_SIGMA * scale)
         if self.color_match:
-            return color_match(generated, self.original_rgb, self.feathered)
+            generated = color_match(generated, self.original_rgb, self.feathered)
+        if self.mode == "expand":
+            sigma = COARSE_SIGMA * self.feathered.shape[0] / self.gen_mask.shape[0]
+            hole = self.feathered == 255
+            generated = continue_edge(generated, self.original_rgb, hole, self.reach, sigma)
         return generated
