@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from editor.io.errors import FileError
 from editor.io.project import load_ora, save_ora
-from editor.ui.busy import DIALOG_DELAY_S, run_busy
+from editor.ui.busy import run_busy
 from tests.editor.io.test_export_cli import big_document, read_mark
 
 
@@ -54,12 +54,22 @@ def test_quick_work_shows_nothing_and_errors_reach_the_caller(qtbot) -> None:
     assert run_busy(parent, "quick", lambda: "done") == "done"
     assert parent.findChildren(QProgressDialog) == []
 
+    parent.show()
+    shown = threading.Event()
+    timer = QTimer()
+    timer.timeout.connect(lambda: visible_dialogs(parent) and shown.set())
+    timer.start(20)
+
     def fail() -> None:
-        time.sleep(DIALOG_DELAY_S + 0.1)
+        # Fails only once the busy dialog is up, however loaded the machine: the error
+        # must come through the dialog's event loop too.
+        assert shown.wait(60)
         raise FileError('Could not save "x.ora": the disk is full.')
 
     with pytest.raises(FileError, match="the disk is full"):
         run_busy(parent, "failing", fail)
+    timer.stop()
+    assert shown.is_set()
     assert visible_dialogs(parent) == []
 
 
