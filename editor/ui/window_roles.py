@@ -29,10 +29,15 @@ class Messages(Protocol):
     def show_error(self, text: str) -> None: ...
 
 
-class DocumentHost(Messages, Protocol):
-    """Shows one document at a time, with the file it came from and the settings."""
+class DocumentView(Messages, Protocol):
+    """Shows one document at a time (None while there is none)."""
 
     document: Document | None
+
+
+class DocumentHost(DocumentView, Protocol):
+    """Shows one document at a time, with the file it came from and the settings."""
+
     path: Path | None  # the .ora project (None: never saved as one)
     source_name: str | None  # the file the document came from, for the title
     settings: Settings

@@ -28,7 +28,7 @@ from editor.model.control_role import ControlRole
 from engine.control.spec import CONTROL_KINDS
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.window_roles import DocumentView
 
 # Kinds a preprocessor can make from a picture (depth and pose need estimator models,
 # which are not downloaded; inpaint uses the picture itself).
@@ -140,14 +140,14 @@ class ControlLayerDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
 
 
-def edit_control_layer(window: MainWindow) -> ControlLayerDialog | None:
+def edit_control_layer(window: DocumentView) -> ControlLayerDialog | None:
     """Open the dialog for the current layer (window-modal; applied on OK)."""
     doc = window.document
     layer = doc.current_layer if doc is not None else None
     if layer is None:
         window.statusBar().showMessage("Choose a layer to make a control layer.", 5000)
         return None
-    dialog = ControlLayerDialog(layer.control, window)
+    dialog = ControlLayerDialog(layer.control, window.window())
 
     def apply() -> None:
         if doc.contains(layer):
@@ -158,7 +158,7 @@ def edit_control_layer(window: MainWindow) -> ControlLayerDialog | None:
     return dialog
 
 
-def make_control_from_layer(window: MainWindow) -> ControlLayerDialog | None:
+def make_control_from_layer(window: DocumentView) -> ControlLayerDialog | None:
     """Ask for a kind, then add the current layer's control image as a new control layer."""
     doc = window.document
     layer = doc.current_layer if doc is not None else None
@@ -166,7 +166,11 @@ def make_control_from_layer(window: MainWindow) -> ControlLayerDialog | None:
         window.statusBar().showMessage("Choose a layer with pixels to make a control from.", 5000)
         return None
     dialog = ControlLayerDialog(
-        None, window, PREPROCESSED_KINDS, allow_normal=False, title="Make Control from Layer"
+        None,
+        window.window(),
+        PREPROCESSED_KINDS,
+        allow_normal=False,
+        title="Make Control from Layer",
     )
     dialog.prepared_check.hide()
     dialog.accepted.connect(lambda: add_control_from_layer(window, layer, dialog.role()))
@@ -174,7 +178,7 @@ def make_control_from_layer(window: MainWindow) -> ControlLayerDialog | None:
     return dialog
 
 
-def add_control_from_layer(window: MainWindow, layer, role: ControlRole | None):
+def add_control_from_layer(window: DocumentView, layer, role: ControlRole | None):
     """The preprocessed `layer` (its bounds) as a new control layer above it; one undo step.
     The preprocessor runs on a helper thread, on a copy of the pixels."""
     from editor.ui.busy import run_busy
@@ -185,7 +189,9 @@ def add_control_from_layer(window: MainWindow, layer, role: ControlRole | None):
         return None
     rgba = layer.to_rgba()
     role = ControlRole(role.kind, role.strength, role.start, role.end, prepared=True)
-    lines = run_busy(window, "Making the control image…", lambda: preprocess(role.spec(), rgba))
+    lines = run_busy(
+        window.window(), "Making the control image…", lambda: preprocess(role.spec(), rgba)
+    )
     made = doc.add_layer(
         f"{layer.name} ({role.kind})",
         rgba=lines,
