@@ -2,8 +2,10 @@
 
 Two engines implement it: the in-process diffusers Engine (engine/local/engine.py) and the
 ComfyEngine that runs jobs on ComfyUI servers (engine/comfy/engine.py). Nothing above
-this choice knows which one runs: both take the same request and inputs and give the
-same kind of results, composited by the same region code.
+this choice knows which one runs: both build on engine.base.EngineBase, which checks the
+request, prepares its pixels, runs classical fill and composites every result, so they
+take the same request and inputs and give the same kind of results. This module alone
+knows both engines; they never import each other (an import-linter contract).
 """
 
 from __future__ import annotations

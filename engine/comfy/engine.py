@@ -3,7 +3,7 @@
 Overpaint keeps everything around the sampling: it plans the region, pre-fills the hole
 (engine/inpaint_modes), feathers the mask, uploads the generation-size picture and
 graded mask, and after each sample comes back it colour-matches and composites exactly
-as the in-process engine does (SoftInpaintJob.finish, region.patch_from_generation). So
+as the in-process engine does (the shared JobPlan in engine/base.py). So
 pixels outside the feathered mask are bit-identical to the input, whichever engine ran.
 """
 
@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import io
 import logging
-import secrets
 import threading
 from collections.abc import Sequence
 from pathlib import PurePath
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from engine import region
+from engine.base import CancelCheck, EngineBase, JobPlan, ProgressCallback, prepare_inputs
 from engine.comfy.pool import ServerPool
 from engine.comfy.samplers import comfy_sampler
 from engine.comfy.server import ComfyServer, ServerInfo, plain_http_warning
@@ -34,18 +34,8 @@ from engine.comfy.workflow import (
     sampling_steps,
     workflow_hash,
 )
-from engine.core.errors import Cancelled, EngineError, InvalidRequestError, ModelError
-from engine.local.engine import (
-    CancelCheck,
-    Engine,
-    ProgressCallback,
-    _gen_size,
-    _round8,
-    validate_request,
-)
-from engine.lora.library import with_prompt_loras
+from engine.core.errors import EngineError, InvalidRequestError, ModelError
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
-from engine.soft_inpaint import SoftInpaintJob
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +103,8 @@ class _Uploads:
         return dict(self.names)
 
 
-class ComfyEngine:
-    """Runs jobs on ComfyUI servers; same contract as engine.local.engine.Engine.run."""
+class ComfyEngine(EngineBase):
+    """Runs jobs on ComfyUI servers; checks, fill and compositing come from EngineBase."""
 
     def __init__(
         self, servers: Sequence[tuple[str, str]] | Sequence[str], native: int | None = None
@@ -128,21 +118,13 @@ class ComfyEngine:
     def unload(self) -> None:
         """Nothing is held here: the servers keep their own models loaded."""
 
-    def run(
+    def generate(
         self,
         request: GenerationRequest,
-        inputs: GenerationInputs | None = None,
-        on_progress: ProgressCallback | None = None,
-        should_cancel: CancelCheck | None = None,
+        inputs: GenerationInputs,
+        on_progress: ProgressCallback | None,
+        cancel: CancelCheck,
     ) -> list[GenerationResult]:
-        inputs = inputs or GenerationInputs()
-        request = with_prompt_loras(request)
-        validate_request(request)
-        cancel = should_cancel or (lambda: False)
-        if request.mode == "fill":  # classical fill needs no model: it runs here
-            return Engine().run(request, inputs, on_progress, cancel)
-        if cancel():
-            raise Cancelled()
         servers = self.pool.live()
         warnings = [w for s, _ in servers if (w := self._http_warning(s.url))]
         job = _Job(request, inputs, servers, on_progress, cancel, tuple(warnings), self.native)
@@ -176,34 +158,21 @@ class _Job:
         self.request, self.servers, self.cancel = request, servers, cancel
         self.on_progress, self.warnings = on_progress, warnings
         self.controls = verified_specs(request, inputs)
-        original, self.mask, init_rgb = Engine.prepare_inputs(request, inputs)
+        prepared = prepare_inputs(request, inputs)
         first_url, first_info = servers[0][0].url, servers[0][1]
         checkpoint = pick_file(request.model, first_info.checkpoints, "checkpoint", first_url)
-        mode = request.mode
-        if original is not None:
-            self.crop = (original.shape[1], original.shape[0])
-        elif request.region is not None:
-            self.crop = (request.region.width, request.region.height)
-        else:
-            self.crop = (request.width, request.height)
-        if request.region is None and mode == "txt2img":
-            self.gen = (_round8(request.width), _round8(request.height))
-        else:
-            self.gen = _gen_size(*self.crop, native or native_size(checkpoint))
+        self.job = JobPlan.make(request, prepared, native or native_size(checkpoint))
+        self.gen = self.job.gen
         pictures: dict[str, np.ndarray] = {}
-        self.soft: SoftInpaintJob | None = None
-        if mode in ("inpaint", "outpaint"):
-            self.soft = SoftInpaintJob.plan(request, original, self.mask, self.gen)
-            init_rgb = self.soft.init_rgb
-            pictures["mask"] = self.soft.gen_mask if request.soft_edges else self.soft.support_mask
-        if init_rgb is not None and mode != "txt2img":
-            pictures["image"] = region.resize_rgb(init_rgb, *self.gen)
+        if (soft := self.job.soft) is not None:
+            pictures["mask"] = soft.gen_mask if request.soft_edges else soft.support_mask
+        if (image := self.job.init_image()) is not None:
+            pictures["image"] = image
         for i, spec in enumerate(self.controls):
             pictures[f"control{i}"] = self._control_image(spec, inputs.controls[i])
         self.uploads = _Uploads(pictures)
         self._progress: dict[int, int] = {}
         self._lock = threading.Lock()
-        self.base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**31)
 
     def _control_image(self, spec: Any, image: np.ndarray | None) -> np.ndarray:
         from engine.control.preprocess import as_control_image, preprocess
@@ -274,10 +243,7 @@ class _Job:
             self.on_progress(done, per * self.request.n_samples, preview)
 
     def sample(self, server: ComfyServer, info: ServerInfo, index: int) -> GenerationResult:
-        from engine.metadata import format_parameters
-
-        request, seed = self.request, self.base_seed + index
-        sample_request = request.replace(seed=seed, n_samples=1)
+        sample_request = self.job.sample_request(index)
         plan = self.plan_for(server, info)
         if self.controls:  # recorded with the server's file each control ran with
             used = tuple(
@@ -287,18 +253,9 @@ class _Job:
             sample_request = sample_request.replace(controls=used)
         graph = build_workflow(sample_request, plan)
         rgb = server.run(graph, lambda v, _m, p: self._step(index, v, p), self.cancel)
-        crop_w, crop_h = self.crop
-        if self.soft is not None:
-            rgb = self.soft.finish(region.resize_rgb(rgb, crop_w, crop_h))
-        feather = request.mask_blur if request.soft_edges else 0
-        patch = region.patch_from_generation(
-            rgb, crop_w, crop_h, self.mask, feather, inside=request.feather_inside
-        )
         extra = {"Server": f"ComfyUI {info.version}", "Workflow hash": workflow_hash(graph)}
         checkpoint = graph["ckpt"]["inputs"]["ckpt_name"]
-        params = format_parameters(sample_request, seed, checkpoint, None, *self.gen, extra)
-        x, y = (request.region.x, request.region.y) if request.region else (0, 0)
-        return GenerationResult(sample_request, patch, x, y, seed, params, self.warnings)
+        return self.job.result(rgb, sample_request, checkpoint, None, extra, self.warnings)
 
 
 def _control_for_kind(kind: str, offered: Sequence[str], server: str) -> str:

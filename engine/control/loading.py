@@ -20,12 +20,6 @@ from engine.core.errors import ModelError
 log = logging.getLogger(__name__)
 
 
-def _dtype_keyword() -> str:
-    from engine.local.loading import _dtype_keyword as keyword
-
-    return keyword()
-
-
 def load_control_model(info: ControlModelInfo, unet_config: dict[str, Any]) -> Any:
     """The ControlNetModel or T2IAdapter for `info`, in float32 on the CPU."""
     try:

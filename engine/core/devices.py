@@ -72,3 +72,16 @@ def _mps_available(torch) -> bool:
     except Exception as e:
         log.warning("MPS check failed: %s", e)
         return False
+
+
+def dtype_keyword() -> str:
+    """The from_pretrained/from_pipe keyword for the weights' dtype: diffusers renamed
+    torch_dtype to dtype (the old name warns from 0.42 on)."""
+    try:
+        from diffusers.utils import deprecation_utils  # only when loading: diffusers is slow
+
+        if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE"):
+            return "dtype"
+    except ImportError:
+        pass
+    return "torch_dtype"

@@ -4,123 +4,43 @@ One model is loaded at a time and kept between jobs; txt2img, img2img and inpain
 pipelines are derived from it with from_pipe (shared modules). Each sample gets its own
 seeded CPU generator and a fresh scheduler, so sample i of a batch is bit-identical to a
 single-sample run with seed + i, and a re-run of a recorded request reproduces it.
+What every engine shares (checks, input pixels, fill, compositing) is in engine/base.py.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import secrets
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine import region
+from engine.base import (
+    CancelCheck,
+    EngineBase,
+    JobPlan,
+    ProgressCallback,
+    prepare_inputs,
+)
 from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
-from engine.core.errors import Cancelled, EngineError, InvalidRequestError, OutOfMemoryError
-from engine.fill import canonical_method
+from engine.core.errors import Cancelled, OutOfMemoryError
 from engine.local.warm import WarmParts, tiny_vae_dir
-from engine.lora.library import lora_metadata, with_prompt_loras
+from engine.lora.library import lora_metadata
 from engine.models import ModelInfo, resolve_model
-from engine.request import MODES, Box, GenerationInputs, GenerationRequest, GenerationResult
-from engine.schedulers import canonical_name
-from engine.soft_inpaint import DifferentialBlend, SoftInpaintJob
+from engine.request import GenerationInputs, GenerationRequest, GenerationResult
+from engine.soft_inpaint import DifferentialBlend
 
 log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[int, int, "np.ndarray | None"], None]
-CancelCheck = Callable[[], bool]
-
-MAX_SIDE = 4096
-MAX_SAMPLES = 16
-MAX_STEPS = 500
 
 
 class _Interrupt(Exception):
     """Raised from callback_on_step_end to stop the denoising loop at once."""
 
 
-def validate_request(request: GenerationRequest) -> None:
-    if request.mode not in MODES:
-        raise InvalidRequestError(f"Unknown mode {request.mode!r}; use one of {', '.join(MODES)}.")
-    if request.mode == "fill":
-        method = str(request.option("fill_method", "telea"))
-        try:
-            canonical_method(method)
-        except ValueError:
-            raise InvalidRequestError(
-                f"Unknown fill method {method!r}; use Telea or Navier-Stokes."
-            ) from None
-        return
-    canonical_name(request.scheduler)
-    if not 1 <= request.steps <= MAX_STEPS:
-        raise InvalidRequestError(f"Steps must be between 1 and {MAX_STEPS}, not {request.steps}.")
-    if not 1 <= request.n_samples <= MAX_SAMPLES:
-        raise InvalidRequestError(
-            f"The number of samples must be between 1 and {MAX_SAMPLES}, not {request.n_samples}."
-        )
-    if not 0.0 <= request.guidance <= 50.0:
-        raise InvalidRequestError(f"Guidance must be between 0 and 50, not {request.guidance}.")
-    if request.mode != "txt2img" and not 0.0 < request.strength <= 1.0:
-        raise InvalidRequestError(
-            f"Strength must be above 0 and at most 1, not {request.strength}."
-        )
-    if request.mode != "txt2img" and int(request.steps * request.strength) < 1:
-        # diffusers runs int(steps * strength) steps from the input; zero crashes deep
-        # inside the UNet with a reshape error.
-        raise InvalidRequestError(
-            f"Only {request.steps} step(s) at strength {request.strength:g} leave no denoising "
-            f"step to run; use at least {math.ceil(1 / request.strength)} steps or a higher "
-            "strength."
-        )
-    if request.region is None and not (
-        8 <= request.width <= MAX_SIDE and 8 <= request.height <= MAX_SIDE
-    ):
-        raise InvalidRequestError(
-            f"Width and height must be between 8 and {MAX_SIDE}, not {request.width}x{request.height}."
-        )
-
-
-def _as_rgba(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image)
-    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise InvalidRequestError(
-            f"The input image must be an RGB or RGBA uint8 array, not {img.dtype} {img.shape}."
-        )
-    if img.shape[2] == 3:
-        img = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
-    return img
-
-
-def _as_mask(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
-    if mask is None:
-        return None
-    m = np.asarray(mask)
-    if m.ndim == 3:
-        m = m.max(axis=2)
-    if m.shape != shape:
-        raise InvalidRequestError(
-            f"The mask is {m.shape[1]}x{m.shape[0]} but the image is {shape[1]}x{shape[0]}; "
-            "they must be the same size."
-        )
-    return m.astype(np.uint8, copy=False)
-
-
-def _gen_size(width: int, height: int, native: int) -> tuple[int, int]:
-    """Generation size for a crop: scaled to about native² (small crops scaled UP)."""
-    plan = region.plan_region(Box(0, 0, width, height), width, height, native)
-    return plan.gen_width, plan.gen_height
-
-
-def _round8(v: int) -> int:
-    return max(64, int(round(v / 8)) * 8)
-
-
-class Engine:
+class Engine(EngineBase):
     """Runs generation jobs; keeps the last model loaded. Not thread-safe: one job at a time."""
 
     def __init__(self, extra_dirs: Sequence[Path] = (), config_root: Path | None = None) -> None:
@@ -191,68 +111,29 @@ class Engine:
 
     # -- jobs ------------------------------------------------------------------------
 
-    def run(
-        self,
-        request: GenerationRequest,
-        inputs: GenerationInputs | None = None,
-        on_progress: ProgressCallback | None = None,
-        should_cancel: CancelCheck | None = None,
-    ) -> list[GenerationResult]:
-        inputs = inputs or GenerationInputs()
-        request = with_prompt_loras(request)
-        validate_request(request)
-        cancel = should_cancel or (lambda: False)
-        try:
-            if request.mode == "fill":
-                return [self._run_fill(request, inputs)]
-            if cancel():
-                raise Cancelled()
-            return self._run_diffusion(request, inputs, on_progress, cancel)
-        except EngineError:
-            raise
-        except _Interrupt as e:
-            raise Cancelled() from e
-        except MemoryError as e:
-            raise self._oom(request) from e
-        except Exception as e:
-            if _is_oom(e):
-                raise self._oom(request) from e
-            # Library text is for the log; the user gets what happened and what to try.
-            log.exception("generation failed for %s", request.to_json())
-            raise EngineError(
-                f"Generation failed with an internal error ({type(e).__name__}); try other "
-                "settings or another model (details are in the log)."
-            ) from e
-
-    def _oom(self, request: GenerationRequest) -> OutOfMemoryError:
+    def out_of_memory(self, request: GenerationRequest) -> OutOfMemoryError:
         from engine.local.loading import free_pipelines
 
         free_pipelines()
-        log.error("out of memory for %s", request.to_json())
-        return OutOfMemoryError(
-            "Out of memory while generating; try a smaller region or size, fewer samples, "
-            "or turn on the low-memory options in the settings."
-        )
+        return super().out_of_memory(request)
 
-    def _run_fill(self, request: GenerationRequest, inputs: GenerationInputs) -> GenerationResult:
-        from engine.fill import classical_fill
-        from engine.metadata import format_parameters
+    @contextmanager
+    def failures(self, request: GenerationRequest) -> Iterator[None]:
+        with super().failures(request):
+            try:
+                yield
+            except _Interrupt as e:  # the step callback's way out of the denoising loop
+                raise Cancelled() from e
 
-        if inputs.image is None or inputs.mask is None:
-            raise InvalidRequestError("Fill needs an image and a mask.")
-        original = _as_rgba(inputs.image)
-        mask = _as_mask(inputs.mask, original.shape[:2])
-        if not mask.any():
-            raise InvalidRequestError("The mask is empty; paint the area to fill first.")
-        method = str(request.option("fill_method", "telea"))
-        filled = classical_fill(np.ascontiguousarray(original[..., :3]), mask, method)
-        h, w = mask.shape
-        patch = region.patch_from_generation(
-            filled, w, h, mask, request.mask_blur, inside=request.feather_inside
-        )
-        x, y = (request.region.x, request.region.y) if request.region else (0, 0)
-        params = format_parameters(request, request.seed, f"classical fill ({method})", None, w, h)
-        return GenerationResult(request, patch, x, y, request.seed, params)
+    def generate(
+        self,
+        request: GenerationRequest,
+        inputs: GenerationInputs,
+        on_progress: ProgressCallback | None,
+        cancel: CancelCheck,
+    ) -> list[GenerationResult]:
+        with self.failures(request):
+            return self._run_diffusion(request, inputs, on_progress, cancel)
 
     def _run_diffusion(
         self,
@@ -262,10 +143,9 @@ class Engine:
         cancel: CancelCheck,
     ) -> list[GenerationResult]:
         from engine.lora.apply import apply_loras
-        from engine.metadata import format_parameters
 
         mode = request.mode
-        original, mask, init_rgb = self.prepare_inputs(request, inputs)
+        prepared = prepare_inputs(request, inputs)
         verified_specs(request, inputs)  # a missing control image fails before loading
         info = self.load(request)
         pipe = self.pipeline_for(mode)
@@ -278,42 +158,29 @@ class Engine:
                 pipe, mode, tiny_vae_dir(info.family, model_dirs(self.extra_dirs))
             )
 
-        if original is not None:
-            crop_h, crop_w = original.shape[:2]
-        elif request.region is not None:
-            crop_w, crop_h = request.region.width, request.region.height
-        else:
-            crop_w, crop_h = request.width, request.height
-        if request.region is None and mode == "txt2img":
-            gen_w, gen_h = _round8(request.width), _round8(request.height)
-        else:
-            gen_w, gen_h = _gen_size(crop_w, crop_h, info.native_size)
-
+        plan = JobPlan.make(request, prepared, info.native_size)
         call_args, warnings = self._call_args(pipe, request, info)
-        soft = None
-        if mode in ("inpaint", "outpaint"):
-            soft = SoftInpaintJob.plan(request, original, mask, (gen_w, gen_h))
-            init_rgb = soft.init_rgb
-            call_args["mask_image"] = _pil(soft.support_mask)
-        if init_rgb is not None:
-            call_args["image"] = _pil(region.resize_rgb(init_rgb, gen_w, gen_h))
+        if plan.soft is not None:
+            call_args["mask_image"] = _pil(plan.soft.support_mask)
+        if (image := plan.init_image()) is not None:
+            call_args["image"] = _pil(image)
         if mode in ("img2img", "inpaint", "outpaint"):
             call_args["strength"] = float(request.strength)
-        call_args["width"], call_args["height"] = gen_w, gen_h
-        picture = (init_rgb if init_rgb is not None else original, mask)
+        call_args["width"], call_args["height"] = plan.gen
+        start = plan.init_rgb if plan.init_rgb is not None else plan.original
         roots = () if self.config_root is None else (self.config_root,)
         control = ControlStage.build(
-            self._controls, request, inputs, pipe, info.name, info.is_xl, (gen_w, gen_h),
-            picture, self.extra_dirs, roots,
+            self._controls, request, inputs, pipe, info.name, info.is_xl, plan.gen,
+            (start, plan.mask), self.extra_dirs, roots,
         )  # fmt: skip
 
-        base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**31)
         n = request.n_samples
         results = []
         for i in range(n):
             if cancel():
                 raise Cancelled()
-            seed = base_seed + i
+            sample_request = plan.sample_request(i)
+            seed = sample_request.seed
             rgb = self._generate(
                 pipe,
                 call_args,
@@ -321,65 +188,20 @@ class Engine:
                 seed,
                 (i, n),
                 info,
-                (crop_w, crop_h),
+                plan.crop,
                 on_progress,
                 cancel,
-                None if soft is None else soft.step_blend(pipe, seed),
+                None if plan.soft is None else plan.soft.step_blend(pipe, seed),
                 control,
             )
-            if soft is not None:
-                rgb = soft.finish(region.resize_rgb(rgb, crop_w, crop_h))
-            # No watermark here: it is embedded in the whole picture a user takes away
-            # (editor export, CLI output); a mark on the crop could not be read there.
-            feather = request.mask_blur if request.soft_edges else 0
-            patch = region.patch_from_generation(
-                rgb, crop_w, crop_h, mask, feather, inside=request.feather_inside
-            )
-            sample_request = request.replace(seed=seed, n_samples=1)
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)
-            params = format_parameters(
-                sample_request, seed, info.name, self._hash, gen_w, gen_h, lora_fields
-            )
-            x, y = (request.region.x, request.region.y) if request.region else (0, 0)
             results.append(
-                GenerationResult(sample_request, patch, x, y, seed, params, tuple(warnings))
+                plan.result(
+                    rgb, sample_request, info.name, self._hash, lora_fields, tuple(warnings)
+                )
             )
         return results
-
-    @staticmethod
-    def prepare_inputs(
-        request: GenerationRequest, inputs: GenerationInputs
-    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        """(original RGBA crop, repaint mask, RGB to start from) for the mode (shared with
-        the ComfyUI engine, so both start from the same pixels)."""
-        mode = request.mode
-        if inputs.image is None:
-            if mode != "txt2img":
-                raise InvalidRequestError(f"{mode} needs an input image.")
-            if inputs.mask is not None and request.region is not None:
-                m = _as_mask(inputs.mask, (request.region.height, request.region.width))
-                blank = np.zeros((*m.shape, 4), np.uint8)
-                return blank, m, None
-            return None, None, None
-        original = _as_rgba(inputs.image)
-        mask = _as_mask(inputs.mask, original.shape[:2])
-        transparent = original[..., 3] == 0
-        if mode in ("inpaint", "outpaint"):
-            if mode == "outpaint" and transparent.any():
-                mask = np.where(transparent, 255, 0 if mask is None else mask).astype(np.uint8)
-            if mask is None or not mask.any():
-                raise InvalidRequestError(
-                    "The mask is empty; paint over the area to repaint first."
-                )
-        if mode == "txt2img":
-            return original, mask, None
-        rgb = np.ascontiguousarray(original[..., :3])
-        if transparent.any():
-            from engine.fill import prefill_transparent
-
-            rgb = prefill_transparent(original)
-        return original, mask, rgb
 
     def _call_args(
         self, pipe: Any, request: GenerationRequest, info: ModelInfo
@@ -392,20 +214,19 @@ class Engine:
             "output_type": "np",
         }
         warnings: list[str] = []
+        prompt = (pipe, request.prompt, request.negative_prompt, request.loras, info.is_xl)
         if info.is_xl:
             warning = xl_prompt_warning(pipe, request.prompt, request.negative_prompt)
             if warning:
                 log.warning(warning)
                 warnings.append(warning)
             embeds = None
+        elif self.warm.has_prompt(*prompt):
+            embeds = None  # only prompts that fit are kept: no need to count tokens again
         else:
             embeds = long_prompt_embeds(pipe, request.prompt, request.negative_prompt)
         if embeds is None:
-            args.update(
-                self.warm.prompt_args(
-                    pipe, request.prompt, request.negative_prompt, request.loras, info.is_xl
-                )
-            )
+            args.update(self.warm.prompt_args(*prompt))
         else:
             args["prompt_embeds"], args["negative_prompt_embeds"] = embeds
         return args, warnings
@@ -461,8 +282,3 @@ def _pil(arr: np.ndarray) -> Any:
     from PIL import Image
 
     return Image.fromarray(np.ascontiguousarray(arr))
-
-
-def _is_oom(e: BaseException) -> bool:
-    name = type(e).__name__
-    return name == "OutOfMemoryError" or "out of memory" in str(e).lower()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.core.devices import dtype_keyword
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir
 from engine.discovery import MODEL_CONFIGS_DIR
@@ -150,7 +151,7 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
     dtype = getattr(torch, policy.dtype)
     txt2img, _img2img, inpaint = _pipeline_classes(info.family)
     cls = inpaint if info.is_inpainting else txt2img
-    common: dict[str, Any] = {_dtype_keyword(): dtype, "local_files_only": True}
+    common: dict[str, Any] = {dtype_keyword(): dtype, "local_files_only": True}
     if not info.is_xl:
         common.update(safety_checker=None, requires_safety_checker=False)
     log.info(
@@ -198,18 +199,6 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
     return pipe
 
 
-def _dtype_keyword() -> str:
-    """diffusers renamed torch_dtype to dtype (the old name warns from 0.42 on)."""
-    try:
-        from diffusers.utils import deprecation_utils
-
-        if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE"):
-            return "dtype"
-    except ImportError:
-        pass
-    return "torch_dtype"
-
-
 def apply_memory_policy(pipe: Any, policy: DevicePolicy) -> None:
     if policy.cpu_offload:
         pipe.enable_model_cpu_offload()
@@ -236,7 +225,7 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
         return base
     # from_pipe casts the shared modules to float32 unless told otherwise, which would
     # silently turn an fp16 GPU model into fp32 (twice the memory) for every mode.
-    pipe = cls.from_pipe(base, **{_dtype_keyword(): base.unet.dtype})
+    pipe = cls.from_pipe(base, **{dtype_keyword(): base.unet.dtype})
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -286,3 +275,7 @@ def model_hash(info: ModelInfo) -> str | None:
     except OSError as e:
         log.info("cannot cache model hash: %s", e)
     return value
+
+
+# engine/upscale/upscalers.py still imports the old name; its new home is engine.core.devices.
+_dtype_keyword = dtype_keyword

@@ -6,7 +6,12 @@ The factors are the widely used least-squares fits of each family's VAE latent s
 
 from __future__ import annotations
 
+import functools
+from types import ModuleType
+
 import numpy as np
+
+from engine.core.cvsafe import import_cv2
 
 _SD_FACTORS = np.array(
     [
@@ -46,9 +51,17 @@ def latent_to_rgb(latents: np.ndarray, family: str) -> np.ndarray:
 
 def preview_image(latents: np.ndarray, family: str, width: int, height: int) -> np.ndarray:
     """Projected preview resized to width x height (the request's context box)."""
-    from PIL import Image
-
     small = latent_to_rgb(latents, family)
     if small.shape[1] == width and small.shape[0] == height:
         return small
-    return np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
+    # OpenCV's bilinear, not PIL's: PIL filters with its full kernel support and took
+    # 1.2 ms per step at 256² (16 ms at 512²), most of P1's cost over plain diffusers;
+    # this takes a tenth of it and differs by at most one level.
+    cv2 = _cv2()
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+@functools.cache
+def _cv2() -> ModuleType:
+    """cv2, looked up once: import_cv2 re-checks the environment on every call."""
+    return import_cv2()

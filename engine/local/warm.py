@@ -61,12 +61,21 @@ class WarmParts:
             self._schedulers[key] = make_scheduler(key, base_config)
         return self._schedulers[key]
 
+    def _prompt_key(
+        self, pipe: Any, prompt: str, negative: str, loras: tuple, is_xl: bool
+    ) -> tuple:
+        return (id(pipe.text_encoder), prompt, negative, tuple(loras), is_xl)
+
+    def has_prompt(self, pipe: Any, prompt: str, negative: str, loras: tuple, is_xl: bool) -> bool:
+        """Whether prompt_args has these embeddings already (no encoder call)."""
+        return self._prompt_key(pipe, prompt, negative, loras, is_xl) in self._prompts
+
     def prompt_args(
         self, pipe: Any, prompt: str, negative: str, loras: tuple, is_xl: bool
     ) -> dict[str, Any]:
         """Pipeline keyword arguments carrying the prompt's embeddings, encoded once per
         (prompt, negative prompt, LoRA set): a LoRA may change the text encoder."""
-        key = (id(pipe.text_encoder), prompt, negative, tuple(loras), is_xl)
+        key = self._prompt_key(pipe, prompt, negative, loras, is_xl)
         cached = self._prompts.get(key)
         if cached is not None:
             self._prompts.move_to_end(key)
@@ -106,11 +115,11 @@ class WarmParts:
                 vae = AutoencoderTiny.from_pretrained(str(vae_dir), local_files_only=True)
                 self._tiny_vae[vae_dir] = vae.to(pipe.device, dtype=pipe.unet.dtype).eval()
                 log.info("live previews decode with the tiny VAE in %s", vae_dir)
-            from engine.local.loading import _dtype_keyword
+            from engine.core.devices import dtype_keyword
 
             # The dtype keeps from_pipe from casting the shared modules to float32.
             live = type(pipe).from_pipe(
-                pipe, vae=self._tiny_vae[vae_dir], **{_dtype_keyword(): pipe.unet.dtype}
+                pipe, vae=self._tiny_vae[vae_dir], **{dtype_keyword(): pipe.unet.dtype}
             )
             live.set_progress_bar_config(disable=True)
             self._live_pipes[key] = live

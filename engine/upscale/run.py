@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from engine import __version__
+from engine.base import as_rgba, validate_request
 from engine.core.errors import Cancelled, EngineError, InvalidRequestError, OutOfMemoryError
 from engine.metadata import format_parameters, quote
 from engine.request import GenerationInputs, GenerationRequest
@@ -162,10 +163,8 @@ def run_upscale(
     extra_dirs: Sequence[Path] = (),
 ) -> UpscaleResult:
     """Upscale (and refine) an RGB/RGBA uint8 picture; see the module docstring."""
-    from engine.local.engine import _as_rgba, validate_request
-
     cancel = should_cancel or (lambda: False)
-    rgba = _as_rgba(image)
+    rgba = as_rgba(image)
     h, w = rgba.shape[:2]
     width, height = target_size(w, h, out_width=job.width, out_height=job.height)
     request = job.request

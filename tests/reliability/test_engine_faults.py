@@ -271,8 +271,8 @@ def test_cancel_before_every_step_and_after_the_last(jobs: Jobs, qtbot) -> None:
 @pytest.mark.parametrize(("steps", "strength"), [(1, 0.75), (2, 0.4), (9, 0.1)])
 def test_too_few_steps_for_the_strength_is_refused_up_front(steps: int, strength: float) -> None:
     """int(steps * strength) == 0 used to crash inside the UNet with a reshape error."""
+    from engine.base import validate_request
     from engine.core.errors import InvalidRequestError
-    from engine.local.engine import validate_request
     from engine.request import GenerationRequest
 
     request = GenerationRequest(mode="img2img", steps=steps, strength=strength)
