@@ -259,6 +259,15 @@ class LayerStack(QObject):
         )
         return PixelEdit(surface)
 
+    def layer_or_current(self, layer: Layer | None) -> Layer:
+        """``layer``, or the current one when None; ValueError if there is none or
+        ``layer`` is not in this stack."""
+        layer = layer if layer is not None else self._current
+        if layer is None:
+            raise ValueError("there is no layer to work on")
+        self.index_of(layer)
+        return layer
+
     def reset_cache(self) -> None:
         """Forget the cached composite (after layers were set up by direct attribute writes)."""
         self._below.reset()
@@ -271,15 +280,6 @@ class LayerStack(QObject):
         for layer in self._layers:
             layer.x += dx
             layer.y += dy
-
-    def layer_or_current(self, layer: Layer | None) -> Layer:
-        """``layer``, or the current one when None; ValueError if there is none or
-        ``layer`` is not in this stack."""
-        layer = layer if layer is not None else self._current
-        if layer is None:
-            raise ValueError("there is no layer to work on")
-        self.index_of(layer)
-        return layer
 
     def _unique_name(self, base: str) -> str:
         names = {layer.name for layer in self._layers}
