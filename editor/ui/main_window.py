@@ -218,7 +218,7 @@ class MainWindow(QMainWindow):
             self.resize(1280, 860)
         if state is not None:
             self.restoreState(state)
-        self.generation_panel.set_params(s.generation_params())
+        self.generation_panel.set_settings(s.generation_settings())
         self.tool_options.set_values(s.group("brush"))
         if s.model:
             self.generation_panel.set_model(s.model)
@@ -230,7 +230,7 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         s = self.settings
         s.set_window_layout(self.saveGeometry(), self.saveState())
-        s.set_generation_params(self.generation_panel.params())
+        s.set_generation_settings(self.generation_panel.settings())
         s.set_group("brush", self.tool_options.values())
         s.model = self.generation_panel.model()
         s.sync()

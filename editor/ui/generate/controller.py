@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -33,6 +33,7 @@ from editor.ui.generate.candidates import Candidate, CandidatesStrip
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.settings import Settings
+from engine.generation_settings import GenerationSettings
 from engine.history.recorder import BackgroundRecorder, Ticket
 from engine.jobs import FILL_NATIVE, JobError, PreparedJob, prepare_job
 from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
@@ -180,7 +181,7 @@ class GenerationController(QObject):
         return stopped
 
     # Jobs ----------------------------------------------------------------------------
-    def prepare(self, params: Mapping[str, Any], native: int) -> PreparedJob:
+    def prepare(self, params: GenerationSettings, native: int) -> PreparedJob:
         """The job for the document's region with the panel's `params` (JobError if the
         document cannot make it). A generation frame drawn past the canvas edge means
         "extend the picture": the canvas grows to hold it first, until the result is
@@ -237,16 +238,16 @@ class GenerationController(QObject):
 
     def _job_from_panel(self) -> PreparedJob | None:
         self.panel.next_seed()  # a new random seed unless locked; the request records it
-        params = self.panel.params()
+        params = self.panel.settings()
         job = self._job_for(params)
         if job is not None:
-            self.settings.set_generation_params(params)
+            self.settings.set_generation_settings(params)
         return job
 
-    def _job_for(self, params: Mapping[str, Any]) -> PreparedJob | None:
+    def _job_for(self, params: GenerationSettings) -> PreparedJob | None:
         # Classical fill loads no model: its region does not depend on one.
-        fill = params.get("mode") == "fill"
-        native = FILL_NATIVE if fill else native_size_for(params["model"], self.settings)
+        fill = params.mode == "fill"
+        native = FILL_NATIVE if fill else native_size_for(params.model, self.settings)
         try:
             return self.prepare(params, native)
         except JobError as e:
@@ -277,9 +278,9 @@ class GenerationController(QObject):
             # The recorded settings (seed and mode included) on the current picture; the
             # panel stays as the user set it.
             recorded = dataclasses.asdict(request)
-            params = self.panel.params()
-            params.update((key, recorded[key]) for key in list(params) if key in recorded)
-            job = self._job_for(params)
+            params = self.panel.settings()
+            shared = {f.name for f in dataclasses.fields(params)} & recorded.keys()
+            job = self._job_for(dataclasses.replace(params, **{k: recorded[k] for k in shared}))
         return None if job is None else self.submit(job, accept=accept)
 
     def submit(self, job: PreparedJob, accept: bool = False) -> int:

@@ -16,6 +16,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from editor.ui.canvas_view import rgba_array_to_qimage
 from editor.ui.generate.controller import GenerationController, box_to_rect, native_size_for
 from editor.ui.live.panel import LivePanel
 from editor.ui.live.scheduler import LiveScheduler
+from engine.generation_settings import GenerationSettings
 from engine.jobs import JobError, PreparedJob, prepare_job
 from engine.request import GenerationResult
 from engine.speed_presets import live_steps
@@ -246,7 +248,7 @@ class LiveController(QObject):
             self.canvas.set_overlay(None)
 
     def _settings_snapshot(self) -> str:
-        params = self.generation.panel.params()
+        params = self.generation.panel.settings().to_dict()
         shared = {k: v for k, v in params.items() if k not in _NOT_LIVE}
         return repr((sorted(shared.items()), sorted(self.panel.values().items())))
 
@@ -256,14 +258,15 @@ class LiveController(QObject):
         return changed
 
     # Jobs ----------------------------------------------------------------------------
-    def live_params(self) -> dict[str, Any]:
+    def live_params(self) -> GenerationSettings:
         """The Generate panel's settings turned into a live refine."""
-        params = dict(self.generation.panel.params())
+        params = self.generation.panel.settings()
         live = self.panel.values()
         preset = live["preset"]
         strength = float(live["strength"])
         denoise = preset.steps if preset is not None else int(live["steps"])
-        params.update(
+        params = replace(
+            params,
             mode="img2img",
             strength=strength,
             steps=live_steps(denoise, strength),
@@ -271,10 +274,10 @@ class LiveController(QObject):
             guidance=float(live["guidance"]),
         )
         if preset is not None:
-            params.update(guidance=preset.guidance, scheduler=preset.scheduler)
+            params = replace(params, guidance=preset.guidance, scheduler=preset.scheduler)
             if preset.lora:
                 tag = f"<lora:{preset.lora}:{preset.lora_weight:g}>"
-                params["prompt"] = f"{params.get('prompt', '')} {tag}".strip()
+                params = replace(params, prompt=f"{params.prompt} {tag}".strip())
         return params
 
     def _native_size(self, model: str) -> int:
@@ -297,7 +300,7 @@ class LiveController(QObject):
             lambda box: model_composite(doc, box_to_rect(box)),
             selection=doc.selection if doc.has_selection() else None,
             frame=doc.generation_frame,
-            native=self._native_size(str(params.get("model", ""))),
+            native=self._native_size(params.model),
             options=options,
             watermark=False,
             controls=layer_control_sources(doc),

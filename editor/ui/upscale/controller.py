@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,7 +126,7 @@ class UpscaleController(QObject):
         except OSError as e:
             log.warning("looking for upscalers failed: %s", e)
             found = []
-        prompt = str(w.generation_panel.params().get("prompt", ""))
+        prompt = w.generation_panel.settings().prompt
         dialog = UpscaleDialog(doc.width, doc.height, found, prompt, doc.has_selection(), w)
         dialog.start_requested.connect(self.start)
         dialog.finished.connect(self._dialog_closed)
@@ -144,8 +144,9 @@ class UpscaleController(QObject):
                 dialog.show_message("An upscale is already running; cancel it first.")
             return None
         plan = plan_upscale(doc, choice)
-        params = {**w.generation_panel.params(), "prompt": choice.prompt}
-        params["strength"] = choice.strength
+        params = replace(
+            w.generation_panel.settings(), prompt=choice.prompt, strength=choice.strength
+        )
         request = build_request(
             "img2img",
             params,
