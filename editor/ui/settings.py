@@ -7,7 +7,6 @@ so each test (which points XDG_CONFIG_HOME at a temp folder) gets its own settin
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -194,13 +193,6 @@ class Settings:
 
     def set_generation_settings(self, settings: GenerationSettings) -> None:
         self.set_group("generation_params", settings.to_dict())
-
-    # Until every caller uses generation_settings() (issue 23).
-    def generation_params(self) -> dict[str, Any]:
-        return self.group("generation_params")
-
-    def set_generation_params(self, params: GenerationSettings | Mapping[str, Any]) -> None:
-        self.set_generation_settings(GenerationSettings.coerce(params))
 
     # Window ------------------------------------------------------------------------
     @property

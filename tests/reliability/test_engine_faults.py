@@ -257,7 +257,7 @@ def test_cancel_before_every_step_and_after_the_last(jobs: Jobs, qtbot) -> None:
     calls = count_unet_calls(jobs, qtbot)
     client = jobs.win.generation.client
     for seed in (11, 12, 13):
-        set_job(jobs.win, Path(jobs.win.generation_panel.params()["model"]), seed=seed)
+        set_job(jobs.win, Path(jobs.win.generation_panel.settings().model), seed=seed)
         for step in range(calls):
             fault_run(jobs, qtbot, lambda s=step: unet_hook(jobs, s, client.cancel), "cancelled")
         # After the last step, while the VAE decodes: the result is still discarded.

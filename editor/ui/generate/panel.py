@@ -323,10 +323,7 @@ class GenerationPanel(QWidget):
             if key in setters and value is not None:
                 setters[key](value)
 
-    # Until every caller reads settings() (issue 23): the same values as a dict.
-    def params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self.settings())
-
+    # Until tests/editor/ui/test_jobs.py calls set_settings (issue 23).
     def set_params(self, params: Mapping[str, Any]) -> None:
         self.set_settings(params)
 

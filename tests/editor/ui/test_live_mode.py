@@ -27,7 +27,7 @@ def stroke(window, points, color=(230, 30, 30)) -> None:
 
 def start_live(window, qtbot, tiny_model_dir: Path):
     window.new_document(96, 96, fill=(40, 60, 200, 255))
-    window.generation_panel.set_params(
+    window.generation_panel.set_settings(
         {"model": str(tiny_model_dir), "prompt": "a red boat", "seed": 5, "guidance": 1.0}
     )
     live = window.live
