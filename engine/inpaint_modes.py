@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.fill import classical_fill, prefill_transparent
+
 INPAINT_MODES: tuple[str, ...] = ("auto", "add", "remove", "replace-background", "expand", "refine")
 
 # A mask covering more than this share of the picture's opaque pixels is taken as "the
@@ -82,8 +84,6 @@ def prefill(mode: str, image_rgba: np.ndarray, mask: np.ndarray) -> np.ndarray:
     the hole differs between modes. The same inputs always give the same pre-fill (the
     noise of `expand` has a fixed seed), so a replayed request gives the same pixels.
     """
-    from engine.fill import classical_fill, prefill_transparent
-
     rgba = np.asarray(image_rgba)
     rgb = prefill_transparent(rgba) if (rgba[..., 3] == 0).any() else rgba[..., :3].copy()
     hole = np.asarray(mask) > 0

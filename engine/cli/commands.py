@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.backends import make_engine
 from engine.cli.common import (
     Progress,
     add_engine_options,
@@ -29,10 +30,23 @@ from engine.cli.common import (
     write_results,
 )
 from engine.cli.replay import cmd_rerun, cmd_watermark
-from engine.comfy.cli_support import add_server_arg, remote_model, servers_from_args
+from engine.comfy.cli_support import (
+    add_server_arg,
+    list_server_models,
+    remote_model,
+    servers_from_args,
+)
 from engine.control.cli import add_control_args, add_rerun_control_args, attach_controls
 from engine.core.errors import InvalidRequestError
 from engine.generation_settings import GenerationSettings
+from engine.history.recorder import record_cli_results
+from engine.inpaint_modes import INPAINT_MODES
+from engine.jobs import FILL_NATIVE, build_request, image_composite, prepare_job
+from engine.local.engine import Engine
+from engine.lora.library import check_loras, parse_lora_arg
+from engine.model_manager.cli import add_models_parser, run_models
+from engine.models import discover_models, model_dirs, resolve_model
+from engine.region import context_padding
 from engine.request import GenerationInputs
 from engine.schedulers import SCHEDULER_NAMES
 
@@ -74,8 +88,6 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
 
 
 def _lora(value: str) -> tuple[str, float]:
-    from engine.lora.library import parse_lora_arg
-
     try:
         return parse_lora_arg(value)
     except ValueError as e:
@@ -83,8 +95,6 @@ def _lora(value: str) -> tuple[str, float]:
 
 
 def _context(value: str) -> str:
-    from engine.region import context_padding
-
     try:
         context_padding(value)
     except ValueError as e:
@@ -93,8 +103,6 @@ def _context(value: str) -> str:
 
 
 def _inpaint_options(p: argparse.ArgumentParser) -> None:
-    from engine.inpaint_modes import INPAINT_MODES
-
     p.add_argument(
         "--inpaint-mode",
         choices=INPAINT_MODES,
@@ -189,9 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", type=Path)
     _debug(p)
 
-    from engine.model_manager.cli import add_models_parser
-
     add_models_parser(sub)  # list, install, remove
+    # engine.upscale.cli imports engine.cli.common, which runs this package's __init__.
     from engine.upscale.cli import add_upscale_parser
 
     add_upscale_parser(sub, _debug)
@@ -218,11 +225,6 @@ def _settings(args: argparse.Namespace, mode: str, model: str) -> GenerationSett
 
 
 def _generate(args: argparse.Namespace, mode: str) -> int:
-    from engine.backends import make_engine
-    from engine.jobs import build_request, image_composite, prepare_job
-    from engine.lora.library import check_loras
-    from engine.models import resolve_model
-
     check_out_dir(args.out)
     extra = tuple(args.models_dir)
     servers = servers_from_args(args)
@@ -273,8 +275,6 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     paths = write_results(results, args.out, base)
     if not args.no_history:
-        from engine.history.recorder import record_cli_results
-
         if warning := record_cli_results(results, paths, base, inputs=inputs):
             print(f"warning: {warning}", file=sys.stderr)
     for path in paths:
@@ -283,9 +283,6 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
 
 
 def cmd_fill(args: argparse.Namespace) -> int:
-    from engine.jobs import FILL_NATIVE, image_composite, prepare_job
-    from engine.local.engine import Engine
-
     check_out_dir(args.out)
     image = read_image(args.init_img)
     h, w = image.shape[:2]
@@ -307,11 +304,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from engine.models import discover_models, model_dirs
-
     if servers_from_args(args):
-        from engine.comfy.cli_support import list_server_models
-
         return list_server_models(servers_from_args(args))
 
     models = discover_models(tuple(args.models_dir))
@@ -337,14 +330,13 @@ COMMANDS = {
 
 
 def _upscale(args: argparse.Namespace) -> int:
+    # engine.upscale.cli imports engine.cli.common, which runs this package's __init__.
     from engine.upscale.cli import cmd_upscale
 
     return cmd_upscale(args)
 
 
 def _models(args: argparse.Namespace) -> int:
-    from engine.model_manager.cli import run_models
-
     return run_models(args, cmd_models)
 
 

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.core import images
 from engine.core.errors import EngineError
+from engine.core.log_setup import setup_logging
+from engine.metadata import WATERMARK_KEY, save_png
+from engine.region import apply_patch
 from engine.request import GenerationResult
+from engine.watermark import add_patch, mark_generated
 
 log = logging.getLogger("overpaint.cli")
 
@@ -30,9 +35,7 @@ class CliError(EngineError):
 def read_image(path: Path) -> np.ndarray:
     """The picture as straight RGBA8, read exactly as the window reads it (engine.core.images:
     the same formats, pixel limit, 16-bit scaling and colour conversions)."""
-    from engine.core.images import read_image as read
-
-    return read(path)
+    return images.read_image(path)
 
 
 def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -77,13 +80,10 @@ def marked_picture(
     Only the patch's pixels carry the mark: everything else stays as the input had it,
     bit for bit (engine.watermark.mark_generated).
     """
-    from engine.region import apply_patch
 
     pixels = result.rgba if base is None else apply_patch(base, result.rgba, result.x, result.y)
     record = None
     if result.request.watermark:
-        from engine.watermark import add_patch, mark_generated
-
         generated = np.zeros(pixels.shape[:2], bool)
         x, y = (0, 0) if base is None else (result.x, result.y)
         rgba = result.rgba
@@ -98,8 +98,6 @@ def marked_picture(
 def write_results(
     results: Sequence[GenerationResult], out: Path, base: np.ndarray | None = None
 ) -> list[Path]:
-    from engine.metadata import WATERMARK_KEY, save_png
-
     paths = output_paths(out, len(results))
     for path, res in zip(paths, results, strict=True):
         pixels, record = marked_picture(res, base)
@@ -161,7 +159,6 @@ def engine_options(args: argparse.Namespace) -> tuple[tuple[str, object], ...]:
 def setup_cli_logging(debug: bool) -> None:
     """Log to the log file; on stderr only errors, unless --debug shows the libraries'
     warnings and progress bars and Overpaint's debug records too."""
-    from engine.core.log_setup import setup_logging
 
     setup_logging(debug, console_level=logging.ERROR)
 

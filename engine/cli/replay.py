@@ -19,14 +19,16 @@ from engine.cli.common import (
 )
 from engine.comfy.cli_support import servers_from_args
 from engine.control.cli import rerun_controls
+from engine.history.config import open_history
+from engine.history.pictures import needs_pictures
+from engine.history.replay import recorded_job
+from engine.jobs import inputs_for
+from engine.metadata import REPLAY_KEY, read_record, read_request, read_watermark_record
 from engine.request import Box, GenerationInputs, GenerationRequest
+from engine.watermark import find_watermark
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from engine.history.pictures import needs_pictures
-    from engine.jobs import inputs_for
-    from engine.metadata import REPLAY_KEY, read_record, read_request
-
     check_out_dir(args.out)
     try:
         request = read_request(args.image)
@@ -86,8 +88,6 @@ def _recorded_inputs(
     picture to lay the new result on: a CLI run's input, or for an editor export the
     export itself with the pixels the generation ran on put back under it. None when the
     history holds no such run (the caller then asks for the pictures)."""
-    from engine.history.config import open_history
-    from engine.history.replay import recorded_job
 
     store = open_history(force=True)
     if store is None:
@@ -142,9 +142,6 @@ def _same_outside(image: np.ndarray, base: np.ndarray, region: Box | None) -> bo
 
 
 def cmd_watermark(args: argparse.Namespace) -> int:
-    from engine.metadata import read_watermark_record
-    from engine.watermark import find_watermark
-
     rgba = read_image(args.image)
     record = read_watermark_record(args.image) or {}
     payload = find_watermark(np.ascontiguousarray(rgba[..., :3]), _record_box(record, rgba))

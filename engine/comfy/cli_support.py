@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from engine.backends import ServerList
+from engine.comfy.pool import ServerPool
 
 TOKEN_ENV = "OVERPAINT_SERVER_TOKEN"  # a bearer token for every --server of this run
 
@@ -39,8 +40,8 @@ class RemoteModel:
 def remote_model(servers: ServerList, wanted: str) -> RemoteModel:
     """The servers' checkpoint for `wanted` ("" = the first); one sentence on trouble, and
     at once for a dead URL (the connection check is the first thing a job does)."""
+    # The ComfyUI engine loads only when a job runs remotely, not at every CLI start-up.
     from engine.comfy.engine import native_size, pick_file
-    from engine.comfy.pool import ServerPool
 
     server, info = ServerPool(servers).live()[0]
     name = pick_file(wanted, info.checkpoints, "checkpoint", server.url)
@@ -49,7 +50,6 @@ def remote_model(servers: ServerList, wanted: str) -> RemoteModel:
 
 def list_server_models(servers: ServerList) -> int:
     """`overpaint models --server URL`: what each server offers, one item a line."""
-    from engine.comfy.pool import ServerPool
 
     for server, info, error in ServerPool(servers).check_all():
         if info is None:

@@ -16,8 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.control.models import inspect_control
 from engine.control.spec import CONTROL_KINDS, ControlSpec, control_image_hash, parse_control
 from engine.core.errors import InvalidRequestError
+from engine.core.images import read_image
+from engine.jobs import crop_rgba
+from engine.region import resize_rgb
 from engine.request import GenerationInputs, GenerationRequest
 
 
@@ -51,8 +55,6 @@ def add_rerun_control_args(p: argparse.ArgumentParser) -> None:
 
 
 def _control_models(values: list[str], extra_dirs: tuple[Path, ...]) -> dict[str, str]:
-    from engine.control.models import inspect_control
-
     models: dict[str, str] = {}
     for value in values:
         kind, sep, name = value.partition(":")
@@ -74,8 +76,6 @@ def fit_control(
     image: np.ndarray, canvas: tuple[int, int], request: GenerationRequest
 ) -> np.ndarray:
     """`image` at the canvas size, cropped at the request's region."""
-    from engine.jobs import crop_rgba
-    from engine.region import resize_rgb
 
     width, height = canvas
     if image.shape[:2] != (height, width):
@@ -98,7 +98,6 @@ def attach_controls(
     extra_dirs: tuple[Path, ...] = (),
 ) -> tuple[GenerationRequest, GenerationInputs]:
     """The request and inputs with the --control images (fitted) and specs added."""
-    from engine.core.images import read_image
 
     values = list(getattr(args, "control", []) or [])
     models = _control_models(list(getattr(args, "control_model", []) or []), extra_dirs)
@@ -138,7 +137,6 @@ def rerun_controls(
 ) -> GenerationInputs:
     """The inputs with the recorded controls' images, matched by hash; a control whose
     image is not among --control-image is refused, never silently left out."""
-    from engine.core.images import read_image
 
     if not request.controls:
         return inputs

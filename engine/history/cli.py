@@ -21,9 +21,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from engine.cli.common import Progress, run_command, setup_cli_logging, write_results
 from engine.core.errors import EngineError
 from engine.history.config import open_history
+from engine.history.recorder import record_cli_results
+from engine.history.replay import recorded_job, written_pictures
 from engine.history.store import HistoryStore, Hit
+from engine.local.engine import Engine
+from engine.metadata import format_parameters
 
 MODES = ("txt2img", "img2img", "inpaint", "outpaint", "fill")
 
@@ -143,8 +148,6 @@ def _entry(store: HistoryStore, entry_id: int):  # -> Entry
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from engine.metadata import format_parameters
-
     store = _store()
     try:
         entry = _entry(store, args.id)
@@ -158,11 +161,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from engine.cli.common import Progress, write_results
-    from engine.history.recorder import record_cli_results
-    from engine.history.replay import recorded_job, written_pictures
-    from engine.local.engine import Engine
-
     folder = args.out.parent if str(args.out.parent) else Path(".")
     if not folder.is_dir():
         raise EngineError(f"Cannot write {args.out}: the folder {folder} does not exist.")
@@ -216,7 +214,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     debug = bool(getattr(args, "debug", False))
-    from engine.cli.common import run_command, setup_cli_logging
 
     def command() -> int:
         if args.action == "rerun":

@@ -14,12 +14,9 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.core.paths import user_data_dir
-
-if TYPE_CHECKING:
-    from engine.history.store import HistoryStore
+from engine.history.store import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +63,4 @@ def open_history(
     never raises; problems surface as warnings on first use."""
     if not force and not history_enabled():
         return None
-    from engine.history.store import HistoryStore
-
     return HistoryStore(database_path(), on_warning=on_warning)

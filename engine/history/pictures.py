@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
+from engine.jobs import image_composite
 from engine.request import Box, GenerationInputs, GenerationRequest
 
 IMAGE, MASK, BASE = "image", "mask", "base"
@@ -93,7 +94,6 @@ def pictures_to_keep(
 def _crop_of(base: np.ndarray, region: Box | None, image: np.ndarray) -> bool:
     if region is None:
         return False
-    from engine.jobs import image_composite
 
     return bool(np.array_equal(image_composite(base)(region), image))
 
@@ -117,8 +117,6 @@ def restore_inputs(
     base = pictures.get(BASE)
     image = pictures.get(IMAGE)
     if image is None and base is not None and request.region is not None:
-        from engine.jobs import image_composite
-
         image = image_composite(base)(request.region)
     controls = tuple(pictures.get(control_role(i)) for i in range(len(request.controls)))
     return GenerationInputs(image=image, mask=pictures.get(MASK), controls=controls), base

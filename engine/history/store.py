@@ -32,6 +32,7 @@ from engine.history import search as searching
 from engine.history.schema import NewerSchemaError, migrate
 from engine.history.search import HIT_COLUMNS, Hit, hit_from_row
 from engine.history.thumbnails import make_thumbnail
+from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -271,8 +272,6 @@ class HistoryStore:
             try:
                 pixels = rgba
                 if shown is not None:
-                    from engine.region import apply_patch
-
                     pixels = apply_patch(shown, rgba, at[0], at[1])
                 thumb = make_thumbnail(pixels)
             except (ValueError, OSError) as exc:

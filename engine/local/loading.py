@@ -275,7 +275,3 @@ def model_hash(info: ModelInfo) -> str | None:
     except OSError as e:
         log.info("cannot cache model hash: %s", e)
     return value
-
-
-# engine/upscale/upscalers.py still imports the old name; its new home is engine.core.devices.
-_dtype_keyword = dtype_keyword

@@ -12,6 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from engine.comfy.cli_support import add_server_arg
+from engine.model_manager.catalog import STARTERS
+from engine.model_manager.install import install
+from engine.model_manager.installed import remove_installed
 from engine.model_manager.kinds import KIND_LABELS, KINDS
 from engine.model_manager.transfer import Progress, TransferError, human_size
 
@@ -20,7 +24,6 @@ def add_models_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list, install or remove models")
     p.add_argument("--models-dir", action="append", default=[], type=Path)
     p.add_argument("--debug", action="store_true", help="show tracebacks and engine logs")
-    from engine.comfy.cli_support import add_server_arg
 
     add_server_arg(p)  # list what ComfyUI servers offer instead of the local models
     actions = p.add_subparsers(dest="models_command", metavar="ACTION")
@@ -89,14 +92,10 @@ def run_models(args: argparse.Namespace, list_models: Callable[[argparse.Namespa
     if action == "install":
         return _install(args)
     if action == "remove":
-        from engine.model_manager.installed import remove_installed
-
         model, where = remove_installed(args.name, tuple(args.models_dir))
         print(f"moved {model.path} to the trash ({where})")
         return 0
     if action == "starters":
-        from engine.model_manager.catalog import STARTERS
-
         for m in STARTERS:
             print(f"{m.id}\t{KIND_LABELS[m.kind]}\t~{human_size(m.size)}\t{m.licence}\t{m.title}")
         return 0
@@ -104,9 +103,6 @@ def run_models(args: argparse.Namespace, list_models: Callable[[argparse.Namespa
 
 
 def _install(args: argparse.Namespace) -> int:
-    from engine.model_manager.catalog import STARTERS
-    from engine.model_manager.install import install
-
     source, file = args.source, args.file
     starter = next((m for m in STARTERS if m.id == source), None)
     if starter is not None and not Path(source).exists():

@@ -15,9 +15,22 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.cli.common import add_engine_options
+from engine.cli.common import (
+    CliError,
+    Progress,
+    add_engine_options,
+    check_out_dir,
+    engine_options,
+    read_image,
+)
 from engine.core.errors import InvalidRequestError
+from engine.generation_settings import GenerationSettings
+from engine.jobs import build_request
+from engine.local.engine import Engine
+from engine.metadata import save_png
 from engine.schedulers import SCHEDULER_NAMES
+from engine.upscale.run import UpscaleJob, run_upscale, target_size
+from engine.watermark import embed_watermark
 
 
 def _scale(text: str) -> float:
@@ -71,13 +84,6 @@ def add_upscale_parser(sub: argparse._SubParsersAction, debug: Callable) -> None
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    from engine.cli.common import Progress, check_out_dir, engine_options, read_image
-    from engine.generation_settings import GenerationSettings
-    from engine.jobs import build_request
-    from engine.local.engine import Engine
-    from engine.metadata import save_png
-    from engine.upscale.run import UpscaleJob, run_upscale, target_size
-
     check_out_dir(args.out)
     if not 0.0 <= args.refine_strength <= 1.0:
         raise InvalidRequestError(
@@ -107,8 +113,6 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     result = run_upscale(engine, image, job, on_progress=Progress())
     pixels = result.rgba
     if request.watermark:
-        from engine.watermark import embed_watermark
-
         pixels = embed_watermark(pixels)
     if (pixels[..., 3] == 255).all():
         pixels = pixels[..., :3]
@@ -116,8 +120,6 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         # No request metadata: `rerun` replays generations, and this is not one.
         save_png(args.out, pixels, result.parameters, None)
     except OSError as e:
-        from engine.cli.common import CliError
-
         raise CliError(f"Cannot write {args.out}: {e.strerror or e}.") from e
     print(f"{args.out} ({width}x{height}, {result.upscaler}"
           f"{f', {result.tiles} refine tiles' if refine else ''})", file=sys.stderr)  # fmt: skip

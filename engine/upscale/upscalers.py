@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from engine.core.devices import dtype_keyword
 from engine.core.errors import ModelError
 from engine.discovery import entries, folder_class, hf_cache_repos, model_dirs
+from engine.local.loading import apply_memory_policy, choose_device, free_pipelines
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +86,6 @@ class UpscalerCache:
         self._pipe: Any = None
 
     def get(self, folder: Path, options: dict[str, Any]) -> Any:
-        from engine.local.loading import apply_memory_policy, choose_device
-
         policy = choose_device("sd2", options)
         key = (folder.resolve(), policy.device, policy.dtype)
         if self._pipe is not None and self._key == key:
@@ -97,22 +98,19 @@ class UpscalerCache:
 
     def clear(self) -> None:
         if self._pipe is not None:
-            from engine.local.loading import free_pipelines
-
             self._pipe, self._key = None, None
             free_pipelines()
 
 
 def _load(folder: Path, dtype_name: str) -> Any:
+    # torch and diffusers take seconds to import: only a real upscale pays for them.
     import torch
     from diffusers import StableDiffusionUpscalePipeline
-
-    from engine.local.loading import _dtype_keyword
 
     log.info("loading upscaler %s (%s)", folder, dtype_name)
     try:
         pipe = StableDiffusionUpscalePipeline.from_pretrained(
-            str(folder), local_files_only=True, **{_dtype_keyword(): getattr(torch, dtype_name)}
+            str(folder), local_files_only=True, **{dtype_keyword(): getattr(torch, dtype_name)}
         )
     except Exception as e:
         log.exception("loading upscaler %s failed", folder)
@@ -142,8 +140,7 @@ def upscale_tile(
     """One (h, w, 3) uint8 tile upscaled x4: (4h, 4w, 3) uint8. The tile is padded by
     edge replication to a multiple of 8 and the padding cut from the result. ``on_step``
     gets the 1-based step; it may raise StopTile."""
-    import torch
-    from PIL import Image
+    import torch  # seconds to import: only a real upscale pays for it
 
     h, w = rgb.shape[:2]
     ph, pw = -h % MULTIPLE, -w % MULTIPLE
