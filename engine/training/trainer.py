@@ -37,9 +37,9 @@ import numpy as np
 
 from engine.core.errors import Cancelled
 from engine.lora.file import base_model_hash, lora_state, save_lora
+from engine.training.checkpoint import data_fingerprint, load_checkpoint, save_checkpoint
 from engine.training.concept_words import TrainableWord, is_known_word, text_parts
 from engine.training.data import (
-    Picture,
     TrainingError,
     check_concept,
     load_pictures,
@@ -124,16 +124,6 @@ def training_policy(family: str, device: str | None) -> Any:
     elif wanted == "mps":
         options["dtype"] = "float32"
     return choose_device(family, options)
-
-
-def _data_fingerprint(settings: TrainingSettings, pictures: list[Picture]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256(settings.fingerprint().encode())
-    for p in pictures:
-        digest.update(p.path.name.encode() + b"\0" + p.caption.encode() + b"\0")
-        digest.update(np.ascontiguousarray(p.pixels).tobytes())
-    return digest.hexdigest()[:16]
 
 
 class _Run:
@@ -501,41 +491,6 @@ class _Run:
         }
 
 
-def _save_checkpoint(
-    folder: Path, run: _Run, step: int, fingerprint: str, losses: list[float]
-) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(run.trainable_state(), str(folder / "weights.tmp"))
-    torch.save(run.optimizer.state_dict(), folder / "optimizer.tmp")
-    state = {"step": step, "fingerprint": fingerprint, "losses": losses[-200:]}
-    (folder / "state.tmp").write_text(json.dumps(state), encoding="utf-8")
-    # state.json goes last: it is what says the other two are complete.
-    (folder / "weights.tmp").replace(folder / "weights.safetensors")
-    (folder / "optimizer.tmp").replace(folder / "optimizer.pt")
-    (folder / "state.tmp").replace(folder / "state.json")
-
-
-def _load_checkpoint(folder: Path, run: _Run, fingerprint: str) -> tuple[int, list[float]]:
-    import torch
-    from safetensors.torch import load_file
-
-    try:
-        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0, []
-    if state.get("fingerprint") != fingerprint:
-        log.info("checkpoint in %s is from other pictures or settings; starting over", folder)
-        return 0, []
-    run.load_trainable_state(load_file(str(folder / "weights.safetensors")))
-    run.optimizer.load_state_dict(
-        torch.load(folder / "optimizer.pt", map_location=run.device, weights_only=True)
-    )
-    return int(state["step"]), [float(v) for v in state.get("losses", [])]
-
-
 def train_lora(
     settings: TrainingSettings,
     on_progress: ProgressFn | None = None,
@@ -581,10 +536,10 @@ def _train(
     total = int(s.steps or 0)
     every = int(s.checkpoint_every or total)
     folder = work_dir(out)
-    fingerprint = _data_fingerprint(s, run.pictures)
+    fingerprint = data_fingerprint(s, run.pictures)
     # Before a checkpoint's weights come in: the prior is what the model drew without them.
     run.draw_prior(cancel)
-    start, losses = _load_checkpoint(folder, run, fingerprint)
+    start, losses = load_checkpoint(folder, run, fingerprint)
     if start:
         log.info("continuing %s from step %d", out.name, start)
     t0 = time.monotonic()
@@ -592,14 +547,14 @@ def _train(
     step = start
     while step < total:
         if cancel():
-            _save_checkpoint(folder, run, step, fingerprint, losses)
+            save_checkpoint(folder, run, step, fingerprint, losses)
             raise Cancelled(
                 f"Training cancelled at step {step} of {total}; run it again to continue."
             )
         losses.append(run.train_step(step))
         step += 1
         if step % every == 0 and step < total:
-            _save_checkpoint(folder, run, step, fingerprint, losses)
+            save_checkpoint(folder, run, step, fingerprint, losses)
         if on_progress is not None:
             rate = (time.monotonic() - t0) / (step - start)
             sample = None
