@@ -40,6 +40,7 @@ from engine.demo.dataset import (
     heldout_scenes,
     render,
 )
+from engine.schedulers import make_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,6 @@ def _batched(pipe: Any, prompts: list[str], batch: int, seed: int, **kwargs: Any
 
 def with_scheduler(pipe: Any, name: str) -> Any:
     """`pipe` with a fresh scheduler of the engine's sampler `name` built from its config."""
-    from engine.schedulers import make_scheduler
 
     pipe.scheduler = make_scheduler(name, pipe.scheduler.config)
     return pipe

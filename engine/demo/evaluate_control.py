@@ -23,8 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from engine.demo.evaluate import _batched, classify_kind, grid, read_picture, shape_blobs
-from engine.demo.train_control import DEMO_MODEL, HELDOUT_SEED, ControlScene, heldout_scenes
+from engine.demo.evaluate import (
+    _batched,
+    classify_kind,
+    grid,
+    read_picture,
+    shape_blobs,
+    with_scheduler,
+)
+from engine.demo.train_control import (
+    DEMO_MODEL,
+    HELDOUT_SEED,
+    ControlScene,
+    heldout_scenes,
+    render_scene,
+)
 
 log = logging.getLogger(__name__)
 CENTRE_TOLERANCE = 0.15  # of the picture side
@@ -51,8 +64,6 @@ def centre_distance(image: np.ndarray, target: tuple[float, float]) -> float:
 
 
 def scribbles_for(scenes: list[ControlScene], kind: str | None = None) -> list[np.ndarray]:
-    from engine.demo.train_control import render_scene
-
     return [
         render_scene(s, np.random.default_rng([HELDOUT_SEED, i]), kind=kind)[1]
         for i, s in enumerate(scenes)
@@ -134,8 +145,6 @@ def load_pipes(model: Path, control: Path) -> tuple[Any, Any]:
         StableDiffusionControlNetPipeline,
         StableDiffusionPipeline,
     )
-
-    from engine.demo.evaluate import with_scheduler
 
     plain = StableDiffusionPipeline.from_pretrained(
         str(model), torch_dtype=torch.float32, local_files_only=True, safety_checker=None

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.demo import architecture as arch
+from engine.demo.checkpoints import Progress, load_shards, load_tensors
 from engine.demo.dataset import all_words
-from engine.demo.tokenizer import write_vocab_files
+from engine.demo.tokenizer import write_tokenizer, write_vocab_files
 
 DISPLAY_NAME = "Overpaint demo (shapes)"
 
@@ -163,9 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     from diffusers import StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
-    from engine.demo.tokenizer import write_tokenizer
-    from engine.demo.train import Progress, _load, load_shards
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--shards", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -175,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = CLIPTokenizer.from_pretrained(str(tok_dir))
     models = {"vae": arch.build_vae(), "unet": arch.build_unet()}
     models["text"] = arch.build_text_encoder(tokenizer)
-    _load(models, load_shards(args.shards))
+    load_tensors(models, load_shards(args.shards))
     progress = Progress(**json.loads((args.shards / "progress.json").read_text()))
     models["vae"].register_to_config(scaling_factor=progress.scaling_factor)
     pipe = StableDiffusionPipeline(

@@ -24,14 +24,23 @@ import multiprocessing as mp
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.demo import architecture as arch
+from engine.demo.checkpoints import (
+    Progress,
+    load_shards,
+    load_tensors,
+    save_checkpoint,
+    save_shards,
+)
 from engine.demo.dataset import all_words, make_batch
+from engine.demo.evaluate import evaluate, grid
+from engine.demo.export import export_model
 from engine.demo.tokenizer import write_tokenizer
 
 log = logging.getLogger("engine.demo.train")
@@ -70,17 +79,6 @@ SMOKE = dict(
 )
 
 
-@dataclass
-class Progress:
-    vae_step: int = 0
-    vae_done: bool = False  # the VAE phase ended (step count or time limit)
-    unet_step: int = 0
-    seconds: float = 0.0  # compute time over all chunks
-    scaling_factor: float = 1.0
-    device_log: list[str] = field(default_factory=list)
-    curve: list[dict[str, Any]] = field(default_factory=list)
-
-
 # ----------------------------------------------------------------------------------
 # data
 
@@ -112,68 +110,6 @@ def _unit(batch_uint8):
 
 
 # ----------------------------------------------------------------------------------
-# checkpoints
-
-
-def _state(models: dict[str, Any]) -> dict[str, Any]:
-    return {
-        f"{k}.{n}": t.detach().float().cpu().contiguous()
-        for k, m in models.items()
-        for n, t in m.state_dict().items()
-    }
-
-
-def _load(models: dict[str, Any], tensors: dict[str, Any]) -> None:
-    for k, m in models.items():
-        sub = {n[len(k) + 1 :]: t for n, t in tensors.items() if n.startswith(k + ".")}
-        if sub:
-            m.load_state_dict(sub)
-
-
-def save_checkpoint(work: Path, raw: dict, ema: dict, opts: dict, progress: Progress) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    work.mkdir(parents=True, exist_ok=True)
-    tensors = _state(raw)
-    tensors.update(_state({f"ema_{k}": m for k, m in ema.items()}))
-    tmp = work / "weights.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, work / "weights.safetensors")
-    torch.save({k: o.state_dict() for k, o in opts.items()}, work / "optimizer.pt.tmp")
-    os.replace(work / "optimizer.pt.tmp", work / "optimizer.pt")
-    (work / "progress.json").write_text(json.dumps(asdict(progress), indent=1))
-
-
-def save_shards(folder: Path, ema: dict, progress: Progress, limit: int = 15_000_000) -> None:
-    """EMA weights in float32 shards below `limit` bytes each, plus progress.json."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = _state(ema)
-    shard: dict[str, Any] = {}
-    size, index = 0, 0
-    for name in sorted(tensors):
-        nbytes = tensors[name].numel() * 4
-        if shard and size + nbytes > limit:
-            save_file(shard, str(folder / f"ema-{index}.safetensors"))
-            shard, size, index = {}, 0, index + 1
-        shard[name] = tensors[name]
-        size += nbytes
-    save_file(shard, str(folder / f"ema-{index}.safetensors"))
-    (folder / "progress.json").write_text(json.dumps(asdict(progress), indent=1))
-
-
-def load_shards(folder: Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    tensors: dict[str, Any] = {}
-    for path in sorted(folder.glob("ema-*.safetensors")):
-        tensors.update(load_file(str(path)))
-    return tensors
-
-
-# ----------------------------------------------------------------------------------
 # training
 
 
@@ -198,15 +134,15 @@ class Trainer:
             from safetensors.torch import load_file
 
             tensors = load_file(str(work / "weights.safetensors"))
-            _load(self.raw, tensors)
+            load_tensors(self.raw, tensors)
             self.ema = {k: copy.deepcopy(self.raw[k]) for k in ("unet", "text")}
-            _load({f"ema_{k}": m for k, m in self.ema.items()}, tensors)
+            load_tensors({f"ema_{k}": m for k, m in self.ema.items()}, tensors)
             self.progress = Progress(**json.loads((work / "progress.json").read_text()))
             fresh_optimizer = False
             log.info("resumed from %s at %s", work, self.progress)
         else:
             if init is not None:
-                _load(self.raw, load_shards(init))
+                load_tensors(self.raw, load_shards(init))
                 self.progress = Progress(**json.loads((init / "progress.json").read_text()))
                 log.info("initialised from shards %s at %s", init, self.progress)
             self.ema = {k: copy.deepcopy(self.raw[k]) for k in ("unet", "text")}
@@ -322,11 +258,9 @@ class Trainer:
     def train_unet(self, latent_pools, until_s: float, evaluate_fn) -> None:
         import torch
 
-        from engine.demo.architecture import build_scheduler
-
         cfg = self.cfg
         unet, text, opt = self.raw["unet"], self.raw["text"], self.opts["unet"]
-        scheduler = build_scheduler()
+        scheduler = arch.build_scheduler()
         alphas = scheduler.alphas_cumprod.to(self.device)
         empty = self.tokenizer(
             [""], padding="max_length", max_length=arch.MAX_TOKENS, return_tensors="pt"
@@ -424,8 +358,6 @@ class Trainer:
     def evaluate(self, full: bool, out: Path | None = None) -> dict[str, Any]:
         import torch
 
-        from engine.demo.evaluate import evaluate, grid
-
         self.ema["unet"].eval()
         self.ema["text"].eval()
         with torch.inference_mode(), self.autocast:
@@ -503,8 +435,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.shards:
         save_shards(args.shards, {"vae": trainer.raw["vae"], **trainer.ema}, trainer.progress)
     if args.export:
-        from engine.demo.export import export_model
-
         export_model(trainer.pipeline(), args.export, trainer.progress)
     log.info("done at unet step %d, %.0fs", trainer.progress.unet_step, trainer.elapsed())
     return 0
