@@ -15,8 +15,9 @@ Public API (run_gui, tests, benchmarks and recovery drive the window through the
     set_tool(name)                      names in editor.ui.tools_bridge.TOOL_NAMES
     document, path, source_name, is_modified(), document_replaced(doc) signal
     canvas (CanvasView), tools (ToolsBridge), tool_options, layers_panel,
-    generation_panel, candidates, generation (GenerationController: .client is the
-    EngineClient, created on first use; .prepare(params, native) builds a job), files
+    generation_panel, candidates, jobs (JobCoordinator: every engine job, its client
+    created on first use), generation (GenerationController: .client is jobs' client;
+    .prepare(params, native) builds a job), files
     (WindowFiles), actions (by name, see editor.ui.actions), recent_menu
     enable_recovery(store=None) -> RecoveryController, kept as .recovery (None until then)
     ask_save_changes() -> 'save'|'discard'|'cancel' (replace it to answer without a dialog)
@@ -48,6 +49,7 @@ from editor.ui.generate.controller import GenerationController
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.generations.dock import add_generations_dock
 from editor.ui.generations.panel import GenerationHistoryPanel
+from editor.ui.jobs import JobCoordinator
 from editor.ui.layers_panel import LayersPanel
 from editor.ui.live.dock import add_live_dock
 from editor.ui.menus import connect_actions, create_menus
@@ -105,8 +107,10 @@ class MainWindow(QMainWindow):
         self.canvas_keys = CanvasKeys(self, self.canvas)  # Space pans from the docks too
         self.history_panel.can_jump = lambda: not self.tools.busy()
         self.files = WindowFiles(self)
+        # Every engine job of this window (editor.ui.jobs): one client, the Settings pushed.
+        self.jobs = JobCoordinator(self.settings, self)
         self.generation = GenerationController(
-            self.generation_panel, self.candidates, self.canvas, self.settings, self
+            self.generation_panel, self.candidates, self.canvas, self.settings, self, self.jobs
         )
         self.generation.error.connect(self.show_error)
         self.generations_dock = add_generations_dock(self)
@@ -255,6 +259,7 @@ class MainWindow(QMainWindow):
 
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
+            self.jobs.apply_settings()  # the next job of every kind runs where chosen
             self.refresh_models()
             if self.document is not None:
                 self.document.history.undo_limit_mb = self.settings.undo_memory_mb

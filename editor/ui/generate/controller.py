@@ -2,10 +2,11 @@
 
 Generate: the panel's settings + the document -> `prepare` (grow the canvas for a frame
 drawn past its edge, then engine.jobs builds the request and crops the inputs) -> the
-EngineClient's worker -> progress and previews on the canvas -> results as candidates
--> `accept` lays one into the document as a layer (one undo step).
+window's JobCoordinator (editor.ui.jobs) and its EngineClient's worker -> progress and
+previews on the canvas -> results as candidates -> `accept` lays one into the document as
+a layer (one undo step).
 
-The EngineClient (and with it the worker thread) is created on the first Generate, so a
+The EngineClient (and with it the worker thread) is created on the first job, so a
 window that never generates never starts a thread. Only Accept changes the document,
 apart from the canvas growth a frame past the edge asks for: it lasts until the result
 is accepted (one undo step with it) or dropped (the canvas shrinks back).
@@ -32,6 +33,7 @@ from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
+from editor.ui.jobs import JobCoordinator, JobEvents, JobKind
 from editor.ui.settings import Settings
 from engine.generation_settings import GenerationSettings
 from engine.history.recorder import BackgroundRecorder, Ticket
@@ -96,8 +98,8 @@ def native_size_for(model: str, settings: Settings) -> int:
 
 
 class GenerationController(QObject):
-    """Owns the EngineClient and the request's life: prepare, submit, progress and
-    previews, candidates, accept into the document."""
+    """The request's life: prepare, submit (through the window's JobCoordinator),
+    progress and previews, candidates, accept into the document."""
 
     error = Signal(str)  # one sentence for the user
     status = Signal(str)
@@ -113,14 +115,15 @@ class GenerationController(QObject):
         canvas: CanvasView,
         settings: Settings,
         parent: QObject | None = None,
+        jobs: JobCoordinator | None = None,
     ) -> None:
         super().__init__(parent)
+        self.jobs = jobs if jobs is not None else JobCoordinator(settings, self)
         self.panel = panel
         self.candidates = candidates
         self.canvas = canvas
         self.settings = settings
         self.document: Document | None = None
-        self._client = None
         self._jobs: dict[int, _RunningJob] = {}
         self._running: int | None = None
         self._loaded_model: str | None = None  # the model of the last job that reached a step
@@ -146,23 +149,18 @@ class GenerationController(QObject):
         candidates.accept_requested.connect(self.accept)
         candidates.count_changed.connect(self._count_changed)
 
+        self._events = JobEvents(
+            self._on_started, self._on_progress, self._on_finished, self._on_failed,
+            self._on_cancelled,
+        )  # fmt: skip
+
     # Client --------------------------------------------------------------------------
     @property
-    def client(self):  # engine.worker.EngineClient, created on first use
-        if self._client is None:
-            from engine.worker import EngineClient
-
-            client = EngineClient(self, extra_dirs=self.settings.model_dirs)
-            client.started.connect(self._on_started)
-            client.progress.connect(self._on_progress)
-            client.finished.connect(self._on_finished)
-            client.failed.connect(self._on_failed)
-            client.cancelled.connect(self._on_cancelled)
-            self._client = client
-        return self._client
+    def client(self):  # engine.worker.EngineClient: the coordinator's, created on first use
+        return self.jobs.client
 
     def has_client(self) -> bool:
-        return self._client is not None
+        return self.jobs.has_client()
 
     def is_busy(self) -> bool:
         return bool(self._jobs)
@@ -173,9 +171,7 @@ class GenerationController(QObject):
     def shutdown(self, timeout_ms: int = 10000) -> bool:
         """Cancel all jobs and stop the worker thread (on window close)."""
         self.history.close()
-        if self._client is None:
-            return True
-        stopped = self._client.shutdown(timeout_ms)
+        stopped = self.jobs.shutdown(timeout_ms)
         self._jobs.clear()
         self._running = None
         return stopped
@@ -287,11 +283,8 @@ class GenerationController(QObject):
         """Queue a prepared job for the current document; `accept` lays its first result
         straight into the document (one undo step) instead of offering candidates."""
         assert self.document is not None
-        self.client.cpu_threads = self.settings.cpu_threads
-        from editor.ui.servers.page import configured_servers
-
-        self.client.servers = configured_servers(self.settings)  # Settings > Servers
-        job_id = self.client.submit(job.request, job.inputs)
+        kind = JobKind.FILL if job.request.mode == "fill" else JobKind.GENERATE
+        job_id = self.jobs.submit(kind, job.request, job.inputs, self._events)
         growths = self._growths.pending(self.document)
         self._jobs[job_id] = _RunningJob(job, self.document, accept=accept, growths=growths)
         self._update_running()
@@ -305,8 +298,8 @@ class GenerationController(QObject):
         return job_id
 
     def cancel(self) -> None:
-        if self._client is not None and self._jobs:
-            self._client.cancel(None)
+        if self._jobs:
+            self.jobs.cancel(None)
             self.status.emit("Cancelling…")
 
     def _update_running(self) -> None:

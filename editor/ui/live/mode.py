@@ -33,6 +33,7 @@ from editor.model.document import Document
 from editor.model.layer import Layer
 from editor.ui.canvas_view import rgba_array_to_qimage
 from editor.ui.generate.controller import GenerationController, box_to_rect, native_size_for
+from editor.ui.jobs import JobEvents, JobKind
 from editor.ui.live.panel import LivePanel
 from editor.ui.live.scheduler import LiveScheduler
 from engine.generation_settings import GenerationSettings
@@ -143,7 +144,11 @@ class LiveController(QObject):
         self._region: QRect | None = None
         self._settings_key: str | None = None
         self._native: dict[str, int] = {}
-        self._client = None
+        # Shared with Generate: the window's one coordinator and engine client.
+        self.jobs = generation.jobs
+        self._events = JobEvents(
+            finished=self._on_finished, failed=self._on_failed, cancelled=self._on_cancelled
+        )
         self.actions: tuple = ()  # (toggle, apply) QActions, set by the window's dock
         panel.toggled.connect(self.set_enabled)
         panel.display_changed.connect(lambda _d: self._display())
@@ -320,10 +325,8 @@ class LiveController(QObject):
             return None
         self._region = box_to_rect(job.request.region) if job.request.region else None
         self._show_steering()  # painting on a control layer can make it steer
-        client = self._engine_client()
-        client.cpu_threads = self.generation.settings.cpu_threads
         try:
-            job_id = client.submit(job.request, job.inputs)
+            job_id = self.jobs.submit(JobKind.LIVE, job.request, job.inputs, self._events)
         except RuntimeError:  # the window is closing: the engine was shut down
             self.scheduler.timer.stop()
             return None
@@ -332,17 +335,7 @@ class LiveController(QObject):
         return job_id
 
     def _cancel_job(self, job_id: int) -> None:
-        if self._client is not None:
-            self._client.cancel(job_id)
-
-    def _engine_client(self):  # engine.worker.EngineClient, shared with Generate
-        client = self.generation.client
-        if client is not self._client:
-            client.finished.connect(self._on_finished)
-            client.failed.connect(self._on_failed)
-            client.cancelled.connect(self._on_cancelled)
-            self._client = client
-        return client
+        self.jobs.cancel(job_id)
 
     def _on_finished(self, job_id: int, results: object) -> None:
         if not self.scheduler.owns(job_id):

@@ -12,18 +12,20 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from editor.ui.jobs import JobCoordinator, JobKind
 from engine.core.errors import Cancelled
 
 # cancel() -> the borrowed pipeline, or None: load a copy of the model.
 Waiter = Callable[[Callable[[], bool]], Any]
 
 
-def borrow_loaded_model(client: Any, model: str, device: str | None) -> Waiter | None:
-    """Queue the borrowing on `client`'s engine thread now; call the result to wait.
+def borrow_loaded_model(jobs: JobCoordinator, model: str, device: str | None) -> Waiter | None:
+    """Queue the borrowing on the window's engine thread now; call the result to wait.
 
-    None when the window generates on ComfyUI servers: no local model to borrow (and an
-    engine task would switch the worker to a local engine and back)."""
-    if getattr(client, "servers", ()):
+    None when the window has no engine yet (no model loaded) or generates on ComfyUI
+    servers: no local model to borrow (and an engine task would switch the worker to a
+    local engine and back)."""
+    if not jobs.has_client() or jobs.servers():
         return None
     box: dict[str, Any] = {}
     done = threading.Event()
@@ -37,12 +39,12 @@ def borrow_loaded_model(client: Any, model: str, device: str | None) -> Waiter |
             done.set()
         return []
 
-    job = client.submit_task(task)
+    job = jobs.submit_task(JobKind.TRAIN, task)
 
     def wait(cancel: Callable[[], bool]) -> Any:
         while not done.wait(0.1):
             if cancel():
-                client.cancel(job)
+                jobs.cancel(job)
                 raise Cancelled("Training cancelled before it started.")
         return box.get("pipe")
 

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.ui.jobs import JobCoordinator
 from editor.ui.model_manager.tasks import ModelTask
 from editor.ui.task_status import ask_close_running, attach_task_status, say_finished
 from editor.ui.theme import tidy
@@ -113,11 +114,12 @@ class TrainDialog(QDialog):
         current_model: str = "",
         extra_dirs: tuple[Path, ...] = (),
         parent: QWidget | None = None,
-        engine_client=None,
+        jobs: JobCoordinator | None = None,
     ) -> None:
         super().__init__(parent)
-        # The window's EngineClient: training borrows its loaded model when it is the same.
-        self.engine_client = engine_client
+        # The window's jobs: training borrows its loaded model when it is the same, and
+        # runs on the device, threads and model folders its Settings name at Train.
+        self.jobs = jobs
         self.setObjectName("trainDialog")
         self.setWindowTitle("Train LoRA")
         self.extra_dirs = tuple(extra_dirs)
@@ -375,8 +377,10 @@ class TrainDialog(QDialog):
         if self.task is not None or self.problem() is not None:
             return
         settings = self.settings()
-        client = self.engine_client
-        borrowed = borrow_loaded_model(client, settings.model, settings.device) if client else None
+        jobs = self.jobs
+        if jobs is not None:
+            settings = jobs.training_settings(settings)
+        borrowed = borrow_loaded_model(jobs, settings.model, settings.device) if jobs else None
 
         def work(progress, cancel):
             from engine.training.trainer import train_lora  # torch: loaded when first used
@@ -534,7 +538,7 @@ def open_train_dialog(window) -> TrainDialog:
             panel.model(),
             tuple(window.settings.model_dirs),
             window,
-            engine_client=window.generation.client,
+            jobs=window.jobs,
         )
         dialog.trained.connect(lambda _path: window.refresh_models())
     dialog.show()

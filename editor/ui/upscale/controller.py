@@ -1,13 +1,13 @@
 """Image ▸ Upscale… in the window: the dialog, the job on the engine thread, the result.
 
-The dialog only asks; the job then runs as an engine task (EngineClient.submit_task) on
-the same worker thread and loaded model as generations, and shows itself like one: the
-Generate panel's progress bar counts tiles × steps with the time left, and its Cancel
-button (or Esc) cancels. The window stays usable meanwhile. Nothing changes in the
-document until the job finishes; then one undo step ("Upscale ×4") scales the image and
-adds the upscaled picture as a new layer on top, and the view fits the new size. With
-"only the selection", the upscaler and refine run on the selection's box and the new
-layer keeps only the (scaled) selected pixels.
+The dialog only asks; the job then runs as an engine task (through the window's
+JobCoordinator, editor.ui.jobs) on the same worker thread and loaded model as
+generations, and shows itself like one: the Generate panel's progress bar counts
+tiles × steps with the time left, and its Cancel button (or Esc) cancels. The window
+stays usable meanwhile. Nothing changes in the document until the job finishes; then one
+undo step ("Upscale ×4") scales the image and adds the upscaled picture as a new layer on
+top, and the view fits the new size. With "only the selection", the upscaler and refine
+run on the selection's box and the new layer keeps only the (scaled) selected pixels.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, QRect, Signal
 
 from editor.model.document import Document
 from editor.model.layer import Layer
+from editor.ui.jobs import JobEvents, JobKind
 from engine.jobs import build_request
 from engine.metadata import PARAMETERS_KEY
 from engine.request import Box
@@ -97,7 +98,11 @@ class UpscaleController(QObject):
         self._job: int | None = None
         self._plan: UpscalePlan | None = None
         self._first_step: tuple[float, int] | None = None  # (when, step) for the time left
-        self._connected = None  # the EngineClient whose signals are connected
+        self.jobs = window.generation.jobs
+        self._events = JobEvents(
+            self._on_started, self._on_progress, self._on_finished, self._on_failed,
+            self._on_cancelled,
+        )  # fmt: skip
         window.generation_panel.cancel_requested.connect(self.cancel)
 
     def is_running(self) -> bool:
@@ -158,12 +163,11 @@ class UpscaleController(QObject):
         )
         crop = doc.composite_array(QRect(plan.source.x, plan.source.y,
                                          plan.source.width, plan.source.height))  # fmt: skip
-        client = w.generation.client
-        self._connect(client)
-        client.cpu_threads = w.settings.cpu_threads
         self._plan, self._first_step = plan, None
-        self._job = client.submit_task(
-            lambda engine, progress, cancel: run_upscale(engine, crop, job, progress, cancel)
+        self._job = self.jobs.submit_task(
+            JobKind.UPSCALE,
+            lambda engine, progress, cancel: run_upscale(engine, crop, job, progress, cancel),
+            self._events,
         )
         panel = w.generation_panel
         panel.set_running(True)
@@ -183,18 +187,8 @@ class UpscaleController(QObject):
 
     def cancel(self) -> None:
         if self._job is not None:
-            self.window.generation.client.cancel(self._job)
+            self.jobs.cancel(self._job)
             self.window.generation_panel.set_waiting("Cancelling…")
-
-    def _connect(self, client) -> None:
-        if self._connected is client:
-            return
-        client.started.connect(self._on_started)
-        client.progress.connect(self._on_progress)
-        client.finished.connect(self._on_finished)
-        client.failed.connect(self._on_failed)
-        client.cancelled.connect(self._on_cancelled)
-        self._connected = client
 
     def _on_started(self, job_id: int) -> None:
         if job_id == self._job and self._plan is not None:
