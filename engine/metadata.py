@@ -24,6 +24,7 @@ from PIL.PngImagePlugin import PngInfo
 from engine import __version__
 from engine.control.spec import control_parameters, spec_from_parameters
 from engine.core.atomic_write import atomic_write
+from engine.lora.library import format_tags
 from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,6 @@ def format_parameters(
     if request.loras:
         # AUTOMATIC1111 keeps <lora:name:weight> in the prompt; its `Lora hashes` pair
         # comes in `extra` (hashing needs the files).
-        from engine.lora.library import format_tags
 
         text = f"{text} {format_tags(request.loras)}".strip()
     if request.negative_prompt:

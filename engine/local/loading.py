@@ -19,6 +19,7 @@ from engine.core.devices import dtype_keyword
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir
 from engine.discovery import MODEL_CONFIGS_DIR
+from engine.metadata import file_hash
 from engine.models import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -263,7 +264,6 @@ def model_hash(info: ModelInfo) -> str | None:
         cache = {}
     if key in cache:
         return cache[key]
-    from engine.metadata import file_hash
 
     value = file_hash(info.path)[:10]
     cache[key] = value

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.core.devices import dtype_keyword
+from engine.schedulers import canonical_name, make_scheduler
+
 log = logging.getLogger(__name__)
 
 PROMPT_CACHE_SIZE = 8
@@ -54,7 +57,6 @@ class WarmParts:
         """The sampler `name`, built once per model. Reusing it is safe: every diffusers
         scheduler resets its per-run state (step index, solver history) in set_timesteps,
         which each pipeline call starts with."""
-        from engine.schedulers import canonical_name, make_scheduler
 
         key = canonical_name(name)
         if key not in self._schedulers:
@@ -115,7 +117,6 @@ class WarmParts:
                 vae = AutoencoderTiny.from_pretrained(str(vae_dir), local_files_only=True)
                 self._tiny_vae[vae_dir] = vae.to(pipe.device, dtype=pipe.unet.dtype).eval()
                 log.info("live previews decode with the tiny VAE in %s", vae_dir)
-            from engine.core.devices import dtype_keyword
 
             # The dtype keeps from_pipe from casting the shared modules to float32.
             live = type(pipe).from_pipe(

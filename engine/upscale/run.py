@@ -29,21 +29,21 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from engine import __version__
 from engine.base import as_rgba, validate_request
+from engine.core.cvsafe import import_cv2
 from engine.core.errors import Cancelled, EngineError, InvalidRequestError, OutOfMemoryError
+from engine.local.engine import Engine
+from engine.local.loading import model_hash
 from engine.metadata import format_parameters, quote
 from engine.request import GenerationInputs, GenerationRequest
 from engine.upscale import upscalers
 from engine.upscale.tiles import TilePlan, paste_feathered, plan_tiles
-
-if TYPE_CHECKING:
-    from engine.local.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,6 @@ def keep_source_edges(refined: np.ndarray, source: np.ndarray, reach: int) -> np
     shapes' outlines (edges that survive a blur; see EDGE_SLOPE), feathered: the model
     may move an outline a pixel or two, differently in each tile, which drew a bump per
     tile along a big shape. Texture and flat areas keep the refine's detail."""
-    from engine.core.cvsafe import import_cv2
 
     cv2 = import_cv2()
     src = source.astype(np.float32)
@@ -385,7 +384,6 @@ def _parameters(
             fields.update(Steps=request.steps, Seed=request.seed)
         fields["Version"] = f"overpaint {__version__}"
         return ", ".join(f"{k}: {quote(v)}" for k, v in fields.items())
-    from engine.local.loading import model_hash
 
     plan = refine_plan
     extra["Refine tiles"] = f"{len(plan)} of {plan.tile_width}x{plan.tile_height}"
