@@ -323,10 +323,6 @@ class GenerationPanel(QWidget):
             if key in setters and value is not None:
                 setters[key](value)
 
-    # Until tests/editor/ui/test_jobs.py calls set_settings (issue 23).
-    def set_params(self, params: Mapping[str, Any]) -> None:
-        self.set_settings(params)
-
     def insert_in_prompt(self, text: str) -> None:
         """Insert a LoRA's trigger word at the prompt's cursor, comma-separated."""
         cursor = self.prompt_edit.textCursor()

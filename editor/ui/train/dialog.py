@@ -203,7 +203,10 @@ class TrainDialog(QDialog):
         self.flip_box = QCheckBox("Also learn from mirror images (flips)")
         self.flip_box.setObjectName("trainFlip")
         self.flip_box.setChecked(True)
-        self.flip_box.setToolTip("Turn off when captions say left or right, or for text.")
+        self.flip_box.setToolTip(
+            "Mirror images swap left and right in their captions. Turn off for pictures with "
+            "text or a shape that has a handedness."
+        )
         form.addRow("", self.flip_box)
 
         self.name_edit = QLineEdit()
