@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from engine.training.concept_words import BUNDLE_PREFIX, load_words, unload_words
+from engine.lora.concept_words import BUNDLE_PREFIX, load_words, unload_words
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from engine.core.errors import Cancelled
+from engine.lora.concept_words import TrainableWord, is_known_word, text_parts
 from engine.lora.file import base_model_hash, lora_state, save_lora
 from engine.training.checkpoint import data_fingerprint, load_checkpoint, save_checkpoint
-from engine.training.concept_words import TrainableWord, is_known_word, text_parts
 from engine.training.data import (
     TrainingError,
     check_concept,
