@@ -62,7 +62,7 @@ def _gui_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ENGINE_COMMANDS:
-        from engine.cli import main as engine_main
+        from engine.cli.commands import main as engine_main
 
         return engine_main(argv)
     if argv and argv[0] == HISTORY_COMMAND:

@@ -49,6 +49,7 @@ from engine.models import discover_models, model_dirs, resolve_model
 from engine.region import context_padding
 from engine.request import GenerationInputs
 from engine.schedulers import SCHEDULER_NAMES
+from engine.upscale.cli import add_upscale_parser, cmd_upscale
 
 # ----------------------------------------------------------------------------------
 # argument parsing
@@ -198,9 +199,6 @@ def build_parser() -> argparse.ArgumentParser:
     _debug(p)
 
     add_models_parser(sub)  # list, install, remove
-    # engine.upscale.cli imports engine.cli.common, which runs this package's __init__.
-    from engine.upscale.cli import add_upscale_parser
-
     add_upscale_parser(sub, _debug)
     return parser
 
@@ -325,15 +323,8 @@ COMMANDS = {
     "rerun": cmd_rerun,
     "watermark": cmd_watermark,
     "models": lambda a: _models(a),
-    "upscale": lambda a: _upscale(a),
+    "upscale": cmd_upscale,
 }
-
-
-def _upscale(args: argparse.Namespace) -> int:
-    # engine.upscale.cli imports engine.cli.common, which runs this package's __init__.
-    from engine.upscale.cli import cmd_upscale
-
-    return cmd_upscale(args)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli import main as cli
+from engine.cli.commands import main as cli
 from engine.core.paths import RESOURCES
 from engine.demo.dataset import PALETTE, Scene, Shape, render
 from engine.demo.evaluate import FOREGROUND_DISTANCE, read_picture

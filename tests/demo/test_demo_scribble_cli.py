@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engine.cli import main as cli
+from engine.cli.commands import main as cli
 from engine.demo.evaluate import read_picture
 from engine.demo.evaluate_control import centre_distance, shape_kind
 from engine.metadata import read_request

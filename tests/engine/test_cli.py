@@ -14,7 +14,7 @@ from PIL import Image
 
 import engine.discovery
 import engine.models
-from engine.cli import main
+from engine.cli.commands import main
 from engine.metadata import read_request, read_watermark_record
 from engine.region import plan_region
 from engine.request import Box

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli import main
+from engine.cli.commands import main
 from engine.metadata import PARAMETERS_KEY, read_request
 from tests.seamless_scenes import band_mask, disc_mask, disc_picture, removal_error
 

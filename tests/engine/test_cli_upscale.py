@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from editor.app import main as app_main
-from engine.cli import main
+from engine.cli.commands import main
 from engine.metadata import read_parameters, read_request
 from tests.bench.upscale import bench_picture
 

@@ -170,7 +170,7 @@ def test_a_dead_server_fails_fast_with_one_sentence_naming_it(tmp_path) -> None:
 
 
 def test_the_cli_with_a_dead_server_prints_one_sentence(tmp_path, capsys) -> None:
-    from engine.cli import main
+    from engine.cli.commands import main
     from tests.comfy.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli import main
+from engine.cli.commands import main
 from engine.metadata import read_parameters
 from tests.tiny_controls import build_tiny_controlnet
 

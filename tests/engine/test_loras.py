@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli import main
+from engine.cli.commands import main
 from engine.core.errors import ModelError
 from engine.core.paths import user_models_dir
 from engine.lora.library import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from engine.cli.commands import main
 from engine.core.paths import user_data_dir, user_models_dir
 from engine.model_manager import install as install_module
 from engine.model_manager import transfer

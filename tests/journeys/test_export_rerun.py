@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from engine.cli import main as overpaint
+from engine.cli.commands import main as overpaint
 from engine.metadata import read_watermark_record
 from tests.editor.ui.conftest import gradient_rgba
 

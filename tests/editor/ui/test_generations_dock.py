@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.cli import main as cli
+from engine.cli.commands import main as cli
 from engine.history.config import database_path
 from engine.history.store import HistoryStore
 

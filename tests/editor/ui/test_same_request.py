@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.cli import main
+from engine.cli.commands import main
 from engine.metadata import read_request
 from engine.region import apply_patch
 from tests.editor.ui.test_generation import WAIT_MS, prepare
