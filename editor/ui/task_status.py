@@ -96,6 +96,14 @@ class TaskStatus(QWidget):
         layout.addWidget(self.show_button)
         self.hide()
 
+    def mirror(self, dialog: QDialog, running: bool, text: str, value: int, maximum: int) -> None:
+        """Show the dialog's task here while it runs with the dialog closed; else hide."""
+        if not running or dialog.isVisible():
+            self.hide()
+            return
+        self.set_progress(text, value, maximum)
+        self.show()
+
     def set_progress(self, text: str, value: int, maximum: int) -> None:
         """maximum 0: busy, with no measure of how far."""
         self.label.setText(text)

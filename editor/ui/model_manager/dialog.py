@@ -308,15 +308,11 @@ class ModelsDialog(QDialog):
 
     def _show_task_status(self) -> None:
         """Mirror the dialog's progress in the status bar while the dialog is closed."""
-        status = self.task_status
-        if status is None:
-            return
-        if self.task is None or self.isVisible():
-            status.hide()
-            return
-        text = f"{self._task_label[:1].upper()}{self._task_label[1:]}: {self.status.text()}"
-        status.set_progress(text, self.progress.value(), self.progress.maximum())
-        status.show()
+        if self.task_status is not None:
+            text = f"{self._task_label[:1].upper()}{self._task_label[1:]}: {self.status.text()}"
+            self.task_status.mirror(
+                self, self.task is not None, text, self.progress.value(), self.progress.maximum()
+            )
 
     def cancel(self) -> None:
         if self.task is not None:

@@ -496,17 +496,11 @@ class TrainDialog(QDialog):
 
     def _show_task_status(self) -> None:
         """Mirror the training's progress in the status bar while the dialog is closed."""
-        status = self.task_status
-        if status is None:
-            return
-        if self.task is None or self.isVisible():
-            status.hide()
-            return
-        text = self.progress.format() or self.message.text()
-        status.set_progress(
-            f"Training {self.lora_name()}: {text}", self.progress.value(), self.progress.maximum()
-        )
-        status.show()
+        if self.task_status is not None:
+            text = f"Training {self.lora_name()}: {self.progress.format() or self.message.text()}"
+            self.task_status.mirror(
+                self, self.task is not None, text, self.progress.value(), self.progress.maximum()
+            )
 
     def reject(self) -> None:
         """Esc, Close and the window's close button (QDialog's closeEvent calls this).
