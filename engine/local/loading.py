@@ -11,6 +11,7 @@ import gc
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,9 +233,15 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
 
 
 def free_pipelines(*pipes: Any) -> None:
-    """Drop references and give the memory back (GPU caches included)."""
+    """Drop references and give the memory back (GPU caches included).
+
+    A full collection runs only on the main thread: on the engine thread it may finalize
+    a cycle holding a Qt object, whose destructor then waits on the UI thread, and a
+    test's out-of-memory job hung there. Off the main thread, dropping the references
+    frees what only they held."""
     del pipes
-    gc.collect()
+    if threading.current_thread() is threading.main_thread():
+        gc.collect()
     try:
         import torch
 
