@@ -62,26 +62,32 @@ def _gui_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ENGINE_COMMANDS:
+        # each subcommand loads only its own modules: start-up time of the others
         from engine.cli.commands import main as engine_main
 
         return engine_main(argv)
     if argv and argv[0] == HISTORY_COMMAND:
+        # the history command's modules load only when it runs: start-up time
         from engine.history.cli import main as history_main
 
         return history_main(argv)
     if argv and argv[0] == TRAIN_COMMAND:
+        # training's modules load only when it runs: start-up time
         from engine.training.cli import main as train_main
 
         return train_main(argv)
     if argv and argv[0] in EDITOR_COMMANDS:
+        # editor.cli loads the document model: only when `flatten` runs
         from editor.cli import main as editor_main
 
         return editor_main(argv)
     if argv and argv[0] == DESKTOP_COMMAND:
+        # only when `install-desktop` runs
         from editor.desktop_install import main as desktop_main
 
         return desktop_main(argv[1:])
     args = _gui_parser().parse_args(argv)
+    # Qt and the window load only for the GUI, not for a headless subcommand
     from editor.ui.application import run_gui
 
     return run_gui(args.file, debug=args.debug)

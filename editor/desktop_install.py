@@ -27,6 +27,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from engine.core.atomic_write import atomic_write
 from engine.core.paths import RESOURCES
 
 APP_ID = "io.github.overpaint.Overpaint"
@@ -201,8 +202,6 @@ def _make_parents(folder: Path, home: Path) -> set[str]:
 
 
 def _write(path: Path, data: bytes) -> None:
-    from engine.core.atomic_write import atomic_write
-
     with atomic_write(path) as tmp:
         tmp.write_bytes(data)
 

@@ -29,6 +29,7 @@ from editor.model.document import Document
 from editor.model.layer import Layer
 from engine.metadata import PARAMETERS_KEY, REPLAY_KEY, REQUEST_KEY, WATERMARK_KEY, save_png
 from engine.request import GenerationRequest
+from engine.watermark import add_patch, mark_generated
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,6 @@ def generation_layers(document: Document) -> list[Layer]:
 
 def generated_pixels(document: Document, layers: list[Layer]) -> np.ndarray:
     """HxW bool: the canvas pixels that ``layers`` cover (alpha > 0)."""
-    from engine.watermark import add_patch
-
     generated = np.zeros((document.height, document.width), bool)
     for layer in layers:
         add_patch(generated, layer.to_rgba()[..., 3], layer.x, layer.y)
@@ -140,8 +139,6 @@ def write_export(
     parameters, request = content.parameters, content.request
     records: dict[str, dict[str, object]] = {}
     if watermark and (parameters or request is not None):
-        from engine.watermark import mark_generated  # cv2 and pywt: only when needed
-
         generated = content.generated
         if generated is None:
             generated = np.zeros(rgba.shape[:2], bool)

@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPolygonF
 
 from editor.model.blending import image_to_gray
+from engine.core.cvsafe import import_cv2
 
 MODES = ("replace", "add", "subtract", "intersect")
 
@@ -73,24 +74,18 @@ def _disk(radius: int) -> np.ndarray:
     return (xx * xx + yy * yy <= r * r + r).astype(np.uint8)
 
 
-def _cv2():
-    from engine.core.cvsafe import import_cv2
-
-    return import_cv2()
-
-
 def grow(selection: np.ndarray, radius: int) -> np.ndarray:
     """Dilate by a disk of ``radius`` pixels (soft edges move outwards with it)."""
     if radius <= 0:
         return selection.copy()
-    return _cv2().dilate(selection, _disk(radius))
+    return import_cv2().dilate(selection, _disk(radius))
 
 
 def shrink(selection: np.ndarray, radius: int) -> np.ndarray:
     """Erode by a disk of ``radius`` pixels; the canvas border counts as outside."""
     if radius <= 0:
         return selection.copy()
-    cv2 = _cv2()
+    cv2 = import_cv2()
     return cv2.erode(selection, _disk(radius), borderType=cv2.BORDER_CONSTANT, borderValue=0)
 
 
@@ -98,6 +93,6 @@ def feather(selection: np.ndarray, radius: float) -> np.ndarray:
     """Soften the edge with a Gaussian blur whose 2-sigma reach is ``radius`` pixels."""
     if radius <= 0:
         return selection.copy()
-    cv2 = _cv2()
+    cv2 = import_cv2()
     sigma = max(radius / 2.0, 0.3)
     return cv2.GaussianBlur(selection, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_CONSTANT)

@@ -10,6 +10,7 @@ from editor.model.array_rects import bbox, crop
 from editor.model.document import Document
 from editor.tools.base import Tool
 from editor.tools.brush import BrushSettings
+from engine.core.cvsafe import import_cv2
 
 
 def flood_region(
@@ -21,8 +22,6 @@ def flood_region(
     similar = (np.abs(image.astype(np.int16) - seed).max(axis=-1) <= tolerance).astype(np.uint8)
     if not contiguous:
         return similar.astype(bool)
-    from engine.core.cvsafe import import_cv2
-
     cv2 = import_cv2()
     _, labels = cv2.connectedComponents(similar, connectivity=4)
     return labels == labels[y, x]

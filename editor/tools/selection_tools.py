@@ -8,7 +8,7 @@ intersect: the tools bridge sets it from Shift/Ctrl). A click without a drag des
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRect, QRectF
-from PySide6.QtGui import QPolygonF
+from PySide6.QtGui import QPainterPath, QPolygonF
 
 from editor.model.document import Document
 from editor.tools.base import Tool
@@ -67,8 +67,6 @@ class EllipseSelectTool(_DragRectTool):
     name = "select-ellipse"
 
     def outline(self) -> QPolygonF:
-        from PySide6.QtGui import QPainterPath
-
         path = QPainterPath()
         path.addEllipse(QRectF(self.rect()))
         return path.toFillPolygon()

@@ -11,21 +11,23 @@ import os
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import qInstallMessageHandler
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from editor.ui.main_window import MainWindow
+from editor.ui.settings import Settings
+from editor.ui.theme import apply_theme
 from engine import __version__
 from engine.core.log_setup import setup_logging
 from engine.core.paths import RESOURCES
+from engine.worker import engine_threads_running
 
 APP_ICON = RESOURCES / "icons" / "overpaint.svg"
 
 
-def create_application(settings=None):  # (Settings | None) -> QApplication
+def create_application(settings: Settings | None = None) -> QApplication:
     """The QApplication, themed from `settings` (default: the user's settings file)."""
-    from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication
-
-    from editor.ui.settings import Settings
-    from editor.ui.theme import apply_theme
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Overpaint")
     app.setOrganizationName("Overpaint")
@@ -41,12 +43,8 @@ def run_gui(path: str | None = None, debug: bool = False) -> int:
     log_path = setup_logging(debug)
     logging.getLogger("overpaint").info("Overpaint %s started; log file %s", __version__, log_path)
     _route_qt_messages()
-    from editor.ui.settings import Settings
-
     settings = Settings()
     app = create_application(settings)
-    from editor.ui.main_window import MainWindow
-
     window = MainWindow(settings)
     _report_unexpected_errors(window)
     # However the event loop ends, the engine thread is stopped before Python exits.
@@ -60,8 +58,6 @@ def run_gui(path: str | None = None, debug: bool = False) -> int:
     if path:
         window.open_path(Path(path))
     code = app.exec()
-    from engine.worker import engine_threads_running
-
     if engine_threads_running():
         # The user's work is saved (closeEvent asked); an engine step that will not stop
         # must not turn a normal quit into a Qt abort when Python destroys its thread.
@@ -83,8 +79,6 @@ _QT_LEVELS: dict[str, int] = {
 def _route_qt_messages() -> None:
     """Qt's own notes (platform plugin quirks) go to the log like any library's, so the
     terminal shows them only with --debug."""
-    from PySide6.QtCore import qInstallMessageHandler
-
     qt_log = logging.getLogger("qt")
 
     def handler(kind, _context, message: str) -> None:
@@ -93,7 +87,7 @@ def _route_qt_messages() -> None:
     qInstallMessageHandler(handler)
 
 
-def _report_unexpected_errors(window) -> None:  # window: MainWindow
+def _report_unexpected_errors(window: MainWindow) -> None:
     """A bug in a Qt slot is logged with its traceback and told to the user in one
     sentence, instead of only printing to a terminal nobody watches."""
     log = logging.getLogger("overpaint")

@@ -98,7 +98,7 @@ class SettingsDialog(QDialog):
         self.autosave_spin.setSpecialValueText("Off")
         self.autosave_spin.setValue(settings.autosave_seconds)
         form.addRow("Autosave unsaved work every", self.autosave_spin)
-        from editor.ui.servers.page import ServersPage
+        from editor.ui.servers.page import ServersPage  # cheap: hoist once dialogs.py settles (#23)
 
         self.servers_page = ServersPage(settings)
         form.addRow("Servers", self.servers_page)
@@ -117,7 +117,7 @@ class SettingsDialog(QDialog):
             self.dirs_list.addItem(folder)
 
     def _clear_history(self) -> None:
-        from engine.history.config import open_history
+        from engine.history.config import open_history  # cheap: hoist once dialogs.py settles (#23)
 
         answer = QMessageBox.question(
             self,

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QApplication
 
 from engine.core.paths import RESOURCES
 
@@ -83,8 +84,6 @@ def icon(name: str, palette: QPalette | None = None) -> QIcon:
     selected); disabled uses the disabled text colour, so greyed tools look greyed.
     """
     if palette is None:
-        from PySide6.QtWidgets import QApplication
-
         palette = QApplication.palette()
     if not icon_path(name).is_file():
         return QIcon()

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QMimeData, QPointF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from editor.model.document import Document
 from editor.model.layer import Layer
@@ -43,6 +43,7 @@ from editor.ui.actions import Actions, create_actions
 from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_keys import CanvasKeys
 from editor.ui.canvas_view import CanvasView
+from editor.ui.dialogs import SettingsDialog, SizeDialog
 from editor.ui.dock_layout import keep_in_view, scrolling
 from editor.ui.generate.candidates import CandidatesStrip
 from editor.ui.generate.controller import GenerationController
@@ -53,6 +54,8 @@ from editor.ui.jobs import JobCoordinator
 from editor.ui.layers_panel import LayersPanel
 from editor.ui.live.dock import add_live_dock
 from editor.ui.menus import connect_actions, create_menus
+from editor.ui.recovery_ui import RecoveryController
+from editor.ui.scale_dialog import ScaleImageDialog
 from editor.ui.servers.status import ServerController
 from editor.ui.settings import Settings
 from editor.ui.task_status import ask_quit_running
@@ -62,10 +65,11 @@ from editor.ui.undo_panel import HistoryPanel
 from editor.ui.upscale.controller import UpscaleController
 from editor.ui.wheel_guard import install_wheel_guard
 from editor.ui.window_files import APP_NAME, WindowFiles
+from engine import __version__
+from engine.models import discover_models
 
 if TYPE_CHECKING:
     from editor.recovery import RecoveryStore
-    from editor.ui.recovery_ui import RecoveryController
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +245,6 @@ class MainWindow(QMainWindow):
 
     def refresh_models(self) -> None:
         """List the models the engine can find (file reads only, no torch)."""
-        from engine.models import discover_models
-
         if self.servers.refresh_models():  # the servers' checkpoints, fetched off-thread
             return
         try:
@@ -255,8 +257,6 @@ class MainWindow(QMainWindow):
         self.generation_panel.set_models(models, current)
 
     def show_settings(self) -> None:
-        from editor.ui.dialogs import SettingsDialog
-
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
             self.jobs.apply_settings()  # the next job of every kind runs where chosen
@@ -270,8 +270,6 @@ class MainWindow(QMainWindow):
     def enable_recovery(self, store: RecoveryStore | None = None) -> RecoveryController:
         """Autosave this window's document and offer crash recovery (see recovery_ui);
         run_gui turns it on, tests on their own store."""
-        from editor.ui.recovery_ui import RecoveryController
-
         if self.recovery is None:
             self.recovery = RecoveryController(self, store)
         return self.recovery
@@ -315,8 +313,6 @@ class MainWindow(QMainWindow):
         self.set_document(file_ops.new_document(width, height, fill), None, None)
 
     def ask_new_document(self) -> None:
-        from editor.ui.dialogs import SizeDialog
-
         if not self.maybe_save():
             return
         dialog = SizeDialog("New Image", *DEFAULT_SIZE, anchor=False, parent=self)
@@ -325,8 +321,6 @@ class MainWindow(QMainWindow):
 
     def ask_canvas_size(self) -> None:
         """Resize or expand the canvas (one undo step); growing it makes room to outpaint."""
-        from editor.ui.dialogs import SizeDialog
-
         doc = self.document
         dialog = SizeDialog("Canvas Size", doc.width, doc.height, anchor=True, parent=self)
         if dialog.exec():
@@ -335,16 +329,12 @@ class MainWindow(QMainWindow):
     def ask_scale_image(self) -> None:
         """Image > Scale Image: resample every layer, the mask and the selection (one undo
         step)."""
-        from editor.ui.scale_dialog import ScaleImageDialog
-
         doc = self.document
         dialog = ScaleImageDialog(doc.width, doc.height, parent=self)
         if dialog.exec():
             self.edit("scale_image", *dialog.chosen_size())
 
     def ask_selection_radius(self, method: str, label: str) -> None:
-        from PySide6.QtWidgets import QInputDialog
-
         if self.document is None or not self.document.has_selection():
             self.statusBar().showMessage("Select something first.", STATUS_MS)
             return
@@ -510,8 +500,6 @@ class MainWindow(QMainWindow):
         box.open()
 
     def show_about(self) -> None:
-        from engine import __version__
-
         QMessageBox.about(
             self,
             f"About {APP_NAME}",

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QWidget
 
+from editor.ui.generate.control_layer_dialog import edit_control_layer, make_control_from_layer
+from editor.ui.help_dialogs import open_shortcuts, open_user_guide, show_log_file
 from editor.ui.tools_bridge import TOOL_NAMES
 
 if TYPE_CHECKING:
@@ -113,44 +115,37 @@ def create_menus(window: MenuWindow) -> QMenu:
 
 
 class Dialogs:
-    """The menus' dialogs of one window, each loaded when first opened (start-up time)."""
+    """The menus' dialogs of one window; the Models and Train dialogs load when first
+    opened (start-up time)."""
 
     def __init__(self, window: QWidget) -> None:
         self._window = window
 
     def models(self) -> None:
+        # ~40 ms (http, ssl, the model manager): loaded when first opened, not at start-up
         from editor.ui.model_manager.dialog import open_models_dialog
 
         open_models_dialog(self._window)
 
     def train_lora(self) -> None:
+        # ~40 ms (http, ssl, training's modules): loaded when first opened, not at start-up
         from editor.ui.train.dialog import open_train_dialog
 
         open_train_dialog(self._window)
 
     def user_guide(self) -> None:
-        from editor.ui.help_dialogs import open_user_guide
-
         open_user_guide(self._window)
 
     def shortcuts(self) -> None:
-        from editor.ui.help_dialogs import open_shortcuts
-
         open_shortcuts(self._window)
 
     def show_log(self) -> None:
-        from editor.ui.help_dialogs import show_log_file
-
         show_log_file(self._window)
 
     def edit_control_layer(self) -> None:
-        from editor.ui.generate.control_layer_dialog import edit_control_layer
-
         edit_control_layer(self._window)
 
     def make_control_from_layer(self) -> None:
-        from editor.ui.generate.control_layer_dialog import make_control_from_layer
-
         make_control_from_layer(self._window)
 
 

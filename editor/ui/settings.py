@@ -160,13 +160,13 @@ class Settings:
     @property
     def autosave_seconds(self) -> int:
         """Autosave interval for unsaved work (0: off); see editor.recovery."""
-        from editor.recovery import autosave_interval_s
+        from editor.recovery import autosave_interval_s  # recovery loads the .ora I/O: on use
 
         return int(autosave_interval_s(self.qsettings))
 
     @autosave_seconds.setter
     def autosave_seconds(self, value: int) -> None:
-        from editor.recovery import SETTINGS_KEY
+        from editor.recovery import SETTINGS_KEY  # recovery loads the .ora I/O: on use
 
         self.qsettings.setValue(SETTINGS_KEY, int(value))
 
@@ -198,7 +198,7 @@ class Settings:
     @property
     def theme(self) -> str:
         """'dark' (the default) or 'light'; see editor.ui.theme."""
-        from editor.ui.theme import DEFAULT_THEME, THEMES
+        from editor.ui.theme import DEFAULT_THEME, THEMES  # QtWidgets: Settings stays QtCore-only
 
         value = str(self.qsettings.value("window/theme", DEFAULT_THEME) or DEFAULT_THEME)
         return value if value in THEMES else DEFAULT_THEME

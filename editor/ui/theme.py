@@ -9,7 +9,7 @@ sends to every widget as a PaletteChange: switching in Settings takes effect at 
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLayout
+from PySide6.QtWidgets import QApplication, QLayout, QStyleFactory
 
 THEMES: dict[str, str] = {"dark": "Dark", "light": "Light"}
 DEFAULT_THEME = "dark"
@@ -60,8 +60,6 @@ def dark_palette() -> QPalette:
 
 def palette_for(theme: str) -> QPalette:
     if theme == "light":
-        from PySide6.QtWidgets import QStyleFactory
-
         style = QStyleFactory.create("Fusion")
         return style.standardPalette() if style is not None else QPalette()
     return dark_palette()

@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
 
 from editor.model.control_layers import set_layer_control
 from editor.model.control_role import ControlRole
+from editor.ui.busy import run_busy
+from engine.control.preprocess import preprocess
 from engine.control.spec import CONTROL_KINDS
 
 if TYPE_CHECKING:
@@ -181,9 +183,6 @@ def make_control_from_layer(window: DocumentView) -> ControlLayerDialog | None:
 def add_control_from_layer(window: DocumentView, layer, role: ControlRole | None):
     """The preprocessed `layer` (its bounds) as a new control layer above it; one undo step.
     The preprocessor runs on a helper thread, on a copy of the pixels."""
-    from editor.ui.busy import run_busy
-    from engine.control.preprocess import preprocess
-
     doc = window.document
     if doc is None or role is None or not doc.contains(layer):
         return None

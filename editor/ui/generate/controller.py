@@ -34,11 +34,15 @@ from editor.ui.generate.candidates import Candidate, CandidatesStrip
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.jobs import JobCoordinator, JobEvents, JobKind
+from editor.ui.servers.page import server_urls, servers_enabled
 from editor.ui.settings import Settings
+from engine.comfy.engine import native_size
+from engine.core.errors import EngineError
 from engine.generation_settings import GenerationSettings
 from engine.history.recorder import BackgroundRecorder, Ticket
 from engine.jobs import FILL_NATIVE, JobError, PreparedJob, prepare_job
 from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
+from engine.models import resolve_model
 from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -81,14 +85,8 @@ def whole_picture_later(doc: Document) -> Callable[[], np.ndarray]:
 def native_size_for(model: str, settings: Settings) -> int:
     """The model's native resolution without loading it (512 when it cannot be told;
     the engine then reports the real problem when the job runs)."""
-    from editor.ui.servers.page import server_urls, servers_enabled
-    from engine.core.errors import EngineError
-    from engine.models import resolve_model
-
     # A server's checkpoint: only its file name can tell (engine.comfy.engine.native_size).
     if servers_enabled(settings) and server_urls(settings):
-        from engine.comfy.engine import native_size
-
         return native_size(model)
     try:
         return resolve_model(model, settings.model_dirs).native_size

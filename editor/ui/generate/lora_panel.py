@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from editor.ui.theme import tidy
 from engine.core.errors import ModelError
 from engine.lora.library import MAX_WEIGHT, MIN_WEIGHT, LoraInfo, discover_loras
+from engine.models import resolve_model
 
 _STEPS = 100  # slider steps per 1.0 of weight
 
@@ -117,8 +118,6 @@ class LoraPanel(QWidget):
 
     def set_model(self, model_path: str) -> None:
         """List the LoRAs that fit the model at `model_path` (all, if it is unreadable)."""
-        from engine.models import resolve_model
-
         if self.remote is not None:  # generation runs on servers: theirs, not ours
             self._available = list(self.remote)
             self._fill_combo()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QObject, QPoint, QRect, QTimer, Signal
 
 from editor.model.control_layers import (
@@ -36,6 +37,7 @@ from editor.ui.generate.controller import GenerationController, box_to_rect, nat
 from editor.ui.jobs import JobEvents, JobKind
 from editor.ui.live.panel import LivePanel
 from editor.ui.live.scheduler import LiveScheduler
+from engine.core.paths import user_data_dir
 from engine.generation_settings import GenerationSettings
 from engine.jobs import JobError, PreparedJob, prepare_job
 from engine.request import GenerationResult
@@ -92,8 +94,6 @@ class FrameRecorder:
 
 
 def _write_png(path: Path, rgba: np.ndarray) -> None:
-    from PIL import Image
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgba, "RGBA").save(path)
@@ -102,8 +102,6 @@ def _write_png(path: Path, rgba: np.ndarray) -> None:
 
 
 def default_frames_folder() -> Path:
-    from engine.core.paths import user_data_dir
-
     return user_data_dir() / "live-frames" / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from editor.ui.background import run_in_background
 from engine.comfy import tokens
+from engine.comfy.pool import ServerPool
 from engine.comfy.server import normalise_url, plain_http_warning
 
 ENABLED_KEY = "servers/enabled"
@@ -131,8 +132,6 @@ class ServersPage(QWidget):
     @staticmethod
     def _run_test(pairs: list[tuple[str, str]]) -> str:
         """One line per server (the worker thread: touches no widget)."""
-        from engine.comfy.pool import ServerPool
-
         lines = []
         for server, info, error in ServerPool(pairs).check_all():
             if info is None:

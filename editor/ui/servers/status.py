@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from editor.ui.servers.page import configured_servers
 from editor.ui.theme import tidy
 from engine.comfy import health
 from engine.comfy.health import HealthMonitor, ServerState, offered_checkpoints, offered_loras
@@ -120,8 +121,6 @@ class ServerController(QObject):
     def refresh_models(self) -> bool:
         """Follow Settings > Servers. True when the servers own the model picker (its
         list comes with the next report); False when the caller lists local models."""
-        from editor.ui.servers.page import configured_servers
-
         servers = configured_servers(self.window.settings)
         if servers != self.servers:
             self._restart(servers)

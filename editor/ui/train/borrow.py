@@ -14,6 +14,7 @@ from typing import Any
 
 from editor.ui.jobs import JobCoordinator, JobKind
 from engine.core.errors import Cancelled
+from engine.training.shared_model import borrow
 
 # cancel() -> the borrowed pipeline, or None: load a copy of the model.
 Waiter = Callable[[Callable[[], bool]], Any]
@@ -31,8 +32,6 @@ def borrow_loaded_model(jobs: JobCoordinator, model: str, device: str | None) ->
     done = threading.Event()
 
     def task(engine: Any, _progress: Any, _cancel: Any) -> list:
-        from engine.training.shared_model import borrow
-
         try:
             box["pipe"] = borrow(engine, model, device)
         finally:

@@ -47,6 +47,7 @@ from engine.core.errors import EngineError
 from engine.core.paths import user_models_dir
 from engine.training.data import DEFAULT_TEMPLATE, caption_for, caption_words, picture_files
 from engine.training.settings import PRESETS, TrainingSettings
+from engine.training.trainer import work_dir
 
 SAMPLE_SIZE = 192
 # A file name the loras folder and the <lora:name> prompt tag both accept.
@@ -80,8 +81,6 @@ def folder_problem(folder: str, concept: str, template: str) -> tuple[int, str |
 
 def _checkpoint_step(out: Path) -> int:
     """The step a cancelled run of `out` stopped at (0: none to continue)."""
-    from engine.training.trainer import work_dir
-
     try:
         state = json.loads((work_dir(out) / "state.json").read_text(encoding="utf-8"))
         return int(state.get("step", 0))

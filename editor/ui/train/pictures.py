@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image, ImageOps
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
@@ -32,8 +33,6 @@ SHOWN_ROLE = Qt.ItemDataRole.UserRole + 1  # the caption as last shown, to tell 
 
 def thumbnail(path: Path, size: int = THUMB) -> QImage:
     """The picture scaled to fit size x size (transparency on white), or a null image."""
-    from PIL import Image, ImageOps
-
     try:
         with Image.open(path) as im:
             im.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a fraction of the size
