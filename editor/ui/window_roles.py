@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QStatusBar, QWidget
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QDockWidget, QStatusBar, QWidget
 
     from editor.model.document import Document
     from editor.ui.settings import Settings
@@ -43,3 +44,12 @@ class DocumentHost(DocumentView, Protocol):
     settings: Settings
 
     def set_document(self, document: Document, path: Path | None, source: str | None) -> None: ...
+
+
+class DockHost(Messages, Protocol):
+    """Takes docks (a QMainWindow): in a dock area, or as a tab beside a dock it has."""
+
+    layers_dock: QDockWidget
+
+    def addDockWidget(self, area: Qt.DockWidgetArea, dock: QDockWidget) -> None: ...
+    def tabifyDockWidget(self, first: QDockWidget, second: QDockWidget) -> None: ...

@@ -9,12 +9,14 @@ as a layer (from its file, or regenerated when the file is gone) and open the fi
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
 from editor.ui.generations.panel import GenerationHistoryPanel
+from editor.ui.window_roles import DockHost
 from engine.history.config import open_history
 from engine.history.pictures import needs_pictures
 from engine.history.replay import MissingInputsError, recorded_job
@@ -22,7 +24,8 @@ from engine.history.store import Entry
 from engine.request import GenerationRequest
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.generate.controller import GenerationController
+    from editor.ui.generate.panel import GenerationPanel
 
 # What "Use parameters" copies from an entry into the Generate panel.
 USED_PARAMETERS = (
@@ -31,10 +34,21 @@ USED_PARAMETERS = (
 )  # fmt: skip
 
 
-def add_generations_dock(window: MainWindow) -> QDockWidget:
+class GenerationsWindow(DockHost, Protocol):
+    """What the Generations dock uses of the main window."""
+
+    history_dock: QDockWidget
+    generation: GenerationController
+    generation_panel: GenerationPanel
+
+    def import_layer(self, path: Path | str | None = None) -> bool: ...
+    def open_path(self, path: Path | str | None) -> bool: ...
+
+
+def add_generations_dock(window: GenerationsWindow) -> QDockWidget:
     """Create the Generations dock beside Layers and History, wired to `window`."""
     panel = GenerationHistoryPanel(open_history(force=True))
-    dock = QDockWidget("Generations", window)
+    dock = QDockWidget("Generations", window.window())
     dock.setObjectName("generationsDock")
     dock.setWidget(panel)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)

@@ -8,19 +8,28 @@ the installed LoRAs whenever the model changes.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, SignalInstance
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
 from editor.ui.dock_layout import give_room, keep_in_view, scrolling
 from editor.ui.live.mode import LiveController
 from editor.ui.live.panel import LivePanel
+from editor.ui.window_roles import DockHost
+from engine.core.errors import EngineError
+from engine.lora.library import discover_loras
+from engine.models import resolve_model
 from engine.speed_presets import speed_presets
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.model.document import Document
+    from editor.ui.generate.controller import GenerationController
+    from editor.ui.generate.panel import GenerationPanel
+    from editor.ui.settings import Settings
+    from editor.ui.tools_bridge import ToolsBridge
 
 log = logging.getLogger(__name__)
 LIVE_SHORTCUT = "Ctrl+L"
@@ -28,12 +37,6 @@ LIVE_SHORTCUT = "Ctrl+L"
 
 def installed_presets(model: str, extra_dirs) -> list:
     """Speed presets for `model` from the LoRA files that fit it (headers only)."""
-    from pathlib import Path
-
-    from engine.core.errors import EngineError
-    from engine.lora.library import discover_loras
-    from engine.models import resolve_model
-
     try:
         info = resolve_model(model, extra_dirs)
         stems = [lora.name for lora in discover_loras(extra_dirs, info)]
@@ -44,11 +47,26 @@ def installed_presets(model: str, extra_dirs) -> list:
     return speed_presets(stems, name)
 
 
-def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
+class LiveWindow(DockHost, Protocol):
+    """What the Live dock uses of the main window (a QMainWindow: `give_room` resizes
+    its dock columns)."""
+
+    document: Document | None
+    document_replaced: SignalInstance  # (Document)
+    settings: Settings
+    generation: GenerationController
+    generation_panel: GenerationPanel
+    generation_dock: QDockWidget
+    tools: ToolsBridge
+
+    def addAction(self, action: QAction) -> None: ...
+
+
+def add_live_dock(window: LiveWindow) -> tuple[QDockWidget, LiveController]:
     """Create the Live dock under Generate and the Live actions, wired to `window`; the
     controller keeps the actions as `.actions` (toggle, apply)."""
     panel = LivePanel()
-    dock = QDockWidget("Live", window)
+    dock = QDockWidget("Live", window.window())
     dock.setObjectName("liveDock")
     scroll = scrolling(panel)
     keep_in_view(scroll, panel.live_button, panel.apply_button, panel.display_combo)
@@ -58,7 +76,7 @@ def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
     # (split under it, both needed scrolling at 1280x800); turning Live on shows the tab.
     window.tabifyDockWidget(window.layers_dock, dock)
     window.layers_dock.raise_()
-    live = LiveController(panel, window.generation, busy=window.tools.busy, parent=window)
+    live = LiveController(panel, window.generation, busy=window.tools.busy, parent=window.window())
 
     def make_room() -> None:
         chrome = max(dock.height() - scroll.height(), 0)  # title bar
@@ -71,14 +89,14 @@ def add_live_dock(window: MainWindow) -> tuple[QDockWidget, LiveController]:
     dock.visibilityChanged.connect(lambda shown: QTimer.singleShot(0, make_room) if shown else None)
     panel.display_changed.connect(lambda _display: QTimer.singleShot(0, make_room))
 
-    toggle = QAction("&Live Painting", window)
+    toggle = QAction("&Live Painting", window.window())
     toggle.setObjectName("action_live")
     toggle.setCheckable(True)
     toggle.setShortcut(QKeySequence(LIVE_SHORTCUT))
     toggle.toggled.connect(live.set_enabled)
     toggle.toggled.connect(lambda on: dock.raise_() if on else None)
     panel.live_button.toggled.connect(toggle.setChecked)
-    apply = QAction("&Apply Live Result", window)
+    apply = QAction("&Apply Live Result", window.window())
     apply.setObjectName("action_live_apply")
     apply.triggered.connect(live.apply)
     for action in (toggle, apply):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
@@ -23,12 +23,17 @@ from PySide6.QtCore import QObject, QRect, Signal
 from editor.model.document import Document
 from editor.model.layer import Layer
 from editor.ui.jobs import JobEvents, JobKind
+from editor.ui.window_roles import DocumentView
 from engine.jobs import build_request
 from engine.metadata import PARAMETERS_KEY
+from engine.region import resize_mask
 from engine.request import Box
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.canvas_view import CanvasView
+    from editor.ui.generate.controller import GenerationController
+    from editor.ui.generate.panel import GenerationPanel
+    from editor.ui.settings import Settings
     from editor.ui.upscale.dialog import UpscaleChoice, UpscaleDialog
     from engine.upscale.run import UpscaleResult
 
@@ -69,8 +74,6 @@ def plan_upscale(doc: Document, choice: UpscaleChoice) -> UpscalePlan:
 
 def apply_upscale(plan: UpscalePlan, result: UpscaleResult) -> Layer:
     """One undo step: the image scaled to the new size, the upscaled pixels on top."""
-    from engine.region import resize_mask
-
     doc, choice, target = plan.document, plan.choice, plan.target
     rgba = result.rgba
     if plan.selection is not None:
@@ -85,14 +88,25 @@ def apply_upscale(plan: UpscalePlan, result: UpscaleResult) -> Layer:
         )
 
 
+class UpscaleWindow(DocumentView, Protocol):
+    """What `UpscaleController` uses of the main window."""
+
+    settings: Settings
+    generation: GenerationController
+    generation_panel: GenerationPanel
+    canvas: CanvasView
+
+    def activateWindow(self) -> None: ...
+
+
 class UpscaleController(QObject):
     """Opens the dialog, runs the job as an engine task with its progress in the Generate
     panel, applies or drops its result."""
 
     applied = Signal(object)  # the new Layer
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: UpscaleWindow) -> None:
+        super().__init__(window.window())
         self.window = window
         self.dialog: UpscaleDialog | None = None
         self._job: int | None = None
@@ -132,7 +146,9 @@ class UpscaleController(QObject):
             log.warning("looking for upscalers failed: %s", e)
             found = []
         prompt = w.generation_panel.settings().prompt
-        dialog = UpscaleDialog(doc.width, doc.height, found, prompt, doc.has_selection(), w)
+        dialog = UpscaleDialog(
+            doc.width, doc.height, found, prompt, doc.has_selection(), w.window()
+        )
         dialog.start_requested.connect(self.start)
         dialog.finished.connect(self._dialog_closed)
         self.dialog = dialog
@@ -140,6 +156,7 @@ class UpscaleController(QObject):
         return dialog
 
     def start(self, choice: UpscaleChoice) -> int | None:
+        # the upscale modules (with the local engine's) load on first use: start-up time
         from engine.upscale.run import UpscaleJob, run_upscale
 
         w, dialog = self.window, self.dialog
