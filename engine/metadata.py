@@ -92,6 +92,8 @@ def format_parameters(
     for i, control in enumerate(request.controls):
         fields[f"ControlNet {i}"] = control_parameters(control)
     fields["Mode"] = request.mode
+    if request.precision != "auto":  # what the engine computed in (it records its choice)
+        fields["Precision"] = request.precision
     fields.update(extra or {})
     fields["Version"] = f"overpaint {__version__}"
     line = ", ".join(f"{key}: {quote(value)}" for key, value in fields.items())
@@ -285,6 +287,8 @@ def request_from_parameters(text: str) -> GenerationRequest | None:
         changes["scheduler"] = sampler
     if fields.get("Model"):
         changes["model"] = fields["Model"]
+    if fields.get("Precision") in ("fp32", "bf16", "fp16"):
+        changes["precision"] = fields["Precision"]
     keys = [k for k in fields if re.fullmatch(r"ControlNet \d+", k)]
     controls = [
         spec_from_parameters(fields[k]) for k in sorted(keys, key=lambda k: int(k.split()[1]))

@@ -73,6 +73,9 @@ class GenerationRequest:
     # engine's patches are never marked: whoever writes the whole picture embeds it (the
     # CLI after compositing, the editor's export), where a reader can find it.
     watermark: bool = True
+    # On a CPU: "auto" (bf16 where this processor computes it faster), "fp32" or "bf16"
+    # (engine.core.precision). The engine records what it used, so a rerun repeats it.
+    precision: str = "auto"
     options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     # ControlNet / T2I-Adapter guidance; images in GenerationInputs.controls (same order).
     controls: tuple[ControlSpec, ...] = ()
@@ -88,6 +91,8 @@ class GenerationRequest:
         data = json.loads(text)
         names = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in names}
+        # Records from before the precision policy were made in fp32 on a CPU.
+        data.setdefault("precision", "fp32")
         if data.get("region") is not None:
             data["region"] = Box(**data["region"])
         data["loras"] = tuple((str(n), float(w)) for n, w in data.get("loras", ()))

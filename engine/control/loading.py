@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.control.models import ControlModelInfo, adapter_type
 from engine.core.errors import ModelError
+from engine.core.precision import fast_layout
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class ControlCache:
                 model = model.to(device=device)
                 if model.dtype != dtype:
                     model = model.to(dtype=dtype)
-                self._models[key] = model
+                self._models[key] = fast_layout(model)
             out.append(self._models[key])
         return out
 

@@ -27,6 +27,7 @@ from engine.base import (
 from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
 from engine.core.errors import Cancelled, OutOfMemoryError
+from engine.local.result_checks import InvalidNumbers, check_decoded, check_latents
 from engine.local.warm import WarmParts, tiny_vae_dir
 from engine.lora.library import lora_metadata
 from engine.models import ModelInfo, resolve_model
@@ -54,6 +55,8 @@ class Engine(EngineBase):
         self._hash: str | None = None
         self.warm = WarmParts()  # schedulers, prompt embeddings: no set-up cost per job
         self._controls = ControlCache()  # control models, kept between jobs
+        self.precision = ""  # what the loaded model computes in: "fp32", "bf16" or "fp16"
+        self._notes: list[str] = []  # warnings for the next job's results
 
     # -- model management -------------------------------------------------------
 
@@ -82,12 +85,15 @@ class Engine(EngineBase):
         # Keyed on what the request asks for, not on the automatic choice: free VRAM drops
         # once the model is loaded, and re-deciding from it would reload on every job.
         explicit = tuple(sorted((k, str(options[k])) for k in POLICY_OPTIONS if k in options))
-        key = (info.path.resolve(), info.family, explicit)
+        key = (info.path.resolve(), info.family, explicit, request.precision)
         if self._base is not None and self._policy_key == key:
             return info
         self.unload()
-        policy = choose_device(info.family, options)
+        policy = choose_device(info.family, options, request.precision)
+        if policy.warning:
+            self._notes.append(policy.warning)
         self._base = load_pipeline(info, policy, self.config_root)
+        self.precision = policy.precision
         self.info = info
         self._policy_key = key
         self._scheduler_config = dict(self._base.scheduler.config)
@@ -133,7 +139,17 @@ class Engine(EngineBase):
         cancel: CancelCheck,
     ) -> list[GenerationResult]:
         with self.failures(request):
-            return self._run_diffusion(request, inputs, on_progress, cancel)
+            try:
+                return self._run_diffusion(request, inputs, on_progress, cancel)
+            except InvalidNumbers as e:
+                if self.precision != "bf16":
+                    raise
+                # bf16 has fp32's range, so this is rare (a LoRA or VAE on the edge); the
+                # job's result must not depend on it: this job runs again in fp32.
+                log.warning("%s in bf16 with %s; running the job again in fp32", e, request.model)
+                return self._run_diffusion(
+                    request.replace(precision="fp32"), inputs, on_progress, cancel
+                )
 
     def _run_diffusion(
         self,
@@ -148,6 +164,8 @@ class Engine(EngineBase):
         prepared = prepare_inputs(request, inputs)
         verified_specs(request, inputs)  # a missing control image fails before loading
         info = self.load(request)
+        request = request.replace(precision=self.precision)  # recorded: a rerun repeats it
+        notes, self._notes = tuple(self._notes), []
         pipe = self.pipeline_for(mode)
         apply_loras(pipe, request.loras, self.extra_dirs, info.name)
         lora_fields = lora_metadata(request.loras, self.extra_dirs)
@@ -198,7 +216,7 @@ class Engine(EngineBase):
                 sample_request = sample_request.replace(controls=control.specs)
             results.append(
                 plan.result(
-                    rgb, sample_request, info.name, self._hash, lora_fields, tuple(warnings)
+                    rgb, sample_request, info.name, self._hash, lora_fields, (*warnings, *notes)
                 )
             )
         return results
@@ -248,7 +266,6 @@ class Engine(EngineBase):
         import torch
 
         from engine.local.preview import preview_image
-        from engine.local.result_checks import check_decoded, check_latents
 
         index, n_samples = sample
         pipe.scheduler = self.warm.scheduler(scheduler, self._scheduler_config)

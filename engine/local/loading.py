@@ -12,13 +12,14 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.core.devices import dtype_keyword
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir
+from engine.core.precision import DTYPES, SHORT, fast_layout, resolve_cpu_precision
 from engine.discovery import MODEL_CONFIGS_DIR
 from engine.metadata import file_hash
 from engine.models import ModelInfo
@@ -46,11 +47,18 @@ POLICY_OPTIONS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class DevicePolicy:
     device: str  # "cuda" | "mps" | "cpu"
-    dtype: str  # "float16" | "float32"
+    dtype: str  # "float16" | "bfloat16" | "float32"
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
     free_vram_gib: float | None = None
+    # Said once to the user (bf16 asked for on a CPU that only emulates it).
+    warning: str | None = field(default=None, compare=False)
+
+    @property
+    def precision(self) -> str:
+        """The short name the request records: "fp32", "bf16" or "fp16"."""
+        return SHORT[self.dtype]
 
 
 def _truthy(value: Any) -> bool:
@@ -59,11 +67,15 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def choose_device(family: str, options: dict[str, Any] | None = None) -> DevicePolicy:
-    """CUDA fp16 > MPS fp16 > CPU fp32, with low-memory switches from free VRAM.
+def choose_device(
+    family: str, options: dict[str, Any] | None = None, precision: str = "auto"
+) -> DevicePolicy:
+    """CUDA fp16 > MPS fp16 > CPU in bf16 or fp32 (engine.core.precision), with low-memory
+    switches from free VRAM.
 
     options may force "device", "dtype" and each switch ("attention_slicing",
-    "vae_tiling", "cpu_offload"); anything not given is decided automatically.
+    "vae_tiling", "cpu_offload"); anything not given is decided automatically. On a CPU,
+    `precision` ("auto", "fp32" or "bf16") decides the dtype.
     """
     import torch
 
@@ -78,10 +90,12 @@ def choose_device(family: str, options: dict[str, Any] | None = None) -> DeviceP
             device = "cpu"
     if device not in ("cuda", "mps", "cpu") and not device.startswith("cuda:"):
         raise InvalidRequestError(f"Unknown device {device!r}; use cuda, mps or cpu.")
-    # Half precision convolutions are not implemented on CPU.
-    dtype = str(options.get("dtype") or ("float32" if device == "cpu" else "float16"))
+    dtype = str(options.get("dtype") or "float16")
+    warning = None
     if device == "cpu":
-        dtype = "float32"
+        # Half precision convolutions are not implemented on CPU; bf16 ones are.
+        cpu_precision, warning = resolve_cpu_precision(precision)
+        dtype = DTYPES[cpu_precision]
     free = None
     switches = {"attention_slicing": False, "vae_tiling": False, "cpu_offload": False}
     if device.startswith("cuda"):
@@ -98,7 +112,7 @@ def choose_device(family: str, options: dict[str, Any] | None = None) -> DeviceP
             switches[key] = _truthy(options[key])
     if device == "cpu":
         switches["cpu_offload"] = False
-    return DevicePolicy(device=device, dtype=dtype, free_vram_gib=free, **switches)
+    return DevicePolicy(device=device, dtype=dtype, free_vram_gib=free, warning=warning, **switches)
 
 
 def _pipeline_classes(family: str) -> tuple[Any, Any, Any]:
@@ -197,6 +211,9 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
     if getattr(pipe, "safety_checker", None) is not None:
         pipe.safety_checker = None
     apply_memory_policy(pipe, policy)
+    for name in ("unet", "vae"):
+        if getattr(pipe, name, None) is not None:
+            fast_layout(getattr(pipe, name))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -25,12 +25,16 @@ BLANK_IMAGE = (
 )
 
 
+class InvalidNumbers(EngineError):
+    """The model's numbers overflowed: NaN or infinite latents, or a broken decode."""
+
+
 def check_latents(latents: Any) -> None:
     """Raise EngineError if a latent tensor holds NaN or infinity (torch tensor)."""
     import torch
 
     if not bool(torch.isfinite(latents).all()):
-        raise EngineError(INVALID_LATENTS)
+        raise InvalidNumbers(INVALID_LATENTS)
 
 
 def check_decoded(image: np.ndarray) -> np.ndarray:
@@ -41,8 +45,8 @@ def check_decoded(image: np.ndarray) -> np.ndarray:
     overflowing decoder gives (all black or all white).
     """
     if not np.isfinite(image).all():
-        raise EngineError(INVALID_PIXELS)
+        raise InvalidNumbers(INVALID_PIXELS)
     out = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     if out.size > 64 and out.min() == out.max():
-        raise EngineError(BLANK_IMAGE)
+        raise InvalidNumbers(BLANK_IMAGE)
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.devices import dtype_keyword
+from engine.core.precision import fast_layout
 from engine.schedulers import canonical_name, make_scheduler
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ class WarmParts:
 
             if vae_dir not in self._tiny_vae:
                 vae = AutoencoderTiny.from_pretrained(str(vae_dir), local_files_only=True)
-                self._tiny_vae[vae_dir] = vae.to(pipe.device, dtype=pipe.unet.dtype).eval()
+                vae = vae.to(pipe.device, dtype=pipe.unet.dtype).eval()
+                self._tiny_vae[vae_dir] = fast_layout(vae)
                 log.info("live previews decode with the tiny VAE in %s", vae_dir)
 
             # The dtype keeps from_pipe from casting the shared modules to float32.

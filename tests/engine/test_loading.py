@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.core.precision import machine_precision
 from engine.discovery import MODEL_CONFIGS_DIR
 from engine.local.engine import Engine
 from engine.local.loading import DevicePolicy, choose_device, load_pipeline
@@ -27,7 +28,7 @@ CPU = DevicePolicy(device="cpu", dtype="float32")
 def _request(model: Path | str, **changes: object) -> GenerationRequest:
     base = GenerationRequest(
         mode="txt2img", prompt="a blue circle", model=str(model), steps=3, width=64, height=64,
-        seed=4, watermark=False,
+        seed=4, watermark=False, precision="fp32",
     )  # fmt: skip
     return base.replace(**changes)
 
@@ -71,6 +72,7 @@ def _load_as(engine: Engine, info: ModelInfo) -> ModelInfo:
         engine._base = load_pipeline(info, CPU, engine.config_root)
         engine.info = info
         engine._scheduler_config = dict(engine._base.scheduler.config)
+        engine.precision = CPU.precision
     return info
 
 
@@ -106,8 +108,10 @@ def test_switching_models_frees_the_old_one(tiny_model_dir: Path, tmp_path: Path
 
 
 def test_device_policy_cpu_and_overrides() -> None:
-    policy = choose_device("sd1", {"dtype": "float16"})
+    # No fp16 convolutions on a CPU: the CPU precision decides, whatever dtype is asked.
+    policy = choose_device("sd1", {"dtype": "float16"}, "fp32")
     assert (policy.device, policy.dtype, policy.cpu_offload) == ("cpu", "float32", False)
+    assert choose_device("sd1", {"dtype": "float16"}, "bf16").dtype == "bfloat16"
     assert choose_device("sd1", {"attention_slicing": "true"}).attention_slicing is True
 
 
@@ -217,7 +221,7 @@ def test_derived_pipelines_keep_the_base_dtype(tiny_model_dir: Path) -> None:
         assert base.unet.dtype == torch.float16 and base.vae.dtype == torch.float16
 
 
-def test_bundled_demo_model_is_the_default_and_runs_on_cpu_in_float32() -> None:
+def test_bundled_demo_model_is_the_default_and_runs_on_cpu_in_the_machines_precision() -> None:
     from engine.models import DEMO_MODEL_DIR, resolve_model
     from engine.schedulers import SCHEDULER_NAMES
 
@@ -237,7 +241,10 @@ def test_bundled_demo_model_is_the_default_and_runs_on_cpu_in_float32() -> None:
     first = engine.run(req)[0]
     assert first.rgba.shape == (info.native_size, info.native_size, 4)
     assert "Model: Overpaint demo (shapes)" in first.parameters
-    assert {p.dtype for p in engine._base.unet.parameters()} == {torch.float32}
+    chosen = machine_precision().choice
+    assert f"Precision: {chosen}" in first.parameters and first.request.precision == chosen
+    expected = {"fp32": torch.float32, "bf16": torch.bfloat16}[chosen]
+    assert {p.dtype for p in engine._base.unet.parameters()} == {expected}
     assert np.array_equal(engine.run(req)[0].rgba, first.rgba)
     # Every sampler works with the demo's v-prediction, zero-terminal-SNR schedule.
     for name in SCHEDULER_NAMES:
