@@ -81,6 +81,66 @@ def measure_p18(ctx: Context) -> Result:
             server.stop()
 
 
+def measure_p24(ctx: Context) -> Result:
+    """Overpaint's local engine (auto precision) ÷ ComfyUI on the same CPU threads, for the
+    same SD 1.5-shaped checkpoint and job: ComfyUI with its default CPU settings, then with
+    its own --bf16-unet."""
+    import os
+
+    from engine.comfy.server import ComfyServer
+    from engine.comfy.workflow import WorkflowPlan, build_workflow
+    from engine.local.engine import Engine
+    from tests.bench.cpu_speed import sd15_checkpoint
+    from tests.comfy.servers import ComfyProcess, build_comfy
+
+    full = ctx.profile.name == "full"
+    size, steps = (512, 20) if full else (256, 10)
+    threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    checkpoint = sd15_checkpoint(ctx.work / "p23")
+    request = _request(1).replace(
+        model=str(checkpoint), width=size, height=size, steps=steps, precision="auto"
+    )
+    engine = Engine()
+    engine.run(request.replace(steps=1))  # loaded and warm
+    ratios: dict[str, float] = {}
+    lines = []
+    cache = build_comfy()
+    try:
+        for label, flags in (("default", ()), ("--bf16-unet", ("--bf16-unet",))):
+            server = ComfyProcess(cache, checkpoint, ctx.work / f"p24{label}", threads, flags)
+            server.start().wait()
+            try:
+                direct = ComfyServer(server.url)
+                plan = WorkflowPlan(checkpoint.name, size, size, "euler", "normal")
+                direct.run(build_workflow(request.replace(steps=1), plan))  # loaded
+                ours_s, theirs_s = [], []
+                for rep in range(2 if full else 1):
+                    seed = 10 + rep
+                    t0 = time.perf_counter()
+                    engine.run(request.replace(seed=seed))
+                    t1 = time.perf_counter()
+                    direct.run(build_workflow(request.replace(seed=seed), plan))
+                    ours_s.append(t1 - t0)
+                    theirs_s.append(time.perf_counter() - t1)
+            finally:
+                server.stop()
+            ratios[label] = median(ours_s) / median(theirs_s)
+            lines.append(
+                f"ComfyUI {label}: Overpaint {median(ours_s):.1f} s, ComfyUI "
+                f"{median(theirs_s):.1f} s, ratio {ratios[label]:.2f}"
+            )
+    finally:
+        engine.unload()
+    ok = ratios["default"] <= 0.4 and ratios["--bf16-unet"] <= 0.9
+    detail = (
+        f"txt2img {size}², {steps} steps, SD 1.5-shaped checkpoint, {threads} torch threads "
+        f"on both sides, Overpaint in auto precision ({engine.precision or 'auto'}); "
+        + "; ".join(lines)
+    )
+    return Result("P24", "against ComfyUI on a CPU", ratios["default"],
+                  "≤ 0.4 (default), ≤ 0.9 (--bf16-unet)", ok, detail)  # fmt: skip
+
+
 def measure_p19(ctx: Context) -> Result:
     from engine.comfy.engine import ComfyEngine
 

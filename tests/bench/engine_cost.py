@@ -107,6 +107,8 @@ def window_request(ctx: Context, model: Path, size: int, steps: int):
     if len(submitted) != 1:
         raise RuntimeError(f"the window submitted {len(submitted)} jobs for one Generate")
     request, inputs = submitted[0]
+    # Overhead is measured in fp32, like the plain pipeline; what bf16 buys is P23.
+    request = request.replace(precision="fp32")
     if request.mode != "txt2img" or request.scheduler != "Euler a" or request.n_samples != 1:
         raise RuntimeError(f"the window did not submit a one-sample Euler a txt2img: {request}")
     return request, inputs

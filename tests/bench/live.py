@@ -128,7 +128,7 @@ def measure_p11(ctx: Context) -> Result:
         f"p90 {percentile(latencies, 90):.3f} s, max {max(latencies):.3f} s, "
         f"min {min(latencies):.3f} s; {jobs} live jobs submitted in all"
     ]
-    return Result("P11", "live latency", p50, "≤ 0.5", p50 <= 0.5, detail, extra)
+    return Result("P11", "live latency", p50, "≤ 0.1", p50 <= 0.1, detail, extra)
 
 
 def measure_p12(ctx: Context) -> Result:

@@ -55,8 +55,16 @@ def free_port() -> int:
 class ComfyProcess:
     """One ComfyUI server on 127.0.0.1 with the test checkpoint installed."""
 
-    def __init__(self, cache: Path, checkpoint: Path, base: Path, threads: int = 1) -> None:
+    def __init__(
+        self,
+        cache: Path,
+        checkpoint: Path,
+        base: Path,
+        threads: int = 1,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.cache, self.base, self.threads = cache, base, threads
+        self.extra_args = extra_args  # e.g. ("--bf16-unet",)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         models = base / "models" / "checkpoints"
@@ -80,6 +88,7 @@ class ComfyProcess:
             "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:",
             "--disable-auto-launch", "--disable-all-custom-nodes",
             "--preview-method", "latent2rgb",  # preview frames over /ws, as users run it
+            *self.extra_args,
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
