@@ -151,6 +151,7 @@ def prepare_job(
     options: Mapping[str, Any] | None = None,
     watermark: bool = True,
     controls: Sequence[LayerControl] = (),
+    precision: str = "auto",
 ) -> PreparedJob:
     """Build the request for a job on the picture's region (see module docstring).
 
@@ -158,7 +159,8 @@ def prepare_job(
     selection) is grown first, the region is planned with the chosen context, the feather
     is the plan's (about a tenth of the mask's diagonal) unless `feather` is set, and an
     "auto" inpaint mode is resolved here, with its default strength. `controls` are the
-    window's visible control layers (see engine.control.jobs).
+    window's visible control layers (see engine.control.jobs). `precision` is the CPU
+    precision ("auto", "fp32" or "bf16"; engine.core.precision) the request asks for.
     """
     if canvas_width <= 0 or canvas_height <= 0:
         raise JobError("The canvas is empty; open or create an image first.")
@@ -212,6 +214,8 @@ def prepare_job(
         mask_blur=plan.feather if feather is None else int(feather),
         feather_inside=source == "selection",
         watermark=watermark,
+        # Classical fill loads no model, so it computes in no model precision.
+        precision="auto" if mode == "fill" else precision,
         options=tuple(sorted((options or {}).items())),
     )
     specs, control_images = layer_controls(controls, ctx, mode)

@@ -1,5 +1,5 @@
-"""Dialogs: settings (theme, models folders, watermark, device, CPU threads, undo memory)
-and the image/canvas size dialog."""
+"""Dialogs: settings (theme, models folders, watermark, device, CPU precision, CPU threads,
+undo memory) and the image/canvas size dialog."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ from PySide6.QtWidgets import (
 from editor.ui.device_choice import DeviceChoice
 from editor.ui.settings import Settings
 from editor.ui.theme import THEMES, apply_theme
+from engine.core.precision import PRECISIONS
+
+# The CPU precision choices as the Settings list shows them.
+PRECISION_CHOICES = tuple((p, "Auto (recommended)" if p == "auto" else p) for p in PRECISIONS)
 
 
 class SettingsDialog(QDialog):
@@ -77,6 +81,19 @@ class SettingsDialog(QDialog):
         self.low_memory_check = QCheckBox("Low memory (attention slicing, VAE tiling)")
         self.low_memory_check.setChecked(settings.low_memory)
         form.addRow("", self.low_memory_check)
+        self.precision_combo = QComboBox()
+        self.precision_combo.setObjectName("precisionCombo")
+        for name, label in PRECISION_CHOICES:
+            self.precision_combo.addItem(label, name)
+        self.precision_combo.setCurrentIndex(
+            max(0, self.precision_combo.findData(settings.precision))
+        )
+        self.precision_combo.setToolTip(
+            "Auto: bf16 where this processor computes it faster, else fp32 (measured once).\n"
+            "bf16 on a processor without bf16 hardware runs slower than fp32.\n"
+            "GPUs always run in fp16. Takes effect on the next job."
+        )
+        form.addRow("CPU precision", self.precision_combo)
         self.threads_spin = QSpinBox()
         self.threads_spin.setRange(0, max(os.cpu_count() or 1, settings.cpu_threads))
         self.threads_spin.setSpecialValueText("Automatic (leave one for the window)")
@@ -144,6 +161,7 @@ class SettingsDialog(QDialog):
         s.watermark = self.watermark_check.isChecked()
         s.device = self.device_combo.currentText()
         s.low_memory = self.low_memory_check.isChecked()
+        s.precision = str(self.precision_combo.currentData())
         s.cpu_threads = self.threads_spin.value()
         s.undo_memory_mb = self.undo_spin.value()
         s.max_image_megapixels = self.max_image_spin.value()

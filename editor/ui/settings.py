@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from engine.core.precision import PRECISIONS
 from engine.generation_settings import GenerationSettings
 
 MAX_RECENT_FILES = 10
@@ -98,6 +99,17 @@ class Settings:
     @device.setter
     def device(self, value: str) -> None:
         self.qsettings.setValue("engine/device", value)
+
+    @property
+    def precision(self) -> str:
+        """CPU precision for every generation request: 'auto' (bf16 where this processor
+        computes it faster, else fp32), 'fp32' or 'bf16' (engine.core.precision)."""
+        value = str(self.qsettings.value("engine/precision", "auto") or "auto").lower()
+        return value if value in PRECISIONS else "auto"
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self.qsettings.setValue("engine/precision", value if value in PRECISIONS else "auto")
 
     @property
     def low_memory(self) -> bool:

@@ -23,6 +23,7 @@ from engine.cli.common import (
     add_engine_options,
     check_out_dir,
     engine_options,
+    print_warnings,
     read_image,
     read_mask,
     run_command,
@@ -243,6 +244,7 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
             width=args.width or info.native_size,
             height=args.height or info.native_size,
             watermark=not args.no_watermark,
+            precision=args.precision,
             options=engine_options(args),
         )
         inputs = GenerationInputs()
@@ -264,13 +266,12 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
             native=info.native_size,
             options=dict(engine_options(args)),
             watermark=not args.no_watermark,
+            precision=args.precision,
         )
         request, inputs = job.request, job.inputs
     request, inputs = attach_controls(args, request, inputs, extra)
     results = make_engine(extra, servers).run(request, inputs, on_progress=Progress())
-    for res in results[:1]:
-        for warning in res.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+    print_warnings(results)
     paths = write_results(results, args.out, base)
     if not args.no_history:
         if warning := record_cli_results(results, paths, base, inputs=inputs):

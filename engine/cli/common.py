@@ -16,6 +16,7 @@ import numpy as np
 from engine.core import images
 from engine.core.errors import EngineError
 from engine.core.log_setup import setup_logging
+from engine.core.precision import PRECISIONS
 from engine.metadata import WATERMARK_KEY, save_png
 from engine.region import apply_patch
 from engine.request import GenerationResult
@@ -136,11 +137,19 @@ class Progress:
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
-    """Where models are, which device runs them, and whether the output is marked."""
+    """Where models are, which device runs them in which precision, and whether the output
+    is marked."""
     p.add_argument(
         "--models-dir", action="append", default=[], type=Path, help="extra models folder"
     )
     p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="on a CPU: auto (bf16 where this processor computes it faster, else fp32), "
+        "fp32 or bf16; GPUs run in fp16",
+    )
     p.add_argument("--low-memory", action="store_true", help="attention slicing + VAE tiling")
     p.add_argument(
         "--no-watermark", action="store_true", help="do not embed the invisible watermark"
@@ -154,6 +163,14 @@ def engine_options(args: argparse.Namespace) -> tuple[tuple[str, object], ...]:
     if getattr(args, "low_memory", False):
         opts += [("attention_slicing", True), ("vae_tiling", True)]
     return tuple(opts)
+
+
+def print_warnings(results: Sequence[GenerationResult]) -> None:
+    """The first result's warnings on stderr (the engine gives each sample the same ones,
+    and a one-time note such as bf16 without hardware comes with the first job only)."""
+    for res in results[:1]:
+        for warning in res.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
 
 
 def setup_cli_logging(debug: bool) -> None:

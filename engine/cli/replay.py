@@ -13,6 +13,7 @@ from engine.cli.common import (
     CliError,
     Progress,
     check_out_dir,
+    print_warnings,
     read_image,
     read_mask,
     write_results,
@@ -76,6 +77,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         request = request.replace(model=args.model)
     engine = make_engine(tuple(args.models_dir), servers_from_args(args))
     results = engine.run(request, inputs, on_progress=Progress())
+    print_warnings(results)  # e.g. a bf16 record replayed where bf16 is only emulated
     for path in write_results(results, args.out, base):
         print(path)
     return 0

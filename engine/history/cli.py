@@ -21,7 +21,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from engine.cli.common import Progress, run_command, setup_cli_logging, write_results
+from engine.cli.common import (
+    Progress,
+    print_warnings,
+    run_command,
+    setup_cli_logging,
+    write_results,
+)
 from engine.core.errors import EngineError
 from engine.history.config import open_history
 from engine.history.recorder import record_cli_results
@@ -173,6 +179,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if args.model:
         request = request.replace(model=args.model)
     results = Engine(tuple(args.models_dir)).run(request, job.inputs, on_progress=Progress())
+    print_warnings(results)  # e.g. a bf16 entry replayed where bf16 is only emulated
     laid, base = written_pictures(job, results)
     paths = write_results(laid, args.out, base)
     if not args.no_history:

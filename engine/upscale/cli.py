@@ -106,7 +106,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         model=args.model,
     )
     request = build_request(
-        "img2img", params, watermark=not args.no_watermark, options=engine_options(args)
+        "img2img",
+        params,
+        watermark=not args.no_watermark,
+        precision=args.precision,
+        options=engine_options(args),
     )
     job = UpscaleJob(width, height, request, refine, args.upscaler, refine_tile=args.tile)
     engine = Engine(tuple(args.models_dir))

@@ -175,11 +175,14 @@ class GenerationController(QObject):
         return stopped
 
     # Jobs ----------------------------------------------------------------------------
-    def prepare(self, params: GenerationSettings, native: int) -> PreparedJob:
+    def prepare(
+        self, params: GenerationSettings, native: int, precision: str | None = None
+    ) -> PreparedJob:
         """The job for the document's region with the panel's `params` (JobError if the
-        document cannot make it). A generation frame drawn past the canvas edge means
-        "extend the picture": the canvas grows to hold it first, until the result is
-        accepted or dropped (editor.ui.generate.outpaint_growth)."""
+        document cannot make it), in the CPU precision of Settings unless `precision` is
+        given. A generation frame drawn past the canvas edge means "extend the picture":
+        the canvas grows to hold it first, until the result is accepted or dropped
+        (editor.ui.generate.outpaint_growth)."""
         doc = self.document
         if doc is None:
             raise JobError("Open or create an image first, then generate.")
@@ -198,6 +201,7 @@ class GenerationController(QObject):
                 options=self.settings.engine_options(),
                 watermark=self.settings.watermark,
                 controls=layer_control_sources(doc),
+                precision=precision or self.settings.precision,
             )
         except JobError:
             self.release_growths()  # no job: the canvas goes back to its size
@@ -238,12 +242,14 @@ class GenerationController(QObject):
             self.settings.set_generation_settings(params)
         return job
 
-    def _job_for(self, params: GenerationSettings) -> PreparedJob | None:
+    def _job_for(
+        self, params: GenerationSettings, precision: str | None = None
+    ) -> PreparedJob | None:
         # Classical fill loads no model: its region does not depend on one.
         fill = params.mode == "fill"
         native = FILL_NATIVE if fill else native_size_for(params.model, self.settings)
         try:
-            return self.prepare(params, native)
+            return self.prepare(params, native, precision)
         except JobError as e:
             self.error.emit(str(e))
             return None
@@ -269,12 +275,13 @@ class GenerationController(QObject):
         elif request.mode == "txt2img" and whole:
             job = PreparedJob(request, GenerationInputs(), "canvas")
         else:
-            # The recorded settings (seed and mode included) on the current picture; the
-            # panel stays as the user set it.
+            # The recorded settings (seed, mode and precision included) on the current
+            # picture; the panel stays as the user set it.
             recorded = dataclasses.asdict(request)
             params = self.panel.settings()
             shared = {f.name for f in dataclasses.fields(params)} & recorded.keys()
-            job = self._job_for(dataclasses.replace(params, **{k: recorded[k] for k in shared}))
+            params = dataclasses.replace(params, **{k: recorded[k] for k in shared})
+            job = self._job_for(params, request.precision)
         return None if job is None else self.submit(job, accept=accept)
 
     def submit(self, job: PreparedJob, accept: bool = False) -> int:

@@ -307,6 +307,7 @@ class LiveController(QObject):
             options=options,
             watermark=False,
             controls=layer_control_sources(doc),
+            precision=self.generation.settings.precision,
         )
 
     def _start_job(self) -> int | None:

@@ -173,6 +173,7 @@ class UpscaleController(QObject):
             "img2img",
             params,
             watermark=w.settings.watermark,
+            precision=w.settings.precision,
             options=tuple(sorted(w.settings.engine_options().items())),
         )
         job = UpscaleJob(
