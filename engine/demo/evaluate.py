@@ -13,7 +13,9 @@ caption changes that half and keeps the other.
 
     python -m engine.demo.evaluate --model resources/models/overpaint-demo --out metrics.json
 
-With --control DIR it judges the demo scribble ControlNet instead (engine.demo.evaluate_control).
+--precision bf16 runs the pipeline in bfloat16 with the engine's layout (channels_last
+convolutions, engine.core.precision.fast_layout), as the local Engine does on a CPU that
+computes bf16 in hardware; the default is float32. With --control DIR it judges the demo scribble ControlNet instead (engine.demo.evaluate_control).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.precision import DTYPES, fast_layout
 from engine.demo.dataset import (
     ANCHORS,
     COLOURS,
@@ -43,6 +46,7 @@ from engine.demo.dataset import (
 from engine.schedulers import make_scheduler
 
 log = logging.getLogger(__name__)
+EVAL_PRECISIONS = ("fp32", "bf16")
 
 _PALETTE_RGB = np.array([PALETTE[c] for c in COLOURS], dtype=np.float32)
 FOREGROUND_DISTANCE = 60.0  # RGB distance from the background that counts as "shape"
@@ -193,7 +197,9 @@ def txt2img_scores(
     guidance: float = 7.0,
     seed: int = 0,
     batch: int = 100,
+    cases: list[dict[str, bool]] | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
+    """Rates over `scenes`; each case's pass/fail per attribute goes into `cases` if given."""
     prompts = [full_caption(s) for s in scenes]
     images = _batched(
         pipe,
@@ -205,7 +211,10 @@ def txt2img_scores(
         num_inference_steps=steps,
         guidance_scale=guidance,
     )
-    return _rates([judge(im, s) for im, s in zip(images, scenes, strict=True)]), images
+    judged = [judge(im, s) for im, s in zip(images, scenes, strict=True)]
+    if cases is not None:
+        cases.extend(judged)
+    return _rates(judged), images
 
 
 def blob_sketch(scene: Scene, size: int, seed: int) -> np.ndarray:
@@ -230,7 +239,12 @@ def blob_sketch(scene: Scene, size: int, seed: int) -> np.ndarray:
 
 
 def img2img_scores(
-    pipe: Any, scenes: list[Scene], size: int, strength: float = 0.7, seed: int = 0
+    pipe: Any,
+    scenes: list[Scene],
+    size: int,
+    strength: float = 0.7,
+    seed: int = 0,
+    cases: list[dict[str, bool]] | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     from diffusers import StableDiffusionImg2ImgPipeline
     from PIL import Image
@@ -249,6 +263,8 @@ def img2img_scores(
         guidance_scale=7.0,
     )
     judged = [judge(im, s) for im, s in zip(images, scenes, strict=True)]
+    if cases is not None:
+        cases.extend(judged)
     # "Cleaner" = the kind is now recognisable as the captioned one, which the blob was not.
     sketch_kinds = [judge(sk, s)["kind"] for sk, s in zip(sketches, scenes, strict=True)]
     rates = _rates(judged)
@@ -257,7 +273,11 @@ def img2img_scores(
 
 
 def inpaint_scores(
-    pipe: Any, scenes: list[Scene], size: int, seed: int = 0
+    pipe: Any,
+    scenes: list[Scene],
+    size: int,
+    seed: int = 0,
+    cases: list[dict[str, bool]] | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Paint a left shape, mask the right half, ask for a different shape on the right."""
     from diffusers import StableDiffusionInpaintPipeline
@@ -298,24 +318,43 @@ def inpaint_scores(
         right = read_picture(np.ascontiguousarray(image[:, half:]))
         follows.append(right.colour == target.shapes[0].colour)
         kept.append(float(np.abs(image[:, :half].astype(int) - base[:, :half]).mean()))
+    if cases is not None:
+        cases.extend({"right_follows_prompt": f} for f in follows)
     rates = {"right_follows_prompt": float(np.mean(follows))}
     rates["left_mean_abs_diff"] = float(np.mean(kept))
     return rates, images
 
 
 def evaluate(
-    pipe: Any, native: int, full: bool = True, scheduler: str = "Euler a", count: int = 100
+    pipe: Any,
+    native: int,
+    full: bool = True,
+    scheduler: str = "Euler a",
+    count: int = 100,
+    cases: dict[str, list[dict[str, bool]]] | None = None,
 ) -> dict:
-    """All figures for one pipeline (on whatever device it sits)."""
+    """All figures for one pipeline (on whatever device and in whatever dtype it sits).
+
+    With `cases` (a dict) each section's per-case pass/fail lands there under its name
+    ("native", "double", …), in the order of the held-out scenes."""
     scenes = heldout_scenes()[:count]
     half = max(1, count // 2)
     with_scheduler(pipe, scheduler)
+    sections = {"native": [], "double": [], "img2img": [], "inpaint": []}
     results: dict[str, Any] = {"scheduler": scheduler, "steps": 20, "guidance": 7.0}
-    results["native"], images = txt2img_scores(pipe, scenes, native)
+    results["native"], images = txt2img_scores(pipe, scenes, native, cases=sections["native"])
     if full:
-        results["double"], _ = txt2img_scores(pipe, scenes[:half], 2 * native, batch=50)
-        results["img2img"], _ = img2img_scores(pipe, scenes[:half], native)
-        results["inpaint"], _ = inpaint_scores(pipe, scenes[:half], native)
+        results["double"], _ = txt2img_scores(
+            pipe, scenes[:half], 2 * native, batch=50, cases=sections["double"]
+        )
+        results["img2img"], _ = img2img_scores(
+            pipe, scenes[:half], native, cases=sections["img2img"]
+        )
+        results["inpaint"], _ = inpaint_scores(
+            pipe, scenes[:half], native, cases=sections["inpaint"]
+        )
+    if cases is not None:
+        cases.update({k: v for k, v in sections.items() if v})
     results["_native_images"] = images
     return results
 
@@ -331,9 +370,36 @@ def grid(images: np.ndarray, columns: int = 10) -> np.ndarray:
     return out
 
 
+def to_precision(pipe: Any, precision: str = "fp32") -> Any:
+    """`pipe` with every module in `precision` ("fp32" | "bf16"), laid out as the local
+    Engine lays them out: UNet, VAE and ControlNet channels_last in bf16 on a CPU."""
+    import torch  # demo tools only: torch takes seconds to import
+
+    if precision not in EVAL_PRECISIONS:
+        raise ValueError(f"precision {precision!r}: use one of {', '.join(EVAL_PRECISIONS)}")
+    pipe.to(dtype=getattr(torch, DTYPES[precision]))
+    for name in ("unet", "vae", "controlnet"):
+        if getattr(pipe, name, None) is not None:
+            fast_layout(getattr(pipe, name))
+    return pipe
+
+
+def load_pipeline(model: Path, precision: str = "fp32", device: str | None = None) -> Any:
+    """The demo model as a plain diffusers pipeline in `precision`, on `device` (CUDA when
+    there is one, else the CPU)."""
+    import torch  # demo tools only: torch takes seconds to import
+    from diffusers import StableDiffusionPipeline  # demo tools only: heavy
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = StableDiffusionPipeline.from_pretrained(
+        str(model), torch_dtype=torch.float32, local_files_only=True
+    ).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return to_precision(pipe, precision)
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
-    from diffusers import StableDiffusionPipeline
     from PIL import Image
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -341,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--native-only", action="store_true")
     parser.add_argument("--scheduler", default="Euler a")
+    parser.add_argument("--precision", choices=EVAL_PRECISIONS, default="fp32")
     parser.add_argument(
         "--control", type=Path, help="judge this scribble ControlNet instead (evaluate_control)"
     )
@@ -349,15 +416,12 @@ def main(argv: list[str] | None = None) -> int:
         from engine.demo import evaluate_control
 
         argv = ["--model", str(args.model), "--control", str(args.control), "--out", str(args.out)]
-        return evaluate_control.main(argv)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    pipe = StableDiffusionPipeline.from_pretrained(
-        str(args.model), torch_dtype=torch.float32, local_files_only=True
-    ).to(device)
-    pipe.set_progress_bar_config(disable=True)
+        return evaluate_control.main([*argv, "--precision", args.precision])
+    pipe = load_pipeline(args.model, args.precision)
     native = json.loads((args.model / "overpaint.json").read_text())["native_resolution"]
     with torch.inference_mode():
         results = evaluate(pipe, native, full=not args.native_only, scheduler=args.scheduler)
+    results["precision"] = args.precision
     Image.fromarray(grid(results.pop("_native_images"))).save(args.out.with_suffix(".png"))
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

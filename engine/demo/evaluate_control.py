@@ -10,7 +10,10 @@ but never a position, so where the shape goes is the scribble's to say:
   (it fills its bounding box) near the scribble, where without the control it is a circle.
 
     python -m engine.demo.evaluate_control --control resources/models/controlnet/NAME \\
-        --out control-metrics.json
+        --out control-metrics.json [--precision bf16]
+
+--precision bf16 runs both pipelines in bfloat16 with the engine's layout (as
+engine.demo.evaluate does); the default is float32.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from engine.demo.evaluate import (
+    EVAL_PRECISIONS,
     _batched,
     classify_kind,
     grid,
     read_picture,
     shape_blobs,
+    to_precision,
     with_scheduler,
 )
 from engine.demo.train_control import (
@@ -80,8 +85,12 @@ def _generate(pipe: Any, prompts: list[str], scribbles: list[np.ndarray] | None)
 
 
 def follow_scores(
-    control_pipe: Any, plain_pipe: Any, scenes: list[ControlScene]
+    control_pipe: Any,
+    plain_pipe: Any,
+    scenes: list[ControlScene],
+    cases: list[dict[str, bool]] | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
+    """Rates over `scenes`; each case's pass/fail per figure goes into `cases` if given."""
     prompts = [s.prompt() for s in scenes]
     targets = [scribble_centre(s, s.kind) for s in scenes]
     images = _generate(control_pipe, prompts, scribbles_for(scenes))
@@ -89,45 +98,57 @@ def follow_scores(
     dist = [centre_distance(im, t) for im, t in zip(images, targets, strict=True)]
     plain_dist = [centre_distance(im, t) for im, t in zip(plain, targets, strict=True)]
     readings = [read_picture(im) for im in images]
+    judged = [
+        {
+            "centre_within_15pct": bool(d <= CENTRE_TOLERANCE),
+            "colour": r.colour == s.colour,
+            "background": r.background == s.background,
+            "kind": r.kind == s.kind,
+            "one_shape": r.blobs == 1,
+            "without_control_centre_within_15pct": bool(pd <= CENTRE_TOLERANCE),
+        }
+        for d, pd, r, s in zip(dist, plain_dist, readings, scenes, strict=True)
+    ]
+    if cases is not None:
+        cases.extend(judged)
 
-    def rate(attribute: str) -> float:
-        pairs = zip(readings, scenes, strict=True)
-        return float(np.mean([getattr(r, attribute) == getattr(s, attribute) for r, s in pairs]))
+    def rate(key: str) -> float:
+        return float(np.mean([j[key] for j in judged]))
 
     rates = {
-        "centre_within_15pct": float(np.mean(np.array(dist) <= CENTRE_TOLERANCE)),
+        "centre_within_15pct": rate("centre_within_15pct"),
         "median_centre_distance": float(np.median(dist)),
         "colour": rate("colour"),
         "background": rate("background"),
         "kind": rate("kind"),
-        "one_shape": float(np.mean([r.blobs == 1 for r in readings])),
-        "without_control_centre_within_15pct": float(
-            np.mean(np.array(plain_dist) <= CENTRE_TOLERANCE)
-        ),
+        "one_shape": rate("one_shape"),
+        "without_control_centre_within_15pct": rate("without_control_centre_within_15pct"),
     }
     return rates, images
 
 
 def override_scores(
-    control_pipe: Any, plain_pipe: Any, scenes: list[ControlScene]
+    control_pipe: Any,
+    plain_pipe: Any,
+    scenes: list[ControlScene],
+    cases: list[dict[str, bool]] | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     prompts = [f"a {s.colour} circle, {s.background} background" for s in scenes]
     images = _generate(control_pipe, prompts, scribbles_for(scenes, kind="square"))
     plain = _generate(plain_pipe, prompts, None)
-
-    def squares(batch: np.ndarray) -> float:
-        kinds = [shape_kind(im) for im in batch]
-        return float(np.mean([k == "square" for k in kinds]))
-
-    near = [
-        centre_distance(im, scribble_centre(s, "square")) <= CENTRE_TOLERANCE
-        for im, s in zip(images, scenes, strict=True)
+    judged = [
+        {
+            "square": shape_kind(im) == "square",
+            "square_near_scribble": bool(
+                centre_distance(im, scribble_centre(s, "square")) <= CENTRE_TOLERANCE
+            ),
+            "without_control_square": shape_kind(p) == "square",
+        }
+        for im, p, s in zip(images, plain, scenes, strict=True)
     ]
-    rates = {
-        "square": squares(images),
-        "square_near_scribble": float(np.mean(near)),
-        "without_control_square": squares(plain),
-    }
+    if cases is not None:
+        cases.extend(judged)
+    rates = {k: float(np.mean([j[k] for j in judged])) for k in judged[0]} if judged else {}
     return rates, images
 
 
@@ -137,8 +158,9 @@ def shape_kind(image: np.ndarray) -> str | None:
     return classify_kind(blobs[0]) if blobs else None
 
 
-def load_pipes(model: Path, control: Path) -> tuple[Any, Any]:
-    """(ControlNet pipeline, plain pipeline) sharing the demo model's parts, float32."""
+def load_pipes(model: Path, control: Path, precision: str = "fp32") -> tuple[Any, Any]:
+    """(ControlNet pipeline, plain pipeline) sharing the demo model's parts, in `precision`
+    ("fp32" | "bf16", laid out as the engine lays them out: engine.demo.evaluate)."""
     import torch
     from diffusers import (
         ControlNetModel,
@@ -156,19 +178,34 @@ def load_pipes(model: Path, control: Path) -> tuple[Any, Any]:
     control_pipe = StableDiffusionControlNetPipeline.from_pipe(plain, controlnet=controlnet)
     for pipe in (plain, control_pipe):
         pipe.set_progress_bar_config(disable=True)
+    to_precision(control_pipe, precision)  # shares its modules with `plain`
     return control_pipe, plain
 
 
-def evaluate_control(model: Path, control: Path, count: int = 100) -> dict[str, Any]:
+def evaluate_control(
+    model: Path,
+    control: Path,
+    count: int = 100,
+    precision: str = "fp32",
+    cases: dict[str, list[dict[str, bool]]] | None = None,
+) -> dict[str, Any]:
+    """All figures of the ControlNet; with `cases` (a dict) the per-case pass/fail of
+    "follow" and "override" land there, in the order of the held-out scenes."""
     import torch
 
-    control_pipe, plain = load_pipes(model, control)
+    control_pipe, plain = load_pipes(model, control, precision)
     scenes = heldout_scenes(count)
     squares = heldout_scenes(count // 2, seed=HELDOUT_SEED + 1)
     results: dict[str, Any] = {"scheduler": "Euler a", "steps": 20, "guidance": 7.0}
+    sections: dict[str, list[dict[str, bool]]] = {"follow": [], "override": []}
     with torch.inference_mode():
-        results["follow"], images = follow_scores(control_pipe, plain, scenes)
-        results["override"], square_images = override_scores(control_pipe, plain, squares)
+        results["follow"], images = follow_scores(control_pipe, plain, scenes, sections["follow"])
+        results["override"], square_images = override_scores(
+            control_pipe, plain, squares, sections["override"]
+        )
+    results["precision"] = precision
+    if cases is not None:
+        cases.update(sections)
     results["_images"] = np.concatenate([images, square_images])
     return results
 
@@ -181,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control", type=Path, required=True, help="ControlNet folder")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--count", type=int, default=100, help="held-out scribbles")
+    parser.add_argument("--precision", choices=EVAL_PRECISIONS, default="fp32")
     args = parser.parse_args(argv)
-    results = evaluate_control(args.model, args.control, args.count)
+    results = evaluate_control(args.model, args.control, args.count, args.precision)
     Image.fromarray(grid(results.pop("_images"))).save(args.out.with_suffix(".png"))
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -47,6 +47,7 @@ TARGETS = {
     "P23": ("CPU precision speed-up", "≤ 0.35"),
     "P24": ("against ComfyUI on a CPU", "≤ 0.4 (default), ≤ 0.9 (--bf16-unet)"),
     "P25": ("share of the processor", "report (aim ≥ 0.5)"),
+    "P26": ("bf16 quality gates", "≤ 1 case per metric; scribble scores equal; P10 unchanged"),
 }
 
 
@@ -69,6 +70,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         live,
         outpaint,
         paint,
+        precision_quality,
         seamless,
         startup,
         training,
@@ -102,6 +104,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P23": cpu_speed.measure_p23,
         "P24": comfy.measure_p24,
         "P25": cpu_speed.measure_p25,
+        "P26": precision_quality.measure_p26,
     }
 
 
