@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from engine.base import (
     CancelCheck,
@@ -27,10 +28,21 @@ from engine.base import (
 from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
 from engine.core.errors import Cancelled, OutOfMemoryError
+from engine.local.loading import (
+    POLICY_OPTIONS,
+    choose_device,
+    derive_pipeline,
+    free_pipelines,
+    load_pipeline,
+    model_hash,
+)
+from engine.local.preview import preview_image
 from engine.local.result_checks import InvalidNumbers, check_decoded, check_latents
 from engine.local.warm import WarmParts, tiny_vae_dir
+from engine.lora.apply import apply_loras
 from engine.lora.library import lora_metadata
-from engine.models import ModelInfo, resolve_model
+from engine.models import ModelInfo, model_dirs, resolve_model
+from engine.prompts import long_prompt_embeds, xl_prompt_warning
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 from engine.soft_inpaint import DifferentialBlend
 
@@ -64,7 +76,6 @@ class Engine(EngineBase):
         """Free the loaded model (before loading another, or to give memory back)."""
         if self._base is None:
             return
-        from engine.local.loading import free_pipelines
 
         log.info("unloading %s", self.info.path if self.info else "model")
         self._derived.clear()
@@ -78,20 +89,20 @@ class Engine(EngineBase):
 
     def load(self, request: GenerationRequest) -> ModelInfo:
         """Make the request's model the loaded one (no-op when it already is)."""
-        from engine.local.loading import POLICY_OPTIONS, choose_device, load_pipeline, model_hash
 
         info = resolve_model(request.model, self.extra_dirs)
         options = dict(request.options)
-        # Keyed on what the request asks for, not on the automatic choice: free VRAM drops
-        # once the model is loaded, and re-deciding from it would reload on every job.
+        policy = choose_device(info.family, options, request.precision)
+        # Keyed on what the request asks for and the dtype it gets, not on the automatic
+        # switches: free VRAM drops once the model is loaded, and re-deciding from it would
+        # reload on every job. On a GPU the CPU precision changes nothing, so no reload.
         explicit = tuple(sorted((k, str(options[k])) for k in POLICY_OPTIONS if k in options))
-        key = (info.path.resolve(), info.family, explicit, request.precision)
+        key = (info.path.resolve(), info.family, explicit, policy.dtype)
+        if policy.warning:
+            self._notes.append(policy.warning)
         if self._base is not None and self._policy_key == key:
             return info
         self.unload()
-        policy = choose_device(info.family, options, request.precision)
-        if policy.warning:
-            self._notes.append(policy.warning)
         self._base = load_pipeline(info, policy, self.config_root)
         self.precision = policy.precision
         self.info = info
@@ -107,7 +118,6 @@ class Engine(EngineBase):
         return self.info, self._base
 
     def pipeline_for(self, mode: str) -> Any:
-        from engine.local.loading import derive_pipeline
 
         assert self.info is not None
         key = "inpaint" if mode == "outpaint" else mode
@@ -118,7 +128,6 @@ class Engine(EngineBase):
     # -- jobs ------------------------------------------------------------------------
 
     def out_of_memory(self, request: GenerationRequest) -> OutOfMemoryError:
-        from engine.local.loading import free_pipelines
 
         free_pipelines()
         return super().out_of_memory(request)
@@ -158,7 +167,6 @@ class Engine(EngineBase):
         on_progress: ProgressCallback | None,
         cancel: CancelCheck,
     ) -> list[GenerationResult]:
-        from engine.lora.apply import apply_loras
 
         mode = request.mode
         prepared = prepare_inputs(request, inputs)
@@ -170,10 +178,8 @@ class Engine(EngineBase):
         apply_loras(pipe, request.loras, self.extra_dirs, info.name)
         lora_fields = lora_metadata(request.loras, self.extra_dirs)
         if request.option("live"):
-            from engine.models import model_dirs
-
             pipe = self.warm.live_pipeline(
-                pipe, mode, tiny_vae_dir(info.family, model_dirs(self.extra_dirs))
+                pipe, mode, tiny_vae_dir(info.family, model_dirs(self.extra_dirs), info.path)
             )
 
         plan = JobPlan.make(request, prepared, info.native_size)
@@ -224,7 +230,6 @@ class Engine(EngineBase):
     def _call_args(
         self, pipe: Any, request: GenerationRequest, info: ModelInfo
     ) -> tuple[dict[str, Any], list[str]]:
-        from engine.prompts import long_prompt_embeds, xl_prompt_warning
 
         args: dict[str, Any] = {
             "num_inference_steps": int(request.steps),
@@ -263,9 +268,7 @@ class Engine(EngineBase):
         blend: DifferentialBlend | None = None,
         control: ControlStage | None = None,
     ) -> np.ndarray:
-        import torch
-
-        from engine.local.preview import preview_image
+        import torch  # torch: ~1.2 s to import, only when a job runs
 
         index, n_samples = sample
         pipe.scheduler = self.warm.scheduler(scheduler, self._scheduler_config)
@@ -296,6 +299,5 @@ class Engine(EngineBase):
 
 
 def _pil(arr: np.ndarray) -> Any:
-    from PIL import Image
 
     return Image.fromarray(np.ascontiguousarray(arr))

@@ -192,9 +192,9 @@ def test_out_of_memory_from_the_step_callback(
 ) -> None:
     import torch
 
-    import engine.local.preview
+    import engine.local.engine
 
-    real = engine.local.preview.preview_image
+    real = engine.local.engine.preview_image
     for fail_at in (1, 2):
         seen = [0]
 
@@ -204,10 +204,10 @@ def test_out_of_memory_from_the_step_callback(
                 raise torch.OutOfMemoryError("CUDA out of memory (preview)")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(engine.local.preview, "preview_image", preview)
+        monkeypatch.setattr(engine.local.engine, "preview_image", preview)
         before = fingerprint(jobs.win.document)
         jobs.last = jobs.run(qtbot)
-        monkeypatch.setattr(engine.local.preview, "preview_image", real)
+        monkeypatch.setattr(engine.local.engine, "preview_image", real)
         check_fault_run(jobs, qtbot, before, "failed", "out of memory")
 
 
