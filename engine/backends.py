@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from engine.comfy.engine import ComfyEngine
+from engine.local.engine import Engine
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 
 # (url, token) pairs; an empty token sends no Authorization header.
@@ -39,9 +41,5 @@ def as_server_list(servers: Sequence[str | tuple[str, str]]) -> ServerList:
 def make_engine(extra_dirs: Sequence[Path] = (), servers: ServerList = ()) -> GenerationEngine:
     """ComfyUI servers when any are given, else the local engine (nothing loaded yet)."""
     if servers:
-        from engine.comfy.engine import ComfyEngine
-
         return ComfyEngine(servers)
-    from engine.local.engine import Engine
-
     return Engine(extra_dirs)

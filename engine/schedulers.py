@@ -42,7 +42,7 @@ def canonical_name(name: str) -> str:
 
 def make_scheduler(name: str, base_config: Any) -> Any:
     """A new diffusers scheduler for `name`, configured from the model's scheduler config."""
-    import diffusers
+    import diffusers  # ~2 s to import: only when a job runs
 
     class_name, overrides = SCHEDULERS[canonical_name(name)]
     cls = getattr(diffusers, class_name)

@@ -76,7 +76,7 @@ class DifferentialBlend:
     """
 
     def __init__(self, original: Any, mask: np.ndarray, seed: int) -> None:
-        import torch
+        import torch  # ~1.2 s to import: only when a job runs
 
         self.original = original
         self.mask = torch.from_numpy(np.ascontiguousarray(mask))[None, None].to(
@@ -88,7 +88,7 @@ class DifferentialBlend:
         )
 
     def blend(self, pipe: Any, step_index: int, latents: Any) -> Any:
-        import torch
+        import torch  # ~1.2 s to import: only when a job runs
 
         total = int(getattr(pipe, "num_timesteps", 0) or 0)
         free = (self.mask >= step_threshold(step_index, total)).to(latents.dtype)
@@ -115,7 +115,7 @@ class DifferentialBlend:
 def encode_latents(pipe: Any, rgb: np.ndarray) -> Any:
     """Clean latents of an RGB uint8 image at the pipeline's scaling (distribution mean,
     so the same image always gives the same latents)."""
-    import torch
+    import torch  # ~1.2 s to import: only when a job runs
 
     vae = pipe.vae
     # With CPU offload the VAE's weights sit on the CPU until a hook moves them.

@@ -78,7 +78,7 @@ def _from_blocks(band: np.ndarray, blocks: np.ndarray, r: int, c: int) -> None:
 
 def _decode_bits(rgb: np.ndarray, n_bits: int) -> np.ndarray:
     """The library's decode: majority vote over blocks of ``(s0 mod SCALE) > SCALE/2``."""
-    import pywt
+    import pywt  # ~15 ms to import: only when a mark is made or read
 
     cv2 = import_cv2()
     h, w = (rgb.shape[0] // 4) * 4, (rgb.shape[1] // 4) * 4
@@ -99,7 +99,7 @@ def _decode_bits(rgb: np.ndarray, n_bits: int) -> np.ndarray:
 def _encode(rgb: np.ndarray, bits: np.ndarray) -> np.ndarray:
     """The library's embedding: each block's largest singular value is quantized to
     ``(s0 // SCALE + 0.25 + 0.5 * bit) * SCALE``, in float and on all blocks at once."""
-    import pywt
+    import pywt  # ~15 ms to import: only when a mark is made or read
 
     cv2 = import_cv2()
     h, w = (rgb.shape[0] // 4) * 4, (rgb.shape[1] // 4) * 4

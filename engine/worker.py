@@ -91,7 +91,7 @@ _torch_default_threads: int | None = None  # torch's own choice, before any job 
 def _apply_cpu_threads(requested: int) -> None:
     # On the engine thread: with torch's OpenMP backend the count is per calling thread.
     global _torch_default_threads
-    import torch
+    import torch  # ~1.2 s to import: only when a job runs
 
     if _torch_default_threads is None:
         _torch_default_threads = torch.get_num_threads()

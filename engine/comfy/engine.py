@@ -19,6 +19,7 @@ from pathlib import PurePath
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from engine import region
 from engine.base import CancelCheck, EngineBase, JobPlan, ProgressCallback, prepare_inputs
@@ -34,6 +35,8 @@ from engine.comfy.workflow import (
     sampling_steps,
     workflow_hash,
 )
+from engine.control.preprocess import as_control_image, preprocess
+from engine.control.run import verified_specs
 from engine.core.errors import EngineError, InvalidRequestError, ModelError
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 
@@ -72,8 +75,6 @@ def pick_file(wanted: str, offered: Sequence[str], what: str, server: str) -> st
 
 
 def _png(pixels: np.ndarray) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
@@ -153,8 +154,6 @@ class _Job:
         warnings: tuple[str, ...],
         native: int | None = None,
     ) -> None:
-        from engine.control.run import verified_specs
-
         self.request, self.servers, self.cancel = request, servers, cancel
         self.on_progress, self.warnings = on_progress, warnings
         self.controls = verified_specs(request, inputs)
@@ -175,8 +174,6 @@ class _Job:
         self._lock = threading.Lock()
 
     def _control_image(self, spec: Any, image: np.ndarray | None) -> np.ndarray:
-        from engine.control.preprocess import as_control_image, preprocess
-
         if spec.kind == "inpaint" or image is None:
             raise InvalidRequestError(
                 "The inpaint control does not run on ComfyUI servers; use soft inpainting "

@@ -16,6 +16,7 @@ _memory: dict[str, str] = {}
 
 def _keyring():  # the keyring module, or None where it is missing or has no backend
     try:
+        # optional, and slow to import (its backends): only when a token is asked for
         import keyring
         from keyring.backends.fail import Keyring as FailKeyring
     except ImportError:

@@ -29,7 +29,7 @@ class DeviceReport:
 def probe_devices() -> DeviceReport:
     """The devices torch can use here. Imports torch: keep it off the UI thread."""
     try:
-        import torch
+        import torch  # ~1.2 s, and may fail: only in the device probe, off the UI thread
     except Exception as e:  # a broken install still leaves the CPU choice
         log.warning("torch could not be imported to look for GPUs: %s", e)
         return DeviceReport(("cpu",), (f"No GPU can be used: torch could not be loaded ({e}).",))

@@ -77,7 +77,7 @@ def choose_device(
     "vae_tiling", "cpu_offload"); anything not given is decided automatically. On a CPU,
     `precision` ("auto", "fp32" or "bf16") decides the dtype.
     """
-    import torch
+    import torch  # torch: ~1.2 s to import, only when a model loads
 
     options = dict(options or {})
     device = str(options.get("device") or "")
@@ -117,7 +117,7 @@ def choose_device(
 
 def _pipeline_classes(family: str) -> tuple[Any, Any, Any]:
     """(txt2img, img2img, inpaint) pipeline classes for a family."""
-    import diffusers
+    import diffusers  # ~2 s to import: only when a model loads
 
     if family.startswith("sdxl"):
         return (
@@ -144,7 +144,7 @@ def config_dir(family: str, root: Path | None = None) -> Path:
 
 def _single_file_tokenizers(family: str) -> dict[str, Any]:
     """The shipped CLIP BPE tokenizer(s); OpenCLIP-based encoders pad with "!"."""
-    from transformers import CLIPTokenizer
+    from transformers import CLIPTokenizer  # ~0.5 s to import: only when a model loads
 
     path = str(CLIP_TOKENIZER_DIR)
     if family.startswith("sdxl"):
@@ -162,7 +162,7 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
 
     config_root replaces resources/model_configs (tests use tiny config folders).
     """
-    import torch
+    import torch  # torch: ~1.2 s to import, only when a model loads
 
     dtype = getattr(torch, policy.dtype)
     txt2img, _img2img, inpaint = _pipeline_classes(info.family)
@@ -260,7 +260,7 @@ def free_pipelines(*pipes: Any) -> None:
     if threading.current_thread() is threading.main_thread():
         gc.collect()
     try:
-        import torch
+        import torch  # torch: ~1.2 s to import, only when a model loads
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

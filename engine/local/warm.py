@@ -83,7 +83,7 @@ class WarmParts:
         if cached is not None:
             self._prompts.move_to_end(key)
             return dict(cached)
-        import torch
+        import torch  # torch: ~1.2 s to import, only when a job runs
 
         with torch.inference_mode():
             out = pipe.encode_prompt(
@@ -112,7 +112,7 @@ class WarmParts:
             return pipe
         key = (mode, vae_dir)
         if key not in self._live_pipes:
-            from diffusers import AutoencoderTiny
+            from diffusers import AutoencoderTiny  # ~2 s to import: only for Live
 
             if vae_dir not in self._tiny_vae:
                 vae = AutoencoderTiny.from_pretrained(str(vae_dir), local_files_only=True)

@@ -39,7 +39,7 @@ class TrainableWord:
     """A new token in every tokenizer of `pipe`, its embedding rows trainable parameters."""
 
     def __init__(self, pipe: Any, word: str) -> None:
-        import torch
+        import torch  # ~1.2 s to import: only when a job runs
 
         self.word = word
         self.params: list[Any] = []
@@ -72,7 +72,7 @@ class TrainableWord:
         in 300 steps) and drowns the words after it in the causal text encoder: "on the
         right" after the concept came out on the left. diffusers' pivotal-tuning script
         retracts new embeddings the same way."""
-        import torch
+        import torch  # ~1.2 s to import: only when a job runs
 
         with torch.no_grad():
             for p, limit in zip(self.params, self._max_norms, strict=True):
@@ -87,7 +87,7 @@ class TrainableWord:
         }
 
     def load_state_dict(self, tensors: dict[str, Any]) -> None:
-        import torch
+        import torch  # ~1.2 s to import: only when a job runs
 
         with torch.no_grad():
             for key, p in zip(self._keys, self.params, strict=True):
@@ -100,7 +100,7 @@ class TrainableWord:
 
 
 def _substitute(token_id: int, param: Any):
-    import torch
+    import torch  # ~1.2 s to import: only when a job runs
 
     def hook(_module: Any, inputs: tuple, output: Any) -> Any:
         hit = inputs[0] == token_id

@@ -14,6 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from safetensors import safe_open
+
 from engine.lora.concept_words import BUNDLE_PREFIX, load_words, unload_words
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def lora_state(unet: Any, text_encoders: dict[str, Any]) -> dict[str, Any]:
     """The LoRA weights of the UNet (and trained text encoders) under diffusers' prefixes."""
-    from peft.utils import get_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict  # peft: ~4 s to import, training only
 
     tensors = {f"unet.{k}": v for k, v in get_peft_model_state_dict(unet).items()}
     for prefix, encoder in text_encoders.items():
@@ -31,7 +33,7 @@ def lora_state(unet: Any, text_encoders: dict[str, Any]) -> dict[str, Any]:
 
 def save_lora(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
     """Write atomically: a half-written LoRA must never sit where the panel lists LoRAs."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # loads torch (~1.2 s): only when saving
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -40,8 +42,6 @@ def save_lora(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> 
 
 
 def read_metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         return dict(f.metadata() or {})
 
@@ -69,7 +69,7 @@ def base_model_hash(model_path: Path) -> str:
 
 def load_lora_file(pipe: Any, path: Path, adapter: str) -> None:
     """diffusers' load_lora_weights, plus the concept words bundled in the file."""
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # loads torch (~1.2 s): only when a job runs
 
     tensors = load_file(str(path))
     words = {k: v for k, v in tensors.items() if k.startswith(BUNDLE_PREFIX)}

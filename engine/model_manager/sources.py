@@ -9,6 +9,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from huggingface_hub import constants
+
 from engine.model_manager.transfer import TransferError
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".msgpack", ".h5", ".onnx", ".pb")
@@ -82,15 +84,14 @@ def plan_install(source: str, file: str | None = None) -> Plan:
 
 
 def hub_endpoint() -> str:
-    from huggingface_hub import constants
-
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def hub_plan(repo_id: str, file: str | None = None) -> Plan:
     """The files of a Hugging Face model repo: one file (`file`, or the repo's only
     .safetensors file), or a diffusers folder's configs and full-precision safetensors."""
-    from huggingface_hub import HfApi, constants, hf_hub_url
+    # huggingface_hub's API and HTTP stack: ~200 ms to import, only when installing
+    from huggingface_hub import HfApi, hf_hub_url
     from huggingface_hub.utils import build_hf_headers
 
     if constants.is_offline_mode():
@@ -160,7 +161,7 @@ def _folder_files(paths: list[str]) -> list[str]:
 
 
 def _model_info(api, repo_id: str):
-    from huggingface_hub.errors import (
+    from huggingface_hub.errors import (  # ~20 ms with its HTTP stack: only when installing
         GatedRepoError,
         HfHubHTTPError,
         RepositoryNotFoundError,

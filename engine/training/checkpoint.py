@@ -30,7 +30,7 @@ def data_fingerprint(settings: TrainingSettings, pictures: list[Picture]) -> str
 def save_checkpoint(
     folder: Path, run: Any, step: int, fingerprint: str, losses: list[float]
 ) -> None:
-    import torch
+    import torch  # torch: ~1.2 s to import, only when training runs
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ def save_checkpoint(
 
 
 def load_checkpoint(folder: Path, run: Any, fingerprint: str) -> tuple[int, list[float]]:
-    import torch
+    import torch  # torch: ~1.2 s to import, only when training runs
     from safetensors.torch import load_file
 
     try:

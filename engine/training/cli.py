@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help exits 0, usage errors 2
         return int(e.code or 0)
-    from engine.cli.common import setup_cli_logging
+    from engine.cli.common import setup_cli_logging  # cheap: to be hoisted (issue 23)
 
     setup_cli_logging(args.debug)
     interrupted = []
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
-        from engine.training.trainer import train_lora
+        from engine.training.trainer import train_lora  # cheap: to be hoisted (issue 23)
 
         result = train_lora(
             settings_from(args), on_progress=_Reporter(), should_cancel=lambda: bool(interrupted)

@@ -77,7 +77,7 @@ def write_caption(picture: Path, text: str) -> Path | None:
     """Make `text` the picture's caption: NAME.txt, written atomically (a reader sees the old
     or the new caption, never half of one). An empty text removes NAME.txt, so the picture
     falls back to the caption template. Returns the caption file, or None when removed."""
-    from engine.core.atomic_write import atomic_write
+    from engine.core.atomic_write import atomic_write  # cheap: to be hoisted (issue 23)
 
     target = caption_file(picture)
     text = " ".join(text.split())

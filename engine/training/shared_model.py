@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def shared_copy(pipe: Any) -> Any:
     """A copy of `pipe` whose modules are new objects holding the same weight tensors."""
-    import torch
+    import torch  # torch: ~1.2 s to import, only when training runs
 
     memo: dict[int, Any] = {}
     for component in pipe.components.values():
@@ -47,7 +47,7 @@ def shared_copy(pipe: Any) -> Any:
 
 def borrowable(pipe: Any, dtype: str, device: str) -> str | None:
     """Why `pipe` cannot lend its weights to training, or None when it can."""
-    import torch
+    import torch  # torch: ~1.2 s to import, only when training runs
 
     unet = getattr(pipe, "unet", None)
     if unet is None:
@@ -66,7 +66,7 @@ def borrow(engine: Any, model: str, device: str | None = None) -> Any | None:
 
     Call it on the engine's own thread (an engine task), between jobs: a job may be
     applying LoRAs or wrapping the UNet's forward, and the copy must not see that."""
-    from engine.models import resolve_model
+    from engine.models import resolve_model  # cheap: to be hoisted (issue 23)
     from engine.training.trainer import training_policy
 
     loaded = engine.loaded_pipeline() if hasattr(engine, "loaded_pipeline") else None

@@ -91,7 +91,7 @@ ProgressFn = Callable[[TrainingProgress], None]
 
 
 def default_out(concept: str) -> Path:
-    from engine.core.paths import user_models_dir
+    from engine.core.paths import user_models_dir  # cheap: to be hoisted (issue 23)
 
     return user_models_dir() / "loras" / f"{concept}.safetensors"
 
@@ -100,9 +100,9 @@ def work_dir(out: Path) -> Path:
     """Where the checkpoint of a run writing `out` lives until the run is finished: in the
     user data folder, never beside `out`, where model scans would list its weights as a
     LoRA. Named after `out`'s full path, so two runs never share one."""
-    import hashlib
+    import hashlib  # cheap: to be hoisted (issue 23)
 
-    from engine.core.paths import user_data_dir
+    from engine.core.paths import user_data_dir  # cheap: to be hoisted (issue 23)
 
     where = str(Path(out).expanduser().resolve())
     key = hashlib.sha256(where.encode()).hexdigest()[:12]
@@ -111,9 +111,9 @@ def work_dir(out: Path) -> Path:
 
 def training_policy(family: str, device: str | None) -> Any:
     """The generation engine's device policy, with bf16 instead of fp16 where CUDA has it."""
-    import torch
+    import torch  # torch: ~1.2 s to import, only when training runs
 
-    from engine.local.loading import choose_device
+    from engine.local.loading import choose_device  # cheap: to be hoisted (issue 23)
 
     options: dict[str, Any] = {"device": device, "cpu_offload": False}
     options.update(attention_slicing=False, vae_tiling=False)
@@ -132,9 +132,9 @@ class _Run:
     def __init__(
         self, settings: TrainingSettings, config_root: Path | None, pipe: Any = None
     ) -> None:
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
-        from engine.local.loading import load_pipeline
+        from engine.local.loading import load_pipeline  # cheap: to be hoisted (issue 23)
         from engine.models import resolve_model
 
         self.info = resolve_model(settings.model, settings.extra_dirs)
@@ -198,9 +198,9 @@ class _Run:
         float32 because SDXL's VAE overflows in fp16; it runs once per picture. A half
         precision VAE is encoded with a float32 copy: casting it in place would change the
         weights a borrowed pipeline shares with the generation engine."""
-        import copy
+        import copy  # cheap: to be hoisted (issue 23)
 
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
         vae = self.pipe.vae
         if vae.dtype != torch.float32:
@@ -228,7 +228,7 @@ class _Run:
         ]
 
     def _add_lora(self) -> None:
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
         from peft import LoraConfig
 
         s = self.settings
@@ -268,7 +268,7 @@ class _Run:
                     self.lora_params.append(p)
 
     def _noise_scheduler(self) -> Any:
-        from diffusers import DDPMScheduler
+        from diffusers import DDPMScheduler  # ~2 s to import: only when training runs
 
         return DDPMScheduler.from_config(self.pipe.scheduler.config)
 
@@ -281,7 +281,7 @@ class _Run:
         return {k: v.float() for k, v in tensors.items()}
 
     def load_trainable_state(self, tensors: dict[str, Any]) -> None:
-        from peft.utils import set_peft_model_state_dict
+        from peft.utils import set_peft_model_state_dict  # peft: ~4 s, training only
 
         unet = {k[5:]: v for k, v in tensors.items() if k.startswith("unet.")}
         set_peft_model_state_dict(self.pipe.unet, unet)
@@ -298,7 +298,7 @@ class _Run:
     # -- one step ------------------------------------------------------------------------
 
     def _encode_text(self, ids: list[Any]) -> tuple[Any, dict[str, Any] | None]:
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
         encoders = [e for _k, _t, e in text_parts(self.pipe)]
         if len(encoders) == 1:
@@ -313,7 +313,7 @@ class _Run:
         return torch.cat(states, dim=-1), {"text_embeds": pooled}
 
     def step_loss(self, step: int) -> Any:
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
         s = self.settings
         g = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
@@ -342,7 +342,7 @@ class _Run:
 
     def _denoise_loss(self, x0: Any, captions: list[list[Any]], g: Any) -> Any:
         """The scheduler's training loss on clean latents x0 with these captions' token ids."""
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
         batch = x0.shape[0]
         noise = torch.randn(x0.shape, generator=g).to(self.device)
@@ -379,7 +379,7 @@ class _Run:
         around the concept (colours, places, backgrounds) meant to the model. Drawn while
         the LoRA layers are still zero (the new word is not in these captions), on a
         continued run too: the same seeds give the same pictures."""
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
         s = self.settings
         count = int(s.prior_images or 0)
@@ -389,7 +389,7 @@ class _Run:
             without_word(self.pictures[i % len(self.pictures)].caption, s.concept)
             for i in range(count)
         ]
-        from diffusers import DDIMScheduler
+        from diffusers import DDIMScheduler  # ~2 s to import: only when training runs
 
         size = self.info.native_size
         self.pipe.unet.eval()
@@ -421,7 +421,7 @@ class _Run:
         self.prior = torch.stack(latents).to(self.device), [self._token_ids(p) for p in prompts]
 
     def train_step(self, step: int) -> float:
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
         s = self.settings
         warmup = max(1, min(50, int(s.steps or 1) // 10))
@@ -439,7 +439,7 @@ class _Run:
         return float(loss.detach())
 
     def sample(self, prompt: str, seed: int) -> np.ndarray:
-        import torch
+        import torch  # torch: ~1.2 s to import, only when training runs
 
         self.pipe.unet.eval()
         size = self.info.native_size
@@ -502,14 +502,14 @@ def train_lora(
 
     `pipe`: a pipeline of the settings' model to train on instead of loading one, from
     shared_model.borrow (it is changed: LoRA layers, a new word)."""
-    from engine.local.loading import free_pipelines
+    from engine.local.loading import free_pipelines  # cheap: to be hoisted (issue 23)
 
     out = Path(settings.out) if settings.out else default_out(settings.concept)
     if out.suffix.lower() != ".safetensors":
         raise TrainingError(f"The LoRA file must end in .safetensors, not {out.name!r}.")
-    import os
+    import os  # cheap: to be hoisted (issue 23)
 
-    import torch
+    import torch  # torch: ~1.2 s to import, only when training runs
 
     # Per calling thread with torch's OpenMP backend: the window's engine keeps its own.
     threads = torch.get_num_threads()
@@ -530,7 +530,7 @@ def train_lora(
 def _train(
     run: _Run, out: Path, on_progress: ProgressFn | None, cancel: Callable[[], bool]
 ) -> TrainingResult:
-    import torch
+    import torch  # torch: ~1.2 s to import, only when training runs
 
     s = run.settings
     total = int(s.steps or 0)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from engine import __version__
 from engine.base import as_rgba, validate_request
@@ -331,8 +331,6 @@ def keep_source_colours(refined: np.ndarray, source: np.ndarray, radius: int) ->
     pass may still shift a tile's colours a little differently from its neighbour's;
     taking the low frequencies from the picture being refined makes neighbours agree, so
     the blend has nothing to hide."""
-    from PIL import ImageFilter
-
     blur = ImageFilter.GaussianBlur(radius)
 
     def low(rgb: np.ndarray) -> np.ndarray:
