@@ -141,8 +141,9 @@ def prepare_inputs(request: GenerationRequest, inputs: GenerationInputs) -> Prep
     return Prepared(original, mask, rgb)
 
 
-def _round8(v: int) -> int:
-    return max(64, int(round(v / 8)) * 8)
+def _round_to(v: int, multiple: int = 8) -> int:
+    """`v` to the nearest multiple of the model's latent multiple, at least 64."""
+    return max(64, int(round(v / multiple)) * multiple)
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,9 +161,13 @@ class JobPlan:
     base_seed: int
 
     @classmethod
-    def make(cls, request: GenerationRequest, prepared: Prepared, native: int) -> JobPlan:
+    def make(
+        cls, request: GenerationRequest, prepared: Prepared, native: int, multiple: int = 8
+    ) -> JobPlan:
         """`native`: the side the model generates best at; a region is scaled to about
-        native² (small crops scaled up), a whole txt2img canvas is generated as it is."""
+        native² (small crops scaled up), a whole txt2img canvas is generated as it is.
+        `multiple`: what the generated sides must be multiples of (16 for the transformer
+        families, ModelInfo.latent_multiple)."""
         original, mask, init_rgb = prepared.original, prepared.mask, prepared.init_rgb
         if original is not None:
             crop = (original.shape[1], original.shape[0])
@@ -171,9 +176,9 @@ class JobPlan:
         else:
             crop = (request.width, request.height)
         if request.region is None and request.mode == "txt2img":
-            gen = (_round8(request.width), _round8(request.height))
+            gen = (_round_to(request.width, multiple), _round_to(request.height, multiple))
         else:
-            plan = region.plan_region(Box(0, 0, *crop), *crop, native)
+            plan = region.plan_region(Box(0, 0, *crop), *crop, native, multiple=multiple)
             gen = (plan.gen_width, plan.gen_height)
         soft = None
         if request.mode in ("inpaint", "outpaint"):

@@ -1,9 +1,11 @@
 """Checkpoints: telling a model's family and native size, and choosing one by name.
 
 engine.discovery finds the files and folders; this module reads what makes a checkpoint
-(diffusers folders by their model_index.json and UNet config, single files by their
-safetensors header's tensor names and shapes), never the weights, so it is cheap enough
-to run when the settings dialog opens.
+(diffusers folders by their model_index.json and UNet or transformer config, single files
+by their safetensors header's tensor names and shapes), never the weights, so it is cheap
+enough to run when the settings dialog opens. The UNet families (SD 1.x, 2.x, XL) are
+`FAMILIES`; the transformer families (FLUX.1, SD 3.5, Qwen-Image, Z-Image, Chroma), so far
+from diffusers folders only, are `MODERN_FAMILIES`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,54 @@ log = logging.getLogger(__name__)
 
 DEMO_MODEL_DIR: Path = BUNDLED_MODELS_DIR / "overpaint-demo"
 
+# The UNet families (SD 1.x, 2.x, XL): single files load with a shipped config of each.
 FAMILIES: tuple[str, ...] = ("sd1", "sd1-inpaint", "sd2", "sd2-v", "sdxl", "sdxl-inpaint")
+
+
+@dataclass(frozen=True)
+class ModernFamily:
+    """A transformer (flow-matching) family: the pipeline class names its diffusers folders
+    declare, its native size and latent multiple (an x8 VAE whose latents the transformer
+    patches 2x2: sides are multiples of 16), and how it takes guidance: "cfg"
+    (classifier-free, with a negative prompt) or "distilled" (a guidance value embedded in
+    the transformer, no negative prompt)."""
+
+    label: str
+    pipelines: tuple[str, ...]
+    guidance: str = "cfg"
+    native: int = 1024
+    multiple: int = 16
+
+
+MODERN_FAMILIES: dict[str, ModernFamily] = {
+    "flux": ModernFamily(
+        "FLUX.1", ("FluxPipeline", "FluxImg2ImgPipeline", "FluxInpaintPipeline"), "distilled"
+    ),
+    "flux-fill": ModernFamily("FLUX.1 Fill", ("FluxFillPipeline",), "distilled"),
+    "flux-kontext": ModernFamily(
+        "FLUX.1 Kontext", ("FluxKontextPipeline", "FluxKontextInpaintPipeline"), "distilled"
+    ),
+    "sd3": ModernFamily(
+        "SD 3.5",
+        (
+            "StableDiffusion3Pipeline",
+            "StableDiffusion3Img2ImgPipeline",
+            "StableDiffusion3InpaintPipeline",
+        ),
+    ),
+    "qwen-image": ModernFamily(
+        "Qwen-Image",
+        ("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageInpaintPipeline"),
+    ),
+    "z-image": ModernFamily(
+        "Z-Image", ("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline")
+    ),
+    "chroma": ModernFamily(
+        "Chroma", ("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline")
+    ),
+}
+_MODERN_BY_PIPELINE = {cls: name for name, f in MODERN_FAMILIES.items() for cls in f.pipelines}
+
 NATIVE_SIZES: dict[str, int] = {
     "sd1": 512,
     "sd1-inpaint": 512,
@@ -41,6 +90,7 @@ NATIVE_SIZES: dict[str, int] = {
     "sd2-v": 768,
     "sdxl": 1024,
     "sdxl-inpaint": 1024,
+    **{name: f.native for name, f in MODERN_FAMILIES.items()},
 }
 
 
@@ -51,14 +101,28 @@ class ModelInfo:
     family: str
     native_size: int
     kind: str  # "diffusers" | "single-file" | "hf-cache" | "bundled"
+    # "cfg", "distilled", or "none" (a FLUX model without a guidance embedding: schnell).
+    guidance: str = "cfg"
 
     @property
     def is_inpainting(self) -> bool:
-        return self.family.endswith("-inpaint")
+        """Inpaint (and outpaint) only: a 9-channel UNet, or FLUX Fill."""
+        return self.family.endswith("-inpaint") or self.family == "flux-fill"
 
     @property
     def is_xl(self) -> bool:
         return self.family.startswith("sdxl")
+
+    @property
+    def is_modern(self) -> bool:
+        """A transformer family (FLUX, SD 3.5, Qwen-Image, Z-Image, Chroma), not a UNet."""
+        return self.family in MODERN_FAMILIES
+
+    @property
+    def latent_multiple(self) -> int:
+        """What the sides of a generated picture must be multiples of."""
+        family = MODERN_FAMILIES.get(self.family)
+        return family.multiple if family else 8
 
 
 def _shape(header: dict[str, dict], key: str) -> list[int] | None:
@@ -138,9 +202,27 @@ def _looks_v_prediction(path: Path) -> bool:
 # diffusers folders
 
 
-def _folder_family(folder: Path) -> tuple[str, int]:
+def _modern_folder(folder: Path, family: str) -> tuple[str, str]:
+    """(family, guidance) of a transformer family's folder, from its transformer config:
+    a FLUX transformer with 384 input channels is a Fill model, and one without a guidance
+    embedding (schnell) takes no guidance at all."""
+    config_file = folder / "transformer" / "config.json"
+    config = read_json_object(config_file) if config_file.is_file() else {}
+    if family == "flux" and config.get("in_channels") == 384:
+        family = "flux-fill"
+    guidance = MODERN_FAMILIES[family].guidance
+    if guidance == "distilled" and config and not config.get("guidance_embeds", True):
+        guidance = "none"
+    return family, guidance
+
+
+def _folder_family(folder: Path) -> tuple[str, int, str]:
+    """(family, native size, guidance) of a diffusers folder."""
     index = read_json_object(folder / "model_index.json")
     class_name = str(index.get("_class_name", ""))
+    if class_name in _MODERN_BY_PIPELINE:
+        family, guidance = _modern_folder(folder, _MODERN_BY_PIPELINE[class_name])
+        return family, NATIVE_SIZES[family], guidance
     if "Upscale" in class_name:
         raise ModelError(
             f"{folder} is an upscaler ({class_name}), not a model that paints; "
@@ -172,21 +254,21 @@ def _folder_family(folder: Path) -> tuple[str, int]:
     if vae_cfg.is_file():
         scale = 2 ** (len(read_json_object(vae_cfg).get("block_out_channels", [0] * 4)) - 1)
     native = int(unet.get("sample_size", NATIVE_SIZES[family] // 8)) * scale
-    return family, native
+    return family, native, "cfg"
 
 
 def inspect_folder(folder: Path, kind: str = "diffusers", name: str | None = None) -> ModelInfo:
     folder = Path(folder)
     if not (folder / "model_index.json").is_file():
         raise ModelError(f"{folder} is not a diffusers model folder (no model_index.json).")
-    family, native = _folder_family(folder)
+    family, native, guidance = _folder_family(folder)
     display = name or folder.name
     meta_file = folder / "overpaint.json"
     if meta_file.is_file():
         meta = read_json_object(meta_file)
         display = str(meta.get("display_name") or display)
         native = int(meta.get("native_resolution") or native)
-    return ModelInfo(name=display, path=folder, family=family, native_size=native, kind=kind)
+    return ModelInfo(display, folder, family, native, kind, guidance)
 
 
 def inspect_single_file(path: Path) -> ModelInfo:
@@ -227,7 +309,7 @@ def inspect_model(path: Path) -> ModelInfo:
 def _hf_cache_models() -> Iterable[ModelInfo]:
     for name, snapshots in hf_cache_repos():
         for snap in snapshots:
-            if has_model_index(snap) and (snap / "unet").is_dir():
+            if has_model_index(snap) and any((snap / d).is_dir() for d in ("unet", "transformer")):
                 try:
                     yield inspect_folder(snap, kind="hf-cache", name=name)
                 except ModelError as e:

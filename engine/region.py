@@ -28,7 +28,8 @@ A1111's shift-inside clamp, InvokeAI/Krita's upscale of small regions to the nat
   most ``MAX_ASPECT``, rounded up to a multiple of 8, and shifted (never cut) inside the
   canvas; only a canvas smaller than the box cuts it.
 - generation size: the context scaled to about ``native²`` pixels (up or down), each side a
-  multiple of 8 within ``[max(64, native/4), 2*native]``.
+  multiple of the model's latent multiple (8; 16 for the transformer families, whose x8
+  latents are patched 2x2) within ``[max(64, native/4), 2*native]``.
 - suggested feather: ``clamp(diagonal of the mask bbox / 10, FEATHER_MIN, FEATHER_MAX)``,
   never more than the padding, so the feathered alpha fades to 0 inside the patch and the
   patch border never shows a seam.
@@ -56,7 +57,7 @@ class RegionPlan:
     """Where to crop and at which size to generate for one masked region."""
 
     context: Box  # crop box on the canvas: the patch is laid at (context.x, context.y)
-    gen_width: int  # generation size, multiples of 8, about native² pixels
+    gen_width: int  # generation size, multiples of the latent multiple, about native² pixels
     gen_height: int
     feather: int = FEATHER_MIN  # suggested feather radius in canvas pixels
 
@@ -111,13 +112,18 @@ def _place(center: float, size: int, limit: int) -> tuple[int, int]:
 
 
 def plan_region(
-    bbox: Box, canvas_width: int, canvas_height: int, native: int = 512, context: str = "auto"
+    bbox: Box,
+    canvas_width: int,
+    canvas_height: int,
+    native: int = 512,
+    context: str = "auto",
+    multiple: int = MULTIPLE,
 ) -> RegionPlan:
     """Plan the context box and generation size for a mask with bounding box ``bbox``.
 
     ``context`` chooses how much surrounds the mask: "auto" (the rule above), "mask" (the
     mask box with just room for the feather), "whole" (the whole canvas) or a number of
-    pixels on every side.
+    pixels on every side. ``multiple``: the model's latent multiple (generation sides).
     """
     pad_override = context_padding(context)
     if canvas_width <= 0 or canvas_height <= 0:
@@ -156,9 +162,10 @@ def plan_region(
     w, h = box.width, box.height
 
     scale = native / math.sqrt(w * h)
-    lo, hi = max(64, _round_near(native / 4)), _round_near(2 * native)
-    gen_w = min(max(_round_near(w * scale), lo), hi)
-    gen_h = min(max(_round_near(h * scale), lo), hi)
+    lo = max(_round_up(64, multiple), _round_near(native / 4, multiple))
+    hi = _round_near(2 * native, multiple)
+    gen_w = min(max(_round_near(w * scale, multiple), lo), hi)
+    gen_h = min(max(_round_near(h * scale, multiple), lo), hi)
 
     # The feather must fade to 0 before the patch edge; the shifted box may leave less room
     # on one side, but only where it meets the canvas border (nothing to blend there).
