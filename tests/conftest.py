@@ -11,6 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Set before torch is imported; export OMP_NUM_THREADS to override.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -22,6 +23,23 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_model import build_tiny_sd_folder
 
     return build_tiny_sd_folder(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def tiny_modern_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """The tiny diffusers folder of a transformer family ("flux", "sd3", ...: the keys of
+    tests.tiny_modern.BUILDERS), each built once per run when first asked for."""
+    from tests.tiny_modern import build_tiny_modern_folder
+
+    root = tmp_path_factory.mktemp("modern")
+    built: dict[str, Path] = {}
+
+    def folder(family: str) -> Path:
+        if family not in built:
+            built[family] = build_tiny_modern_folder(family, root / f"tiny-{family}")
+        return built[family]
+
+    return folder
 
 
 @pytest.fixture(autouse=True)
