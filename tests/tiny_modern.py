@@ -379,6 +379,7 @@ def chroma() -> Any:
 
 BUILDERS: dict[str, Callable[[], Any]] = {
     "flux": flux,
+    "flux-schnell": lambda: flux(guidance=False),
     "flux-fill": flux_fill,
     "flux-kontext": flux_kontext,
     "sd3": sd3,
@@ -389,7 +390,8 @@ BUILDERS: dict[str, Callable[[], Any]] = {
 
 
 def build_tiny_modern_folder(family: str, path: Path, seed: int = 0) -> Path:
-    """Write the tiny diffusers folder of `family` (a key of BUILDERS) at `path`."""
+    """Write the tiny diffusers folder of `family` (a key of BUILDERS: a family, or
+    "flux-schnell", a FLUX.1 folder without guidance) at `path`."""
     import torch
 
     torch.manual_seed(seed)

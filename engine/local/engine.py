@@ -28,6 +28,7 @@ from engine.base import (
 from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
 from engine.core.errors import Cancelled, OutOfMemoryError
+from engine.local import families
 from engine.local.loading import (
     POLICY_OPTIONS,
     choose_device,
@@ -174,16 +175,22 @@ class Engine(EngineBase):
         info = self.load(request)
         request = request.replace(precision=self.precision)  # recorded: a rerun repeats it
         notes, self._notes = tuple(self._notes), []
+        if info.is_modern:  # the transformer families: engine.local.families
+            families.check_request(request, info)
         pipe = self.pipeline_for(mode)
-        apply_loras(pipe, request.loras, self.extra_dirs, info.name)
+        if not info.is_modern:
+            apply_loras(pipe, request.loras, self.extra_dirs, info.name)
         lora_fields = lora_metadata(request.loras, self.extra_dirs)
         if request.option("live"):
             pipe = self.warm.live_pipeline(
                 pipe, mode, tiny_vae_dir(info.family, model_dirs(self.extra_dirs), info.path)
             )
 
-        plan = JobPlan.make(request, prepared, info.native_size)
-        call_args, warnings = self._call_args(pipe, request, info)
+        plan = JobPlan.make(request, prepared, info.native_size, info.latent_multiple)
+        if info.is_modern:
+            call_args, warnings = families.call_args(request, info, plan.gen)
+        else:
+            call_args, warnings = self._call_args(pipe, request, info)
         if plan.soft is not None:
             call_args["mask_image"] = _pil(plan.soft.support_mask)
         if (image := plan.init_image()) is not None:
@@ -215,7 +222,8 @@ class Engine(EngineBase):
                 plan.crop,
                 on_progress,
                 cancel,
-                None if plan.soft is None else plan.soft.step_blend(pipe, seed),
+                # The transformer families inpaint with their pipeline's own masking.
+                None if plan.soft is None or info.is_modern else plan.soft.step_blend(pipe, seed),
                 control,
             )
             if control is not None:  # hashes and control model names filled in
@@ -271,7 +279,8 @@ class Engine(EngineBase):
         import torch  # torch: ~1.2 s to import, only when a job runs
 
         index, n_samples = sample
-        pipe.scheduler = self.warm.scheduler(scheduler, self._scheduler_config)
+        if not info.is_modern:  # the transformer families keep their flow-matching one
+            pipe.scheduler = self.warm.scheduler(scheduler, self._scheduler_config)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
 
         def on_step_end(p: Any, step: int, _timestep: Any, kwargs: dict) -> dict:
@@ -283,7 +292,9 @@ class Engine(EngineBase):
                 per = max(int(getattr(p, "num_timesteps", 0) or 0), step + 1)
                 preview = None
                 latents = kwargs.get("latents")
-                if latents is not None:
+                # The transformer families' latents are 16-channel (FLUX's packed): no
+                # projection for them yet.
+                if latents is not None and not info.is_modern:
                     preview = preview_image(
                         latents.detach().float().cpu().numpy(), info.family, *preview_size
                     )

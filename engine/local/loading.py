@@ -21,16 +21,21 @@ from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir
 from engine.core.precision import DTYPES, SHORT, fast_layout, resolve_cpu_precision
 from engine.discovery import MODEL_CONFIGS_DIR
+from engine.local.families import MODE_PIPELINES, prepare_pipeline
 from engine.metadata import file_hash
 from engine.models import ModelInfo
 
 log = logging.getLogger(__name__)
 
 # Free VRAM (GiB) below which each switch turns on, per family group. SD1/2 at 512² needs
-# about 3 GiB in fp16 without help; SDXL at 1024² about 8-10 GiB.
+# about 3 GiB in fp16 without help; SDXL at 1024² about 8-10 GiB. The transformer families
+# (FLUX.1 at 12 B parameters, Qwen-Image at 20 B): model offload below about a 16-bit copy
+# of their transformer and text encoders, no attention slicing (a first guess, not yet
+# measured: issue 24's memory estimate replaces it).
 _LOW_MEMORY_GIB = {
     "sd": {"attention_slicing": 6.0, "vae_tiling": 4.0, "cpu_offload": 3.0},
     "sdxl": {"attention_slicing": 12.0, "vae_tiling": 10.0, "cpu_offload": 7.0},
+    "modern": {"attention_slicing": 0.0, "vae_tiling": 24.0, "cpu_offload": 40.0},
 }
 
 
@@ -105,7 +110,8 @@ def choose_device(
         except Exception as e:  # a driver hiccup must not stop the job
             log.warning("cannot read free VRAM: %s", e)
         if free is not None:
-            limits = _LOW_MEMORY_GIB["sdxl" if family.startswith("sdxl") else "sd"]
+            group = "modern" if family in MODE_PIPELINES else "sd"
+            limits = _LOW_MEMORY_GIB["sdxl" if family.startswith("sdxl") else group]
             switches = {k: free < v for k, v in limits.items()}
     for key in switches:
         if key in options and options[key] is not None:
@@ -119,6 +125,9 @@ def _pipeline_classes(family: str) -> tuple[Any, Any, Any]:
     """(txt2img, img2img, inpaint) pipeline classes for a family."""
     import diffusers  # ~2 s to import: only when a model loads
 
+    if family in MODE_PIPELINES:
+        txt2img, img2img, inpaint = MODE_PIPELINES[family]
+        return getattr(diffusers, txt2img), getattr(diffusers, img2img), getattr(diffusers, inpaint)
     if family.startswith("sdxl"):
         return (
             diffusers.StableDiffusionXLPipeline,
@@ -168,7 +177,7 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
     txt2img, _img2img, inpaint = _pipeline_classes(info.family)
     cls = inpaint if info.is_inpainting else txt2img
     common: dict[str, Any] = {dtype_keyword(): dtype, "local_files_only": True}
-    if not info.is_xl:
+    if not info.is_xl and not info.is_modern:  # only SD 1.x/2.x pipelines have one
         common.update(safety_checker=None, requires_safety_checker=False)
     log.info(
         "loading %s (%s, %s) on %s/%s",
@@ -210,10 +219,14 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
         pipe.to(dtype=dtype)
     if getattr(pipe, "safety_checker", None) is not None:
         pipe.safety_checker = None
+    if info.is_modern:
+        prepare_pipeline(pipe, info)
     apply_memory_policy(pipe, policy)
     for name in ("unet", "vae"):
-        if getattr(pipe, name, None) is not None:
-            fast_layout(getattr(pipe, name))
+        module = getattr(pipe, name, None)
+        # Qwen-Image's VAE is a video one: channels_last has no 5-d layout.
+        if module is not None and not any(p.ndim == 5 for p in module.parameters()):
+            fast_layout(module)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -234,9 +247,12 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
     txt2img, img2img, inpaint = _pipeline_classes(info.family)
     if info.is_inpainting:
         if mode in ("txt2img", "img2img"):
+            what = (
+                "a FLUX.1 Fill model" if info.is_modern else "an inpainting model (9-channel UNet)"
+            )
             raise ModelError(
-                f"{info.name} is an inpainting model (9-channel UNet) and can only inpaint or "
-                f"outpaint; choose a regular model for {mode}."
+                f"{info.name} is {what} and can only inpaint or outpaint; choose a regular "
+                f"model for {mode}."
             )
         return base
     cls = {"txt2img": txt2img, "img2img": img2img, "inpaint": inpaint, "outpaint": inpaint}[mode]
@@ -244,7 +260,8 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
         return base
     # from_pipe casts the shared modules to float32 unless told otherwise, which would
     # silently turn an fp16 GPU model into fp32 (twice the memory) for every mode.
-    pipe = cls.from_pipe(base, **{dtype_keyword(): base.unet.dtype})
+    denoiser = base.transformer if info.is_modern else base.unet
+    pipe = cls.from_pipe(base, **{dtype_keyword(): denoiser.dtype})
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
