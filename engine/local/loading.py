@@ -75,8 +75,8 @@ def _truthy(value: Any) -> bool:
 def choose_device(
     family: str, options: dict[str, Any] | None = None, precision: str = "auto"
 ) -> DevicePolicy:
-    """CUDA fp16 > MPS fp16 > CPU in bf16 or fp32 (engine.core.precision), with low-memory
-    switches from free VRAM.
+    """CUDA fp16 > MPS fp16 (bf16 for the transformer families) > CPU in bf16 or fp32
+    (engine.core.precision), with low-memory switches from free VRAM.
 
     options may force "device", "dtype" and each switch ("attention_slicing",
     "vae_tiling", "cpu_offload"); anything not given is decided automatically. On a CPU,
@@ -95,7 +95,9 @@ def choose_device(
             device = "cpu"
     if device not in ("cuda", "mps", "cpu") and not device.startswith("cuda:"):
         raise InvalidRequestError(f"Unknown device {device!r}; use cuda, mps or cpu.")
-    dtype = str(options.get("dtype") or "float16")
+    # The transformer families overflow fp16 (FLUX) or cannot run it (Z-Image's complex
+    # RoPE): they run in bf16 on a GPU, as their authors ship them.
+    dtype = str(options.get("dtype") or ("bfloat16" if family in MODE_PIPELINES else "float16"))
     warning = None
     if device == "cpu":
         # Half precision convolutions are not implemented on CPU; bf16 ones are.

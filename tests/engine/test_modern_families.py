@@ -123,6 +123,25 @@ def test_saved_tiny_folders_are_told_apart(tiny_modern_dir: Callable[[str], Path
     assert inspect_model(tiny_modern_dir("flux")).guidance == "distilled"
 
 
+@pytest.mark.parametrize(
+    ("free_gib", "offload"), [(80.0, False), (30.0, True)], ids=["80GiB", "30GiB"]
+)
+def test_gpu_policy_is_bf16_with_offload_by_free_memory(
+    monkeypatch: pytest.MonkeyPatch, free_gib: float, offload: bool
+) -> None:
+    import torch
+
+    from engine.local.loading import choose_device
+
+    # Pretend to be a CUDA machine with this much free memory (the policy is pure logic).
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (int(free_gib * 2**30), 80 * 2**30))
+    policy = choose_device("flux")
+    assert (policy.device, policy.dtype, policy.cpu_offload) == ("cuda", "bfloat16", offload)
+    assert not policy.attention_slicing
+    assert choose_device("sd1").dtype == "float16"
+
+
 # -- planning at the latent multiple ---------------------------------------------------
 
 
