@@ -108,14 +108,16 @@ class JobCoordinator(QObject):
         return configured_servers(self.settings)
 
     def training_settings(self, settings: TrainingSettings) -> TrainingSettings:
-        """`settings` on the device, CPU threads and model folders Settings name now: a
-        training run is a job of this window too, though it runs on its own thread."""
+        """`settings` on the device, CPU threads, CPU precision and model folders Settings
+        name now: a training run is a job of this window too, though it runs on its own
+        thread."""
         device = self.settings.device
         return dataclasses.replace(
             settings,
             device=None if device == "auto" else device,
             threads=self.settings.cpu_threads,
             extra_dirs=tuple(self.settings.model_dirs),
+            precision=self.settings.precision,
         )
 
     # Jobs ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.core.errors import Cancelled, EngineError
+from engine.core.precision import PRECISIONS
 from engine.training.data import DEFAULT_TEMPLATE
 from engine.training.settings import PRESETS, TrainingSettings
 from engine.training.trainer import TrainingProgress
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-text-encoder", action="store_true", help="LoRA on the text encoder too")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None)
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="on a CPU: auto (bf16 where this processor computes it faster), fp32 or bf16",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -126,6 +133,7 @@ def settings_from(args: argparse.Namespace) -> TrainingSettings:
         device=args.device,
         extra_dirs=tuple(args.models_dir),
         threads=max(0, args.threads),
+        precision=args.precision,
     )
 
 

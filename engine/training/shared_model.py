@@ -15,7 +15,10 @@ swaps a grown table into the *old* parameter's `.data`, so those tables (a few M
 Borrowing is refused, and training loads its own copy, when the loaded pipeline is not a
 plain one for the same device and precision: LoRAs applied (their layers would be
 trained on), CPU offload hooks, or a precision training would not use (fp16 on CUDA,
-where training uses bf16 for want of loss scaling).
+where training uses bf16 for want of loss scaling; on a CPU, bf16 where training resolves
+fp32, as under auto for the demo model (settings.cpu_precision), or the other way round).
+Training keeps the frozen weights in the dtype it computes in, so a model the engine holds
+in bf16 on a CPU is lent as it is to a bf16 run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import itertools
 import logging
 from pathlib import Path
 from typing import Any
+
+from engine.core.precision import SHORT
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +62,24 @@ def borrowable(pipe: Any, dtype: str, device: str) -> str | None:
     if getattr(unet, "_hf_hook", None) is not None:
         return "the loaded model is offloaded to the CPU piece by piece"
     if unet.dtype != getattr(torch, dtype) or unet.device.type != torch.device(device).type:
-        return f"the loaded model is {unet.dtype} on {unet.device.type}, training wants {dtype}"
+        have, want = str(unet.dtype).removeprefix("torch."), SHORT.get(dtype, dtype)
+        return (
+            f"the loaded model is {SHORT.get(have, have)} on {unet.device.type}, "
+            f"training wants {want} on {torch.device(device).type}"
+        )
     return None
 
 
-def borrow(engine: Any, model: str, device: str | None = None) -> Any | None:
-    """A shared copy of `engine`'s loaded pipeline when it is `model`, else None.
+def borrow(
+    engine: Any, model: str, device: str | None = None, precision: str = "auto"
+) -> Any | None:
+    """A shared copy of `engine`'s loaded pipeline when it is `model` in the dtype training
+    would load it in (`device`, `precision`: TrainingSettings'), else None.
 
     Call it on the engine's own thread (an engine task), between jobs: a job may be
     applying LoRAs or wrapping the UNet's forward, and the copy must not see that."""
     from engine.models import resolve_model  # cheap: to be hoisted (issue 23)
+    from engine.training.settings import cpu_precision  # cheap: to be hoisted (issue 23)
     from engine.training.trainer import training_policy
 
     loaded = engine.loaded_pipeline() if hasattr(engine, "loaded_pipeline") else None
@@ -77,7 +90,7 @@ def borrow(engine: Any, model: str, device: str | None = None) -> Any | None:
     if wanted.path.resolve() != Path(info.path).resolve():
         log.info("training loads %s: the window has %s loaded", wanted.name, info.name)
         return None
-    policy = training_policy(wanted.family, device)
+    policy = training_policy(wanted.family, device, cpu_precision(precision, wanted.native_size))
     why = borrowable(base, policy.dtype, policy.device)
     if why is not None:
         log.info("training loads its own copy of %s: %s", info.name, why)

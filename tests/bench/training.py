@@ -96,7 +96,8 @@ def measure_p15(ctx: Context) -> Result:
     meta = result.metadata
     detail = (
         f"{meta['ss_steps']} steps, rank {meta['ss_network_dim']}, lr {meta['ss_learning_rate']}, "
-        f"batch {meta['ss_batch_size_per_device']}, {meta['ss_num_reg_images']} "
+        f"batch {meta['ss_batch_size_per_device']}, mixed precision "
+        f"{meta['ss_mixed_precision']}, {meta['ss_num_reg_images']} "
         f"prior pictures, in {train_s:.0f} s wall, {train_cpu:.0f} s CPU (loss {losses[0]:.3f} → "
         f"{result.loss:.3f}); held-out prompts drawn as a star in the asked colour: "
         f"{hits:.0%} with the LoRA ({placed:.0%} also with the asked place and background), "

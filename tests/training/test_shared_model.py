@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -14,7 +15,7 @@ from engine.local.engine import Engine
 from engine.models import DEMO_MODEL_DIR
 from engine.request import GenerationRequest
 from engine.training.settings import TrainingSettings
-from engine.training.shared_model import borrow
+from engine.training.shared_model import borrow, borrowable
 from engine.training.trainer import train_lora
 from tests.training.stars import write_star_folder
 
@@ -33,7 +34,9 @@ def _request(**kw) -> GenerationRequest:
     return GenerationRequest(**{**base, **kw})
 
 
-def _settings(folder: Path, out: Path, sample_every: int = 0) -> TrainingSettings:
+def _settings(
+    folder: Path, out: Path, sample_every: int = 0, precision: str = "auto"
+) -> TrainingSettings:
     return TrainingSettings(
         images=folder,
         concept="star",
@@ -45,14 +48,18 @@ def _settings(folder: Path, out: Path, sample_every: int = 0) -> TrainingSetting
         steps=4,
         sample_every=sample_every,
         prior_images=1,  # the prior picture is drawn by the borrowed pipeline too
+        precision=precision,
     )
 
 
+# The window's model in either CPU precision, trained on in the same one (bf16: the frozen
+# weights in bf16 under autocast, as training loads them).
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_on_the_loaded_model_shares_its_weights_and_leaves_it_as_it_was(
-    tmp_path: Path,
+    tmp_path: Path, precision: str
 ) -> None:
     engine = Engine((tmp_path / "loras",))
-    before_pixels = engine.run(_request())[0].rgba
+    before_pixels = engine.run(_request(precision=precision))[0].rgba
     info, base = engine.loaded_pipeline()
     before = {
         name: {k: v.clone() for k, v in getattr(base, name).state_dict().items()}
@@ -60,7 +67,7 @@ def test_training_on_the_loaded_model_shares_its_weights_and_leaves_it_as_it_was
     }
     vocabulary = len(base.tokenizer)
 
-    pipe = borrow(engine, str(DEMO_MODEL_DIR))
+    pipe = borrow(engine, str(DEMO_MODEL_DIR), precision=precision)
     assert pipe is not None and pipe.unet is not base.unet
     # No weight memory: the borrowed UNet's and VAE's tensors are the engine's own.
     assert pipe.unet.conv_in.weight.data_ptr() == base.unet.conv_in.weight.data_ptr()
@@ -72,7 +79,7 @@ def test_training_on_the_loaded_model_shares_its_weights_and_leaves_it_as_it_was
     # A sample picture too: the borrowed pipeline generates as well as it trains.
     samples = []
     shared = train_lora(
-        _settings(folder, tmp_path / "loras" / "shared.safetensors", sample_every=4),
+        _settings(folder, tmp_path / "loras" / "shared.safetensors", 4, precision),
         on_progress=lambda p: samples.append(p.sample),
         pipe=pipe,
     )
@@ -87,10 +94,10 @@ def test_training_on_the_loaded_model_shares_its_weights_and_leaves_it_as_it_was
         assert now.keys() == tensors.keys()
         for key, value in tensors.items():
             assert torch.equal(now[key], value), f"{name}.{key} changed"
-    assert np.array_equal(engine.run(_request())[0].rgba, before_pixels)
+    assert np.array_equal(engine.run(_request(precision=precision))[0].rgba, before_pixels)
 
     # The same LoRA as a run that loads its own copy of the model.
-    own = train_lora(_settings(folder, tmp_path / "own" / "star.safetensors"))
+    own = train_lora(_settings(folder, tmp_path / "own" / "star.safetensors", 0, precision))
     assert not own.shared_weights
     a, b = load_file(str(shared.path)), load_file(str(own.path))
     assert a.keys() == b.keys()
@@ -99,8 +106,21 @@ def test_training_on_the_loaded_model_shares_its_weights_and_leaves_it_as_it_was
     # The engine generates with the trained LoRA; then its pipeline has LoRA layers and
     # is not lent (training would train on them).
     with_lora = engine.run(_request(prompt="a red star on the left, blue background",
-                                    loras=(("shared", 1.0),)))[0].rgba  # fmt: skip
+                                    loras=(("shared", 1.0),), precision=precision))[0].rgba  # fmt: skip
     assert not np.array_equal(with_lora, before_pixels)
-    assert borrow(engine, str(DEMO_MODEL_DIR)) is None
+    assert borrow(engine, str(DEMO_MODEL_DIR), precision=precision) is None
     engine.unload()
+    assert borrow(engine, str(DEMO_MODEL_DIR), precision=precision) is None
+
+
+def test_a_model_loaded_in_another_precision_is_not_lent(tmp_path: Path) -> None:
+    engine = Engine((tmp_path / "loras",))
+    engine.run(_request(precision="bf16"))
+    _info, base = engine.loaded_pipeline()
+    assert borrow(engine, str(DEMO_MODEL_DIR), precision="fp32") is None
+    why = "the loaded model is bf16 on cpu, training wants fp32 on cpu"
+    assert borrowable(base, "float32", "cpu") == why
+    # Under auto the demo model trains in fp32 (settings.cpu_precision), whatever the
+    # generation engine chose for it.
     assert borrow(engine, str(DEMO_MODEL_DIR)) is None
+    assert borrow(engine, str(DEMO_MODEL_DIR), precision="bf16") is not None

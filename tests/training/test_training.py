@@ -86,6 +86,8 @@ def test_the_lora_file_carries_the_new_word_and_kohya_metadata(trained) -> None:
     assert meta["overpaint_concept"] == meta["modelspec.trigger_phrase"] == "star"
     assert meta["ss_steps"] == str(TEST_STEPS) and meta["ss_network_dim"] == "8"
     assert meta["ss_num_reg_images"] == "8" and meta["ss_flip_aug"] == "True"
+    # Under auto the demo model trains in fp32 (settings.cpu_precision).
+    assert meta["ss_mixed_precision"] == "no"
     assert len(meta["ss_sd_model_hash"]) == 10
     # Progress: every step, a falling loss, the time left reaching 0, samples every 150.
     assert [p.step for p in seen] == list(range(1, TEST_STEPS + 1))

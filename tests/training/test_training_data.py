@@ -19,7 +19,7 @@ from engine.training.data import (
     without_word,
     write_caption,
 )
-from engine.training.settings import TrainingSettings
+from engine.training.settings import TrainingSettings, cpu_precision
 from tests.training.stars import star_picture, write_star_folder
 
 
@@ -87,6 +87,22 @@ def test_cpu_threads_leave_a_core_free_unless_set_and_do_not_change_the_run() ->
     assert three.cpu_threads(torch_default=2, cpus=2) == 3
     # A checkpoint written with one thread count is continued with another.
     assert three.fingerprint() == settings.fingerprint()
+
+
+def test_the_precision_is_checked_and_auto_trains_small_models_in_fp32() -> None:
+    settings = TrainingSettings(Path("pictures"), "star")
+    assert settings.precision == "auto"
+    with pytest.raises(TrainingError) as e:
+        TrainingSettings(Path("pictures"), "star", precision="fp16").resolved("cpu")
+    assert "Unknown precision 'fp16'" in _one_sentence(e.value)
+    # A checkpoint holds fp32 tensors: a run stopped in one precision continues in another.
+    assert TrainingSettings(Path("pictures"), "star", precision="bf16").fingerprint() == (
+        settings.fingerprint()
+    )
+    # The demo model (128²) trains in fp32 under auto; SD models get the machine's choice.
+    assert cpu_precision("auto", 128) == "fp32"
+    assert cpu_precision("auto", 512) == "auto"
+    assert cpu_precision("bf16", 128) == "bf16" and cpu_precision("fp32", 1024) == "fp32"
 
 
 def test_the_concept_must_be_one_word_that_captions_use(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ from engine.training.shared_model import borrow
 Waiter = Callable[[Callable[[], bool]], Any]
 
 
-def borrow_loaded_model(jobs: JobCoordinator, model: str, device: str | None) -> Waiter | None:
+def borrow_loaded_model(
+    jobs: JobCoordinator, model: str, device: str | None, precision: str = "auto"
+) -> Waiter | None:
     """Queue the borrowing on the window's engine thread now; call the result to wait.
 
     None when the window has no engine yet (no model loaded) or generates on ComfyUI
@@ -33,7 +35,7 @@ def borrow_loaded_model(jobs: JobCoordinator, model: str, device: str | None) ->
 
     def task(engine: Any, _progress: Any, _cancel: Any) -> list:
         try:
-            box["pipe"] = borrow(engine, model, device)
+            box["pipe"] = borrow(engine, model, device, precision)
         finally:
             done.set()
         return []

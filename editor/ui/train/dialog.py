@@ -382,7 +382,11 @@ class TrainDialog(QDialog):
         jobs = self.jobs
         if jobs is not None:
             settings = jobs.training_settings(settings)
-        borrowed = borrow_loaded_model(jobs, settings.model, settings.device) if jobs else None
+        borrowed = (
+            borrow_loaded_model(jobs, settings.model, settings.device, settings.precision)
+            if jobs
+            else None
+        )
 
         def work(progress, cancel):
             from engine.training.trainer import train_lora  # torch: loaded when first used

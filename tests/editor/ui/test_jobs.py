@@ -139,4 +139,5 @@ def test_a_settings_change_reaches_the_next_job_of_every_kind(
     settings = window.jobs.training_settings(train.settings())
     assert settings.threads == 1
     assert settings.extra_dirs == tuple(window.settings.model_dirs)
+    assert settings.precision == window.settings.precision
     train.close()

@@ -69,7 +69,8 @@ def test_a_folder_too_small_is_said_at_once_and_train_stays_disabled(
 
 def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: Path) -> None:
     dialog = _open(window, qtbot)
-    # A generation first: the window's engine then holds the model that training borrows.
+    # A generation first: the window's engine then holds the model that training borrows
+    # (in fp32, the precision training picks for the demo model under auto).
     client = window.generation.client
     ended: list[object] = []
     client.finished.connect(lambda _job, results: ended.append(results))
@@ -77,7 +78,7 @@ def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: P
     client.submit(
         GenerationRequest(
             mode="txt2img", prompt="a red circle", steps=2, width=64, height=64,
-            model=str(DEMO_MODEL_DIR), watermark=False,
+            model=str(DEMO_MODEL_DIR), watermark=False, precision="fp32",
         )
     )  # fmt: skip
     qtbot.waitUntil(lambda: bool(ended), timeout=300_000)
