@@ -38,7 +38,7 @@ def test_bench_rejects_unknown_measure(tmp_path: Path) -> None:
     import pytest
 
     with pytest.raises(SystemExit):
-        main(["--only", "P9", "--json", str(tmp_path / "x.json")])
+        main(["--only", "P99", "--json", str(tmp_path / "x.json")])
 
 
 def test_p1_pixel_check_sees_one_level_on_one_pixel() -> None:
