@@ -102,13 +102,13 @@ def _apply_cpu_threads(requested: int) -> None:
 
 
 class _WorkerThread(QThread):
-    def __init__(self, client: EngineClient, extra_dirs: Sequence[Path]) -> None:
+    def __init__(self, client: EngineClient) -> None:
         super().__init__()
         self._client = client
-        self._extra_dirs = tuple(extra_dirs)
         self.jobs: queue.Queue = queue.Queue()
         self.engine = None  # created in this thread on the first job
-        self._servers: tuple = ()  # the ComfyUI servers self.engine runs on (): local
+        # What self.engine was made for: the ComfyUI servers ((): local) and model folders.
+        self._made_for: tuple = ()
 
     def run(self) -> None:
         _lower_thread_priority()
@@ -135,15 +135,17 @@ class _WorkerThread(QThread):
         try:
             # Tasks (upscale) run here on the local engine; generations where the user chose.
             servers = () if job.task is not None else tuple(client.servers)
-            if self.engine is None or servers != self._servers:
+            made_for = (servers, tuple(client.extra_dirs))
+            if self.engine is None or made_for != self._made_for:
                 # First job: this is where torch/diffusers get imported. Inside the try, so
                 # a broken install fails the job with a message instead of ending the thread.
-                # A changed server list (Settings) switches engines before the next job.
+                # A changed server list or models folder (Settings) switches engines before
+                # the next job.
                 from engine.backends import make_engine
 
                 if self.engine is not None:
                     self.engine.unload()
-                self.engine, self._servers = make_engine(self._extra_dirs, servers), servers
+                self.engine, self._made_for = make_engine(made_for[1], servers), made_for
             _apply_cpu_threads(client.cpu_threads)
             if job.task is not None:
                 results = job.task(self.engine, on_progress, job.cancel.is_set)
@@ -191,9 +193,11 @@ class EngineClient(QObject):
         self.cpu_threads = cpu_threads
         # ComfyUI servers ((url, token) pairs) the next job runs on; empty: this process.
         self.servers: tuple[tuple[str, str], ...] = tuple(servers)
+        # Extra models folders (Settings) the next job looks in, beside the standard ones.
+        self.extra_dirs: tuple[Path, ...] = tuple(Path(d) for d in extra_dirs)
         self._ids = itertools.count(1)
         self._pending: dict[int, _Job] = {}
-        self._thread = _WorkerThread(self, extra_dirs)
+        self._thread = _WorkerThread(self)
         self._thread.setObjectName(ENGINE_THREAD)
         self._thread.start()
         self._closed = False

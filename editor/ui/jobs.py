@@ -102,6 +102,7 @@ class JobCoordinator(QObject):
             return  # the client reads them when it is created
         client.cpu_threads = self.settings.cpu_threads
         client.servers = configured_servers(self.settings)  # Settings > Servers
+        client.extra_dirs = tuple(self.settings.model_dirs)  # Settings > Models
 
     def servers(self) -> tuple[tuple[str, str], ...]:
         """The ComfyUI servers (url, token) generations run on now; (): this process."""

@@ -213,3 +213,23 @@ def test_the_cpu_thread_setting_reaches_torch_for_the_next_job(
         with qtbot.waitSignal(client.finished, timeout=60000):
             client.submit(_request(tiny_model_dir, steps=1))
         assert f"CPU jobs now use {threads} torch thread(s)" in caplog.messages
+
+
+def test_models_folder_set_after_start_reaches_the_next_job(
+    qtbot, client: EngineClient, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Settings > Models folders changed while the engine runs: the next job looks there."""
+    import shutil
+
+    folder = tmp_path / "more-models"
+    shutil.copytree(tiny_model_dir, folder / "late-tiny")
+    rec = _Recorder(client)
+    with qtbot.waitSignal(client.failed, timeout=60000):
+        missing = client.submit(_request(Path("late-tiny")))
+    assert "late-tiny" in rec.of(missing)[-1][2]
+    client.extra_dirs = (folder,)
+    with qtbot.waitSignal(client.finished, timeout=60000):
+        found = client.submit(_request(Path("late-tiny")))
+    (result,) = rec.of(found)[-1][2]
+    assert result.rgba.shape == (64, 64, 4)
+    assert "late-tiny" in result.parameters
