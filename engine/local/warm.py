@@ -1,6 +1,7 @@
 """What a loaded model keeps between jobs so that a run of small jobs (Live mode) pays
 no set-up cost: one scheduler per sampler name, the text embeddings of recent prompts,
-and the tiny preview VAE when one is installed.
+and the tiny VAE Live decodes with: the model's own (`vae_tiny` in its folder, as the
+demo model has), else an installed TAESD of its family.
 
 Everything here belongs to one loaded model: the Engine drops it (`clear`) when it
 unloads the model.
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.devices import dtype_keyword
+from engine.core.errors import ModelError
 from engine.core.precision import fast_layout
+from engine.discovery import read_json_object
 from engine.schedulers import canonical_name, make_scheduler
 
 log = logging.getLogger(__name__)
@@ -24,11 +27,35 @@ PROMPT_CACHE_SIZE = 8
 # Folder names of TAESD-style tiny autoencoders (diffusers AutoencoderTiny format), per
 # family, looked for in the models folders and their "vae-approx" subfolder.
 TINY_VAE_NAMES = {"sd1": ("taesd",), "sd2": ("taesd",), "sdxl": ("taesdxl",)}
+# A model's own tiny VAE (the demo model's): this folder inside a diffusers model folder.
+OWN_TINY_VAE = "vae_tiny"
+# The latent scale of each family's VAE: a folder whose VAE scales otherwise (the demo
+# model) has a latent space of its own, which the family's TAESD would decode wrongly.
+FAMILY_LATENT_SCALES = {"sd1": 0.18215, "sd2": 0.18215, "sdxl": 0.13025}
 
 
-def tiny_vae_dir(family: str, dirs: Sequence[Path]) -> Path | None:
-    """The installed tiny VAE folder for a model family, or None."""
-    names = TINY_VAE_NAMES.get(family.split("-")[0].split("_")[0], ())
+def _has_family_latents(model: Path, family: str) -> bool:
+    config = model / "vae" / "config.json"
+    if family not in FAMILY_LATENT_SCALES or not config.is_file():
+        return True  # a single file, or a folder without a VAE config: the family's VAE
+    try:
+        scale = float(read_json_object(config).get("scaling_factor", 0.18215))
+    except (ModelError, TypeError, ValueError):
+        return False
+    return abs(scale - FAMILY_LATENT_SCALES[family]) < 1e-3
+
+
+def tiny_vae_dir(family: str, dirs: Sequence[Path], model: Path | None = None) -> Path | None:
+    """The tiny VAE for a model: its own `vae_tiny` folder, else the installed one of its
+    family (TAESD), unless the model's VAE has a latent space of its own; None if none."""
+    base = family.split("-")[0].split("_")[0]
+    if model is not None:
+        own = Path(model) / OWN_TINY_VAE
+        if (own / "config.json").is_file():
+            return own
+        if not _has_family_latents(Path(model), base):
+            return None
+    names = TINY_VAE_NAMES.get(base, ())
     for root in dirs:
         for sub in (Path(root), Path(root) / "vae-approx"):
             for name in names:
