@@ -149,7 +149,60 @@ def readme(record: dict) -> str:
     if checks:
         lines += ["", "Re-checks of the shipped folder (float16 files loaded as float32):", ""]
         lines += [f"- {c}" for c in checks]
+    if record.get("vae_tiny"):
+        lines += tiny_vae_lines(record["vae_tiny"])
     return "\n".join(lines) + "\n"
+
+
+def _judged(rates: dict) -> str:
+    return (
+        f"colour {_pct(rates['colour'])}, position {_pct(rates['position'])}, "
+        f"background {_pct(rates['background'])}, type {_pct(rates['kind'])}"
+    )
+
+
+def tiny_vae_lines(t: dict) -> list[str]:
+    """The README's section on vae_tiny (engine.demo.tiny_vae) from its training record."""
+    c, a, live = t["config"], t["metrics"]["autoencoder"], t["metrics"]["live"]
+    lines = [
+        "",
+        "## Tiny VAE (vae_tiny/, for Live)",
+        "",
+        f"- AutoencoderTiny, {c['encoder_block_out_channels'][0]} channels, encoder blocks "
+        f"{c['num_encoder_blocks']}, decoder blocks {c['num_decoder_blocks']}: "
+        f"{t['parameters'] / 1e3:.0f}k parameters, float16; the engine's Live jobs encode and "
+        "decode with it (the model's own tiny VAE wins over an installed TAESD, whose latent "
+        "space is SD's)",
+        f"- distilled from the VAE above: {t['steps']} steps of Adam (batch {t['batch']} crops "
+        f"of {t['crop']} px) towards the VAE's scaled latents and its decodes of "
+        f"{t['pool']['scenes']} training scenes and {t['pool']['sketches']} blob sketches at "
+        f"{t['pool']['size']} px, and its decodes of the UNet's latents of "
+        f"{t['pool']['live_latents']} Live-like refines (strength "
+        f"{t['pool']['live_strengths'][0]}-{t['pool']['live_strengths'][1]}), the loss "
+        f"weighted x{1 + t['edge_weight']:g} near edges; "
+        f"{(t['train_seconds'] + t['pool_seconds']) / 60:.0f} min on "
+        f"{t['threads']} CPU thread; reproduce with `python -m engine.demo.tiny_vae --steps "
+        f"{t['steps']} --export resources/models/overpaint-demo` (again whenever the VAE changes)",
+        f"- {a['pictures']} held-out scenes: tiny decode vs full decode "
+        f"{a['tiny_decode_vs_full_decode_psnr']['mean']:.1f} dB PSNR (full decode vs the "
+        f"picture {a['full_decode_vs_picture_psnr']['mean']:.1f} dB); tiny encode + full decode "
+        f"vs the full round trip {a['tiny_encode_full_decode_vs_full_round_trip_psnr']['mean']:.1f}"
+        " dB (python -m engine.demo.evaluate_tiny_vae)",
+        f"- Live setting (img2img strength {live['setting']['strength']}, "
+        f"{live['setting']['denoise_steps']} steps, CFG {live['setting']['guidance']:g}, "
+        f"{live['setting']['scheduler']}) on {live['sketches']} held-out blob sketches: full VAE "
+        f"{_judged(live['full_vae'])}; tiny VAE {_judged(live['tiny_vae'])}; the two differ by "
+        f"{live['tiny_vs_full_psnr']['mean']:.1f} dB PSNR",
+    ]
+    for timing in t.get("live_timing", ()):
+        lines.append(
+            f"- one Live job at {timing['size']} px through the engine ({timing['precision']}, "
+            f"{timing['threads']} CPU thread, median of {timing['rounds']} interleaved, "
+            f"{timing['machine']}): {timing['full_vae']:.3f} s with the full VAE, "
+            f"{timing['tiny_vae']:.3f} s with the tiny one "
+            "(`python -m engine.demo.evaluate_tiny_vae --time 21`)"
+        )
+    return lines
 
 
 def folder_size(folder: Path) -> int:
