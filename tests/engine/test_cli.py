@@ -283,7 +283,10 @@ def test_usage_errors_exit_2_and_debug_shows_traceback(
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
 def test_ctrl_c_exits_130_without_output(tiny_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "never.png"
-    args = _gen_args(tiny_model_dir, out)
+    # 500 steps at 512²: tens of seconds, so the job is still running when the signal
+    # lands even if this process waits its turn on a busy machine (at 128² in bf16 the
+    # whole job once finished first, under a full suite).
+    args = _gen_args(tiny_model_dir, out, size=512)
     args[args.index("--steps") + 1] = "500"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
