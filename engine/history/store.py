@@ -37,7 +37,10 @@ from engine.request import GenerationInputs, GenerationRequest
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_S = 5.0
+# SQLite's busy handler polls rather than queues, so a writer can lose the lock many times
+# in a row to another program writing in a loop; on a loaded CI machine 5 s once ran out
+# and a generation went unrecorded. Writes run off the UI thread, so waiting longer is cheap.
+BUSY_TIMEOUT_S = 20.0
 CACHE_KIB = 32 * 1024
 MMAP_BYTES = 256 * 2**20
 T = TypeVar("T")
