@@ -15,9 +15,13 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.control.spec import ControlSpec
+from engine.reference.spec import ReferenceSpec
+from engine.regions.spec import RegionSpec
 
-Mode = Literal["txt2img", "img2img", "inpaint", "outpaint", "fill"]
-MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "outpaint", "fill")
+# "edit": an instruction edit (the prompt is the instruction) of the input picture, with
+# the multi-reference models' extra pictures in `references`.
+Mode = Literal["txt2img", "img2img", "inpaint", "outpaint", "fill", "edit"]
+MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "outpaint", "fill", "edit")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,10 @@ class GenerationRequest:
     options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     # ControlNet / T2I-Adapter guidance; images in GenerationInputs.controls (same order).
     controls: tuple[ControlSpec, ...] = ()
+    # Regional prompts; their masks in GenerationInputs.region_masks (same order).
+    regions: tuple[RegionSpec, ...] = ()
+    # Reference pictures; the pictures in GenerationInputs.references (same order).
+    references: tuple[ReferenceSpec, ...] = ()
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
@@ -98,6 +106,8 @@ class GenerationRequest:
         data["loras"] = tuple((str(n), float(w)) for n, w in data.get("loras", ()))
         data["options"] = tuple((str(k), v) for k, v in data.get("options", ()))
         data["controls"] = tuple(ControlSpec.from_dict(c) for c in data.get("controls", ()))
+        data["regions"] = tuple(RegionSpec.from_dict(r) for r in data.get("regions", ()))
+        data["references"] = tuple(ReferenceSpec.from_dict(r) for r in data.get("references", ()))
         return cls(**data)
 
     def replace(self, **changes: Any) -> GenerationRequest:
@@ -118,6 +128,12 @@ class GenerationInputs:
     # One image per request.controls entry (RGB/RGBA uint8 at the crop's size), or None
     # where the kind needs none (inpaint uses the image and mask).
     controls: tuple[np.ndarray | None, ...] = ()
+    # One HxW uint8 mask per request.regions entry (255 = the region), at the crop's size.
+    region_masks: tuple[np.ndarray, ...] = ()
+    # One RGB/RGBA uint8 picture per request.references entry, at its own size; and the
+    # masks of references limited to a region (HxW uint8 at the crop's size, or None).
+    references: tuple[np.ndarray, ...] = ()
+    reference_masks: tuple[np.ndarray | None, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

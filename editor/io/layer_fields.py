@@ -20,6 +20,8 @@ from editor.io.ora import OWN_ATTR_PREFIX, OraLayer
 from editor.model.blending import blend_mode_from_ora, blend_mode_to_ora
 from editor.model.control_role import ControlRole
 from editor.model.layer import Layer
+from editor.model.reference_role import ReferenceRole
+from editor.model.region_role import RegionRole
 
 # composite-op values that mean Normal (Krita and MyPaint write the first, some the others).
 _NORMAL_OPS = ("svg:src-over", "svg:normal", "")
@@ -67,21 +69,27 @@ def _read_alpha_lock(attrs: dict[str, str], _name: str, _notes: list[str]) -> bo
     return attrs.get("") == "true"
 
 
-def _write_control(role: ControlRole | None) -> dict[str, str]:
+def _write_role(role: ControlRole | RegionRole | ReferenceRole | None) -> dict[str, str]:
     return role.to_attributes() if role is not None else {}
 
 
-def _read_control(attrs: dict[str, str], name: str, notes: list[str]) -> ControlRole | None:
-    if not attrs:
-        return None
-    try:
-        return ControlRole.from_attributes(
-            {key: value[:_CONTROL_VALUE_CHARS] for key, value in attrs.items()}
-        )
-    except ValueError as e:
-        reason = str(e)
-        notes.append(f'Layer "{name}" is kept as a normal layer: {reason[:1].lower()}{reason[1:]}')
-        return None
+def _role_reader(parse: Callable[[dict[str, str]], Any], value_chars: int | None) -> Reader:
+    """A reader for a layer role kept as attributes: None when absent, and a note (the
+    layer stays normal) when unusable. Values are cut to `value_chars` (junk guard)."""
+
+    def read(attrs: dict[str, str], name: str, notes: list[str]) -> Any:
+        if not attrs:
+            return None
+        try:
+            return parse({key: value[:value_chars] for key, value in attrs.items()})
+        except ValueError as e:
+            reason = str(e)
+            notes.append(
+                f'Layer "{name}" is kept as a normal layer: {reason[:1].lower()}{reason[1:]}'
+            )
+            return None
+
+    return read
 
 
 LAYER_FIELDS: tuple[LayerField, ...] = (
@@ -107,8 +115,22 @@ LAYER_FIELDS: tuple[LayerField, ...] = (
     LayerField(
         "control",
         prefix=OWN_ATTR_PREFIX + "control-",
-        to_file=_write_control,
-        from_file=_read_control,
+        to_file=_write_role,
+        from_file=_role_reader(ControlRole.from_attributes, _CONTROL_VALUE_CHARS),
+    ),
+    # overpaint-region-prompt, -negative, -painted
+    LayerField(
+        "region_prompt",
+        prefix=OWN_ATTR_PREFIX + "region-",
+        to_file=_write_role,
+        from_file=_role_reader(RegionRole.from_attributes, None),
+    ),
+    # overpaint-reference-kind, -strength, -start, -end
+    LayerField(
+        "reference",
+        prefix=OWN_ATTR_PREFIX + "reference-",
+        to_file=_write_role,
+        from_file=_role_reader(ReferenceRole.from_attributes, _CONTROL_VALUE_CHARS),
     ),
 )
 

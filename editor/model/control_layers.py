@@ -67,11 +67,12 @@ def active_control_layers(doc: Document) -> list[Layer]:
 
 
 def model_composite(doc: Document, rect: QRect) -> np.ndarray:
-    """Straight RGBA of the picture in `rect` without the control layers: what the model
-    repaints (transparent outside the canvas, as Document.composite_array)."""
-    if not any(layer.control is not None and layer.visible for layer in doc.layers):
+    """Straight RGBA of the picture in `rect` without the layers that only guide (control,
+    reference and unpainted region layers): what the model repaints (transparent outside
+    the canvas, as Document.composite_array)."""
+    if not any(layer.guides_only() and layer.visible for layer in doc.layers):
         return doc.composite_array(rect)  # the common case keeps the cached path
-    picture = [layer for layer in doc.layers if layer.control is None]
+    picture = [layer for layer in doc.layers if not layer.guides_only()]
     out = np.zeros((max(rect.height(), 0), max(rect.width(), 0), 4), np.uint8)
     inside = rect.intersected(doc.rect())
     if not inside.isEmpty():

@@ -12,7 +12,10 @@ Public API (stable; other parts build on it):
   ``alpha_locked: bool``, ``metadata: dict[str, str]`` (e.g. ``"parameters"``, the A1111
   text of the generation that made the layer, and ``"overpaint_request"`` its JSON),
   ``uid: int`` (unique per process, stable across undo, handy for views),
-  ``control: ControlRole | None`` (set: a control layer, see editor.model.control_layers).
+  ``control: ControlRole | None`` (set: a control layer, see editor.model.control_layers),
+  ``region_prompt: RegionRole | None`` (set: a regional prompt over the layer's coverage),
+  ``reference: ReferenceRole | None`` (set: a reference picture);
+  ``guides_only()``: whether the layer is left out of the picture the model repaints.
 - ``pixels``: the storage, a C-contiguous (h, w, 4) uint8 numpy array in
   ``QImage.Format_ARGB32_Premultiplied`` byte order (B, G, R, A, premultiplied).
   An empty layer has shape (0, 0, 4); painting grows it.
@@ -52,6 +55,8 @@ from editor.model.blending import (
 
 if TYPE_CHECKING:
     from editor.model.control_role import ControlRole
+    from editor.model.reference_role import ReferenceRole
+    from editor.model.region_role import RegionRole
 
 _uids = itertools.count(1)
 
@@ -65,6 +70,8 @@ SAVED_ATTRIBUTES = (
     "alpha_locked",
     "metadata",
     "control",
+    "region_prompt",
+    "reference",
 )
 
 
@@ -81,6 +88,8 @@ class Layer:
         alpha_locked: bool = False,
         metadata: dict[str, str] | None = None,
         control: ControlRole | None = None,
+        region_prompt: RegionRole | None = None,
+        reference: ReferenceRole | None = None,
     ) -> None:
         if blend_mode not in BLEND_MODES:
             raise ValueError(f"unknown blend mode {blend_mode!r}")
@@ -98,6 +107,17 @@ class Layer:
         self.metadata: dict[str, str] = dict(metadata or {})
         # A control layer guides generations instead of being part of the picture.
         self.control = control
+        self.region_prompt = region_prompt
+        self.reference = reference
+
+    def guides_only(self) -> bool:
+        """Whether the layer steers generations instead of being part of the picture the
+        model repaints (control and reference layers; region layers unless painted)."""
+        return (
+            self.control is not None
+            or self.reference is not None
+            or (self.region_prompt is not None and not self.region_prompt.painted)
+        )
 
     @classmethod
     def from_rgba(cls, rgba: np.ndarray, name: str = "Layer", **props: Any) -> Layer:

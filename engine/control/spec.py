@@ -9,12 +9,13 @@ instead of silently generating without it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from engine.core.images import picture_hash
 
 # Kind -> what it does, in words shown where the user picks it.
 CONTROL_KINDS: dict[str, str] = {
@@ -119,11 +120,8 @@ def _is_number(text: str) -> bool:
 
 
 def control_image_hash(image: np.ndarray) -> str:
-    """sha256[:12] of the pixels (and their shape): the identity a request records."""
-    arr = np.ascontiguousarray(image)
-    digest = hashlib.sha256(f"{arr.shape}|{arr.dtype}".encode())
-    digest.update(arr.tobytes())
-    return digest.hexdigest()[:12]
+    """The identity a request records for a control image."""
+    return picture_hash(image)
 
 
 def control_parameters(spec: ControlSpec) -> str:

@@ -16,6 +16,7 @@ No Qt here: engine/ stays importable without a QApplication.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -42,6 +43,15 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 _PILLOW_LIMIT_LOCK = threading.Lock()
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def picture_hash(pixels: np.ndarray) -> str:
+    """sha256[:12] of the pixels (and their shape): the identity a request records for a
+    picture that travels beside it (a control image, a region mask, a reference)."""
+    arr = np.ascontiguousarray(pixels)
+    digest = hashlib.sha256(f"{arr.shape}|{arr.dtype}".encode())
+    digest.update(arr.tobytes())
+    return digest.hexdigest()[:12]
 
 
 class ImageReadError(EngineError):

@@ -21,6 +21,8 @@ from editor.io.project import load_ora, save_ora
 from editor.model.control_role import ControlRole
 from editor.model.document import Document
 from editor.model.layer import SAVED_ATTRIBUTES, Layer
+from editor.model.reference_role import ReferenceRole
+from editor.model.region_role import RegionRole
 from editor.model.snapshot import document_from_snapshot, snapshot
 from editor.recovery import RecoveryStore, write_recovery
 from tests.editor.io.test_ora import make_ora, png, solid
@@ -36,6 +38,8 @@ SAMPLES = {
     "alpha_locked": True,
     "metadata": {"parameters": "a cat\nSteps: 4, Seed: 7", "overpaint_request": "{}"},
     "control": ControlRole("lineart", 1.5, 0.2, 0.9, prepared=True),
+    "region_prompt": RegionRole('a red <ball> & "sky"', "blurry, dark", painted=True),
+    "reference": ReferenceRole("style", 0.6, 0.1, 0.8),
 }
 
 
@@ -128,6 +132,13 @@ def test_own_attributes_in_stack_xml_and_other_readers_see_a_plain_layer(tmp_pat
         "overpaint-control-start": "0.2",
         "overpaint-control-end": "0.9",
         "overpaint-control-prepared": "true",
+        "overpaint-region-prompt": 'a red <ball> & "sky"',
+        "overpaint-region-negative": "blurry, dark",
+        "overpaint-region-painted": "true",
+        "overpaint-reference-kind": "style",
+        "overpaint-reference-strength": "0.6",
+        "overpaint-reference-start": "0.1",
+        "overpaint-reference-end": "0.8",
     }
     assert top.get("composite-op") == "svg:screen" and top.get("visibility") == "hidden"
     # The plain background writes none of Overpaint's own attributes.

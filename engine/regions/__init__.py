@@ -1,0 +1,1 @@
+"""Regional prompts: a prompt (and negative prompt) that applies only under a mask."""
