@@ -22,7 +22,9 @@ from engine.control.jobs import LayerControl, layer_controls
 from engine.core.errors import InvalidRequestError
 from engine.generation_settings import GenerationSettings
 from engine.inpaint_modes import check_mode, default_strength, detect_mode
+from engine.reference.jobs import LayerReference, layer_references
 from engine.region import context_padding, grow_mask, mask_bbox, pick_region, plan_region
+from engine.regions.jobs import LayerRegion, layer_regions
 from engine.request import Box, GenerationInputs, GenerationRequest
 
 CompositeFn = Callable[[Box], np.ndarray]  # straight RGBA crop of the visible composite
@@ -152,6 +154,8 @@ def prepare_job(
     watermark: bool = True,
     controls: Sequence[LayerControl] = (),
     precision: str = "auto",
+    regions: Sequence[LayerRegion] = (),
+    references: Sequence[LayerReference] = (),
 ) -> PreparedJob:
     """Build the request for a job on the picture's region (see module docstring).
 
@@ -159,8 +163,10 @@ def prepare_job(
     selection) is grown first, the region is planned with the chosen context, the feather
     is the plan's (about a tenth of the mask's diagonal) unless `feather` is set, and an
     "auto" inpaint mode is resolved here, with its default strength. `controls` are the
-    window's visible control layers (see engine.control.jobs). `precision` is the CPU
-    precision ("auto", "fp32" or "bf16"; engine.core.precision) the request asks for.
+    window's visible control layers (see engine.control.jobs), `regions` its region
+    layers (engine.regions.jobs) and `references` its reference layers
+    (engine.reference.jobs). `precision` is the CPU precision ("auto", "fp32" or "bf16";
+    engine.core.precision) the request asks for.
     """
     if canvas_width <= 0 or canvas_height <= 0:
         raise JobError("The canvas is empty; open or create an image first.")
@@ -221,7 +227,18 @@ def prepare_job(
     specs, control_images = layer_controls(controls, ctx, mode)
     if specs:  # the window's control layers with pixels in the context box
         request = request.replace(controls=specs)
-    inputs = GenerationInputs(image=image, mask=mask_crop, controls=control_images)
+    region_specs, region_masks = layer_regions(regions, ctx) if mode != "fill" else ((), ())
+    reference_specs, pictures = layer_references(references) if mode != "fill" else ((), ())
+    if region_specs or reference_specs:
+        request = request.replace(regions=region_specs, references=reference_specs)
+    inputs = GenerationInputs(
+        image=image,
+        mask=mask_crop,
+        controls=control_images,
+        region_masks=region_masks,
+        references=pictures,
+        reference_masks=(None,) * len(pictures),
+    )
     return PreparedJob(request, inputs, source)
 
 
