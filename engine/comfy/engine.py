@@ -15,7 +15,6 @@ import io
 import logging
 import threading
 from collections.abc import Sequence
-from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -23,15 +22,25 @@ from PIL import Image
 
 from engine import region
 from engine.base import CancelCheck, EngineBase, JobPlan, ProgressCallback, prepare_inputs
+from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow, check_modern_request
 from engine.comfy.pool import ServerPool
 from engine.comfy.samplers import comfy_sampler
 from engine.comfy.server import ComfyServer, ServerInfo, plain_http_warning
+from engine.comfy.server_models import (
+    SD_FAMILIES,
+    ServerModel,
+    check_family,
+    find_model,
+    pick_file,
+    pick_parts,
+)
 from engine.comfy.workflow import (
     CONTROL_NODES,
     REQUIRED_NODES,
     ControlPlan,
     WorkflowPlan,
     build_workflow,
+    nodes_needed,
     sampling_steps,
     workflow_hash,
 )
@@ -42,6 +51,7 @@ from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
+MODERN_NATIVE = 1024  # the transformer families' native side (engine.models.MODERN_FAMILIES)
 _WARNED_HTTP: set[str] = set()  # plain-http warnings are given once per server per run
 
 
@@ -49,29 +59,6 @@ def native_size(checkpoint: str) -> int:
     """The model's native side, guessed from its file name (the server does not say)."""
     name = checkpoint.lower()
     return 1024 if "xl" in name or "pony" in name else 512
-
-
-def _stem(name: str) -> str:
-    return PurePath(name.replace("\\", "/")).stem.lower()
-
-
-def pick_file(wanted: str, offered: Sequence[str], what: str, server: str) -> str:
-    """The server's file for `wanted` (a name, file name or local path; "" = the first)."""
-    if not offered:
-        raise ModelError(f"The ComfyUI server at {server} has no {what} installed.")
-    if not wanted:
-        return offered[0]
-    for exact in (wanted, PurePath(wanted).name):
-        if exact in offered:
-            return exact
-    matches = [o for o in offered if _stem(o) == _stem(wanted)]
-    if matches:
-        return matches[0]
-    listed = ", ".join(offered[:8]) + (", ..." if len(offered) > 8 else "")
-    raise ModelError(
-        f"The ComfyUI server at {server} has no {what} named {PurePath(wanted).name!r}; it "
-        f"offers: {listed}."
-    )
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -158,9 +145,12 @@ class _Job:
         self.on_progress, self.warnings = on_progress, warnings
         self.controls = verified_specs(request, inputs)
         prepared = prepare_inputs(request, inputs)
-        first_url, first_info = servers[0][0].url, servers[0][1]
-        checkpoint = pick_file(request.model, first_info.checkpoints, "checkpoint", first_url)
-        self.job = JobPlan.make(request, prepared, native or native_size(checkpoint))
+        model = _server_model(request, *servers[0])
+        if model.family in SD_FAMILIES:
+            self.job = JobPlan.make(request, prepared, native or native_size(model.name))
+        else:  # every transformer family: 1024² native, sides in multiples of 16
+            check_modern_request(request, model)
+            self.job = JobPlan.make(request, prepared, native or MODERN_NATIVE, 16)
         self.gen = self.job.gen
         pictures: dict[str, np.ndarray] = {}
         if (soft := self.job.soft) is not None:
@@ -169,6 +159,8 @@ class _Job:
             pictures["image"] = image
         for i, spec in enumerate(self.controls):
             pictures[f"control{i}"] = self._control_image(spec, inputs.controls[i])
+        for i, picture in enumerate(inputs.references[: len(request.references)]):
+            pictures[f"reference{i}"] = _fit_area(picture, *self.gen)
         self.uploads = _Uploads(pictures)
         self._progress: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -184,7 +176,10 @@ class _Job:
         control = as_control_image(image) if spec.prepared else preprocess(spec, image)
         return region.resize_rgb(control, *self.gen)
 
-    def plan_for(self, server: ComfyServer, info: ServerInfo) -> WorkflowPlan:
+    def plan_for(self, server: ComfyServer, info: ServerInfo) -> WorkflowPlan | ModernPlan:
+        model = _server_model(self.request, server, info)
+        if model.family not in SD_FAMILIES:
+            return self._modern_plan(server, info, model)
         request, url = self.request, server.url
         needed = set(REQUIRED_NODES) | (set(CONTROL_NODES) if self.controls else set())
         missing = sorted(needed - info.nodes)
@@ -211,7 +206,7 @@ class _Job:
             for i, spec in enumerate(self.controls)
         )
         return WorkflowPlan(
-            checkpoint=pick_file(request.model, info.checkpoints, "checkpoint", url),
+            checkpoint=model.name,
             width=self.gen[0],
             height=self.gen[1],
             sampler=sampler,
@@ -222,10 +217,44 @@ class _Job:
             controls=controls,
         )
 
+    def _modern_plan(self, server: ComfyServer, info: ServerInfo, model: ServerModel) -> ModernPlan:
+        url = server.url
+        parts = None
+        if model.loader == "diffusion_model":
+            parts = pick_parts(model, info.text_encoders, info.vaes, url)
+        sampler, scheduler = comfy_sampler(self.request.scheduler, url, info.samplers,
+                                           info.schedulers)  # fmt: skip
+        names = self.uploads.ensure(server)
+        loras = tuple((pick_file(n, info.loras, "LoRA", url), w) for n, w in self.request.loras)
+        references = tuple(names[f"reference{i}"] for i in range(len(self.request.references)))
+        return ModernPlan(model, parts, *self.gen, sampler, scheduler, names.get("image"),
+                          names.get("mask"), references, loras)  # fmt: skip
+
+    def graph_for(
+        self,
+        server: ComfyServer,
+        info: ServerInfo,
+        request: GenerationRequest,
+        plan: WorkflowPlan | ModernPlan | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """The sample's graph on this server; one sentence when the server lacks a node."""
+        plan = plan or self.plan_for(server, info)
+        if isinstance(plan, ModernPlan):
+            graph = build_modern_workflow(request, plan)
+        else:
+            graph = build_workflow(request, plan)
+        missing = sorted(nodes_needed(graph) - info.nodes)
+        if missing:
+            raise EngineError(
+                f"The ComfyUI server at {server.url} (version {info.version}) lacks the "
+                f"node(s) {', '.join(missing)}; update ComfyUI to 0.3.64 or newer."
+            )
+        return graph
+
     def run(self, pool: ServerPool) -> list[GenerationResult]:
         # Check the request against the first server before anything is queued, so a
         # missing model or sampler is one sentence and no server does any work.
-        self.plan_for(*self.servers[0])
+        self.graph_for(*self.servers[0], self.job.sample_request(0))
         return pool.run_samples(self.request.n_samples, self.sample, self.cancel, self.servers)
 
     def _step(self, index: int, value: int, preview: np.ndarray | None = None) -> None:
@@ -242,17 +271,34 @@ class _Job:
     def sample(self, server: ComfyServer, info: ServerInfo, index: int) -> GenerationResult:
         sample_request = self.job.sample_request(index)
         plan = self.plan_for(server, info)
-        if self.controls:  # recorded with the server's file each control ran with
+        if self.controls and isinstance(
+            plan, WorkflowPlan
+        ):  # recorded with the server's file each control ran with
             used = tuple(
                 dataclasses.replace(spec, model=control.model)
                 for spec, control in zip(self.controls, plan.controls, strict=True)
             )
             sample_request = sample_request.replace(controls=used)
-        graph = build_workflow(sample_request, plan)
+        graph = self.graph_for(server, info, sample_request, plan)
         rgb = server.run(graph, lambda v, _m, p: self._step(index, v, p), self.cancel)
         extra = {"Server": f"ComfyUI {info.version}", "Workflow hash": workflow_hash(graph)}
-        checkpoint = graph["ckpt"]["inputs"]["ckpt_name"]
-        return self.job.result(rgb, sample_request, checkpoint, None, extra, self.warnings)
+        model = plan.model.name if isinstance(plan, ModernPlan) else plan.checkpoint
+        return self.job.result(rgb, sample_request, model, None, extra, self.warnings)
+
+
+def _server_model(request: GenerationRequest, server: ComfyServer, info: ServerInfo) -> ServerModel:
+    model = find_model(request.model, info.checkpoints, info.diffusion_models, server.url)
+    check_family(model, server.url, info.version)
+    return model
+
+
+def _fit_area(picture: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A reference picture scaled to the generation's area, its aspect kept, its sides
+    multiples of 16: a larger one would only cost the server time."""
+    rgb = np.asarray(picture)[..., :3]
+    scale = ((width * height) / (rgb.shape[0] * rgb.shape[1])) ** 0.5
+    w, h = (max(16, round(side * scale / 16) * 16) for side in (rgb.shape[1], rgb.shape[0]))
+    return region.resize_rgb(np.ascontiguousarray(rgb), w, h)
 
 
 def _control_for_kind(kind: str, offered: Sequence[str], server: str) -> str:

@@ -53,6 +53,10 @@ class ServerInfo:
     samplers: tuple[str, ...]
     schedulers: tuple[str, ...]
     queue: int = 0
+    # The split files of the transformer families (engine.comfy.server_models).
+    diffusion_models: tuple[str, ...] = ()
+    text_encoders: tuple[str, ...] = ()
+    vaes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -184,6 +188,9 @@ class ComfyServer:
             samplers=_option_list(nodes, "KSampler", "sampler_name"),
             schedulers=_option_list(nodes, "KSampler", "scheduler"),
             queue=len(queue.get("queue_running", [])) + len(queue.get("queue_pending", [])),
+            diffusion_models=_option_list(nodes, "UNETLoader", "unet_name"),
+            text_encoders=_option_list(nodes, "CLIPLoader", "clip_name"),
+            vaes=_option_list(nodes, "VAELoader", "vae_name"),
         )
         return self.info
 

@@ -66,8 +66,9 @@ class WorkflowPlan:
 
 def sampling_steps(request: GenerationRequest) -> int:
     """Steps the sampler runs: int(steps × strength) from a partly noised picture, as
-    diffusers' img2img runs them, so the same request costs the same on both engines."""
-    if request.mode == "txt2img":
+    diffusers' img2img runs them, so the same request costs the same on both engines. An
+    Edit paints anew from noise (the picture is a reference), so it runs every step."""
+    if request.mode in ("txt2img", "edit"):
         return int(request.steps)
     return max(1, int(request.steps * request.strength))
 
