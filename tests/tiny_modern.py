@@ -285,15 +285,21 @@ def z_image() -> Any:
 
 def qwen_image() -> Any:
     """Qwen-Image: its video VAE (x8, 16 channels) and a Qwen2.5-VL text encoder."""
+    from diffusers import QwenImagePipeline
+
+    return QwenImagePipeline(**_qwen_parts(qwen_tokenizer()))
+
+
+def _qwen_parts(tokenizer: Any, vision_tokens: dict[str, int] | None = None) -> dict[str, Any]:
+    """Qwen-Image's parts; `vision_tokens` are the ids of the picture markers an Edit
+    model's text encoder reads (image_token_id, vision_start_token_id, ...)."""
     from diffusers import (
         AutoencoderKLQwenImage,
         FlowMatchEulerDiscreteScheduler,
-        QwenImagePipeline,
         QwenImageTransformer2DModel,
     )
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    tokenizer = qwen_tokenizer()
     transformer = QwenImageTransformer2DModel(
         patch_size=2,
         in_channels=64,
@@ -338,13 +344,119 @@ def qwen_image() -> Any:
         vocab_size=len(tokenizer),
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        **(vision_tokens or {}),
     )
-    return QwenImagePipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(**QWEN_SCHEDULER),
+    return {
+        "scheduler": FlowMatchEulerDiscreteScheduler(**QWEN_SCHEDULER),
+        "vae": vae,
+        "text_encoder": Qwen2_5_VLForConditionalGeneration(config).eval(),
+        "tokenizer": tokenizer,
+        "transformer": transformer,
+    }
+
+
+# The picture markers of Qwen2.5-VL's chat format, which an Edit prompt holds.
+VISION_MARKERS = ("<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
+# Qwen's processor shows its vision tower the picture at up to this many pixels; the real
+# one's 1003520 would cost the tiny model seconds per job.
+TINY_VISION_PIXELS = 56 * 56 * 4
+
+
+def qwen_edit_parts() -> dict[str, Any]:
+    """Qwen-Image-Edit's parts: Qwen-Image's with a tokenizer that knows the picture
+    markers, a text encoder that reads them, and the processor without its video part
+    (engine.local.qwen_processor)."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    from engine.local.qwen_processor import ImageOnlyQwen2VLProcessor
+
+    tokenizer = qwen_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": list(VISION_MARKERS)})
+    ids = {marker: tokenizer.convert_tokens_to_ids(marker) for marker in VISION_MARKERS}
+    parts = _qwen_parts(
+        tokenizer,
+        {
+            "vision_start_token_id": ids["<|vision_start|>"],
+            "vision_end_token_id": ids["<|vision_end|>"],
+            "image_token_id": ids["<|image_pad|>"],
+            "video_token_id": ids["<|video_pad|>"],
+        },
+    )
+    image_processor = Qwen2VLImageProcessorPil(
+        size={"shortest_edge": 56 * 56, "longest_edge": TINY_VISION_PIXELS}
+    )
+    parts["processor"] = ImageOnlyQwen2VLProcessor(image_processor, tokenizer)
+    return parts
+
+
+def qwen_image_edit() -> Any:
+    from diffusers import QwenImageEditPipeline
+
+    return QwenImageEditPipeline(**qwen_edit_parts())
+
+
+def qwen_image_edit_plus() -> Any:
+    from diffusers import QwenImageEditPlusPipeline
+
+    return QwenImageEditPlusPipeline(**qwen_edit_parts())
+
+
+def flux2_klein(distilled: bool = False) -> Any:
+    """FLUX.2 Klein: a Qwen3 causal LM whose layers 9, 18 and 27 are stacked into the
+    transformer's text input (so 28 layers, 16 wide: 3 x 16 = 48), a FLUX.2 VAE with 32
+    latent channels patched 2x2 into 128, and one double and one single block."""
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2KleinPipeline,
+        Flux2Transformer2DModel,
+    )
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    tokenizer = qwen_tokenizer()
+    text_encoder = Qwen3ForCausalLM(
+        Qwen3Config(
+            hidden_size=16,
+            intermediate_size=16,
+            num_hidden_layers=28,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            head_dim=8,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=1024,
+        )
+    )
+    transformer = Flux2Transformer2DModel(
+        patch_size=1,
+        in_channels=128,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=48,
+        timestep_guidance_channels=32,
+        axes_dims_rope=(4, 4, 4, 4),
+        guidance_embeds=False,
+    )
+    vae = AutoencoderKLFlux2(
+        block_out_channels=(16, 16, 16, 16),
+        layers_per_block=1,
+        latent_channels=32,
+        norm_num_groups=16,
+        sample_size=NATIVE,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        mid_block_add_attention=False,
+    )
+    return Flux2KleinPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(**FLUX_SCHEDULER),
         vae=vae,
-        text_encoder=Qwen2_5_VLForConditionalGeneration(config).eval(),
+        text_encoder=text_encoder,
         tokenizer=tokenizer,
         transformer=transformer,
+        is_distilled=distilled,
     )
 
 
@@ -386,6 +498,10 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "z-image": z_image,
     "qwen-image": qwen_image,
     "chroma": chroma,
+    "qwen-image-edit": qwen_image_edit,
+    "qwen-image-edit-plus": qwen_image_edit_plus,
+    "flux2-klein": flux2_klein,
+    "flux2-klein-distilled": lambda: flux2_klein(distilled=True),
 }
 
 
@@ -398,5 +514,24 @@ def build_tiny_modern_folder(family: str, path: Path, seed: int = 0) -> Path:
     pipe = BUILDERS[family]()
     path.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(str(path), safe_serialization=True)
+    if "processor" in pipe.components:
+        _as_user_processor(path)
     (path / "overpaint.json").write_text(json.dumps({"native_resolution": NATIVE}))
     return path
+
+
+def _as_user_processor(path: Path) -> None:
+    """Write the Qwen processor as the real Qwen-Image-Edit folders have it: transformers'
+    Qwen2VLProcessor (whose video part Overpaint never builds) and its image processor's
+    name, not the subclass the tiny pipeline was built with."""
+    index_file = path / "model_index.json"
+    index = json.loads(index_file.read_text())
+    index["processor"] = ["transformers", "Qwen2VLProcessor"]
+    index_file.write_text(json.dumps(index, indent=2))
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        config_file = path / "processor" / name
+        if config_file.is_file():
+            text = config_file.read_text().replace("ImageOnlyQwen2VLProcessor", "Qwen2VLProcessor")
+            config_file.write_text(
+                text.replace("Qwen2VLImageProcessorPil", "Qwen2VLImageProcessor")
+            )

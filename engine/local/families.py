@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from PIL import Image
+
 from engine.core.errors import InvalidRequestError
 from engine.models import MODERN_FAMILIES, ModelInfo
 from engine.request import GenerationRequest
@@ -32,6 +34,20 @@ MODE_PIPELINES: dict[str, tuple[str, str, str]] = {
     "qwen-image": ("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageInpaintPipeline"),
     "z-image": ("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline"),
     "chroma": ("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
+    # The Edit models' transformers are Qwen-Image's: its pipelines run their other modes
+    # (Edit itself is engine.local.edit's). FLUX.2 Klein has no img2img pipeline: its
+    # inpaint one repaints everything (call_args' white mask).
+    "qwen-image-edit": (
+        "QwenImagePipeline",
+        "QwenImageImg2ImgPipeline",
+        "QwenImageInpaintPipeline",
+    ),
+    "qwen-image-edit-plus": (
+        "QwenImagePipeline",
+        "QwenImageImg2ImgPipeline",
+        "QwenImageInpaintPipeline",
+    ),
+    "flux2-klein": ("Flux2KleinPipeline", "Flux2KleinInpaintPipeline", "Flux2KleinInpaintPipeline"),
 }
 
 
@@ -62,14 +78,24 @@ def call_args(
         "width": size[0],
         "height": size[1],
     }
+    if info.family == "flux2-klein" and request.mode == "img2img":
+        args["mask_image"] = Image.new("L", size, 255)
     if info.family == "flux-kontext" and request.mode != "img2img":  # img2img: FLUX's
         # Kontext scales its output to this area (1024² unless told) and its input picture
         # to a preferred size of its own: the planned size is the size.
         args.update(max_area=size[0] * size[1], _auto_resize=False)
     warnings: list[str] = []
     guidance = float(request.guidance)
-    if info.guidance == "cfg":
-        if info.family == "qwen-image":
+    if info.family == "flux2-klein":
+        # Klein's guidance runs against an empty prompt of its own: no negative prompt.
+        args["guidance_scale"] = guidance
+        if request.negative_prompt.strip():
+            warnings.append(
+                f"{info.name} is a FLUX.2 Klein model, which takes no negative prompt; it "
+                "was ignored."
+            )
+    elif info.guidance == "cfg":
+        if info.family.startswith("qwen-image"):
             # Qwen-Image's classifier-free guidance is `true_cfg_scale`, on only with a
             # negative prompt (" " stands for an empty one); `guidance_scale` is for
             # guidance-distilled transformers.

@@ -89,6 +89,9 @@ def _folder(root: Path, class_name: str, transformer: dict | None = None) -> Pat
         ("QwenImagePipeline", {"in_channels": 64}, "qwen-image", "cfg"),
         ("ZImagePipeline", {"in_channels": 16}, "z-image", "cfg"),
         ("ChromaPipeline", {"in_channels": 64}, "chroma", "cfg"),
+        ("QwenImageEditPipeline", {"in_channels": 64}, "qwen-image-edit", "cfg"),
+        ("QwenImageEditPlusPipeline", {"in_channels": 64}, "qwen-image-edit-plus", "cfg"),
+        ("Flux2KleinPipeline", {"in_channels": 128}, "flux2-klein", "cfg"),
     ],
 )
 def test_family_from_model_index(
@@ -112,8 +115,8 @@ def test_family_detection_imports_no_torch(tmp_path: Path) -> None:
 
 
 def test_unsupported_transformer_pipeline_is_one_sentence(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="QwenImageEditPipeline"):
-        inspect_model(_folder(tmp_path / "edit", "QwenImageEditPipeline", {}))
+    with pytest.raises(ModelError, match="QwenImageLayeredPipeline"):
+        inspect_model(_folder(tmp_path / "layered", "QwenImageLayeredPipeline", {}))
 
 
 def test_saved_tiny_folders_are_told_apart(tiny_modern_dir: Callable[[str], Path]) -> None:
