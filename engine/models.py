@@ -52,6 +52,10 @@ class ModernFamily:
     guidance: str = "cfg"
     native: int = 1024
     multiple: int = 16
+    # Instruction editing (mode "edit"): how many extra reference pictures an Edit may take
+    # besides the picture it edits; None where the family cannot edit. The local engine
+    # knows which pictures each pipeline takes with a selection (engine.local.edit).
+    references: int | None = None
 
 
 MODERN_FAMILIES: dict[str, ModernFamily] = {
@@ -60,7 +64,16 @@ MODERN_FAMILIES: dict[str, ModernFamily] = {
     ),
     "flux-fill": ModernFamily("FLUX.1 Fill", ("FluxFillPipeline",), "distilled"),
     "flux-kontext": ModernFamily(
-        "FLUX.1 Kontext", ("FluxKontextPipeline", "FluxKontextInpaintPipeline"), "distilled"
+        "FLUX.1 Kontext",
+        ("FluxKontextPipeline", "FluxKontextInpaintPipeline"),
+        "distilled",
+        references=1,
+    ),
+    # FLUX.2 Klein: a Qwen3 text encoder, no negative prompt; the distilled (few-step)
+    # models take no guidance (model_index.json's is_distilled). BFL: up to 4 input
+    # pictures, so 3 references besides the one edited.
+    "flux2-klein": ModernFamily(
+        "FLUX.2 Klein", ("Flux2KleinPipeline", "Flux2KleinInpaintPipeline"), references=3
     ),
     "sd3": ModernFamily(
         "SD 3.5",
@@ -73,6 +86,16 @@ MODERN_FAMILIES: dict[str, ModernFamily] = {
     "qwen-image": ModernFamily(
         "Qwen-Image",
         ("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageInpaintPipeline"),
+    ),
+    # Qwen-Image-Edit edits one picture; Edit Plus (2509 and later) takes up to 3 pictures
+    # in all (Qwen's model card), so 2 references.
+    "qwen-image-edit": ModernFamily(
+        "Qwen-Image-Edit",
+        ("QwenImageEditPipeline", "QwenImageEditInpaintPipeline"),
+        references=0,
+    ),
+    "qwen-image-edit-plus": ModernFamily(
+        "Qwen-Image-Edit Plus", ("QwenImageEditPlusPipeline",), references=2
     ),
     "z-image": ModernFamily(
         "Z-Image", ("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline")
@@ -117,6 +140,18 @@ class ModelInfo:
     def is_modern(self) -> bool:
         """A transformer family (FLUX, SD 3.5, Qwen-Image, Z-Image, Chroma), not a UNet."""
         return self.family in MODERN_FAMILIES
+
+    @property
+    def can_edit(self) -> bool:
+        """Whether the model runs instruction edits (mode "edit")."""
+        family = MODERN_FAMILIES.get(self.family)
+        return family is not None and family.references is not None
+
+    @property
+    def max_references(self) -> int:
+        """How many reference pictures an Edit may take besides the edited one."""
+        family = MODERN_FAMILIES.get(self.family)
+        return (family.references or 0) if family is not None else 0
 
     @property
     def latent_multiple(self) -> int:
@@ -213,6 +248,8 @@ def _modern_folder(folder: Path, family: str) -> tuple[str, str]:
     guidance = MODERN_FAMILIES[family].guidance
     if guidance == "distilled" and config and not config.get("guidance_embeds", True):
         guidance = "none"
+    if family == "flux2-klein" and read_json_object(folder / "model_index.json").get("is_distilled"):
+        guidance = "none"  # the step-distilled Klein models ignore any guidance
     return family, guidance
 
 
