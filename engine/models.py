@@ -30,6 +30,18 @@ from engine.discovery import (
     read_json_object,
     read_safetensors_header,
 )
+from engine.model_files import (
+    FAMILY_PARTS,
+    PART_DIRS,
+    TRANSFORMER_DIRS,
+    WEIGHT_SUFFIXES,
+    Part,
+    describe_gguf_failure,
+    find_parts,
+    read_tensors,
+    single_file_parts,
+    transformer_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +135,12 @@ class ModelInfo:
     path: Path
     family: str
     native_size: int
-    kind: str  # "diffusers" | "single-file" | "hf-cache" | "bundled"
+    kind: str  # "diffusers" | "single-file" | "split" | "hf-cache" | "bundled"
     # "cfg", "distilled", or "none" (a FLUX model without a guidance embedding: schnell).
     guidance: str = "cfg"
+    # A transformer family's model made of weight files (engine.model_files): each part's
+    # component, file and key prefix; empty for diffusers folders and UNet checkpoints.
+    parts: tuple[Part, ...] = ()
 
     @property
     def is_inpainting(self) -> bool:
@@ -319,6 +334,9 @@ def inspect_single_file(path: Path) -> ModelInfo:
             "tool (for example diffusers' convert_original_stable_diffusion_to_diffusers.py "
             "or a safetensors converter in an isolated environment) and use that file."
         )
+    modern = _modern_file(path)
+    if modern is not None:
+        return modern
     header = read_safetensors_header(path)
     family = detect_family(header, path)
     return ModelInfo(
@@ -328,6 +346,24 @@ def inspect_single_file(path: Path) -> ModelInfo:
         native_size=NATIVE_SIZES[family],
         kind="single-file",
     )
+
+
+def _modern_file(path: Path, cache: dict | None = None) -> ModelInfo | None:
+    """A transformer family's single file or split transformer (its other parts found
+    around it: engine.model_files); None when the file holds no such transformer."""
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        return None
+    tensors = read_tensors(path)
+    found = single_file_parts(path, tensors)
+    if found is None:
+        if path.suffix.lower() == ".gguf":
+            raise ModelError(describe_gguf_failure(path, tensors))
+        return None
+    family, guidance, parts = found
+    kind = "single-file" if len(parts) > 1 else "split"
+    if len(parts) <= len(FAMILY_PARTS[family]):
+        parts = find_parts(path, family, parts, cache)
+    return ModelInfo(path.stem, path, family, NATIVE_SIZES[family], kind, guidance, parts)
 
 
 def inspect_model(path: Path) -> ModelInfo:
@@ -355,12 +391,20 @@ def _hf_cache_models() -> Iterable[ModelInfo]:
 
 
 def _scan_dir(root: Path) -> Iterable[ModelInfo]:
-    for entry in entries(root, 2, has_model_index, skip=NOT_CHECKPOINT_DIRS):
+    skip = (*NOT_CHECKPOINT_DIRS, *PART_DIRS, *TRANSFORMER_DIRS)
+    for entry in entries(root, 2, has_model_index, skip=skip):
         try:
             yield inspect_folder(entry) if entry.is_dir() else inspect_single_file(entry)
         except ModelError as e:
             # A bad file in a models folder must not hide the good ones.
             log.warning("skipping model %s: %s", entry, e)
+    cache: dict = {}  # each text encoder and VAE file is read once for all transformers
+    for file in transformer_files(root):
+        try:
+            if (info := _modern_file(file, cache)) is not None:
+                yield info
+        except ModelError as e:
+            log.warning("skipping model %s: %s", file, e)
 
 
 def discover_models(extra_dirs: Sequence[Path] = ()) -> list[ModelInfo]:

@@ -37,6 +37,7 @@ from engine.local.loading import (
     load_pipeline,
     model_hash,
 )
+from engine.local.memory import plan_memory
 from engine.local.preview import preview_image
 from engine.local.result_checks import InvalidNumbers, check_decoded, check_latents
 from engine.local.warm import WarmParts, tiny_vae_dir
@@ -103,6 +104,10 @@ class Engine(EngineBase):
             self._notes.append(policy.warning)
         if self._base is not None and self._policy_key == key:
             return info
+        # Refused (too big for this machine) before the loaded model is let go.
+        policy, note = plan_memory(info, policy, set(options), int(request.steps))
+        if note:
+            self._notes.append(note)
         self.unload()
         self._base = load_pipeline(info, policy, self.config_root)
         self.precision = policy.precision

@@ -22,6 +22,7 @@ from engine.core.paths import CLIP_TOKENIZER_DIR, user_data_dir
 from engine.core.precision import DTYPES, SHORT, fast_layout, resolve_cpu_precision
 from engine.discovery import MODEL_CONFIGS_DIR
 from engine.local.families import MODE_PIPELINES, prepare_pipeline
+from engine.local.split_files import load_parts
 from engine.metadata import file_hash
 from engine.models import ModelInfo
 
@@ -46,6 +47,7 @@ POLICY_OPTIONS: tuple[str, ...] = (
     "attention_slicing",
     "vae_tiling",
     "cpu_offload",
+    "group_offload",
 )
 
 
@@ -56,6 +58,9 @@ class DevicePolicy:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
+    # The transformer's blocks streamed to the GPU (engine.local.memory picks it when
+    # even one part of a transformer family's model cannot fit free VRAM).
+    group_offload: bool = False
     free_vram_gib: float | None = None
     # Said once to the user (bf16 asked for on a CPU that only emulates it).
     warning: str | None = field(default=None, compare=False)
@@ -115,11 +120,12 @@ def choose_device(
             group = "modern" if family in MODE_PIPELINES else "sd"
             limits = _LOW_MEMORY_GIB["sdxl" if family.startswith("sdxl") else group]
             switches = {k: free < v for k, v in limits.items()}
+    switches["group_offload"] = False  # decided by engine.local.memory from the model's size
     for key in switches:
         if key in options and options[key] is not None:
             switches[key] = _truthy(options[key])
     if device == "cpu":
-        switches["cpu_offload"] = False
+        switches["cpu_offload"] = switches["group_offload"] = False
     return DevicePolicy(device=device, dtype=dtype, free_vram_gib=free, warning=warning, **switches)
 
 
@@ -190,7 +196,9 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
         policy.dtype,
     )
     try:
-        if info.kind == "single-file":
+        if info.parts:  # a transformer family's single or split files
+            pipe = load_parts(cls, info, dtype, policy.device, config_root)
+        elif info.kind == "single-file":
             pipe = cls.from_single_file(
                 str(info.path),
                 config=str(config_dir(info.family, config_root)),
@@ -234,7 +242,16 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
 
 
 def apply_memory_policy(pipe: Any, policy: DevicePolicy) -> None:
-    if policy.cpu_offload:
+    if policy.group_offload:
+        import torch  # torch: ~1.2 s to import, only when a model loads
+
+        pipe.enable_group_offload(
+            onload_device=torch.device(policy.device),
+            offload_type="block_level",
+            num_blocks_per_group=1,
+            use_stream=True,
+        )
+    elif policy.cpu_offload:
         pipe.enable_model_cpu_offload()
     else:
         pipe.to(policy.device)
@@ -292,8 +309,9 @@ def free_pipelines(*pipes: Any) -> None:
 
 
 def model_hash(info: ModelInfo) -> str | None:
-    """sha256[:10] of a single-file model, cached by path, size and mtime; None for folders."""
-    if info.kind != "single-file":
+    """sha256[:10] of a single-file model (of a split one's transformer file), cached by
+    path, size and mtime; None for folders."""
+    if info.kind not in ("single-file", "split"):
         return None
     try:
         st = info.path.stat()

@@ -1,0 +1,100 @@
+"""Tiny transformer-family models written as the files ComfyUI and Forge users keep, from
+the tiny diffusers folders of tests.tiny_modern: split files in a `models/` folder
+(diffusion_models/, text_encoders/, vae/), one single file holding every part, GGUF
+transformers, and the configuration folder (no weights) that loads them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from engine.model_files import FAMILY_PARTS
+
+# The names ComfyUI users' files go by, per part kind.
+FILE_NAMES = {
+    "clip_l": "clip_l.safetensors",
+    "clip_g": "clip_g.safetensors",
+    "t5xxl": "t5xxl_fp16.safetensors",
+    "qwen2.5-vl": "qwen_2.5_vl_7b.safetensors",
+    "qwen3": "qwen_3_4b.safetensors",
+    "vae16": "ae.safetensors",
+    "vae-qwen": "qwen_image_vae.safetensors",
+}
+# Where a ComfyUI single file keeps each part kind.
+SINGLE_FILE_PREFIXES = {
+    "transformer": "model.diffusion_model.",
+    "clip_l": "text_encoders.clip_l.transformer.",
+    "clip_g": "text_encoders.clip_g.transformer.",
+    "t5xxl": "text_encoders.t5xxl.transformer.",
+    "qwen2.5-vl": "text_encoders.qwen25_7b.transformer.",
+    "qwen3": "text_encoders.qwen3_4b.transformer.",
+    "vae16": "vae.",
+    "vae-qwen": "vae.",
+}
+
+
+def _weights(folder: Path, component: str) -> Path:
+    return next((folder / component).glob("*.safetensors"))
+
+
+def config_root(folder: Path, family: str, root: Path) -> Path:
+    """A config root (root/<family>/) holding the tiny folder's configuration and
+    tokenizers without its weights, as Engine(config_root=...) reads it."""
+    target = root / family
+    shutil.copytree(folder, target, ignore=shutil.ignore_patterns("*.safetensors"))
+    return root
+
+
+def write_split(
+    folder: Path, family: str, models: Path, name: str, skip: tuple[str, ...] = ()
+) -> Path:
+    """The tiny model as split files under `models` (a ComfyUI models/ folder); the part
+    kinds in `skip` are left out. Returns the transformer file."""
+    (models / "diffusion_models").mkdir(parents=True, exist_ok=True)
+    transformer = models / "diffusion_models" / f"{name}.safetensors"
+    shutil.copy(_weights(folder, "transformer"), transformer)
+    for component, kind in FAMILY_PARTS[family]:
+        if kind in skip:
+            continue
+        sub = models / ("vae" if kind.startswith("vae") else "text_encoders")
+        sub.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_weights(folder, component), sub / FILE_NAMES[kind])
+    return transformer
+
+
+def write_single_file(folder: Path, family: str, path: Path) -> Path:
+    """The tiny model as one ComfyUI-style single file (every part under its prefix)."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = {}
+    parts = [("transformer", "transformer"), *FAMILY_PARTS[family]]
+    for component, kind in parts:
+        prefix = SINGLE_FILE_PREFIXES[kind]
+        for key, value in load_file(str(_weights(folder, component))).items():
+            tensors[prefix + key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
+
+
+def write_gguf(source: Path, path: Path, arch: str = "flux") -> Path:
+    """A safetensors transformer as GGUF, 2-d weights quantised to Q8_0 where their rows
+    split into 32-element blocks, the rest in F32 (as city96's converter leaves norms)."""
+    import gguf
+    import numpy as np
+    from safetensors.torch import load_file
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in load_file(str(source)).items():
+        array = value.float().numpy()
+        if array.ndim == 2 and array.shape[-1] % 32 == 0:
+            q8 = gguf.GGMLQuantizationType.Q8_0
+            writer.add_tensor(key, gguf.quants.quantize(array, q8), raw_dtype=q8)
+        else:
+            writer.add_tensor(key, array.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
