@@ -18,7 +18,7 @@ from editor.model.array_rects import crop
 from editor.model.blending import composite_layers, image_to_rgba
 from editor.model.control_role import ControlRole
 from editor.model.layer import Layer
-from editor.model.undo import Command
+from editor.model.layer_roles import set_layer_role
 from engine.control.jobs import LayerControl
 from engine.request import Box
 
@@ -26,39 +26,12 @@ if TYPE_CHECKING:
     from editor.model.document import Document
 
 
-class SetControlCommand(Command):
-    def __init__(self, doc: Document, layer: Layer, role: ControlRole | None) -> None:
-        self.doc, self.layer = doc, layer
-        self.new, self.old = role, layer.control
-        if role is None:
-            self.text = "Make normal layer"
-        elif self.old is None:
-            self.text = f"Make {role.kind} control layer"
-        else:
-            self.text = "Control layer settings"
-
-    def _apply(self, role: ControlRole | None) -> None:
-        self.layer.control = role
-        # The screen shows the layer as before; the layer list shows its badge.
-        self.doc.layer_properties_changed.emit(self.layer)
-
-    def redo(self) -> None:
-        self._apply(self.new)
-
-    def undo(self) -> None:
-        self._apply(self.old)
-
-
 def set_layer_control(doc: Document, layer: Layer, role: ControlRole | None) -> None:
     """Mark `layer` as a control of `role` (None: a normal layer again); one undo step.
     ValueError (one sentence) for settings the engine would refuse."""
-    doc.index_of(layer)
-    if role is not None:
-        problem = role.problem()
-        if problem:
-            raise ValueError(problem)
-    if role != layer.control:
-        doc.history.push(SetControlCommand(doc, layer, role))
+    kind = role.kind if role is not None else ""
+    texts = ("Make normal layer", f"Make {kind} control layer", "Control layer settings")
+    set_layer_role(doc, layer, "control", role, texts)
 
 
 def active_control_layers(doc: Document) -> list[Layer]:

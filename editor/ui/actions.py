@@ -76,6 +76,8 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "flatten": ("&Flatten Image", (), False),
     "control_layer": ("Con&trol Layer…", (), False),
     "make_control": ("Make Control from La&yer…", (), False),
+    "region_prompt": ("Re&gion Prompt…", (), False),
+    "reference_layer": ("R&eference Layer…", (), False),
     "generate": ("&Generate", ("Ctrl+Return", "Ctrl+Enter"), False),
     "cancel": ("&Cancel", ("Esc",), False),
     "clear_frame": ("Clear Generation &Frame", (), False),

@@ -34,17 +34,14 @@ from PySide6.QtWidgets import (
 )
 
 from editor.model.blending import BLEND_MODES
-from editor.model.control_role import KIND_BADGES
 from editor.ui.icons import action_icon, action_name
+from editor.ui.layer_badges import CONTROL_TINT as CONTROL_TINT  # where tests look for it
+from editor.ui.layer_badges import role_look
 from editor.ui.theme import PANEL_SPACING, tidy
-from engine.control.spec import CONTROL_KINDS
 
 THUMB = 40
 UID_ROLE = Qt.ItemDataRole.UserRole
-CONTROL_ROLE = Qt.ItemDataRole.UserRole + 1  # the control kind shown by the row's badge
-# Control layers: a badge on the thumbnail and a tinted row.
-CONTROL_BADGE = QColor(0, 128, 150)
-CONTROL_TINT = QColor(0, 150, 175, 55)
+BADGE_ROLE = Qt.ItemDataRole.UserRole + 1  # the text of the row's badge (a layer role's)
 
 
 def layer_thumbnail(layer) -> QIcon:  # layer: editor.model.layer.Layer
@@ -74,39 +71,41 @@ def layer_thumbnail(layer) -> QIcon:  # layer: editor.model.layer.Layer
     painter.drawImage(x, y, image)
     painter.setPen(QColor(0, 0, 0, 90))
     painter.drawRect(x, y, image.width() - 1, image.height() - 1)
-    if layer.control is not None:
-        _draw_badge(painter, KIND_BADGES.get(layer.control.kind, "CTL"))
+    look = role_look(layer)
+    if look is not None:
+        _draw_badge(painter, look.badge, look.colour)
     painter.end()
     return QIcon(tile)
 
 
-def _draw_badge(painter: QPainter, text: str) -> None:
-    """The control kind's short name in a coloured box along the thumbnail's bottom."""
+def _draw_badge(painter: QPainter, text: str, colour: QColor) -> None:
+    """The layer role's short name in a coloured box along the thumbnail's bottom."""
     font = painter.font()
     font.setPixelSize(10)
     font.setBold(True)
     painter.setFont(font)
     box = QRect(0, THUMB - 13, THUMB, 13)
     painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(CONTROL_BADGE)
+    painter.setBrush(colour)
     painter.drawRoundedRect(box, 3, 3)
     painter.setPen(QColor(255, 255, 255))
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
 
+def _badge_text(layer) -> str | None:
+    look = role_look(layer)
+    return None if look is None else look.badge
+
+
 def _style_row(item: QListWidgetItem, layer) -> None:
-    """A control layer's row is tinted and says what it does in its tooltip."""
-    role = layer.control
-    if role is None:
+    """A role layer's row is tinted and says what it does in its tooltip."""
+    look = role_look(layer)
+    if look is None:
         item.setData(Qt.ItemDataRole.BackgroundRole, None)
         item.setToolTip("")
         return
-    item.setBackground(CONTROL_TINT)
-    item.setToolTip(
-        f"{role.kind.capitalize()} control, strength {role.strength:g}, steps "
-        f"{role.start:g}-{role.end:g}: {CONTROL_KINDS.get(role.kind, '')}"
-        + ("" if layer.visible else " Hidden: it takes no part.")
-    )
+    item.setBackground(look.tint)
+    item.setToolTip(look.tooltip)
 
 
 class _LayerList(QListWidget):
@@ -281,7 +280,7 @@ class LayersPanel(QWidget):
             for layer in reversed(self.document.layers):
                 item = QListWidgetItem(layer_thumbnail(layer), layer.name)
                 item.setData(UID_ROLE, layer.uid)
-                item.setData(CONTROL_ROLE, None if layer.control is None else layer.control.kind)
+                item.setData(BADGE_ROLE, _badge_text(layer))
                 item.setFlags(
                     item.flags()
                     | Qt.ItemFlag.ItemIsUserCheckable
@@ -323,11 +322,10 @@ class LayersPanel(QWidget):
             self.list.blockSignals(True)
             item.setText(layer.name)
             item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
-            if (layer.control is not None) != (item.data(CONTROL_ROLE) is not None) or (
-                layer.control is not None and item.data(CONTROL_ROLE) != layer.control.kind
-            ):
-                item.setIcon(layer_thumbnail(layer))  # the badge comes or goes
-            item.setData(CONTROL_ROLE, None if layer.control is None else layer.control.kind)
+            badge = _badge_text(layer)
+            if badge != item.data(BADGE_ROLE):
+                item.setIcon(layer_thumbnail(layer))  # the badge comes, goes or changes
+            item.setData(BADGE_ROLE, badge)
             _style_row(item, layer)
             self.list.blockSignals(False)
         if layer is self.document.current_layer:

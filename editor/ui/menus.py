@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QWidget
 
 from editor.ui.generate.control_layer_dialog import edit_control_layer, make_control_from_layer
+from editor.ui.generate.layer_role_dialogs import edit_reference_layer, edit_region_prompt
 from editor.ui.help_dialogs import open_shortcuts, open_user_guide, show_log_file
 from editor.ui.tools_bridge import TOOL_NAMES
 
@@ -103,7 +104,7 @@ def create_menus(window: MenuWindow) -> QMenu:
         bar.addMenu("&Layer"),
         (a.add_layer, a.duplicate_layer, a.delete_layer, None, a.raise_layer, a.lower_layer,
          a.layer_to_top, a.layer_to_bottom, None, a.merge_down, a.flatten, None,
-         a.control_layer, a.make_control),
+         a.control_layer, a.make_control, a.region_prompt, a.reference_layer),
     )  # fmt: skip
     _fill(
         bar.addMenu("&Generate"),
@@ -147,6 +148,12 @@ class Dialogs:
 
     def make_control_from_layer(self) -> None:
         make_control_from_layer(self._window)
+
+    def edit_region_prompt(self) -> None:
+        edit_region_prompt(self._window)
+
+    def edit_reference_layer(self) -> None:
+        edit_reference_layer(self._window)
 
 
 # The argument an action passes on: its checked state (a toggle).
@@ -205,6 +212,8 @@ ACTIONS: dict[str, tuple[str, str, tuple[object, ...] | object]] = {
     "flatten": ("window", "edit", ("flatten",)),
     "control_layer": ("dialogs", "edit_control_layer", ()),
     "make_control": ("dialogs", "make_control_from_layer", ()),
+    "region_prompt": ("dialogs", "edit_region_prompt", ()),
+    "reference_layer": ("dialogs", "edit_reference_layer", ()),
     "generate": ("window", "generate", ()),
     "clear_frame": ("window", "edit", ("set_generation_frame", None)),
     "cancel": ("window", "cancel", ()),
@@ -248,4 +257,6 @@ def connect_actions(w: MenuWindow) -> None:
         getattr(a, name).triggered.connect(_slot(owners[owner], method, args))
     a.toggle_mask.setChecked(True)
     a.tool_brush.setChecked(True)
-    w.layers_panel.add_context_actions([a.control_layer, a.make_control])
+    w.layers_panel.add_context_actions(
+        [a.control_layer, a.make_control, a.region_prompt, a.reference_layer]
+    )

@@ -53,6 +53,10 @@ def _spin(value: float, top: float, step: float) -> QDoubleSpinBox:
 class ControlLayerDialog(QDialog):
     """Kind (or none), strength and step range; `role()` is the choice."""
 
+    # Each kind's one-line description, shown where it is picked (a subclass for another
+    # layer role names its own).
+    DESCRIPTIONS: dict[str, str] = CONTROL_KINDS
+
     def __init__(
         self,
         role: ControlRole | None,
@@ -73,7 +77,7 @@ class ControlLayerDialog(QDialog):
         for kind in kinds:
             self.kind_combo.addItem(kind.capitalize(), kind)
             self.kind_combo.setItemData(
-                self.kind_combo.count() - 1, CONTROL_KINDS[kind], Qt.ItemDataRole.ToolTipRole
+                self.kind_combo.count() - 1, self.DESCRIPTIONS[kind], Qt.ItemDataRole.ToolTipRole
             )
         self.description = QLabel()
         self.description.setObjectName("controlKindDescription")
@@ -133,7 +137,7 @@ class ControlLayerDialog(QDialog):
     def _update(self) -> None:
         kind = self.kind()
         control = kind != NORMAL
-        self.description.setText(CONTROL_KINDS.get(kind, "The layer is part of the picture."))
+        self.description.setText(self.DESCRIPTIONS.get(kind, "The layer is part of the picture."))
         for widget in (self.strength_spin, self.start_spin, self.end_spin, self.prepared_check):
             widget.setEnabled(control)
         role = self.role()

@@ -29,6 +29,7 @@ from editor.model.blending import image_to_rgba
 from editor.model.control_layers import layer_control_sources, model_composite
 from editor.model.document import Document
 from editor.model.layer import Layer
+from editor.model.layer_roles import layer_reference_sources, layer_region_sources, regions_problem
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
@@ -186,13 +187,17 @@ class GenerationController(QObject):
         doc = self.document
         if doc is None:
             raise JobError("Open or create an image first, then generate.")
+        problem = regions_problem(doc)
+        if problem:
+            raise JobError(problem)
         frame = self._grow_canvas_to_frame(doc)
         try:
             return prepare_job(
                 params,
                 doc.width,
                 doc.height,
-                # Control layers guide the job; they are not part of the picture it repaints.
+                # Control, reference and region layers guide the job; they are not part
+                # of the picture it repaints.
                 lambda box: model_composite(doc, box_to_rect(box)),
                 mask=doc.mask if doc.has_mask() else None,
                 selection=doc.selection if doc.has_selection() else None,
@@ -202,6 +207,8 @@ class GenerationController(QObject):
                 watermark=self.settings.watermark,
                 controls=layer_control_sources(doc),
                 precision=precision or self.settings.precision,
+                regions=layer_region_sources(doc),
+                references=layer_reference_sources(doc),
             )
         except JobError:
             self.release_growths()  # no job: the canvas goes back to its size

@@ -32,6 +32,7 @@ from editor.model.control_layers import (
 )
 from editor.model.document import Document
 from editor.model.layer import Layer
+from editor.model.layer_roles import layer_reference_sources, layer_region_sources
 from editor.ui.canvas_view import rgba_array_to_qimage
 from editor.ui.generate.controller import GenerationController, box_to_rect, native_size_for
 from editor.ui.jobs import JobEvents, JobKind
@@ -308,6 +309,8 @@ class LiveController(QObject):
             watermark=False,
             controls=layer_control_sources(doc),
             precision=self.generation.settings.precision,
+            regions=layer_region_sources(doc),
+            references=layer_reference_sources(doc),
         )
 
     def _start_job(self) -> int | None:
