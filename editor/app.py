@@ -15,6 +15,7 @@ from engine import __version__
 # `history` (engine.history.cli).
 ENGINE_COMMANDS = (
     "txt2img", "img2img", "inpaint", "fill", "rerun", "watermark", "models", "upscale",
+    "select",
 )  # fmt: skip
 EDITOR_COMMANDS = ("flatten",)
 HISTORY_COMMAND = "history"
@@ -29,6 +30,7 @@ SUBCOMMAND_HELP = {
     "watermark": "print the invisible watermark of an image (exit 1 if none)",
     "models": "list the models Overpaint can find",
     "upscale": "upscale a picture x2/x4 or to a size, optionally refined in tiles",
+    "select": "select an object by a box or clicks and write its mask (no model needed)",
     HISTORY_COMMAND: "search, show, rerun or clear the generation history",
     TRAIN_COMMAND: "teach a model a new subject or style from a few pictures (a LoRA)",
     "flatten": "composite an OpenRaster (.ora) project into a PNG",

@@ -42,6 +42,7 @@ T2I_ADAPTER = "t2i-adapter"
 UPSCALER = "upscaler"
 LORA = "lora"
 VAE = "vae"
+SEGMENTER = "segmenter"  # SAM / SAM 2 for Select Object (engine.select.segmenter)
 
 _FOLDER_CLASSES: dict[str, str] = {
     "StableDiffusionUpscalePipeline": UPSCALER,
@@ -54,6 +55,8 @@ _FOLDER_CLASSES: dict[str, str] = {
     "AutoencoderTiny": VAE,
     "ConsistencyDecoderVAE": VAE,
 }
+# transformers folders declare a model_type in config.json instead of a _class_name.
+_MODEL_TYPES: dict[str, str] = {"sam": SEGMENTER, "sam2": SEGMENTER}
 # Tensor-name fragments of the LoRA formats diffusers loads (kohya, peft, old diffusers,
 # LyCORIS LoHa/LoKr).
 _LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "_lora.down.", ".lora.down.")
@@ -198,6 +201,14 @@ def folder_class(folder: Path) -> str:
     return ""
 
 
+def config_model_type(folder: Path) -> str:
+    """The `model_type` a transformers folder's config.json declares ("" when none)."""
+    try:
+        return str(read_json_object(folder / "config.json").get("model_type", ""))
+    except ModelError:
+        return ""
+
+
 def read_safetensors_header(path: Path) -> dict[str, dict]:
     """Tensor name -> {"dtype", "shape", "data_offsets"}; ModelError if the file is bad."""
     try:
@@ -313,6 +324,8 @@ def folder_kind(folder: Path) -> str | None:
     """The kind of a diffusers folder from its declared class; None when it is none
     Overpaint uses. A pipeline with a UNet is a checkpoint (inpainting: 9 input channels)."""
     kind = _FOLDER_CLASSES.get(folder_class(folder))
+    if not kind and not has_model_index(folder) and has_config(folder):
+        return _MODEL_TYPES.get(config_model_type(folder))
     if kind or not has_model_index(folder) or not (folder / "unet").is_dir():
         return kind
     try:

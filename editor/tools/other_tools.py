@@ -10,21 +10,7 @@ from editor.model.array_rects import bbox, crop
 from editor.model.document import Document
 from editor.tools.base import Tool
 from editor.tools.brush import BrushSettings
-from engine.core.cvsafe import import_cv2
-
-
-def flood_region(
-    image: np.ndarray, x: int, y: int, tolerance: int, contiguous: bool = True
-) -> np.ndarray:
-    """Boolean (h, w): pixels whose every channel is within ``tolerance`` of image[y, x],
-    and (if ``contiguous``) 4-connected to it."""
-    seed = image[y, x].astype(np.int16)
-    similar = (np.abs(image.astype(np.int16) - seed).max(axis=-1) <= tolerance).astype(np.uint8)
-    if not contiguous:
-        return similar.astype(bool)
-    cv2 = import_cv2()
-    _, labels = cv2.connectedComponents(similar, connectivity=4)
-    return labels == labels[y, x]
+from engine.select.wand import flood_region
 
 
 class FillTool(Tool):

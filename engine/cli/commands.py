@@ -1,4 +1,5 @@
-"""`overpaint txt2img|img2img|inpaint|fill|rerun|watermark|models`: the engine without a window.
+"""`overpaint txt2img|img2img|inpaint|fill|rerun|watermark|models|upscale|select`: the
+engine without a window.
 
 Exit codes: 0 success, 1 error (one `error: ...` line on stderr; --debug adds the
 traceback), 2 usage error, 130 Ctrl-C. Outputs are written only once every sample is
@@ -50,6 +51,7 @@ from engine.models import discover_models, model_dirs, resolve_model
 from engine.region import context_padding
 from engine.request import GenerationInputs
 from engine.schedulers import SCHEDULER_NAMES
+from engine.select.cli import add_select_parser, cmd_select
 from engine.upscale.cli import add_upscale_parser, cmd_upscale
 
 # ----------------------------------------------------------------------------------
@@ -201,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)  # list, install, remove
     add_upscale_parser(sub, _debug)
+    add_select_parser(sub, _debug)
     return parser
 
 
@@ -325,6 +328,7 @@ COMMANDS = {
     "watermark": cmd_watermark,
     "models": lambda a: _models(a),
     "upscale": cmd_upscale,
+    "select": cmd_select,
 }
 
 
