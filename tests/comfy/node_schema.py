@@ -2,8 +2,7 @@
 
 `nodes_0.3.64.json` is the `/object_info` answer of the vendored ComfyUI 0.3.64
 (../shared/vendor) for every node Overpaint's workflows use, less tooltips; a file list
-(checkpoints, text encoders, uploaded pictures) is an empty list there, as a server with no
-files answers it. Refresh it from a running server with
+(checkpoints, text encoders, VAEs, uploaded pictures: FILE_INPUTS) is an empty list there. Refresh it from a running server with
 `python -m tests.comfy.node_schema URL`. `graph_problems` checks a graph the way ComfyUI's
 `/prompt` validation does: known nodes, every required input, no unknown input, links to
 an existing node's output of the input's type, numbers within their bounds, choices among
@@ -19,6 +18,9 @@ from typing import Any
 
 SCHEMA_FILE = Path(__file__).with_name("nodes_0.3.64.json")
 _KEEP = ("min", "max")
+# Inputs that name a file on the server: their options are whatever its folders hold.
+FILE_INPUTS = {"ckpt_name", "unet_name", "clip_name", "clip_name1", "clip_name2",
+               "clip_name3", "vae_name", "lora_name", "control_net_name", "image"}  # fmt: skip
 
 
 def load_schema() -> dict[str, Any]:
@@ -31,7 +33,12 @@ def _trim(entry: dict[str, Any]) -> dict[str, Any]:
         specs = {}
         for name, spec in (entry["input"].get(group) or {}).items():
             options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            specs[name] = [spec[0], {k: options[k] for k in _KEEP if k in options}]
+            kind = spec[0]
+            if kind == "COMBO":  # the newer spelling of a choice
+                kind = list(options.get("options", []))
+            if name in FILE_INPUTS and isinstance(kind, list):
+                kind = []
+            specs[name] = [kind, {k: options[k] for k in _KEEP if k in options}]
         inputs[group] = specs
     return {"input": inputs, "output": entry["output"]}
 
