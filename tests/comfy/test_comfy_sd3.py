@@ -1,0 +1,152 @@
+"""SD 3.5 on a real ComfyUI server, proven by pixels: its split files (diffusion model,
+text encoder, VAE) and the one checkpoint holding them, txt2img, img2img and soft
+inpainting through the transformer families' graphs (engine/comfy/modern_workflow.py).
+
+SD 3.5 is the one transformer family the vendored ComfyUI 0.3.64 loads from a tiny test
+file (tests/comfy/sd3_files.py says why the others cannot be); the graphs of the others
+are checked against its node definitions in tests/engine/test_comfy_families.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.comfy.engine import ComfyEngine
+from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow
+from engine.comfy.server import ComfyServer
+from engine.comfy.server_models import find_model, pick_parts, server_models
+from engine.core.errors import InvalidRequestError, ModelError
+from engine.jobs import image_composite, prepare_job
+from engine.region import apply_patch
+from engine.request import GenerationInputs, GenerationRequest
+from tests.comfy import sd3_files
+from tests.comfy.servers import ComfyProcess
+
+pytestmark = pytest.mark.timeout(900)
+NATIVE = 128  # generation side: small, the servers run on a shared CPU
+SPLIT, WHOLE = sd3_files.DIFFUSION_MODEL, sd3_files.CHECKPOINT
+
+
+@pytest.fixture(scope="module")
+def server(
+    comfy_servers: list[ComfyProcess], comfy_cache: Path, comfy_checkpoint: Path
+) -> ComfyProcess:
+    """The first test server with the SD 3.5 files in its model folders (built once per
+    machine in the cache, linked in; ComfyUI lists new files without a restart)."""
+    files = sd3_files.write_sd3_files(comfy_cache, comfy_checkpoint, comfy_cache / "models" / "sd3")
+    first = comfy_servers[0]
+    for folder, name in (("diffusion_models", SPLIT), ("text_encoders", sd3_files.CLIP_L),
+                         ("vae", sd3_files.VAE), ("checkpoints", WHOLE)):  # fmt: skip
+        link = first.base / "models" / folder / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(files / folder / name)
+    # A Z-Image file (its contents never read: the job is refused before it is queued).
+    z_image = first.base / "models" / "diffusion_models" / "z_image_turbo-test.safetensors"
+    if not z_image.exists():
+        z_image.symlink_to(files / "diffusion_models" / SPLIT)
+    return first
+
+
+def _request(mode: str = "txt2img", **changes: object) -> GenerationRequest:
+    fields = {"prompt": "a red house", "negative_prompt": "blurry", "seed": 5, "steps": 2,
+              "guidance": 4.0, "scheduler": "Euler", "width": 64, "height": 64,
+              "model": SPLIT}  # fmt: skip
+    return GenerationRequest(mode, **{**fields, **changes})  # type: ignore[arg-type]
+
+
+def _picture(w: int = 160, h: int = 128) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], axis=-1).astype(np.uint8)
+    return np.dstack([rgb, np.full((h, w), 255, np.uint8)])
+
+
+def test_the_server_lists_its_sd3_files_under_their_family(server: ComfyProcess) -> None:
+    info = ComfyServer(server.url).check()
+    assert SPLIT in info.diffusion_models and WHOLE in info.checkpoints
+    assert sd3_files.CLIP_L in info.text_encoders and sd3_files.VAE in info.vaes
+    listed = [(m.label, m.name, m.loader) for m in server_models(info.checkpoints,
+                                                                  info.diffusion_models)]  # fmt: skip
+    assert ("SD 3.5", WHOLE, "checkpoint") in listed
+    assert ("SD 3.5", SPLIT, "diffusion_model") in listed
+    assert ("Z-Image", "z_image_turbo-test.safetensors", "diffusion_model") in listed
+
+
+def test_split_files_and_their_checkpoint_paint_the_same_picture(server: ComfyProcess) -> None:
+    engine = ComfyEngine([server.url])
+    [split] = engine.run(_request())
+    [whole] = engine.run(_request(model=WHOLE))
+    assert split.rgba.shape == (64, 64, 4) and (split.rgba[..., 3] == 255).all()
+    assert split.rgba[..., :3].std() > 1.0, "a flat image: the model did not run"
+    # The same tensors, loaded by UNETLoader + CLIPLoader + VAELoader or by one loader.
+    np.testing.assert_array_equal(split.rgba, whole.rgba)
+    assert f"Model: {SPLIT}" in split.parameters and f"Model: {WHOLE}" in whole.parameters
+    assert "Server: ComfyUI 0.3.64" in split.parameters
+    # What the engine ran is the graph the builder makes, posted as it is.
+    info = ComfyServer(server.url).check()
+    model = find_model(SPLIT, info.checkpoints, info.diffusion_models, server.url)
+    parts = pick_parts(model, info.text_encoders, info.vaes, server.url)
+    assert parts.text_encoders == (sd3_files.CLIP_L,) and parts.clip_type == "sd3"
+    plan = ModernPlan(model, parts, 64, 64, "euler", "normal")
+    direct = ComfyServer(server.url).run(build_modern_workflow(_request(), plan))
+    np.testing.assert_array_equal(split.rgba[..., :3], direct)
+
+
+def test_the_prompt_and_seed_steer_the_picture_and_a_request_repeats(
+    server: ComfyProcess,
+) -> None:
+    engine = ComfyEngine([server.url])
+    first = engine.run(_request(seed=8))[0].rgba
+    other_prompt = engine.run(_request(seed=8, prompt="a green boat at night"))[0].rgba
+    other_seed = engine.run(_request(seed=9))[0].rgba
+    again = engine.run(_request(seed=8))[0].rgba
+    for other in (other_prompt, other_seed):
+        assert np.abs(other.astype(int) - first).mean() > 1
+    np.testing.assert_array_equal(first, again)
+
+
+def test_img2img_and_soft_inpaint_keep_every_pixel_outside_bit_identical(
+    server: ComfyProcess,
+) -> None:
+    picture = _picture()
+    engine = ComfyEngine([server.url], native=NATIVE)
+    params = {"prompt": "a red house", "steps": 4, "seed": 3, "guidance": 4.0,
+              "scheduler": "Euler", "model": SPLIT}  # fmt: skip
+    job = prepare_job({**params, "mode": "img2img", "strength": 0.7}, 160, 128,
+                      image_composite(picture), native=NATIVE)  # fmt: skip
+    [repainted] = engine.run(job.request, job.inputs)
+    assert repainted.rgba.shape[:2] == (128, 160)
+    assert np.abs(repainted.rgba[..., :3].astype(int) - picture[..., :3]).mean() > 5
+
+    yy, xx = np.mgrid[0:128, 0:160]
+    mask = np.where((xx - 80) ** 2 + (yy - 64) ** 2 < 28**2, 255, 0).astype(np.uint8)
+    job = prepare_job({**params, "mode": "inpaint", "strength": 1.0, "soft_edges": True},
+                      160, 128, image_composite(picture), mask=mask, native=NATIVE)  # fmt: skip
+    [result] = engine.run(job.request, job.inputs)
+    out = apply_patch(picture, result.rgba, result.x, result.y)
+    alpha = np.zeros((128, 160), np.uint8)
+    ph, pw = result.rgba.shape[:2]
+    alpha[result.y : result.y + ph, result.x : result.x + pw] = result.rgba[..., 3]
+    outside = alpha == 0
+    assert outside.sum() > 8000
+    np.testing.assert_array_equal(out[outside], picture[outside])
+    inside = mask > 0
+    assert np.abs(out[inside].astype(int) - picture[inside]).mean() > 5
+    assert ((alpha > 0) & (alpha < 255)).sum() > 100  # the graded band of soft edges
+
+
+def test_what_the_server_cannot_run_is_one_sentence_before_any_work(
+    server: ComfyProcess,
+) -> None:
+    engine = ComfyEngine([server.url])
+    prompts_before = server.log.read_text(errors="replace").count("got prompt")
+    with pytest.raises(ModelError, match=r"^Z-Image models do not run on ComfyUI servers"):
+        engine.run(_request(model="z_image_turbo-test"))
+    edit = _request("edit", prompt="make it night")
+    with pytest.raises(InvalidRequestError, match=r"cannot edit by instruction; pick a FLUX\.1 "
+                       r"Kontext or Qwen-Image-Edit model for Edit\.$"):  # fmt: skip
+        engine.run(edit, GenerationInputs(image=_picture(64, 64)))
+    assert server.log.read_text(errors="replace").count("got prompt") == prompts_before
