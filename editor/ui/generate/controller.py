@@ -32,6 +32,7 @@ from editor.model.layer import Layer
 from editor.model.layer_roles import layer_reference_sources, layer_region_sources, regions_problem
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
+from editor.ui.generate.edit_mode import EditModeGate, edit_refusal, model_can_edit
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.jobs import JobCoordinator, JobEvents, JobKind
@@ -142,6 +143,7 @@ class GenerationController(QObject):
         self._notes: list[str] = []  # the last job's warnings, said with "N results ready"
         panel.generate_requested.connect(self.generate)
         panel.cancel_requested.connect(self.cancel)
+        self.edit_gate = EditModeGate(panel, lambda model: model_can_edit(model, settings))
         candidates.preview_changed.connect(self._show_candidate)
         # A discarded result may leave a canvas growth that nothing needs any more.
         candidates.preview_changed.connect(lambda _candidate: self.release_growths())
@@ -187,7 +189,7 @@ class GenerationController(QObject):
         doc = self.document
         if doc is None:
             raise JobError("Open or create an image first, then generate.")
-        problem = regions_problem(doc)
+        problem = regions_problem(doc) or edit_refusal(params.mode, params.model, self.settings)
         if problem:
             raise JobError(problem)
         frame = self._grow_canvas_to_frame(doc)

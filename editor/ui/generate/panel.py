@@ -37,13 +37,14 @@ from engine.generation_settings import GenerationSettings, parse_values
 from engine.inpaint_modes import default_strength
 from engine.schedulers import SCHEDULER_NAMES
 
-MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "fill")
+MODES: tuple[str, ...] = ("auto", "txt2img", "img2img", "inpaint", "fill", "edit")
 MODE_LABELS = {
     "auto": "Auto",
     "txt2img": "Text to image",
     "img2img": "Image to image",
     "inpaint": "Inpaint",
     "fill": "Fill (no model)",
+    "edit": "Edit (instruction)",  # offered by editor.ui.generate.edit_mode
 }
 MAX_SEED = 2**31 - 1
 
@@ -69,6 +70,7 @@ class GenerationPanel(QWidget):
     generate_requested = Signal()
     cancel_requested = Signal()
     model_changed = Signal(str)
+    models_listed = Signal()  # the model picker was filled anew
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -225,6 +227,7 @@ class GenerationPanel(QWidget):
         if current:
             self.set_model(current)
         self.lora_panel.set_model(self.model())
+        self.models_listed.emit()
 
     def set_model(self, name_or_path: str) -> None:
         """Select a model by name or path, adding a path that was not discovered."""

@@ -1,0 +1,99 @@
+"""Edit mode in the Generate panel: an instruction ("make the sky stormy") edits the
+selection, or else the whole picture, with the models that edit by instruction.
+
+The panel's prompt is the instruction; visible reference layers are the extra input
+pictures (editor.model.layer_roles). The mode is offered only while the chosen model can
+edit (engine.models.ModelInfo.can_edit, or a ComfyUI server's file name); a saved Edit
+mode with a model that cannot is refused in one sentence when Generate is pressed, never
+switched away behind the user's back. The result lands as a layer like any other job's,
+through the feathered paste-back that keeps pixels outside the selection as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QStandardItemModel
+
+from editor.ui.generate.panel import GenerationPanel
+from editor.ui.servers.page import server_urls, servers_enabled
+from editor.ui.settings import Settings
+from engine.comfy.server_models import family_from_name
+from engine.core.errors import EngineError
+from engine.models import MODERN_FAMILIES, resolve_model
+
+log = logging.getLogger(__name__)
+
+EDIT = "edit"
+EDIT_MODELS = "FLUX.1 Kontext, Qwen-Image-Edit or FLUX.2 Klein"
+INSTRUCTION_HINT = "Instruction: what to change, e.g. make the sky stormy"
+NOT_OFFERED = f"Edit needs a model that edits by instruction: {EDIT_MODELS}."
+
+
+def model_can_edit(model: str, settings: Settings) -> bool:
+    """Whether `model` edits by instruction, told without loading it."""
+    if servers_enabled(settings) and server_urls(settings):
+        # A server's file: only its name can tell (engine.comfy.server_models).
+        family = MODERN_FAMILIES.get(family_from_name(model) or "")
+        return family is not None and family.references is not None
+    try:
+        return resolve_model(model, settings.model_dirs).can_edit
+    except (EngineError, OSError, ValueError) as e:
+        log.info("whether %r can edit is unknown (%s): not offered", model, e)
+        return False
+
+
+def edit_refusal(mode: str, model: str, settings: Settings) -> str | None:
+    """One sentence when an Edit job cannot run with `model`, else None."""
+    if mode != EDIT or model_can_edit(model, settings):
+        return None
+    return (
+        f"Edit needs a model that edits by instruction ({EDIT_MODELS}); pick one, or "
+        "choose another mode."
+    )
+
+
+class EditModeGate(QObject):
+    """Keeps the panel's Edit entry enabled exactly while its model can edit, and the
+    prompt's hint saying it is an instruction while Edit is chosen."""
+
+    def __init__(self, panel: GenerationPanel, can_edit: Callable[[str], bool]) -> None:
+        super().__init__(panel)
+        self.panel, self._can_edit = panel, can_edit
+        self._prompt_hint = panel.prompt_edit.placeholderText()
+        panel.model_changed.connect(self.update)
+        panel.models_listed.connect(self.update)
+        panel.mode_combo.currentIndexChanged.connect(self._mode_changed)
+        self.update()
+        self._mode_changed()
+
+    def offered(self) -> bool:
+        item = self._edit_item()
+        return item is not None and item.isEnabled()
+
+    def _edit_item(self):
+        model = self.panel.mode_combo.model()
+        index = self.panel.mode_combo.findData(EDIT)
+        return model.item(index) if isinstance(model, QStandardItemModel) and index >= 0 else None
+
+    def update(self, *_args: object) -> None:
+        item = self._edit_item()
+        if item is None:
+            return
+        can = self._can_edit(self.panel.model())
+        item.setEnabled(can)
+        item.setData(
+            "Edit the selection (or the whole picture) by an instruction in the prompt; "
+            "visible reference layers are extra pictures."
+            if can
+            else NOT_OFFERED,
+            Qt.ItemDataRole.ToolTipRole,
+        )
+
+    def _mode_changed(self, *_args: object) -> None:
+        editing = self.panel.mode() == EDIT
+        self.panel.prompt_edit.setPlaceholderText(
+            INSTRUCTION_HINT if editing else self._prompt_hint
+        )
