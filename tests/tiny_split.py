@@ -85,6 +85,7 @@ def write_gguf(source: Path, path: Path, arch: str = "flux") -> Path:
     import numpy as np
     from safetensors.torch import load_file
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(path), arch)
     for key, value in load_file(str(source)).items():
         array = value.float().numpy()
@@ -97,4 +98,56 @@ def write_gguf(source: Path, path: Path, arch: str = "flux") -> Path:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return path
+
+
+def write_sparse_transformer(path: Path, parameters: int, dtype: str = "BF16") -> Path:
+    """A FLUX.1-layout transformer whose header claims `parameters` weights, as a sparse
+    file: a "too big" model on disk without the disk space (every weight reads as 0)."""
+    import json
+    import math
+    import struct
+
+    width = {"BF16": 2, "F16": 2, "F32": 4, "F8_E4M3": 1}[dtype]
+    shapes = {
+        "x_embedder.weight": [3072, 64],
+        "context_embedder.weight": [3072, 4096],
+        "time_text_embed.guidance_embedder.linear_1.weight": [3072, 256],
+        "transformer_blocks.0.attn.to_q.weight": [3072, 3072],
+    }
+    rest = parameters - sum(math.prod(s) for s in shapes.values())
+    shapes["single_transformer_blocks.0.proj_mlp.weight"] = [max(1, rest // 3072), 3072]
+    header, offset = {}, 0
+    for key, shape in shapes.items():
+        size = math.prod(shape) * width
+        header[key] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        f.truncate(8 + len(raw) + offset)
+    return path
+
+
+def write_bfl_transformer(path: Path, width: int = 32) -> Path:
+    """A narrow FLUX.1 transformer in BFL's original layout (double_blocks, img_in), as
+    ComfyUI's diffusion_models hold real ones."""
+    import torch
+    from safetensors.torch import save_file
+
+    h = width
+    shapes = {
+        "img_in.weight": [h, 64],
+        "txt_in.weight": [h, 32],
+        "time_in.in_layer.weight": [h, 256],
+        "vector_in.in_layer.weight": [h, 32],
+        "guidance_in.in_layer.weight": [h, 256],
+        "double_blocks.0.img_attn.qkv.weight": [3 * h, h],
+        "double_blocks.0.img_attn.norm.key_norm.scale": [16],
+        "single_blocks.0.linear1.weight": [7 * h, h],
+        "final_layer.linear.weight": [64, h],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: torch.randn(s) for k, s in shapes.items()}, str(path))
     return path
