@@ -31,6 +31,7 @@ class GenerationSettings:
     guidance: float = 7.0
     strength: float | None = None  # None: the inpaint mode's default, else 0.75
     scheduler: str = "Euler a"
+    shift: float = 0.0  # flow-matching models' sigma shift (0: the model's own)
     n_samples: int = 1
     loras: Loras = ()  # (name or path, weight) pairs
     # Inpainting (see engine.jobs.inpaint_settings, which checks them).
@@ -119,6 +120,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "guidance": _required(float),
     "strength": _optional(float),
     "scheduler": _required(str),
+    "shift": _required(float),
     "n_samples": _required(int),
     "loras": _loras,
     "inpaint_mode": _required(str),

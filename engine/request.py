@@ -52,6 +52,8 @@ class GenerationRequest:
     guidance: float = 7.0
     strength: float = 0.75
     scheduler: str = "Euler a"
+    # Flow-matching models (FLUX, SD 3.5, ...): the sampler's sigma shift (0: the model's own).
+    shift: float = 0.0
     # Output size for txt2img without a region; otherwise the planner picks it.
     width: int = 512
     height: int = 512

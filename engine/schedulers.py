@@ -28,15 +28,30 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
 
+# The flow-matching models (FLUX, SD 3.5, Qwen-Image, Z-Image, Chroma) step with the Euler
+# flow-matching sampler, the one every pipeline of theirs accepts (they pass their own sigma
+# lists, and their inpaint pipelines re-noise with scale_noise, which only the flow-matching
+# schedulers have), under a choice of sigma schedules, as Forge and ComfyUI offer them. Its
+# sigma shift is GenerationRequest.shift. name -> FlowMatchEulerDiscreteScheduler overrides.
+FLOW_SCHEDULERS: dict[str, dict[str, Any]] = {
+    "Euler": {},
+    "Euler Karras": {"use_karras_sigmas": True},
+    "Euler Exponential": {"use_exponential_sigmas": True},
+    "Euler Beta": {"use_beta_sigmas": True},
+}
+FLOW_SCHEDULER_NAMES: tuple[str, ...] = tuple(FLOW_SCHEDULERS)
+
 
 def canonical_name(name: str) -> str:
-    """The familiar spelling of a scheduler name (case and spacing insensitive)."""
+    """The familiar spelling of a scheduler name (case and spacing insensitive), of the
+    UNet models' samplers or the flow-matching models'."""
     key = "".join(name.lower().split())
-    for known in SCHEDULERS:
+    for known in (*SCHEDULERS, *FLOW_SCHEDULERS):
         if "".join(known.lower().split()) == key:
             return known
     raise InvalidRequestError(
-        f"Unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULER_NAMES)}."
+        f"Unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULER_NAMES)} "
+        f"(flow-matching models: {', '.join(FLOW_SCHEDULER_NAMES)})."
     )
 
 
@@ -44,7 +59,13 @@ def make_scheduler(name: str, base_config: Any) -> Any:
     """A new diffusers scheduler for `name`, configured from the model's scheduler config."""
     import diffusers  # ~2 s to import: only when a job runs
 
-    class_name, overrides = SCHEDULERS[canonical_name(name)]
+    known = canonical_name(name)
+    if known not in SCHEDULERS:
+        raise InvalidRequestError(
+            f"{known} is a sampler for flow-matching models (FLUX, SD 3.5, Qwen-Image); "
+            f"choose one of: {', '.join(SCHEDULER_NAMES)}."
+        )
+    class_name, overrides = SCHEDULERS[known]
     cls = getattr(diffusers, class_name)
     config = dict(base_config)
     # A model saved with a Karras sampler must not make "Euler" use Karras sigmas too

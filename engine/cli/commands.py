@@ -31,6 +31,7 @@ from engine.cli.common import (
     setup_cli_logging,
     write_results,
 )
+from engine.cli.edit import add_edit_parser, add_rerun_reference_args, cmd_edit
 from engine.cli.replay import cmd_rerun, cmd_watermark
 from engine.comfy.cli_support import (
     add_server_arg,
@@ -50,7 +51,7 @@ from engine.model_manager.cli import add_models_parser, run_models
 from engine.models import discover_models, model_dirs, resolve_model
 from engine.region import context_padding
 from engine.request import GenerationInputs
-from engine.schedulers import SCHEDULER_NAMES
+from engine.schedulers import FLOW_SCHEDULER_NAMES, SCHEDULER_NAMES
 from engine.select.cli import add_select_parser, cmd_select
 from engine.upscale.cli import add_upscale_parser, cmd_upscale
 
@@ -75,7 +76,18 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
     p.add_argument("--seed", type=int, default=-1, help="random seed (-1: pick one)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=7.0, help="CFG scale")
-    p.add_argument("--scheduler", default="Euler a", help=f"one of: {', '.join(SCHEDULER_NAMES)}")
+    p.add_argument(
+        "--scheduler",
+        default="Euler a",
+        help=f"one of: {', '.join(SCHEDULER_NAMES)}; flow-matching models (FLUX, SD 3.5, "
+        f"Qwen-Image, Z-Image, Chroma): {', '.join(FLOW_SCHEDULER_NAMES)}",
+    )
+    p.add_argument(
+        "--shift",
+        type=float,
+        default=0.0,
+        help="flow-matching models (FLUX, SD 3.5, ...): the sampler's sigma shift (0: the model's own)",
+    )
     p.add_argument(
         "--width", type=int, default=None, help="txt2img size (default: the model's native size)"
     )
@@ -193,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", type=Path, help="the mask (inpaint runs)")
     p.add_argument("--model", default=None, help="use this model instead of the recorded one")
     add_rerun_control_args(p)
+    add_rerun_reference_args(p)
     add_server_arg(p)
     p.add_argument("--models-dir", action="append", default=[], type=Path)
     _debug(p)
@@ -203,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)  # list, install, remove
     add_upscale_parser(sub, _debug)
+    add_edit_parser(sub, _debug)
     add_select_parser(sub, _debug)
     return parser
 
@@ -213,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace, mode: str, model: str) -> GenerationSettings:
     """The generation settings the arguments give (the window's panel makes the same)."""
-    names = ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength")
+    names = ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength", "shift")
     names += ("inpaint_mode", "grow", "feather", "context", "color_match", "soft_edges")
     given = {n: getattr(args, n) for n in names if hasattr(args, n)}  # per command
     return GenerationSettings(
@@ -328,6 +342,7 @@ COMMANDS = {
     "watermark": cmd_watermark,
     "models": lambda a: _models(a),
     "upscale": cmd_upscale,
+    "edit": cmd_edit,
     "select": cmd_select,
 }
 

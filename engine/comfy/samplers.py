@@ -20,6 +20,10 @@ COMFY_SAMPLERS: dict[str, tuple[str, str] | None] = {
     "LMS": ("lms", "normal"),
     "LCM": ("lcm", "sgm_uniform"),
     "TCD": None,
+    # The flow-matching models' schedules (engine.schedulers.FLOW_SCHEDULERS).
+    "Euler Karras": ("euler", "karras"),
+    "Euler Exponential": ("euler", "exponential"),
+    "Euler Beta": ("euler", "beta"),
 }
 
 

@@ -28,7 +28,7 @@ from engine.base import (
 from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
 from engine.core.errors import Cancelled, OutOfMemoryError
-from engine.local import families
+from engine.local import families, flow_sampling
 from engine.local.loading import (
     POLICY_OPTIONS,
     choose_device,
@@ -180,12 +180,16 @@ class Engine(EngineBase):
         info = self.load(request)
         request = request.replace(precision=self.precision)  # recorded: a rerun repeats it
         notes, self._notes = tuple(self._notes), []
+        sampler: Any = request.scheduler
         if info.is_modern:  # the transformer families: engine.local.families
             families.check_request(request, info)
+            sampler = flow_sampling.FlowSampler.of(request)
+            request = request.replace(scheduler=sampler.name)  # recorded as it ran
         pipe = self.pipeline_for(mode)
         if not info.is_modern:
             apply_loras(pipe, request.loras, self.extra_dirs, info.name)
         lora_fields = lora_metadata(request.loras, self.extra_dirs)
+        lora_fields.update(flow_sampling.parameters(request))
         if request.option("live"):
             pipe = self.warm.live_pipeline(
                 pipe, mode, tiny_vae_dir(info.family, model_dirs(self.extra_dirs), info.path)
@@ -220,15 +224,16 @@ class Engine(EngineBase):
             rgb = self._generate(
                 pipe,
                 call_args,
-                request.scheduler,
+                sampler,
                 seed,
                 (i, n),
                 info,
                 plan.crop,
                 on_progress,
                 cancel,
-                # The transformer families inpaint with their pipeline's own masking.
-                None if plan.soft is None or info.is_modern else plan.soft.step_blend(pipe, seed),
+                flow_sampling.step_blend(plan.soft, pipe)
+                if info.is_modern
+                else (None if plan.soft is None else plan.soft.step_blend(pipe, seed)),
                 control,
             )
             if control is not None:  # hashes and control model names filled in
@@ -271,20 +276,22 @@ class Engine(EngineBase):
         self,
         pipe: Any,
         call_args: dict[str, Any],
-        scheduler: str,
+        scheduler: str | flow_sampling.FlowSampler,
         seed: int,
         sample: tuple[int, int],
         info: ModelInfo,
         preview_size: tuple[int, int],
         on_progress: ProgressCallback | None,
         cancel: CancelCheck,
-        blend: DifferentialBlend | None = None,
+        blend: DifferentialBlend | flow_sampling.FlowBlend | None = None,
         control: ControlStage | None = None,
     ) -> np.ndarray:
         import torch  # torch: ~1.2 s to import, only when a job runs
 
         index, n_samples = sample
-        if not info.is_modern:  # the transformer families keep their flow-matching one
+        if isinstance(scheduler, flow_sampling.FlowSampler):  # a fresh one per sample
+            pipe.scheduler = scheduler.make(self._scheduler_config)
+        else:
             pipe.scheduler = self.warm.scheduler(scheduler, self._scheduler_config)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
 
