@@ -298,3 +298,44 @@ def inputs_for(
     return GenerationInputs(
         image=crop_rgba(image, box), mask=None if mask is None else crop_rgba(mask, box)
     )
+
+
+def prepare_edit_job(
+    params: Settings,
+    canvas_width: int,
+    canvas_height: int,
+    composite: CompositeFn,
+    selection: np.ndarray | None = None,
+    references: Sequence[LayerReference] = (),
+    native: int = 1024,
+    options: Mapping[str, Any] | None = None,
+    watermark: bool = True,
+    precision: str = "auto",
+) -> PreparedJob:
+    """An instruction edit (mode "edit"): `params.prompt` is the instruction.
+
+    `selection` (the full-canvas HxW uint8 selection, 255 = selected; None or empty: the
+    whole picture) is what is edited: its context crop goes to the model, and only the
+    selection changes (feathered inside its edge, so pixels outside stay bit-identical).
+    `references` are the visible reference layers: the extra input pictures of the
+    multi-reference models (ModelInfo.max_references says how many a model takes).
+    `native` is the model's native size (ModelInfo.native_size). The strength is 1.0 (the
+    selection repainted from noise with the picture as the model's context) unless
+    `params.strength` sets one; the edit-inpaint pipelines use it.
+    """
+    params = GenerationSettings.coerce(params)
+    strength = 1.0 if params.strength is None else params.strength
+    if selection is not None and not np.asarray(selection).any():
+        selection = None
+    return prepare_job(
+        replace(params, mode="edit", strength=strength),
+        canvas_width,
+        canvas_height,
+        composite,
+        selection=selection,
+        native=native,
+        options=options,
+        watermark=watermark,
+        precision=precision,
+        references=references,
+    )

@@ -91,6 +91,10 @@ def format_parameters(
         fields["Soft inpainting"] = "on" if request.soft_edges else "off"
     for i, control in enumerate(request.controls):
         fields[f"ControlNet {i}"] = control_parameters(control)
+    for i, ref in enumerate(request.references):
+        # An Edit's extra pictures are inputs, not adapters: their hash says which.
+        kind = "" if request.mode == "edit" else f", Kind: {ref.kind}, Weight: {ref.weight:g}"
+        fields[f"Reference {i}"] = f"Hash: {ref.image_hash}{kind}"
     fields["Mode"] = request.mode
     if request.precision != "auto":  # what the engine computed in (it records its choice)
         fields["Precision"] = request.precision

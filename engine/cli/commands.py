@@ -31,6 +31,7 @@ from engine.cli.common import (
     setup_cli_logging,
     write_results,
 )
+from engine.cli.edit import add_edit_parser, add_rerun_reference_args, cmd_edit
 from engine.cli.replay import cmd_rerun, cmd_watermark
 from engine.comfy.cli_support import (
     add_server_arg,
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", type=Path, help="the mask (inpaint runs)")
     p.add_argument("--model", default=None, help="use this model instead of the recorded one")
     add_rerun_control_args(p)
+    add_rerun_reference_args(p)
     add_server_arg(p)
     p.add_argument("--models-dir", action="append", default=[], type=Path)
     _debug(p)
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_parser(sub)  # list, install, remove
     add_upscale_parser(sub, _debug)
+    add_edit_parser(sub, _debug)
     add_select_parser(sub, _debug)
     return parser
 
@@ -339,6 +342,7 @@ COMMANDS = {
     "watermark": cmd_watermark,
     "models": lambda a: _models(a),
     "upscale": cmd_upscale,
+    "edit": cmd_edit,
     "select": cmd_select,
 }
 

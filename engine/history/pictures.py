@@ -7,6 +7,7 @@ pixels and shape: the samples of one job, and jobs on an unchanged picture, shar
 - ``image``: the context crop the engine got (GenerationInputs.image);
 - ``mask``: its mask crop;
 - ``control:N``: the image of the request's N-th control;
+- ``reference:N``: the picture of the request's N-th reference (an Edit's extra input);
 - ``base``: the whole picture a CLI run laid its result on. The ``image`` is then its
   crop at the request's region and is not stored a second time.
 
@@ -16,6 +17,7 @@ so a replay gets the very arrays the engine got the first time.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from collections.abc import Mapping
@@ -28,6 +30,7 @@ from engine.request import Box, GenerationInputs, GenerationRequest
 
 IMAGE, MASK, BASE = "image", "mask", "base"
 _CONTROL = "control:"
+_REFERENCE = "reference:"
 # Level 1: about half the time of the default for a few percent more bytes; the CLI
 # encodes while it writes its own output, and the editor on its recorder thread.
 PNG_LEVEL = 1
@@ -88,6 +91,8 @@ def pictures_to_keep(
     for i, control in enumerate(inputs.controls):
         if control is not None:
             pictures[control_role(i)] = control
+    for i, picture in enumerate(inputs.references):
+        pictures[f"{_REFERENCE}{i}"] = picture
     return pictures
 
 
@@ -119,11 +124,19 @@ def restore_inputs(
     if image is None and base is not None and request.region is not None:
         image = image_composite(base)(request.region)
     controls = tuple(pictures.get(control_role(i)) for i in range(len(request.controls)))
-    return GenerationInputs(image=image, mask=pictures.get(MASK), controls=controls), base
+    references = [pictures.get(f"{_REFERENCE}{i}") for i in range(len(request.references))]
+    inputs = GenerationInputs(image=image, mask=pictures.get(MASK), controls=controls)
+    if references and all(r is not None for r in references):
+        inputs = dataclasses.replace(
+            inputs, references=tuple(references), reference_masks=(None,) * len(references)
+        )
+    return inputs, base
 
 
 def role_name(role: str) -> str:
     """How a sentence names a role: "input picture", "mask", "control image 1", ..."""
     if role.startswith(_CONTROL):
         return f"control image {int(role[len(_CONTROL) :]) + 1}"
+    if role.startswith(_REFERENCE):
+        return f"reference picture {int(role[len(_REFERENCE) :]) + 1}"
     return {IMAGE: "input picture", MASK: "mask", BASE: "whole picture"}.get(role, role)

@@ -29,6 +29,7 @@ from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
 from engine.core.errors import Cancelled, OutOfMemoryError
 from engine.local import families, flow_sampling
+from engine.local.edit import EditStage, edit_pipeline
 from engine.local.loading import (
     POLICY_OPTIONS,
     choose_device,
@@ -128,7 +129,10 @@ class Engine(EngineBase):
         assert self.info is not None
         key = "inpaint" if mode == "outpaint" else mode
         if key not in self._derived:
-            self._derived[key] = derive_pipeline(self._base, key, self.info)
+            if key.endswith("Pipeline"):  # an edit pipeline, by its class (engine.local.edit)
+                self._derived[key] = edit_pipeline(self._base, key, self.info)
+            else:
+                self._derived[key] = derive_pipeline(self._base, key, self.info)
         return self._derived[key]
 
     # -- jobs ------------------------------------------------------------------------
@@ -177,6 +181,9 @@ class Engine(EngineBase):
         mode = request.mode
         prepared = prepare_inputs(request, inputs)
         verified_specs(request, inputs)  # a missing control image fails before loading
+        edit = None
+        if mode == "edit":  # refused in one sentence before a model loads
+            edit = EditStage.make(request, inputs, resolve_model(request.model, self.extra_dirs))
         info = self.load(request)
         request = request.replace(precision=self.precision)  # recorded: a rerun repeats it
         notes, self._notes = tuple(self._notes), []
@@ -185,7 +192,7 @@ class Engine(EngineBase):
             families.check_request(request, info)
             sampler = flow_sampling.FlowSampler.of(request)
             request = request.replace(scheduler=sampler.name)  # recorded as it ran
-        pipe = self.pipeline_for(mode)
+        pipe = self.pipeline_for(mode if edit is None else edit.pipeline)
         if not info.is_modern:
             apply_loras(pipe, request.loras, self.extra_dirs, info.name)
         lora_fields = lora_metadata(request.loras, self.extra_dirs)
@@ -206,6 +213,8 @@ class Engine(EngineBase):
             call_args["image"] = _pil(image)
         if mode in ("img2img", "inpaint", "outpaint"):
             call_args["strength"] = float(request.strength)
+        if edit is not None:  # the selection, the references
+            edit.add_args(call_args, plan.mask, plan.gen, request.strength)
         call_args["width"], call_args["height"] = plan.gen
         start = plan.init_rgb if plan.init_rgb is not None else plan.original
         roots = () if self.config_root is None else (self.config_root,)
