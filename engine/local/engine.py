@@ -46,6 +46,7 @@ from engine.lora.apply import apply_loras
 from engine.lora.library import lora_metadata
 from engine.models import ModelInfo, model_dirs, resolve_model
 from engine.prompts import long_prompt_embeds, xl_prompt_warning
+from engine.regions.stage import RegionStage
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 from engine.soft_inpaint import DifferentialBlend
 
@@ -222,6 +223,13 @@ class Engine(EngineBase):
             self._controls, request, inputs, pipe, info.name, info.is_xl, plan.gen,
             (start, plan.mask), self.extra_dirs, roots,
         )  # fmt: skip
+        regions = RegionStage.build(
+            request, inputs, info, plan.gen,
+            lambda p, q: self._call_args(pipe, request.replace(prompt=p, negative_prompt=q), info)[0],
+            int(getattr(pipe, "vae_scale_factor", 8)),
+        )  # fmt: skip
+        if regions is not None:  # every segment's embeddings, the root's first
+            call_args.update(regions.args)
 
         n = request.n_samples
         results = []
@@ -244,6 +252,7 @@ class Engine(EngineBase):
                 if info.is_modern
                 else (None if plan.soft is None else plan.soft.step_blend(pipe, seed)),
                 control,
+                regions,
             )
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)
@@ -294,6 +303,7 @@ class Engine(EngineBase):
         cancel: CancelCheck,
         blend: DifferentialBlend | flow_sampling.FlowBlend | None = None,
         control: ControlStage | None = None,
+        regions: RegionStage | None = None,
     ) -> np.ndarray:
         import torch  # torch: ~1.2 s to import, only when a job runs
 
@@ -322,7 +332,11 @@ class Engine(EngineBase):
                 on_progress(index * per + step + 1, n_samples * per, preview)
             return kwargs
 
-        with torch.inference_mode(), control.attached(pipe) if control else nullcontext():
+        with (
+            torch.inference_mode(),
+            control.attached(pipe) if control else nullcontext(),
+            regions.attached([pipe.unet]) if regions else nullcontext(),
+        ):
             callback = on_step_end if blend is None else blend.wrap(on_step_end)
             callback = callback if control is None else control.wrap(callback)
             out = pipe(**call_args, generator=generator, callback_on_step_end=callback)
