@@ -103,12 +103,9 @@ def write_gguf(source: Path, path: Path, arch: str = "flux") -> Path:
 
 def write_sparse_transformer(path: Path, parameters: int, dtype: str = "BF16") -> Path:
     """A FLUX.1-layout transformer whose header claims `parameters` weights, as a sparse
-    file: a "too big" model on disk without the disk space (every weight reads as 0)."""
-    import json
+    file: a "too big" model on disk without the disk space."""
     import math
-    import struct
 
-    width = {"BF16": 2, "F16": 2, "F32": 4, "F8_E4M3": 1}[dtype]
     shapes = {
         "x_embedder.weight": [3072, 64],
         "context_embedder.weight": [3072, 4096],
@@ -117,6 +114,27 @@ def write_sparse_transformer(path: Path, parameters: int, dtype: str = "BF16") -
     }
     rest = parameters - sum(math.prod(s) for s in shapes.values())
     shapes["single_transformer_blocks.0.proj_mlp.weight"] = [max(1, rest // 3072), 3072]
+    return write_sparse(path, shapes, dtype)
+
+
+def write_sparse_t5(path: Path, parameters: int, dtype: str = "BF16") -> Path:
+    """A T5 encoder whose header claims `parameters` weights, as a sparse file."""
+    shapes = {
+        "shared.weight": [32128, 4096],
+        "encoder.block.0.layer.0.SelfAttention.q.weight": [4096, 4096],
+    }
+    shapes["encoder.block.0.layer.1.DenseReluDense.wo.weight"] = [4096, parameters // 4096]
+    return write_sparse(path, shapes, dtype)
+
+
+def write_sparse(path: Path, shapes: dict[str, list[int]], dtype: str = "BF16") -> Path:
+    """A safetensors file with these tensors' header and no data on disk (a sparse file:
+    every weight reads as 0)."""
+    import json
+    import math
+    import struct
+
+    width = {"BF16": 2, "F16": 2, "F32": 4, "F8_E4M3": 1}[dtype]
     header, offset = {}, 0
     for key, shape in shapes.items():
         size = math.prod(shape) * width

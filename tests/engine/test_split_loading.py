@@ -1,0 +1,239 @@
+"""Loading the transformer families from the files ComfyUI and Forge users keep, through
+the local engine on tiny random-weight models: split files and single files give the very
+picture the diffusers folder gives; GGUF and fp8 transformers load on a CPU; a file that
+does not fit, a missing configuration or a model too big for memory each get one
+sentence, and nothing is left loaded half-way (engine.local.split_files, .memory)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.core.errors import ModelError
+from engine.local.engine import Engine
+from engine.local.loading import DevicePolicy
+from engine.local.memory import footprint, plan_memory
+from engine.models import inspect_model
+from engine.request import GenerationRequest
+from tests.tiny_split import (
+    config_root,
+    write_bfl_transformer,
+    write_gguf,
+    write_single_file,
+    write_sparse_t5,
+    write_sparse_transformer,
+    write_split,
+)
+
+FAMILIES = ("flux", "sd3", "z-image", "qwen-image", "chroma")
+
+
+@pytest.fixture(scope="module")
+def configs(
+    tiny_modern_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The families' configuration and tokenizers without weights (a config root)."""
+    root = tmp_path_factory.mktemp("configs")
+    for family in FAMILIES:
+        config_root(tiny_modern_dir(family), family, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def engine(configs: Path) -> Engine:
+    eng = Engine(config_root=configs)
+    yield eng
+    eng.unload()
+
+
+def _request(model: Path) -> GenerationRequest:
+    return GenerationRequest(
+        mode="txt2img",
+        prompt="a red square on a blue background",
+        model=str(model),
+        steps=2,  # Qwen-Image's scheduler gives NaN at 1 step
+        guidance=3.5,
+        width=64,
+        height=64,
+        seed=5,
+        watermark=False,
+        precision="fp32",
+    )
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_split_and_single_files_paint_what_the_folder_paints(
+    family: str, engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    folder = tiny_modern_dir(family)
+    models = tmp_path / "models"
+    split = write_split(folder, family, models, f"{family}-dev")
+    single = write_single_file(folder, family, models / "checkpoints" / f"{family}.safetensors")
+    (expected,) = engine.run(_request(folder))
+    for path, kind in ((split, "split"), (single, "single-file")):
+        (res,) = engine.run(_request(path))
+        assert engine.info is not None and engine.info.kind == kind
+        assert np.array_equal(res.rgba, expected.rgba), path.name
+        assert f"Model: {path.stem}" in res.parameters
+
+
+def test_gguf_transformer_loads_on_a_cpu(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """A Q8_0 GGUF transformer stays quantised (diffusers' GGUFParameter) and paints
+    nearly the folder's picture."""
+    from diffusers.quantizers.gguf.utils import GGUFParameter
+
+    folder = tiny_modern_dir("flux")
+    transformer = write_split(folder, "flux", tmp_path / "models", "flux1-dev")
+    gguf = write_gguf(transformer, tmp_path / "models" / "unet" / "flux1-dev-Q8_0.gguf")
+    transformer.unlink()
+    (expected,) = engine.run(_request(folder))
+    (res,) = engine.run(_request(gguf))
+    loaded = engine.loaded_pipeline()
+    assert loaded is not None and loaded[0].path == gguf
+    weight = loaded[1].transformer.transformer_blocks[0].attn.to_q.weight
+    assert isinstance(weight, GGUFParameter)
+    diff = np.abs(res.rgba.astype(int) - expected.rgba.astype(int))
+    assert res.rgba.shape == expected.rgba.shape and diff.mean() < 8
+
+
+def test_fp8_transformer_is_upcast_on_a_cpu(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny_modern_dir("flux")
+    transformer = write_split(folder, "flux", tmp_path / "models", "flux1-dev-fp8")
+    weights = load_file(str(transformer))
+    save_file({k: v.to(torch.float8_e4m3fn) for k, v in weights.items()}, str(transformer))
+    (res,) = engine.run(_request(transformer))
+    loaded = engine.loaded_pipeline()
+    assert loaded is not None and loaded[1].transformer.dtype == torch.float32
+    assert res.rgba.shape == (64, 64, 4) and (res.rgba[..., 3] == 255).all()
+
+
+def test_a_narrow_bfl_file_fails_in_one_sentence_and_leaves_nothing_loaded(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """diffusers converts BFL-layout FLUX files assuming FLUX.1's width (3072): a narrow
+    one cannot load, and says so; the diffusers-layout files above load."""
+    models = tmp_path / "models"
+    transformer = write_split(tiny_modern_dir("flux"), "flux", models, "narrow")
+    write_bfl_transformer(transformer)
+    engine.run(_request(tiny_modern_dir("flux")))
+    with pytest.raises(ModelError) as err:
+        engine.run(_request(transformer))
+    assert str(err.value) == (
+        "Cannot load the FLUX.1 transformer of narrow from narrow.safetensors: its tensors "
+        "do not fit the family's layout (a different model size or a damaged file); pick "
+        "another file (details are in the log)."
+    )
+    assert engine.loaded_pipeline() is None and engine.info is None
+
+
+def test_missing_configuration_says_what_to_download(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    transformer = write_split(tiny_modern_dir("flux"), "flux", tmp_path / "models", "flux1")
+    eng = Engine(config_root=tmp_path / "no-configs")
+    with pytest.raises(ModelError) as err:
+        eng.run(_request(transformer))
+    assert str(err.value) == (
+        "Loading FLUX.1 from single files needs its configuration and tokenizers (a few MB, "
+        f"no weights), which Overpaint found neither in {tmp_path / 'no-configs' / 'flux'} "
+        "nor in the Hugging Face cache; download them once with `hf download "
+        "black-forest-labs/FLUX.1-schnell --exclude '*.safetensors' '*.gguf'` and try again."
+    )
+    assert eng.loaded_pipeline() is None
+
+
+def test_the_configuration_comes_from_the_hugging_face_cache(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a shipped configuration, a cached snapshot of the family's reference
+    repository (weights or not) gives it."""
+    hub = tmp_path / "hub"
+    repo = hub / "models--black-forest-labs--FLUX.1-schnell"
+    shutil.copytree(tiny_modern_dir("flux-schnell"), repo / "snapshots" / "abc")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    transformer = write_split(tiny_modern_dir("flux"), "flux", tmp_path / "models", "flux1")
+    eng = Engine(config_root=tmp_path / "no-configs")
+    (res,) = eng.run(_request(transformer))
+    (expected,) = eng.run(_request(tiny_modern_dir("flux")))
+    assert np.array_equal(res.rgba, expected.rgba)  # dev's guidance embedding, schnell's config
+    eng.unload()
+
+
+def _too_big(tiny_modern_dir: Callable[[str], Path], tmp_path: Path, parameters: int) -> Path:
+    transformer = write_split(tiny_modern_dir("flux"), "flux", tmp_path / "models", "flux1-big")
+    transformer.unlink()
+    return write_sparse_transformer(transformer, parameters)
+
+
+def test_a_model_too_big_for_memory_is_refused_before_loading(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    import psutil
+
+    total = psutil.virtual_memory().total
+    big = _too_big(tiny_modern_dir, tmp_path, total // 2)  # 2x the memory in fp32
+    engine.run(_request(tiny_modern_dir("flux")))
+    before = engine.loaded_pipeline()
+    with pytest.raises(ModelError) as err:
+        engine.run(_request(big))
+    need = round(footprint(inspect_model(big), 4).needed() / 1e9)
+    assert str(err.value) == (
+        f"flux1-big needs about {need} GB of memory in fp32; this machine has "
+        f"{round(total / 1e9)} GB, so Overpaint did not load it: pick a smaller or "
+        "GGUF-quantised model, or run it on a GPU or a ComfyUI server."
+    )
+    # The model loaded before stays, untouched; nothing of the refused one is kept.
+    assert engine.loaded_pipeline() == before
+
+
+def test_a_big_model_that_fits_warns_of_the_minutes_per_picture(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    info = inspect_model(_too_big(tiny_modern_dir, tmp_path, 10**9))
+    cpu = DevicePolicy(device="cpu", dtype="bfloat16")
+    policy, note = plan_memory(info, cpu, set(), steps=4)
+    assert policy == cpu
+    assert note is not None and note.startswith(
+        "flux1-big runs on this computer's processor: expect about "
+    )
+    assert note.endswith(
+        "minutes per picture at 1024² with 4 steps (a GPU or a ComfyUI server takes seconds)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("free_gib", "offload", "group"), [(80.0, False, False), (3.9, True, False), (2.0, False, True)]
+)
+def test_cuda_offload_follows_free_vram(
+    free_gib: float,
+    offload: bool,
+    group: bool,
+    tiny_modern_dir: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    """A 1 B-parameter transformer (1.9 GiB in bf16) and a 0.5 B T5 (FLUX's proportions):
+    the whole model on the GPU with room to spare, model offload when only its largest
+    part fits, group offload below that; a switch the request forces stays."""
+    transformer = _too_big(tiny_modern_dir, tmp_path, 10**9)
+    write_sparse_t5(
+        transformer.parent.parent / "text_encoders" / "t5xxl_fp16.safetensors", 5 * 10**8
+    )
+    info = inspect_model(transformer)
+    gpu = DevicePolicy(device="cuda", dtype="bfloat16", free_vram_gib=free_gib)
+    policy, note = plan_memory(info, gpu, set(), steps=4)
+    assert (policy.cpu_offload, policy.group_offload, note) == (offload, group, None)
+    forced, _ = plan_memory(info, gpu, {"cpu_offload"}, steps=4)
+    assert forced == gpu
