@@ -5,8 +5,10 @@
   the running job, whose result would be out of date anyway;
 - results older than the one on screen are dropped;
 - mid-stroke, a job starts only after the stroke has run 0.5 s (long strokes update);
-- when jobs are slow (average over 1.5 s) a new job waits for a 0.25 s pause in the
-  changes, but never more than 3 s, so a long stroke does not start a job per dab;
+- when jobs are slow (median of the last five over 1.5 s) a new job waits for a 0.25 s
+  pause in the changes, but never more than 3 s, so a long stroke does not start a job
+  per dab. The first job after Live starts is not counted: it loads the model (seconds),
+  and counting it held the next five strokes back by the pause (jobs of 0.12 s after it);
 - nothing runs when nothing changed.
 
 LivePolicy is the rule book, a plain class with the clock passed in (unit-testable);
@@ -15,6 +17,7 @@ LiveScheduler drives it from a QTimer on the UI thread.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -42,6 +45,7 @@ class LivePolicy:
         self._job_versions: dict[int, int] = {}
         self._job_started: dict[int, float] = {}
         self._durations: deque[float] = deque(maxlen=5)
+        self._warming_up = True  # the next job to finish is the first since Live started
         self._last_change = 0.0
         self._pending_since: float | None = None
 
@@ -50,8 +54,9 @@ class LivePolicy:
         return self.version > self.submitted_version
 
     @property
-    def average_job_s(self) -> float:
-        return sum(self._durations) / len(self._durations) if self._durations else 0.0
+    def typical_job_s(self) -> float:
+        # The median: one job that loads a model does not make Live wait for pauses.
+        return statistics.median(self._durations) if self._durations else 0.0
 
     def changed(self, now: float) -> None:
         self.version += 1
@@ -66,7 +71,7 @@ class LivePolicy:
         waited = now - (self._pending_since if self._pending_since is not None else now)
         if not settled and waited < STROKE_UPDATE_S:
             return False
-        if self.average_job_s <= SLOW_JOB_S:
+        if self.typical_job_s <= SLOW_JOB_S:
             return True
         return now - self._last_change >= GRACE_S or waited >= MAX_WAIT_S
 
@@ -100,8 +105,9 @@ class LivePolicy:
         if job_id == self.in_flight:
             self.in_flight = None
             self.cancelling = False
-            if started is not None:
+            if started is not None and not self._warming_up:
                 self._durations.append(now - started)
+            self._warming_up = False
         if version is None or version <= self.shown_version:
             return False  # not ours, or older than the result on screen
         self.shown_version = version
@@ -131,6 +137,7 @@ class LivePolicy:
         self.cancelling = False
         self.shown_version = -1
         self.submitted_version = self.version - 1  # turning on again runs a job
+        self._warming_up = True
 
 
 class LiveScheduler(QObject):

@@ -173,3 +173,23 @@ def test_side_view_shows_the_result_instead_of_the_overlay(window, qtbot, tiny_m
     assert window.canvas._overlay is None
     pixmap = live.panel.view.pixmap()
     assert pixmap is not None and not pixmap.isNull()
+
+
+def test_releasing_a_stroke_starts_its_job_without_waiting_for_a_tick(
+    window, qtbot, tiny_model_dir
+):
+    live = start_live(window, qtbot, tiny_model_dir)
+    settle(qtbot, live)
+    # Park the scheduler's timer: only the release itself may start the job now.
+    live.scheduler.timer.setInterval(3_600_000)
+    order: list[str] = []
+    live.jobs.submitted.connect(lambda *_: order.append("submitted"))
+    live.result_shown.connect(lambda _v: order.append("shown"))
+    with qtbot.waitSignal(live.result_shown, timeout=TIMEOUT_MS):
+        stroke(window, [(20, 60), (60, 20)])
+        order.append("released")
+    policy = live.scheduler.policy
+    assert order == ["released", "submitted", "shown"]
+    # The job was built from the canvas with the stroke on it, and that result is shown.
+    assert policy.shown_version == policy.version
+    assert np.array_equal(overlay_pixels(window), live.result.rgba)

@@ -49,14 +49,22 @@ def test_a_stale_result_never_replaces_a_newer_one() -> None:
     assert not policy.finished(12345, 0.6)  # not a live job at all
 
 
-def test_slow_jobs_wait_for_a_pause_but_not_forever() -> None:
-    policy = LivePolicy()
+def _warmed_up(policy: LivePolicy, job_s: float) -> None:
+    """The first job (it loads the model) and then one of `job_s`, both finished."""
     policy.changed(0.0)
     policy.submitted(1, 0.0)
-    assert policy.finished(1, 2.0)  # a 2 s job: slow
-    policy.changed(3.0)
-    assert not policy.due(3.0)
-    assert policy.due(3.0 + GRACE_S)
+    assert policy.finished(1, 5.0)
+    policy.changed(5.0)
+    policy.submitted(2, 5.0)
+    assert policy.finished(2, 5.0 + job_s)
+
+
+def test_slow_jobs_wait_for_a_pause_but_not_forever() -> None:
+    policy = LivePolicy()
+    _warmed_up(policy, 2.0)  # a 2 s job: slow
+    policy.changed(8.0)
+    assert not policy.due(8.0)
+    assert policy.due(8.0 + GRACE_S)
     # Changes every 0.1 s never leave a pause; the job still starts after MAX_WAIT_S.
     policy.skipped()
     start = 10.0
@@ -75,3 +83,30 @@ def test_a_short_stroke_starts_no_job_until_released() -> None:
     assert not policy.due(0.1, settled=False)
     assert policy.due(STROKE_UPDATE_S, settled=False)  # a long stroke updates
     assert policy.due(0.1, settled=True)
+
+
+def test_the_first_job_loading_the_model_does_not_hold_the_next_strokes_back() -> None:
+    # The first job after Live starts takes seconds (the model loads); the ones after it
+    # are fast, so a stroke released just after the first result starts its job at once.
+    policy = LivePolicy()
+    _warmed_up(policy, 0.1)
+    policy.changed(6.0)
+    assert policy.due(6.0)
+    # Turned off and on: the first job counts as the warm-up again.
+    policy.reset()
+    policy.changed(7.0)
+    policy.submitted(3, 7.0)
+    assert policy.finished(3, 10.0)
+    policy.changed(10.5)
+    assert policy.due(10.5)
+
+
+def test_one_slow_job_among_fast_ones_does_not_make_live_wait() -> None:
+    policy = LivePolicy()
+    _warmed_up(policy, 0.1)
+    for job, (start, seconds) in enumerate([(6.0, 0.1), (7.0, 3.0), (11.0, 0.1)], start=3):
+        policy.changed(start)
+        policy.submitted(job, start)
+        assert policy.finished(job, start + seconds)
+    policy.changed(12.0)
+    assert policy.due(12.0)
