@@ -3,10 +3,11 @@
 A HealthMonitor checks every server on a thread of its own, every `interval` seconds,
 and reports the states whenever one changes. A server it has not reached yet (or lost)
 gets the full check (version, nodes, models: `/object_info` is large, so only then); a
-server that is up gets a light one (`/queue` and `/models/checkpoints`), so installing a
-model on the server shows up without a restart. A server that comes back after going
-away is simply reached again on a later round: that is the reconnect. No Qt in here; the
-window's wrapper (editor/ui/servers/status.py) turns the reports into signals.
+server that is up gets a light one (`/queue` and `/models/` of checkpoints, loras and
+diffusion_models), so installing a model on the server shows up without a restart. A
+server that comes back after going away is simply reached again on a later round: that
+is the reconnect. No Qt in here; the window's wrapper (editor/ui/servers/status.py)
+turns the reports into signals.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from engine.comfy.server import ComfyServer
+from engine.comfy.server_models import ServerModel, server_models
 from engine.core.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class ServerState:
     checkpoints: tuple[str, ...] = ()
     loras: tuple[str, ...] = ()
     checked: bool = True  # False until the first answer (or failure) came
+    diffusion_models: tuple[str, ...] = ()  # the transformer families' split files
 
     @property
     def label(self) -> str:
@@ -50,6 +53,14 @@ class ServerState:
 def offered_checkpoints(states: Sequence[ServerState]) -> tuple[str, ...]:
     """The checkpoints of the online servers, in server order, each name once."""
     return _union(state.checkpoints for state in states if state.online)
+
+
+def offered_models(states: Sequence[ServerState]) -> tuple[ServerModel, ...]:
+    """The models of the online servers grouped by family (what the picker lists)."""
+    online = [state for state in states if state.online]
+    return server_models(
+        _union(s.checkpoints for s in online), _union(s.diffusion_models for s in online)
+    )
 
 
 def offered_loras(states: Sequence[ServerState]) -> tuple[str, ...]:
@@ -70,14 +81,19 @@ def check_server(server: ComfyServer, previous: ServerState | None) -> ServerSta
         if previous is None or not previous.online:
             info = server.check()
             return ServerState(server.url, True, info.queue, info.version, info.device, "",
-                               info.checkpoints, info.loras)  # fmt: skip
+                               info.checkpoints, info.loras,
+                               diffusion_models=info.diffusion_models)  # fmt: skip
         queue = server._json("GET", "/queue", LIGHT_TIMEOUT)
         waiting = len(queue.get("queue_running", [])) + len(queue.get("queue_pending", []))
         checkpoints, loras = (
             _names(server, f"/models/{kind}") for kind in ("checkpoints", "loras")
         )
+        try:  # a server without the folder (older than 0.3) is still up
+            unets = _names(server, "/models/diffusion_models")
+        except EngineError:
+            unets = ()
         return ServerState(server.url, True, waiting, previous.version, previous.device, "",
-                           checkpoints, loras)  # fmt: skip
+                           checkpoints, loras, diffusion_models=unets)  # fmt: skip
     except EngineError as e:
         return ServerState(server.url, False, error=str(e))
 

@@ -128,6 +128,16 @@ class ComfyProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def window_settings(tmp_path: Path, urls: list[str]):  # -> editor.ui.settings.Settings
+    """Settings of a window that generates on the servers at `urls`."""
+    from editor.ui.settings import Settings  # Qt: only for the window tests
+
+    settings = Settings(tmp_path / "settings" / "overpaint.ini")
+    settings.qsettings.setValue("servers/urls", urls)
+    settings.qsettings.setValue("servers/enabled", True)
+    return settings
+
+
 def remove_base(base: Path) -> None:
     shutil.rmtree(base, ignore_errors=True)
 

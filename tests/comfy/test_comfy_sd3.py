@@ -9,6 +9,7 @@ are checked against its node definitions in tests/engine/test_comfy_families.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,32 +24,35 @@ from engine.jobs import image_composite, prepare_job
 from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy import sd3_files
-from tests.comfy.servers import ComfyProcess
+from tests.comfy.servers import CHECKPOINT, ComfyProcess, window_settings
 
 pytestmark = pytest.mark.timeout(900)
 NATIVE = 128  # generation side: small, the servers run on a shared CPU
 SPLIT, WHOLE = sd3_files.DIFFUSION_MODEL, sd3_files.CHECKPOINT
+Z_IMAGE = "z_image_turbo-test.safetensors"
 
 
 @pytest.fixture(scope="module")
 def server(
     comfy_servers: list[ComfyProcess], comfy_cache: Path, comfy_checkpoint: Path
-) -> ComfyProcess:
+) -> Iterator[ComfyProcess]:
     """The first test server with the SD 3.5 files in its model folders (built once per
-    machine in the cache, linked in; ComfyUI lists new files without a restart)."""
+    machine in the cache, linked in; ComfyUI lists new files without a restart), taken
+    out again afterwards: the other modules' servers offer the SD 1.5 checkpoint alone."""
     files = sd3_files.write_sd3_files(comfy_cache, comfy_checkpoint, comfy_cache / "models" / "sd3")
     first = comfy_servers[0]
-    for folder, name in (("diffusion_models", SPLIT), ("text_encoders", sd3_files.CLIP_L),
-                         ("vae", sd3_files.VAE), ("checkpoints", WHOLE)):  # fmt: skip
-        link = first.base / "models" / folder / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(files / folder / name)
+    links = {first.base / "models" / folder / name: files / folder / name
+             for folder, name in (("diffusion_models", SPLIT), ("text_encoders", sd3_files.CLIP_L),
+                                  ("vae", sd3_files.VAE), ("checkpoints", WHOLE))}  # fmt: skip
     # A Z-Image file (its contents never read: the job is refused before it is queued).
-    z_image = first.base / "models" / "diffusion_models" / "z_image_turbo-test.safetensors"
-    if not z_image.exists():
-        z_image.symlink_to(files / "diffusion_models" / SPLIT)
-    return first
+    links[first.base / "models" / "diffusion_models" / Z_IMAGE] = files / "diffusion_models" / SPLIT
+    for link, target in links.items():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(target)
+    yield first
+    for link in links:
+        link.unlink(missing_ok=True)
 
 
 def _request(mode: str = "txt2img", **changes: object) -> GenerationRequest:
@@ -72,7 +76,28 @@ def test_the_server_lists_its_sd3_files_under_their_family(server: ComfyProcess)
                                                                   info.diffusion_models)]  # fmt: skip
     assert ("SD 3.5", WHOLE, "checkpoint") in listed
     assert ("SD 3.5", SPLIT, "diffusion_model") in listed
-    assert ("Z-Image", "z_image_turbo-test.safetensors", "diffusion_model") in listed
+    assert ("Z-Image", Z_IMAGE, "diffusion_model") in listed
+
+
+def test_the_window_lists_the_servers_models_under_a_header_per_family(
+    qtbot, tmp_path: Path, server: ComfyProcess, open_window
+) -> None:
+    win = open_window(window_settings(tmp_path, [server.url]))
+    win.refresh_models()
+    qtbot.waitUntil(lambda: len(win.servers.model_groups()) >= 3, timeout=60_000)
+    assert win.servers.model_groups() == [
+        ("SD 1.x / 2.x", [CHECKPOINT]),
+        ("SD 3.5", [WHOLE, SPLIT]),
+        ("Z-Image", [Z_IMAGE]),
+    ]
+    panel = win.generation_panel
+    assert panel.model() == CHECKPOINT  # a model is chosen, never a header
+    combo = panel.model_combo
+    headers = [i for i in range(combo.count()) if combo.itemData(i) is None]
+    assert [combo.itemText(i) for i in headers] == ["SD 1.x / 2.x", "SD 3.5", "Z-Image"]
+    assert not any(combo.model().item(i).isEnabled() for i in headers)
+    panel.set_model(SPLIT)
+    assert panel.model() == SPLIT and panel.settings().model == SPLIT
 
 
 def test_split_files_and_their_checkpoint_paint_the_same_picture(server: ComfyProcess) -> None:

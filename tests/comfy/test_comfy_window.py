@@ -9,50 +9,21 @@ kills it again, so the session pays for one restart.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from editor.ui.main_window import MainWindow
 from editor.ui.servers.status import ASKING, UNREACHABLE
-from editor.ui.settings import Settings
-from engine.comfy import health
 from engine.comfy.server import ComfyServer
 from engine.comfy.workflow import WorkflowPlan, build_workflow
 from engine.core.errors import Cancelled
 from engine.request import GenerationRequest
 from tests.comfy.extras import write_test_lora
 from tests.comfy.servers import CHECKPOINT, ComfyProcess, free_port
+from tests.comfy.servers import window_settings as _settings
 
 pytestmark = pytest.mark.timeout(900)
-
-
-def _settings(tmp_path: Path, urls: list[str]) -> Settings:
-    settings = Settings(tmp_path / "settings" / "overpaint.ini")
-    settings.qsettings.setValue("servers/urls", urls)
-    settings.qsettings.setValue("servers/enabled", True)
-    return settings
-
-
-@pytest.fixture
-def open_window(qtbot, monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    monkeypatch.setattr(health, "CHECK_SECONDS", 0.5)
-    windows: list[MainWindow] = []
-
-    def make(settings: Settings) -> MainWindow:
-        win = MainWindow(settings)
-        win.resize(1100, 800)
-        win.show()
-        windows.append(win)
-        return win
-
-    yield make
-    for win in windows:
-        win.ask_save_changes = lambda: "discard"
-        win.close()
-        win.deleteLater()
-        assert win.servers.monitor is None, "the health checks outlived the window"
 
 
 def _combo(win: MainWindow) -> list[str]:

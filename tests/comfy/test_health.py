@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from engine.comfy.health import HealthMonitor, ServerState, offered_checkpoints
+from engine.comfy.health import HealthMonitor, ServerState, offered_checkpoints, offered_models
 from tests.comfy.servers import free_port
 
 
@@ -38,3 +38,17 @@ def test_labels_and_the_models_of_online_servers_in_order() -> None:
     assert [s.label for s in (a, b, c)] == ["online", "busy (queue 2)", "offline"]
     assert offered_checkpoints([a, b, c]) == ("x.safetensors", "y.ckpt", "z.safetensors")
     assert offered_checkpoints([c]) == ()
+
+
+def test_offered_models_group_the_online_servers_files_by_family() -> None:
+    a = ServerState("http://a", True, checkpoints=("dream.safetensors",),
+                    diffusion_models=("qwen_image_fp8.safetensors",))  # fmt: skip
+    b = ServerState("http://b", True, checkpoints=("sd3.5_large.safetensors",),
+                    diffusion_models=("flux1-dev.safetensors", "qwen_image_fp8.safetensors"))  # fmt: skip
+    c = ServerState("http://c", False, error="gone", diffusion_models=("chroma.safetensors",))
+    assert [(m.label, m.name, m.loader) for m in offered_models([a, b, c])] == [
+        ("SD 1.x / 2.x", "dream.safetensors", "checkpoint"),
+        ("FLUX.1", "flux1-dev.safetensors", "diffusion_model"),
+        ("SD 3.5", "sd3.5_large.safetensors", "checkpoint"),
+        ("Qwen-Image", "qwen_image_fp8.safetensors", "diffusion_model"),
+    ]

@@ -1,5 +1,6 @@
 """The window's view of its ComfyUI servers: a state line per server under the model
-picker, and the picker filled with the servers' checkpoints.
+picker, and the picker filled with the servers' models, grouped under a header per family
+(their checkpoints, and the diffusion models of the transformer families).
 
 The checks run on engine.comfy.health.HealthMonitor's thread (no network call on the UI
 thread); its reports cross to the UI thread as a queued signal. When generation goes
@@ -10,17 +11,19 @@ answer it says so, and when no server answers it says that instead of listing an
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from editor.ui.servers.page import configured_servers
 from editor.ui.theme import tidy
 from engine.comfy import health
-from engine.comfy.health import HealthMonitor, ServerState, offered_checkpoints, offered_loras
+from engine.comfy.health import HealthMonitor, ServerState, offered_loras, offered_models
+from engine.comfy.server_models import ServerModel
 from engine.lora.library import LoraInfo
 
 if TYPE_CHECKING:
@@ -70,7 +73,8 @@ class ServerStatusWidget(QWidget):
             colour = _COLOURS[state.label.split(" ")[0].rstrip("…")]
             label.setText(f'<span style="color:{colour}">●</span> {state_line(state)}')
             tip = state.error or (
-                f"ComfyUI {state.version} on {state.device}, {len(state.checkpoints)} checkpoint(s)"
+                f"ComfyUI {state.version} on {state.device}, {len(state.checkpoints)} checkpoint(s), "
+                f"{len(state.diffusion_models)} diffusion model(s)"
                 if state.online
                 else "Not checked yet"
             )
@@ -169,7 +173,7 @@ class ServerController(QObject):
         self._fill_models(states)
 
     def _fill_models(self, states: list[ServerState]) -> None:
-        offered = offered_checkpoints(states)
+        offered = offered_models(states)
         loras = offered_loras(states)
         if (offered, loras) == self._offered:
             return
@@ -187,7 +191,9 @@ class ServerController(QObject):
             self._placeholder(text, reason)
             return
         chosen = panel.model() or self.window.settings.model
-        panel.set_models([_Entry(n, n) for n in offered], chosen if chosen in offered else "")
+        names = [model.name for model in offered]
+        panel.set_models([_Entry(n, n) for n in names], chosen if chosen in names else "")
+        add_family_headers(panel.model_combo, offered)
         panel.model_combo.setEnabled(True)
         panel.model_combo.setToolTip("")
         panel.browse_button.setEnabled(False)  # a local folder means nothing to a server
@@ -215,5 +221,38 @@ class ServerController(QObject):
         return self.widget.texts()
 
     def model_names(self) -> list[str]:
+        """The picker's models (not its family headers)."""
         combo = self.window.generation_panel.model_combo
-        return [combo.itemText(i) for i in range(combo.count())]
+        return [combo.itemText(i) for i in range(combo.count()) if not _is_header(combo, i)]
+
+    def model_groups(self) -> list[tuple[str, list[str]]]:
+        """The picker as the user sees it: each family header and the models under it."""
+        combo = self.window.generation_panel.model_combo
+        groups: list[tuple[str, list[str]]] = []
+        for i in range(combo.count()):
+            if _is_header(combo, i):
+                groups.append((combo.itemText(i), []))
+            elif groups:
+                groups[-1][1].append(combo.itemText(i))
+        return groups
+
+
+def add_family_headers(combo: QComboBox, models: Sequence[ServerModel]) -> None:
+    """A header row (bold, not selectable) above each family's models; `models` are the
+    combo's items in order, grouped by family (engine.comfy.server_models)."""
+    combo.blockSignals(True)
+    try:
+        starts = [i for i, m in enumerate(models) if i == 0 or m.label != models[i - 1].label]
+        for i in reversed(starts):
+            combo.insertItem(i, models[i].label)
+            item = combo.model().item(i)  # a QStandardItemModel's row
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            font = item.font()
+            font.setBold(True)
+            item.setFont(font)
+    finally:
+        combo.blockSignals(False)
+
+
+def _is_header(combo: QComboBox, index: int) -> bool:
+    return combo.itemData(index) is None
