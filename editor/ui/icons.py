@@ -34,6 +34,8 @@ TOOL_ICONS: dict[str, str] = {
     "select_rect": "tool-select-rect",
     "select_ellipse": "tool-select-ellipse",
     "lasso": "tool-lasso",
+    "wand": "tool-wand",
+    "select_object": "tool-select-object",
     "frame": "tool-frame",
 }
 

@@ -56,6 +56,7 @@ from editor.ui.live.dock import add_live_dock
 from editor.ui.menus import connect_actions, create_menus
 from editor.ui.recovery_ui import RecoveryController
 from editor.ui.scale_dialog import ScaleImageDialog
+from editor.ui.select_object import SelectObjectController
 from editor.ui.servers.status import ServerController
 from editor.ui.settings import Settings
 from editor.ui.task_status import ask_quit_running
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         self.live_dock, self.live = add_live_dock(self)  # Live painting (editor.ui.live.mode)
         self.generation.status.connect(lambda text: self.statusBar().showMessage(text, STATUS_MS))
         self.upscale = UpscaleController(self)  # Image > Upscale… (editor.ui.upscale.controller)
+        self.select_object = SelectObjectController(self)  # wand, Select Object, Remove Bg
         self.servers = ServerController(self)  # ComfyUI servers' states and models
         self.recent_menu = create_menus(self)
         self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from editor.ui.canvas_view import CanvasView
     from editor.ui.generate.candidates import CandidatesStrip
     from editor.ui.layers_panel import LayersPanel
+    from editor.ui.select_object import SelectObjectController
     from editor.ui.tool_options import ToolOptions
     from editor.ui.upscale.controller import UpscaleController
     from editor.ui.window_files import WindowFiles
@@ -55,6 +56,7 @@ class MenuWindow(Protocol):
     tool_options: ToolOptions
     candidates: CandidatesStrip
     upscale: UpscaleController
+    select_object: SelectObjectController
     layers_panel: LayersPanel
 
     def menuBar(self) -> QMenuBar: ...
@@ -88,7 +90,8 @@ def create_menus(window: MenuWindow) -> QMenu:
          a.feather_selection, a.selection_from_mask, None, a.clear_mask, a.invert_mask,
          a.mask_from_selection),
     )  # fmt: skip
-    _fill(bar.addMenu("&Image"), (a.canvas_size, a.scale_image, None, a.upscale))
+    _fill(bar.addMenu("&Image"), (a.canvas_size, a.scale_image, None, a.upscale,
+                                  a.remove_background))  # fmt: skip
     view = _fill(bar.addMenu("&View"), (a.zoom_in, a.zoom_out, a.fit, a.actual_size, None))
     _fill(view, (a.toggle_mask, None))
     for dock in (window.tools_dock, window.generation_dock, window.layers_dock,
@@ -192,6 +195,7 @@ ACTIONS: dict[str, tuple[str, str, tuple[object, ...] | object]] = {
     "canvas_size": ("window", "ask_canvas_size", ()),
     "scale_image": ("window", "ask_scale_image", ()),
     "upscale": ("upscale", "open_dialog", ()),
+    "remove_background": ("select_object", "ask_remove_background", ()),
     "toggle_mask": ("canvas", "set_mask_visible", CHECKED),
     "zoom_in": ("canvas", "zoom_in", ()),
     "zoom_out": ("canvas", "zoom_out", ()),
@@ -239,6 +243,7 @@ def action_owners(w: MenuWindow) -> dict[str, object]:
         "tool_options": w.tool_options,
         "candidates": w.candidates,
         "upscale": w.upscale,
+        "select_object": w.select_object,
         "dialogs": Dialogs(w.window()),
     }
 

@@ -30,8 +30,8 @@ TOOL_ICON = 22
 # One row per kind of tool, as Krita groups its toolbox; a tool not listed goes last.
 TOOL_ROWS: tuple[tuple[str, ...], ...] = (
     ("brush", "eraser", "mask", "mask_eraser"),
-    ("move", "picker", "fill"),
-    ("select_rect", "select_ellipse", "lasso", "frame"),
+    ("move", "picker", "fill", "wand"),
+    ("select_rect", "select_ellipse", "lasso", "select_object", "frame"),
 )
 
 

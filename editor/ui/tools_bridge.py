@@ -24,6 +24,7 @@ from editor.tools.brush import (
     MaskBrushTool,
     MaskEraserTool,
 )
+from editor.tools.object_tools import MagicWandTool, SelectObjectTool
 from editor.tools.other_tools import ColorPickerTool, FillTool, MoveLayerTool
 from editor.tools.selection_tools import (
     EllipseSelectTool,
@@ -37,13 +38,13 @@ from editor.ui.tool_options import ToolOptions
 log = logging.getLogger(__name__)
 
 PAINT_TOOLS = ("brush", "eraser", "mask", "mask_eraser")
-SELECTION_TOOLS = ("select_rect", "select_ellipse", "lasso", "frame")
+SELECTION_TOOLS = ("select_rect", "select_ellipse", "lasso", "wand", "select_object", "frame")
 TOOL_NAMES = (*PAINT_TOOLS, "move", "picker", "fill", *SELECTION_TOOLS)
 Mod = Qt.KeyboardModifier
 
 
 # The selection tools whose drags combine with the current selection (the frame does not).
-COMBINING_TOOLS = ("select_rect", "select_ellipse", "lasso")
+COMBINING_TOOLS = ("select_rect", "select_ellipse", "lasso", "wand", "select_object")
 MODIFIER_KEYS = {
     Qt.Key.Key_Shift: Mod.ShiftModifier,
     Qt.Key.Key_Alt: Mod.AltModifier,
@@ -105,6 +106,8 @@ class ToolsBridge(QObject):
             "select_rect": RectSelectTool(document),
             "select_ellipse": EllipseSelectTool(document),
             "lasso": LassoSelectTool(document),
+            "wand": MagicWandTool(document),
+            "select_object": SelectObjectTool(document),
             "frame": FrameTool(document),
         }
         self.set_tool(self.name)
@@ -236,6 +239,9 @@ class ToolsBridge(QObject):
             tool.end()
         except ValueError as e:  # e.g. a refused edit; the document is unchanged
             log.info("tool %s refused: %s", tool.name, e)
+        window = self.parent()
+        if tool.refusal and isinstance(window, QMainWindow):
+            window.statusBar().showMessage(tool.refusal, 8000)
 
     def _show_outline(self, tool: Tool) -> None:
         outline = getattr(tool, "outline", None)
