@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from engine.backends import ServerList
 from engine.comfy.pool import ServerPool
+from engine.comfy.server_models import find_model, server_models
 
 TOKEN_ENV = "OVERPAINT_SERVER_TOKEN"  # a bearer token for every --server of this run
 
@@ -38,29 +39,31 @@ class RemoteModel:
 
 
 def remote_model(servers: ServerList, wanted: str) -> RemoteModel:
-    """The servers' checkpoint for `wanted` ("" = the first); one sentence on trouble, and
-    at once for a dead URL (the connection check is the first thing a job does)."""
+    """The servers' checkpoint or diffusion model for `wanted` ("" = the first); one
+    sentence on trouble, and at once for a dead URL (the connection check is the first
+    thing a job does)."""
     # The ComfyUI engine loads only when a job runs remotely, not at every CLI start-up.
-    from engine.comfy.engine import native_size, pick_file
+    from engine.comfy.engine import native_size
 
     server, info = ServerPool(servers).live()[0]
-    name = pick_file(wanted, info.checkpoints, "checkpoint", server.url)
-    return RemoteModel(name, native_size(name))
+    model = find_model(wanted, info.checkpoints, info.diffusion_models, server.url)
+    return RemoteModel(model.name, native_size(model.name))
 
 
 def list_server_models(servers: ServerList) -> int:
-    """`overpaint models --server URL`: what each server offers, one item a line."""
+    """`overpaint models --server URL`: what each server offers, one item a line (its
+    models grouped by family, then its LoRAs and ControlNets)."""
 
     for server, info, error in ServerPool(servers).check_all():
         if info is None:
             print(f"{server.url}\tunreachable\t{error}")
             continue
         print(f"{server.url}\tComfyUI {info.version}\t{info.device}\tqueue {info.queue}")
-        for kind, names in (
-            ("checkpoint", info.checkpoints),
-            ("lora", info.loras),
-            ("controlnet", info.controlnets),
-        ):
+        # As `overpaint models` lists local ones: name, family, kind, where; by family.
+        for model in server_models(info.checkpoints, info.diffusion_models):
+            kind = model.loader.replace("_", " ")
+            print(f"{model.name}\t{model.family}\t{kind}\t{server.url}")
+        for kind, names in (("lora", info.loras), ("controlnet", info.controlnets)):
             for name in names:
-                print(f"{name}\t{kind}\t{server.url}")
+                print(f"{name}\t-\t{kind}\t{server.url}")
     return 0

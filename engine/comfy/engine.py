@@ -30,6 +30,7 @@ from engine.comfy.server_models import (
     SD_FAMILIES,
     ServerModel,
     check_family,
+    family_from_name,
     find_model,
     pick_file,
     pick_parts,
@@ -51,14 +52,14 @@ from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
-MODERN_NATIVE = 1024  # the transformer families' native side (engine.models.MODERN_FAMILIES)
 _WARNED_HTTP: set[str] = set()  # plain-http warnings are given once per server per run
 
 
 def native_size(checkpoint: str) -> int:
-    """The model's native side, guessed from its file name (the server does not say)."""
-    name = checkpoint.lower()
-    return 1024 if "xl" in name or "pony" in name else 512
+    """The model's native side, guessed from its file name (the server does not say):
+    1024 for SDXL and the transformer families, else 512."""
+    family = family_from_name(checkpoint)
+    return 512 if family is None or family == "sd1" else 1024
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -146,11 +147,11 @@ class _Job:
         self.controls = verified_specs(request, inputs)
         prepared = prepare_inputs(request, inputs)
         model = _server_model(request, *servers[0])
-        if model.family in SD_FAMILIES:
-            self.job = JobPlan.make(request, prepared, native or native_size(model.name))
-        else:  # every transformer family: 1024² native, sides in multiples of 16
+        multiple = 8  # the UNet families' latent multiple; the transformer families': 16
+        if model.family not in SD_FAMILIES:
             check_modern_request(request, model)
-            self.job = JobPlan.make(request, prepared, native or MODERN_NATIVE, 16)
+            multiple = 16
+        self.job = JobPlan.make(request, prepared, native or native_size(model.name), multiple)
         self.gen = self.job.gen
         pictures: dict[str, np.ndarray] = {}
         if (soft := self.job.soft) is not None:

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cli.commands import main
 from engine.comfy.engine import ComfyEngine
 from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow
 from engine.comfy.server import ComfyServer
 from engine.comfy.server_models import find_model, pick_parts, server_models
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.jobs import image_composite, prepare_job
+from engine.metadata import read_parameters
 from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy import sd3_files
@@ -175,3 +177,21 @@ def test_what_the_server_cannot_run_is_one_sentence_before_any_work(
                        r"Kontext or Qwen-Image-Edit model for Edit\.$"):  # fmt: skip
         engine.run(edit, GenerationInputs(image=_picture(64, 64)))
     assert server.log.read_text(errors="replace").count("got prompt") == prompts_before
+
+
+def test_the_cli_lists_the_servers_models_by_family_and_paints_with_a_diffusion_model(
+    server: ComfyProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = server.url
+    assert main(["models", "--server", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{CHECKPOINT}\tsd1\tcheckpoint\t{url}" in lines
+    assert lines.index(f"{WHOLE}\tsd3\tcheckpoint\t{url}") + 1 == lines.index(
+        f"{SPLIT}\tsd3\tdiffusion model\t{url}"
+    )
+    out = tmp_path / "house.png"
+    code = main(["txt2img", "--prompt", "a red house", "--server", url, "--model", SPLIT,
+                 "--steps", "2", "--width", "64", "--height", "64", "--seed", "4",
+                 "--out", str(out), "--no-history"])  # fmt: skip
+    assert code == 0 and out.is_file()
+    assert f"Model: {SPLIT}" in (read_parameters(out) or "")

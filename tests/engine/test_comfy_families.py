@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.comfy.engine import native_size
 from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow
 from engine.comfy.server_models import (
     Parts,
@@ -352,6 +353,13 @@ def test_a_missing_part_names_it_and_its_folder() -> None:
     assert pick_parts(_model("sd3"), ("clip_l.safetensors",), VAES, "u") == Parts(
         ("clip_l.safetensors",), "sd3", "sd3_vae.safetensors"
     )
+
+
+def test_the_native_side_follows_the_family_the_name_tells() -> None:
+    assert [native_size(n) for n in ("dream.safetensors", "ponyDiffusion.safetensors",
+                                     "flux1-dev.safetensors", "qwen_image.safetensors")] == [
+        512, 1024, 1024, 1024,
+    ]  # fmt: skip
 
 
 def test_families_newer_than_comfyui_0_3_64_are_one_sentence() -> None:
