@@ -194,8 +194,7 @@ class Engine(EngineBase):
             sampler = flow_sampling.FlowSampler.of(request)
             request = request.replace(scheduler=sampler.name)  # recorded as it ran
         pipe = self.pipeline_for(mode if edit is None else edit.pipeline)
-        if not info.is_modern:
-            apply_loras(pipe, request.loras, self.extra_dirs, info.name)
+        apply_loras(pipe, request.loras, self.extra_dirs, info.name, info)
         lora_fields = lora_metadata(request.loras, self.extra_dirs)
         lora_fields.update(flow_sampling.parameters(request))
         if request.option("live"):

@@ -59,11 +59,6 @@ def check_request(request: GenerationRequest, info: ModelInfo) -> None:
             f"Control layers do not work with {label} models yet; hide them or pick an "
             "SD 1.x, SD 2.x or SDXL model."
         )
-    if request.loras:
-        raise InvalidRequestError(
-            f"LoRAs do not work with {label} models yet; remove them from the prompt and "
-            "the LoRA list, or pick an SD 1.x, SD 2.x or SDXL model."
-        )
 
 
 def call_args(

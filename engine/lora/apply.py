@@ -1,7 +1,8 @@
 """Applying LoRAs to a loaded pipeline: exactly the requested set, checked to fit first.
 
-The set applied is recorded on the UNet, which every from_pipe pipeline shares, so a
-mode switch keeps it and a repeat of the same set costs nothing.
+The set applied is recorded on the denoiser (the UNet, or the transformer families'
+transformer), which every from_pipe pipeline shares, so a mode switch keeps it and a
+repeat of the same set costs nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import ModelError
-from engine.lora.file import load_lora_file, unload_lora_files
+from engine.lora.families import check_family
+from engine.lora.file import denoiser, load_lora_file, unload_lora_files
 from engine.lora.library import check_width, find_lora, inspect_lora
+from engine.models import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +26,27 @@ def apply_loras(
     loras: Sequence[tuple[str, float]],
     extra_dirs: Sequence[Path] = (),
     model_name: str = "",
+    model: ModelInfo | None = None,
 ) -> None:
-    """Load exactly `loras` (name, weight) into the pipeline, unloading previous ones."""
+    """Load exactly `loras` (name, weight) into the pipeline, unloading previous ones.
+    `model`: the loaded model, whose family each LoRA must be made for."""
     # Every named LoRA must exist and fit this model (one sentence otherwise), even at
     # weight 0; a weight-0 one is then left out, so it gives the pixels of no LoRA.
-    width = getattr(pipe.unet.config, "cross_attention_dim", None)
+    unet = getattr(pipe, "unet", None)
+    width = getattr(unet.config, "cross_attention_dim", None) if unet is not None else None
     for name, _weight in loras:
         info = inspect_lora(find_lora(str(name), extra_dirs))
+        if model is not None:
+            check_family(info.path, model)
         check_width(info, width, model_name or "loaded")
     wanted = tuple((str(n), float(w)) for n, w in loras if float(w) != 0.0)
-    # Tracked on the UNet: every from_pipe pipeline shares it, so the state is common.
-    unet = pipe.unet
-    if getattr(unet, "_overpaint_loras", ()) == wanted:
+    # Tracked on the denoiser: every from_pipe pipeline shares it, so the state is common.
+    holder = denoiser(pipe)
+    if getattr(holder, "_overpaint_loras", ()) == wanted:
         return
-    if getattr(unet, "_overpaint_loras", ()):
+    if getattr(holder, "_overpaint_loras", ()):
         unload_lora_files(pipe)
-    unet._overpaint_loras = ()
+    holder._overpaint_loras = ()
     if not wanted:
         return
     try:
@@ -63,4 +71,4 @@ def apply_loras(
         # Leave no half-applied set behind: the recorded state says "no LoRA".
         unload_lora_files(pipe)
         raise
-    unet._overpaint_loras = wanted
+    holder._overpaint_loras = wanted

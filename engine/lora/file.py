@@ -17,6 +17,7 @@ from typing import Any
 from safetensors import safe_open
 
 from engine.lora.concept_words import BUNDLE_PREFIX, load_words, unload_words
+from engine.lora.families import normalise
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,12 @@ def base_model_hash(model_path: Path) -> str:
 # loading (engine.lora.apply.apply_loras calls these)
 
 
+def denoiser(pipe: Any) -> Any:
+    """The network LoRAs patch: the UNet, or the transformer families' transformer."""
+    unet = getattr(pipe, "unet", None)
+    return unet if unet is not None else pipe.transformer
+
+
 def load_lora_file(pipe: Any, path: Path, adapter: str) -> None:
     """diffusers' load_lora_weights, plus the concept words bundled in the file."""
     from safetensors.torch import load_file  # loads torch (~1.2 s): only when a job runs
@@ -81,12 +88,13 @@ def load_lora_file(pipe: Any, path: Path, adapter: str) -> None:
             added
         )
     if lora:
-        pipe.load_lora_weights(lora, adapter_name=adapter)
+        pipe.load_lora_weights(normalise(lora), adapter_name=adapter)
 
 
 def unload_lora_files(pipe: Any) -> None:
     """Undo every load_lora_file: adapters and bundled words."""
     pipe.unload_lora_weights()
-    words = list(getattr(pipe.unet, "_overpaint_words", ()))
-    pipe.unet._overpaint_words = ()
+    holder = denoiser(pipe)
+    words = list(getattr(holder, "_overpaint_words", ()))
+    holder._overpaint_words = ()
     unload_words(pipe, words)
