@@ -72,6 +72,13 @@ STARTERS: tuple[StarterModel, ...] = (
     StarterModel("x4-upscaler", "Stable Diffusion x4 upscaler",
                  "stabilityai/stable-diffusion-x4-upscaler", None, "upscaler", "", int(3.5 * GB),
                  "CreativeML OpenRAIL++-M"),
+    # Select Object's segmentation models (transformers SamModel / Sam2Model folders).
+    StarterModel("slimsam", "SlimSAM-77 (Select Object, small and fast)",
+                 "Zigeng/SlimSAM-uniform-77", None, "segmenter", "", int(39 * MB),
+                 "Apache-2.0"),
+    StarterModel("sam2.1-tiny", "SAM 2.1 tiny (Select Object, more precise)",
+                 "facebook/sam2.1-hiera-tiny", None, "segmenter", "", int(156 * MB),
+                 "Apache-2.0"),
     StarterModel("taesd", "TAESD tiny autoencoder (SD 1.x/2.x previews)", "madebyollin/taesd",
                  None, "vae", "", int(10 * MB), "MIT"),
     StarterModel("taesdxl", "TAESDXL tiny autoencoder (SDXL previews)", "madebyollin/taesdxl",

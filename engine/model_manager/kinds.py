@@ -39,6 +39,10 @@ KIND_LABELS: dict[str, str] = {
     "upscaler": "Upscaler",
     "vae": "VAE",
 }
+# Segmentation models for Select Object (engine.select.segmenter): SAM / SAM 2 folders.
+KINDS += ("segmenter",)
+KIND_DIRS["segmenter"] = "segmenters"
+KIND_LABELS["segmenter"] = "Segmentation model"
 _CONTEXT_FAMILY = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 
 
@@ -105,6 +109,8 @@ def _classify_folder(folder: Path) -> Kind:
             )
         if kind == discovery.VAE:
             return Kind("vae", "")
+        if kind == discovery.SEGMENTER:
+            return Kind("segmenter", "")
     weights = sorted(folder.glob("*.safetensors"))
     if len(weights) == 1:
         return classify(weights[0])
