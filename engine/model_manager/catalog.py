@@ -4,6 +4,12 @@
 Sizes are what the install fetches (the full-precision safetensors and configs), rounded;
 the exact size comes from the source before anything is written, and the disk check
 uses that. Licences are the models' own: read them on the model's page before use.
+
+The transformer families (FLUX.1, FLUX.2 Klein, SD 3.5, Qwen-Image, Z-Image) install as
+their diffusers folders (bf16: 16-58 GB), or as a GGUF-quantised transformer alone
+(diffusion_models/) that loads with text encoders and a VAE installed beside it
+(text_encoders/, vae/), as in ComfyUI. Gated repositories need their licence accepted on
+their page and `hf auth login` before the install.
 """
 
 from __future__ import annotations
@@ -23,6 +29,17 @@ class StarterModel:
     family: str
     size: int  # approximate bytes fetched
     licence: str
+    gated: bool = False  # the repo's licence must be accepted, then `hf auth login`
+
+    @property
+    def note(self) -> str:
+        """What to do before installing a gated model, in one sentence; "" otherwise."""
+        if not self.gated:
+            return ""
+        return (
+            f"{self.repo} is gated: accept its licence on {self.page} and log in with "
+            "`hf auth login` before installing."
+        )
 
     @property
     def source(self) -> str:
@@ -83,6 +100,49 @@ STARTERS: tuple[StarterModel, ...] = (
                  None, "vae", "", int(10 * MB), "MIT"),
     StarterModel("taesdxl", "TAESDXL tiny autoencoder (SDXL previews)", "madebyollin/taesdxl",
                  None, "vae", "", int(10 * MB), "MIT"),
+    # The transformer families, as diffusers folders (transformer, text encoders, VAE).
+    StarterModel("flux-schnell", "FLUX.1 schnell (4 steps)", "black-forest-labs/FLUX.1-schnell",
+                 None, "checkpoint", "flux", int(33.7 * GB), "Apache-2.0"),
+    StarterModel("flux-dev", "FLUX.1 dev", "black-forest-labs/FLUX.1-dev", None, "checkpoint",
+                 "flux", int(33.7 * GB), "FLUX.1 [dev] Non-Commercial License", gated=True),
+    StarterModel("flux-fill", "FLUX.1 Fill dev (inpaint and outpaint)",
+                 "black-forest-labs/FLUX.1-Fill-dev", None, "inpainting", "flux-fill",
+                 int(33.7 * GB), "FLUX.1 [dev] Non-Commercial License", gated=True),
+    StarterModel("flux-kontext", "FLUX.1 Kontext dev (instruction editing)",
+                 "black-forest-labs/FLUX.1-Kontext-dev", None, "checkpoint", "flux-kontext",
+                 int(33.7 * GB), "FLUX.1 [dev] Non-Commercial License", gated=True),
+    StarterModel("flux2-klein-4b", "FLUX.2 Klein 4B (few steps, editing with references)",
+                 "black-forest-labs/FLUX.2-klein-4B", None, "checkpoint", "flux2-klein",
+                 int(16 * GB), "Apache-2.0"),
+    StarterModel("sd35-medium", "Stable Diffusion 3.5 Medium",
+                 "stabilityai/stable-diffusion-3.5-medium", None, "checkpoint", "sd3",
+                 int(16.2 * GB), "Stability AI Community License", gated=True),
+    StarterModel("qwen-image", "Qwen-Image", "Qwen/Qwen-Image", None, "checkpoint",
+                 "qwen-image", int(57.7 * GB), "Apache-2.0"),
+    StarterModel("qwen-image-edit", "Qwen-Image-Edit (instruction editing)",
+                 "Qwen/Qwen-Image-Edit", None, "checkpoint", "qwen-image-edit",
+                 int(57.7 * GB), "Apache-2.0"),
+    StarterModel("z-image-turbo", "Z-Image Turbo (8 steps)", "Tongyi-MAI/Z-Image-Turbo", None,
+                 "checkpoint", "z-image", int(20.5 * GB), "Apache-2.0"),
+    # GGUF-quantised transformers (city96's), and the parts they load with.
+    StarterModel("flux-schnell-gguf-q4", "FLUX.1 schnell transformer, GGUF Q4_K_S",
+                 "city96/FLUX.1-schnell-gguf", "flux1-schnell-Q4_K_S.gguf", "transformer",
+                 "flux", int(6.8 * GB), "Apache-2.0"),
+    StarterModel("flux-dev-gguf-q4", "FLUX.1 dev transformer, GGUF Q4_K_S",
+                 "city96/FLUX.1-dev-gguf", "flux1-dev-Q4_K_S.gguf", "transformer", "flux",
+                 int(6.8 * GB), "FLUX.1 [dev] Non-Commercial License"),
+    StarterModel("qwen-image-gguf-q4", "Qwen-Image transformer, GGUF Q4_K_S",
+                 "city96/Qwen-Image-gguf", "qwen-image-Q4_K_S.gguf", "transformer",
+                 "qwen-image", int(12.1 * GB), "Apache-2.0"),
+    StarterModel("t5xxl", "T5-XXL text encoder, fp16 (FLUX.1, SD 3.5, Chroma)",
+                 "comfyanonymous/flux_text_encoders", "t5xxl_fp16.safetensors", "text-encoder",
+                 "", int(9.8 * GB), "Apache-2.0"),
+    StarterModel("clip-l", "CLIP-L text encoder (FLUX.1, SD 3.5)",
+                 "comfyanonymous/flux_text_encoders", "clip_l.safetensors", "text-encoder", "",
+                 int(246 * MB), "MIT"),
+    StarterModel("flux-vae", "FLUX.1 VAE (ae.safetensors; also Z-Image's)",
+                 "black-forest-labs/FLUX.1-schnell", "ae.safetensors", "vae", "",
+                 int(335 * MB), "Apache-2.0"),
 )  # fmt: skip
 
 

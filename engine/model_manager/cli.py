@@ -97,7 +97,11 @@ def run_models(args: argparse.Namespace, list_models: Callable[[argparse.Namespa
         return 0
     if action == "starters":
         for m in STARTERS:
-            print(f"{m.id}\t{KIND_LABELS[m.kind]}\t~{human_size(m.size)}\t{m.licence}\t{m.title}")
+            gated = "\tgated: accept its licence, then `hf auth login`" if m.gated else ""
+            print(
+                f"{m.id}\t{KIND_LABELS[m.kind]}\t~{human_size(m.size)}\t{m.licence}\t{m.title}"
+                + gated
+            )
         return 0
     return list_models(args)
 

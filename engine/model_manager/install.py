@@ -18,6 +18,7 @@ from pathlib import Path
 
 from engine.core.errors import Cancelled, ModelError
 from engine.core.paths import user_data_dir, user_models_dir
+from engine.model_files import WEIGHT_SUFFIXES
 from engine.model_manager.kinds import KIND_DIRS, KINDS, classify
 from engine.model_manager.sources import Plan, plan_install, refuse_pickle
 from engine.model_manager.transfer import (
@@ -143,7 +144,7 @@ def _fetch(plan: Plan, stage: Path, progress: ProgressFn | None, cancel: CancelF
 
         def checked(headers, size) -> None:
             name = plan.name
-            if not name.lower().endswith(".safetensors"):  # e.g. Civitai's /download/42
+            if not name.lower().endswith(WEIGHT_SUFFIXES):  # e.g. Civitai's /download/42
                 name = file_name_from(headers, remote.url) or name
             refuse_pickle(name)
             names["name"] = name
@@ -154,7 +155,7 @@ def _fetch(plan: Plan, stage: Path, progress: ProgressFn | None, cancel: CancelF
         part = stage / "download.part"
         download(remote.url, part, meter, plan.headers, cancel, checked)
         name = names.get("name") or plan.name
-        if not name.lower().endswith(".safetensors"):
+        if not name.lower().endswith(WEIGHT_SUFFIXES):
             name = f"{Path(name).stem or 'model'}.safetensors"  # checked by its header next
         done = stage / name
         os.replace(part, done)

@@ -18,6 +18,7 @@ from pathlib import Path
 from engine.core.errors import ModelError
 from engine.core.paths import user_models_dir
 from engine.discovery import BUNDLED_MODELS_DIR, entries, has_config, has_model_index, model_dirs
+from engine.model_files import transformer_files
 from engine.model_manager.kinds import KIND_DIRS, classify
 from engine.models import inspect_folder
 
@@ -50,7 +51,10 @@ def _is_model_folder(folder: Path) -> bool:
 def _entries(root: Path, depth: int) -> list[Path]:
     """Model files and folders under `root`: .safetensors files, and folders holding a
     model_index.json or config.json, down to `depth` levels."""
-    return list(entries(root, depth, _is_model_folder))
+    # GGUF transformers lie in diffusion_models/ or unet/, where entries() sees only
+    # .safetensors files.
+    gguf = [f for f in transformer_files(root) if f.suffix.lower() == ".gguf"]
+    return list(entries(root, depth, _is_model_folder)) + gguf
 
 
 def list_installed(extra_dirs: Sequence[Path] = ()) -> list[InstalledModel]:

@@ -1,13 +1,16 @@
 """What a model file or folder is (checkpoint, inpainting checkpoint, LoRA, ControlNet,
-upscaler, VAE), told from its contents, and the models subfolder each kind goes to.
+upscaler, VAE, and the split parts of the transformer families: a transformer, .gguf
+included, or a text encoder), told from its contents, and the models subfolder each kind
+goes to (the split parts to ComfyUI's folder names, where engine.model_files finds them).
 
-Only safetensors headers and JSON configs are read, never the weights.
+Only safetensors headers, GGUF tensor tables and JSON configs are read, never the weights.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from engine import discovery
 from engine.core.errors import ModelError
@@ -20,9 +23,13 @@ from engine.discovery import (
     read_safetensors_header,
 )
 from engine.lora.library import lora_context_dim
+from engine.model_files import describe_gguf_failure, part_kind, read_tensors, single_file_parts
 from engine.models import detect_family, inspect_folder
 
-KINDS: tuple[str, ...] = ("checkpoint", "inpainting", "lora", "controlnet", "upscaler", "vae")
+KINDS: tuple[str, ...] = (
+    "checkpoint", "inpainting", "lora", "controlnet", "upscaler", "vae", "transformer",
+    "text-encoder",
+)  # fmt: skip
 KIND_DIRS: dict[str, str] = {
     "checkpoint": "checkpoints",
     "inpainting": "inpainting",
@@ -30,6 +37,8 @@ KIND_DIRS: dict[str, str] = {
     "controlnet": "controlnet",
     "upscaler": "upscalers",
     "vae": "vae",
+    "transformer": "diffusion_models",
+    "text-encoder": "text_encoders",
 }
 KIND_LABELS: dict[str, str] = {
     "checkpoint": "Checkpoint",
@@ -38,6 +47,8 @@ KIND_LABELS: dict[str, str] = {
     "controlnet": "ControlNet",
     "upscaler": "Upscaler",
     "vae": "VAE",
+    "transformer": "Transformer",
+    "text-encoder": "Text encoder",
 }
 # Segmentation models for Select Object (engine.select.segmenter): SAM / SAM 2 folders.
 KINDS += ("segmenter",)
@@ -58,13 +69,39 @@ def classify(path: Path) -> Kind:
     path = Path(path)
     if path.is_dir():
         return _classify_folder(path)
+    if path.suffix.lower() == ".gguf":
+        return _classify_parts(path) or _not_sortable(path)
     if path.suffix.lower() != ".safetensors":
         raise ModelError(
-            f"{path.name} is not a .safetensors file; pickled checkpoints (.ckpt, .pt, .bin) "
-            "can run code when loaded, so Overpaint refuses them."
+            f"{path.name} is not a .safetensors or .gguf file; pickled checkpoints (.ckpt, "
+            ".pt, .bin) can run code when loaded, so Overpaint refuses them."
         )
     header = read_safetensors_header(path)
     return classify_header(header, path)
+
+
+def _classify_parts(path: Path) -> Kind | None:
+    """A transformer family's file: a single file with every part (a checkpoint), a
+    transformer alone, or a text encoder; None when it is none of them."""
+    tensors = read_tensors(path)
+    found = single_file_parts(path, tensors)
+    if found is not None:
+        family, _guidance, parts = found
+        return Kind("checkpoint" if len(parts) > 1 else "transformer", family)
+    if path.suffix.lower() == ".gguf":
+        raise ModelError(describe_gguf_failure(path, tensors))
+    kind = part_kind(tensors.shapes, path.stem)
+    if kind is None or kind.startswith("vae"):
+        return None
+    return Kind("text-encoder", "")
+
+
+def _not_sortable(path: Path) -> NoReturn:
+    raise ModelError(
+        f"{path.name} is not a model Overpaint can sort (checkpoint, inpainting checkpoint, "
+        "LoRA, ControlNet, upscaler, VAE, transformer or text encoder); pass --kind to "
+        "place it anyway."
+    )
 
 
 def classify_header(header: dict[str, dict], path: Path) -> Kind:
@@ -79,10 +116,7 @@ def classify_header(header: dict[str, dict], path: Path) -> Kind:
         return Kind("inpainting" if family.endswith("-inpaint") else "checkpoint", family)
     if kind in (discovery.UPSCALER, discovery.VAE):
         return Kind(kind, "")
-    raise ModelError(
-        f"{path.name} is not a model Overpaint can sort (checkpoint, inpainting checkpoint, "
-        "LoRA, ControlNet, upscaler or VAE); pass --kind to place it anyway."
-    )
+    return _classify_parts(path) or _not_sortable(path)
 
 
 def _control_family(header: dict[str, dict]) -> str:

@@ -30,6 +30,7 @@ from editor.ui.theme import tidy
 from engine.model_manager import catalog
 from engine.model_manager.kinds import KIND_LABELS, KINDS
 from engine.model_manager.transfer import human_size
+from engine.models import MODERN_FAMILIES
 
 FAMILY_LABELS: dict[str, str] = {
     "sd1": "SD 1.x",
@@ -42,6 +43,9 @@ FAMILY_LABELS: dict[str, str] = {
 
 
 def family_label(family: str) -> str:
+    modern = MODERN_FAMILIES.get(family)
+    if modern is not None:
+        return modern.label
     return FAMILY_LABELS.get(family, family) or "—"  # not tied to one family, or unknown
 
 
@@ -180,11 +184,12 @@ class InstallSources(QGroupBox):
         self.starter_note.setText(
             f"{model.title}: about {human_size(model.size)}, licence {model.licence}. Read "
             f'the licence on <a href="{model.page}">{model.page}</a> before use.'
+            + (f" {model.note}" if model.gated else "")
         )
 
     def _pick_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Install a model file", "", "Safetensors (*.safetensors)"
+            self, "Install a model file", "", "Model files (*.safetensors *.gguf)"
         )
         if path:
             self.local_edit.setText(path)
