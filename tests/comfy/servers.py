@@ -138,6 +138,20 @@ def window_settings(tmp_path: Path, urls: list[str]):  # -> editor.ui.settings.S
     return settings
 
 
+def laid_on(picture, result):  # (np.ndarray, GenerationResult) -> (np.ndarray, np.ndarray)
+    """The picture with the result's patch laid on it, and the patch's alpha over the
+    whole picture (0 where the patch left the picture as it was)."""
+    import numpy as np
+
+    from engine.region import apply_patch
+
+    out = apply_patch(picture, result.rgba, result.x, result.y)
+    alpha = np.zeros(picture.shape[:2], np.uint8)
+    ph, pw = result.rgba.shape[:2]
+    alpha[result.y : result.y + ph, result.x : result.x + pw] = result.rgba[..., 3]
+    return out, alpha
+
+
 def remove_base(base: Path) -> None:
     shutil.rmtree(base, ignore_errors=True)
 

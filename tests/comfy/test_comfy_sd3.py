@@ -23,10 +23,9 @@ from engine.comfy.server_models import find_model, pick_parts, server_models
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.jobs import image_composite, prepare_job
 from engine.metadata import read_parameters
-from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy import sd3_files
-from tests.comfy.servers import CHECKPOINT, ComfyProcess, window_settings
+from tests.comfy.servers import CHECKPOINT, ComfyProcess, laid_on, window_settings
 
 pytestmark = pytest.mark.timeout(900)
 NATIVE = 128  # generation side: small, the servers run on a shared CPU
@@ -153,10 +152,7 @@ def test_img2img_and_soft_inpaint_keep_every_pixel_outside_bit_identical(
     job = prepare_job({**params, "mode": "inpaint", "strength": 1.0, "soft_edges": True},
                       160, 128, image_composite(picture), mask=mask, native=NATIVE)  # fmt: skip
     [result] = engine.run(job.request, job.inputs)
-    out = apply_patch(picture, result.rgba, result.x, result.y)
-    alpha = np.zeros((128, 160), np.uint8)
-    ph, pw = result.rgba.shape[:2]
-    alpha[result.y : result.y + ph, result.x : result.x + pw] = result.rgba[..., 3]
+    out, alpha = laid_on(picture, result)
     outside = alpha == 0
     assert outside.sum() > 8000
     np.testing.assert_array_equal(out[outside], picture[outside])

@@ -16,9 +16,8 @@ from engine.comfy.server import ComfyServer
 from engine.comfy.workflow import WorkflowPlan, build_workflow
 from engine.core.errors import Cancelled
 from engine.jobs import image_composite, prepare_job
-from engine.region import apply_patch
 from engine.request import GenerationRequest
-from tests.comfy.servers import CHECKPOINT, ComfyProcess
+from tests.comfy.servers import CHECKPOINT, ComfyProcess, laid_on
 
 NATIVE = 128  # generation side: small, the servers run on a shared CPU
 # The first test also waits for the session fixture to start two servers.
@@ -83,10 +82,7 @@ def test_soft_inpaint_changes_the_mask_and_keeps_every_pixel_outside_bit_identic
                       mask=mask, native=NATIVE)  # fmt: skip
     assert job.request.soft_edges and job.request.mask_blur > 0
     [result] = ComfyEngine([comfy_servers[0].url], native=NATIVE).run(job.request, job.inputs)
-    out = apply_patch(picture, result.rgba, result.x, result.y)
-    alpha = np.zeros((160, 192), np.uint8)
-    ph, pw = result.rgba.shape[:2]
-    alpha[result.y : result.y + ph, result.x : result.x + pw] = result.rgba[..., 3]
+    out, alpha = laid_on(picture, result)
     outside = alpha == 0
     assert outside.sum() > 10000
     np.testing.assert_array_equal(out[outside], picture[outside])
