@@ -95,6 +95,9 @@ def format_parameters(
         # An Edit's extra pictures are inputs, not adapters: their hash says which.
         kind = "" if request.mode == "edit" else f", Kind: {ref.kind}, Weight: {ref.weight:g}"
         fields[f"Reference {i}"] = f"Hash: {ref.image_hash}{kind}"
+    for i, region in enumerate(request.regions):
+        negative = f", Negative prompt: {region.negative_prompt}" if region.negative_prompt else ""
+        fields[f"Region {i}"] = f"Prompt: {region.prompt}{negative}, Mask hash: {region.mask_hash}"
     fields["Mode"] = request.mode
     if request.precision != "auto":  # what the engine computed in (it records its choice)
         fields["Precision"] = request.precision

@@ -32,6 +32,7 @@ from engine.cli.common import (
     write_results,
 )
 from engine.cli.edit import add_edit_parser, add_rerun_reference_args, cmd_edit
+from engine.cli.regions import add_region_args, add_rerun_region_args, attach_regions
 from engine.cli.replay import cmd_rerun, cmd_watermark
 from engine.comfy.cli_support import (
     add_server_arg,
@@ -101,6 +102,7 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
     )
     add_server_arg(p)
     add_control_args(p)
+    add_region_args(p)
 
 
 def _lora(value: str) -> tuple[str, float]:
@@ -206,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="use this model instead of the recorded one")
     add_rerun_control_args(p)
     add_rerun_reference_args(p)
+    add_rerun_region_args(p)
     add_server_arg(p)
     p.add_argument("--models-dir", action="append", default=[], type=Path)
     _debug(p)
@@ -287,6 +290,7 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
         )
         request, inputs = job.request, job.inputs
     request, inputs = attach_controls(args, request, inputs, extra)
+    request, inputs = attach_regions(args, request, inputs)
     results = make_engine(extra, servers).run(request, inputs, on_progress=Progress())
     print_warnings(results)
     paths = write_results(results, args.out, base)

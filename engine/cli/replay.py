@@ -19,6 +19,7 @@ from engine.cli.common import (
     write_results,
 )
 from engine.cli.edit import rerun_references
+from engine.cli.regions import rerun_regions
 from engine.comfy.cli_support import servers_from_args
 from engine.control.cli import rerun_controls
 from engine.history.config import open_history
@@ -75,6 +76,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
                 mask = read_mask(args.mask, (w, h))
         inputs = rerun_controls(args, request, inputs_for(request, base, mask))
     inputs = rerun_references(args, request, inputs)
+    inputs = rerun_regions(args, request, inputs)
     if args.model:
         request = request.replace(model=args.model)
     engine = make_engine(tuple(args.models_dir), servers_from_args(args))

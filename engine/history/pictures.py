@@ -8,6 +8,7 @@ pixels and shape: the samples of one job, and jobs on an unchanged picture, shar
 - ``mask``: its mask crop;
 - ``control:N``: the image of the request's N-th control;
 - ``reference:N``: the picture of the request's N-th reference (an Edit's extra input);
+- ``region:N``: the mask of the request's N-th regional prompt;
 - ``base``: the whole picture a CLI run laid its result on. The ``image`` is then its
   crop at the request's region and is not stored a second time.
 
@@ -31,6 +32,7 @@ from engine.request import Box, GenerationInputs, GenerationRequest
 IMAGE, MASK, BASE = "image", "mask", "base"
 _CONTROL = "control:"
 _REFERENCE = "reference:"
+_REGION = "region:"
 # Level 1: about half the time of the default for a few percent more bytes; the CLI
 # encodes while it writes its own output, and the editor on its recorder thread.
 PNG_LEVEL = 1
@@ -93,6 +95,8 @@ def pictures_to_keep(
             pictures[control_role(i)] = control
     for i, picture in enumerate(inputs.references):
         pictures[f"{_REFERENCE}{i}"] = picture
+    for i, mask in enumerate(inputs.region_masks):
+        pictures[f"{_REGION}{i}"] = mask
     return pictures
 
 
@@ -104,9 +108,9 @@ def _crop_of(base: np.ndarray, region: Box | None, image: np.ndarray) -> bool:
 
 
 def needs_pictures(request: GenerationRequest) -> bool:
-    """Whether the request ran on pixels: anything but a whole-canvas txt2img, or any
-    control that has an image of its own."""
-    if any(spec.kind != "inpaint" for spec in request.controls):
+    """Whether the request ran on pixels: anything but a whole-canvas txt2img, any
+    control that has an image of its own, or a regional prompt (its mask)."""
+    if any(spec.kind != "inpaint" for spec in request.controls) or request.regions:
         return True
     if request.mode != "txt2img":
         return True
@@ -125,7 +129,10 @@ def restore_inputs(
         image = image_composite(base)(request.region)
     controls = tuple(pictures.get(control_role(i)) for i in range(len(request.controls)))
     references = [pictures.get(f"{_REFERENCE}{i}") for i in range(len(request.references))]
+    regions = [pictures.get(f"{_REGION}{i}") for i in range(len(request.regions))]
     inputs = GenerationInputs(image=image, mask=pictures.get(MASK), controls=controls)
+    if regions and all(r is not None for r in regions):
+        inputs = dataclasses.replace(inputs, region_masks=tuple(regions))
     if references and all(r is not None for r in references):
         inputs = dataclasses.replace(
             inputs, references=tuple(references), reference_masks=(None,) * len(references)
@@ -139,4 +146,6 @@ def role_name(role: str) -> str:
         return f"control image {int(role[len(_CONTROL) :]) + 1}"
     if role.startswith(_REFERENCE):
         return f"reference picture {int(role[len(_REFERENCE) :]) + 1}"
+    if role.startswith(_REGION):
+        return f"region mask {int(role[len(_REGION) :]) + 1}"
     return {IMAGE: "input picture", MASK: "mask", BASE: "whole picture"}.get(role, role)

@@ -255,6 +255,8 @@ class Engine(EngineBase):
             )
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)
+            if regions is not None:  # the masks' hashes filled in
+                sample_request = sample_request.replace(regions=regions.specs)
             results.append(
                 plan.result(
                     rgb, sample_request, info.name, self._hash, lora_fields, (*warnings, *notes)

@@ -14,6 +14,7 @@ joint attention, which this masking does not cover.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
 from engine.models import ModelInfo
-from engine.regions.spec import check_region
+from engine.regions.spec import RegionSpec, check_region
 from engine.request import GenerationInputs, GenerationRequest
 
 # prompt, negative prompt -> the pipeline's keyword arguments carrying their embeddings
@@ -71,7 +72,8 @@ def check_family(request: GenerationRequest, info: ModelInfo) -> None:
 class RegionStage:
     """One job's region embeddings and latent masks."""
 
-    def __init__(self, args: dict[str, Any], layout: Any) -> None:
+    def __init__(self, specs: tuple[RegionSpec, ...], args: dict[str, Any], layout: Any) -> None:
+        self.specs = specs  # what the result's request records: each mask's hash filled in
         self.args = args  # prompt_embeds and negative_prompt_embeds, all segments
         self.layout = layout  # engine.regions.attention.RegionLayout
 
@@ -106,7 +108,11 @@ class RegionStage:
         args = {k: torch.cat([s[k] for s in segments], dim=1) for k in EMBED_KEYS}
         lengths = [int(s["prompt_embeds"].shape[1]) for s in segments]
         layout = attention.RegionLayout(lengths, attention.latent_masks(masks, gen, latent_scale))
-        return cls(args, layout)
+        specs = tuple(
+            r if r.mask_hash else dataclasses.replace(r, mask_hash=picture_hash(m))
+            for r, m in zip(request.regions, masks, strict=True)
+        )
+        return cls(specs, args, layout)
 
     @contextmanager
     def attached(self, models: Sequence[Any]) -> Iterator[None]:
