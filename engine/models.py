@@ -398,6 +398,13 @@ def _scan_dir(root: Path) -> Iterable[ModelInfo]:
         except ModelError as e:
             # A bad file in a models folder must not hide the good ones.
             log.warning("skipping model %s: %s", entry, e)
+    yield from _split_models(root)
+
+
+def _split_models(root: Path, problems: list[str] | None = None) -> Iterable[ModelInfo]:
+    """The models of the transformer files in root's diffusion_models/ and unet/; what
+    keeps a file from making one (a missing part, a GGUF of another kind) is logged and
+    added to `problems`."""
     cache: dict = {}  # each text encoder and VAE file is read once for all transformers
     for file in transformer_files(root):
         try:
@@ -405,6 +412,19 @@ def _scan_dir(root: Path) -> Iterable[ModelInfo]:
                 yield info
         except ModelError as e:
             log.warning("skipping model %s: %s", file, e)
+            if problems is not None:
+                problems.append(str(e))
+
+
+def split_model_problems(extra_dirs: Sequence[Path] = ()) -> list[str]:
+    """One sentence per transformer file in the models folders that makes no model (its
+    missing part and where Overpaint looked, or what the file is instead): Settings shows
+    them under the folders."""
+    problems: list[str] = []
+    for root in model_dirs(extra_dirs):
+        for _info in _split_models(root, problems):
+            pass
+    return problems
 
 
 def discover_models(extra_dirs: Sequence[Path] = ()) -> list[ModelInfo]:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QMessageBox,
     QPushButton,
@@ -26,6 +27,7 @@ from editor.ui.device_choice import DeviceChoice
 from editor.ui.settings import Settings
 from editor.ui.theme import THEMES, apply_theme
 from engine.core.precision import PRECISIONS
+from engine.models import split_model_problems
 
 # The CPU precision choices as the Settings list shows them.
 PRECISION_CHOICES = tuple((p, "Auto (recommended)" if p == "auto" else p) for p in PRECISIONS)
@@ -54,11 +56,18 @@ class SettingsDialog(QDialog):
         add = QPushButton("Add folder…")
         add.clicked.connect(self._add_dir)
         remove = QPushButton("Remove")
-        remove.clicked.connect(lambda: self.dirs_list.takeItem(self.dirs_list.currentRow()))
+        remove.clicked.connect(self._remove_dir)
         row.addWidget(add)
         row.addWidget(remove)
         folders.addWidget(self.dirs_list)
         folders.addLayout(row)
+        # ComfyUI's and Forge's split files: a transformer whose text encoder or VAE is
+        # not where Overpaint looks makes no model; say which part and where.
+        self.dirs_problems = QLabel()
+        self.dirs_problems.setObjectName("modelFolderProblems")
+        self.dirs_problems.setWordWrap(True)
+        folders.addWidget(self.dirs_problems)
+        self._check_dirs()
         form.addRow("Model folders", folders)
 
         self.watermark_check = QCheckBox(
@@ -132,6 +141,17 @@ class SettingsDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Add a models folder")
         if folder:
             self.dirs_list.addItem(folder)
+            self._check_dirs()
+
+    def _remove_dir(self) -> None:
+        self.dirs_list.takeItem(self.dirs_list.currentRow())
+        self._check_dirs()
+
+    def _check_dirs(self) -> None:
+        dirs = [Path(self.dirs_list.item(i).text()) for i in range(self.dirs_list.count())]
+        problems = split_model_problems(dirs)
+        self.dirs_problems.setText("\n".join(problems))
+        self.dirs_problems.setVisible(bool(problems))
 
     def _clear_history(self) -> None:
         from engine.history.config import open_history  # cheap: hoist once dialogs.py settles (#23)
