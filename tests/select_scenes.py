@@ -9,6 +9,7 @@ a user drags it. Seeds below HELD_OUT are for tests, from HELD_OUT on for the be
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,3 +81,20 @@ def iou(mask: np.ndarray, truth: np.ndarray) -> float:
     got = np.asarray(mask) >= 128
     union = np.logical_or(got, truth).sum()
     return float(np.logical_and(got, truth).sum() / union) if union else 1.0
+
+
+def bfs_flood(image: np.ndarray, x: int, y: int, tol: int) -> np.ndarray:
+    """The reference: a breadth-first 4-connected fill, every channel within tol."""
+    h, w = image.shape[:2]
+    seed = image[y, x].astype(int)
+    out = np.zeros((h, w), bool)
+    out[y, x] = True
+    queue = deque([(x, y)])
+    while queue:
+        cx, cy = queue.popleft()
+        for nx, ny in ((cx + 1, cy), (cx - 1, cy), (cx, cy + 1), (cx, cy - 1)):
+            if 0 <= nx < w and 0 <= ny < h and not out[ny, nx]:
+                if np.abs(image[ny, nx].astype(int) - seed).max() <= tol:
+                    out[ny, nx] = True
+                    queue.append((nx, ny))
+    return out

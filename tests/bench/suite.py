@@ -48,6 +48,7 @@ TARGETS = {
     "P24": ("against ComfyUI on a CPU", "≤ 0.4 (default), ≤ 0.9 (--bf16-unet)"),
     "P25": ("share of the processor", "report (aim ≥ 0.5)"),
     "P26": ("bf16 quality gates", "≤ 1 case per metric; scribble scores equal; P10 unchanged"),
+    "P22": ("Select Object", "≥ 0.90 median IoU; wand identical; click ≤ 0.3 s"),
 }
 
 
@@ -72,6 +73,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         paint,
         precision_quality,
         seamless,
+        select_objects,
         startup,
         training,
         ui_cost,
@@ -105,6 +107,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P24": comfy.measure_p24,
         "P25": cpu_speed.measure_p25,
         "P26": precision_quality.measure_p26,
+        "P22": select_objects.measure_p22,
     }
 
 

@@ -4,7 +4,6 @@ run, and `overpaint select`."""
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -26,25 +25,8 @@ from engine.select.segmenter import (
     resolve_segmenter,
 )
 from engine.select.wand import magic_wand
-from tests.select_scenes import iou, make_scene
+from tests.select_scenes import bfs_flood, iou, make_scene
 from tests.tiny_sam import build_tiny_sam, build_tiny_sam2
-
-
-def bfs_flood(image: np.ndarray, x: int, y: int, tol: int) -> np.ndarray:
-    """The reference: a breadth-first 4-connected fill, every channel within tol."""
-    h, w = image.shape[:2]
-    seed = image[y, x].astype(int)
-    out = np.zeros((h, w), bool)
-    out[y, x] = True
-    queue = deque([(x, y)])
-    while queue:
-        cx, cy = queue.popleft()
-        for nx, ny in ((cx + 1, cy), (cx - 1, cy), (cx, cy + 1), (cx, cy - 1)):
-            if 0 <= nx < w and 0 <= ny < h and not out[ny, nx]:
-                if np.abs(image[ny, nx].astype(int) - seed).max() <= tol:
-                    out[ny, nx] = True
-                    queue.append((nx, ny))
-    return out
 
 
 def cv2_flood(image: np.ndarray, x: int, y: int, tol: int) -> np.ndarray:

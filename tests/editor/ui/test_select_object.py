@@ -15,8 +15,7 @@ from PySide6.QtCore import Qt
 from engine.core.paths import user_models_dir
 from engine.select.prompt import ObjectPrompt
 from tests.editor.ui.test_painting import drag, to_widget
-from tests.engine.test_select import bfs_flood
-from tests.select_scenes import iou, make_scene
+from tests.select_scenes import bfs_flood, iou, make_scene
 from tests.tiny_sam import build_tiny_sam
 
 Key, Mod = Qt.Key, Qt.KeyboardModifier
