@@ -4,8 +4,9 @@ engine.discovery finds the files and folders; this module reads what makes a che
 (diffusers folders by their model_index.json and UNet or transformer config, single files
 by their safetensors header's tensor names and shapes), never the weights, so it is cheap
 enough to run when the settings dialog opens. The UNet families (SD 1.x, 2.x, XL) are
-`FAMILIES`; the transformer families (FLUX.1, SD 3.5, Qwen-Image, Z-Image, Chroma), so far
-from diffusers folders only, are `MODERN_FAMILIES`.
+`FAMILIES`; the transformer families (FLUX.1, SD 3.5, Qwen-Image, Z-Image, Chroma) are
+`MODERN_FAMILIES`, from diffusers folders, single files holding every part, or split
+files as ComfyUI and Forge keep them (engine.model_files: `ModelInfo.parts`).
 """
 
 from __future__ import annotations
