@@ -237,3 +237,27 @@ def test_cuda_offload_follows_free_vram(
     assert (policy.cpu_offload, policy.group_offload, note) == (offload, group, None)
     forced, _ = plan_memory(info, gpu, {"cpu_offload"}, steps=4)
     assert forced == gpu
+
+
+def test_a_text_encoder_that_does_not_fit_fails_in_one_sentence(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The transformer loads, then the T5 file turns out to be another size: one sentence
+    names the part and file, and nothing of the half-loaded model is kept."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    models = tmp_path / "models"
+    write_split(tiny_modern_dir("flux"), "flux", models, "flux1-dev")
+    t5 = models / "text_encoders" / "t5xxl_fp16.safetensors"
+    weights = load_file(str(t5))
+    weights["shared.weight"] = torch.zeros(7, 5)
+    save_file(weights, str(t5))
+    with pytest.raises(ModelError) as err:
+        engine.run(_request(models / "diffusion_models" / "flux1-dev.safetensors"))
+    assert str(err.value) == (
+        "Cannot load the T5-XXL text encoder (t5xxl) of flux1-dev from t5xxl_fp16.safetensors: "
+        "its tensors do not fit the family's layout (a different model size or a damaged "
+        "file); pick another file (details are in the log)."
+    )
+    assert engine.loaded_pipeline() is None
