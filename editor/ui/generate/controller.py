@@ -32,7 +32,7 @@ from editor.model.layer import Layer
 from editor.model.layer_roles import layer_reference_sources, layer_region_sources, regions_problem
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
-from editor.ui.generate.edit_mode import EditModeGate, edit_refusal, model_can_edit
+from editor.ui.generate.edit_mode import EDIT, EditModeGate, edit_job, edit_refusal, model_can_edit
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.jobs import JobCoordinator, JobEvents, JobKind
@@ -192,6 +192,10 @@ class GenerationController(QObject):
         problem = regions_problem(doc) or edit_refusal(params.mode, params.model, self.settings)
         if problem:
             raise JobError(problem)
+        if params.mode == EDIT:
+            return edit_job(
+                doc, params, native, self.settings, precision or self.settings.precision
+            )
         frame = self._grow_canvas_to_frame(doc)
         try:
             return prepare_job(

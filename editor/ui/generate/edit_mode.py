@@ -17,11 +17,17 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QStandardItemModel
 
+from editor.model.array_rects import box_to_rect
+from editor.model.control_layers import model_composite
+from editor.model.document import Document
+from editor.model.layer_roles import layer_reference_sources
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.servers.page import server_urls, servers_enabled
 from editor.ui.settings import Settings
 from engine.comfy.server_models import family_from_name
 from engine.core.errors import EngineError
+from engine.generation_settings import GenerationSettings
+from engine.jobs import PreparedJob, prepare_edit_job
 from engine.models import MODERN_FAMILIES, resolve_model
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,8 @@ log = logging.getLogger(__name__)
 EDIT = "edit"
 EDIT_MODELS = "FLUX.1 Kontext, Qwen-Image-Edit or FLUX.2 Klein"
 INSTRUCTION_HINT = "Instruction: what to change, e.g. make the sky stormy"
+# An edit repaints its selection from noise, with the picture as the model's context.
+EDIT_STRENGTH = 1.0
 NOT_OFFERED = f"Edit needs a model that edits by instruction: {EDIT_MODELS}."
 
 
@@ -55,6 +63,28 @@ def edit_refusal(mode: str, model: str, settings: Settings) -> str | None:
     )
 
 
+def edit_job(
+    doc: Document, params: GenerationSettings, native: int, settings: Settings, precision: str
+) -> PreparedJob:
+    """The Edit job for `doc`: the selection, or else the inpaint mask, or else the whole
+    picture is edited (a generation frame plays no part); the visible reference layers
+    are its extra pictures. JobError (one sentence) when the document cannot make it."""
+    area = doc.selection if doc.has_selection() else doc.mask if doc.has_mask() else None
+    return prepare_edit_job(
+        params,
+        doc.width,
+        doc.height,
+        # As for Generate: guide-only layers are not part of the picture that is edited.
+        lambda box: model_composite(doc, box_to_rect(box)),
+        selection=area,
+        references=layer_reference_sources(doc),
+        native=native,
+        options=settings.engine_options(),
+        watermark=settings.watermark,
+        precision=precision,
+    )
+
+
 class EditModeGate(QObject):
     """Keeps the panel's Edit entry enabled exactly while its model can edit, and the
     prompt's hint saying it is an instruction while Edit is chosen."""
@@ -63,6 +93,7 @@ class EditModeGate(QObject):
         super().__init__(panel)
         self.panel, self._can_edit = panel, can_edit
         self._prompt_hint = panel.prompt_edit.placeholderText()
+        self._was_editing: bool | None = None  # None: not looked yet (settings restore)
         panel.model_changed.connect(self.update)
         panel.models_listed.connect(self.update)
         panel.mode_combo.currentIndexChanged.connect(self._mode_changed)
@@ -97,3 +128,6 @@ class EditModeGate(QObject):
         self.panel.prompt_edit.setPlaceholderText(
             INSTRUCTION_HINT if editing else self._prompt_hint
         )
+        if editing and self._was_editing is False:  # chosen now: the edit's own strength
+            self.panel.strength_spin.setValue(EDIT_STRENGTH)
+        self._was_editing = editing

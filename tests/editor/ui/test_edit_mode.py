@@ -31,8 +31,10 @@ def test_edit_is_offered_only_with_a_model_that_edits(
     assert gate.offered()
 
     hint = panel.prompt_edit.placeholderText()
+    panel.strength_spin.setValue(0.5)
     panel.set_mode("edit")
     assert panel.prompt_edit.placeholderText() == INSTRUCTION_HINT
+    assert panel.strength_spin.value() == 1.0  # an edit repaints its selection from noise
     panel.set_mode("auto")
     assert panel.prompt_edit.placeholderText() == hint
 
