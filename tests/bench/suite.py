@@ -49,6 +49,9 @@ TARGETS = {
     "P25": ("share of the processor", "report (aim ≥ 0.5)"),
     "P26": ("bf16 quality gates", "≤ 1 case per metric; scribble scores equal; P10 unchanged"),
     "P22": ("Select Object", "≥ 0.90 median IoU; wand identical; click ≤ 0.3 s"),
+    "P21": ("Edit of a selection", "≤ 1.10, outside bit-identical"),
+    # Issue 24 calls this one P20, which was already seamless outpaint's.
+    "P27": ("FLUX-family engine overhead", "≤ 1.05"),
 }
 
 
@@ -69,6 +72,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         files,
         history,
         live,
+        modern,
         outpaint,
         paint,
         precision_quality,
@@ -108,6 +112,8 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P25": cpu_speed.measure_p25,
         "P26": precision_quality.measure_p26,
         "P22": select_objects.measure_p22,
+        "P21": modern.measure_p21,
+        "P27": modern.measure_p27,
     }
 
 
