@@ -1,7 +1,8 @@
 """Region prompt and reference layers in the window: the Layer menu's dialogs (one undo
 step each, a badge and a tint per role), the refusal of an empty region, and what a job
 receives: each visible region layer's alpha at the context box, each visible reference
-layer's own picture, and neither painted into the picture the model repaints."""
+layer's own picture, and neither painted into the picture the model repaints; a region
+prompt steers a real generation on a tiny random SD model through the worker."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from editor.ui.layer_badges import REFERENCE_TINT, REGION_TINT
 from editor.ui.layers_panel import BADGE_ROLE
 from engine.core.images import picture_hash
 from engine.reference.spec import REFERENCE_KINDS
+from tests.editor.ui.test_generation import WAIT_MS, prepare
 from tests.editor.ui.test_painting import drag, open_at_100
 
 
@@ -180,3 +182,30 @@ def test_a_region_layer_emptied_later_is_refused_when_generating(
         f'Layer "{layer.name}" has no pixels, so its region prompt covers nothing; '
         "paint where the prompt should apply first."
     ]
+
+
+def test_a_region_prompt_steers_a_real_generation_and_a_hidden_one_takes_no_part(
+    window, qtbot, png_path: Path, tiny_model_dir: Path
+) -> None:
+    open_at_100(window, png_path)
+    doc = window.document
+    layer = paint_patch(qtbot, window)
+    set_region(window, "a small red boat", "blurry")
+    prepare(window, tiny_model_dir, prompt="a field")
+    window.generation_panel.seed_lock.setChecked(True)
+
+    def generate():
+        count = window.candidates.count()
+        assert window.generate() is not None
+        qtbot.waitUntil(lambda: window.candidates.count() == count + 1, timeout=WAIT_MS)
+        return window.candidates.candidates()[-1].result
+
+    steered = generate()
+    assert [r.prompt for r in steered.request.regions] == ["a small red boat"]
+    doc.set_layer_properties(layer, visible=False)  # hidden: no part in the job
+    hidden = generate()
+    doc.delete_layer(layer)
+    none = generate()
+    assert hidden.request.regions == () and none.request == hidden.request
+    assert np.array_equal(hidden.rgba, none.rgba)
+    assert np.abs(steered.rgba.astype(int) - none.rgba).mean() > 0.5
