@@ -33,6 +33,7 @@ from editor.model.layer_roles import layer_reference_sources, layer_region_sourc
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
 from editor.ui.generate.edit_mode import EDIT, EditModeGate, edit_job, edit_refusal, model_can_edit
+from editor.ui.generate.family_settings import FamilySettingsGate, family_settings
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.jobs import JobCoordinator, JobEvents, JobKind
@@ -144,6 +145,7 @@ class GenerationController(QObject):
         panel.generate_requested.connect(self.generate)
         panel.cancel_requested.connect(self.cancel)
         self.edit_gate = EditModeGate(panel, lambda model: model_can_edit(model, settings))
+        self.family_gate = FamilySettingsGate(panel, lambda model: family_settings(model, settings))
         candidates.preview_changed.connect(self._show_candidate)
         # A discarded result may leave a canvas growth that nothing needs any more.
         candidates.preview_changed.connect(lambda _candidate: self.release_growths())

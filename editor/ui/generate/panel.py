@@ -136,7 +136,8 @@ class GenerationPanel(QWidget):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.hide()  # shown with a message; an empty line would leave a gap
         layout.addWidget(self.status_label)
-        form = tidy(QFormLayout(), margin=None)
+        # The rows a model family changes (editor.ui.generate.family_settings) are its fields.
+        self.parameters_form = form = tidy(QFormLayout(), margin=None)
         self.mode_combo = QComboBox()
         for mode in MODES:
             self.mode_combo.addItem(MODE_LABELS[mode], mode)
@@ -179,6 +180,15 @@ class GenerationPanel(QWidget):
         self.scheduler_combo = QComboBox()
         self.scheduler_combo.addItems(SCHEDULER_NAMES)
         form.addRow("Scheduler", self.scheduler_combo)
+        self.shift_spin = QDoubleSpinBox()
+        self.shift_spin.setObjectName("shiftSpin")
+        self.shift_spin.setRange(0.0, 20.0)
+        self.shift_spin.setSingleStep(0.5)
+        self.shift_spin.setSpecialValueText("Model's own")  # 0: the model's own shift
+        self.shift_spin.setToolTip(
+            "Flow-matching sampler shift: higher spends more steps on the picture's layout"
+        )
+        form.addRow("Shift", self.shift_spin)
         self.samples_spin = QSpinBox()
         self.samples_spin.setRange(1, 8)
         self.samples_spin.setValue(1)
@@ -294,6 +304,7 @@ class GenerationPanel(QWidget):
             guidance=self.guidance_spin.value(),
             strength=self.strength_spin.value(),
             scheduler=self.scheduler_combo.currentText(),
+            shift=self.shift_spin.value(),
             n_samples=self.samples_spin.value(),
             loras=tuple(self.lora_panel.values()),
             **self.inpaint_options.values(),
@@ -317,6 +328,7 @@ class GenerationPanel(QWidget):
             "guidance": self.guidance_spin.setValue,
             "strength": self.strength_spin.setValue,
             "scheduler": self._set_scheduler,
+            "shift": self.shift_spin.setValue,
             "n_samples": self.samples_spin.setValue,
             "model": lambda v: self.set_model(v) if v else None,
             "loras": self.lora_panel.set_values,
