@@ -7,8 +7,9 @@ that layout's configuration: diffusers models through `from_single_file`, which 
 original (BFL, SAI) key layouts and reads GGUF through `GGUFQuantizationConfig`;
 text encoders through transformers with the file's state dict, whose own key mappings
 take ComfyUI's names. The configuration and tokenizers (a few MB, no weights) come from
-resources/model_configs/<family>, the engine's config root in tests, or a Hugging Face
-cache snapshot of the family's reference repository; nothing is downloaded.
+resources/model_configs/<family> (the engine's config root in tests), a diffusers folder
+of the same family in the user's models folder, or a Hugging Face cache snapshot of the
+family's reference repository; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from typing import Any
 
 from engine.core.devices import dtype_keyword
 from engine.core.errors import ModelError
-from engine.discovery import MODEL_CONFIGS_DIR, has_model_index, hf_cache_repos, read_json_object
+from engine.discovery import (
+    MODEL_CONFIGS_DIR,
+    entries,
+    folder_class,
+    has_model_index,
+    hf_cache_repos,
+    model_dirs,
+    read_json_object,
+)
 from engine.model_files import PART_LABELS, Part, family_label, read_tensors
-from engine.models import ModelInfo
+from engine.models import MODERN_FAMILIES, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,12 @@ def family_config(family: str, config_root: Path | None = None) -> Path:
     folder = (config_root or MODEL_CONFIGS_DIR) / family
     if has_model_index(folder):
         return folder
+    # A diffusers folder of the same family in the user's models folder (a starter).
+    pipelines = MODERN_FAMILIES[family].pipelines if family in MODERN_FAMILIES else ()
+    for root in model_dirs():
+        for found in entries(root, 2, has_model_index, files=False):
+            if folder_class(found) in pipelines:
+                return found
     repos = REFERENCE_REPOS.get(family, ())
     for name, snapshots in hf_cache_repos():
         if name in repos:

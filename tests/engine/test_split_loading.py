@@ -261,3 +261,20 @@ def test_a_text_encoder_that_does_not_fit_fails_in_one_sentence(
         "file); pick another file (details are in the log)."
     )
     assert engine.loaded_pipeline() is None
+
+
+def test_the_configuration_comes_from_a_folder_of_the_family_in_the_models_folder(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """A FLUX.1 diffusers folder the user installed (a starter) lends its configuration
+    and tokenizers to a FLUX.1 GGUF transformer."""
+    from engine.core.paths import user_models_dir
+
+    shutil.copytree(tiny_modern_dir("flux"), user_models_dir() / "checkpoints" / "FLUX.1-dev")
+    transformer = write_split(tiny_modern_dir("flux"), "flux", tmp_path / "models", "flux1")
+    gguf = write_gguf(transformer, tmp_path / "models" / "unet" / "flux1-Q8_0.gguf")
+    transformer.unlink()
+    eng = Engine(config_root=tmp_path / "no-configs")
+    (res,) = eng.run(_request(gguf))
+    assert res.rgba.shape == (64, 64, 4)
+    eng.unload()
