@@ -228,6 +228,7 @@ class SelectObjectController(QObject):
             self.window.show_error("The picture is empty: there is no subject to keep.")
             return None
         segmenter = self.segmenter
+        self.window.statusBar().showMessage("Finding the main subject…", STATUS_MS)
 
         def work(_task: BackgroundTask) -> np.ndarray:
             return subject_mask(rgba, segmenter)

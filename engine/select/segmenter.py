@@ -103,7 +103,9 @@ class Embedding:
 
 
 class Segmenter:
-    """One loaded SAM or SAM 2 model; thread-safe (one inference at a time)."""
+    """One loaded SAM or SAM 2 model. Thread-safe: an embedding computed on one thread
+    never holds up ``cached`` or ``predict`` on another (the window's clicks); only the
+    short list of kept embeddings is locked."""
 
     def __init__(self, folder: Path) -> None:
         # ~2 s (torch, transformers): only when a segmentation model is used
@@ -163,10 +165,11 @@ class Segmenter:
         if found is not None:
             return found
         pixels = self._pixels(rgb)
-        with self._lock, self._torch.inference_mode():
+        with self._torch.inference_mode():
             features = self.model.get_image_embeddings(pixels)
-            h, w = rgb.shape[:2]
-            emb = Embedding(picture_hash(np.ascontiguousarray(rgb[..., :3])), (w, h), features)
+        h, w = rgb.shape[:2]
+        emb = Embedding(picture_hash(np.ascontiguousarray(rgb[..., :3])), (w, h), features)
+        with self._lock:
             self._kept = [emb, *self._kept][:KEPT_EMBEDDINGS]
         return emb
 
@@ -189,7 +192,7 @@ class Segmenter:
         # One click is ambiguous (a shirt or the person?): ask for three and take the
         # one the model rates best; more prompts pin the object down.
         several = prompt.box is None and len(clicks) == 1
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             out = self.model(image_embeddings=emb.features, multimask_output=several, **kwargs)
         scores = out.iou_scores[0, 0].float()
         logits = out.pred_masks[0, 0, int(torch.argmax(scores))].float().numpy()

@@ -233,3 +233,37 @@ def test_cli_select_refuses_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0] and "Traceback" not in err[0]
     assert not out.exists()
+
+
+def test_a_click_never_waits_for_an_embedding_in_progress(
+    sam_dir: Path, one_torch_thread: None
+) -> None:
+    import threading
+
+    segmenter = load_segmenter(sam_dir)
+    done, embed_next = make_scene(8), make_scene(9)
+    segmenter.embed(done.rgb)
+    encoder = segmenter.model.get_image_embeddings
+    started, release = threading.Event(), threading.Event()
+
+    def slow_encoder(pixels):  # the real encoder, held until the test lets it finish
+        started.set()
+        release.wait(60)
+        return encoder(pixels)
+
+    segmenter.model.get_image_embeddings = slow_encoder
+    try:
+        worker = threading.Thread(target=segmenter.embed, args=(embed_next.rgb,))
+        worker.start()
+        assert started.wait(60)
+        # While the other picture is being embedded, this one answers at once.
+        assert segmenter.cached(embed_next.rgb) is None
+        emb = segmenter.cached(done.rgb)
+        assert emb is not None
+        assert segmenter.predict(emb, ObjectPrompt(box=done.box)).shape == done.truth.shape
+        release.set()
+        worker.join(60)
+        assert segmenter.cached(embed_next.rgb) is not None
+    finally:
+        release.set()
+        del segmenter.model.get_image_embeddings  # the class's method again
