@@ -191,6 +191,7 @@ class GenerationController(QObject):
         doc = self.document
         if doc is None:
             raise JobError("Open or create an image first, then generate.")
+        params = GenerationSettings.coerce(params)  # tests and replays hand a mapping
         problem = regions_problem(doc) or edit_refusal(params.mode, params.model, self.settings)
         if problem:
             raise JobError(problem)
