@@ -1,5 +1,7 @@
 """Few-step settings for live painting: speed LoRAs recognised by file name, and
-guidance-free runs for distilled "turbo" models.
+guidance-free runs for distilled "turbo" models: SD-Turbo and SDXL-Turbo, and among the
+transformer families FLUX.1 schnell, the step-distilled FLUX.2 Klein models and Z-Image
+Turbo (their steps and sampler from engine.family_defaults).
 
 Each preset says what its maker's model card asks for: the sampler, the step count the
 LoRA was distilled for (read from the file name when it says, e.g. "8steps") and the
@@ -12,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from engine.family_defaults import FamilySettings
+
 _STEPS_RE = re.compile(r"(\d+)[-_ ]?steps?", re.IGNORECASE)
 
 
@@ -23,6 +27,8 @@ class SpeedPreset:
     scheduler: str
     lora: str = ""  # the LoRA's file stem ("" for none)
     lora_weight: float = 1.0
+    # The model's own few-step settings (a distilled model), which Live picks by itself.
+    distilled: bool = False
 
 
 def _steps_in(name: str, default: int) -> int:
@@ -54,13 +60,30 @@ def is_turbo_model(model_name: str) -> bool:
 
 
 def turbo_preset(model_name: str) -> SpeedPreset:
-    return SpeedPreset(f"Turbo, no guidance ({model_name})", 2, 1.0, "Euler a")
+    return SpeedPreset(f"Turbo, no guidance ({model_name})", 2, 1.0, "Euler a", distilled=True)
 
 
-def speed_presets(lora_stems: Iterable[str], model_name: str = "") -> list[SpeedPreset]:
-    """The presets on offer: the turbo one for a turbo model, then one per speed LoRA
-    installed (pass only the LoRAs that fit the model)."""
-    found = [turbo_preset(model_name)] if is_turbo_model(model_name) else []
+def distilled_preset(model_name: str, family: FamilySettings) -> SpeedPreset | None:
+    """A step-distilled transformer model's own few steps without guidance (schnell,
+    distilled Klein, Z-Image Turbo), or None for other models. Guidance 0: Z-Image runs
+    classifier-free guidance at any value above 0."""
+    if family.guidance != "none" or not family.shift:
+        return None
+    name = f"{family.label} few steps, no guidance ({model_name})"
+    return SpeedPreset(name, family.steps, 0.0, family.sampler, distilled=True)
+
+
+def speed_presets(
+    lora_stems: Iterable[str], model_name: str = "", family: FamilySettings | None = None
+) -> list[SpeedPreset]:
+    """The presets on offer: the model's own for a step-distilled model (`family`: its
+    engine.family_defaults settings), then one per speed LoRA installed (pass only the
+    LoRAs that fit the model)."""
+    own = distilled_preset(model_name, family) if family is not None else None
+    if own is not None:
+        found = [own]
+    else:
+        found = [turbo_preset(model_name)] if is_turbo_model(model_name) else []
     for stem in sorted(set(lora_stems), key=str.lower):
         preset = preset_for_lora(stem)
         if preset is not None:

@@ -20,6 +20,7 @@ from editor.ui.live.mode import LiveController
 from editor.ui.live.panel import LivePanel
 from editor.ui.window_roles import DockHost
 from engine.core.errors import EngineError
+from engine.family_defaults import model_settings
 from engine.lora.library import discover_loras
 from engine.models import resolve_model
 from engine.speed_presets import speed_presets
@@ -44,7 +45,7 @@ def installed_presets(model: str, extra_dirs) -> list:
     except (EngineError, OSError, ValueError) as e:
         log.info("no speed presets for %r: %s", model, e)
         return []
-    return speed_presets(stems, name)
+    return speed_presets(stems, name, model_settings(info))
 
 
 class LiveWindow(DockHost, Protocol):

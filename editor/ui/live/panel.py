@@ -209,7 +209,7 @@ class LivePanel(QWidget):
                 self.speed_combo.addItem(preset.name, preset)
             index = self.speed_combo.findText(current.name) if current else -1
             # A turbo model asks for its own settings: pick them unless the user chose.
-            if index < 0 and presets and presets[0].name.startswith("Turbo"):
+            if index < 0 and presets and presets[0].distilled:
                 index = 1
             self.speed_combo.setCurrentIndex(max(index, 0))
         finally:
