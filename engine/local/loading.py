@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 
 # Free VRAM (GiB) below which each switch turns on, per family group. SD1/2 at 512² needs
 # about 3 GiB in fp16 without help; SDXL at 1024² about 8-10 GiB. The transformer families
-# (FLUX.1 at 12 B parameters, Qwen-Image at 20 B): model offload below about a 16-bit copy
-# of their transformer and text encoders, no attention slicing (a first guess, not yet
-# measured: issue 24's memory estimate replaces it).
+# (FLUX.1 at 12 B parameters, Qwen-Image at 20 B): no attention slicing; their offload
+# follows the model's own size against free VRAM (engine.local.memory), these numbers
+# only where that estimate cannot read the files.
 _LOW_MEMORY_GIB = {
     "sd": {"attention_slicing": 6.0, "vae_tiling": 4.0, "cpu_offload": 3.0},
     "sdxl": {"attention_slicing": 12.0, "vae_tiling": 10.0, "cpu_offload": 7.0},

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from engine.model_files import read_tensors
 from engine.models import ModelInfo
 
 log = logging.getLogger(__name__)
+
+_VARIANT = re.compile(r"\.(fp16|bf16|fp32|non_ema|ema_only)\.safetensors$", re.IGNORECASE)
 
 GIB = 2**30
 # Activations, the allocator's slack and the libraries: measured peaks of the tiny and
@@ -69,6 +72,8 @@ def _folder_components(folder: Path) -> dict[str, list[Path]]:
         if name.startswith("_") or not isinstance(value, list) or not (folder / name).is_dir():
             continue
         files = sorted((folder / name).glob("*.safetensors"))
+        # An fp16 copy beside the full weights is not loaded as well.
+        files = [f for f in files if not _VARIANT.search(f.name)] or files
         if files:
             out[name] = files
     return out

@@ -278,3 +278,31 @@ def test_the_configuration_comes_from_a_folder_of_the_family_in_the_models_folde
     (res,) = eng.run(_request(gguf))
     assert res.rgba.shape == (64, 64, 4)
     eng.unload()
+
+
+def test_the_estimate_counts_what_loads(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Folder, split files and single file of one model: the estimate is the loaded
+    pipeline's tensors at 4 bytes each (fp32), read from the headers alone; a GGUF
+    transformer counts at its quantised size."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    folder = tiny_modern_dir("flux")
+    pipe = DiffusionPipeline.from_pretrained(str(folder), dtype=torch.float32)
+    # parameters(): T5's tied embedding counts once, as it is stored and held.
+    loaded = sum(
+        p.numel() * 4
+        for m in pipe.components.values()
+        if isinstance(m, torch.nn.Module)
+        for p in m.parameters()
+    )
+    split = write_split(folder, "flux", tmp_path / "models", "flux1")
+    single = write_single_file(folder, "flux", tmp_path / "single.safetensors")
+    for path in (folder, split, single):
+        assert footprint(inspect_model(path), 4).total == loaded, path.name
+    gguf = write_gguf(split, tmp_path / "models" / "unet" / "flux1-Q8_0.gguf")
+    quantised = footprint(inspect_model(gguf), 4)
+    transformer = sum(p.numel() * 4 for p in pipe.transformer.parameters())
+    assert loaded - transformer < quantised.total < loaded - transformer / 3
