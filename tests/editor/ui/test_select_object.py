@@ -75,6 +75,12 @@ def test_magic_wand_selects_the_flood_fill(scene_window, qtbot) -> None:
     assert np.array_equal(doc.selection, added)
     window.undo()
     assert np.array_equal(doc.selection, first)
+    # Shift+Alt intersects: what the first region and a global pick of its colour share.
+    window.select_object.wand_options.contiguous_check.setChecked(False)
+    click(qtbot, window, x, y, Mod.ShiftModifier | Mod.AltModifier)
+    assert np.array_equal(doc.selection, first)  # the contiguous region lies in the global one
+    click(qtbot, window, 2, 2, Mod.ShiftModifier | Mod.AltModifier)
+    assert not doc.has_selection()  # the object and the background share no pixel
 
 
 def test_select_object_box_drag_add_subtract_and_undo(scene_window, qtbot) -> None:
