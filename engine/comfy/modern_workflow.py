@@ -18,7 +18,7 @@ the masked picture and mask it needs, and every other model the picture with a n
 mask; soft edges add `DifferentialDiffusion`. Edit models see the picture they repaint:
 Kontext through `ReferenceLatent` (one per reference picture too), Qwen-Image-Edit
 through `TextEncodeQwenImageEdit` (Plus: up to three pictures). A request's `shift`, when
-it has one, replaces the family's.
+it has one, replaces the family's (`_sampling`).
 """
 
 from __future__ import annotations
@@ -179,18 +179,21 @@ def _loaders(node: Any, plan: ModernPlan) -> tuple[list[Any], list[Any], list[An
 
 
 def _sampling(node: Any, request: GenerationRequest, plan: ModernPlan, model: list) -> list:
-    """The model with the family's sampling shift (the request's own, when it has one)."""
-    family = plan.model.family
-    shift = getattr(request, "shift", None)  # a request field only where the panel sets it
+    """The model with the family's sampling shift, or the request's own: a set shift s
+    moves every sigma to s·σ / (1 + (s − 1)·σ), as the local engine's does. SD 3.5 counts
+    time in thousandths (ModelSamplingSD3), the others in [0, 1] (ModelSamplingAuraFlow's
+    multiplier 1), so each gets the node whose clock it reads."""
+    family, shift = plan.model.family, float(request.shift)
+    if shift > 0:
+        kind = "ModelSamplingSD3" if family == "sd3" else "ModelSamplingAuraFlow"
+        return node("shift", kind, model=model, shift=shift)
     if family in SHIFT_NODES:
         class_type, default = SHIFT_NODES[family]
-        return node("shift", class_type, model=model, shift=float(shift or default))
+        return node("shift", class_type, model=model, shift=default)
     if family in FLUX_FAMILIES and plan.model.guidance != "none":
         return node("shift", "ModelSamplingFlux", model=model, **FLUX_SHIFT,
                     width=plan.width, height=plan.height)  # fmt: skip
-    if shift:  # FLUX schnell and Chroma sample unshifted unless told
-        return node("shift", "ModelSamplingSD3", model=model, shift=float(shift))
-    return model
+    return model  # FLUX schnell and Chroma sample unshifted
 
 
 def _load(node: Any, node_id: str, name: str) -> list[Any]:

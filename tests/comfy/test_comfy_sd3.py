@@ -1,6 +1,8 @@
 """SD 3.5 on a real ComfyUI server, proven by pixels: its split files (diffusion model,
 text encoder, VAE) and the one checkpoint holding them, txt2img, img2img and soft
-inpainting through the transformer families' graphs (engine/comfy/modern_workflow.py).
+inpainting through the transformer families' graphs (engine/comfy/modern_workflow.py);
+the server's list by family in the window and the CLI; and the Edit models' jobs up to
+the server (their graphs and uploaded pictures; their files cannot run here).
 
 SD 3.5 is the one transformer family the vendored ComfyUI 0.3.64 loads from a tiny test
 file (tests/comfy/sd3_files.py says why the others cannot be); the graphs of the others
@@ -9,28 +11,51 @@ are checked against its node definitions in tests/engine/test_comfy_families.py.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
+from PIL import Image
 
 from engine.cli.commands import main
-from engine.comfy.engine import ComfyEngine
+from engine.comfy.engine import ComfyEngine, _Job
 from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow
 from engine.comfy.server import ComfyServer
 from engine.comfy.server_models import find_model, pick_parts, server_models
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.jobs import image_composite, prepare_job
 from engine.metadata import read_parameters
+from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy import sd3_files
+from tests.comfy.node_schema import graph_problems, load_schema
 from tests.comfy.servers import CHECKPOINT, ComfyProcess, laid_on, window_settings
 
 pytestmark = pytest.mark.timeout(900)
 NATIVE = 128  # generation side: small, the servers run on a shared CPU
 SPLIT, WHOLE = sd3_files.DIFFUSION_MODEL, sd3_files.CHECKPOINT
 Z_IMAGE = "z_image_turbo-test.safetensors"
+
+
+@contextmanager
+def _linked(folder: Path, links: dict[str, Path]) -> Iterator[None]:
+    """Files linked into a server's models folder ("subfolder/name": target) for a while."""
+    made = []
+    for name, target in links.items():
+        link = folder / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(target)
+            made.append(link)
+    try:
+        yield
+    finally:
+        for link in made:
+            link.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +67,13 @@ def server(
     out again afterwards: the other modules' servers offer the SD 1.5 checkpoint alone."""
     files = sd3_files.write_sd3_files(comfy_cache, comfy_checkpoint, comfy_cache / "models" / "sd3")
     first = comfy_servers[0]
-    links = {first.base / "models" / folder / name: files / folder / name
+    links = {f"{folder}/{name}": files / folder / name
              for folder, name in (("diffusion_models", SPLIT), ("text_encoders", sd3_files.CLIP_L),
                                   ("vae", sd3_files.VAE), ("checkpoints", WHOLE))}  # fmt: skip
     # A Z-Image file (its contents never read: the job is refused before it is queued).
-    links[first.base / "models" / "diffusion_models" / Z_IMAGE] = files / "diffusion_models" / SPLIT
-    for link, target in links.items():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to(target)
-    yield first
-    for link in links:
-        link.unlink(missing_ok=True)
+    links[f"diffusion_models/{Z_IMAGE}"] = files / "diffusion_models" / SPLIT
+    with _linked(first.base / "models", links):
+        yield first
 
 
 def _request(mode: str = "txt2img", **changes: object) -> GenerationRequest:
@@ -121,16 +141,20 @@ def test_split_files_and_their_checkpoint_paint_the_same_picture(server: ComfyPr
     np.testing.assert_array_equal(split.rgba[..., :3], direct)
 
 
-def test_the_prompt_and_seed_steer_the_picture_and_a_request_repeats(
+def test_the_prompt_seed_and_shift_steer_the_picture_and_a_request_repeats(
     server: ComfyProcess,
 ) -> None:
     engine = ComfyEngine([server.url])
     first = engine.run(_request(seed=8))[0].rgba
     other_prompt = engine.run(_request(seed=8, prompt="a green boat at night"))[0].rgba
     other_seed = engine.run(_request(seed=9))[0].rgba
+    other_shift = engine.run(_request(seed=8, shift=6.0))[0].rgba  # the family's is 3
     again = engine.run(_request(seed=8))[0].rgba
-    for other in (other_prompt, other_seed):
-        assert np.abs(other.astype(int) - first).mean() > 1
+    # In 2 steps a shift moves only the middle sigma, so it changes less (0.7 measured).
+    for what, other, least in (("prompt", other_prompt, 1.0), ("seed", other_seed, 1.0),
+                               ("shift", other_shift, 0.3)):  # fmt: skip
+        diff = np.abs(other.astype(int) - first).mean()
+        assert diff > least, f"another {what} hardly changed the picture ({diff:.2f})"
     np.testing.assert_array_equal(first, again)
 
 
@@ -191,3 +215,64 @@ def test_the_cli_lists_the_servers_models_by_family_and_paints_with_a_diffusion_
                  "--out", str(out), "--no-history"])  # fmt: skip
     assert code == 0 and out.is_file()
     assert f"Model: {SPLIT}" in (read_parameters(out) or "")
+
+
+# Edit models' files by name only: their graphs are built and their pictures uploaded, but
+# never run (the contents are the SD 3.5 test files; ComfyUI would build a full-size
+# FLUX or Qwen encoder from them).
+EDITORS = {
+    "flux1-kontext-dev-test.safetensors": ("t5xxl-test.safetensors", "ae-test.safetensors"),
+    "qwen_image_edit_2509-test.safetensors": (
+        "qwen_2.5_vl-test.safetensors", "qwen_image_vae-test.safetensors",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("model", list(EDITORS))
+def test_an_edit_uploads_its_picture_and_references_for_the_edit_graph(
+    server: ComfyProcess, model: str
+) -> None:
+    encoder, vae = EDITORS[model]
+    target = server.base / "models" / "diffusion_models" / SPLIT
+    links = {f"diffusion_models/{model}": target, f"text_encoders/{encoder}": target,
+             f"vae/{vae}": target}  # fmt: skip
+    picture = _picture(160, 128)
+    yy, xx = np.mgrid[0:48, 0:96]
+    reference = np.stack([xx * 2, yy * 5, 255 - xx * 2], axis=-1).astype(np.uint8)
+    request = _request("edit", model=model, prompt="make it night", references=(ReferenceSpec(),))
+    inputs = GenerationInputs(image=picture, references=(reference,))
+    with _linked(server.base / "models", links):
+        servers = ComfyEngine([server.url], native=NATIVE).pool.live()
+        job = _Job(request, inputs, servers, None, lambda: False, (), NATIVE)
+        graph = job.graph_for(*servers[0], job.job.sample_request(0))
+    assert graph_problems(graph, load_schema()) == []
+    assert graph["unet"]["inputs"]["unet_name"] == model
+    width, height = job.gen
+    assert graph["latent"]["inputs"] == {"width": width, "height": height, "batch_size": 1}
+    uploaded = {node: _fetched(server, graph[node]["inputs"]["image"]) for node in
+                ("image", "reference0")}  # fmt: skip
+    # The picture at the generation size; the reference scaled to about its area, its
+    # aspect (2:1) kept as its sides are rounded to multiples of 16.
+    np.testing.assert_array_equal(uploaded["image"], job.job.init_image())
+    h, w = uploaded["reference0"].shape[:2]
+    assert w % 16 == 0 and h % 16 == 0 and abs(h - w / 2) <= 16
+    assert 0.7 < (w * h) / (width * height) < 1.4
+    if "kontext" in model:
+        encoded = [_linked_pixels(graph, f"reference_latent{i}") for i in range(2)]
+        assert encoded == ["image", "reference0"]
+    else:
+        inputs_ = graph["positive"]["inputs"]
+        assert graph["positive"]["class_type"] == "TextEncodeQwenImageEditPlus"
+        assert (inputs_["image1"][0], inputs_["image2"][0]) == ("image", "reference0")
+
+
+def _linked_pixels(graph: dict, node: str) -> str:
+    return graph[node]["inputs"]["pixels"][0]
+
+
+def _fetched(server: ComfyProcess, name: str) -> np.ndarray:
+    """A picture from the server's input folder, as it holds it."""
+    response = requests.get(f"{server.url}/view", params={"filename": name, "type": "input"},
+                            timeout=30)  # fmt: skip
+    assert response.status_code == 200, f"{name} is not on the server"
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))

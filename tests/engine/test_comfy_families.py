@@ -192,11 +192,14 @@ def test_cfg_families_take_the_negative_prompt_and_their_shift() -> None:
 
 
 def test_a_requested_shift_replaces_the_familys() -> None:
-    request = _request("txt2img")
-    if "shift" not in GenerationRequest.__dataclass_fields__:
-        pytest.skip("GenerationRequest has no shift field in this tree yet")
-    graph = build_modern_workflow(request.replace(shift=5.0), _plan("sd3", "txt2img"))
-    assert graph["shift"]["inputs"]["shift"] == 5.0
+    # SD 3.5 counts time in thousandths, the others in [0, 1]: each gets its clock's node.
+    for key, kind in (("sd3", "ModelSamplingSD3"), ("flux", "ModelSamplingAuraFlow"),
+                      ("chroma", "ModelSamplingAuraFlow"), ("qwen-image", "ModelSamplingAuraFlow"),
+                      ("flux-schnell", "ModelSamplingAuraFlow")):  # fmt: skip
+        graph = build_modern_workflow(_request("txt2img", shift=5.0), _plan(key, "txt2img"))
+        assert graph["shift"]["class_type"] == kind
+        assert graph["shift"]["inputs"]["shift"] == 5.0
+        assert _linked(graph, "sampler", "model") == "shift"
 
 
 def test_inpaint_hands_the_picture_and_mask_to_inpaint_conditioning() -> None:
