@@ -3,7 +3,8 @@ user walks it: pick the model, choose Edit, type the instruction, select a recta
 mark a layer as the reference picture, press Generate and accept the result.
 
 The result lands as a layer like any other job's; every pixel outside the selection is
-bit-identical to before, and the reference's pixels never reach the edited picture.
+bit-identical to before, and the reference's pixels never reach the edited picture. The
+Generations dock replays the edit to the same pixels.
 """
 
 from __future__ import annotations
@@ -71,3 +72,18 @@ def test_edit_a_selection_with_a_reference_on_a_tiny_kontext(window, qtbot, tiny
     assert np.array_equal(after[~selected], before[~selected])  # bit-identical outside
     assert not np.array_equal(after[selected], before[selected])
     assert doc.current_layer.name == "make the hill red"
+
+    # The Generations dock replays the edit from the pictures the history kept (the
+    # reference among them), to the same pixels, even after the reference is gone.
+    doc.delete_layer(reference)
+    window.generation.history.flush()
+    dock = window.generations_panel
+    dock.search_box.setText("hill")
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 1, timeout=10_000)
+    dock.select(0)
+    dock.actions["regenerate"].trigger()
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
+    replayed = window.candidates.current().result
+    assert replayed.request.references == result.request.references
+    assert (replayed.x, replayed.y) == (result.x, result.y)
+    assert np.array_equal(replayed.rgba, result.rgba)

@@ -2,7 +2,8 @@
 the way a user sets them.
 
 A region layer keeps its prompt through Save As and reopen (the list shows its badge
-again) and its coverage reaches the generation the demo model runs; a reference layer's
+again), its coverage reaches the generation the demo model runs, and the Generations dock
+replays that generation with the kept mask; a reference layer's
 pixels never reach the picture the model repaints.
 """
 
@@ -83,6 +84,21 @@ def test_region_prompt_survives_save_and_reopen_and_reaches_the_job(
     assert len(result.request.regions[0].mask_hash) == 12
     # Without the strokes the picture is one flat colour: nothing to refine, txt2img.
     assert result.request.mode == "txt2img"
+
+    # The Generations dock replays it with the region's mask the history kept, to the
+    # same pixels, even with the region layer gone.
+    doc.delete_layer(reopened)
+    window.generation.candidates.clear()
+    window.generation.history.flush()
+    dock = window.generations_panel
+    dock.search_box.setText("shape")
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 1, timeout=10_000)
+    dock.select(0)
+    dock.actions["regenerate"].trigger()
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
+    replayed = window.candidates.current().result
+    assert replayed.request.regions == result.request.regions
+    assert np.array_equal(replayed.rgba, result.rgba)
 
 
 def test_a_reference_layer_never_reaches_the_picture_the_model_repaints(window, qtbot) -> None:
