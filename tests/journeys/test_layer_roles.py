@@ -3,8 +3,8 @@ the way a user sets them.
 
 A region layer keeps its prompt through Save As and reopen (the list shows its badge
 again), its coverage reaches the generation the demo model runs, and the Generations dock
-replays that generation with the kept mask; a reference layer's
-pixels never reach the picture the model repaints.
+replays that generation with the kept mask; a reference layer's pixels never reach the
+picture the model repaints.
 """
 
 from __future__ import annotations
