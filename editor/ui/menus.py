@@ -87,8 +87,8 @@ def create_menus(window: MenuWindow) -> QMenu:
     _fill(
         bar.addMenu("&Select"),
         (a.select_all, a.select_none, a.invert_selection, a.grow_selection, a.shrink_selection,
-         a.feather_selection, a.selection_from_mask, None, a.clear_mask, a.invert_mask,
-         a.mask_from_selection),
+         a.feather_selection, a.selection_from_mask, None, a.tool_wand, a.tool_select_object,
+         None, a.clear_mask, a.invert_mask, a.mask_from_selection),
     )  # fmt: skip
     _fill(bar.addMenu("&Image"), (a.canvas_size, a.scale_image, None, a.upscale,
                                   a.remove_background))  # fmt: skip

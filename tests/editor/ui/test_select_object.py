@@ -205,7 +205,10 @@ def test_remove_background_replace_masks_the_background_for_generate(
     assert window.generation_panel.inpaint_options.values()["inpaint_mode"] == "replace-background"
 
 
-def test_remove_background_is_in_the_image_menu(window) -> None:
-    image_menu = next(m for m in window.menuBar().findChildren(type(window.recent_menu))
-                      if m.title() == "&Image")  # fmt: skip
-    assert window.actions.remove_background in image_menu.actions()
+def test_the_tools_are_in_the_select_menu_and_remove_background_in_image(window) -> None:
+    menus = {m.title(): m for m in window.menuBar().findChildren(type(window.recent_menu))}
+    assert window.actions.remove_background in menus["&Image"].actions()
+    select = menus["&Select"].actions()
+    assert window.actions.tool_wand in select and window.actions.tool_select_object in select
+    window.actions.tool_wand.trigger()
+    assert window.tools.name == "wand"
