@@ -29,6 +29,7 @@ from typing import Any
 from engine.comfy.server_models import Parts, ServerModel
 from engine.comfy.workflow import sampling_steps
 from engine.core.errors import InvalidRequestError
+from engine.models import MODERN_FAMILIES
 from engine.request import GenerationRequest
 
 FLUX_FAMILIES = ("flux", "flux-fill", "flux-kontext")
@@ -38,7 +39,6 @@ SHIFT_NODES = {"sd3": ("ModelSamplingSD3", 3.0), "qwen-image": ("ModelSamplingAu
 for _family in QWEN_EDIT:
     SHIFT_NODES[_family] = SHIFT_NODES["qwen-image"]
 FLUX_SHIFT = {"max_shift": 1.15, "base_shift": 0.5}
-QWEN_EDIT_PLUS_PICTURES = 3  # TextEncodeQwenImageEditPlus's image inputs
 # Every node these graphs may use besides the SD graphs' (workflow.REQUIRED_NODES).
 NODES = (
     "UNETLoader", "CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "VAELoader",
@@ -82,11 +82,17 @@ def check_modern_request(request: GenerationRequest, model: ServerModel) -> None
             f"{model.name} is a {label} model, which cannot edit by instruction; pick a FLUX.1 "
             "Kontext or Qwen-Image-Edit model for Edit."
         )
-    limit = {"qwen-image-edit": 0, "qwen-image-edit-plus": QWEN_EDIT_PLUS_PICTURES - 1}
-    if len(request.references) > limit.get(model.family, len(request.references)):
+    n = len(request.references)
+    most = MODERN_FAMILIES[model.family].references or 0
+    if request.mode == "edit" and n > most:
+        if most == 0:
+            raise InvalidRequestError(
+                f"{label} takes no reference pictures besides the one it edits; hide the "
+                "reference layers, or pick a Qwen-Image-Edit Plus model."
+            )
         raise InvalidRequestError(
-            f"{label} takes at most {limit[model.family]} reference picture(s) besides the "
-            "one it edits; hide the others."
+            f"{label} takes at most {most} reference picture{'s' if most > 1 else ''}, not "
+            f"{n}; hide {n - most} of the reference layers."
         )
 
 

@@ -72,13 +72,7 @@ class ServerModel:
 def family_label(family: str) -> str:
     if family in SD_FAMILIES:
         return SD_FAMILIES[family]
-    known = MODERN_FAMILIES.get(family)
-    return known.label if known else _LATER_LABELS.get(family, family)
-
-
-# Labels of families engine.models may not know yet (added by their own work).
-_LATER_LABELS = {"flux2-klein": "FLUX.2 Klein", "qwen-image-edit": "Qwen-Image-Edit",
-                 "qwen-image-edit-plus": "Qwen-Image-Edit Plus"}  # fmt: skip
+    return MODERN_FAMILIES[family].label
 
 
 def family_from_name(name: str) -> str | None:
@@ -101,8 +95,8 @@ def server_models(
         for n in diffusion_models
         if (family := family_from_name(n)) is not None and family not in SD_FAMILIES
     ]
-    order = [*SD_FAMILIES, *MODERN_FAMILIES, *_LATER_LABELS]
-    return tuple(sorted(models, key=lambda m: order.index(m.family) if m.family in order else 99))
+    order = [*SD_FAMILIES, *MODERN_FAMILIES]
+    return tuple(sorted(models, key=lambda m: order.index(m.family)))
 
 
 _MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")

@@ -259,10 +259,17 @@ def test_qwen_image_edit_encodes_the_instruction_with_the_pictures() -> None:
     inputs = plus["positive"]["inputs"]
     assert plus["positive"]["class_type"] == "TextEncodeQwenImageEditPlus"
     assert [inputs[f"image{i}"][0] for i in (1, 2, 3)] == ["image", "reference0", "reference1"]
-    with pytest.raises(InvalidRequestError, match=r"^Qwen-Image-Edit takes at most 0 reference"):
+    with pytest.raises(InvalidRequestError, match=r"^Qwen-Image-Edit takes no reference "
+                       r"pictures besides the one it edits; hide the reference layers"):  # fmt: skip
         build_modern_workflow(
             _request("edit", references=(ReferenceSpec(),)),
             _plan("qwen-image-edit", "edit", references=("r0.png",)),
+        )
+    with pytest.raises(InvalidRequestError, match=r"^FLUX\.1 Kontext takes at most 1 reference "
+                       r"picture, not 2; hide 1 of the reference layers\.$"):  # fmt: skip
+        build_modern_workflow(
+            _request("edit", references=(ReferenceSpec(), ReferenceSpec())),
+            _plan("flux-kontext", "edit", references=("r0.png", "r1.png")),
         )
 
 
