@@ -237,3 +237,35 @@ def test_qwen_edit_plus_with_a_reference(engine: Engine, tiny_modern_dir) -> Non
     (res,) = engine.run(request, inputs)
     assert res.rgba.shape == (96, 128, 4) and not np.isnan(res.rgba).any()
     assert "Reference 0" in res.parameters
+
+
+@pytest.mark.parametrize(
+    ("family", "selected", "n_refs", "pipeline"),
+    [
+        ("qwen-image-edit", False, 0, "QwenImageEditPipeline"),
+        ("qwen-image-edit-plus", True, 1, "QwenImageEditPlusPipeline"),
+        ("flux2-klein", True, 1, "Flux2KleinInpaintPipeline"),
+    ],
+)
+def test_the_other_edit_paths(
+    engine: Engine,
+    tiny_modern_dir: Callable[[str], Path],
+    family: str,
+    selected: bool,
+    n_refs: int,
+    pipeline: str,
+) -> None:
+    """Qwen-Image-Edit on the whole picture; Edit Plus with a selection and a reference
+    (its edit pipeline on the crop, the selection pasted back); Klein's inpaint pipeline
+    with its one reference."""
+    folder = tiny_modern_dir(family)
+    refs = tuple(_reference(i + 1) for i in range(n_refs))
+    request, inputs, picture = _edit(folder, _selection() if selected else None, refs)
+    assert EditStage.make(request, inputs, inspect_model(folder)).pipeline == pipeline
+    (res,) = engine.run(request, inputs)
+    out = _laid(res, picture)
+    changed = (out != picture).any(axis=-1)
+    if selected:
+        assert not changed[_selection() == 0].any() and changed[_selection() > 0].mean() > 0.9
+    else:
+        assert changed.mean() > 0.9 and (res.rgba[..., 3] == 255).all()
