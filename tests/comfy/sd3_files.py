@@ -28,9 +28,10 @@ CHECKPOINT = f"overpaint-test-sd3.5-all-v{VERSION}.safetensors"
 DEPTH = 2  # MMDiT blocks: 128 channels, 2 heads
 
 
-def write_sd3_files(comfy_cache: Path, sd15: Path, models: Path) -> Path:
-    """Write the files under `models` (diffusion_models/, text_encoders/, vae/,
-    checkpoints/) with ComfyUI's venv, once; returns `models`."""
+def write_sd3_files(comfy_cache: Path, sd15: Path, models: Path | None = None) -> Path:
+    """Write the files under `models` (default: the cache's models/sd3) in diffusion_models/,
+    text_encoders/, vae/ and checkpoints/ with ComfyUI's venv, once; returns `models`."""
+    models = models or comfy_cache / "models" / "sd3"
     if not (models / "checkpoints" / CHECKPOINT).exists():
         python = comfy_cache / "comfyui-venv" / "bin" / "python"
         done = subprocess.run(

@@ -65,7 +65,7 @@ def server(
     """The first test server with the SD 3.5 files in its model folders (built once per
     machine in the cache, linked in; ComfyUI lists new files without a restart), taken
     out again afterwards: the other modules' servers offer the SD 1.5 checkpoint alone."""
-    files = sd3_files.write_sd3_files(comfy_cache, comfy_checkpoint, comfy_cache / "models" / "sd3")
+    files = sd3_files.write_sd3_files(comfy_cache, comfy_checkpoint)
     first = comfy_servers[0]
     links = {f"{folder}/{name}": files / folder / name
              for folder, name in (("diffusion_models", SPLIT), ("text_encoders", sd3_files.CLIP_L),
