@@ -165,7 +165,8 @@ class ModelInfo:
 
     @property
     def max_references(self) -> int:
-        """How many reference pictures an Edit may take besides the edited one."""
+        """How many reference pictures an Edit may take besides the edited one (FLUX.1
+        Kontext's one only when it edits a selection: engine.local.edit)."""
         family = MODERN_FAMILIES.get(self.family)
         return (family.references or 0) if family is not None else 0
 
@@ -264,7 +265,9 @@ def _modern_folder(folder: Path, family: str) -> tuple[str, str]:
     guidance = MODERN_FAMILIES[family].guidance
     if guidance == "distilled" and config and not config.get("guidance_embeds", True):
         guidance = "none"
-    if family == "flux2-klein" and read_json_object(folder / "model_index.json").get("is_distilled"):
+    if family == "flux2-klein" and read_json_object(folder / "model_index.json").get(
+        "is_distilled"
+    ):
         guidance = "none"  # the step-distilled Klein models ignore any guidance
     return family, guidance
 
