@@ -2,8 +2,9 @@
 
 workflow.py turns a request into a ComfyUI graph (pure; modern_workflow.py for the
 transformer families), server_models.py sorts a server's files by family and finds a
-split model's parts there, samplers.py maps Overpaint's sampler names, server.py talks to one server (HTTP + websocket), pool.py spreads the
-samples of a job over several servers, and engine.py is the engine the worker runs: it
-plans the region, uploads the crop and mask, and composites the results back exactly as
-the in-process engine does. No Qt anywhere in here.
+split model's parts there, samplers.py maps Overpaint's sampler names, server.py talks
+to one server (HTTP + websocket), pool.py spreads the samples of a job over several
+servers, and engine.py is the engine the worker runs: it plans the region, uploads the
+crop and mask, and composites the results back exactly as the in-process engine does.
+No Qt anywhere in here.
 """
