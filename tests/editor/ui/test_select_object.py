@@ -141,6 +141,10 @@ def test_a_box_outside_the_picture_changes_nothing(scene_window, qtbot) -> None:
         "the object."
     )
     assert not doc.has_selection() and doc.history.texts() == steps
+    # The same from a drag on the canvas beside the picture: the status bar says why.
+    box_drag(qtbot, window, (-60, -50, 40, 35))
+    assert "lies outside the 320x240 picture" in window.statusBar().currentMessage()
+    assert not doc.has_selection() and doc.history.texts() == steps
 
 
 def test_with_a_model_the_embedding_is_made_off_the_ui_thread(
