@@ -22,10 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def load_control_model(info: ControlModelInfo, unet_config: dict[str, Any]) -> Any:
-    """The ControlNetModel or T2IAdapter for `info`, in float32 on the CPU."""
+    """The ControlNetModel, T2IAdapter or FluxControlNetModel for `info`, in float32 on the CPU."""
     try:
         if info.model_type == "controlnet":
             return _load_controlnet(info)
+        if info.model_type == "flux-controlnet":
+            from diffusers import FluxControlNetModel  # ~2 s to import: only when it loads
+
+            return FluxControlNetModel.from_pretrained(str(info.path), local_files_only=True)
         return _load_adapter(info, unet_config)
     except ModelError:
         raise
@@ -134,5 +138,5 @@ def _key(info: ControlModelInfo, unet_config: dict[str, Any]) -> tuple:
         stamp = info.path.stat().st_mtime_ns
     except OSError:
         stamp = 0
-    layout = adapter_type(info.config, unet_config) if info.model_type != "controlnet" else ""
+    layout = adapter_type(info.config, unet_config) if info.model_type == "t2i-adapter" else ""
     return (str(info.path.resolve()), stamp, layout)

@@ -84,7 +84,12 @@ def _inspect_folder(folder: Path) -> ControlModelInfo:
         raise ModelError(f"{folder} is not a control model folder (no config.json).")
     config = read_json_object(cfg_file)
     cls = str(config.get("_class_name", ""))
-    types = {"ControlNetModel": "controlnet", "T2IAdapter": "t2i-adapter"}
+    # FLUX.1's ControlNets run in engine.control.flux.
+    types = {
+        "ControlNetModel": "controlnet",
+        "T2IAdapter": "t2i-adapter",
+        "FluxControlNetModel": "flux-controlnet",
+    }
     if cls not in types:
         raise ModelError(
             f"{folder} holds a {cls or 'diffusers'} model, not a ControlNet or T2I-Adapter."
@@ -263,6 +268,11 @@ def check_compatible(
 ) -> None:
     """ModelError (one sentence naming both) when `info` cannot guide this UNet."""
     cfg = info.config
+    if info.model_type == "flux-controlnet":
+        raise ModelError(
+            f"The control model {info.name} is a FLUX.1 ControlNet; it does not fit the "
+            f"loaded model {model_name}: pick a control model made for that model's family."
+        )
     if info.model_type == "controlnet":
         width = cfg.get("cross_attention_dim")
         blocks = list(cfg.get("block_out_channels", ()))

@@ -25,6 +25,7 @@ from engine.base import (
     ProgressCallback,
     prepare_inputs,
 )
+from engine.control.flux import FluxControlStage
 from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
 from engine.core.errors import Cancelled, OutOfMemoryError
@@ -218,7 +219,8 @@ class Engine(EngineBase):
         call_args["width"], call_args["height"] = plan.gen
         start = plan.init_rgb if plan.init_rgb is not None else plan.original
         roots = () if self.config_root is None else (self.config_root,)
-        control = ControlStage.build(
+        stage = FluxControlStage if info.is_modern else ControlStage
+        control = stage.build(
             self._controls, request, inputs, pipe, info.name, info.is_xl, plan.gen,
             (start, plan.mask), self.extra_dirs, roots,
         )  # fmt: skip

@@ -54,10 +54,12 @@ MODE_PIPELINES: dict[str, tuple[str, str, str]] = {
 def check_request(request: GenerationRequest, info: ModelInfo) -> None:
     """InvalidRequestError, in one sentence, for what these families cannot do yet."""
     label = MODERN_FAMILIES[info.family].label
-    if request.controls:
+    # FLUX.1's ControlNets: engine.control.flux; Fill and Kontext feed their transformer
+    # more than the latents.
+    if request.controls and info.family != "flux":
         raise InvalidRequestError(
             f"Control layers do not work with {label} models yet; hide them or pick an "
-            "SD 1.x, SD 2.x or SDXL model."
+            "SD 1.x, SD 2.x, SDXL or FLUX.1 model."
         )
 
 

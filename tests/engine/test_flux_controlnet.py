@@ -1,0 +1,151 @@
+"""FLUX.1 ControlNets (engine.control.flux) on a tiny FluxControlNetModel built at test time
+from the tiny FLUX transformer: the control picture steers txt2img, img2img and inpaint,
+weight 0 is the picture of no control, a rerun repeats it, and ControlNets of the other
+kind, inpaint controls and families without a FLUX transformer are one sentence each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.control.spec import ControlSpec
+from engine.core.errors import InvalidRequestError, ModelError
+from engine.local.engine import Engine
+from engine.region import apply_patch
+from engine.request import GenerationInputs, GenerationRequest
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    eng = Engine()
+    yield eng
+    eng.unload()
+
+
+@pytest.fixture(scope="module")
+def flux_controlnet(
+    tiny_modern_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A FluxControlNetModel shaped like the tiny FLUX transformer, its zero-initialised
+    output and condition layers randomised so that the control acts."""
+    import torch
+    from diffusers import FluxControlNetModel, FluxTransformer2DModel
+
+    transformer = FluxTransformer2DModel.from_pretrained(tiny_modern_dir("flux") / "transformer")
+    torch.manual_seed(0)
+    net = FluxControlNetModel.from_transformer(
+        transformer, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2,
+    )  # fmt: skip
+    zeroed = [*net.controlnet_blocks, *net.controlnet_single_blocks, net.controlnet_x_embedder]
+    with torch.no_grad():
+        for module in zeroed:
+            for p in module.parameters():
+                p.normal_(0, 0.3)
+    path = tmp_path_factory.mktemp("controlnet") / "flux-canny-tiny"
+    net.save_pretrained(path)
+    return path
+
+
+def _square(side: int = 64, lo: int = 16, hi: int = 48) -> np.ndarray:
+    img = np.zeros((side, side, 3), np.uint8)
+    img[lo:hi, lo:hi] = 255
+    return img
+
+
+def _request(folder: Callable[[str], Path], family: str = "flux") -> GenerationRequest:
+    return GenerationRequest(
+        mode="txt2img", prompt="a red square", model=str(folder(family)), steps=3,
+        guidance=3.5, width=64, height=64, seed=3, watermark=False,
+    )  # fmt: skip
+
+
+def _controlled(
+    base: GenerationRequest, net: Path, weight: float = 1.0, **spec
+) -> GenerationRequest:
+    return base.replace(controls=(ControlSpec("canny", model=str(net), weight=weight, **spec),))
+
+
+def test_the_control_picture_steers_the_picture(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], flux_controlnet: Path
+) -> None:
+    base = _request(tiny_modern_dir)
+    plain = engine.run(base)[0]
+    square = GenerationInputs(controls=(_square(),))
+    res = engine.run(_controlled(base, flux_controlnet), square)[0]
+    assert np.abs(res.rgba.astype(int) - plain.rgba).mean() > 1
+    assert f"Model: {flux_controlnet}" in res.parameters and "Module: canny" in res.parameters
+    other = engine.run(
+        _controlled(base, flux_controlnet), GenerationInputs(controls=(_square(64, 4, 30),))
+    )[0]
+    assert not np.array_equal(other.rgba, res.rgba)
+    # A rerun of the recorded request with the same control picture repeats it.
+    again = engine.run(GenerationRequest.from_json(res.request.to_json()), square)[0]
+    assert np.array_equal(again.rgba, res.rgba)
+    # Weight 0 is recorded and changes nothing; so does a range the steps never reach.
+    zero = engine.run(_controlled(base, flux_controlnet, 0.0), square)[0]
+    assert np.array_equal(zero.rgba, plain.rgba) and "Weight: 0" in zero.parameters
+    late = engine.run(_controlled(base, flux_controlnet, start=0.99, end=1.0), square)[0]
+    assert np.array_equal(late.rgba, plain.rgba)
+
+
+def test_img2img_and_inpaint_with_a_control(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], flux_controlnet: Path
+) -> None:
+    rng = np.random.default_rng(2)
+    picture = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    picture[..., 3] = 255
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:44, 20:44] = 255
+    base = _request(tiny_modern_dir).replace(steps=4, strength=0.9)
+    for mode, inputs in (
+        ("img2img", GenerationInputs(picture, controls=(_square(),))),
+        ("inpaint", GenerationInputs(picture, mask, controls=(_square(),))),
+    ):
+        req = base.replace(mode=mode)
+        plain = engine.run(req, GenerationInputs(inputs.image, inputs.mask))[0]
+        res = engine.run(_controlled(req, flux_controlnet), inputs)[0]
+        assert not np.array_equal(res.rgba, plain.rgba), mode
+        if mode == "inpaint":
+            out = apply_patch(picture, res.rgba, res.x, res.y)
+            beyond = res.rgba[..., 3] == 0
+            assert beyond.sum() > 0 and np.array_equal(out[beyond], picture[beyond])
+
+
+def test_controls_that_cannot_run_are_one_sentence(
+    engine: Engine,
+    tiny_modern_dir: Callable[[str], Path],
+    tiny_model_dir: Path,
+    flux_controlnet: Path,
+    tmp_path: Path,
+) -> None:
+    square = GenerationInputs(controls=(_square(),))
+    # An SD ControlNet (ControlNetModel folder) on FLUX.
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    sd_net = tmp_path / "sd-canny"
+    ControlNetModel.from_unet(
+        UNet2DConditionModel.from_pretrained(tiny_model_dir / "unet")
+    ).save_pretrained(sd_net)
+    with pytest.raises(
+        ModelError,
+        match=r"^The control model sd-canny is for SD 1\.x, SD 2\.x or SDXL, not for the FLUX\.1 model tiny-flux; pick a FLUX\.1 ControlNet\.$",
+    ):
+        engine.run(_controlled(_request(tiny_modern_dir), sd_net), square)
+    # The FLUX ControlNet on an SD model.
+    sd = GenerationRequest(mode="txt2img", model=str(tiny_model_dir), steps=2, width=64, height=64)
+    with pytest.raises(
+        ModelError, match=r"^The control model flux-canny-tiny is a FLUX\.1 ControlNet"
+    ):
+        Engine().run(_controlled(sd, flux_controlnet), square)
+    # An inpaint control, and families whose transformer is not FLUX.1's own.
+    inpaint = _request(tiny_modern_dir).replace(controls=(ControlSpec("inpaint"),))
+    with pytest.raises(InvalidRequestError, match="^An inpaint control does not work with FLUX.1"):
+        engine.run(inpaint, GenerationInputs(controls=(None,)))
+    with pytest.raises(
+        InvalidRequestError, match="^Control layers do not work with SD 3.5 models yet"
+    ):
+        engine.run(_controlled(_request(tiny_modern_dir, "sd3"), flux_controlnet), square)
