@@ -34,3 +34,42 @@ def test_settings_names_the_missing_part_of_a_comfyui_folder(
     dialog.dirs_list.setCurrentRow(0)
     dialog._remove_dir()
     assert label.isHidden() and label.text() == ""
+
+
+def test_a_gguf_model_of_a_comfyui_folder_paints_in_the_window(
+    window, qtbot, tiny_modern_dir: Callable[[str], Path], tmp_path: Path, monkeypatch
+) -> None:
+    """Settings' folder is a ComfyUI models/ folder: its GGUF transformer with the text
+    encoders and VAE beside it is a model in the Generate panel, and a job with it lands
+    as a layer (configuration from a cached reference snapshot)."""
+    import shutil
+
+    from PySide6.QtCore import Qt
+
+    from tests.tiny_split import write_gguf
+
+    hub = tmp_path / "hub" / "models--black-forest-labs--FLUX.1-schnell" / "snapshots" / "a"
+    shutil.copytree(tiny_modern_dir("flux-schnell"), hub)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    models = tmp_path / "ComfyUI" / "models"
+    transformer = write_split(tiny_modern_dir("flux"), "flux", models, "flux1-dev")
+    gguf = write_gguf(transformer, models / "unet" / "flux1-dev-Q8_0.gguf")
+    transformer.unlink()
+    window.settings.model_dirs = [models]
+    window.jobs.apply_settings()
+    window.refresh_models()
+    panel = window.generation_panel
+    names = [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
+    assert "flux1-dev-Q8_0" in names
+    panel.model_combo.setCurrentIndex(names.index("flux1-dev-Q8_0"))
+    assert panel.model() == str(gguf)
+    window.new_document(64, 64, fill=(255, 255, 255, 255))
+    panel.prompt_edit.setPlainText("a red square")
+    panel.steps_spin.setValue(2)
+    layers = len(window.document.layers)
+    qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=300_000)
+    result = window.candidates.current().result
+    assert result.request.model == str(gguf) and result.request.mode == "txt2img"
+    qtbot.mouseClick(window.candidates.accept_button, Qt.MouseButton.LeftButton)
+    assert len(window.document.layers) == layers + 1
