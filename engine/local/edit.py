@@ -90,7 +90,12 @@ class EditStage:
         if inputs.image is None:
             raise InvalidRequestError("Edit needs a picture to edit.")
         references = _checked_references(request, inputs)
-        masked = inputs.mask is not None and bool(np.asarray(inputs.mask).any())
+        masked = inputs.mask is not None
+        if masked and not np.asarray(inputs.mask).any():
+            raise InvalidRequestError(
+                "The selection is empty; select the part to edit, or select nothing to edit "
+                "the whole picture."
+            )
         n = len(references)
         if masked and pipelines.inpaint is not None and n <= pipelines.inpaint_references:
             return cls(pipelines.inpaint, True, references)
@@ -122,8 +127,9 @@ class EditStage:
     ) -> None:
         """Put the selection (the inpaint pipelines), the strength and the references into
         the pipeline call's arguments, which hold the picture to edit as "image" at the
-        generation size `gen`."""
-        refs = [Image.fromarray(ref) for ref in self.references]
+        generation size `gen`. A reference larger than that area is scaled down to it:
+        Kontext, told to keep sizes, would otherwise read a big photo at its full size."""
+        refs = [Image.fromarray(_at_most(ref, gen[0] * gen[1])) for ref in self.references]
         if self.inpaint:
             assert mask is not None
             call_args["mask_image"] = Image.fromarray(resize_mask(mask, *gen))
@@ -132,6 +138,18 @@ class EditStage:
                 call_args["image_reference"] = refs[0]
         elif refs:
             call_args["image"] = [call_args["image"], *refs]
+
+
+def _at_most(picture: np.ndarray, area: int) -> np.ndarray:
+    h, w = picture.shape[:2]
+    if w * h <= area:
+        return picture
+    scale = math.sqrt(area / (w * h))
+    return resize_rgb(
+        picture,
+        max(MIN_REFERENCE_SIDE, round(w * scale)),
+        max(MIN_REFERENCE_SIDE, round(h * scale)),
+    )
 
 
 def _checked_references(

@@ -161,6 +161,21 @@ def test_bad_edits_are_one_sentence(tiny_modern_dir) -> None:
     assert "not the one this edit recorded" in _refusal(
         kontext, _selection(), (ref,), inputs_refs=(other,)
     )
+    request, inputs, _ = _edit(kontext, _selection())
+    empty = GenerationInputs(inputs.image, np.zeros_like(inputs.mask))
+    with pytest.raises(InvalidRequestError, match="^The selection is empty; select the part"):
+        EditStage.make(request, empty, inspect_model(kontext))
+
+
+def test_a_big_reference_is_scaled_to_the_generation_area(tiny_modern_dir) -> None:
+    folder, big = tiny_modern_dir("flux-kontext"), _reference(1).repeat(8, 0).repeat(8, 1)
+    request, inputs, _ = _edit(folder, _selection(), (big,))
+    stage = EditStage.make(request, inputs, inspect_model(folder))
+    args = {"image": "picture"}
+    stage.add_args(args, inputs.mask, (144, 112), 1.0)
+    width, height = args["image_reference"].size
+    assert width * height <= 144 * 112 and abs(width / height - 72 / 80) < 0.02
+    assert args["mask_image"].size == (144, 112) and args["strength"] == 1.0
 
 
 def test_engine_refuses_an_edit_on_a_model_that_cannot_edit(
