@@ -1,7 +1,8 @@
 """What a loaded model keeps between jobs so that a run of small jobs (Live mode) pays
 no set-up cost: one scheduler per sampler name, the text embeddings of recent prompts,
 and the tiny VAE Live decodes with: the model's own (`vae_tiny` in its folder, as the
-demo model has), else an installed TAESD of its family.
+demo model has), else an installed TAESD of its family. Live's pipeline also runs a
+small UNet's steps traced (engine.local.live_unet).
 
 Everything here belongs to one loaded model: the Engine drops it (`clear`) when it
 unloads the model.
@@ -147,10 +148,14 @@ class WarmParts:
                 self._tiny_vae[vae_dir] = fast_layout(vae)
                 log.info("live previews decode with the tiny VAE in %s", vae_dir)
 
+            from engine.local.live_unet import TracedUNet, worth_tracing  # torch: ~1.2 s, Live only
+
+            # Live's own UNet stand-in runs a small UNet's steps traced (engine.local.live_unet).
+            parts: dict[str, Any] = {"vae": self._tiny_vae[vae_dir]}
+            if worth_tracing(pipe.unet):
+                parts["unet"] = TracedUNet(pipe.unet)
             # The dtype keeps from_pipe from casting the shared modules to float32.
-            live = type(pipe).from_pipe(
-                pipe, vae=self._tiny_vae[vae_dir], **{dtype_keyword(): pipe.unet.dtype}
-            )
+            live = type(pipe).from_pipe(pipe, **parts, **{dtype_keyword(): pipe.unet.dtype})
             live.set_progress_bar_config(disable=True)
             self._live_pipes[key] = live
         return self._live_pipes[key]

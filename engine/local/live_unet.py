@@ -1,0 +1,167 @@
+"""Live's UNet steps as TorchScript traces: a small model's step without the Python.
+
+At Live's size a small UNet's step is mostly Python, not arithmetic: the demo model's
+(4.4 M parameters, 16x16 latents) is ~470 module calls, each with diffusers' checks (an
+`inspect.signature` per attention call), around a few hundred million multiply-adds. A
+trace of the same forward runs the same kernels on the same weights, so its results are
+bit-identical, without that Python: 0.6-0.7x the eager step time here (fp32 and bf16,
+1 thread), most of what stood between a stroke and its live result.
+
+`TracedUNet` stands in for the UNet in Live's own pipeline only (engine.local.warm);
+Generate keeps the plain one. A step runs traced only when it is a plain step: tensors
+in, no ControlNet residuals or other extra inputs, no LoRA (peft) layers, and the UNet's
+modules, attention processors and hooks as they were when traced; anything else runs
+the UNet as it is. One trace per input shape and dtype, the last few kept. Weights are
+read from the UNet at each call (the trace is not frozen), so weights changed in place
+are used. Large UNets are not traced: their steps are arithmetic, and tracing one would
+cost seconds for a few percent.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
+
+log = logging.getLogger(__name__)
+
+# Above this many parameters a step is arithmetic (SD 1.5's 860 M: ~1 s per step at
+# 512² on a CPU, of which Python is a few percent); below it, Python (the demo's 4.4 M).
+TRACE_MAX_PARAMETERS = 50_000_000
+KEPT_TRACES = 4  # input shapes (live regions of other proportions) kept traced
+
+
+class _Plain(torch.nn.Module):
+    """The UNet's forward with only the inputs a plain step has, returning a tensor."""
+
+    def __init__(self, unet: torch.nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample: Any, timestep: Any, text: Any) -> Any:
+        return self.unet(sample, timestep, encoder_hidden_states=text, return_dict=False)[0]
+
+
+def _structure(unet: torch.nn.Module) -> int:
+    """A fingerprint of what a trace bakes in: the modules, their attention processors,
+    their hooks and any forward patched onto an instance."""
+    return hash(
+        tuple(
+            (
+                id(m),
+                id(getattr(m, "processor", None)),
+                id(m.__dict__.get("forward")),
+                len(m._forward_hooks) + len(m._forward_pre_hooks),
+            )
+            for m in unet.modules()
+        )
+    )
+
+
+def worth_tracing(unet: Any) -> bool:
+    """Whether Live should trace this UNet: a small one, on the CPU."""
+    params = list(unet.parameters())
+    return (
+        bool(params)
+        and params[0].device.type == "cpu"
+        and sum(p.numel() for p in params) <= TRACE_MAX_PARAMETERS
+    )
+
+
+class TracedUNet(torch.nn.Module):
+    """Stands in for `unet` in a pipeline (see module docstring); every attribute the
+    pipeline reads (config, dtype, device) is the UNet's own."""
+
+    def __init__(self, unet: torch.nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+        self._traces: OrderedDict[tuple, Any] = OrderedDict()
+        self._traced_structure: int | None = None
+        self._last_timestep: float | None = None
+        self._processors: list[tuple[Any, Any]] = []
+        self._failed = False
+        self.traces_built = 0
+        self.traced_steps = 0
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            modules = self.__dict__.get("_modules", {})
+            if "unet" not in modules:
+                raise
+            return getattr(modules["unet"], name)
+
+    def forward(
+        self,
+        sample: Any,
+        timestep: Any,
+        encoder_hidden_states: Any = None,
+        *args: Any,
+        return_dict: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        unet = self.unet
+        plain = (
+            not args
+            and all(v is None for v in kwargs.values())
+            and all(isinstance(t, torch.Tensor) for t in (sample, timestep, encoder_hidden_states))
+            and not torch.is_grad_enabled()
+            and not getattr(unet, "peft_config", None)
+        )
+        traced = self._trace_for(sample, timestep, encoder_hidden_states) if plain else None
+        if traced is None:
+            return unet(
+                sample, timestep, encoder_hidden_states, *args, return_dict=return_dict, **kwargs
+            )
+        out = traced(sample, timestep, encoder_hidden_states)
+        self.traced_steps += 1
+        return UNet2DConditionOutput(sample=out) if return_dict else (out,)
+
+    def _trace_for(self, sample: Any, timestep: Any, text: Any) -> Any:
+        if self._failed:
+            return None
+        # Timesteps fall within a denoising run, and the UNet cannot change during one:
+        # its whole structure is looked at (468 modules for the demo's) once per run, its
+        # attention processors (what regional prompts swap) at every step.
+        t = float(timestep.reshape(-1)[0])
+        new_run = self._last_timestep is None or t >= self._last_timestep
+        self._last_timestep = t
+        if new_run or any(m.processor is not p for m, p in self._processors):
+            structure = _structure(self.unet)
+            if structure != self._traced_structure:
+                self._traces.clear()  # a processor, hook or module changed: traces are stale
+                self._traced_structure = structure
+                self._processors = [
+                    (m, m.processor) for m in self.unet.modules() if hasattr(m, "processor")
+                ]
+        key = tuple(
+            (tuple(t.shape), t.dtype, t.device, t.is_contiguous(memory_format=torch.channels_last))
+            for t in (sample, timestep, text)
+        )
+        traced = self._traces.get(key)
+        if traced is not None:
+            self._traces.move_to_end(key)
+            return traced
+        try:
+            with warnings.catch_warnings():
+                # torch.jit.trace's deprecation notice and its notes on shape-dependent
+                # Python branches: each trace is kept for one input shape only.
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(
+                    _Plain(self.unet), (sample, timestep, text), check_trace=False
+                )
+        except Exception:  # a torch without tracing, or a UNet it cannot trace
+            log.warning("Live's UNet runs untraced: tracing it failed", exc_info=True)
+            self._failed = True
+            return None
+        self.traces_built += 1
+        log.info("traced Live's UNet for %s latents", tuple(sample.shape))
+        self._traces[key] = traced
+        while len(self._traces) > KEPT_TRACES:
+            self._traces.popitem(last=False)
+        return traced
