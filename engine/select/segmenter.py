@@ -121,7 +121,7 @@ class Segmenter:
         self.sam2 = model_type == "sam2"
         try:
             self.model = cls.from_pretrained(str(self.folder), use_safetensors=True).eval()
-        except (OSError, ValueError, RuntimeError, KeyError) as e:
+        except Exception as e:  # safetensors, torch and config errors alike: one sentence
             log.exception("loading segmentation model %s failed", self.folder)
             raise ModelError(
                 f"The segmentation model in {self.folder} could not be loaded; download "

@@ -267,3 +267,15 @@ def test_a_click_never_waits_for_an_embedding_in_progress(
     finally:
         release.set()
         del segmenter.model.get_image_embeddings  # the class's method again
+
+
+def test_a_broken_segmenter_is_one_sentence(sam_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken-sam"
+    shutil.copytree(sam_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])  # cut short, as a failed download
+    with pytest.raises(ModelError) as err:
+        load_segmenter(broken)
+    assert str(err.value).endswith("could not be loaded; download it again or choose another.")
