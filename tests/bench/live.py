@@ -2,7 +2,10 @@
 window with the bundled demo model, strokes sent to the canvas widget as mouse events.
 
 P11: from the mouse release ending a stroke to the canvas having painted the first live
-result made from a state that includes the stroke; p50 over the strokes.
+result made from a state that includes the stroke; p50 over the strokes. Its stages are
+timed on the thread they happen on (signals connected directly): release -> the engine
+thread starts the job (scheduling, building the job, the hand-over), the engine's job
+(start -> its result), result -> painted (the hand-back, the overlay, the repaint).
 P12: the P3 probe (gaps between ticks of a 5 ms main-thread timer) while strokes are
 painted continuously, a pointer move every 8 ms, with Live on.
 """
@@ -13,7 +16,7 @@ import math
 import random
 import time
 
-from tests.bench.common import Context, Result, median, percentile, wait_for_signal
+from tests.bench.common import Context, Result, median, ms, percentile, wait_for_signal
 from tests.bench.ui_cost import _GapRecorder, _idle, close_window, open_window
 
 PROMPT = "a large red circle on the left, blue background"
@@ -90,13 +93,39 @@ def _stroke_points(rng: random.Random, n: int = 12) -> list[tuple[float, float]]
     ]
 
 
+class _JobClock:
+    """When each job started and finished on the engine thread (direct connections: the
+    slot runs there, at the moment of the signal, not when the UI thread gets to it)."""
+
+    def __init__(self, client) -> None:
+        from PySide6.QtCore import Qt
+
+        self.started: dict[int, float] = {}
+        self.finished: dict[int, float] = {}
+        direct = Qt.ConnectionType.DirectConnection
+        client.started.connect(
+            lambda job: self.started.__setitem__(job, time.perf_counter()), direct
+        )
+        client.finished.connect(
+            lambda job, _r: self.finished.__setitem__(job, time.perf_counter()), direct
+        )
+
+    def stages(self, released: float, painted: float) -> tuple[float, float, float]:
+        """(release -> start, start -> result, result -> painted) of the newest job."""
+        job = max(j for j, t in self.finished.items() if t >= released)
+        start, end = self.started[job], self.finished[job]
+        return start - released, end - start, painted - end
+
+
 def measure_p11(ctx: Context) -> Result:
     strokes = 6 if ctx.profile.name == "smoke" else 24
     window = _live_window(ctx, "p11")
     live = window.live
     pointer = _Pointer(window)
     rng = random.Random(11)
+    clock = _JobClock(live.jobs.client)
     latencies: list[float] = []
+    stages: list[tuple[float, float, float]] = []
     try:
         for _ in range(strokes):
             points = _stroke_points(rng)
@@ -110,19 +139,24 @@ def measure_p11(ctx: Context) -> Result:
                 if wait_for_signal([live.result_shown, live.error], RESULT_TIMEOUT_S) is None:
                     raise RuntimeError("no live result after a stroke")
             window.canvas.repaint()  # the canvas paints the new overlay now
-            latencies.append(time.perf_counter() - t0)
+            painted = time.perf_counter()
+            latencies.append(painted - t0)
+            stages.append(clock.stages(t0, painted))
             _idle(0.3)
         jobs = live.jobs_submitted
         request = live.prepare().request
     finally:
         close_window(window)
     p50 = median(latencies)
+    to_job, in_engine, to_screen = (median([s[i] for s in stages]) for i in range(3))
     detail = (
         f"mouse release ending a brush stroke on a {CANVAS}² canvas -> the canvas painted the "
         f"live result that includes it (demo model, {request.mode} at strength "
         f"{request.strength:g}, {int(request.steps * request.strength)} steps of "
         f"{request.scheduler}, CFG {request.guidance:g}, generated at its native size); "
-        f"p50 over {len(latencies)} strokes; value = p50 in s"
+        f"p50 over {len(latencies)} strokes; stages, p50 of each: release -> the engine "
+        f"thread starts the job {ms(to_job)}, the engine's job {ms(in_engine)}, result -> "
+        f"painted {ms(to_screen)}; value = p50 in s"
     )
     extra = [
         f"p90 {percentile(latencies, 90):.3f} s, max {max(latencies):.3f} s, "
