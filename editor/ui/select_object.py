@@ -6,7 +6,8 @@ anti-aliased edge), and the segmentation model. When Select Object is picked (or
 needs it), the model is found, loaded and the picture's embedding computed by one
 background task (editor.ui.background): the window never waits on it. A click made
 meanwhile is answered when the embedding arrives; the model keeps it for those pixels,
-so later clicks only run the mask decoder.
+so later clicks only run the mask decoder. Pixels that change while the tool is chosen
+are embedded again once they have been still for a moment.
 
 Remove Background selects the picture's main subject (the model when one is installed,
 else GrabCut) off the UI thread, then either puts the subject on a new layer with the
@@ -20,7 +21,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QRect, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_MS = 6000
+# After the pixels change, the picture is embedded again once they have been still this
+# long (a brush stroke is many changes).
+REEMBED_MS = 800
 CHOICES = ("transparent", "replace")
 
 
@@ -107,6 +111,11 @@ class SelectObjectController(QObject):
         self.segmenter: Segmenter | None = None
         self._task: BackgroundTask | None = None
         self._remove_task: BackgroundTask | None = None
+        self._watched: Document | None = None
+        self._reembed = QTimer(self)
+        self._reembed.setSingleShot(True)
+        self._reembed.setInterval(REEMBED_MS)
+        self._reembed.timeout.connect(self._pixels_settled)
         self.wand_options = WandOptions()
         options = window.tool_options
         layout = options.layout()
@@ -125,12 +134,30 @@ class SelectObjectController(QObject):
         return self.window.tools.tool(name)
 
     def _attach(self) -> None:
-        """Give the (new) document's tools the model and the wand's options."""
+        """Give the (new) document's tools the model and the wand's options, and watch
+        its pixels."""
         tool = self._tool("select_object")
         if isinstance(tool, SelectObjectTool):
             tool.segmenter = self.segmenter
             tool.on_needs_embedding = self.prepare
         self._sync_wand()
+        doc = self.window.document
+        if doc is not self._watched:
+            if self._watched is not None:
+                self._watched.changed.disconnect(self._pixels_changed)
+            self._watched = doc
+            if doc is not None:
+                doc.changed.connect(self._pixels_changed)
+
+    def _pixels_changed(self, _rect: QRect) -> None:
+        """New pixels: with a model and Select Object chosen, embed them again soon, so the
+        next click finds the embedding ready."""
+        if self.segmenter is not None and self.window.tools.name == "select_object":
+            self._reembed.start()
+
+    def _pixels_settled(self) -> None:
+        if self.window.tools.name == "select_object":
+            self.prepare()
 
     def _sync_wand(self) -> None:
         wand = self._tool("wand")

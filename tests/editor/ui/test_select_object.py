@@ -174,6 +174,12 @@ def test_with_a_model_the_embedding_is_made_off_the_ui_thread(
     qtbot.waitUntil(lambda: not controller.busy() and doc.has_selection(), timeout=60_000)
     assert tool.pending is None
     assert segmenter.cached(window.document.composite_array()[..., :3]) is not None
+    # Painting while the tool is chosen: the new pixels are embedded without a click.
+    doc.add_layer("Dot 2", np.full((8, 8, 4), 128, np.uint8), x=100, y=100)
+    rgb = window.document.composite_array()[..., :3]
+    assert segmenter.cached(rgb) is None
+    qtbot.waitUntil(lambda: segmenter.cached(rgb) is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: not controller.busy(), timeout=60_000)
 
 
 def test_remove_background_keeps_the_subject_on_a_new_layer(scene_window, qtbot) -> None:
