@@ -154,6 +154,9 @@ def model_context_dim(info: ModelInfo) -> int | None:
 
 def check_fits(lora: LoraInfo, model: ModelInfo) -> None:
     """ModelError when the LoRA was made for another model family than `model`'s."""
+    from engine.lora.families import check_family  # cycle: it reads headers with this module
+
+    check_family(lora.path, model)
     check_width(lora, model_context_dim(model), model.name)
 
 

@@ -21,8 +21,9 @@ from engine.metadata import read_request
 from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
 from engine.soft_inpaint import latent_mask
+from tests.engine.test_modern_families import RUN_FAMILIES
 
-INPAINT_FAMILIES = ("flux", "sd3", "z-image", "qwen-image", "chroma", "flux-kontext")
+INPAINT_FAMILIES = RUN_FAMILIES
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from safetensors.numpy import save_file
 from engine.core.errors import ModelError
 from engine.local.engine import Engine
 from engine.lora.families import lora_architecture
+from engine.lora.library import check_loras, discover_loras
+from engine.models import inspect_model
 from engine.request import GenerationRequest
 
 RANK = 4
@@ -149,6 +151,24 @@ def test_a_lora_for_another_family_is_one_sentence(
     # Qwen-Image refuses a FLUX LoRA by its block names as well.
     with pytest.raises(ModelError, match=r"the LoRA is for FLUX\.1, the model is a Qwen-Image"):
         engine.run(_request(tiny_modern_dir, "qwen-image").replace(loras=((str(kohya), 1.0),)))
+
+
+def test_the_lora_list_offers_only_the_model_family_s_loras(
+    tiny_modern_dir: Callable[[str], Path], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "models" / "loras"
+    folder.mkdir(parents=True)
+    flux_lora = _flux_loras(folder)["kohya"]
+    _sd15_lora(folder)
+    dirs = (tmp_path / "models",)
+    flux = inspect_model(tiny_modern_dir("flux"))
+    names = [lora.name for lora in discover_loras(dirs, flux)]
+    assert "flux-kohya" in names and "ink-sd15" not in names
+    sd = inspect_model(tiny_model_dir)
+    assert "flux-kohya" not in [lora.name for lora in discover_loras(dirs, sd)]
+    # The CLI checks before loading anything.
+    with pytest.raises(ModelError, match="^LoRA flux-kohya does not fit the model"):
+        check_loras([(str(flux_lora), 1.0)], sd)
 
 
 def _keys(path: Path) -> list[str]:
