@@ -32,10 +32,11 @@ from engine.cli.common import (
 from engine.comfy.cli_support import add_server_arg, remote_model, servers_from_args
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
+from engine.family_defaults import model_settings, settings_for
 from engine.generation_settings import GenerationSettings
 from engine.history.recorder import record_cli_results
 from engine.jobs import image_composite, prepare_edit_job
-from engine.models import resolve_model
+from engine.models import ModelInfo, resolve_model
 from engine.reference.jobs import LayerReference
 from engine.reference.spec import parse_reference
 from engine.request import GenerationInputs, GenerationRequest
@@ -59,8 +60,15 @@ def add_edit_parser(sub: argparse._SubParsersAction, debug: object) -> None:
     )
     p.add_argument("--model", default="", help="model path or name (an edit model)")
     p.add_argument("--seed", type=int, default=-1, help="random seed (-1: pick one)")
-    p.add_argument("--steps", type=int, default=28)
-    p.add_argument("--guidance", type=float, default=2.5, help="guidance (CFG for Qwen-Edit)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="default: the model card's (Kontext: 28)"
+    )
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="guidance (CFG for Qwen-Edit); default: the model card's (Kontext: 2.5)",
+    )
     p.add_argument(
         "--strength", type=float, default=None, help="denoising inside the mask (default 1)"
     )
@@ -113,12 +121,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise InvalidRequestError(
             f"The mask {args.mask} is all black; white marks the part to edit."
         )
+    # The window's panel starts from the same numbers; a server's model is known by name
+    # only: Kontext's, the edit model most servers have.
+    card = model_settings(info) if isinstance(info, ModelInfo) else settings_for("flux-kontext")
     settings = GenerationSettings(
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,
         seed=args.seed,
-        steps=args.steps,
-        guidance=args.guidance,
+        steps=card.steps if args.steps is None else args.steps,
+        guidance=card.guidance_value if args.guidance is None else args.guidance,
         strength=args.strength,
         feather=args.feather,
         model=args.model or info.name,  # recorded: rerun uses this model

@@ -70,6 +70,7 @@ def test_edit_a_masked_part_with_a_reference_and_rerun_it(
     assert not np.array_equal(after[~outside], before[~outside])
     request = read_request(out)
     assert (request.mode, request.prompt) == ("edit", "make it stormy")
+    assert request.guidance == 2.5  # Kontext's model card, as the window's panel starts
     (ref,) = request.references
     assert ref.image_hash == picture_hash(read_image(files["ref"]))
     with Image.open(out) as im:
