@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from editor.model.layer_roles import set_layer_reference
 from editor.model.reference_role import ReferenceRole
 from editor.model.region_role import RegionRole
 from editor.ui.generate.layer_role_dialogs import (
@@ -209,3 +210,19 @@ def test_a_region_prompt_steers_a_real_generation_and_a_hidden_one_takes_no_part
     assert hidden.request.regions == () and none.request == hidden.request
     assert np.array_equal(hidden.rgba, none.rgba)
     assert np.abs(steered.rgba.astype(int) - none.rgba).mean() > 0.5
+
+
+def test_outside_edit_a_reference_layer_is_said_to_take_no_part(
+    window, qtbot, png_path: Path, tiny_model_dir: Path
+) -> None:
+    open_at_100(window, png_path)
+    layer = paint_patch(qtbot, window, (30, 30, 200))
+    set_layer_reference(window.document, layer, ReferenceRole("style"))
+    prepare(window, tiny_model_dir, prompt="a field", steps=2)
+    assert window.generate() is not None
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
+    status = window.generation_panel.status_label.text()
+    assert status == (
+        "1 result ready: accept one or discard them. Reference layers steer only Edit jobs "
+        "so far, so this result was made without them; hide them to stop this note."
+    )
