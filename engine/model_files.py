@@ -244,6 +244,8 @@ def transformer_family(shapes: Mapping[str, list[int]], name: str = "") -> tuple
     if family is None or family not in MODERN_FAMILIES:
         return None
     guidance = MODERN_FAMILIES[family].guidance
+    if family == "flux2-klein" and "base" not in name.lower():
+        guidance = "none"  # BFL's Klein files are step-distilled; the "base" ones are not
     if family.startswith("flux") and guidance == "distilled":
         if not _has(shapes, "guidance_in.", "time_text_embed.guidance_embedder."):
             guidance = "none"  # schnell: no guidance embedding

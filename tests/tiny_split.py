@@ -20,6 +20,7 @@ FILE_NAMES = {
     "qwen3": "qwen_3_4b.safetensors",
     "vae16": "ae.safetensors",
     "vae-qwen": "qwen_image_vae.safetensors",
+    "vae-flux2": "flux2-vae.safetensors",
 }
 # Where a ComfyUI single file keeps each part kind.
 SINGLE_FILE_PREFIXES = {
@@ -31,6 +32,7 @@ SINGLE_FILE_PREFIXES = {
     "qwen3": "text_encoders.qwen3_4b.transformer.",
     "vae16": "vae.",
     "vae-qwen": "vae.",
+    "vae-flux2": "vae.",
 }
 
 

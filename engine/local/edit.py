@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -200,7 +201,9 @@ def edit_pipeline(base: Any, name: str, info: ModelInfo) -> Any:
     if name.startswith("QwenImageEdit"):
         from engine.local.qwen_processor import load_processor  # transformers: on first use
 
-        extra["processor"] = load_processor(info.path)
+        # The folder the model loaded from: its own, or for single and split files the
+        # configuration folder they loaded with (engine.local.split_files).
+        extra["processor"] = load_processor(Path(base.name_or_path))
     # from_pipe would cast the shared modules to float32 unless told their dtype.
     pipe = cls.from_pipe(base, **{dtype_keyword(): base.transformer.dtype}, **extra)
     pipe.set_progress_bar_config(disable=True)

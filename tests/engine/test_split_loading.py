@@ -306,3 +306,41 @@ def test_the_estimate_counts_what_loads(
     quantised = footprint(inspect_model(gguf), 4)
     transformer = sum(p.numel() * 4 for p in pipe.transformer.parameters())
     assert loaded - transformer < quantised.total < loaded - transformer / 3
+
+
+EDIT_FAMILIES = ("flux-kontext", "qwen-image-edit", "qwen-image-edit-plus", "flux2-klein")
+
+
+@pytest.mark.parametrize("family", EDIT_FAMILIES)
+def test_edit_models_from_files(
+    family: str, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Kontext, Qwen-Image-Edit (Plus) and FLUX.2 Klein from split and single files: the
+    family is told from the file (an Edit or Kontext transformer by its name), every part
+    loads as the folder's, and an Edit of the whole picture runs (Qwen's prompt
+    processor from the configuration folder)."""
+    import torch
+
+    from engine.local.loading import choose_device, load_pipeline
+    from tests.engine.test_edit_mode import _edit
+
+    folder = tiny_modern_dir(family)
+    root = config_root(folder, family, tmp_path / "configs")
+    models = tmp_path / "models"
+    split = write_split(folder, family, models, f"{family}-dev")
+    single = write_single_file(folder, family, models / "checkpoints" / f"{family}.safetensors")
+    policy = choose_device(family, {}, "fp32")
+    expected = load_pipeline(inspect_model(folder), policy)
+    for path in (split, single):
+        info = inspect_model(path)
+        assert info.family == family
+        pipe = load_pipeline(info, policy, root)
+        for part in info.parts:
+            ours, theirs = (getattr(p, part.component).state_dict() for p in (pipe, expected))
+            assert ours.keys() == theirs.keys()
+            assert all(torch.equal(ours[k], theirs[k]) for k in ours), part.component
+    eng = Engine(config_root=root)
+    request, inputs, _picture = _edit(folder, None)
+    (res,) = eng.run(request.replace(model=str(split), steps=2), inputs)
+    assert res.rgba.shape == (96, 128, 4)
+    eng.unload()
