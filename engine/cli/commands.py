@@ -1,5 +1,5 @@
-"""`overpaint txt2img|img2img|inpaint|fill|rerun|watermark|models|upscale|select`: the
-engine without a window.
+"""`overpaint txt2img|img2img|inpaint|edit|fill|rerun|watermark|models|upscale|select`:
+the engine without a window.
 
 Exit codes: 0 success, 1 error (one `error: ...` line on stderr; --debug adds the
 traceback), 2 usage error, 130 Ctrl-C. Outputs are written only once every sample is
@@ -8,7 +8,8 @@ done, each atomically, so an interrupted run leaves no partial file.
 img2img, inpaint and fill build their jobs with the window's builder (engine.jobs) from
 pictures read by the window's reader (engine.core.images), and `rerun` crops its inputs the
 same way, so a request gives the same pixels from the window, the CLI or a rerun. What the
-commands share is in engine.cli.common; `rerun` and `watermark` are in engine.cli.replay.
+commands share is in engine.cli.common; `rerun` and `watermark` are in engine.cli.replay,
+`edit` (an instruction edit, the same builder's prepare_edit_job) in engine.cli.edit.
 """
 
 from __future__ import annotations
