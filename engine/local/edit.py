@@ -37,16 +37,16 @@ from engine.models import MODERN_FAMILIES, ModelInfo
 from engine.region import over, resize_mask, resize_rgb
 from engine.request import GenerationInputs, GenerationRequest
 
-# FLUX.2's image processor refuses pictures under 64 px a side: smaller references are
-# scaled up to it (no model sees detail below that anyway).
+# FLUX.2's image processor refuses pictures under 64 px a side, so smaller references are
+# scaled up to that.
 MIN_REFERENCE_SIDE = 64
 
 
 @dataclass(frozen=True)
 class EditPipelines:
-    """A family's edit pipeline and how many references it takes, and its edit-inpaint
-    pipeline (None: none in diffusers) with its own number; `argument`: how the
-    references reach the inpaint pipeline (the edit pipelines take a list of pictures)."""
+    """A family's edit pipeline and how many references it takes (in a list of pictures
+    after the edited one), and its edit-inpaint pipeline (None: none in diffusers) with
+    the number it takes (as `image_reference`)."""
 
     edit: str
     edit_references: int
