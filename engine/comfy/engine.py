@@ -24,6 +24,7 @@ from engine import region
 from engine.base import CancelCheck, EngineBase, JobPlan, ProgressCallback, prepare_inputs
 from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow, check_modern_request
 from engine.comfy.pool import ServerPool
+from engine.comfy.regions import region_pictures, region_plans
 from engine.comfy.samplers import comfy_sampler
 from engine.comfy.server import ComfyServer, ServerInfo, plain_http_warning
 from engine.comfy.server_models import (
@@ -37,6 +38,7 @@ from engine.comfy.server_models import (
 )
 from engine.comfy.workflow import (
     CONTROL_NODES,
+    REGION_NODES,
     REQUIRED_NODES,
     ControlPlan,
     WorkflowPlan,
@@ -153,6 +155,13 @@ class _Job:
             multiple = 16
         self.job = JobPlan.make(request, prepared, native or native_size(model.name), multiple)
         self.gen = self.job.gen
+        unet = model.family in SD_FAMILIES
+        request, masks = region_pictures(
+            request, inputs, (model.name, model.family, unet), self.gen
+        )
+        if masks:  # the masks' hashes recorded in every sample's request
+            self.request = request
+            self.job = dataclasses.replace(self.job, request=request)
         pictures: dict[str, np.ndarray] = {}
         if (soft := self.job.soft) is not None:
             pictures["mask"] = soft.gen_mask if request.soft_edges else soft.support_mask
@@ -162,6 +171,7 @@ class _Job:
             pictures[f"control{i}"] = self._control_image(spec, inputs.controls[i])
         for i, picture in enumerate(inputs.references[: len(request.references)]):
             pictures[f"reference{i}"] = _fit_area(picture, *self.gen)
+        pictures.update(masks)
         self.uploads = _Uploads(pictures)
         self._progress: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -183,6 +193,7 @@ class _Job:
             return self._modern_plan(server, info, model)
         request, url = self.request, server.url
         needed = set(REQUIRED_NODES) | (set(CONTROL_NODES) if self.controls else set())
+        needed |= set(REGION_NODES) if request.regions else set()
         missing = sorted(needed - info.nodes)
         if missing:
             raise EngineError(
@@ -206,6 +217,7 @@ class _Job:
             )
             for i, spec in enumerate(self.controls)
         )
+        regions, root_mask = region_plans(request, names)
         return WorkflowPlan(
             checkpoint=model.name,
             width=self.gen[0],
@@ -216,6 +228,8 @@ class _Job:
             mask=names.get("mask"),
             loras=loras,
             controls=controls,
+            regions=regions,
+            root_mask=root_mask,
         )
 
     def _modern_plan(self, server: ComfyServer, info: ServerInfo, model: ServerModel) -> ModernPlan:

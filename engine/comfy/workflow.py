@@ -12,8 +12,11 @@ Graph per mode (node ids are fixed strings so tests can read them):
   inpaint/outpaint: LoadImage -> VAEEncode -> SetLatentNoiseMask(LoadImageMask) -> KSampler,
                     the model through DifferentialDiffusion when soft edges are on, so the
                     graded mask edge is repainted progressively as with the local engine.
-LoRAs chain LoraLoader nodes after the checkpoint; controls apply ControlNetApplyAdvanced
-to the conditioning. The result goes to PreviewImage (the server's temp folder), so jobs
+LoRAs chain LoraLoader nodes after the checkpoint; regional prompts are core nodes: each
+region's prompt (the root's added) through ConditioningSetMask on its uploaded mask, the
+root's on the mask of what no region covers, all joined by ConditioningCombine (ComfyUI
+weighs each one's prediction by its mask); controls apply ControlNetApplyAdvanced to the
+conditioning. The result goes to PreviewImage (the server's temp folder), so jobs
 leave no files in the server's output folder.
 """
 
@@ -39,6 +42,7 @@ IMAGE_NODES = ("LoadImage", "VAEEncode")
 INPAINT_NODES = ("LoadImageMask", "SetLatentNoiseMask", "DifferentialDiffusion")
 LORA_NODES = ("LoraLoader",)
 CONTROL_NODES = ("ControlNetLoader", "ControlNetApplyAdvanced")
+REGION_NODES = ("ConditioningSetMask", "ConditioningCombine", "LoadImageMask")
 REQUIRED_NODES = BASE_NODES + IMAGE_NODES + INPAINT_NODES + LORA_NODES
 
 
@@ -52,6 +56,13 @@ class ControlPlan:
 
 
 @dataclass(frozen=True)
+class RegionPlan:
+    prompt: str  # the region's prompt with the root's added (engine.regions.stage.joined)
+    negative: str
+    mask: str  # the uploaded mask (generation size, grey, 255 = the region)
+
+
+@dataclass(frozen=True)
 class WorkflowPlan:
     checkpoint: str  # the checkpoint file name as the server lists it
     width: int  # generation size
@@ -62,6 +73,8 @@ class WorkflowPlan:
     mask: str | None = None  # uploaded graded mask, grey (255 = repaint)
     loras: tuple[tuple[str, float], ...] = ()  # server file names and weights
     controls: tuple[ControlPlan, ...] = ()
+    regions: tuple[RegionPlan, ...] = ()
+    root_mask: str | None = None  # what no region covers (None: the regions cover it all)
 
 
 def sampling_steps(request: GenerationRequest) -> int:
@@ -90,6 +103,8 @@ def build_workflow(request: GenerationRequest, plan: WorkflowPlan) -> dict[str, 
         model, clip = [node_id, 0], [node_id, 1]
     positive = node("positive", "CLIPTextEncode", text=request.prompt, clip=clip)
     negative = node("negative", "CLIPTextEncode", text=request.negative_prompt, clip=clip)
+    if plan.regions:
+        positive, negative = _regions(node, plan, positive, negative, clip)
     for i, control in enumerate(plan.controls):
         net = node(f"control_net{i}", "ControlNetLoader", control_net_name=control.model)
         image = node(f"control_image{i}", "LoadImage", image=control.image)
@@ -120,6 +135,32 @@ def build_workflow(request: GenerationRequest, plan: WorkflowPlan) -> dict[str, 
     decoded = node("decode", "VAEDecode", samples=sampled, vae=vae)
     node("result", "PreviewImage", images=decoded)
     return graph
+
+
+def _regions(node: Any, plan: WorkflowPlan, positive: list[Any], negative: list[Any],
+             clip: list[Any]) -> tuple[list[Any], list[Any]]:  # fmt: skip
+    """The positive and negative conditioning of a job with regions (see the docstring)."""
+    conds: dict[str, list[list[Any]]] = {"positive": [], "negative": []}
+    if plan.root_mask is not None:
+        mask = node("root_mask", "LoadImageMask", image=plan.root_mask, channel="red")
+        for side, cond in (("positive", positive), ("negative", negative)):
+            conds[side].append(node(f"root_{side}", "ConditioningSetMask", conditioning=cond,
+                                    mask=mask, strength=1.0, set_cond_area="default"))  # fmt: skip
+    for i, region in enumerate(plan.regions):
+        mask = node(f"region_mask{i}", "LoadImageMask", image=region.mask, channel="red")
+        for side, text in (("positive", region.prompt), ("negative", region.negative)):
+            encoded = node(f"region_{side}_text{i}", "CLIPTextEncode", text=text, clip=clip)
+            conds[side].append(node(f"region_{side}{i}", "ConditioningSetMask",
+                                    conditioning=encoded, mask=mask, strength=1.0,
+                                    set_cond_area="default"))  # fmt: skip
+    joined = []
+    for side, parts in conds.items():
+        cond = parts[0]
+        for i, part in enumerate(parts[1:]):
+            cond = node(f"combine_{side}{i}", "ConditioningCombine", conditioning_1=cond,
+                        conditioning_2=part)  # fmt: skip
+        joined.append(cond)
+    return joined[0], joined[1]
 
 
 def nodes_needed(graph: dict[str, dict[str, Any]]) -> set[str]:

@@ -60,13 +60,22 @@ def checked_masks(request: GenerationRequest, inputs: GenerationInputs) -> tuple
     return masks[: len(request.regions)]
 
 
-def check_family(request: GenerationRequest, info: ModelInfo) -> None:
-    """One sentence when the model's family cannot take the request's regions."""
-    if request.regions and info.is_modern:
+def check_family(request: GenerationRequest, name: str, family: str, unet: bool) -> None:
+    """One sentence when the model (`unet`: an SD 1.x/2.x/SDXL UNet) cannot take the
+    request's regions."""
+    if request.regions and not unet:
         raise InvalidRequestError(
-            f"Regional prompts work with SD 1.x, SD 2.x and SDXL models; {info.name} "
-            f"({info.family}) cannot use them, so remove the region layers or pick another model."
+            f"Regional prompts work with SD 1.x, SD 2.x and SDXL models; {name} "
+            f"({family}) cannot use them, so remove the region layers or pick another model."
         )
+
+
+def hashed_specs(request: GenerationRequest, masks: Sequence[Any]) -> tuple[RegionSpec, ...]:
+    """The request's regions with each mask's hash filled in (what a result records)."""
+    return tuple(
+        r if r.mask_hash else dataclasses.replace(r, mask_hash=picture_hash(m))
+        for r, m in zip(request.regions, masks, strict=True)
+    )
 
 
 class RegionStage:
@@ -92,7 +101,7 @@ class RegionStage:
         size and `latent_scale` the VAE's pixels per latent cell."""
         if not request.regions:
             return None
-        check_family(request, info)
+        check_family(request, info.name, info.family, not info.is_modern)
         masks = checked_masks(request, inputs)
         # torch and diffusers: seconds to import, only when a job has regions
         import torch
@@ -108,11 +117,7 @@ class RegionStage:
         args = {k: torch.cat([s[k] for s in segments], dim=1) for k in EMBED_KEYS}
         lengths = [int(s["prompt_embeds"].shape[1]) for s in segments]
         layout = attention.RegionLayout(lengths, attention.latent_masks(masks, gen, latent_scale))
-        specs = tuple(
-            r if r.mask_hash else dataclasses.replace(r, mask_hash=picture_hash(m))
-            for r, m in zip(request.regions, masks, strict=True)
-        )
-        return cls(specs, args, layout)
+        return cls(hashed_specs(request, masks), args, layout)
 
     @contextmanager
     def attached(self, models: Sequence[Any]) -> Iterator[None]:
