@@ -32,7 +32,7 @@ from editor.model.control_layers import (
 )
 from editor.model.document import Document
 from editor.model.layer import Layer
-from editor.model.layer_roles import layer_reference_sources, layer_region_sources
+from editor.model.layer_roles import layer_reference_sources, layer_region_sources, region_layers
 from editor.ui.canvas_view import rgba_array_to_qimage
 from editor.ui.generate.controller import GenerationController, box_to_rect, native_size_for
 from editor.ui.jobs import JobEvents, JobKind
@@ -231,7 +231,17 @@ class LiveController(QObject):
         names = [
             f"{layer.control.kind.capitalize()} ({layer.name})" for layer in self.steering_layers()
         ]
+        names += [f"Region prompt ({layer.name})" for layer in self._steering_regions()]
         self.panel.set_steering(names)
+
+    def _steering_regions(self) -> list[Layer]:
+        """The visible region layers with pixels in the live region (as
+        engine.regions.jobs.layer_regions picks them)."""
+        doc = self.document
+        if doc is None:
+            return []
+        rect = self._region if self._region is not None else doc.rect()
+        return [layer for layer in region_layers(doc) if layer.to_rgba(rect)[..., 3].any()]
 
     def _canvas_changed(self, rect: QRect) -> None:
         # Paint outside the live region's context cannot change the live input.

@@ -259,6 +259,7 @@ class LivePanel(QWidget):
         self.status_label.setVisible(bool(text))  # an empty line would leave a gap
 
     def set_steering(self, controls: list[str]) -> None:
-        """The control layers steering the live result ("Scribble (Layer 2)"); none: hidden."""
+        """The layers steering the live result ("Scribble (Layer 2)", "Region prompt
+        (Layer 3)"); none: hidden."""
         self.steering_label.setText(f"Steered by: {', '.join(controls)}" if controls else "")
         self.steering_label.setVisible(bool(controls))

@@ -226,3 +226,17 @@ def test_outside_edit_a_reference_layer_is_said_to_take_no_part(
         "1 result ready: accept one or discard them. Reference layers steer only Edit jobs "
         "so far, so this result was made without them; hide them to stop this note."
     )
+
+
+def test_the_live_dock_names_a_region_layer_among_what_steers_it(
+    window, qtbot, png_path: Path
+) -> None:
+    open_at_100(window, png_path)
+    layer = paint_patch(qtbot, window)
+    steering = window.live.panel.steering_label
+    window.live_dock.raise_()
+    assert not steering.isVisible()  # an ordinary layer steers nothing
+    set_region(window, "a red rose")
+    assert steering.isVisible() and steering.text() == f"Steered by: Region prompt ({layer.name})"
+    window.document.set_layer_properties(layer, visible=False)
+    assert not steering.isVisible()
