@@ -22,14 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def load_control_model(info: ControlModelInfo, unet_config: dict[str, Any]) -> Any:
-    """The ControlNetModel, T2IAdapter or FluxControlNetModel for `info`, in float32 on the CPU."""
+    """The ControlNetModel, T2IAdapter, FluxControlNetModel or SD3ControlNetModel for
+    `info`, in float32 on the CPU."""
     try:
         if info.model_type == "controlnet":
             return _load_controlnet(info)
-        if info.model_type == "flux-controlnet":
-            from diffusers import FluxControlNetModel  # ~2 s to import: only when it loads
+        if info.model_type in ("flux-controlnet", "sd3-controlnet"):
+            import diffusers  # ~2 s to import: only when a control loads
 
-            return FluxControlNetModel.from_pretrained(str(info.path), local_files_only=True)
+            cls = {"flux-controlnet": "FluxControlNetModel", "sd3-controlnet": "SD3ControlNetModel"}
+            model = getattr(diffusers, cls[info.model_type])
+            return model.from_pretrained(str(info.path), local_files_only=True)
         return _load_adapter(info, unet_config)
     except ModelError:
         raise

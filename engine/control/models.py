@@ -84,11 +84,12 @@ def _inspect_folder(folder: Path) -> ControlModelInfo:
         raise ModelError(f"{folder} is not a control model folder (no config.json).")
     config = read_json_object(cfg_file)
     cls = str(config.get("_class_name", ""))
-    # FLUX.1's ControlNets run in engine.control.flux.
+    # FLUX.1's and SD 3.5's ControlNets run in engine.control.transformers.
     types = {
         "ControlNetModel": "controlnet",
         "T2IAdapter": "t2i-adapter",
         "FluxControlNetModel": "flux-controlnet",
+        "SD3ControlNetModel": "sd3-controlnet",
     }
     if cls not in types:
         raise ModelError(
@@ -268,10 +269,12 @@ def check_compatible(
 ) -> None:
     """ModelError (one sentence naming both) when `info` cannot guide this UNet."""
     cfg = info.config
-    if info.model_type == "flux-controlnet":
+    transformer_kinds = {"flux-controlnet": "FLUX.1", "sd3-controlnet": "SD 3.5"}
+    if info.model_type in transformer_kinds:
         raise ModelError(
-            f"The control model {info.name} is a FLUX.1 ControlNet; it does not fit the "
-            f"loaded model {model_name}: pick a control model made for that model's family."
+            f"The control model {info.name} is a {transformer_kinds[info.model_type]} "
+            f"ControlNet; it does not fit the loaded model {model_name}: pick a control model "
+            "made for that model's family."
         )
     if info.model_type == "controlnet":
         width = cfg.get("cross_attention_dim")

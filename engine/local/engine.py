@@ -25,9 +25,9 @@ from engine.base import (
     ProgressCallback,
     prepare_inputs,
 )
-from engine.control.flux import FluxControlStage
 from engine.control.loading import ControlCache
 from engine.control.run import ControlStage, verified_specs
+from engine.control.transformers import TransformerControlStage
 from engine.core.errors import Cancelled, OutOfMemoryError
 from engine.local import families, flow_sampling
 from engine.local.edit import EditStage, edit_pipeline
@@ -219,7 +219,7 @@ class Engine(EngineBase):
         call_args["width"], call_args["height"] = plan.gen
         start = plan.init_rgb if plan.init_rgb is not None else plan.original
         roots = () if self.config_root is None else (self.config_root,)
-        stage = FluxControlStage if info.is_modern else ControlStage
+        stage = TransformerControlStage if info.is_modern else ControlStage
         control = stage.build(
             self._controls, request, inputs, pipe, info.name, info.is_xl, plan.gen,
             (start, plan.mask), self.extra_dirs, roots,

@@ -54,12 +54,12 @@ MODE_PIPELINES: dict[str, tuple[str, str, str]] = {
 def check_request(request: GenerationRequest, info: ModelInfo) -> None:
     """InvalidRequestError, in one sentence, for what these families cannot do yet."""
     label = MODERN_FAMILIES[info.family].label
-    # FLUX.1's ControlNets: engine.control.flux; Fill and Kontext feed their transformer
-    # more than the latents.
-    if request.controls and info.family != "flux":
+    # FLUX.1's and SD 3.5's ControlNets: engine.control.transformers; Fill and Kontext
+    # feed their transformer more than the latents.
+    if request.controls and info.family not in ("flux", "sd3"):
         raise InvalidRequestError(
             f"Control layers do not work with {label} models yet; hide them or pick an "
-            "SD 1.x, SD 2.x, SDXL or FLUX.1 model."
+            "SD 1.x, SD 2.x, SDXL, FLUX.1 or SD 3.5 model."
         )
 
 

@@ -283,12 +283,12 @@ def test_control_layers_are_refused_in_one_sentence(
     from engine.control.spec import ControlSpec
 
     eng = Engine()
-    # FLUX.1 itself runs ControlNets (tests/engine/test_flux_controlnet.py).
+    # FLUX.1 and SD 3.5 run ControlNets (tests/engine/test_transformer_controlnets.py).
     req = GenerationRequest(
-        mode="txt2img", prompt="a red square", model=str(tiny_modern_dir("sd3")), steps=2
+        mode="txt2img", prompt="a red square", model=str(tiny_modern_dir("z-image")), steps=2
     )
     try:
-        with pytest.raises(InvalidRequestError, match="Control layers do not work with SD 3.5"):
+        with pytest.raises(InvalidRequestError, match="Control layers do not work with Z-Image"):
             eng.run(
                 req.replace(controls=(ControlSpec("canny"),)),
                 GenerationInputs(controls=(np.zeros((64, 64, 3), np.uint8),)),

@@ -1,7 +1,8 @@
-"""FLUX.1 ControlNets (engine.control.flux) on a tiny FluxControlNetModel built at test time
-from the tiny FLUX transformer: the control picture steers txt2img, img2img and inpaint,
-weight 0 is the picture of no control, a rerun repeats it, and ControlNets of the other
-kind, inpaint controls and families without a FLUX transformer are one sentence each."""
+"""FLUX.1 and SD 3.5 ControlNets (engine.control.transformers) on tiny FluxControlNetModel
+and SD3ControlNetModel built at test time from the tiny transformers: the control picture
+steers txt2img, img2img and inpaint, weight 0 is the picture of no control, a rerun repeats
+it, and ControlNets of another family, inpaint controls and families without such
+ControlNets are one sentence each."""
 
 from __future__ import annotations
 
@@ -25,29 +26,82 @@ def engine() -> Engine:
     eng.unload()
 
 
+def _randomised(modules: list, path: Path, net) -> Path:
+    """`net` saved at `path` with its zero-initialised output and condition layers
+    randomised, so that the control acts."""
+    import torch
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for module in modules:
+            for p in module.parameters():
+                p.normal_(0, 0.3)
+    net.save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def flux_controlnet(
     tiny_modern_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """A FluxControlNetModel shaped like the tiny FLUX transformer, its zero-initialised
-    output and condition layers randomised so that the control acts."""
-    import torch
+    """A FluxControlNetModel shaped like the tiny FLUX transformer."""
     from diffusers import FluxControlNetModel, FluxTransformer2DModel
 
     transformer = FluxTransformer2DModel.from_pretrained(tiny_modern_dir("flux") / "transformer")
-    torch.manual_seed(0)
     net = FluxControlNetModel.from_transformer(
         transformer, num_layers=1, num_single_layers=1, attention_head_dim=16,
         num_attention_heads=2,
     )  # fmt: skip
     zeroed = [*net.controlnet_blocks, *net.controlnet_single_blocks, net.controlnet_x_embedder]
-    with torch.no_grad():
-        for module in zeroed:
-            for p in module.parameters():
-                p.normal_(0, 0.3)
-    path = tmp_path_factory.mktemp("controlnet") / "flux-canny-tiny"
-    net.save_pretrained(path)
-    return path
+    return _randomised(zeroed, tmp_path_factory.mktemp("controlnet") / "flux-canny-tiny", net)
+
+
+@pytest.fixture(scope="module")
+def sd3_folder(
+    tiny_modern_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny SD 3.5 model with a transformer of two blocks: SD 3 adds a ControlNet's
+    residuals only to blocks that keep a text stream, which a one-block transformer's
+    last block does not."""
+    import shutil
+
+    import torch
+    from diffusers import SD3Transformer2DModel
+
+    folder = tmp_path_factory.mktemp("sd3") / "tiny-sd3"
+    shutil.copytree(tiny_modern_dir("sd3"), folder)
+    config = dict(SD3Transformer2DModel.load_config(folder / "transformer"))
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    torch.manual_seed(1)
+    SD3Transformer2DModel(**{**config, "num_layers": 2}).save_pretrained(folder / "transformer")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sd3_controlnet(sd3_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SD3ControlNetModel shaped like that transformer."""
+    from diffusers import SD3ControlNetModel, SD3Transformer2DModel
+
+    transformer = SD3Transformer2DModel.from_pretrained(sd3_folder / "transformer")
+    net = SD3ControlNetModel.from_transformer(
+        transformer, num_layers=1, num_extra_conditioning_channels=0
+    )
+    zeroed = [*net.controlnet_blocks, net.pos_embed_input]
+    return _randomised(zeroed, tmp_path_factory.mktemp("controlnet") / "sd3-canny-tiny", net)
+
+
+@pytest.fixture(params=("flux", "sd3"))
+def family_net(
+    request: pytest.FixtureRequest,
+    tiny_modern_dir: Callable[[str], Path],
+    flux_controlnet: Path,
+    sd3_controlnet: Path,
+    sd3_folder: Path,
+) -> tuple[Path, Path]:
+    """(model folder, its ControlNet)."""
+    if request.param == "flux":
+        return tiny_modern_dir("flux"), flux_controlnet
+    return sd3_folder, sd3_controlnet
 
 
 def _square(side: int = 64, lo: int = 16, hi: int = 48) -> np.ndarray:
@@ -56,9 +110,10 @@ def _square(side: int = 64, lo: int = 16, hi: int = 48) -> np.ndarray:
     return img
 
 
-def _request(folder: Callable[[str], Path], family: str = "flux") -> GenerationRequest:
+def _request(folder: Callable[[str], Path] | Path, family: str = "flux") -> GenerationRequest:
+    model = folder(family) if callable(folder) else folder
     return GenerationRequest(
-        mode="txt2img", prompt="a red square", model=str(folder(family)), steps=3,
+        mode="txt2img", prompt="a red square", model=str(model), steps=3,
         guidance=3.5, width=64, height=64, seed=3, watermark=False,
     )  # fmt: skip
 
@@ -70,44 +125,44 @@ def _controlled(
 
 
 def test_the_control_picture_steers_the_picture(
-    engine: Engine, tiny_modern_dir: Callable[[str], Path], flux_controlnet: Path
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], family_net: tuple[str, Path]
 ) -> None:
-    base = _request(tiny_modern_dir)
+    model, net = family_net
+    base = _request(model)
     plain = engine.run(base)[0]
     square = GenerationInputs(controls=(_square(),))
-    res = engine.run(_controlled(base, flux_controlnet), square)[0]
+    res = engine.run(_controlled(base, net), square)[0]
     assert np.abs(res.rgba.astype(int) - plain.rgba).mean() > 1
-    assert f"Model: {flux_controlnet}" in res.parameters and "Module: canny" in res.parameters
-    other = engine.run(
-        _controlled(base, flux_controlnet), GenerationInputs(controls=(_square(64, 4, 30),))
-    )[0]
+    assert f"Model: {net}" in res.parameters and "Module: canny" in res.parameters
+    other = engine.run(_controlled(base, net), GenerationInputs(controls=(_square(64, 4, 30),)))[0]
     assert not np.array_equal(other.rgba, res.rgba)
     # A rerun of the recorded request with the same control picture repeats it.
     again = engine.run(GenerationRequest.from_json(res.request.to_json()), square)[0]
     assert np.array_equal(again.rgba, res.rgba)
     # Weight 0 is recorded and changes nothing; so does a range the steps never reach.
-    zero = engine.run(_controlled(base, flux_controlnet, 0.0), square)[0]
+    zero = engine.run(_controlled(base, net, 0.0), square)[0]
     assert np.array_equal(zero.rgba, plain.rgba) and "Weight: 0" in zero.parameters
-    late = engine.run(_controlled(base, flux_controlnet, start=0.99, end=1.0), square)[0]
+    late = engine.run(_controlled(base, net, start=0.99, end=1.0), square)[0]
     assert np.array_equal(late.rgba, plain.rgba)
 
 
 def test_img2img_and_inpaint_with_a_control(
-    engine: Engine, tiny_modern_dir: Callable[[str], Path], flux_controlnet: Path
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], family_net: tuple[str, Path]
 ) -> None:
+    model, net = family_net
     rng = np.random.default_rng(2)
     picture = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
     picture[..., 3] = 255
     mask = np.zeros((64, 64), np.uint8)
     mask[20:44, 20:44] = 255
-    base = _request(tiny_modern_dir).replace(steps=4, strength=0.9)
+    base = _request(model).replace(steps=4, strength=0.9)
     for mode, inputs in (
         ("img2img", GenerationInputs(picture, controls=(_square(),))),
         ("inpaint", GenerationInputs(picture, mask, controls=(_square(),))),
     ):
         req = base.replace(mode=mode)
         plain = engine.run(req, GenerationInputs(inputs.image, inputs.mask))[0]
-        res = engine.run(_controlled(req, flux_controlnet), inputs)[0]
+        res = engine.run(_controlled(req, net), inputs)[0]
         assert not np.array_equal(res.rgba, plain.rgba), mode
         if mode == "inpaint":
             out = apply_patch(picture, res.rgba, res.x, res.y)
@@ -145,7 +200,12 @@ def test_controls_that_cannot_run_are_one_sentence(
     inpaint = _request(tiny_modern_dir).replace(controls=(ControlSpec("inpaint"),))
     with pytest.raises(InvalidRequestError, match="^An inpaint control does not work with FLUX.1"):
         engine.run(inpaint, GenerationInputs(controls=(None,)))
+    with pytest.raises(InvalidRequestError, match="^Control layers do not work with Qwen-Image"):
+        engine.run(_controlled(_request(tiny_modern_dir, "qwen-image"), flux_controlnet), square)
+    # A FLUX ControlNet on SD 3.5.
     with pytest.raises(
-        InvalidRequestError, match="^Control layers do not work with SD 3.5 models yet"
+        ModelError,
+        match=r"^The control model flux-canny-tiny is for FLUX\.1, "
+        r"not for the SD 3\.5 model tiny-sd3; pick an SD 3\.5 ControlNet\.$",
     ):
         engine.run(_controlled(_request(tiny_modern_dir, "sd3"), flux_controlnet), square)

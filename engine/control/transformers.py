@@ -1,0 +1,296 @@
+"""ControlNets for the transformer families that diffusers has them for: FLUX.1 (dev,
+schnell, Krea and fine-tunes; `FluxControlNetModel`: InstantX, Shakker-Labs, Jasper...) and
+SD 3.5 (`SD3ControlNetModel`: InstantX, Stability's own), in diffusers folders, run inside
+whichever pipeline the engine already uses, as ControlStage does for the UNet.
+
+For the length of one pipeline call the transformer's forward is wrapped: before each
+evaluation every active ControlNet runs on the same latents, timestep and text embeddings
+(FLUX: and guidance), and its block residuals, weighted and summed, go into the
+transformer (FLUX: `controlnet_block_samples` / `controlnet_single_block_samples`; SD 3:
+`block_controlnet_hidden_states`). That is diffusers' FluxControlNetPipeline's and
+StableDiffusion3ControlNetPipeline's computation, for txt2img, img2img and inpaint alike,
+with the soft-inpainting step callback and the from_pipe sharing kept. The control picture
+is preprocessed as for SD and VAE-encoded at generation size (the distribution's mean, so
+the same picture gives the same condition; FLUX's packed like its latents); FLUX
+ControlNets with a pixel-space hint block take the picture itself.
+
+FLUX.1's own transformer only: Fill and Kontext feed it more than the latents (extra
+channels, the reference's tokens), beside which these ControlNets were not trained. Qwen-
+Image's and Z-Image's ControlNets come with pipelines of their own in diffusers 0.42.1 and
+are not wired (engine.local.families refuses control layers there in one sentence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.control.loading import ControlCache
+from engine.control.models import ControlModelInfo, discover_controls, inspect_control
+from engine.control.run import ControlStage, _Active, _condition, _replace, verified_specs
+from engine.core.errors import InvalidRequestError, ModelError
+from engine.core.paths import user_models_dir
+from engine.discovery import CONTROL_FOLDER
+from engine.request import GenerationInputs, GenerationRequest
+from engine.soft_inpaint import encode_latents
+
+
+@dataclass(frozen=True)
+class Architecture:
+    label: str
+    article: str  # before the label: "a FLUX.1", "an SD 3.5"
+    model_type: str  # ControlModelInfo.model_type of its ControlNets
+    transformer: str  # the transformer's class name
+
+
+FLUX = Architecture("FLUX.1", "a", "flux-controlnet", "FluxTransformer2DModel")
+SD3 = Architecture("SD 3.5", "an", "sd3-controlnet", "SD3Transformer2DModel")
+ARCHITECTURES = (FLUX, SD3)
+# ControlNet and transformer must agree on these to run together.
+_FIT_KEYS = ("joint_attention_dim", "num_attention_heads", "attention_head_dim", "in_channels")
+
+
+def architecture_of(pipe: Any) -> Architecture:
+    name = type(pipe.transformer).__name__
+    for arch in ARCHITECTURES:
+        if arch.transformer == name:
+            return arch
+    raise InvalidRequestError(f"Control layers do not work with {name} models yet; hide them.")
+
+
+def _width(config: dict[str, Any]) -> int:
+    return int(config.get("num_attention_heads") or 0) * int(config.get("attention_head_dim") or 0)
+
+
+def check_fits(
+    info: ControlModelInfo, arch: Architecture, transformer_config: dict[str, Any], model_name: str
+) -> None:
+    """ModelError (one sentence naming both) unless `info` is a ControlNet of `arch` for the
+    loaded transformer's width."""
+    if info.model_type != arch.model_type:
+        made_for = next(
+            (a.label for a in ARCHITECTURES if a.model_type == info.model_type),
+            "SD 1.x, SD 2.x or SDXL",
+        )
+        raise ModelError(
+            f"The control model {info.name} is for {made_for}, not for the {arch.label} "
+            f"model {model_name}; pick {arch.article} {arch.label} ControlNet."
+        )
+    mine = {k: info.config.get(k) for k in _FIT_KEYS}
+    theirs = {k: transformer_config.get(k) for k in _FIT_KEYS}
+    if mine != theirs:
+        raise ModelError(
+            f"The {arch.label} ControlNet {info.name} (width {_width(mine)}) does not fit the "
+            f"loaded model {model_name} (width {_width(theirs)}); pick a ControlNet made for "
+            "that model."
+        )
+
+
+def resolve(
+    kind: str,
+    name_or_path: str,
+    arch: Architecture,
+    transformer_config: dict[str, Any],
+    model_name: str,
+    extra_dirs: Sequence[Path] = (),
+) -> ControlModelInfo:
+    """The ControlNet to use for `kind` (explicit, or the first installed one of that kind
+    that fits); ModelError in one sentence when there is none."""
+    text = (name_or_path or "").strip()
+    if text:
+        if Path(text).expanduser().exists():
+            info = inspect_control(Path(text))
+        else:
+            matches = [
+                i
+                for i in discover_controls(extra_dirs)
+                if text.lower() in (i.name.lower(), i.path.name.lower())
+            ]
+            if not matches:
+                raise ModelError(
+                    f"No control model named {text!r} was found in "
+                    f"{user_models_dir() / CONTROL_FOLDER}."
+                )
+            info = matches[0]
+        check_fits(info, arch, transformer_config, model_name)
+        return info
+    for info in discover_controls(extra_dirs):
+        if info.kind == kind and info.model_type == arch.model_type:
+            try:
+                check_fits(info, arch, transformer_config, model_name)
+            except ModelError:
+                continue
+            return info
+    raise ModelError(
+        f"No {arch.label} {kind} ControlNet is installed for {model_name}; put one (a "
+        f"diffusers folder) in {user_models_dir() / CONTROL_FOLDER} or pass "
+        f"--control-model {kind}:PATH."
+    )
+
+
+def _latent_condition(pipe: Any, model: Any, arch: Architecture, rgb: np.ndarray) -> Any:
+    """The control picture ([0, 1], generation size) as the ControlNet takes it."""
+    import torch  # ~1.2 s to import: only when a job runs
+
+    if arch is FLUX and model.input_hint_block is not None:  # a pixel-space hint block
+        return torch.from_numpy(np.ascontiguousarray(rgb * 2 - 1)).permute(2, 0, 1)[None]
+    latents = encode_latents(pipe, np.rint(rgb * 255).astype(np.uint8))
+    if arch is FLUX:
+        b, c, h, w = latents.shape
+        return pipe._pack_latents(latents, b, c, h, w)
+    if model.config.force_zeros_for_pooled_projection:  # InstantX's: trained unshifted
+        config = pipe.vae.config
+        latents = latents + (getattr(config, "shift_factor", None) or 0.0) * config.scaling_factor
+    return latents
+
+
+class TransformerControlStage(ControlStage):
+    """The ControlNets of one job on FLUX.1 or SD 3.5; `wrap` and the step range are
+    ControlStage's."""
+
+    arch: Architecture = FLUX
+
+    @classmethod
+    def build(
+        cls,
+        cache: ControlCache,
+        request: GenerationRequest,
+        inputs: GenerationInputs,
+        pipe: Any,
+        model_name: str,
+        unet_is_xl: bool,
+        gen_size: tuple[int, int],
+        picture: tuple[np.ndarray | None, np.ndarray | None],
+        extra_dirs: Sequence[Path] = (),
+        config_roots: Sequence[Path] = (),
+    ) -> TransformerControlStage | None:
+        """ControlStage.build's arguments, for a FLUX.1 or SD 3.5 pipeline (`unet_is_xl`
+        and `config_roots` unused: these ControlNets come as diffusers folders)."""
+        if not request.controls:
+            cache.clear()
+            return None
+        specs = verified_specs(request, inputs)
+        arch = architecture_of(pipe)
+        for spec in specs:
+            if spec.kind == "inpaint":
+                raise InvalidRequestError(
+                    f"An inpaint control does not work with {arch.label} models; remove it, "
+                    "the inpaint pipeline repaints the mask by itself."
+                )
+        transformer = pipe.transformer
+        config = dict(transformer.config)
+        infos = [resolve(s.kind, s.model, arch, config, model_name, extra_dirs) for s in specs]
+        specs = tuple(
+            s if s.model else _replace(s, model=info.name)
+            for s, info in zip(specs, infos, strict=True)
+        )
+        device = getattr(pipe, "_execution_device", transformer.device)
+        images = tuple(inputs.controls) + (None,) * len(specs)
+        acting = [
+            (spec, info, image)
+            for spec, info, image in zip(specs, infos, images, strict=False)
+            if spec.weight != 0  # recorded, but neither loaded nor run
+        ]
+        models = cache.models_for([i for _, i, _ in acting], device, transformer.dtype, config)
+        gen_w, gen_h = gen_size
+        active = []
+        for (spec, _info, image), model in zip(acting, models, strict=True):
+            rgb = _condition(spec, image, picture, gen_w, gen_h)  # [0, 1], generation size
+            cond = _latent_condition(pipe, model, arch, rgb).to(device, transformer.dtype)
+            active.append(_Active(spec, model, arch.model_type, cond))
+        stage = cls(specs, active)
+        stage.arch = arch
+        return stage
+
+    @contextlib.contextmanager
+    def attached(self, pipe: Any) -> Iterator[None]:
+        """The pipeline's transformer runs the ControlNets while inside the block."""
+        transformer = pipe.transformer
+        had_own = "forward" in transformer.__dict__
+        previous = transformer.__dict__.get("forward")
+        original = transformer.forward
+        self.step = 0
+
+        def forward(*args: Any, **kw: Any) -> Any:
+            total = int(getattr(pipe, "_num_timesteps", 0) or 0)
+            active = self._active_now(total)
+            if active:  # FLUX and SD 3 pipelines call their transformer by keyword
+                add = self._add_flux if self.arch is FLUX else self._add_sd3
+                add(active, kw)
+            return original(*args, **kw)
+
+        transformer.forward = forward
+        try:
+            yield
+        finally:
+            if had_own:
+                transformer.forward = previous
+            else:
+                del transformer.forward
+
+    @staticmethod
+    def _add_flux(active: list[_Active], kw: dict) -> None:
+        blocks = singles = None
+        hidden = kw["hidden_states"]
+        repeat = False
+        for item in active:
+            model = item.model
+            block, single = model(
+                hidden_states=hidden,
+                controlnet_cond=item.cond.expand(hidden.shape[0], *item.cond.shape[1:]),
+                conditioning_scale=float(item.spec.weight),
+                timestep=kw.get("timestep"),
+                guidance=kw.get("guidance") if model.config.guidance_embeds else None,
+                pooled_projections=kw.get("pooled_projections"),
+                encoder_hidden_states=kw.get("encoder_hidden_states"),
+                txt_ids=kw.get("txt_ids"),
+                img_ids=kw.get("img_ids"),
+                joint_attention_kwargs=kw.get("joint_attention_kwargs"),
+                return_dict=False,
+            )
+            repeat = repeat or model.input_hint_block is not None
+            blocks = _summed(blocks, block)
+            singles = _summed(singles, single)
+        kw["controlnet_block_samples"] = blocks
+        kw["controlnet_single_block_samples"] = singles
+        kw["controlnet_blocks_repeat"] = repeat
+
+    @staticmethod
+    def _add_sd3(active: list[_Active], kw: dict) -> None:
+        import torch  # ~1.2 s to import: only when a job runs
+
+        blocks = None
+        hidden = kw["hidden_states"]
+        pooled = kw.get("pooled_projections")
+        for item in active:
+            config = item.model.config
+            (samples,) = item.model(
+                hidden_states=hidden,
+                controlnet_cond=item.cond.expand(hidden.shape[0], *item.cond.shape[1:]),
+                conditioning_scale=float(item.spec.weight),
+                # What StableDiffusion3ControlNetPipeline gives each kind of ControlNet.
+                encoder_hidden_states=(
+                    kw.get("encoder_hidden_states") if config.joint_attention_dim else None
+                ),
+                pooled_projections=(
+                    torch.zeros_like(pooled) if config.force_zeros_for_pooled_projection else pooled
+                ),
+                timestep=kw.get("timestep"),
+                joint_attention_kwargs=kw.get("joint_attention_kwargs"),
+                return_dict=False,
+            )
+            blocks = _summed(blocks, samples)
+        kw["block_controlnet_hidden_states"] = blocks
+
+
+def _summed(total: list[Any] | None, samples: Any) -> list[Any] | None:
+    if samples is None:
+        return total
+    if total is None:
+        return list(samples)
+    return [a + b for a, b in zip(total, samples, strict=True)]
