@@ -81,8 +81,9 @@ def write_single_file(folder: Path, family: str, path: Path) -> Path:
 
 
 def write_gguf(source: Path, path: Path, arch: str = "flux") -> Path:
-    """A safetensors transformer as GGUF, 2-d weights quantised to Q8_0 where their rows
-    split into 32-element blocks, the rest in F32 (as city96's converter leaves norms)."""
+    """A safetensors transformer as GGUF, its layers' weight matrices quantised to Q8_0
+    where their rows split into 32-element blocks, the rest in F32 (as city96's converter
+    leaves norms, biases and pad tokens)."""
     import gguf
     import numpy as np
     from safetensors.torch import load_file
@@ -91,7 +92,8 @@ def write_gguf(source: Path, path: Path, arch: str = "flux") -> Path:
     writer = gguf.GGUFWriter(str(path), arch)
     for key, value in load_file(str(source)).items():
         array = value.float().numpy()
-        if array.ndim == 2 and array.shape[-1] % 32 == 0:
+        # Only layers' weight matrices: pad tokens and norms are used as they are.
+        if key.endswith(".weight") and array.ndim == 2 and array.shape[-1] % 32 == 0:
             q8 = gguf.GGMLQuantizationType.Q8_0
             writer.add_tensor(key, gguf.quants.quantize(array, q8), raw_dtype=q8)
         else:
