@@ -284,3 +284,25 @@ def test_the_other_edit_paths(
         assert not changed[_selection() == 0].any() and changed[_selection() > 0].mean() > 0.9
     else:
         assert changed.mean() > 0.9 and (res.rgba[..., 3] == 255).all()
+
+
+def test_history_keeps_the_reference_pictures(tiny_modern_dir) -> None:
+    from engine.history.pictures import (
+        decode_picture,
+        encode_picture,
+        pictures_to_keep,
+        restore_inputs,
+        role_name,
+    )
+
+    refs = (_reference(1), _reference(2)[:50, :40])
+    request, inputs, _ = _edit(tiny_modern_dir("flux2-klein"), _selection(), refs)
+    kept = pictures_to_keep(request, inputs, None)
+    assert {"reference:0", "reference:1"} <= set(kept) and role_name("reference:1") == (
+        "reference picture 2"
+    )
+    stored = {role: decode_picture(encode_picture(p)) for role, p in kept.items()}
+    restored, _ = restore_inputs(request, stored)
+    assert all(np.array_equal(a, b) for a, b in zip(restored.references, refs, strict=True))
+    assert np.array_equal(restored.mask, inputs.mask)
+    EditStage.make(request, restored, inspect_model(tiny_modern_dir("flux2-klein")))  # hashes match
