@@ -33,6 +33,7 @@ LORA_FOLDERS: tuple[str, ...] = ("loras", "lora")
 # The model manager's folders for LoRAs, ControlNets, upscalers and VAEs hold no
 # checkpoints (an upscaler folder would even pass for one).
 NOT_CHECKPOINT_DIRS: tuple[str, ...] = ("loras", "lora", "controlnet", "upscalers", "vae")
+NOT_CHECKPOINT_DIRS += ("ipadapter", "clip_vision")
 
 # The kinds of model file Overpaint tells apart.
 CHECKPOINT = "checkpoint"
@@ -43,6 +44,10 @@ UPSCALER = "upscaler"
 LORA = "lora"
 VAE = "vae"
 SEGMENTER = "segmenter"  # SAM / SAM 2 for Select Object (engine.select.segmenter)
+IP_ADAPTER = "ip-adapter"  # reference pictures (engine.reference.adapters)
+IMAGE_ENCODER = "image-encoder"  # an IP-Adapter's CLIP vision encoder folder
+# Where IP-Adapters and their image encoders live (ComfyUI's folder names).
+IP_ADAPTER_FOLDERS: tuple[str, ...] = ("ipadapter", "clip_vision")
 
 _FOLDER_CLASSES: dict[str, str] = {
     "StableDiffusionUpscalePipeline": UPSCALER,
@@ -56,7 +61,11 @@ _FOLDER_CLASSES: dict[str, str] = {
     "ConsistencyDecoderVAE": VAE,
 }
 # transformers folders declare a model_type in config.json instead of a _class_name.
-_MODEL_TYPES: dict[str, str] = {"sam": SEGMENTER, "sam2": SEGMENTER}
+_MODEL_TYPES: dict[str, str] = {
+    "sam": SEGMENTER,
+    "sam2": SEGMENTER,
+    "clip_vision_model": IMAGE_ENCODER,
+}
 # Tensor-name fragments of the LoRA formats diffusers loads (kohya, peft, old diffusers,
 # LyCORIS LoHa/LoKr).
 _LORA_MARKERS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "_lora.down.", ".lora.down.")
@@ -100,6 +109,11 @@ def lora_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
     for d in extra_dirs:
         dirs += [Path(d), Path(d) / "loras"]
     return dirs
+
+
+def ip_adapter_dirs(extra_dirs: Sequence[Path] = ()) -> list[Path]:
+    """The folders holding IP-Adapters and image encoders, in each models folder."""
+    return [root / name for root in model_dirs(extra_dirs) for name in IP_ADAPTER_FOLDERS]
 
 
 def is_bundled(path: Path) -> bool:
@@ -300,6 +314,11 @@ def is_adapter_header(header: dict[str, dict]) -> bool:
 def header_kind(header: dict[str, dict]) -> str | None:
     """The kind of model a safetensors header holds, None when it is none Overpaint uses."""
     keys = list(header)
+    # Before the LoRA test: FaceID adapters carry LoRA tensors of their own.
+    if any(k.startswith("ip_adapter.") for k in keys) and any(
+        k.startswith("image_proj.") for k in keys
+    ):
+        return IP_ADAPTER
     if is_lora_keys(keys):
         return LORA
     if is_controlnet_keys(keys):

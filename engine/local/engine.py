@@ -47,6 +47,7 @@ from engine.lora.apply import apply_loras
 from engine.lora.library import lora_metadata
 from engine.models import ModelInfo, model_dirs, resolve_model
 from engine.prompts import long_prompt_embeds, xl_prompt_warning
+from engine.reference.stage import AdapterCache, ReferenceStage, check_references
 from engine.regions.stage import RegionStage
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 from engine.soft_inpaint import DifferentialBlend
@@ -72,6 +73,7 @@ class Engine(EngineBase):
         self._hash: str | None = None
         self.warm = WarmParts()  # schedulers, prompt embeddings: no set-up cost per job
         self._controls = ControlCache()  # control models, kept between jobs
+        self._references = AdapterCache()  # IP-Adapters and reference embeddings
         self.precision = ""  # what the loaded model computes in: "fp32", "bf16" or "fp16"
         self._notes: list[str] = []  # warnings for the next job's results
 
@@ -86,6 +88,7 @@ class Engine(EngineBase):
         self._derived.clear()
         self.warm.clear()
         self._controls.clear()
+        self._references.clear()
         base, self._base = self._base, None
         self.info = None
         self._policy_key = None
@@ -186,6 +189,8 @@ class Engine(EngineBase):
         edit = None
         if mode == "edit":  # refused in one sentence before a model loads
             edit = EditStage.make(request, inputs, resolve_model(request.model, self.extra_dirs))
+        elif request.references:  # refused in one sentence before a model loads
+            check_references(request, inputs, resolve_model(request.model, self.extra_dirs))
         info = self.load(request)
         request = request.replace(precision=self.precision)  # recorded: a rerun repeats it
         notes, self._notes = tuple(self._notes), []
@@ -231,6 +236,11 @@ class Engine(EngineBase):
         )  # fmt: skip
         if regions is not None:  # every segment's embeddings, the root's first
             call_args.update(regions.args)
+        references = ReferenceStage.build(
+            self._references, request, inputs, pipe, info, plan.gen, self.extra_dirs
+        )
+        if references is not None:  # the pictures' embeddings (and region masks)
+            call_args.update(references.args)
 
         n = request.n_samples
         results = []
@@ -254,11 +264,14 @@ class Engine(EngineBase):
                 else (None if plan.soft is None else plan.soft.step_blend(pipe, seed)),
                 control,
                 regions,
+                references,
             )
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)
             if regions is not None:  # the masks' hashes filled in
                 sample_request = sample_request.replace(regions=regions.specs)
+            if references is not None:  # the pictures' hashes and the adapter's name
+                sample_request = sample_request.replace(references=references.specs)
             results.append(
                 plan.result(
                     rgb, sample_request, info.name, self._hash, lora_fields, (*warnings, *notes)
@@ -307,6 +320,7 @@ class Engine(EngineBase):
         blend: DifferentialBlend | flow_sampling.FlowBlend | None = None,
         control: ControlStage | None = None,
         regions: RegionStage | None = None,
+        references: ReferenceStage | None = None,
     ) -> np.ndarray:
         import torch  # torch: ~1.2 s to import, only when a job runs
 
@@ -339,9 +353,11 @@ class Engine(EngineBase):
             torch.inference_mode(),
             control.attached(pipe) if control else nullcontext(),
             regions.attached([pipe.unet]) if regions else nullcontext(),
+            references.attached(pipe) if references else nullcontext(),
         ):
             callback = on_step_end if blend is None else blend.wrap(on_step_end)
             callback = callback if control is None else control.wrap(callback)
+            callback = callback if references is None else references.wrap(callback)
             out = pipe(**call_args, generator=generator, callback_on_step_end=callback)
         images = out.images
         return check_decoded(np.asarray(images[0], dtype=np.float32))

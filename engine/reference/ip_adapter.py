@@ -1,0 +1,223 @@
+"""IP-Adapter on a loaded SD 1.x / SDXL pipeline: loading it through diffusers'
+`load_ip_adapter`, encoding reference pictures once, and the per-block, per-picture
+scales of the reference kinds.
+
+The adapter is loaded once per UNet and kept aside: `load_ip_adapter` installs its
+cross-attention processors and image projection in the UNet, and they are taken out again
+at once, so jobs without references run the stock UNet. `ReferenceStage.attached`
+(engine.reference.stage) puts them back for one job. The CLIP vision encoder is the memory
+cost (about 2.5 GB for ViT-H in fp32): it is loaded only when a picture's embedding is not
+cached, used, and let go; embeddings are kept by picture hash.
+
+Kinds, after InstantStyle: "reference" scales every cross-attention; "style" only the
+decoder's deepest cross-attention block, its middle attention (SDXL `up.block_0` [0, 1,
+0]); "composition" only the encoder's deepest one, its last attention (SDXL `down.block_2`
+[0, 1]). Several references run side by side as the masked images of one adapter, each
+with its own scales and region (diffusers' IPAdapterMaskProcessor); a picture whose scales
+are all 0 at a step is skipped, so weight 0 is no reference at all.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.image_processor import IPAdapterMaskProcessor
+from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
+from PIL import Image
+
+from engine.core.errors import ModelError
+from engine.reference.adapters import Adapter
+from engine.reference.spec import ReferenceSpec
+
+log = logging.getLogger(__name__)
+
+IP_TYPE = "ip_image_proj"
+
+
+@dataclass
+class LoadedAdapter:
+    processors: dict[str, Any]  # the UNet's processors with the adapter's cross-attentions
+    projection: Any  # the UNet's encoder_hid_proj (MultiIPAdapterImageProjection)
+
+    def ip_names(self) -> list[str]:
+        return [n for n, p in self.processors.items() if isinstance(p, IPAdapterAttnProcessor2_0)]
+
+
+def load_adapter(pipe: Any, adapter: Adapter) -> LoadedAdapter:
+    """Load `adapter` with diffusers into the pipeline's UNet, take its processors and
+    image projection, and leave the UNet as it was."""
+    unet = pipe.unet
+    saved = dict(unet.attn_processors)
+    saved_proj, saved_type = unet.encoder_hid_proj, unet.config.encoder_hid_dim_type
+    try:
+        pipe.load_ip_adapter(
+            str(adapter.path.parent),
+            subfolder="",
+            weight_name=adapter.path.name,
+            image_encoder_folder=None,  # the encoder is loaded per picture, not kept
+            local_files_only=True,
+        )
+        loaded = LoadedAdapter(dict(unet.attn_processors), unet.encoder_hid_proj)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        log.exception("cannot load IP-Adapter %s", adapter.path)
+        raise ModelError(
+            f"The IP-Adapter {adapter.name} could not be loaded ({type(e).__name__}); it may be "
+            "damaged, so download it again."
+        ) from e
+    finally:
+        unet.set_attn_processor(saved)
+        unet.encoder_hid_proj = saved_proj
+        unet.config.encoder_hid_dim_type = saved_type
+    return loaded
+
+
+def attach(unet: Any, loaded: LoadedAdapter) -> tuple[Any, Any, Any]:
+    """Put the adapter in the UNet; returns what `detach` restores."""
+    saved = (dict(unet.attn_processors), unet.encoder_hid_proj, unet.config.encoder_hid_dim_type)
+    unet.set_attn_processor(dict(loaded.processors))
+    unet.encoder_hid_proj = loaded.projection
+    unet.config.encoder_hid_dim_type = IP_TYPE
+    return saved
+
+
+def detach(unet: Any, saved: tuple[Any, Any, Any]) -> None:
+    processors, projection, kind = saved
+    unet.set_attn_processor(processors)
+    unet.encoder_hid_proj = projection
+    unet.config.encoder_hid_dim_type = kind
+
+
+def _rgb(picture: np.ndarray) -> Image.Image:
+    """The picture as RGB, transparent parts on white (what a reference layer shows)."""
+    if picture.ndim != 3 or picture.shape[2] not in (3, 4) or picture.dtype != np.uint8:
+        raise ModelError(
+            f"A reference picture must be RGB or RGBA bytes, not {picture.dtype} {picture.shape}."
+        )
+    if picture.shape[2] == 3:
+        return Image.fromarray(np.ascontiguousarray(picture))
+    alpha = picture[..., 3:].astype(np.float32) / 255.0
+    rgb = picture[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+    return Image.fromarray(np.round(rgb).astype(np.uint8))
+
+
+def encode_pictures(
+    adapter: Adapter, pictures: Sequence[np.ndarray], unet: Any
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(picture, empty picture) embeddings of each picture with the adapter's encoder, in
+    the UNet's dtype and on its device; the encoder is let go afterwards."""
+    # transformers' CLIP classes: ~1 s to import, only when a picture must be encoded
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+
+    try:
+        encoder = CLIPVisionModelWithProjection.from_pretrained(
+            str(adapter.encoder), local_files_only=True, use_safetensors=True, dtype=unet.dtype
+        ).to(unet.device)
+    except (OSError, ValueError) as e:
+        log.exception("cannot load image encoder %s", adapter.encoder)
+        raise ModelError(
+            f"The image encoder {adapter.encoder.name} could not be loaded; it may be damaged, "
+            "so install it again."
+        ) from e
+    try:
+        size = int(encoder.config.image_size)
+        processor = CLIPImageProcessor(size=size, crop_size=size)
+        out = []
+        with torch.inference_mode():
+            for picture in pictures:
+                pixels = processor(_rgb(picture), return_tensors="pt").pixel_values
+                pixels = pixels.to(device=unet.device, dtype=unet.dtype)
+                if adapter.shape.hidden:  # Plus: the hidden states before the last layer
+                    cond = encoder(pixels, output_hidden_states=True).hidden_states[-2]
+                    empty = torch.zeros_like(pixels)
+                    uncond = encoder(empty, output_hidden_states=True).hidden_states[-2]
+                else:
+                    cond = encoder(pixels).image_embeds
+                    uncond = torch.zeros_like(cond)
+                out.append((cond.clone(), uncond.clone()))
+        return out
+    finally:
+        del encoder
+        gc.collect()  # the encoder is the memory cost: give it back now
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def image_embeds(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], cfg: bool) -> torch.Tensor:
+    """The pipeline's `ip_adapter_image_embeds` entry for one adapter and several
+    pictures: (2 with CFG, pictures, ...), the empty pictures' half first."""
+    cond = torch.stack([c[0] for c, _ in pairs])[None]
+    if not cfg:
+        return cond
+    uncond = torch.stack([u[0] for _, u in pairs])[None]
+    return torch.cat([uncond, cond], dim=0)
+
+
+def region_masks(masks: Sequence[np.ndarray | None], gen: tuple[int, int]) -> torch.Tensor:
+    """(1, pictures, h, w) masks for the adapter's pictures at the generation size:
+    a picture without a region covers everything."""
+    width, height = gen
+    images = [
+        Image.new("L", (width, height), 255) if m is None else Image.fromarray(m).convert("L")
+        for m in masks
+    ]
+    stacked = IPAdapterMaskProcessor().preprocess(images, height=height, width=width)
+    return stacked.reshape(1, len(images), height, width)
+
+
+def _attention_index(name: str, part: str) -> tuple[int, int] | None:
+    """(block, attention) of a processor named `part`_blocks.B.attentions.A...."""
+    bits = name.split(".")
+    if len(bits) < 4 or bits[0] != f"{part}_blocks" or bits[2] != "attentions":
+        return None
+    return int(bits[1]), int(bits[3])
+
+
+def kind_factors(names: Sequence[str], kind: str) -> dict[str, float]:
+    """Each IP processor's share of a reference of `kind` (1 or 0), after InstantStyle."""
+    if kind == "reference":
+        return dict.fromkeys(names, 1.0)
+    part = "up" if kind == "style" else "down"
+    found = [(i, n) for n in names if (i := _attention_index(n, part)) is not None]
+    if not found:
+        return dict.fromkeys(names, 0.0)
+    # style: the decoder's deepest block (the first up block with attentions), its middle
+    # attention; composition: the encoder's deepest (the last), its last attention.
+    pick = min if kind == "style" else max
+    block = pick(i[0] for i, _ in found)
+    count = 1 + max(i[1] for i, _ in found if i[0] == block)
+    attention = min(1, count - 1) if kind == "style" else count - 1
+    return {n: float(_attention_index(n, part) == (block, attention)) for n in names}
+
+
+class Scales:
+    """The adapter's scale in each IP processor at each step: per picture, its weight times
+    its kind's share of the block, inside its step range, 0 outside."""
+
+    def __init__(self, loaded: LoadedAdapter, specs: Sequence[ReferenceSpec], per_picture: bool):
+        self.loaded = loaded
+        self.specs = tuple(specs)
+        self.per_picture = per_picture  # a list per processor (the masked path)
+        names = loaded.ip_names()
+        self._factors = [kind_factors(names, s.kind) for s in self.specs]
+        self._last: tuple[bool, ...] | None = None
+
+    def set(self, step: int, total: int) -> None:
+        n = max(total, 1)
+        active = tuple(
+            not (step / n < s.start or (step + 1) / n > s.end) and s.weight != 0 for s in self.specs
+        )
+        if active == self._last:
+            return
+        self._last = active
+        for name in self.loaded.ip_names():
+            values = [
+                float(s.weight) * f[name] if on else 0.0
+                for s, f, on in zip(self.specs, self._factors, active, strict=True)
+            ]
+            self.loaded.processors[name].scale = [values if self.per_picture else values[0]]
