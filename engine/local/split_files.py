@@ -67,7 +67,7 @@ def family_config(family: str, config_root: Path | None = None) -> Path:
             for snap in snapshots:
                 if has_model_index(snap):
                     return snap
-    repo = repos[0] if repos else "the family's diffusers repository"
+    repo = _reference_repo(family)
     raise ModelError(
         f"Loading {family_label(family)} from single files needs its configuration and "
         f"tokenizers (a few MB, no weights), which Overpaint found neither in {folder} nor "
@@ -132,9 +132,22 @@ def _diffusers_part(cls: Any, part: Part, root: Path, dtype: Any, info: ModelInf
     if cls.__name__ in SINGLE_FILE_LOADABLE_CLASSES:
         source = str(part.path) if not part.prefix else _state_dict(part)
         return cls.from_single_file(source, local_files_only=True, **common)
+    state = _state_dict(part)
+    if "decoder.middle.0.residual.0.gamma" in state:
+        raise ModelError(
+            f"{part.path.name} holds the {PART_LABELS.get(part.kind, 'VAE')} in the original "
+            "Wan 2.1 layout ComfyUI reads, which Overpaint cannot load yet; put the "
+            "diffusers-layout VAE (vae/diffusion_pytorch_model.safetensors of "
+            f"{_reference_repo(info.family)}) in {part.path.parent} instead."
+        )
     model = cls.from_config(cls.load_config(str(root), subfolder=part.component))
-    model.load_state_dict(_state_dict(part), strict=True)
+    model.load_state_dict(state, strict=True)
     return model.to(dtype=dtype)
+
+
+def _reference_repo(family: str) -> str:
+    repos = REFERENCE_REPOS.get(family, ())
+    return repos[0] if repos else "the family's diffusers repository"
 
 
 def _transformers_part(cls: Any, part: Part, root: Path, dtype: Any) -> Any:

@@ -345,3 +345,32 @@ def test_edit_models_from_files(
     (res,) = eng.run(request.replace(model=str(split), steps=2), inputs)
     assert res.rgba.shape == (96, 128, 4)
     eng.unload()
+
+
+def test_a_qwen_vae_in_comfyuis_wan_layout_gets_one_sentence(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """ComfyUI reads Qwen-Image's VAE in the original Wan 2.1 layout (decoder.middle...);
+    diffusers has no converter for this class, so Overpaint says what to use instead."""
+    import torch
+    from safetensors.torch import save_file
+
+    models = tmp_path / "models"
+    transformer = write_split(tiny_modern_dir("qwen-image"), "qwen-image", models, "qwen")
+    vae = models / "vae" / "qwen_image_vae.safetensors"
+    wan = {
+        "encoder.conv1.weight": torch.zeros(8, 3, 3, 3, 3),
+        "decoder.conv1.weight": torch.zeros(8, 16, 3, 3, 3),
+        "decoder.middle.0.residual.0.gamma": torch.zeros(8, 1, 1, 1),
+    }
+    save_file(wan, str(vae))
+    assert inspect_model(transformer).parts[-1].path == vae
+    with pytest.raises(ModelError) as err:
+        engine.run(_request(transformer))
+    assert str(err.value) == (
+        "qwen_image_vae.safetensors holds the Qwen-Image VAE (qwen_image_vae) in the original "
+        "Wan 2.1 layout ComfyUI reads, which Overpaint cannot load yet; put the "
+        "diffusers-layout VAE (vae/diffusion_pytorch_model.safetensors of Qwen/Qwen-Image) "
+        f"in {models / 'vae'} instead."
+    )
+    assert engine.loaded_pipeline() is None
