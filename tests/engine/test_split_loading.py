@@ -103,7 +103,7 @@ def test_gguf_transformer_loads_on_a_cpu(
     assert res.rgba.shape == expected.rgba.shape and diff.mean() < 8
 
 
-def test_fp8_transformer_is_upcast_on_a_cpu(
+def test_fp8_transformer_and_text_encoder_are_upcast_on_a_cpu(
     engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
 ) -> None:
     import torch
@@ -111,11 +111,14 @@ def test_fp8_transformer_is_upcast_on_a_cpu(
 
     folder = tiny_modern_dir("flux")
     transformer = write_split(folder, "flux", tmp_path / "models", "flux1-dev-fp8")
-    weights = load_file(str(transformer))
-    save_file({k: v.to(torch.float8_e4m3fn) for k, v in weights.items()}, str(transformer))
+    t5 = transformer.parent.parent / "text_encoders" / "t5xxl_fp16.safetensors"
+    for path in (transformer, t5):  # ComfyUI's fp8 transformers and t5xxl_fp8_e4m3fn
+        weights = load_file(str(path))
+        save_file({k: v.to(torch.float8_e4m3fn) for k, v in weights.items()}, str(path))
     (res,) = engine.run(_request(transformer))
     loaded = engine.loaded_pipeline()
     assert loaded is not None and loaded[1].transformer.dtype == torch.float32
+    assert loaded[1].text_encoder_2.dtype == torch.float32
     assert res.rgba.shape == (64, 64, 4) and (res.rgba[..., 3] == 255).all()
 
 
