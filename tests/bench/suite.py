@@ -52,6 +52,10 @@ TARGETS = {
     "P21": ("Edit of a selection", "≤ 1.10, outside bit-identical"),
     # Issue 24 calls this one P20, which was already seamless outpaint's.
     "P27": ("FLUX-family engine overhead", "≤ 1.05"),
+    "P28": (
+        "regional prompts",
+        "≥ 0.9 of two-region layouts right; the scene's prompt alone does worse",
+    ),
 }
 
 
@@ -76,6 +80,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         outpaint,
         paint,
         precision_quality,
+        regions,
         seamless,
         select_objects,
         startup,
@@ -114,6 +119,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P22": select_objects.measure_p22,
         "P21": modern.measure_p21,
         "P27": modern.measure_p27,
+        "P28": regions.measure_p28,
     }
 
 
