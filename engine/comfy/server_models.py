@@ -196,8 +196,11 @@ class Parts:
 
 
 def _find(part: _Part, offered: Sequence[str]) -> str | None:
+    """The first offered file that is `part`; VAELoader's built-in entries (pixel_space,
+    the taesd previews) are not files and never a family's VAE."""
     for name in offered:
-        if re.search(part.pattern, PurePath(name.replace("\\", "/")).name.lower()):
+        base = PurePath(name.replace("\\", "/")).name.lower()
+        if base.endswith(_MODEL_SUFFIXES) and re.search(part.pattern, base):
             return name
     return None
 
