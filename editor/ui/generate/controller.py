@@ -32,14 +32,7 @@ from editor.model.layer import Layer
 from editor.model.layer_roles import layer_reference_sources, layer_region_sources, regions_problem
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
-from editor.ui.generate.edit_mode import (
-    EDIT,
-    EditModeGate,
-    edit_job,
-    edit_refusal,
-    model_can_edit,
-    unused_references_note,
-)
+from editor.ui.generate.edit_mode import EDIT, EditModeGate, edit_job, edit_refusal, model_can_edit
 from editor.ui.generate.family_settings import FamilySettingsGate, family_settings
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
@@ -403,7 +396,6 @@ class GenerationController(QObject):
             self.status.emit("Generated and added as a layer.")
             return
         self._notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
-        self._notes += unused_references_note(running.job.request)
         for result in results:
             self.candidates.add_result(result, running.document)
         self._say_ready()

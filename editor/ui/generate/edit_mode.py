@@ -29,7 +29,6 @@ from engine.core.errors import EngineError
 from engine.generation_settings import GenerationSettings
 from engine.jobs import PreparedJob, prepare_edit_job
 from engine.models import MODERN_FAMILIES, resolve_model
-from engine.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +61,6 @@ def edit_refusal(mode: str, model: str, settings: Settings) -> str | None:
         f"Edit needs a model that edits by instruction ({EDIT_MODELS}); pick one, or "
         "choose another mode."
     )
-
-
-def unused_references_note(request: GenerationRequest) -> list[str]:
-    """What the results' status adds when reference layers took no part: outside Edit
-    they would need an IP-Adapter, which no engine runs yet."""
-    if not request.references or request.mode == EDIT:
-        return []
-    return [
-        "Reference layers steer only Edit jobs so far, so this result was made without "
-        "them; hide them to stop this note."
-    ]
 
 
 def edit_job(

@@ -2,7 +2,8 @@
 step each, a badge and a tint per role), the refusal of an empty region, and what a job
 receives: each visible region layer's alpha at the context box, each visible reference
 layer's own picture, and neither painted into the picture the model repaints; a region
-prompt steers a real generation on a tiny random SD model through the worker."""
+prompt, and a reference through a tiny random IP-Adapter, steer a real generation on a
+tiny random SD model through the worker."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from engine.core.images import picture_hash
 from engine.reference.spec import REFERENCE_KINDS
 from tests.editor.ui.test_generation import WAIT_MS, prepare
 from tests.editor.ui.test_painting import drag, open_at_100
+from tests.tiny_ip_adapter import build_tiny_adapter, build_tiny_encoder
 
 
 def paint_patch(qtbot, window, colour: tuple[int, int, int] = (200, 30, 30)):
@@ -212,20 +214,43 @@ def test_a_region_prompt_steers_a_real_generation_and_a_hidden_one_takes_no_part
     assert np.abs(steered.rgba.astype(int) - none.rgba).mean() > 0.5
 
 
-def test_outside_edit_a_reference_layer_is_said_to_take_no_part(
-    window, qtbot, png_path: Path, tiny_model_dir: Path
+def test_a_reference_layer_steers_a_real_generation_through_a_tiny_ip_adapter(
+    window, qtbot, png_path: Path, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     open_at_100(window, png_path)
+    doc = window.document
     layer = paint_patch(qtbot, window, (30, 30, 200))
-    set_layer_reference(window.document, layer, ReferenceRole("style"))
+    set_layer_reference(doc, layer, ReferenceRole("reference", 1.0))
     prepare(window, tiny_model_dir, prompt="a field", steps=2)
+    errors: list[str] = []
+    window.generation.error.connect(errors.append)
+
+    # No adapter installed: one sentence, no result.
     assert window.generate() is not None
-    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
-    status = window.generation_panel.status_label.text()
-    assert status == (
-        "1 result ready: accept one or discard them. Reference layers steer only Edit jobs "
-        "so far, so this result was made without them; hide them to stop this note."
-    )
+    qtbot.waitUntil(lambda: bool(errors), timeout=WAIT_MS)
+    assert errors[0].startswith("Reference layers need an IP-Adapter for ")
+    assert window.candidates.count() == 0
+
+    models = tmp_path / "models"
+    build_tiny_adapter(tiny_model_dir, models)
+    build_tiny_encoder(models)
+    window.settings.model_dirs = [models]
+
+    def generate():
+        count = window.candidates.count()
+        assert window.generate() is not None
+        qtbot.waitUntil(lambda: window.candidates.count() == count + 1, timeout=WAIT_MS)
+        return window.candidates.candidates()[-1].result
+
+    steered = generate()
+    assert [r.kind for r in steered.request.references] == ["reference"]
+    doc.set_layer_properties(layer, visible=False)  # hidden: no part in the job
+    hidden = generate()
+    doc.delete_layer(layer)
+    none = generate()
+    assert hidden.request.references == () and none.request == hidden.request
+    assert np.array_equal(hidden.rgba, none.rgba)
+    assert not np.array_equal(steered.rgba, none.rgba)
 
 
 def test_the_live_dock_names_a_region_layer_among_what_steers_it(
