@@ -10,8 +10,8 @@ bit-identical, without that Python: 0.6-0.7x the eager step time here (fp32 and 
 `TracedUNet` stands in for the UNet in Live's own pipeline only (engine.local.warm);
 Generate keeps the plain one. A step runs traced only when it is a plain step: tensors
 in, no ControlNet residuals or other extra inputs, no LoRA (peft) layers, and the UNet's
-modules, attention processors and hooks as they were when traced; anything else runs
-the UNet as it is. One trace per input shape and dtype, the last few kept. Weights are
+attention processors its own (regional prompts swap theirs in for a job); anything else
+runs the UNet as it is. A changed module or hook makes the traces anew. One trace per input shape and dtype, the last few kept. Weights are
 read from the UNet at each call (the trace is not frozen), so weights changed in place
 are used. Large UNets are not traced: their steps are arithmetic, and tracing one would
 cost seconds for a few percent.
@@ -47,13 +47,12 @@ class _Plain(torch.nn.Module):
 
 
 def _structure(unet: torch.nn.Module) -> int:
-    """A fingerprint of what a trace bakes in: the modules, their attention processors,
-    their hooks and any forward patched onto an instance."""
+    """A fingerprint of what a trace bakes in besides the attention processors: the
+    modules, their hooks and any forward patched onto an instance."""
     return hash(
         tuple(
             (
                 id(m),
-                id(getattr(m, "processor", None)),
                 id(m.__dict__.get("forward")),
                 len(m._forward_hooks) + len(m._forward_pre_hooks),
             )
@@ -80,7 +79,7 @@ class TracedUNet(torch.nn.Module):
         super().__init__()
         self.unet = unet
         self._traces: OrderedDict[tuple, Any] = OrderedDict()
-        self._traced_structure: int | None = None
+        self._layout: int | None = None
         self._last_timestep: float | None = None
         self._processors: list[tuple[Any, Any]] = []
         self._failed = False
@@ -125,20 +124,23 @@ class TracedUNet(torch.nn.Module):
     def _trace_for(self, sample: Any, timestep: Any, text: Any) -> Any:
         if self._failed:
             return None
-        # Timesteps fall within a denoising run, and the UNet cannot change during one:
-        # its whole structure is looked at (468 modules for the demo's) once per run, its
-        # attention processors (what regional prompts swap) at every step.
+        # Timesteps fall within a denoising run, and modules are not swapped during one:
+        # the whole structure is looked at (468 modules for the demo's) once per run.
         t = float(timestep.reshape(-1)[0])
         new_run = self._last_timestep is None or t >= self._last_timestep
         self._last_timestep = t
-        if new_run or any(m.processor is not p for m, p in self._processors):
+        if new_run:
             structure = _structure(self.unet)
-            if structure != self._traced_structure:
-                self._traces.clear()  # a processor, hook or module changed: traces are stale
-                self._traced_structure = structure
+            if structure != self._layout:
+                self._traces.clear()  # a module or hook changed: the traces are stale
+                self._layout = structure
                 self._processors = [
                     (m, m.processor) for m in self.unet.modules() if hasattr(m, "processor")
                 ]
+        # Attention processors swapped in for one job (regional prompts bring their own,
+        # masks and all, every job) run untraced; the traces serve again once they are back.
+        if any(m.processor is not p for m, p in self._processors):
+            return None
         key = tuple(
             (tuple(t.shape), t.dtype, t.device, t.is_contiguous(memory_format=torch.channels_last))
             for t in (sample, timestep, text)

@@ -103,12 +103,24 @@ def test_steps_it_cannot_trace_run_the_unet_as_it_is_now() -> None:
         assert torch.equal(masked, want)
         assert not torch.equal(want, plain)
         assert traced.traced_steps == 2
-        # Attention processors swapped mid-run (regional prompts): traced anew.
-        unet.set_attn_processor(_Halved())
+        # Attention processors swapped in for a job (regional prompts): that job's steps
+        # run the UNet itself, and the trace serves again once its own are back.
+        own = unet.attn_processors
         t2 = torch.tensor(200.0)
+        before = unet(x, t2, text, return_dict=False)[0]
+        unet.set_attn_processor(_Halved())
         swapped = traced(x, t2, text, return_dict=False)[0]
         assert torch.equal(swapped, unet(x, t2, text, return_dict=False)[0])
-        assert (traced.traces_built, traced.traced_steps) == (2, 3)
+        assert not torch.equal(swapped, before)
+        assert (traced.traces_built, traced.traced_steps) == (1, 2)
+        unet.set_attn_processor(own)
+        assert torch.equal(traced(x, t, text, return_dict=False)[0], plain)
+        assert (traced.traces_built, traced.traced_steps) == (1, 3)
+        # A hook added on a module: the next run is traced anew, with it.
+        unet.conv_out.register_forward_hook(lambda _m, _i, out: out * 2)
+        hooked = traced(x, torch.tensor(400.0), text, return_dict=False)[0]
+        assert torch.equal(hooked, unet(x, torch.tensor(400.0), text, return_dict=False)[0])
+        assert (traced.traces_built, traced.traced_steps) == (2, 4)
     # With gradients on (training), the UNet itself.
     out = traced(x, t, text, return_dict=False)[0]
-    assert out.requires_grad and traced.traced_steps == 3
+    assert out.requires_grad and traced.traced_steps == 4
