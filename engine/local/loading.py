@@ -221,7 +221,9 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
             "of an unsupported kind; pick another model (details are in the log)."
         ) from e
     # Bundled models may store fp16 weights: every module must end in the device's dtype.
-    if any(
+    # Parts of files are loaded in it already, and an fp8 or GGUF transformer keeps its
+    # storage (split_files), which a cast would undo.
+    if not info.parts and any(
         getattr(m, "dtype", dtype) != dtype
         for m in pipe.components.values()
         if hasattr(m, "parameters")

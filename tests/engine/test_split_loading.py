@@ -377,3 +377,32 @@ def test_a_qwen_vae_in_comfyuis_wan_layout_gets_one_sentence(
         f"in {models / 'vae'} instead."
     )
     assert engine.loaded_pipeline() is None
+
+
+def test_fp8_storage_computes_in_the_models_dtype(tiny_modern_dir: Callable[[str], Path]) -> None:
+    """What an fp8 transformer gets on a GPU, run here on the CPU: its layers stored in
+    fp8 (half a bf16 copy), each computing in the model's dtype, close to full precision."""
+    import torch
+    from diffusers import FluxTransformer2DModel
+
+    from engine.local.split_files import keep_fp8
+
+    folder = tiny_modern_dir("flux") / "transformer"
+    model = FluxTransformer2DModel.from_pretrained(str(folder), dtype=torch.float32)
+    gen = torch.Generator().manual_seed(0)
+    args = {
+        "hidden_states": torch.randn(1, 16, 64, generator=gen),
+        "encoder_hidden_states": torch.randn(1, 8, 32, generator=gen),
+        "pooled_projections": torch.randn(1, 32, generator=gen),
+        "timestep": torch.tensor([0.5]),
+        "img_ids": torch.zeros(16, 3),
+        "txt_ids": torch.zeros(8, 3),
+        "guidance": torch.tensor([3.5]),
+    }
+    with torch.inference_mode():
+        full = model(**args).sample
+        keep_fp8(model, torch.float32)
+        stored = model.transformer_blocks[0].attn.to_q.weight.dtype
+        low = model(**args).sample
+    assert stored == torch.float8_e4m3fn
+    assert (low - full).abs().mean() < 0.05 * full.abs().mean()
