@@ -1,0 +1,238 @@
+"""Reference pictures through IP-Adapter on the real local Engine: a tiny random adapter
+and CLIP vision encoder, saved as files and loaded through diffusers' load_ip_adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.core.errors import EngineError, InvalidRequestError
+from engine.core.images import picture_hash
+from engine.reference.adapters import adapter_shape, find_adapters, find_encoders
+from engine.reference.spec import ReferenceSpec
+from engine.regions.spec import RegionSpec
+from engine.request import GenerationInputs, GenerationRequest
+from tests.tiny_ip_adapter import build_foreign_adapter, build_tiny_adapter, build_tiny_encoder
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def models(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ip_models")
+    build_tiny_adapter(tiny_model_dir, root)
+    build_tiny_encoder(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def engine(models: Path):
+    from engine.local.engine import Engine
+
+    return Engine([models])
+
+
+def _picture(rgb: tuple[int, int, int], square: tuple[int, int, int] | None = None) -> np.ndarray:
+    picture = np.zeros((40, 48, 4), np.uint8)
+    picture[..., :3] = rgb
+    picture[..., 3] = 255
+    if square is not None:
+        picture[10:30, 12:36, :3] = square
+    return picture
+
+
+RED, BLUE = _picture((230, 20, 20)), _picture((20, 30, 220), (250, 250, 40))
+
+
+def _request(model: Path, *specs: ReferenceSpec, **changes) -> GenerationRequest:
+    base = GenerationRequest(
+        mode="txt2img", prompt="a field", negative_prompt="blur", steps=3, width=SIZE,
+        height=SIZE, seed=7, model=str(model), precision="fp32", references=specs,
+    )  # fmt: skip
+    return base.replace(**changes)
+
+
+def _run(engine, request: GenerationRequest, *pictures: np.ndarray, masks=None) -> np.ndarray:
+    masks = masks if masks is not None else (None,) * len(pictures)
+    inputs = GenerationInputs(references=pictures, reference_masks=masks)
+    return engine.run(request, inputs)[0].rgba.astype(int)
+
+
+def _diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(int) - b).mean())
+
+
+def test_the_adapter_and_encoder_are_found_and_read_from_their_shapes(
+    models: Path, tiny_model_dir: Path
+) -> None:
+    (adapter,) = find_adapters([models])
+    assert adapter.name == "tiny-ip-adapter.safetensors"
+    assert [p.name for p in find_encoders([models])] == ["tiny-image-encoder"]
+    shape = adapter_shape(adapter)
+    assert shape.embeds == 16 and not shape.hidden
+    assert shape.widths == ((64, 32), (64, 32), (64, 32), (64, 32), (64, 32))[: len(shape.widths)]
+
+
+def test_the_reference_steers_and_the_stock_unet_comes_back(engine, tiny_model_dir: Path) -> None:
+    plain = _request(tiny_model_dir)
+    before = _run(engine, plain)
+    red = _run(engine, _request(tiny_model_dir, ReferenceSpec()), RED)
+    again = _run(engine, _request(tiny_model_dir, ReferenceSpec()), RED)
+    blue = _run(engine, _request(tiny_model_dir, ReferenceSpec()), BLUE)
+    after = _run(engine, plain)
+    assert _diff(red, before) > 3.0
+    assert _diff(red, blue) > 3.0  # the picture, not just the adapter, steers
+    assert np.array_equal(red, again)
+    assert np.array_equal(before, after)
+
+
+def test_weight_0_and_an_unreached_range_are_no_reference(engine, tiny_model_dir: Path) -> None:
+    plain = _run(engine, _request(tiny_model_dir))
+    zero = _run(engine, _request(tiny_model_dir, ReferenceSpec(weight=0.0)), RED)
+    assert np.array_equal(zero, plain)
+    # 3 steps: the last starts at 2/3 of them, so a range from 0.9 is never reached.
+    unreached = _run(engine, _request(tiny_model_dir, ReferenceSpec(start=0.9)), RED)
+    assert np.array_equal(unreached, plain)
+    # Acting on the later steps only still changes the picture, less than all steps do.
+    plain4 = _run(engine, _request(tiny_model_dir, steps=4))
+    late = _run(engine, _request(tiny_model_dir, ReferenceSpec(start=0.5), steps=4), RED)
+    full = _run(engine, _request(tiny_model_dir, ReferenceSpec(), steps=4), RED)
+    assert 0 < _diff(late, plain4) < _diff(full, plain4)
+
+
+def test_style_composition_and_reference_differ(engine, tiny_model_dir: Path) -> None:
+    plain = _run(engine, _request(tiny_model_dir))
+    out = {
+        kind: _run(engine, _request(tiny_model_dir, ReferenceSpec(kind)), RED)
+        for kind in ("reference", "style", "composition")
+    }
+    for kind, pixels in out.items():
+        assert _diff(pixels, plain) > 1.0, kind
+    assert _diff(out["style"], out["reference"]) > 1.0
+    assert _diff(out["composition"], out["reference"]) > 1.0
+    assert _diff(out["style"], out["composition"]) > 1.0
+
+
+def test_each_picture_is_encoded_once(engine, tiny_model_dir: Path) -> None:
+    picture = _picture((40, 200, 90))
+    loads = engine._references.encoder_loads
+    _run(engine, _request(tiny_model_dir, ReferenceSpec()), picture)
+    assert engine._references.encoder_loads == loads + 1
+    _run(engine, _request(tiny_model_dir, ReferenceSpec("style", 0.5), seed=3), picture)
+    assert engine._references.encoder_loads == loads + 1
+
+
+def test_two_references_and_the_results_record(engine, tiny_model_dir: Path) -> None:
+    specs = (ReferenceSpec(), ReferenceSpec("style", 0.6, 0.0, 0.5))
+    result = engine.run(
+        _request(tiny_model_dir, *specs),
+        GenerationInputs(references=(RED, BLUE), reference_masks=(None, None)),
+    )[0]
+    one = _run(engine, _request(tiny_model_dir, specs[0]), RED)
+    assert _diff(result.rgba, one) > 1.0
+    recorded = result.request.references
+    assert [r.image_hash for r in recorded] == [picture_hash(RED), picture_hash(BLUE)]
+    assert {r.model for r in recorded} == {"tiny-ip-adapter"}
+    assert "Reference 1: " in result.parameters and "Kind: style" in result.parameters
+
+
+def test_a_regional_reference_acts_mostly_inside_its_region(engine, tiny_model_dir: Path) -> None:
+    # Masked attention adds the reference only inside the region; the UNet's
+    # self-attention and convolutions still carry some of it across, so outside is
+    # closer to the picture without it than a whole-picture reference leaves it.
+    size, steps = 128, 8
+    request = _request(tiny_model_dir, width=size, height=size, steps=steps)
+    plain = _run(engine, request)
+    left = np.zeros((size, size), np.uint8)
+    left[:, : size // 2] = 255
+    steered = request.replace(references=(ReferenceSpec(),))
+    whole = np.abs(_run(engine, steered, RED) - plain).mean(axis=2)
+    regional = engine.run(steered, GenerationInputs(references=(RED,), reference_masks=(left,)))[0]
+    change = np.abs(regional.rgba.astype(int) - plain).mean(axis=2)
+    far = slice(3 * size // 4, None)
+    assert change[:, : size // 2].mean() > 1.5 * change[:, far].mean()
+    assert change[:, far].mean() < 0.85 * whole[:, far].mean()
+    assert regional.request.references[0].mask_hash == picture_hash(left)
+
+
+def test_inpaint_with_a_reference_keeps_pixels_outside_the_mask(
+    engine, tiny_model_dir: Path
+) -> None:
+    from engine.generation_settings import GenerationSettings
+    from engine.jobs import image_composite, prepare_job
+    from engine.reference.jobs import LayerReference
+    from engine.region import apply_patch
+
+    picture = np.full((SIZE, SIZE, 4), 120, np.uint8)
+    picture[..., 3] = 255
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[16:48, 16:48] = 255
+    settings = GenerationSettings(
+        prompt="a field", steps=3, seed=5, model=str(tiny_model_dir), mode="inpaint"
+    )
+    job = prepare_job(
+        settings, SIZE, SIZE, image_composite(picture), mask=mask, native=SIZE,
+        references=[LayerReference(ReferenceSpec(), lambda: RED)], precision="fp32",
+    )  # fmt: skip
+    assert job.request.references[0].image_hash == picture_hash(RED)
+    result = engine.run(job.request, job.inputs)[0]
+    painted = apply_patch(picture, result.rgba, result.x, result.y)
+    far = np.ones((SIZE, SIZE), bool)
+    far[8:56, 8:56] = False  # the mask grown and feathered stays inside this
+    assert np.array_equal(painted[far], picture[far])
+    without = job.request.replace(references=())
+    plain = engine.run(without, GenerationInputs(job.inputs.image, job.inputs.mask))[0]
+    assert _diff(result.rgba, plain.rgba) > 0.5
+
+
+def test_an_adapter_for_another_family_is_one_sentence(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from engine.local.engine import Engine
+
+    build_foreign_adapter(tmp_path / "ipadapter" / "ip-adapter_sdxl.safetensors")
+    build_tiny_encoder(tmp_path)
+    engine = Engine([tmp_path])
+    with pytest.raises(InvalidRequestError) as found:
+        _run(engine, _request(tiny_model_dir, ReferenceSpec()), RED)
+    assert str(found.value).startswith("Reference layers need an IP-Adapter for ")
+    assert "(the installed ones are for SDXL)" in str(found.value)
+    named = ReferenceSpec(model="ip-adapter_sdxl")
+    with pytest.raises(InvalidRequestError) as named_error:
+        _run(engine, _request(tiny_model_dir, named), RED)
+    assert str(named_error.value) == (
+        f"The IP-Adapter ip-adapter_sdxl is made for SDXL models, so it cannot steer "
+        f"{tiny_model_dir.name} (sd1); pick an adapter for its family."
+    )
+
+
+def test_bad_requests_are_one_sentence(engine, tiny_model_dir: Path) -> None:
+    request = _request(tiny_model_dir, ReferenceSpec(image_hash=picture_hash(RED)))
+    with pytest.raises(InvalidRequestError, match="^Reference 1 has no picture; give it again"):
+        engine.run(request, GenerationInputs())
+    with pytest.raises(InvalidRequestError, match="is not the one the request was made with"):
+        _run(engine, request, BLUE)
+    regional = request.replace(regions=(RegionSpec("a red circle"),))
+    with pytest.raises(InvalidRequestError, match="cannot steer one job together yet"):
+        engine.run(
+            regional,
+            GenerationInputs(
+                region_masks=(np.full((SIZE, SIZE), 255, np.uint8),),
+                references=(RED,),
+                reference_masks=(None,),
+            ),
+        )
+    grey = np.zeros((8, 8), np.uint8)
+    with pytest.raises(EngineError, match="is not an RGB or RGBA picture"):
+        _run(engine, _request(tiny_model_dir, ReferenceSpec()), grey)
+
+
+def test_transformer_families_refuse_adapter_references(tiny_modern_dir) -> None:
+    from engine.local.engine import Engine
+
+    folder = tiny_modern_dir("flux")
+    request = _request(folder, ReferenceSpec(), negative_prompt="", guidance=1.0)
+    with pytest.raises(InvalidRequestError, match="need an IP-Adapter, which works with SD 1.x"):
+        Engine().run(request, GenerationInputs(references=(RED,), reference_masks=(None,)))
