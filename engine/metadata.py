@@ -271,6 +271,10 @@ def request_from_parameters(text: str) -> GenerationRequest | None:
             changes["seed"] = int(fields["Seed"])
         if "CFG scale" in fields:
             changes["guidance"] = float(fields["CFG scale"])
+        if "Distilled CFG Scale" in fields:  # Forge's FLUX pictures: their guidance
+            changes["guidance"] = float(fields["Distilled CFG Scale"])
+        if "Shift" in fields:  # flow-matching models' sigma shift
+            changes["shift"] = float(fields["Shift"])
         if "Denoising strength" in fields:
             changes["strength"] = float(fields["Denoising strength"])
         if "Mask blur" in fields:

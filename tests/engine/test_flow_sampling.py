@@ -17,7 +17,7 @@ from engine.cli.commands import main
 from engine.core.errors import InvalidRequestError
 from engine.local.engine import Engine
 from engine.local.flow_sampling import FlowBlend
-from engine.metadata import read_request
+from engine.metadata import read_request, request_from_parameters
 from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
 from engine.soft_inpaint import latent_mask
@@ -86,6 +86,16 @@ def test_cli_rerun_replays_the_schedule_and_shift(
     assert (recorded.scheduler, recorded.shift) == ("Euler Exponential", 4.5)
     assert main(["rerun", str(out), "--out", str(again)]) == 0
     assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(out)))
+
+
+def test_forge_parameters_give_the_schedule_shift_and_distilled_guidance() -> None:
+    text = (
+        "a lighthouse\nSteps: 20, Sampler: Euler, Schedule type: Beta, CFG scale: 1, "
+        "Distilled CFG Scale: 3.5, Shift: 3, Seed: 7, Size: 896x1152, Model: flux1-dev"
+    )
+    req = request_from_parameters(text)
+    assert req is not None
+    assert (req.scheduler, req.shift, req.guidance) == ("Euler Beta", 3.0, 3.5)
 
 
 def test_unet_samplers_and_flow_samplers_are_refused_across_in_one_sentence(
