@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.family_defaults import settings_for
+from engine.jobs import build_request
 from engine.models import inspect_model
 from engine.schedulers import FLOW_SCHEDULER_NAMES, SCHEDULER_NAMES
 
@@ -81,6 +82,8 @@ def test_each_family_shows_its_own_settings(
     panel.shift_spin.setValue(3.0)
     settings = panel.settings()
     assert (settings.scheduler, settings.shift, settings.steps) == ("Euler Beta", 3.0, 28)
+    request = build_request("txt2img", settings)
+    assert (request.scheduler, request.shift) == ("Euler Beta", 3.0)
     assert panel.shift_spin.text() == "3.00"
     panel.shift_spin.setValue(0.0)
     assert panel.shift_spin.text() == "Model's own"
