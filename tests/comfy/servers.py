@@ -138,9 +138,9 @@ def window_settings(tmp_path: Path, urls: list[str]):  # -> editor.ui.settings.S
     return settings
 
 
-def laid_on(picture, result):  # (np.ndarray, GenerationResult) -> (np.ndarray, np.ndarray)
-    """The picture with the result's patch laid on it, and the patch's alpha over the
-    whole picture (0 where the patch left the picture as it was)."""
+def check_soft_inpaint(picture, mask, result, outside_at_least: int) -> None:
+    """The result laid on the picture keeps every pixel its patch leaves (at least
+    `outside_at_least`) bit-identical, repaints the mask, and has a graded (soft) edge."""
     import numpy as np
 
     from engine.region import apply_patch
@@ -149,7 +149,13 @@ def laid_on(picture, result):  # (np.ndarray, GenerationResult) -> (np.ndarray, 
     alpha = np.zeros(picture.shape[:2], np.uint8)
     ph, pw = result.rgba.shape[:2]
     alpha[result.y : result.y + ph, result.x : result.x + pw] = result.rgba[..., 3]
-    return out, alpha
+    outside = alpha == 0
+    assert outside.sum() > outside_at_least
+    np.testing.assert_array_equal(out[outside], picture[outside])
+    inside = mask > 0
+    assert np.abs(out[inside].astype(int) - picture[inside]).mean() > 5
+    # The feathered edge is graded, not a hard cut: soft inpainting's band exists.
+    assert ((alpha > 0) & (alpha < 255)).sum() > 100
 
 
 def remove_base(base: Path) -> None:
