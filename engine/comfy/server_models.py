@@ -60,7 +60,8 @@ class ServerModel:
 
     @property
     def guidance(self) -> str:
-        """ "cfg", "distilled" or "none" (FLUX schnell), as engine.models.ModelInfo says."""
+        """How it takes guidance, as engine.models.ModelInfo says: "cfg", "distilled", or
+        "none" (FLUX schnell, told by its name)."""
         family = MODERN_FAMILIES.get(self.family)
         if family is None:
             return "cfg"
@@ -157,7 +158,7 @@ def find_model(
 
 @dataclass(frozen=True)
 class _Part:
-    what: str  # how a user knows it: "the T5-XXL text encoder"
+    what: str  # how a user knows it: "T5-XXL text encoder"
     pattern: str
     example: str  # a file name ComfyUI's examples use
 
@@ -166,7 +167,8 @@ _CLIP_L = _Part("CLIP-L text encoder", r"clip[._ -]?l\b|clip[._ -]?l[._ -]", "cl
 _CLIP_G = _Part("CLIP-G text encoder", r"clip[._ -]?g\b|clip[._ -]?g[._ -]", "clip_g.safetensors")
 _T5 = _Part("T5-XXL text encoder", r"t5", "t5xxl_fp16.safetensors")
 _QWEN_VL = _Part("Qwen2.5-VL text encoder", r"qwen[._ -]?2[._ -]?5", "qwen_2.5_vl_7b.safetensors")
-_FLUX_VAE = _Part("FLUX VAE", r"^ae\b|flux", "ae.safetensors")
+# FLUX.2's VAE (flux2-vae) has other latents: never FLUX.1's.
+_FLUX_VAE = _Part("FLUX VAE", r"^ae\b|flux(?![._ -]?2)", "ae.safetensors")
 _QWEN_VAE = _Part("Qwen-Image VAE", r"qwen", "qwen_image_vae.safetensors")
 _SD3_VAE = _Part("SD 3.5 VAE", r"sd[._ -]?3", "sd3_vae.safetensors")
 

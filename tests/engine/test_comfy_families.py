@@ -359,6 +359,9 @@ def test_a_missing_part_names_it_and_its_folder() -> None:
     with pytest.raises(ModelError, match=r"no Qwen-Image VAE for Qwen-Image \(such as "
                        r"qwen_image_vae\.safetensors in its models/vae folder\)\.$"):  # fmt: skip
         pick_parts(_model("qwen-image"), ENCODERS, ("ae.safetensors",), "u")
+    # FLUX.2's VAE is not FLUX.1's.
+    assert pick_parts(_model("flux"), ENCODERS, ("flux2-vae.safetensors", "flux_vae.sft"),
+                      "u").vae == "flux_vae.sft"  # fmt: skip
     # VAELoader's built-in previews are not a family's VAE.
     with pytest.raises(ModelError, match=r"no SD 3\.5 VAE for SD 3\.5"):
         pick_parts(_model("sd3"), ENCODERS, ("pixel_space", "taesd3", "taef1"), "u")
