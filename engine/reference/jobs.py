@@ -22,7 +22,9 @@ from engine.reference.spec import ReferenceSpec
 @dataclass(frozen=True)
 class LayerReference:
     spec: ReferenceSpec  # kind, weight, step range (the picture hash is filled per job)
-    picture: Callable[[], np.ndarray]  # straight RGBA of the layer's pixels, its own bounds
+    picture: Callable[
+        [], np.ndarray
+    ]  # straight RGBA (or RGB) of the layer's pixels, its own bounds
 
 
 def layer_references(
@@ -34,7 +36,9 @@ def layer_references(
     pictures: list[np.ndarray] = []
     for source in sources:
         picture = np.ascontiguousarray(source.picture())
-        if picture.ndim != 3 or picture.size == 0 or not picture[..., 3].any():
+        if picture.ndim != 3 or picture.size == 0:
+            continue
+        if picture.shape[2] == 4 and not picture[..., 3].any():  # RGB counts as opaque
             continue
         specs.append(dataclasses.replace(source.spec, image_hash=picture_hash(picture)))
         pictures.append(picture)

@@ -73,6 +73,19 @@ def test_references_are_whole_pictures_and_empty_ones_take_no_part() -> None:
     assert job.inputs.reference_masks == (None,)  # not limited to a region
 
 
+def test_an_rgb_reference_picture_counts_as_opaque() -> None:
+    rgb = np.full((12, 20, 3), 90, np.uint8)
+    job = prepare_job(
+        PARAMS,
+        W,
+        H,
+        image_composite(picture()),
+        references=[LayerReference(ReferenceSpec(), lambda: rgb)],
+    )
+    assert job.request.references == (ReferenceSpec(image_hash=picture_hash(rgb)),)
+    assert np.array_equal(job.inputs.references[0], rgb)
+
+
 def test_classical_fill_takes_no_regions_or_references() -> None:
     mask = np.zeros((H, W), np.uint8)
     mask[150:200, 100:160] = 255
