@@ -323,6 +323,20 @@ def _scan(folder: Path, config_roots: Sequence[Path]) -> Iterable[ControlModelIn
             log.warning("skipping control model %s: %s", entry, e)
 
 
+def find_control(
+    text: str, extra_dirs: Sequence[Path] = (), config_roots: Sequence[Path] = ()
+) -> ControlModelInfo:
+    """The control model a path or an installed model's name names; ModelError if none."""
+    if Path(text).expanduser().exists():
+        return inspect_control(Path(text), config_roots)
+    for info in discover_controls(extra_dirs, config_roots):
+        if text.lower() in (info.name.lower(), info.path.name.lower()):
+            return info
+    raise ModelError(
+        f"No control model named {text!r} was found in {user_models_dir() / CONTROL_FOLDER}."
+    )
+
+
 def resolve_control(
     kind: str,
     name_or_path: str,
@@ -336,20 +350,7 @@ def resolve_control(
     installed one of that kind that fits); ModelError when there is none."""
     text = (name_or_path or "").strip()
     if text:
-        if Path(text).expanduser().exists():
-            info = inspect_control(Path(text), config_roots)
-        else:
-            matches = [
-                i
-                for i in discover_controls(extra_dirs, config_roots)
-                if text.lower() in (i.name.lower(), i.path.name.lower())
-            ]
-            if not matches:
-                raise ModelError(
-                    f"No control model named {text!r} was found in "
-                    f"{user_models_dir() / CONTROL_FOLDER}."
-                )
-            info = matches[0]
+        info = find_control(text, extra_dirs, config_roots)
         check_compatible(info, unet_config, model_name, unet_is_xl)
         return info
     candidates = [i for i in discover_controls(extra_dirs, config_roots) if i.kind == kind]

@@ -114,18 +114,8 @@ class ControlStage:
             )
             for s in specs
         ]
-        specs = tuple(
-            s if s.model else _replace(s, model=info.name)
-            for s, info in zip(specs, infos, strict=True)
-        )
+        specs, acting = named_and_acting(specs, infos, inputs.controls)
         device = getattr(pipe, "_execution_device", unet.device)
-        images = tuple(inputs.controls) + (None,) * len(specs)
-        # A zero-weight control is recorded but changes nothing: neither load nor run it.
-        acting = [
-            (spec, info, image)
-            for spec, info, image in zip(specs, infos, images, strict=False)
-            if spec.weight != 0
-        ]
         models = cache.models_for([info for _, info, _ in acting], device, unet.dtype, unet_config)
         gen_w, gen_h = gen_size
         active = []
@@ -153,10 +143,7 @@ class ControlStage:
     @contextlib.contextmanager
     def attached(self, pipe: Any) -> Iterator[None]:
         """The pipeline's UNet runs the controls while inside the block."""
-        unet = pipe.unet
-        had_own = "forward" in unet.__dict__
-        previous = unet.__dict__.get("forward")
-        original = unet.forward
+        original = pipe.unet.forward
         self.step = 0
         adapter_cache: dict[int, list[Any]] = {}
 
@@ -165,14 +152,8 @@ class ControlStage:
             self._add_residuals(sample, timestep, encoder_hidden_states, kw, total, adapter_cache)
             return original(sample, timestep, encoder_hidden_states, *args, **kw)
 
-        unet.forward = forward
-        try:
+        with forward_replaced(pipe.unet, forward):
             yield
-        finally:
-            if had_own:
-                unet.forward = previous
-            else:
-                del unet.forward
 
     def _active_now(self, total: int) -> list[_Active]:
         i = self.step
@@ -223,6 +204,38 @@ class ControlStage:
             kw["down_intrablock_additional_residuals"] = [
                 f.expand(batch, -1, -1, -1).clone() for f in features
             ]
+
+
+@contextlib.contextmanager
+def forward_replaced(module: Any, forward: Any) -> Iterator[None]:
+    """`module.forward` is `forward` inside the block, and what it was after it."""
+    had_own = "forward" in module.__dict__
+    previous = module.__dict__.get("forward")
+    module.forward = forward
+    try:
+        yield
+    finally:
+        if had_own:
+            module.forward = previous
+        else:
+            del module.forward
+
+
+def named_and_acting(
+    specs: tuple[ControlSpec, ...], infos: Sequence[Any], images: Sequence[Any]
+) -> tuple[tuple[ControlSpec, ...], list[tuple[ControlSpec, Any, Any]]]:
+    """The specs with their resolved model's name filled in, and the (spec, model info,
+    image) of those that act: a zero-weight control is recorded but neither loaded nor run."""
+    specs = tuple(
+        s if s.model else _replace(s, model=info.name) for s, info in zip(specs, infos, strict=True)
+    )
+    padded = tuple(images) + (None,) * len(specs)
+    acting = [
+        (spec, info, image)
+        for spec, info, image in zip(specs, infos, padded, strict=False)
+        if spec.weight != 0
+    ]
+    return specs, acting
 
 
 def _adapter_states(item: _Active, cond: Any, latent_hw: Any) -> list[Any]:

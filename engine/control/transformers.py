@@ -31,8 +31,15 @@ from typing import Any
 import numpy as np
 
 from engine.control.loading import ControlCache
-from engine.control.models import ControlModelInfo, discover_controls, inspect_control
-from engine.control.run import ControlStage, _Active, _condition, _replace, verified_specs
+from engine.control.models import ControlModelInfo, discover_controls, find_control
+from engine.control.run import (
+    ControlStage,
+    _Active,
+    _condition,
+    forward_replaced,
+    named_and_acting,
+    verified_specs,
+)
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.paths import user_models_dir
 from engine.discovery import CONTROL_FOLDER
@@ -103,20 +110,7 @@ def resolve(
     that fits); ModelError in one sentence when there is none."""
     text = (name_or_path or "").strip()
     if text:
-        if Path(text).expanduser().exists():
-            info = inspect_control(Path(text))
-        else:
-            matches = [
-                i
-                for i in discover_controls(extra_dirs)
-                if text.lower() in (i.name.lower(), i.path.name.lower())
-            ]
-            if not matches:
-                raise ModelError(
-                    f"No control model named {text!r} was found in "
-                    f"{user_models_dir() / CONTROL_FOLDER}."
-                )
-            info = matches[0]
+        info = find_control(text, extra_dirs)
         check_fits(info, arch, transformer_config, model_name)
         return info
     for info in discover_controls(extra_dirs):
@@ -185,17 +179,8 @@ class TransformerControlStage(ControlStage):
         transformer = pipe.transformer
         config = dict(transformer.config)
         infos = [resolve(s.kind, s.model, arch, config, model_name, extra_dirs) for s in specs]
-        specs = tuple(
-            s if s.model else _replace(s, model=info.name)
-            for s, info in zip(specs, infos, strict=True)
-        )
+        specs, acting = named_and_acting(specs, infos, inputs.controls)
         device = getattr(pipe, "_execution_device", transformer.device)
-        images = tuple(inputs.controls) + (None,) * len(specs)
-        acting = [
-            (spec, info, image)
-            for spec, info, image in zip(specs, infos, images, strict=False)
-            if spec.weight != 0  # recorded, but neither loaded nor run
-        ]
         models = cache.models_for([i for _, i, _ in acting], device, transformer.dtype, config)
         gen_w, gen_h = gen_size
         active = []
@@ -210,10 +195,7 @@ class TransformerControlStage(ControlStage):
     @contextlib.contextmanager
     def attached(self, pipe: Any) -> Iterator[None]:
         """The pipeline's transformer runs the ControlNets while inside the block."""
-        transformer = pipe.transformer
-        had_own = "forward" in transformer.__dict__
-        previous = transformer.__dict__.get("forward")
-        original = transformer.forward
+        original = pipe.transformer.forward
         self.step = 0
 
         def forward(*args: Any, **kw: Any) -> Any:
@@ -224,14 +206,8 @@ class TransformerControlStage(ControlStage):
                 add(active, kw)
             return original(*args, **kw)
 
-        transformer.forward = forward
-        try:
+        with forward_replaced(pipe.transformer, forward):
             yield
-        finally:
-            if had_own:
-                transformer.forward = previous
-            else:
-                del transformer.forward
 
     @staticmethod
     def _add_flux(active: list[_Active], kw: dict) -> None:
