@@ -388,9 +388,11 @@ def find_parts(
         if not matches:
             names = ENCODER_DIRS if not kind.startswith("vae") else VAE_DIRS
             looked = ", ".join(str(r / n) for r in roots for n in names)
+            gguf = any(f.suffix.lower() == ".gguf" for d in dirs for f in _weight_files(d))
             raise ModelError(
                 f"{transformer.name} is a {family_label(family)} transformer without its "
-                f"{PART_LABELS[kind]}; Overpaint looked in {looked}: put the file there."
+                f"{PART_LABELS[kind]}; Overpaint looked in {looked}: put the file there"
+                + (" as .safetensors (GGUF text encoders are not read)." if gguf else ".")
             )
         parts.append(Part(component, matches[0], "", kind))
     return tuple(parts)

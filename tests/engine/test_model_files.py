@@ -94,6 +94,10 @@ def test_a_missing_part_is_named_with_the_folders_looked_in(
     # Listing the folder passes over it (logged) instead of failing.
     assert all(i.name != "flux1-dev" for i in discover_models([models]))
     assert "without its T5-XXL" in caplog.text
+    # A GGUF T5 there is not read: the sentence says what to put instead.
+    (models / "text_encoders" / "t5-v1_1-xxl-encoder-Q8_0.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ModelError, match=r"put the file there as \.safetensors \(GGUF text "):
+        inspect_model(transformer)
 
 
 def test_vae_choice_follows_the_family(
