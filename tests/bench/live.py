@@ -110,10 +110,14 @@ class _JobClock:
             lambda job, _r: self.finished.__setitem__(job, time.perf_counter()), direct
         )
 
-    def stages(self, released: float, painted: float) -> tuple[float, float, float]:
-        """(release -> start, start -> result, result -> painted) of the newest job."""
-        job = max(j for j, t in self.finished.items() if t >= released)
-        start, end = self.started[job], self.finished[job]
+    def stages(self, released: float, painted: float) -> tuple[float, float, float] | None:
+        """(release -> start, start -> result, result -> painted) of the newest job; None
+        when no job finished after the release (a job started mid-stroke, under load,
+        already had every dab: the release changed nothing)."""
+        jobs = [j for j, t in self.finished.items() if t >= released]
+        if not jobs:
+            return None
+        start, end = self.started[max(jobs)], self.finished[max(jobs)]
         return start - released, end - start, painted - end
 
 
@@ -141,7 +145,9 @@ def measure_p11(ctx: Context) -> Result:
             window.canvas.repaint()  # the canvas paints the new overlay now
             painted = time.perf_counter()
             latencies.append(painted - t0)
-            stages.append(clock.stages(t0, painted))
+            stage = clock.stages(t0, painted)
+            if stage is not None:
+                stages.append(stage)
             _idle(0.3)
         jobs = live.jobs_submitted
         request = live.prepare().request
@@ -154,9 +160,10 @@ def measure_p11(ctx: Context) -> Result:
         f"live result that includes it (demo model, {request.mode} at strength "
         f"{request.strength:g}, {int(request.steps * request.strength)} steps of "
         f"{request.scheduler}, CFG {request.guidance:g}, generated at its native size); "
-        f"p50 over {len(latencies)} strokes; stages, p50 of each: release -> the engine "
-        f"thread starts the job {ms(to_job)}, the engine's job {ms(in_engine)}, result -> "
-        f"painted {ms(to_screen)}; value = p50 in s"
+        f"p50 over {len(latencies)} strokes; stages, p50 of each over the {len(stages)} "
+        f"strokes whose job ran after the release: release -> the engine thread starts the "
+        f"job {ms(to_job)}, the engine's job {ms(in_engine)}, result -> painted "
+        f"{ms(to_screen)}; value = p50 in s"
     )
     extra = [
         f"p90 {percentile(latencies, 90):.3f} s, max {max(latencies):.3f} s, "
