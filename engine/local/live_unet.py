@@ -2,19 +2,22 @@
 
 At Live's size a small UNet's step is mostly Python, not arithmetic: the demo model's
 (4.4 M parameters, 16x16 latents) is ~470 module calls, each with diffusers' checks (an
-`inspect.signature` per attention call), around a few hundred million multiply-adds. A
-trace of the same forward runs the same kernels on the same weights, so its results are
-bit-identical, without that Python: 0.6-0.7x the eager step time here (fp32 and bf16,
-1 thread), most of what stood between a stroke and its live result.
+`inspect.signature` per attention call). A trace of the same forward runs the same
+kernels on the same weights, so its results are bit-identical, without that Python:
+0.6-0.7x the eager step time here (fp32 and bf16, 1 thread), and the engine thread holds
+the GIL less, so the window stays smoother meanwhile. The cost is once per input shape:
+the trace, then TorchScript's two profiling runs, about 4 s on a loaded 2-core machine
+(the first live result after Live is turned on waits for it; later jobs do not).
 
 `TracedUNet` stands in for the UNet in Live's own pipeline only (engine.local.warm);
 Generate keeps the plain one. A step runs traced only when it is a plain step: tensors
-in, no ControlNet residuals or other extra inputs, no LoRA (peft) layers, and the UNet's
-attention processors its own (regional prompts swap theirs in for a job); anything else
-runs the UNet as it is. A changed module or hook makes the traces anew. One trace per input shape and dtype, the last few kept. Weights are
-read from the UNet at each call (the trace is not frozen), so weights changed in place
-are used. Large UNets are not traced: their steps are arithmetic, and tracing one would
-cost seconds for a few percent.
+in, no ControlNet residuals or other extra inputs, no LoRA (peft) layers, no gradients,
+and the UNet's own attention processors (regional prompts swap theirs in for a job);
+anything else runs the UNet as it is. A changed module or hook makes the traces anew.
+One trace per input shape and dtype, the last few kept. Weights are read from the UNet
+at each call (the trace is not frozen; freezing gained 6 % more), so weights changed in
+place are used. Large UNets are not traced: their steps are arithmetic, and tracing one
+would cost seconds for a few percent.
 """
 
 from __future__ import annotations
@@ -142,8 +145,8 @@ class TracedUNet(torch.nn.Module):
         if any(m.processor is not p for m, p in self._processors):
             return None
         key = tuple(
-            (tuple(t.shape), t.dtype, t.device, t.is_contiguous(memory_format=torch.channels_last))
-            for t in (sample, timestep, text)
+            (tuple(x.shape), x.dtype, x.device, x.is_contiguous(memory_format=torch.channels_last))
+            for x in (sample, timestep, text)
         )
         traced = self._traces.get(key)
         if traced is not None:
