@@ -18,9 +18,7 @@ from engine.lora.families import lora_architecture
 from engine.lora.library import check_loras, discover_loras
 from engine.models import inspect_model
 from engine.request import GenerationRequest
-
-RANK = 4
-WIDTH = 32  # the tiny FLUX transformer's inner width (2 heads of 16)
+from tests.tiny_modern_extras import RANK, flux_loras, sd15_lora
 
 
 @pytest.fixture(scope="module")
@@ -28,45 +26,6 @@ def engine() -> Engine:
     eng = Engine()
     yield eng
     eng.unload()
-
-
-def _flux_loras(folder: Path) -> dict[str, Path]:
-    """One LoRA on double block 0's picture attention (q, k and v) in three layouts."""
-    rng = np.random.default_rng(0)
-    down = (rng.standard_normal((RANK, WIDTH)) * 0.5).astype(np.float32)
-    up = (rng.standard_normal((3 * WIDTH, RANK)) * 0.5).astype(np.float32)
-    diffusers = {}
-    for i, name in enumerate(("to_q", "to_k", "to_v")):
-        prefix = f"transformer.transformer_blocks.0.attn.{name}"
-        diffusers[f"{prefix}.lora_A.weight"] = down
-        diffusers[f"{prefix}.lora_B.weight"] = np.ascontiguousarray(up[i * WIDTH : (i + 1) * WIDTH])
-    kohya = {
-        "lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight": down,
-        "lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight": up,
-        "lora_unet_double_blocks_0_img_attn_qkv.alpha": np.array(float(RANK), np.float32),
-    }
-    bfl = {
-        "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight": down,
-        "diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight": up,
-    }
-    paths = {}
-    for layout, tensors in (("diffusers", diffusers), ("kohya", kohya), ("bfl", bfl)):
-        paths[layout] = folder / f"flux-{layout}.safetensors"
-        save_file(tensors, str(paths[layout]))
-    return paths
-
-
-def _sd15_lora(folder: Path) -> Path:
-    path = folder / "ink-sd15.safetensors"
-    key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
-    save_file(
-        {
-            f"{key}.lora_down.weight": np.zeros((RANK, 768), np.float32),
-            f"{key}.lora_up.weight": np.zeros((320, RANK), np.float32),
-        },
-        str(path),
-    )
-    return path
 
 
 def _request(folder: Callable[[str], Path], family: str = "flux") -> GenerationRequest:
@@ -79,7 +38,7 @@ def _request(folder: Callable[[str], Path], family: str = "flux") -> GenerationR
 def test_the_three_layouts_give_the_same_change_and_weight_zero_gives_none(
     engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    paths = _flux_loras(tmp_path)
+    paths = flux_loras(tmp_path)
     # The diffusers layout names only blocks every family has: it is tried, not refused.
     assert {k: lora_architecture(_keys(p)) for k, p in paths.items()} == {
         "diffusers": None, "kohya": "flux", "bfl": "flux",
@@ -133,7 +92,7 @@ def test_a_lora_tag_in_the_prompt_works_on_sd3(
 def test_a_lora_for_another_family_is_one_sentence(
     engine: Engine, tiny_modern_dir: Callable[[str], Path], tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    sd15 = _sd15_lora(tmp_path)
+    sd15 = sd15_lora(tmp_path)
     with pytest.raises(ModelError) as caught:
         engine.run(_request(tiny_modern_dir).replace(loras=((str(sd15), 1.0),)))
     assert str(caught.value) == (
@@ -143,7 +102,7 @@ def test_a_lora_for_another_family_is_one_sentence(
     # Refused at weight 0 too, and the other way round: a FLUX LoRA on an SD model.
     with pytest.raises(ModelError, match="^LoRA ink-sd15 does not fit"):
         engine.run(_request(tiny_modern_dir).replace(loras=((str(sd15), 0.0),)))
-    kohya = _flux_loras(tmp_path)["kohya"]
+    kohya = flux_loras(tmp_path)["kohya"]
     unet = GenerationRequest(mode="txt2img", model=str(tiny_model_dir), steps=2, width=64,
                              height=64, loras=((str(kohya), 1.0),))  # fmt: skip
     with pytest.raises(ModelError, match=r"^LoRA flux-kohya does not fit .* is for FLUX\.1,"):
@@ -158,8 +117,8 @@ def test_the_lora_list_offers_only_the_model_family_s_loras(
 ) -> None:
     folder = tmp_path / "models" / "loras"
     folder.mkdir(parents=True)
-    flux_lora = _flux_loras(folder)["kohya"]
-    _sd15_lora(folder)
+    flux_lora = flux_loras(folder)["kohya"]
+    sd15_lora(folder)
     dirs = (tmp_path / "models",)
     flux = inspect_model(tiny_modern_dir("flux"))
     names = [lora.name for lora in discover_loras(dirs, flux)]

@@ -17,6 +17,7 @@ from engine.core.errors import InvalidRequestError, ModelError
 from engine.local.engine import Engine
 from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
+from tests.tiny_modern_extras import build_flux_controlnet, build_sd3_controlnet
 
 
 @pytest.fixture(scope="module")
@@ -26,34 +27,12 @@ def engine() -> Engine:
     eng.unload()
 
 
-def _randomised(modules: list, path: Path, net) -> Path:
-    """`net` saved at `path` with its zero-initialised output and condition layers
-    randomised, so that the control acts."""
-    import torch
-
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for module in modules:
-            for p in module.parameters():
-                p.normal_(0, 0.3)
-    net.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def flux_controlnet(
     tiny_modern_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """A FluxControlNetModel shaped like the tiny FLUX transformer."""
-    from diffusers import FluxControlNetModel, FluxTransformer2DModel
-
-    transformer = FluxTransformer2DModel.from_pretrained(tiny_modern_dir("flux") / "transformer")
-    net = FluxControlNetModel.from_transformer(
-        transformer, num_layers=1, num_single_layers=1, attention_head_dim=16,
-        num_attention_heads=2,
-    )  # fmt: skip
-    zeroed = [*net.controlnet_blocks, *net.controlnet_single_blocks, net.controlnet_x_embedder]
-    return _randomised(zeroed, tmp_path_factory.mktemp("controlnet") / "flux-canny-tiny", net)
+    path = tmp_path_factory.mktemp("controlnet") / "flux-canny-tiny"
+    return build_flux_controlnet(tiny_modern_dir("flux") / "transformer", path)
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +58,8 @@ def sd3_folder(
 
 @pytest.fixture(scope="module")
 def sd3_controlnet(sd3_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SD3ControlNetModel shaped like that transformer."""
-    from diffusers import SD3ControlNetModel, SD3Transformer2DModel
-
-    transformer = SD3Transformer2DModel.from_pretrained(sd3_folder / "transformer")
-    net = SD3ControlNetModel.from_transformer(
-        transformer, num_layers=1, num_extra_conditioning_channels=0
-    )
-    zeroed = [*net.controlnet_blocks, net.pos_embed_input]
-    return _randomised(zeroed, tmp_path_factory.mktemp("controlnet") / "sd3-canny-tiny", net)
+    path = tmp_path_factory.mktemp("controlnet") / "sd3-canny-tiny"
+    return build_sd3_controlnet(sd3_folder / "transformer", path)
 
 
 @pytest.fixture(params=("flux", "sd3"))
