@@ -94,6 +94,10 @@ def format_parameters(
     for i, ref in enumerate(request.references):
         # An Edit's extra pictures are inputs, not adapters: their hash says which.
         kind = "" if request.mode == "edit" else f", Kind: {ref.kind}, Weight: {ref.weight:g}"
+        if kind and (ref.start, ref.end) != (0.0, 1.0):
+            kind += f", Start: {ref.start:g}, End: {ref.end:g}"
+        kind += f", Mask hash: {ref.mask_hash}" if ref.mask_hash else ""
+        kind += f", Model: {ref.model}" if kind and ref.model else ""
         fields[f"Reference {i}"] = f"Hash: {ref.image_hash}{kind}"
     for i, region in enumerate(request.regions):
         negative = f", Negative prompt: {region.negative_prompt}" if region.negative_prompt else ""

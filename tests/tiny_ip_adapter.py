@@ -88,3 +88,10 @@ def build_tiny_encoder(models_dir: Path, name: str = "tiny-image-encoder") -> Pa
     folder = models_dir / "clip_vision" / name
     CLIPVisionModelWithProjection(config).save_pretrained(str(folder), safe_serialization=True)
     return folder
+
+
+def build_tiny_ip_models(model_dir: Path, models_dir: Path) -> Path:
+    """A models folder with a tiny adapter for `model_dir` and its encoder."""
+    build_tiny_adapter(model_dir, models_dir)
+    build_tiny_encoder(models_dir)
+    return models_dir

@@ -33,6 +33,7 @@ from engine.cli.common import (
     write_results,
 )
 from engine.cli.edit import add_edit_parser, add_rerun_reference_args, cmd_edit
+from engine.cli.references import add_reference_args, attach_references
 from engine.cli.regions import add_region_args, add_rerun_region_args, attach_regions
 from engine.cli.replay import cmd_rerun, cmd_watermark
 from engine.comfy.cli_support import (
@@ -104,6 +105,7 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
     add_server_arg(p)
     add_control_args(p)
     add_region_args(p)
+    add_reference_args(p)
 
 
 def _lora(value: str) -> tuple[str, float]:
@@ -292,6 +294,7 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
         request, inputs = job.request, job.inputs
     request, inputs = attach_controls(args, request, inputs, extra)
     request, inputs = attach_regions(args, request, inputs)
+    request, inputs = attach_references(args, request, inputs)
     results = make_engine(extra, servers).run(request, inputs, on_progress=Progress())
     print_warnings(results)
     paths = write_results(results, args.out, base)

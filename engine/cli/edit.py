@@ -95,7 +95,8 @@ def add_rerun_reference_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _references(values: list[str]) -> list[LayerReference]:
+def reference_sources(values: list[str]) -> list[LayerReference]:
+    """A LayerReference per --reference value (IMAGE[:WEIGHT[:KIND[:START:END]]])."""
     sources = []
     for value in values:
         try:
@@ -141,7 +142,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         h,
         image_composite(base),
         selection=mask,
-        references=_references(args.references),
+        references=reference_sources(args.references),
         native=info.native_size,
         options=dict(engine_options(args)),
         watermark=not args.no_watermark,

@@ -7,7 +7,8 @@ pixels and shape: the samples of one job, and jobs on an unchanged picture, shar
 - ``image``: the context crop the engine got (GenerationInputs.image);
 - ``mask``: its mask crop;
 - ``control:N``: the image of the request's N-th control;
-- ``reference:N``: the picture of the request's N-th reference (an Edit's extra input);
+- ``reference:N``: the picture of the request's N-th reference (an Edit's extra input,
+  or an IP-Adapter's picture); ``reference-mask:N`` the mask of its region, if any;
 - ``region:N``: the mask of the request's N-th regional prompt;
 - ``base``: the whole picture a CLI run laid its result on. The ``image`` is then its
   crop at the request's region and is not stored a second time.
@@ -32,6 +33,7 @@ from engine.request import Box, GenerationInputs, GenerationRequest
 IMAGE, MASK, BASE = "image", "mask", "base"
 _CONTROL = "control:"
 _REFERENCE = "reference:"
+_REFERENCE_MASK = "reference-mask:"
 _REGION = "region:"
 # Level 1: about half the time of the default for a few percent more bytes; the CLI
 # encodes while it writes its own output, and the editor on its recorder thread.
@@ -95,6 +97,9 @@ def pictures_to_keep(
             pictures[control_role(i)] = control
     for i, picture in enumerate(inputs.references):
         pictures[f"{_REFERENCE}{i}"] = picture
+    for i, mask in enumerate(inputs.reference_masks):
+        if mask is not None:
+            pictures[f"{_REFERENCE_MASK}{i}"] = mask
     for i, mask in enumerate(inputs.region_masks):
         pictures[f"{_REGION}{i}"] = mask
     return pictures
@@ -109,8 +114,10 @@ def _crop_of(base: np.ndarray, region: Box | None, image: np.ndarray) -> bool:
 
 def needs_pictures(request: GenerationRequest) -> bool:
     """Whether the request ran on pixels: anything but a whole-canvas txt2img, any
-    control that has an image of its own, or a regional prompt (its mask)."""
+    control that has an image of its own, a regional prompt (its mask) or a reference."""
     if any(spec.kind != "inpaint" for spec in request.controls) or request.regions:
+        return True
+    if request.references:
         return True
     if request.mode != "txt2img":
         return True
@@ -134,9 +141,8 @@ def restore_inputs(
     if regions and all(r is not None for r in regions):
         inputs = dataclasses.replace(inputs, region_masks=tuple(regions))
     if references and all(r is not None for r in references):
-        inputs = dataclasses.replace(
-            inputs, references=tuple(references), reference_masks=(None,) * len(references)
-        )
+        masks = tuple(pictures.get(f"{_REFERENCE_MASK}{i}") for i in range(len(references)))
+        inputs = dataclasses.replace(inputs, references=tuple(references), reference_masks=masks)
     return inputs, base
 
 
@@ -146,6 +152,8 @@ def role_name(role: str) -> str:
         return f"control image {int(role[len(_CONTROL) :]) + 1}"
     if role.startswith(_REFERENCE):
         return f"reference picture {int(role[len(_REFERENCE) :]) + 1}"
+    if role.startswith(_REFERENCE_MASK):
+        return f"reference region {int(role[len(_REFERENCE_MASK) :]) + 1}"
     if role.startswith(_REGION):
         return f"region mask {int(role[len(_REGION) :]) + 1}"
     return {IMAGE: "input picture", MASK: "mask", BASE: "whole picture"}.get(role, role)

@@ -14,17 +14,14 @@ from engine.reference.adapters import adapter_shape, find_adapters, find_encoder
 from engine.reference.spec import ReferenceSpec
 from engine.regions.spec import RegionSpec
 from engine.request import GenerationInputs, GenerationRequest
-from tests.tiny_ip_adapter import build_foreign_adapter, build_tiny_adapter, build_tiny_encoder
+from tests.tiny_ip_adapter import build_foreign_adapter, build_tiny_encoder, build_tiny_ip_models
 
 SIZE = 64
 
 
 @pytest.fixture(scope="module")
 def models(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ip_models")
-    build_tiny_adapter(tiny_model_dir, root)
-    build_tiny_encoder(root)
-    return root
+    return build_tiny_ip_models(tiny_model_dir, tmp_path_factory.mktemp("ip_models"))
 
 
 @pytest.fixture(scope="module")
