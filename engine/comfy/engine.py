@@ -131,6 +131,20 @@ class ComfyEngine(EngineBase):
         return warning
 
 
+def _reference_refusal(family: str) -> str:
+    """Why reference layers outside Edit do not run on a server, in one sentence."""
+    if family.startswith("flux"):
+        return (
+            "Reference layers steer FLUX models on ComfyUI servers only in Edit (FLUX.1 Redux "
+            "is not wired up yet); hide them, use Edit with a Kontext model, or use the "
+            "local engine."
+        )
+    return (
+        "Reference layers need an IP-Adapter, which is not a core ComfyUI node, so they "
+        "cannot run on ComfyUI servers; hide them or use the local engine."
+    )
+
+
 class _Job:
     """One request on the pool: planned once, each sample built for the server it runs on."""
 
@@ -149,6 +163,8 @@ class _Job:
         self.controls = verified_specs(request, inputs)
         prepared = prepare_inputs(request, inputs)
         model = _server_model(request, *servers[0])
+        if request.references and request.mode != "edit":
+            raise InvalidRequestError(_reference_refusal(model.family))
         multiple = 8  # the UNet families' latent multiple; the transformer families': 16
         if model.family not in SD_FAMILIES:
             check_modern_request(request, model)
