@@ -150,14 +150,15 @@ def test_colour_match_moves_the_repainted_colours(
     assert "Color match: on" in matched.parameters
 
 
-@pytest.mark.parametrize("family", ("flux", "sd3"))
+@pytest.mark.parametrize("family", ("flux", "sd3", "flux2-klein", "z-image"))
 def test_the_blend_pins_the_low_mask_edge_to_the_picture(
     engine: Engine, tiny_modern_dir: Callable[[str], Path], family: str
 ) -> None:
     """The pipeline itself, with and without FlowBlend under the same binary support, in
-    FLUX's packed latents and SD 3.5's plain ones: latents whose mask value lies below the
-    last step's threshold (1/8 at 8 steps) end as the picture's own latents exactly, which
-    the binary mask alone repaints; latents at 1 are free either way."""
+    FLUX's and FLUX.2 Klein's packed latents and SD 3.5's and Z-Image's plain ones: latents
+    whose mask value lies below the last step's threshold (1/8 at 8 steps) end as the
+    picture's own latents exactly, which the binary mask alone repaints; latents at 1 are
+    free either way."""
     import torch
 
     req = GenerationRequest(mode="inpaint", model=str(tiny_modern_dir(family)), steps=8)
