@@ -61,3 +61,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch):
+    """A local hub (tests.model_server): HF_ENDPOINT points at it and huggingface_hub may
+    go online."""
+    import huggingface_hub.constants
+
+    from tests.model_server import Served, serve
+
+    served = Served()
+    with serve(served) as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        yield served

@@ -24,7 +24,7 @@ class StarterModel:
     id: str
     title: str
     repo: str
-    file: str | None  # None: the repo's diffusers folder
+    file: str | None  # None: the repo's diffusers folder; a folder in the repo: that folder
     kind: str
     family: str
     size: int  # approximate bytes fetched
@@ -96,6 +96,32 @@ STARTERS: tuple[StarterModel, ...] = (
     StarterModel("sam2.1-tiny", "SAM 2.1 tiny (Select Object, more precise)",
                  "facebook/sam2.1-hiera-tiny", None, "segmenter", "", int(156 * MB),
                  "Apache-2.0"),
+    # Reference layers' IP-Adapters (h94/IP-Adapter; Style and Composition are the same
+    # adapters on some blocks only) and the CLIP image encoders they read: ViT-H/14 for
+    # all but ip-adapter_sdxl, which reads ViT-bigG/14.
+    StarterModel("ip-adapter-sd15", "IP-Adapter SD 1.5 (reference, style, composition)",
+                 "h94/IP-Adapter", "models/ip-adapter_sd15.safetensors", "ip-adapter", "sd1",
+                 int(44.6 * MB), "Apache-2.0"),
+    StarterModel("ip-adapter-plus-sd15", "IP-Adapter Plus SD 1.5 (closer to the reference)",
+                 "h94/IP-Adapter", "models/ip-adapter-plus_sd15.safetensors", "ip-adapter",
+                 "sd1", int(98.2 * MB), "Apache-2.0"),
+    StarterModel("ip-adapter-sdxl-vit-h", "IP-Adapter SDXL, ViT-H encoder (reference, style, "
+                 "composition)", "h94/IP-Adapter", "sdxl_models/ip-adapter_sdxl_vit-h.safetensors",
+                 "ip-adapter", "sdxl", int(698 * MB), "Apache-2.0"),
+    StarterModel("ip-adapter-plus-sdxl-vit-h",
+                 "IP-Adapter Plus SDXL, ViT-H encoder (InstantStyle's style adapter)",
+                 "h94/IP-Adapter",
+                 "sdxl_models/ip-adapter-plus_sdxl_vit-h.safetensors", "ip-adapter", "sdxl",
+                 int(848 * MB), "Apache-2.0"),
+    StarterModel("ip-adapter-sdxl", "IP-Adapter SDXL, ViT-bigG encoder", "h94/IP-Adapter",
+                 "sdxl_models/ip-adapter_sdxl.safetensors", "ip-adapter", "sdxl", int(703 * MB),
+                 "Apache-2.0"),
+    StarterModel("clip-vit-h-image-encoder", "CLIP ViT-H/14 image encoder (IP-Adapters but "
+                 "ip-adapter_sdxl)", "h94/IP-Adapter", "models/image_encoder", "image-encoder",
+                 "", int(2.53 * GB), "Apache-2.0"),
+    StarterModel("clip-vit-bigg-image-encoder", "CLIP ViT-bigG/14 image encoder (ip-adapter_sdxl)",
+                 "h94/IP-Adapter", "sdxl_models/image_encoder", "image-encoder", "",
+                 int(3.69 * GB), "Apache-2.0"),
     StarterModel("taesd", "TAESD tiny autoencoder (SD 1.x/2.x previews)", "madebyollin/taesd",
                  None, "vae", "", int(10 * MB), "MIT"),
     StarterModel("taesdxl", "TAESDXL tiny autoencoder (SDXL previews)", "madebyollin/taesdxl",

@@ -54,6 +54,11 @@ KIND_LABELS: dict[str, str] = {
 KINDS += ("segmenter",)
 KIND_DIRS["segmenter"] = "segmenters"
 KIND_LABELS["segmenter"] = "Segmentation model"
+# Reference pictures (engine.reference.adapters): IP-Adapters and their CLIP image
+# encoders, in ComfyUI's folders.
+KINDS += ("ip-adapter", "image-encoder")
+KIND_DIRS.update({"ip-adapter": "ipadapter", "image-encoder": "clip_vision"})
+KIND_LABELS.update({"ip-adapter": "IP-Adapter", "image-encoder": "Image encoder"})
 _CONTEXT_FAMILY = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 
 
@@ -106,6 +111,8 @@ def _not_sortable(path: Path) -> NoReturn:
 
 def classify_header(header: dict[str, dict], path: Path) -> Kind:
     kind = header_kind(header)
+    if kind == discovery.IP_ADAPTER:
+        return Kind("ip-adapter", _control_family(header, "to_k_ip"))
     if kind == discovery.LORA:
         return Kind("lora", _CONTEXT_FAMILY.get(lora_context_dim(header) or 0, ""))
     if kind in (discovery.CONTROLNET, discovery.T2I_ADAPTER):
@@ -119,9 +126,10 @@ def classify_header(header: dict[str, dict], path: Path) -> Kind:
     return _classify_parts(path) or _not_sortable(path)
 
 
-def _control_family(header: dict[str, dict]) -> str:
+def _control_family(header: dict[str, dict], marker: str = "attn2") -> str:
+    """The family whose text features a cross-attention key (named with `marker`) reads."""
     for key, entry in header.items():
-        if "attn2" in key and "to_k" in key and key.endswith("weight"):
+        if marker in key and "to_k" in key and key.endswith("weight"):
             shape = entry.get("shape") or []
             if len(shape) == 2:
                 return _CONTEXT_FAMILY.get(int(shape[1]), "")
@@ -145,6 +153,8 @@ def _classify_folder(folder: Path) -> Kind:
             return Kind("vae", "")
         if kind == discovery.SEGMENTER:
             return Kind("segmenter", "")
+        if kind == discovery.IMAGE_ENCODER:
+            return Kind("image-encoder", "")
     weights = sorted(folder.glob("*.safetensors"))
     if len(weights) == 1:
         return classify(weights[0])

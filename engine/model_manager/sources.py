@@ -112,6 +112,13 @@ def hub_plan(repo_id: str, file: str | None = None) -> Plan:
 
     headers = dict(build_hf_headers())
     repo_name = repo_id.split("/")[-1]
+    inside = sorted(p for p in siblings if p.startswith(f"{file.rstrip('/')}/")) if file else []
+    if file and file not in siblings and inside:  # a folder of the repo (an image encoder)
+        files = _folder_files(inside)
+        prefix = len(file.rstrip("/")) + 1
+        name = "-".join([repo_name, *PurePosixPath(file).parts])
+        return Plan(name, tuple(remote(p, p[prefix:]) for p in files), folder=True,
+                    headers=headers, source=f"{repo_id}/{file}")  # fmt: skip
     if file:
         if file not in siblings:
             raise TransferError(f"The repo {repo_id} has no file {file!r}.")

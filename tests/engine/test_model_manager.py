@@ -49,18 +49,6 @@ def _models_tree() -> list[str]:
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch):
-    """A local hub: HF_ENDPOINT points at it and huggingface_hub may go online."""
-    import huggingface_hub.constants
-
-    served = Served()
-    with serve(served) as url:
-        monkeypatch.setenv("HF_ENDPOINT", url)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-        yield served
-
-
-@pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real retry loop with pauses of a few milliseconds instead of seconds."""
     monkeypatch.setattr(transfer, "DEFAULT_RETRY", transfer.Retry(retries=4, first_wait_s=0.01))
