@@ -50,6 +50,13 @@ def engine(configs: Path) -> Engine:
     eng.unload()
 
 
+def _load_error(engine: Engine, model: Path) -> str:
+    """The one sentence a job with `model` fails with."""
+    with pytest.raises(ModelError) as err:
+        engine.run(_request(model))
+    return str(err.value)
+
+
 def _request(model: Path) -> GenerationRequest:
     return GenerationRequest(
         mode="txt2img",
@@ -131,9 +138,7 @@ def test_a_narrow_bfl_file_fails_in_one_sentence_and_leaves_nothing_loaded(
     transformer = write_split(tiny_modern_dir("flux"), "flux", models, "narrow")
     write_bfl_transformer(transformer)
     engine.run(_request(tiny_modern_dir("flux")))
-    with pytest.raises(ModelError) as err:
-        engine.run(_request(transformer))
-    assert str(err.value) == (
+    assert _load_error(engine, transformer) == (
         "Cannot load the FLUX.1 transformer of narrow from narrow.safetensors: its tensors "
         "do not fit the family's layout (a different model size or a damaged file); pick "
         "another file (details are in the log)."
@@ -146,9 +151,7 @@ def test_missing_configuration_says_what_to_download(
 ) -> None:
     transformer = write_split(tiny_modern_dir("flux"), "flux", tmp_path / "models", "flux1")
     eng = Engine(config_root=tmp_path / "no-configs")
-    with pytest.raises(ModelError) as err:
-        eng.run(_request(transformer))
-    assert str(err.value) == (
+    assert _load_error(eng, transformer) == (
         "Loading FLUX.1 from single files needs its configuration and tokenizers (a few MB, "
         f"no weights), which Overpaint found neither in {tmp_path / 'no-configs' / 'flux'} "
         "nor in the Hugging Face cache; download them once with `hf download "
@@ -191,10 +194,8 @@ def test_a_model_too_big_for_memory_is_refused_before_loading(
     big = _too_big(tiny_modern_dir, tmp_path, total // 2)  # 2x the memory in fp32
     engine.run(_request(tiny_modern_dir("flux")))
     before = engine.loaded_pipeline()
-    with pytest.raises(ModelError) as err:
-        engine.run(_request(big))
     need = round(footprint(inspect_model(big), 4).needed() / 1e9)
-    assert str(err.value) == (
+    assert _load_error(engine, big) == (
         f"flux1-big needs about {need} GB of memory in fp32; this machine has "
         f"{round(total / 1e9)} GB, so Overpaint did not load it: pick a smaller or "
         "GGUF-quantised model, or run it on a GPU or a ComfyUI server."
@@ -257,9 +258,7 @@ def test_a_text_encoder_that_does_not_fit_fails_in_one_sentence(
     weights = load_file(str(t5))
     weights["shared.weight"] = torch.zeros(7, 5)
     save_file(weights, str(t5))
-    with pytest.raises(ModelError) as err:
-        engine.run(_request(models / "diffusion_models" / "flux1-dev.safetensors"))
-    assert str(err.value) == (
+    assert _load_error(engine, models / "diffusion_models" / "flux1-dev.safetensors") == (
         "Cannot load the T5-XXL text encoder (t5xxl) of flux1-dev from t5xxl_fp16.safetensors: "
         "its tensors do not fit the family's layout (a different model size or a damaged "
         "file); pick another file (details are in the log)."
@@ -368,9 +367,7 @@ def test_a_qwen_vae_in_comfyuis_wan_layout_gets_one_sentence(
     }
     save_file(wan, str(vae))
     assert inspect_model(transformer).parts[-1].path == vae
-    with pytest.raises(ModelError) as err:
-        engine.run(_request(transformer))
-    assert str(err.value) == (
+    assert _load_error(engine, transformer) == (
         "qwen_image_vae.safetensors holds the Qwen-Image VAE (qwen_image_vae) in the original "
         "Wan 2.1 layout ComfyUI reads, which Overpaint cannot load yet; put the "
         "diffusers-layout VAE (vae/diffusion_pytorch_model.safetensors of Qwen/Qwen-Image) "
