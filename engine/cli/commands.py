@@ -51,7 +51,7 @@ from engine.jobs import FILL_NATIVE, build_request, image_composite, prepare_job
 from engine.local.engine import Engine
 from engine.lora.library import check_loras, parse_lora_arg
 from engine.model_manager.cli import add_models_parser, run_models
-from engine.models import discover_models, model_dirs, resolve_model
+from engine.models import discover_models, model_dirs, resolve_model, split_model_problems
 from engine.region import context_padding
 from engine.request import GenerationInputs
 from engine.schedulers import FLOW_SCHEDULER_NAMES, SCHEDULER_NAMES
@@ -338,6 +338,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     for info in models:
         print(f"{info.name}\t{info.family}\t{info.kind}\t{info.path}")
+    # Why a transformer file in those folders is not in the list (a part missing, ...).
+    for problem in split_model_problems(tuple(args.models_dir)):
+        print(f"note: {problem}", file=sys.stderr)
     return 0
 
 

@@ -51,7 +51,11 @@ def test_gguf_split_model_from_the_command_line_and_its_rerun(
                  "--out", str(tmp_path / "x.png")]) == 1  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert "Traceback" not in "\n".join(err)
-    assert err[-1].startswith(
-        "error: flux1-dev-Q8_0.gguf is a FLUX.1 transformer without its VAE (ae.safetensors); "
+    missing = (
+        "flux1-dev-Q8_0.gguf is a FLUX.1 transformer without its VAE (ae.safetensors); "
         f"Overpaint looked in {models / 'unet' / 'vae'}, {models / 'vae'}: put the file there."
     )
+    assert err[-1] == f"error: {missing}"
+    # `overpaint models` lists what it found and notes what keeps a file from a model.
+    assert main(["models", "--models-dir", str(models)]) == 0
+    assert f"note: {missing}" in capsys.readouterr().err.splitlines()
