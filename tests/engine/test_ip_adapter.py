@@ -233,3 +233,52 @@ def test_transformer_families_refuse_adapter_references(tiny_modern_dir) -> None
     request = _request(folder, ReferenceSpec(), negative_prompt="", guidance=1.0)
     with pytest.raises(InvalidRequestError, match="need an IP-Adapter, which works with SD 1.x"):
         Engine().run(request, GenerationInputs(references=(RED,), reference_masks=(None,)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "instant_style"),
+    [
+        ("style", {"up": {"block_0": [0.0, 1.0, 0.0]}}),
+        ("composition", {"down": {"block_2": [0.0, 1.0]}}),
+        ("reference", 1.0),
+    ],
+)
+def test_kinds_scale_the_blocks_instantstyle_names_on_an_sdxl_layout(
+    kind: str, instant_style: object
+) -> None:
+    # An SDXL-shaped UNet (the block layout, tiny widths): each kind's scales are what
+    # diffusers' set_ip_adapter_scale gives for InstantStyle's dictionaries.
+    import torch
+    from diffusers import UNet2DConditionModel
+    from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
+
+    from engine.reference.ip_adapter import kind_factors
+    from tests.tiny_ip_adapter import adapter_tensors
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64, 64), layers_per_block=2, cross_attention_dim=32,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        transformer_layers_per_block=(1, 2, 3), attention_head_dim=2, norm_num_groups=32,
+        sample_size=16,
+    )  # fmt: skip
+    tensors = adapter_tensors(dict(unet.config), list(unet.attn_processors), embeds=16)
+    state = {"image_proj": {}, "ip_adapter": {}}
+    for key, value in tensors.items():
+        part, rest = key.split(".", 1)
+        state[part][rest] = value
+    unet._load_ip_adapter_weights([state], low_cpu_mem_usage=False)
+    names = [n for n, p in unet.attn_processors.items() if isinstance(p, IPAdapterAttnProcessor2_0)]
+    assert len(names) == 2 * 2 + 2 * 3 + 3 * 3 + 2 * 3 + 1 * 3  # attentions x transformer depth
+
+    class Pipe:  # set_ip_adapter_scale needs only the UNet
+        unet_name = "unet"
+
+    Pipe.unet = unet
+    from diffusers.loaders.ip_adapter import IPAdapterMixin
+
+    IPAdapterMixin.set_ip_adapter_scale(Pipe(), instant_style)
+    expected = {n: float(unet.attn_processors[n].scale[0]) for n in names}
+    assert kind_factors(names, kind) == expected
+    assert 0 < sum(expected.values()) < len(names) or kind == "reference"
