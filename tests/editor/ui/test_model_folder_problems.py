@@ -73,3 +73,37 @@ def test_a_gguf_model_of_a_comfyui_folder_paints_in_the_window(
     assert result.request.model == str(gguf) and result.request.mode == "txt2img"
     qtbot.mouseClick(window.candidates.accept_button, Qt.MouseButton.LeftButton)
     assert len(window.document.layers) == layers + 1
+
+
+def test_a_model_too_big_for_memory_is_one_message_and_the_window_stays_live(
+    window, qtbot, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """A FLUX.1 transformer whose file claims twice this machine's memory (a sparse
+    file): the job ends in the refusal's sentence before anything loads, the document is
+    untouched and the next stroke paints."""
+    import numpy as np
+    import psutil
+    from PySide6.QtCore import Qt
+
+    from tests.editor.ui.test_painting import drag
+    from tests.tiny_split import write_sparse_transformer
+
+    models = tmp_path / "models"
+    transformer = write_split(tiny_modern_dir("flux"), "flux", models, "flux1-huge")
+    transformer.unlink()
+    write_sparse_transformer(transformer, psutil.virtual_memory().total // 2, "F32")
+    window.new_document(64, 64, fill=(255, 255, 255, 255))
+    panel = window.generation_panel
+    panel.set_model(str(transformer))
+    panel.prompt_edit.setPlainText("a red square")
+    before = window.document.composite_array()
+    with qtbot.waitSignal(window.generation.error, timeout=120_000) as blocker:
+        qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
+    message = blocker.args[0]
+    assert message.startswith("flux1-huge needs about ") and "this machine has" in message
+    assert message.count(";") == 1 and "\n" not in message
+    assert window.statusBar().currentMessage() == message
+    assert np.array_equal(window.document.composite_array(), before)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_B)
+    drag(qtbot, window, [(10, 10), (40, 30)])
+    assert not np.array_equal(window.document.composite_array(), before)
