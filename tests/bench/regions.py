@@ -17,9 +17,10 @@ random SD model at 256² and the demo model at 128², interleaved pairs in one p
 from __future__ import annotations
 
 import time
+from statistics import mean
 from typing import Any
 
-from tests.bench.common import Context, Result, median, paired_ratio
+from tests.bench.common import Context, Result, paired_ratio
 
 TARGET = "≥ 0.9 of two-region layouts right; the scene's prompt alone does worse"
 COUNTS = (1, 2, 4)
@@ -104,16 +105,16 @@ def measure_p28(ctx: Context) -> Result:
     for name, (unet, size) in _unets(ctx).items():
         costs[name] = step_costs(unet, size, reps)
         line = ", ".join(f"{k}: {v:.2f}" for k, v in costs[name].items())
-        extra.append(f"- cost per step ÷ no regions, {name} at {size}²: {line}")
+        extra.append(f"cost per step ÷ no regions, {name} at {size}²: {line}")
     count = 1 if smoke else (50 if full else 10)
     results = evaluate(count)
     for key, per_layout in results.items():
         if isinstance(per_layout, dict):
             line = ", ".join(f"{k} {v['both']:.0%}" for k, v in per_layout.items())
-            extra.append(f"- {key}: {line}")
+            extra.append(f"{key}: {line}")
     two = ("left/right", "top/bottom")
-    with_regions = median([results["regions, scene root"][k]["both"] for k in two])
-    alone = median([results["no regions, the scene's prompt"][k]["both"] for k in two])
+    with_regions = mean(results["regions, scene root"][k]["both"] for k in two)
+    alone = mean(results["no regions, the scene's prompt"][k]["both"] for k in two)
     ok = with_regions >= 0.9 and alone < with_regions
     detail = (
         f"{count} held-out layouts of each kind at 128², 20 steps: two-region layouts right "
