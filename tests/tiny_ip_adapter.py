@@ -12,9 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def adapter_tensors(unet_config: dict, attn_names: list[str], embeds: int, seed: int = 0) -> dict:
+def adapter_tensors(
+    unet_config: dict, attn_names: list[str], embeds: int, seed: int = 0, plus: bool = False
+) -> dict:
     """An IP-Adapter state dict (prefixed keys) for a UNet with this config and these
-    attention processor names, reading an `embeds`-wide image embedding."""
+    attention processor names, reading an `embeds`-wide image embedding (`plus`: the
+    encoder's `embeds`-wide hidden states, through a Plus adapter's resampler)."""
     import torch
 
     from engine.reference.adapters import unet_widths
@@ -30,6 +33,9 @@ def adapter_tensors(unet_config: dict, attn_names: list[str], embeds: int, seed:
         key = 2 * i + 1
         tensors[f"ip_adapter.{key}.to_k_ip.weight"] = rand(width, context)
         tensors[f"ip_adapter.{key}.to_v_ip.weight"] = rand(width, context, scale=1.0)
+    if plus:
+        tensors.update(_plus_projection(rand, embeds, text))
+        return tensors
     tensors["image_proj.proj.weight"] = rand(4 * text, embeds, scale=1.0)
     tensors["image_proj.proj.bias"] = rand(4 * text)
     tensors["image_proj.norm.weight"] = torch.ones(text)
@@ -37,14 +43,44 @@ def adapter_tensors(unet_config: dict, attn_names: list[str], embeds: int, seed:
     return tensors
 
 
-def build_tiny_adapter(model_dir: Path, models_dir: Path, name: str = "tiny-ip-adapter") -> Path:
+def _plus_projection(rand, embeds: int, text: int, hidden: int = 16, tokens: int = 4) -> dict:
+    """A Plus adapter's resampler (4 layers, one 64-wide head) in the original layout."""
+    import torch
+
+    tensors = {
+        "image_proj.latents": rand(1, tokens, hidden, scale=1.0),
+        "image_proj.proj_in.weight": rand(hidden, embeds),
+        "image_proj.proj_in.bias": rand(hidden),
+        "image_proj.proj_out.weight": rand(text, hidden, scale=1.0),
+        "image_proj.proj_out.bias": rand(text),
+        "image_proj.norm_out.weight": torch.ones(text),
+        "image_proj.norm_out.bias": torch.zeros(text),
+    }
+    for layer in range(4):
+        base = f"image_proj.layers.{layer}"
+        for norm in ("0.norm1", "0.norm2", "1.0"):
+            tensors[f"{base}.{norm}.weight"] = torch.ones(hidden)
+            tensors[f"{base}.{norm}.bias"] = torch.zeros(hidden)
+        tensors[f"{base}.0.to_q.weight"] = rand(64, hidden)
+        tensors[f"{base}.0.to_kv.weight"] = rand(128, hidden)
+        tensors[f"{base}.0.to_out.weight"] = rand(hidden, 64)
+        tensors[f"{base}.1.1.weight"] = rand(4 * hidden, hidden)
+        tensors[f"{base}.1.3.weight"] = rand(hidden, 4 * hidden)
+    return tensors
+
+
+def build_tiny_adapter(
+    model_dir: Path, models_dir: Path, name: str = "tiny-ip-adapter", plus: bool = False
+) -> Path:
     """A plain adapter for the diffusers SD folder `model_dir`, at
-    `models_dir`/ipadapter/`name`.safetensors, reading a 16-wide image embedding."""
+    `models_dir`/ipadapter/`name`.safetensors, reading the tiny encoder's 16-wide image
+    embedding (`plus`: a Plus adapter reading its 32-wide hidden states)."""
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save_file
 
     unet = UNet2DConditionModel.from_pretrained(str(model_dir / "unet"))
-    tensors = adapter_tensors(dict(unet.config), list(unet.attn_processors), embeds=16)
+    names = list(unet.attn_processors)
+    tensors = adapter_tensors(dict(unet.config), names, embeds=32 if plus else 16, plus=plus)
     path = models_dir / "ipadapter" / f"{name}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))

@@ -71,26 +71,28 @@ def load_adapter(pipe: Any, adapter: Adapter) -> LoadedAdapter:
             "damaged, so download it again."
         ) from e
     finally:
-        unet.set_attn_processor(saved)
+        # The projection first: a Plus adapter's resampler has attention processors of
+        # its own, which unet.attn_processors lists while it is attached.
         unet.encoder_hid_proj = saved_proj
         unet.config.encoder_hid_dim_type = saved_type
+        unet.set_attn_processor(saved)
     return loaded
 
 
 def attach(unet: Any, loaded: LoadedAdapter) -> tuple[Any, Any, Any]:
     """Put the adapter in the UNet; returns what `detach` restores."""
     saved = (dict(unet.attn_processors), unet.encoder_hid_proj, unet.config.encoder_hid_dim_type)
-    unet.set_attn_processor(dict(loaded.processors))
-    unet.encoder_hid_proj = loaded.projection
+    unet.encoder_hid_proj = loaded.projection  # first: see load_adapter
     unet.config.encoder_hid_dim_type = IP_TYPE
+    unet.set_attn_processor(dict(loaded.processors))
     return saved
 
 
 def detach(unet: Any, saved: tuple[Any, Any, Any]) -> None:
     processors, projection, kind = saved
-    unet.set_attn_processor(processors)
-    unet.encoder_hid_proj = projection
+    unet.encoder_hid_proj = projection  # first: see load_adapter
     unet.config.encoder_hid_dim_type = kind
+    unet.set_attn_processor(processors)
 
 
 def _rgb(picture: np.ndarray) -> Image.Image:

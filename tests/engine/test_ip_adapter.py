@@ -14,7 +14,12 @@ from engine.reference.adapters import adapter_shape, find_adapters, find_encoder
 from engine.reference.spec import ReferenceSpec
 from engine.regions.spec import RegionSpec
 from engine.request import GenerationInputs, GenerationRequest
-from tests.tiny_ip_adapter import build_foreign_adapter, build_tiny_encoder, build_tiny_ip_models
+from tests.tiny_ip_adapter import (
+    build_foreign_adapter,
+    build_tiny_adapter,
+    build_tiny_encoder,
+    build_tiny_ip_models,
+)
 
 SIZE = 64
 
@@ -282,3 +287,20 @@ def test_kinds_scale_the_blocks_instantstyle_names_on_an_sdxl_layout(
     expected = {n: float(unet.attn_processors[n].scale[0]) for n in names}
     assert kind_factors(names, kind) == expected
     assert 0 < sum(expected.values()) < len(names) or kind == "reference"
+
+
+def test_a_plus_adapter_reads_the_encoders_hidden_states(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from engine.local.engine import Engine
+
+    path = build_tiny_adapter(tiny_model_dir, tmp_path, "tiny-ip-adapter-plus", plus=True)
+    build_tiny_encoder(tmp_path)
+    assert adapter_shape(path).hidden and adapter_shape(path).embeds == 32
+    engine = Engine([tmp_path])
+    plain = _run(engine, _request(tiny_model_dir))
+    red = _run(engine, _request(tiny_model_dir, ReferenceSpec()), RED)
+    blue = _run(engine, _request(tiny_model_dir, ReferenceSpec()), BLUE)
+    assert _diff(red, plain) > 1.0 and _diff(red, blue) > 1.0
+    zero = _run(engine, _request(tiny_model_dir, ReferenceSpec(weight=0)), RED)
+    assert np.array_equal(zero, plain)
