@@ -173,3 +173,32 @@ def write_bfl_transformer(path: Path, width: int = 32) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: torch.randn(s) for k, s in shapes.items()}, str(path))
     return path
+
+
+def write_wan_vae(vae, path: Path) -> Path:
+    """A Qwen-Image VAE (a diffusers AutoencoderKLQwenImage with Wan 2.1's four stages of
+    two residual blocks) saved in Wan's original layout, as ComfyUI keeps
+    qwen_image_vae.safetensors. The original names are found by running diffusers' own
+    converter over every name Wan's modules can have: it maps them one to one."""
+    from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
+    from safetensors.torch import save_file
+
+    state = vae.state_dict()
+    leaves = ["residual.0.gamma", "residual.2.weight", "residual.2.bias", "residual.3.gamma"]
+    leaves += ["residual.6.weight", "residual.6.bias", "shortcut.weight", "shortcut.bias"]
+    leaves += ["resample.1.weight", "resample.1.bias", "time_conv.weight", "time_conv.bias"]
+    leaves += ["norm.gamma", "to_qkv.weight", "to_qkv.bias", "proj.weight", "proj.bias"]
+    leaves += ["gamma", "weight", "bias"]
+    names = ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]
+    for side in ("encoder", "decoder"):
+        names += [f"{side}.conv1.weight", f"{side}.conv1.bias"]
+        for block in ("downsamples", "upsamples", "middle", "head"):
+            names += [f"{side}.{block}.{i}.{leaf}" for i in range(20) for leaf in leaves]
+    original = {}
+    for name in names:
+        for key in convert_wan_vae_to_diffusers({name: None}):
+            if key in state:
+                original[name] = state[key]
+    assert len(original) == len(state), "every tensor has one original name"
+    save_file({k: v.contiguous() for k, v in original.items()}, str(path))
+    return path

@@ -67,7 +67,7 @@ def family_config(family: str, config_root: Path | None = None) -> Path:
             for snap in snapshots:
                 if has_model_index(snap):
                     return snap
-    repo = _reference_repo(family)
+    repo = repos[0] if repos else "the family's diffusers repository"
     raise ModelError(
         f"Loading {family_label(family)} from single files needs its configuration and "
         f"tokenizers (a few MB, no weights), which Overpaint found neither in {folder} nor "
@@ -114,6 +114,9 @@ def _diffusers_part(cls: Any, part: Part, root: Path, dtype: Any, info: ModelInf
     from diffusers.loaders.single_file_model import (  # ~2 s with diffusers: on load only
         SINGLE_FILE_LOADABLE_CLASSES,
     )
+    from diffusers.loaders.single_file_utils import (  # ~2 s with diffusers: on load only
+        convert_wan_vae_to_diffusers,
+    )
 
     common = {dtype_keyword(): dtype, "config": str(root), "subfolder": part.component}
     if part.component == "transformer":
@@ -134,20 +137,12 @@ def _diffusers_part(cls: Any, part: Part, root: Path, dtype: Any, info: ModelInf
         return cls.from_single_file(source, local_files_only=True, **common)
     state = _state_dict(part)
     if "decoder.middle.0.residual.0.gamma" in state:
-        raise ModelError(
-            f"{part.path.name} holds the {PART_LABELS.get(part.kind, 'VAE')} in the original "
-            "Wan 2.1 layout ComfyUI reads, which Overpaint cannot load yet; put the "
-            "diffusers-layout VAE (vae/diffusion_pytorch_model.safetensors of "
-            f"{_reference_repo(info.family)}) in {part.path.parent} instead."
-        )
+        # Qwen-Image's VAE is Wan 2.1's, and ComfyUI keeps it in Wan's original layout;
+        # diffusers converts that layout for AutoencoderKLWan, whose names this class shares.
+        state = convert_wan_vae_to_diffusers(state)
     model = cls.from_config(cls.load_config(str(root), subfolder=part.component))
     model.load_state_dict(state, strict=True)
     return model.to(dtype=dtype)
-
-
-def _reference_repo(family: str) -> str:
-    repos = REFERENCE_REPOS.get(family, ())
-    return repos[0] if repos else "the family's diffusers repository"
 
 
 def _transformers_part(cls: Any, part: Part, root: Path, dtype: Any) -> Any:

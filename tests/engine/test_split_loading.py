@@ -349,31 +349,33 @@ def test_edit_models_from_files(
     eng.unload()
 
 
-def test_a_qwen_vae_in_comfyuis_wan_layout_gets_one_sentence(
-    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+def test_a_qwen_vae_in_comfyuis_wan_layout_loads(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    """ComfyUI reads Qwen-Image's VAE in the original Wan 2.1 layout (decoder.middle...);
-    diffusers has no converter for this class, so Overpaint says what to use instead."""
-    import torch
-    from safetensors.torch import save_file
+    """ComfyUI keeps Qwen-Image's VAE in Wan 2.1's original layout (decoder.middle...):
+    it loads tensor for tensor (a VAE of Wan's real block layout, narrow channels)."""
+    import json
 
+    import torch
+    from diffusers import AutoencoderKLQwenImage
+
+    from engine.local.loading import choose_device, load_pipeline
+    from tests.tiny_split import write_wan_vae
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLQwenImage(base_dim=16, z_dim=16)  # Wan's 4 stages of 2 blocks
+    folder = tiny_modern_dir("qwen-image")
+    root = config_root(folder, "qwen-image", tmp_path / "configs")
+    (root / "qwen-image" / "vae" / "config.json").write_text(json.dumps(dict(vae.config)))
     models = tmp_path / "models"
-    transformer = write_split(tiny_modern_dir("qwen-image"), "qwen-image", models, "qwen")
-    vae = models / "vae" / "qwen_image_vae.safetensors"
-    wan = {
-        "encoder.conv1.weight": torch.zeros(8, 3, 3, 3, 3),
-        "decoder.conv1.weight": torch.zeros(8, 16, 3, 3, 3),
-        "decoder.middle.0.residual.0.gamma": torch.zeros(8, 1, 1, 1),
-    }
-    save_file(wan, str(vae))
-    assert inspect_model(transformer).parts[-1].path == vae
-    assert _load_error(engine, transformer) == (
-        "qwen_image_vae.safetensors holds the Qwen-Image VAE (qwen_image_vae) in the original "
-        "Wan 2.1 layout ComfyUI reads, which Overpaint cannot load yet; put the "
-        "diffusers-layout VAE (vae/diffusion_pytorch_model.safetensors of Qwen/Qwen-Image) "
-        f"in {models / 'vae'} instead."
-    )
-    assert engine.loaded_pipeline() is None
+    transformer = write_split(folder, "qwen-image", models, "qwen")
+    write_wan_vae(vae, models / "vae" / "qwen_image_vae.safetensors")
+    info = inspect_model(transformer)
+    assert info.parts[-1].kind == "vae-qwen"
+    pipe = load_pipeline(info, choose_device("qwen-image", {}, "fp32"), root)
+    loaded, expected = pipe.vae.state_dict(), vae.state_dict()
+    assert loaded.keys() == expected.keys()
+    assert all(torch.equal(loaded[k], expected[k]) for k in loaded)
 
 
 def test_fp8_storage_computes_in_the_models_dtype(tiny_modern_dir: Callable[[str], Path]) -> None:
