@@ -202,3 +202,31 @@ def write_wan_vae(vae, path: Path) -> Path:
     assert len(original) == len(state), "every tensor has one original name"
     save_file({k: v.contiguous() for k, v in original.items()}, str(path))
     return path
+
+
+def write_original_z_image(source: Path, path: Path) -> Path:
+    """A diffusers-layout Z-Image transformer in the original layout ComfyUI's
+    z_image_turbo files have: fused qkv, `final_layer.`, `x_embedder.`, `attention.out`."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(source))
+    out = {}
+    for key, value in state.items():
+        if ".attention.to_k." in key or ".attention.to_v." in key:
+            continue
+        if ".attention.to_q.weight" in key:
+            qkv = [state[key.replace("to_q", n)] for n in ("to_q", "to_k", "to_v")]
+            out[key.replace("to_q", "qkv")] = torch.cat(qkv)
+            continue
+        for new, old in (
+            ("all_final_layer.2-1.", "final_layer."),
+            ("all_x_embedder.2-1.", "x_embedder."),
+            (".attention.to_out.0.", ".attention.out."),
+            (".attention.norm_k.", ".attention.k_norm."),
+            (".attention.norm_q.", ".attention.q_norm."),
+        ):
+            key = key.replace(new, old)
+        out[key] = value
+    save_file(out, str(path))
+    return path

@@ -405,3 +405,20 @@ def test_fp8_storage_computes_in_the_models_dtype(tiny_modern_dir: Callable[[str
         low = model(**args).sample
     assert stored == torch.float8_e4m3fn
     assert (low - full).abs().mean() < 0.05 * full.abs().mean()
+
+
+def test_z_image_in_its_original_layout_paints_what_the_folder_paints(
+    engine: Engine, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """ComfyUI's z_image_turbo files keep the original layout (fused qkv, final_layer.):
+    diffusers' converter takes it, and the picture is the folder's."""
+    from tests.tiny_split import write_original_z_image
+
+    folder = tiny_modern_dir("z-image")
+    transformer = write_split(folder, "z-image", tmp_path / "models", "z_image_turbo_bf16")
+    write_original_z_image(
+        folder / "transformer" / "diffusion_pytorch_model.safetensors", transformer
+    )
+    (expected,) = engine.run(_request(folder))
+    (res,) = engine.run(_request(transformer))
+    assert np.array_equal(res.rgba, expected.rgba)
