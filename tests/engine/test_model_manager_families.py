@@ -15,7 +15,6 @@ from engine.core.paths import user_models_dir
 from engine.model_manager.catalog import STARTERS, starter
 from engine.model_manager.installed import list_installed
 from engine.model_manager.kinds import classify
-from tests.engine.test_model_manager import hub  # noqa: F401  # the local hub fixture
 from tests.model_server import Served, hub_repo
 from tests.tiny_split import FILE_NAMES, write_gguf, write_split
 
@@ -47,7 +46,7 @@ def test_starters_cover_the_transformer_families_with_licences_and_gated_notes(
 
 
 def test_split_parts_install_where_comfyui_keeps_them_and_make_one_model(
-    hub: Served,  # noqa: F811
+    hub: Served,
     tiny_modern_dir: Callable[[str], Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
