@@ -34,6 +34,7 @@ from PIL import Image
 from engine.core.errors import ModelError
 from engine.reference.adapters import Adapter
 from engine.reference.spec import ReferenceSpec
+from engine.reference.stage import pipeline_unet
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class LoadedAdapter:
 def load_adapter(pipe: Any, adapter: Adapter) -> LoadedAdapter:
     """Load `adapter` with diffusers into the pipeline's UNet, take its processors and
     image projection, and leave the UNet as it was."""
-    unet = pipe.unet
+    unet = pipeline_unet(pipe)
     saved = dict(unet.attn_processors)
     saved_proj, saved_type = unet.encoder_hid_proj, unet.config.encoder_hid_dim_type
     try:

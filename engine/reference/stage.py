@@ -83,6 +83,13 @@ def check_references(
     return masks[: len(request.references)]
 
 
+def pipeline_unet(pipe: Any) -> Any:
+    """The pipeline's UNet itself, also when Live's traced stand-in holds it
+    (engine.local.live_unet): the adapter's modules go into the UNet."""
+    inner = getattr(pipe.unet, "_modules", {}).get("unet")
+    return pipe.unet if inner is None else inner
+
+
 def _adapter_name(specs: Sequence[ReferenceSpec]) -> str:
     names = {s.model for s in specs if s.model}
     if len(names) > 1:
@@ -113,7 +120,7 @@ class AdapterCache:
         # diffusers: seconds to import, only when a job has references
         from engine.reference import ip_adapter
 
-        key = (adapter.path.resolve(), id(pipe.unet))
+        key = (adapter.path.resolve(), id(pipeline_unet(pipe)))
         if key not in self._adapters:
             self._adapters[key] = ip_adapter.load_adapter(pipe, adapter)
         return self._adapters[key]
@@ -172,7 +179,7 @@ class ReferenceStage:
         # torch and diffusers: seconds to import, only when a job has references
         from engine.reference import ip_adapter
 
-        unet = pipe.unet
+        unet = pipeline_unet(pipe)
         widths = unet_widths(dict(unet.config), list(unet.attn_processors))
         adapter: Adapter = choose_adapter(
             _adapter_name(request.references), info.name, info.family, widths, extra_dirs
@@ -214,7 +221,7 @@ class ReferenceStage:
         from engine.reference import ip_adapter  # diffusers: already loaded by build
 
         loaded, scales = self._run
-        unet = pipe.unet
+        unet = pipeline_unet(pipe)
         had_own = "forward" in unet.__dict__
         previous = unet.__dict__.get("forward")
         original = unet.forward

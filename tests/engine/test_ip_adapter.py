@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.control.spec import ControlSpec
 from engine.core.errors import EngineError, InvalidRequestError
 from engine.core.images import picture_hash
 from engine.reference.adapters import adapter_shape, find_adapters, find_encoders
 from engine.reference.spec import ReferenceSpec
 from engine.regions.spec import RegionSpec
 from engine.request import GenerationInputs, GenerationRequest
+from tests.lora_files import build_tiny_lora
+from tests.tiny_controls import build_tiny_controlnet
 from tests.tiny_ip_adapter import (
     build_foreign_adapter,
     build_tiny_adapter,
@@ -304,3 +307,40 @@ def test_a_plus_adapter_reads_the_encoders_hidden_states(
     assert _diff(red, plain) > 1.0 and _diff(red, blue) > 1.0
     zero = _run(engine, _request(tiny_model_dir, ReferenceSpec(weight=0)), RED)
     assert np.array_equal(zero, plain)
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra"),
+    [
+        ("img2img", {"options": (("live", True),)}),
+        ("outpaint", {}),
+        ("txt2img", {"controls": (ControlSpec("scribble", "tiny_scribble"),)}),
+        ("txt2img", {"loras": (("stripes", 0.8),)}),
+    ],
+)
+def test_references_in_live_outpaint_and_with_controls_and_loras(
+    tiny_model_dir: Path, tmp_path: Path, mode: str, extra: dict
+) -> None:
+    from engine.local.engine import Engine
+
+    build_tiny_ip_models(tiny_model_dir, tmp_path)
+    build_tiny_controlnet(tiny_model_dir, tmp_path / "controlnet" / "tiny_scribble")
+    build_tiny_lora(tiny_model_dir, tmp_path / "loras" / "stripes.safetensors")
+    engine = Engine([tmp_path])
+    image = mask = None
+    if mode != "txt2img":
+        image = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 4), dtype=np.uint8)
+        image[..., 3] = 255
+    if mode == "outpaint":
+        image[:, 48:, 3] = 0
+        mask = np.zeros((SIZE, SIZE), np.uint8)
+        mask[:, 40:] = 255
+    controls = (np.full((SIZE, SIZE, 3), 255, np.uint8),) if "controls" in extra else ()
+    request = _request(tiny_model_dir, mode=mode, strength=0.9, **extra)
+    plain = engine.run(request, GenerationInputs(image, mask, controls))[0].rgba
+    for _ in range(2):  # the second job finds the adapter loaded and the picture encoded
+        inputs = GenerationInputs(image, mask, controls, references=(RED,), reference_masks=(None,))
+        steered = engine.run(request.replace(references=(ReferenceSpec(),)), inputs)[0]
+        assert _diff(steered.rgba, plain) > 0.2
+    again = engine.run(request, GenerationInputs(image, mask, controls))[0].rgba
+    assert np.array_equal(again, plain)
