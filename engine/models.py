@@ -4,8 +4,8 @@ engine.discovery finds the files and folders; this module reads what makes a che
 (diffusers folders by their model_index.json and UNet or transformer config, single files
 by their safetensors header's tensor names and shapes), never the weights, so it is cheap
 enough to run when the settings dialog opens. The UNet families (SD 1.x, 2.x, XL) are
-`FAMILIES`; the transformer families (FLUX.1, SD 3.5, Qwen-Image, Z-Image, Chroma) are
-`MODERN_FAMILIES`, from diffusers folders, single files holding every part, or split
+`FAMILIES`; the transformer families (FLUX.1 and its Fill and Kontext models, FLUX.2 Klein,
+SD 3.5, Qwen-Image and its Edit models, Z-Image, Chroma) are `MODERN_FAMILIES`, from diffusers folders, single files holding every part, or split
 files as ComfyUI and Forge keep them (engine.model_files: `ModelInfo.parts`).
 """
 
@@ -50,6 +50,14 @@ DEMO_MODEL_DIR: Path = BUNDLED_MODELS_DIR / "overpaint-demo"
 
 # The UNet families (SD 1.x, 2.x, XL): single files load with a shipped config of each.
 FAMILIES: tuple[str, ...] = ("sd1", "sd1-inpaint", "sd2", "sd2-v", "sdxl", "sdxl-inpaint")
+_UNET_LABELS: dict[str, str] = {
+    "sd1": "SD 1.x",
+    "sd1-inpaint": "SD 1.x inpainting",
+    "sd2": "SD 2.x",
+    "sd2-v": "SD 2.x (v)",
+    "sdxl": "SDXL",
+    "sdxl-inpaint": "SDXL inpainting",
+}
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,13 @@ NATIVE_SIZES: dict[str, int] = {
     "sdxl-inpaint": 1024,
     **{name: f.native for name, f in MODERN_FAMILIES.items()},
 }
+
+
+def family_label(family: str) -> str:
+    """How sentences and lists name a family ("SD 1.x inpainting", "FLUX.1 Kontext"); a name
+    Overpaint does not know, as it is."""
+    modern = MODERN_FAMILIES.get(family)
+    return modern.label if modern is not None else _UNET_LABELS.get(family, family)
 
 
 @dataclass(frozen=True)
@@ -386,7 +401,10 @@ def inspect_model(path: Path) -> ModelInfo:
 def _hf_cache_models() -> Iterable[ModelInfo]:
     for name, snapshots in hf_cache_repos():
         for snap in snapshots:
-            if has_model_index(snap) and any((snap / d).is_dir() for d in ("unet", "transformer")):
+            # A snapshot of configs and tokenizers alone (what single and split files
+            # borrow, `hf download --exclude '*.safetensors'`) is not a model.
+            weights = (f for d in ("unet", "transformer") for f in (snap / d).glob("*.safetensors"))
+            if has_model_index(snap) and next(weights, None) is not None:
                 try:
                     yield inspect_folder(snap, kind="hf-cache", name=name)
                 except ModelError as e:

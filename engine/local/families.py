@@ -1,12 +1,13 @@
-"""The transformer families (FLUX.1, SD 3.5, Qwen-Image, Z-Image, Chroma) in the local
-engine: their pipeline for each mode, what a job may ask of them, and the pipeline call's
-arguments.
+"""The transformer families (FLUX.1 with Fill and Kontext, FLUX.2 Klein, SD 3.5, Qwen-Image
+and its Edit models, Z-Image, Chroma) in the local engine: their pipeline for each mode,
+what a job may ask of them, and the pipeline call's arguments.
 
 The UNet families' path (engine.local.engine) encodes prompts itself (cached embeddings,
-prompts past 77 tokens), swaps samplers and blends soft inpainting after every step. These
-families start simpler: the prompt goes to the pipeline as text, the model keeps its own
-flow-matching scheduler, and inpainting uses the pipeline's own masking; the feathered
-paste-back (engine.region) still keeps every pixel outside the feather bit-identical.
+prompts past 77 tokens). Here the prompt goes to the pipeline as text and inpainting uses
+the pipeline's own masking; samplers, shift and soft inpainting are engine.local.
+flow_sampling's, LoRAs engine.lora's and FLUX.1 / SD 3.5 ControlNets engine.control.
+transformers'. The feathered paste-back (engine.region) keeps every pixel outside the
+feather bit-identical.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.core.errors import InvalidRequestError
 from engine.models import MODERN_FAMILIES, ModelInfo
 from engine.request import GenerationRequest
 
+_QWEN_IMAGE = ("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageInpaintPipeline")
 # diffusers pipeline class names per family: (txt2img, img2img, inpaint). FLUX Fill only
 # inpaints (ModelInfo.is_inpainting); Kontext has no img2img pipeline of its own, and its
 # transformer is a FLUX.1 one, so FLUX's img2img runs it.
@@ -31,22 +33,14 @@ MODE_PIPELINES: dict[str, tuple[str, str, str]] = {
         "StableDiffusion3Img2ImgPipeline",
         "StableDiffusion3InpaintPipeline",
     ),
-    "qwen-image": ("QwenImagePipeline", "QwenImageImg2ImgPipeline", "QwenImageInpaintPipeline"),
+    "qwen-image": _QWEN_IMAGE,
     "z-image": ("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageInpaintPipeline"),
     "chroma": ("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
     # The Edit models' transformers are Qwen-Image's: its pipelines run their other modes
     # (Edit itself is engine.local.edit's). FLUX.2 Klein has no img2img pipeline: its
     # inpaint one repaints everything (call_args' white mask).
-    "qwen-image-edit": (
-        "QwenImagePipeline",
-        "QwenImageImg2ImgPipeline",
-        "QwenImageInpaintPipeline",
-    ),
-    "qwen-image-edit-plus": (
-        "QwenImagePipeline",
-        "QwenImageImg2ImgPipeline",
-        "QwenImageInpaintPipeline",
-    ),
+    "qwen-image-edit": _QWEN_IMAGE,
+    "qwen-image-edit-plus": _QWEN_IMAGE,
     "flux2-klein": ("Flux2KleinPipeline", "Flux2KleinInpaintPipeline", "Flux2KleinInpaintPipeline"),
 }
 

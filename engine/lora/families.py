@@ -22,11 +22,10 @@ from typing import Any
 
 from engine.core.errors import ModelError
 from engine.lora.library import describe_context, lora_context_dim, read_header_and_metadata
-from engine.models import MODERN_FAMILIES, ModelInfo
+from engine.models import ModelInfo, family_label
 
-# Architecture -> what the sentence calls it. "unet" covers SD 1.x, 2.x and XL.
-_LABELS = {"flux": "FLUX.1", "sd3": "SD 3.5", "qwen-image": "Qwen-Image", "z-image": "Z-Image"}
-# Model family -> the architecture its LoRAs patch (the UNet families: "unet").
+# Model family -> the architecture its LoRAs patch (the UNet families: "unet"); a
+# transformer architecture is named after the family that defines it.
 _ARCHITECTURES = {
     "flux": "flux",
     "flux-fill": "flux",
@@ -36,7 +35,6 @@ _ARCHITECTURES = {
     "qwen-image": "qwen-image",
     "z-image": "z-image",
 }
-_UNET_LABELS = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
 # (architecture, names that only its LoRAs hold), checked in this order: FLUX's blocks
 # hold img_mod too, so FLUX comes before Qwen-Image.
 _MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -65,9 +63,8 @@ def model_architecture(info: ModelInfo) -> str:
 
 
 def _model_label(info: ModelInfo) -> str:
-    if info.is_modern:
-        return MODERN_FAMILIES[info.family].label
-    return _UNET_LABELS.get(info.family.split("-")[0], "SD")
+    # An inpainting or v-prediction model takes its base family's LoRAs.
+    return family_label(info.family if info.is_modern else info.family.split("-")[0])
 
 
 def check_family(path: Path, info: ModelInfo) -> None:
@@ -82,7 +79,7 @@ def check_family(path: Path, info: ModelInfo) -> None:
         if lora_label.startswith("an unknown"):
             lora_label = "SD 1.x, SD 2.x or SDXL"
     else:
-        lora_label = _LABELS[made_for]
+        lora_label = family_label(made_for)
     model_label = _model_label(info)
     raise ModelError(
         f"LoRA {path.stem} does not fit the model {info.name}: the LoRA is for {lora_label}, "

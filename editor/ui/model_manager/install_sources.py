@@ -27,26 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.theme import tidy
+from engine import models
 from engine.model_manager import catalog
 from engine.model_manager.kinds import KIND_LABELS, KINDS
 from engine.model_manager.transfer import human_size
-from engine.models import MODERN_FAMILIES
-
-FAMILY_LABELS: dict[str, str] = {
-    "sd1": "SD 1.x",
-    "sd1-inpaint": "SD 1.x inpainting",
-    "sd2": "SD 2.x",
-    "sd2-v": "SD 2.x (v)",
-    "sdxl": "SDXL",
-    "sdxl-inpaint": "SDXL inpainting",
-}
 
 
 def family_label(family: str) -> str:
-    modern = MODERN_FAMILIES.get(family)
-    if modern is not None:
-        return modern.label
-    return FAMILY_LABELS.get(family, family) or "—"  # not tied to one family, or unknown
+    return models.family_label(family) or "—"  # not tied to one family
 
 
 @dataclass(frozen=True)
