@@ -35,14 +35,18 @@ _CONTROL = "control:"
 _REFERENCE = "reference:"
 _REFERENCE_MASK = "reference-mask:"
 _REGION = "region:"
+# The roles of pictures that come one per control, reference or region, and how a
+# sentence names them.
+_INDEXED = {
+    _CONTROL: "control image",
+    _REFERENCE: "reference picture",
+    _REFERENCE_MASK: "reference region",
+    _REGION: "region mask",
+}
 # Level 1: about half the time of the default for a few percent more bytes; the CLI
 # encodes while it writes its own output, and the editor on its recorder thread.
 PNG_LEVEL = 1
 _MODES = {2: "L", 3: "RGB", 4: "RGBA"}
-
-
-def control_role(index: int) -> str:
-    return f"{_CONTROL}{index}"
 
 
 def pixel_hash(pixels: np.ndarray) -> bytes:
@@ -92,16 +96,13 @@ def pictures_to_keep(
         pictures[IMAGE] = image
     if inputs.mask is not None:
         pictures[MASK] = inputs.mask
-    for i, control in enumerate(inputs.controls):
-        if control is not None:
-            pictures[control_role(i)] = control
-    for i, picture in enumerate(inputs.references):
-        pictures[f"{_REFERENCE}{i}"] = picture
-    for i, mask in enumerate(inputs.reference_masks):
-        if mask is not None:
-            pictures[f"{_REFERENCE_MASK}{i}"] = mask
-    for i, mask in enumerate(inputs.region_masks):
-        pictures[f"{_REGION}{i}"] = mask
+    for prefix, listed in (
+        (_CONTROL, inputs.controls),
+        (_REFERENCE, inputs.references),
+        (_REFERENCE_MASK, inputs.reference_masks),
+        (_REGION, inputs.region_masks),
+    ):
+        pictures.update({f"{prefix}{i}": p for i, p in enumerate(listed) if p is not None})
     return pictures
 
 
@@ -134,26 +135,26 @@ def restore_inputs(
     image = pictures.get(IMAGE)
     if image is None and base is not None and request.region is not None:
         image = image_composite(base)(request.region)
-    controls = tuple(pictures.get(control_role(i)) for i in range(len(request.controls)))
-    references = [pictures.get(f"{_REFERENCE}{i}") for i in range(len(request.references))]
-    regions = [pictures.get(f"{_REGION}{i}") for i in range(len(request.regions))]
-    inputs = GenerationInputs(image=image, mask=pictures.get(MASK), controls=controls)
+
+    def stored(prefix: str, count: int) -> tuple[np.ndarray | None, ...]:
+        return tuple(pictures.get(f"{prefix}{i}") for i in range(count))
+
+    inputs = GenerationInputs(
+        image=image, mask=pictures.get(MASK), controls=stored(_CONTROL, len(request.controls))
+    )
+    regions = stored(_REGION, len(request.regions))
     if regions and all(r is not None for r in regions):
-        inputs = dataclasses.replace(inputs, region_masks=tuple(regions))
+        inputs = dataclasses.replace(inputs, region_masks=regions)
+    references = stored(_REFERENCE, len(request.references))
     if references and all(r is not None for r in references):
-        masks = tuple(pictures.get(f"{_REFERENCE_MASK}{i}") for i in range(len(references)))
-        inputs = dataclasses.replace(inputs, references=tuple(references), reference_masks=masks)
+        masks = stored(_REFERENCE_MASK, len(references))
+        inputs = dataclasses.replace(inputs, references=references, reference_masks=masks)
     return inputs, base
 
 
 def role_name(role: str) -> str:
     """How a sentence names a role: "input picture", "mask", "control image 1", ..."""
-    if role.startswith(_CONTROL):
-        return f"control image {int(role[len(_CONTROL) :]) + 1}"
-    if role.startswith(_REFERENCE):
-        return f"reference picture {int(role[len(_REFERENCE) :]) + 1}"
-    if role.startswith(_REFERENCE_MASK):
-        return f"reference region {int(role[len(_REFERENCE_MASK) :]) + 1}"
-    if role.startswith(_REGION):
-        return f"region mask {int(role[len(_REGION) :]) + 1}"
+    for prefix, label in _INDEXED.items():
+        if role.startswith(prefix):
+            return f"{label} {int(role[len(prefix) :]) + 1}"
     return {IMAGE: "input picture", MASK: "mask", BASE: "whole picture"}.get(role, role)
