@@ -179,3 +179,20 @@ def test_telling_files_apart_never_imports_torch(
     )
     names, torch_loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert "flux1-dev" in names and "flux1-q8" in names and not torch_loaded
+
+
+def test_a_cached_snapshot_of_configs_alone_is_not_a_model(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hf download REPO --exclude '*.safetensors'` (the configuration and tokenizers split
+    files borrow) leaves a snapshot without weights: it is not listed as a model."""
+    import shutil
+
+    hub = tmp_path / "hub"
+    for repo, weights in (("FLUX.1-schnell", False), ("FLUX.1-dev", True)):
+        snap = hub / f"models--black-forest-labs--{repo}" / "snapshots" / "a"
+        ignore = None if weights else shutil.ignore_patterns("*.safetensors")
+        shutil.copytree(tiny_modern_dir("flux"), snap, ignore=ignore)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    cached = [i.name for i in discover_models() if i.kind == "hf-cache"]
+    assert cached == ["black-forest-labs/FLUX.1-dev"]
