@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from engine.core.devices import dtype_keyword
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
+from engine.local.loading import pipeline_on
 from engine.models import MODERN_FAMILIES, ModelInfo
 from engine.region import over, resize_mask, resize_rgb
 from engine.request import GenerationInputs, GenerationRequest
@@ -204,7 +204,4 @@ def edit_pipeline(base: Any, name: str, info: ModelInfo) -> Any:
         # The folder the model loaded from: its own, or for single and split files the
         # configuration folder they loaded with (engine.local.split_files).
         extra["processor"] = load_processor(Path(base.name_or_path))
-    # from_pipe would cast the shared modules to float32 unless told their dtype.
-    pipe = cls.from_pipe(base, **{dtype_keyword(): base.transformer.dtype}, **extra)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return pipeline_on(cls, base, **extra)

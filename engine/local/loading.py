@@ -8,6 +8,7 @@ hub for configs even when offline. All modes share one set of modules via from_p
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import logging
 import os
@@ -279,10 +280,26 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
     cls = {"txt2img": txt2img, "img2img": img2img, "inpaint": inpaint, "outpaint": inpaint}[mode]
     if isinstance(base, cls):
         return base
-    # from_pipe casts the shared modules to float32 unless told otherwise, which would
-    # silently turn an fp16 GPU model into fp32 (twice the memory) for every mode.
-    denoiser = base.transformer if info.is_modern else base.unet
-    pipe = cls.from_pipe(base, **{dtype_keyword(): denoiser.dtype})
+    return pipeline_on(cls, base)
+
+
+def pipeline_on(cls: Any, base: Any, **extra: Any) -> Any:
+    """A `cls` pipeline sharing `base`'s modules as they are, with `extra` components."""
+    denoiser = base.transformer if hasattr(base, "transformer") else base.unet
+    if getattr(denoiser, "is_quantized", False):
+        # from_pipe ends with a cast to one dtype, which diffusers refuses for a quantised
+        # (GGUF) transformer: every mode but the loaded one failed.
+        params = inspect.signature(cls.__init__).parameters
+        kwargs = {name: part for name, part in base.components.items() if name in params}
+        for name, value in base.config.items():  # settings such as Klein's is_distilled
+            if name in params and name not in kwargs:
+                kwargs[name] = value
+        pipe = cls(**(kwargs | extra))
+        pipe.register_to_config(_name_or_path=base.name_or_path)
+    else:
+        # from_pipe casts the shared modules to float32 unless told otherwise, which would
+        # silently turn an fp16 GPU model into fp32 (twice the memory) for every mode.
+        pipe = cls.from_pipe(base, **{dtype_keyword(): denoiser.dtype}, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
