@@ -128,3 +128,26 @@ def test_bad_reference_arguments_are_one_sentence(
     code, _out, err = _run(capsys, *argv, "--reference", f"{broken}:0.5:sketch:0:1")
     assert code == 1 and err.startswith("error: --reference ")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_the_history_keeps_reference_pictures_and_their_regions() -> None:
+    from engine.history.pictures import needs_pictures, pictures_to_keep, restore_inputs
+    from engine.reference.spec import ReferenceSpec
+    from engine.request import GenerationInputs, GenerationRequest
+
+    red = np.zeros((12, 10, 4), np.uint8)
+    red[..., 0] = red[..., 3] = 255
+    region = np.zeros((SIZE, SIZE), np.uint8)
+    region[:, :20] = 255
+    request = GenerationRequest(
+        "txt2img", width=SIZE, height=SIZE, canvas_width=SIZE, canvas_height=SIZE,
+        references=(ReferenceSpec(), ReferenceSpec("style", mask_hash=picture_hash(region))),
+    )  # fmt: skip
+    assert needs_pictures(request)
+    inputs = GenerationInputs(references=(red, red[:6]), reference_masks=(None, region))
+    kept = pictures_to_keep(request, inputs, None)
+    assert sorted(kept) == ["reference-mask:1", "reference:0", "reference:1"]
+    restored, _base = restore_inputs(request, kept)
+    assert np.array_equal(restored.references[1], red[:6])
+    assert restored.reference_masks[0] is None
+    assert np.array_equal(restored.reference_masks[1], region)
