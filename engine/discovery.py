@@ -1,13 +1,14 @@
 """Where model files live, walking those folders, and telling what each file is.
 
 This is the one place that knows the models folders (the bundled one, the user's, each
---models-dir, their `loras/` and `controlnet/` subfolders, the Hugging Face cache) and
-walks them. What it finds is classified from cheap evidence only: a folder by the
-`_class_name` in its model_index.json or config.json, a file by the tensor names in its
-safetensors header, never the weights, so nothing here imports torch. The feature
-modules ask here and then read the details they need: engine.models (checkpoint
-families), engine.control.models (control configs), engine.upscale.upscalers,
-engine.lora.library and engine.model_manager.
+--models-dir, their `loras/`, `controlnet/`, `ipadapter/` and `clip_vision/` subfolders, the
+Hugging Face cache) and walks them. What it finds is classified from cheap evidence only:
+a folder by the `_class_name` in its model_index.json or config.json (a transformers
+folder by its config's `model_type`), a file by the tensor names in its safetensors
+header, never the weights, so nothing here imports torch. The feature modules ask here
+and then read the details they need: engine.models (checkpoint families),
+engine.control.models (control configs), engine.upscale.upscalers, engine.lora.library,
+engine.reference.adapters, engine.select.segmenter and engine.model_manager.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ BUNDLED_MODELS_DIR: Path = RESOURCES / "models"
 MODEL_CONFIGS_DIR: Path = RESOURCES / "model_configs"
 CONTROL_FOLDER = "controlnet"
 LORA_FOLDERS: tuple[str, ...] = ("loras", "lora")
-# The model manager's folders for LoRAs, ControlNets, upscalers and VAEs hold no
-# checkpoints (an upscaler folder would even pass for one).
-NOT_CHECKPOINT_DIRS: tuple[str, ...] = ("loras", "lora", "controlnet", "upscalers", "vae")
-NOT_CHECKPOINT_DIRS += ("ipadapter", "clip_vision")
+# Where IP-Adapters and their image encoders live (ComfyUI's folder names).
+IP_ADAPTER_FOLDERS: tuple[str, ...] = ("ipadapter", "clip_vision")
+# The model manager's folders for LoRAs, ControlNets, upscalers, VAEs and IP-Adapters hold
+# no checkpoints (an upscaler folder would even pass for one).
+NOT_CHECKPOINT_DIRS: tuple[str, ...] = (
+    "loras", "lora", "controlnet", "upscalers", "vae", *IP_ADAPTER_FOLDERS
+)  # fmt: skip
 
 # The kinds of model file Overpaint tells apart.
 CHECKPOINT = "checkpoint"
@@ -46,8 +50,6 @@ VAE = "vae"
 SEGMENTER = "segmenter"  # SAM / SAM 2 for Select Object (engine.select.segmenter)
 IP_ADAPTER = "ip-adapter"  # reference pictures (engine.reference.adapters)
 IMAGE_ENCODER = "image-encoder"  # an IP-Adapter's CLIP vision encoder folder
-# Where IP-Adapters and their image encoders live (ComfyUI's folder names).
-IP_ADAPTER_FOLDERS: tuple[str, ...] = ("ipadapter", "clip_vision")
 
 _FOLDER_CLASSES: dict[str, str] = {
     "StableDiffusionUpscalePipeline": UPSCALER,

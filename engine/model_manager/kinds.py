@@ -26,39 +26,25 @@ from engine.lora.library import lora_context_dim
 from engine.model_files import describe_gguf_failure, part_kind, read_tensors, single_file_parts
 from engine.models import detect_family, inspect_folder
 
-KINDS: tuple[str, ...] = (
-    "checkpoint", "inpainting", "lora", "controlnet", "upscaler", "vae", "transformer",
-    "text-encoder",
-)  # fmt: skip
-KIND_DIRS: dict[str, str] = {
-    "checkpoint": "checkpoints",
-    "inpainting": "inpainting",
-    "lora": "loras",
-    "controlnet": "controlnet",
-    "upscaler": "upscalers",
-    "vae": "vae",
-    "transformer": "diffusion_models",
-    "text-encoder": "text_encoders",
+# Kind -> (the models subfolder it goes to, its label). The transformer families' split
+# parts, IP-Adapters and their image encoders go to ComfyUI's folder names; segmenters
+# are Select Object's SAM / SAM 2 folders (engine.select.segmenter).
+_KIND_TABLE: dict[str, tuple[str, str]] = {
+    "checkpoint": ("checkpoints", "Checkpoint"),
+    "inpainting": ("inpainting", "Inpainting checkpoint"),
+    "lora": ("loras", "LoRA"),
+    "controlnet": ("controlnet", "ControlNet"),
+    "upscaler": ("upscalers", "Upscaler"),
+    "vae": ("vae", "VAE"),
+    "transformer": ("diffusion_models", "Transformer"),
+    "text-encoder": ("text_encoders", "Text encoder"),
+    "segmenter": ("segmenters", "Segmentation model"),
+    "ip-adapter": ("ipadapter", "IP-Adapter"),
+    "image-encoder": ("clip_vision", "Image encoder"),
 }
-KIND_LABELS: dict[str, str] = {
-    "checkpoint": "Checkpoint",
-    "inpainting": "Inpainting checkpoint",
-    "lora": "LoRA",
-    "controlnet": "ControlNet",
-    "upscaler": "Upscaler",
-    "vae": "VAE",
-    "transformer": "Transformer",
-    "text-encoder": "Text encoder",
-}
-# Segmentation models for Select Object (engine.select.segmenter): SAM / SAM 2 folders.
-KINDS += ("segmenter",)
-KIND_DIRS["segmenter"] = "segmenters"
-KIND_LABELS["segmenter"] = "Segmentation model"
-# Reference pictures (engine.reference.adapters): IP-Adapters and their CLIP image
-# encoders, in ComfyUI's folders.
-KINDS += ("ip-adapter", "image-encoder")
-KIND_DIRS.update({"ip-adapter": "ipadapter", "image-encoder": "clip_vision"})
-KIND_LABELS.update({"ip-adapter": "IP-Adapter", "image-encoder": "Image encoder"})
+KINDS: tuple[str, ...] = tuple(_KIND_TABLE)
+KIND_DIRS: dict[str, str] = {kind: folder for kind, (folder, _) in _KIND_TABLE.items()}
+KIND_LABELS: dict[str, str] = {kind: label for kind, (_, label) in _KIND_TABLE.items()}
 _CONTEXT_FAMILY = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 
 
@@ -149,16 +135,12 @@ def _classify_folder(folder: Path) -> Kind:
             return Kind(
                 "controlnet", _CONTEXT_FAMILY.get(width, "") if isinstance(width, int) else ""
             )
-        if kind == discovery.VAE:
-            return Kind("vae", "")
-        if kind == discovery.SEGMENTER:
-            return Kind("segmenter", "")
-        if kind == discovery.IMAGE_ENCODER:
-            return Kind("image-encoder", "")
+        if kind in (discovery.VAE, discovery.SEGMENTER, discovery.IMAGE_ENCODER):
+            return Kind(kind, "")  # discovery's names are the kinds' own
     weights = sorted(folder.glob("*.safetensors"))
     if len(weights) == 1:
         return classify(weights[0])
     raise ModelError(
-        f"{folder.name} is not a diffusers model, ControlNet, upscaler or VAE folder "
-        "(no model_index.json or known config.json)."
+        f"{folder.name} is not a diffusers model, ControlNet, upscaler, VAE, segmentation "
+        "model or image encoder folder (no model_index.json or known config.json)."
     )
