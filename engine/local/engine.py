@@ -190,7 +190,8 @@ class Engine(EngineBase):
         if mode == "edit":  # refused in one sentence before a model loads
             edit = EditStage.make(request, inputs, resolve_model(request.model, self.extra_dirs))
         elif request.references:  # refused in one sentence before a model loads
-            check_references(request, inputs, resolve_model(request.model, self.extra_dirs))
+            model = resolve_model(request.model, self.extra_dirs)
+            check_references(request, inputs, model, self.extra_dirs)
         info = self.load(request)
         request = request.replace(precision=self.precision)  # recorded: a rerun repeats it
         notes, self._notes = tuple(self._notes), []

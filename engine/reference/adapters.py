@@ -197,9 +197,14 @@ def choose_adapter(
         shapes.append(shape)
         if _fits(shape, widths):
             return Adapter(path, shape, _encoder_for(path, shape, extra_dirs))
-    others = sorted({s.family for s in shapes})
+    raise InvalidRequestError(no_adapter(model_name, family, sorted({s.family for s in shapes})))
+
+
+def no_adapter(model_name: str, family: str, others: Sequence[str] = ()) -> str:
+    """The sentence for a model no installed IP-Adapter fits (`others`: the families
+    the installed ones are for)."""
     also = f" (the installed ones are for {', '.join(others)})" if others else ""
-    raise InvalidRequestError(
+    return (
         f"Reference layers need an IP-Adapter for {model_name} ({family}) and none is "
         f"installed{also}; install one from the Models dialog or hide the reference layers."
     )

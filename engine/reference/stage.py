@@ -22,7 +22,13 @@ from typing import Any
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
 from engine.models import ModelInfo
-from engine.reference.adapters import Adapter, choose_adapter, unet_widths
+from engine.reference.adapters import (
+    Adapter,
+    choose_adapter,
+    find_adapters,
+    no_adapter,
+    unet_widths,
+)
 from engine.reference.spec import ReferenceSpec, check_reference
 from engine.request import GenerationInputs, GenerationRequest
 
@@ -33,10 +39,15 @@ def uses_adapter(request: GenerationRequest) -> bool:
 
 
 def check_references(
-    request: GenerationRequest, inputs: GenerationInputs, info: ModelInfo
+    request: GenerationRequest,
+    inputs: GenerationInputs,
+    info: ModelInfo,
+    extra_dirs: Sequence[Path] | None = None,
 ) -> tuple[Any, ...]:
     """The reference pictures' region masks (None: the whole picture), once the request's
-    references are known to be runnable; InvalidRequestError with one sentence otherwise."""
+    references are known to be runnable; InvalidRequestError with one sentence otherwise.
+    With `extra_dirs` (before a model loads), no IP-Adapter installed at all is refused
+    too; whether one fits is told once the UNet is loaded."""
     if not uses_adapter(request):
         return ()
     if info.is_modern:
@@ -80,6 +91,8 @@ def check_references(
                 f"The region mask of reference {i + 1} must be one channel (HxW), not "
                 f"{masks[i].shape}."
             )
+    if extra_dirs is not None and not find_adapters(extra_dirs):
+        raise InvalidRequestError(no_adapter(info.name, info.family))
     return masks[: len(request.references)]
 
 

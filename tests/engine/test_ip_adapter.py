@@ -344,3 +344,18 @@ def test_references_in_live_outpaint_and_with_controls_and_loras(
         assert _diff(steered.rgba, plain) > 0.2
     again = engine.run(request, GenerationInputs(image, mask, controls))[0].rgba
     assert np.array_equal(again, plain)
+
+
+def test_without_any_adapter_the_job_is_refused_before_the_model_loads(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from engine.local.engine import Engine
+
+    engine = Engine([tmp_path])
+    with pytest.raises(InvalidRequestError) as found:
+        _run(engine, _request(tiny_model_dir, ReferenceSpec()), RED)
+    assert str(found.value) == (
+        f"Reference layers need an IP-Adapter for {tiny_model_dir.name} (sd1) and none is "
+        "installed; install one from the Models dialog or hide the reference layers."
+    )
+    assert engine.loaded_pipeline() is None
