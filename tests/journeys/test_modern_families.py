@@ -3,8 +3,8 @@ their own walks it. Settings' model folder holds a tiny random-weight model of t
 (built at test time, tests/tiny_modern.py); the user picks it in the Generate panel, sees
 the family's own settings, and runs txt2img on an empty canvas, img2img on a picture,
 inpaint under a mask painted with the mask brush, an outpaint past the edge and, with the
-models that edit by instruction, an Edit of a selection. Each result is accepted as a
-layer; the inpainted picture is exported and `overpaint rerun` gives its pixels back.
+models that edit by instruction, an Edit of a selection (a visible region layer beside it
+is said to take no part). Each result is accepted as a layer; the inpainted picture is exported and `overpaint rerun` gives its pixels back.
 
 One window per family, 2 steps (Qwen-Image's scheduler needs two) and pictures of a few
 dozen pixels keep the whole walk cheap.
@@ -21,6 +21,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from editor.model.layer_roles import set_layer_region
+from editor.model.region_role import RegionRole
 from engine.cli.commands import main as overpaint
 from engine.family_defaults import model_settings
 from engine.models import inspect_model
@@ -177,14 +179,24 @@ def test_a_family_from_the_window(
     assert grown.shape[:2] == (H, W + 32) and (grown[..., 3] == 255).all()
 
     if family in EDIT_FAMILIES:  # an Edit of a selection keeps the rest bit-identical
-        before = _open_picture(window, tmp_path)
+        _open_picture(window, tmp_path)
+        # A region layer left visible takes no part in an Edit, and the window says so.
+        window.actions.add_layer.trigger()
+        window.set_tool("brush")
+        drag(qtbot, window, [(4, 4), (16, 12)])
+        set_layer_region(window.document, window.document.current_layer, RegionRole("a cat"))
+        before = window.document.composite_array()
         window.set_tool("select_rect")
         drag(qtbot, window, [(20, 10), (70, 50)])
         selected = window.document.selection > 0
         panel.prompt_edit.setPlainText("make it stormy")
         result = _generate(window, qtbot, "edit")
         assert not isinstance(result, str), result
-        assert result.request.mode == "edit"
+        assert result.request.mode == "edit" and result.request.regions == ()
+        assert panel.status_label.text().endswith(
+            "Region layers do not steer an Edit, so this edit was made without them; hide "
+            "them to stop this note."
+        ), panel.status_label.text()
         _accept(window, qtbot)
         edited = window.document.composite_array()
         np.testing.assert_array_equal(edited[~selected], before[~selected])

@@ -32,7 +32,14 @@ from editor.model.layer import Layer
 from editor.model.layer_roles import layer_reference_sources, layer_region_sources, regions_problem
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
-from editor.ui.generate.edit_mode import EDIT, EditModeGate, edit_job, edit_refusal, model_can_edit
+from editor.ui.generate.edit_mode import (
+    EDIT,
+    EditModeGate,
+    edit_job,
+    edit_refusal,
+    model_can_edit,
+    unused_regions_note,
+)
 from editor.ui.generate.family_settings import FamilySettingsGate, family_settings
 from editor.ui.generate.outpaint_growth import CanvasGrowths, Growth
 from editor.ui.generate.panel import GenerationPanel
@@ -63,6 +70,7 @@ class _RunningJob:
     first_step: int = 0
     accept: bool = False  # lay the first result straight into the document
     growths: tuple[Growth, ...] = ()  # canvas growths its result's place depends on
+    notes: tuple[str, ...] = ()  # said with its results: what took no part in it
 
 
 def box_to_rect(box: Box) -> QRect:
@@ -307,7 +315,10 @@ class GenerationController(QObject):
         kind = JobKind.FILL if job.request.mode == "fill" else JobKind.GENERATE
         job_id = self.jobs.submit(kind, job.request, job.inputs, self._events)
         growths = self._growths.pending(self.document)
-        self._jobs[job_id] = _RunningJob(job, self.document, accept=accept, growths=growths)
+        notes = tuple(unused_regions_note(self.document, job.request.mode))
+        self._jobs[job_id] = _RunningJob(
+            job, self.document, accept=accept, growths=growths, notes=notes
+        )
         self._update_running()
         if self._running is None:
             self.panel.set_waiting("Starting the engine…")
@@ -393,9 +404,10 @@ class GenerationController(QObject):
         if running.accept and results:
             self.accepted.emit(self.accept_result(results[0]))
             self.history.mark_kept(self._tickets[results[0]])
-            self.status.emit("Generated and added as a layer.")
+            self.status.emit(" ".join(["Generated and added as a layer.", *running.notes]))
             return
         self._notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
+        self._notes += running.notes
         for result in results:
             self.candidates.add_result(result, running.document)
         self._say_ready()

@@ -20,7 +20,7 @@ from PySide6.QtGui import QStandardItemModel
 from editor.model.array_rects import box_to_rect
 from editor.model.control_layers import model_composite
 from editor.model.document import Document
-from editor.model.layer_roles import layer_reference_sources
+from editor.model.layer_roles import layer_reference_sources, region_layers
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.servers.page import server_urls, servers_enabled
 from editor.ui.settings import Settings
@@ -61,6 +61,17 @@ def edit_refusal(mode: str, model: str, settings: Settings) -> str | None:
         f"Edit needs a model that edits by instruction ({EDIT_MODELS}); pick one, or "
         "choose another mode."
     )
+
+
+def unused_regions_note(doc: Document, mode: str) -> list[str]:
+    """What the results' status adds when an Edit runs beside visible region layers: the
+    edit models read one instruction, and no engine gives them regional prompts."""
+    if mode != EDIT or not region_layers(doc):
+        return []
+    return [
+        "Region layers do not steer an Edit, so this edit was made without them; hide them "
+        "to stop this note."
+    ]
 
 
 def edit_job(
