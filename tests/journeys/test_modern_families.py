@@ -24,10 +24,12 @@ from PySide6.QtCore import Qt
 from editor.model.layer_roles import set_layer_region
 from editor.model.region_role import RegionRole
 from engine.cli.commands import main as overpaint
+from engine.core.paths import user_models_dir
 from engine.family_defaults import model_settings
 from engine.models import inspect_model
 from tests.editor.ui.conftest import gradient_rgba
 from tests.editor.ui.test_painting import drag
+from tests.tiny_split import write_gguf, write_split
 
 WAIT_MS = 240_000
 W, H = 96, 64
@@ -201,3 +203,30 @@ def test_a_family_from_the_window(
         edited = window.document.composite_array()
         np.testing.assert_array_equal(edited[~selected], before[~selected])
         assert not np.array_equal(edited[selected], before[selected])
+
+
+def test_a_gguf_model_of_a_comfyui_folder_inpaints_from_the_window(
+    window, qtbot, tiny_modern_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Settings' folder is a ComfyUI models/ folder holding a GGUF FLUX.1 transformer with
+    its text encoders and VAE (its configuration from an installed FLUX.1 folder): an
+    inpaint, not only the mode the model loaded in, lands as a layer."""
+    shutil.copytree(tiny_modern_dir("flux"), user_models_dir() / "tiny-flux")
+    models = tmp_path / "ComfyUI" / "models"
+    transformer = write_split(tiny_modern_dir("flux"), "flux", models, "flux1-dev")
+    write_gguf(transformer, models / "unet" / "flux1-dev-Q8_0.gguf")
+    transformer.unlink()
+    picture = _open_picture(window, tmp_path)
+    _choose_model(window, models, "flux1-dev-Q8_0")
+    panel = window.generation_panel
+    panel.prompt_edit.setPlainText("a red square")
+    panel.steps_spin.setValue(2)
+    window.document.set_mask(np.pad(np.full((16, 24), 255, np.uint8), ((24, 24), (36, 36))))
+    result = _generate(window, qtbot, "auto")
+    assert not isinstance(result, str), result
+    assert result.request.mode == "inpaint" and result.request.model.endswith(".gguf")
+    _accept(window, qtbot)
+    alpha = window.document.current_layer.to_rgba(window.document.rect())[..., 3]
+    after = window.document.composite_array()
+    np.testing.assert_array_equal(after[alpha == 0], picture[alpha == 0])
+    assert not np.array_equal(after, picture)
