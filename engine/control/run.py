@@ -29,7 +29,7 @@ import numpy as np
 
 from engine import region
 from engine.control.loading import ControlCache
-from engine.control.models import resolve_control
+from engine.control.models import ControlModelInfo, resolve_control
 from engine.control.preprocess import as_control_image, inpaint_condition, preprocess
 from engine.control.spec import ControlSpec, check_spec, control_image_hash
 from engine.core.errors import InvalidRequestError
@@ -99,35 +99,58 @@ class ControlStage:
         extra_dirs: Sequence[Path] = (),
         config_roots: Sequence[Path] = (),
     ) -> ControlStage | None:
-        """None without controls. `picture` is (RGB crop, repaint mask) for inpaint controls."""
+        """None without controls. `picture` is (RGB crop, repaint mask) for inpaint controls.
+        The denoiser, how a control model is resolved and how its picture becomes a tensor
+        are the hooks a subclass for another denoiser replaces."""
         if not request.controls:
             cache.clear()
             return None
-        import torch  # ~1.2 s to import: only when a job runs
-
         specs = verified_specs(request, inputs)
-        unet = pipe.unet
-        unet_config = dict(unet.config)
+        denoiser = cls._denoiser(pipe, specs)
+        config = dict(denoiser.config)
         infos = [
-            resolve_control(
-                s.kind, s.model, unet_config, model_name, unet_is_xl, extra_dirs, config_roots
-            )
+            cls._resolve(pipe, s, config, model_name, unet_is_xl, extra_dirs, config_roots)
             for s in specs
         ]
         specs, acting = named_and_acting(specs, infos, inputs.controls)
-        device = getattr(pipe, "_execution_device", unet.device)
-        models = cache.models_for([info for _, info, _ in acting], device, unet.dtype, unet_config)
+        device = getattr(pipe, "_execution_device", denoiser.device)
+        models = cache.models_for([info for _, info, _ in acting], device, denoiser.dtype, config)
         gen_w, gen_h = gen_size
         active = []
         for (spec, info, image), model in zip(acting, models, strict=True):
-            cond = _condition(spec, image, picture, gen_w, gen_h)
-            if info.model_type == "t2i-adapter" and int(model.config.in_channels) == 1:
-                cond = cond.mean(axis=2, keepdims=True)
-            tensor = torch.from_numpy(np.ascontiguousarray(cond)).permute(2, 0, 1)[None]
-            active.append(
-                _Active(spec, model, info.model_type, tensor.to(device=device, dtype=unet.dtype))
-            )
+            rgb = _condition(spec, image, picture, gen_w, gen_h)  # generation size
+            cond = cls._tensor(pipe, info, model, rgb).to(device=device, dtype=denoiser.dtype)
+            active.append(_Active(spec, model, info.model_type, cond))
         return cls(specs, active)
+
+    @classmethod
+    def _denoiser(cls, pipe: Any, specs: Sequence[ControlSpec]) -> Any:
+        """The module the controls feed; InvalidRequestError for specs it cannot take."""
+        return pipe.unet
+
+    @classmethod
+    def _resolve(
+        cls,
+        pipe: Any,
+        spec: ControlSpec,
+        config: dict[str, Any],
+        model_name: str,
+        unet_is_xl: bool,
+        extra_dirs: Sequence[Path],
+        config_roots: Sequence[Path],
+    ) -> ControlModelInfo:
+        return resolve_control(
+            spec.kind, spec.model, config, model_name, unet_is_xl, extra_dirs, config_roots
+        )
+
+    @classmethod
+    def _tensor(cls, pipe: Any, info: ControlModelInfo, model: Any, cond: np.ndarray) -> Any:
+        """The control picture as the model takes it: 1xCxHxW."""
+        import torch  # ~1.2 s to import: only when a job runs
+
+        if info.model_type == "t2i-adapter" and int(model.config.in_channels) == 1:
+            cond = cond.mean(axis=2, keepdims=True)
+        return torch.from_numpy(np.ascontiguousarray(cond)).permute(2, 0, 1)[None]
 
     # -- running ---------------------------------------------------------------------
 

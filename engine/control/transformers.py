@@ -30,20 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.control.loading import ControlCache
 from engine.control.models import ControlModelInfo, discover_controls, find_control
-from engine.control.run import (
-    ControlStage,
-    _Active,
-    _condition,
-    forward_replaced,
-    named_and_acting,
-    verified_specs,
-)
+from engine.control.run import ControlStage, _Active, forward_replaced
+from engine.control.spec import ControlSpec
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.paths import user_models_dir
 from engine.discovery import CONTROL_FOLDER
-from engine.request import GenerationInputs, GenerationRequest
 from engine.soft_inpaint import encode_latents
 
 
@@ -144,31 +136,11 @@ def _latent_condition(pipe: Any, model: Any, arch: Architecture, rgb: np.ndarray
 
 
 class TransformerControlStage(ControlStage):
-    """The ControlNets of one job on FLUX.1 or SD 3.5; `wrap` and the step range are
-    ControlStage's."""
-
-    arch: Architecture = FLUX
+    """The ControlNets of one job on FLUX.1 or SD 3.5 (the architecture told from the
+    pipeline's transformer); building, `wrap` and the step range are ControlStage's."""
 
     @classmethod
-    def build(
-        cls,
-        cache: ControlCache,
-        request: GenerationRequest,
-        inputs: GenerationInputs,
-        pipe: Any,
-        model_name: str,
-        unet_is_xl: bool,
-        gen_size: tuple[int, int],
-        picture: tuple[np.ndarray | None, np.ndarray | None],
-        extra_dirs: Sequence[Path] = (),
-        config_roots: Sequence[Path] = (),
-    ) -> TransformerControlStage | None:
-        """ControlStage.build's arguments, for a FLUX.1 or SD 3.5 pipeline (`unet_is_xl`
-        and `config_roots` unused: these ControlNets come as diffusers folders)."""
-        if not request.controls:
-            cache.clear()
-            return None
-        specs = verified_specs(request, inputs)
+    def _denoiser(cls, pipe: Any, specs: Sequence[ControlSpec]) -> Any:
         arch = architecture_of(pipe)
         for spec in specs:
             if spec.kind == "inpaint":
@@ -176,33 +148,38 @@ class TransformerControlStage(ControlStage):
                     f"An inpaint control does not work with {arch.label} models; remove it, "
                     "the inpaint pipeline repaints the mask by itself."
                 )
-        transformer = pipe.transformer
-        config = dict(transformer.config)
-        infos = [resolve(s.kind, s.model, arch, config, model_name, extra_dirs) for s in specs]
-        specs, acting = named_and_acting(specs, infos, inputs.controls)
-        device = getattr(pipe, "_execution_device", transformer.device)
-        models = cache.models_for([i for _, i, _ in acting], device, transformer.dtype, config)
-        gen_w, gen_h = gen_size
-        active = []
-        for (spec, _info, image), model in zip(acting, models, strict=True):
-            rgb = _condition(spec, image, picture, gen_w, gen_h)  # [0, 1], generation size
-            cond = _latent_condition(pipe, model, arch, rgb).to(device, transformer.dtype)
-            active.append(_Active(spec, model, arch.model_type, cond))
-        stage = cls(specs, active)
-        stage.arch = arch
-        return stage
+        return pipe.transformer
+
+    @classmethod
+    def _resolve(
+        cls,
+        pipe: Any,
+        spec: ControlSpec,
+        config: dict[str, Any],
+        model_name: str,
+        unet_is_xl: bool,
+        extra_dirs: Sequence[Path],
+        config_roots: Sequence[Path],
+    ) -> ControlModelInfo:
+        # These ControlNets come as diffusers folders: no single-file configs to find.
+        arch = architecture_of(pipe)
+        return resolve(spec.kind, spec.model, arch, config, model_name, extra_dirs)
+
+    @classmethod
+    def _tensor(cls, pipe: Any, info: ControlModelInfo, model: Any, cond: np.ndarray) -> Any:
+        return _latent_condition(pipe, model, architecture_of(pipe), cond)
 
     @contextlib.contextmanager
     def attached(self, pipe: Any) -> Iterator[None]:
         """The pipeline's transformer runs the ControlNets while inside the block."""
         original = pipe.transformer.forward
+        add = self._add_flux if architecture_of(pipe) is FLUX else self._add_sd3
         self.step = 0
 
         def forward(*args: Any, **kw: Any) -> Any:
             total = int(getattr(pipe, "_num_timesteps", 0) or 0)
             active = self._active_now(total)
             if active:  # FLUX and SD 3 pipelines call their transformer by keyword
-                add = self._add_flux if self.arch is FLUX else self._add_sd3
                 add(active, kw)
             return original(*args, **kw)
 
