@@ -56,6 +56,7 @@ TARGETS = {
         "regional prompts",
         "≥ 0.9 of two-region layouts right; the scene's prompt alone does worse",
     ),
+    "P29": ("reference picture cost", "≤ 1.10"),
 }
 
 
@@ -80,6 +81,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         outpaint,
         paint,
         precision_quality,
+        references,
         regions,
         seamless,
         select_objects,
@@ -120,6 +122,7 @@ def _measures() -> dict[str, Callable[[Context], Result]]:
         "P21": modern.measure_p21,
         "P27": modern.measure_p27,
         "P28": regions.measure_p28,
+        "P29": references.measure_p29,
     }
 
 
