@@ -72,3 +72,40 @@ def test_the_starters_offer_sd15_and_sdxl_adapters_plus_variants_and_encoders() 
     assert 40e6 < models[0].size < 50e6 and 2.4e9 < models[5].size < 2.7e9
     with pytest.raises(KeyError):
         starter("ip-adapter-nope")
+
+
+def test_an_hf_cache_snapshot_pairs_each_adapter_with_the_encoder_that_fits(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import json
+    import os
+
+    from engine.reference.adapters import choose_adapter, unet_widths
+
+    # h94/IP-Adapter's layout: models/ (ViT-H, 16 wide here) and sdxl_models/ (bigG, 24).
+    snapshot = Path(os.environ["HF_HUB_CACHE"]) / "models--h94--IP-Adapter" / "snapshots" / "abc"
+    (snapshot.parents[1] / "refs").mkdir(parents=True)
+    (snapshot.parents[1] / "refs" / "main").write_text("abc")
+    for folder in ("models", "sdxl_models"):
+        (snapshot / folder).mkdir(parents=True)
+    adapter = build_tiny_adapter(tiny_model_dir, snapshot, "ip-adapter_tiny")
+    adapter.rename(snapshot / "models" / "ip-adapter_tiny.safetensors")
+    near = build_tiny_encoder(snapshot, "image_encoder").rename(
+        snapshot / "models" / "image_encoder"
+    )
+    far = build_tiny_encoder(snapshot, "bigg").rename(snapshot / "sdxl_models" / "image_encoder")
+    wide = far / "config.json"
+    config = json.loads(wide.read_text())
+    config["projection_dim"] = 24
+    wide.write_text(json.dumps(config))
+    config = json.loads((tiny_model_dir / "unet" / "config.json").read_text())
+    names = [
+        f"{part}.attentions.{a}.transformer_blocks.0.attn{n}.processor"
+        for part, count in (("down_blocks.1", 1), ("up_blocks.0", 2))
+        for a in range(count)
+        for n in (1, 2)
+    ] + ["mid_block.attentions.0.transformer_blocks.0.attn1.processor",
+         "mid_block.attentions.0.transformer_blocks.0.attn2.processor"]  # fmt: skip
+    chosen = choose_adapter("", "tiny", "sd1", unet_widths(config, names))
+    assert chosen.path == snapshot / "models" / "ip-adapter_tiny.safetensors"
+    assert chosen.encoder == near
