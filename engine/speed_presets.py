@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engine.family_defaults import FamilySettings
+from engine.family_defaults import UNET_TURBO_STEPS, FamilySettings
 
 _STEPS_RE = re.compile(r"(\d+)[-_ ]?steps?", re.IGNORECASE)
 
@@ -60,7 +60,8 @@ def is_turbo_model(model_name: str) -> bool:
 
 
 def turbo_preset(model_name: str) -> SpeedPreset:
-    return SpeedPreset(f"Turbo, no guidance ({model_name})", 2, 1.0, "Euler a", distilled=True)
+    name = f"Turbo, no guidance ({model_name})"
+    return SpeedPreset(name, UNET_TURBO_STEPS, 1.0, "Euler a", distilled=True)
 
 
 def distilled_preset(model_name: str, family: FamilySettings) -> SpeedPreset | None:
