@@ -158,3 +158,24 @@ def test_transformer_families_refuse_regions(tiny_modern_dir) -> None:
     text = str(err.value)
     assert text.startswith("Regional prompts work with SD 1.x, SD 2.x and SDXL models;")
     assert text.endswith("or pick another model.") and "\n" not in text
+
+
+def test_sdxl_regions_steer_and_repeat(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from engine.local.engine import Engine
+    from tests.tiny_xl import build_tiny_xl_folder
+
+    model = build_tiny_xl_folder(tmp_path_factory.mktemp("xl") / "tiny-xl", tiny_model_dir)
+    engine = Engine()
+    request = _request(model)
+    plain = _pixels(engine, request, GenerationInputs())
+    assert engine.info is not None and engine.info.family == "sdxl"
+    specs, (left, right) = _two_regions()
+    regional = request.replace(regions=specs)
+    one = _pixels(engine, regional, GenerationInputs(region_masks=(left, right)))
+    again = _pixels(engine, regional, GenerationInputs(region_masks=(left, right)))
+    swapped = _pixels(engine, regional, GenerationInputs(region_masks=(right, left)))
+    assert np.array_equal(one, again)
+    assert np.abs(one.astype(int) - plain).mean() > 0.2
+    assert np.abs(one.astype(int) - swapped).mean() > 0.2
