@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from engine.cli.commands import main
 from engine.core.paths import user_models_dir
 from engine.metadata import read_request
+from tests.engine.test_edit_cli import _pixels, _png
 from tests.tiny_split import write_gguf, write_split
 
 FAMILIES = (
@@ -37,16 +37,6 @@ FAMILIES = (
 )
 EDITS = ("flux-kontext", "flux2-klein", "qwen-image-edit")
 H, W = 64, 96
-
-
-def _png(path: Path, arr: np.ndarray) -> Path:
-    Image.fromarray(arr).save(path)
-    return path
-
-
-def _pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _split_model(folder: Path, family: str, models: Path, load: str) -> str:

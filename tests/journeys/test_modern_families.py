@@ -29,22 +29,11 @@ from engine.family_defaults import model_settings
 from engine.models import inspect_model
 from tests.editor.ui.conftest import gradient_rgba
 from tests.editor.ui.test_painting import drag
+from tests.engine.test_modern_cli import EDITS, FAMILIES
 from tests.tiny_split import write_gguf, write_split
 
 WAIT_MS = 240_000
 W, H = 96, 64
-FAMILIES = (
-    "flux",
-    "flux-fill",
-    "flux-kontext",
-    "flux2-klein",
-    "sd3",
-    "qwen-image",
-    "qwen-image-edit",
-    "z-image",
-    "chroma",
-)
-EDIT_FAMILIES = ("flux-kontext", "flux2-klein", "qwen-image-edit")
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -180,7 +169,7 @@ def test_a_family_from_the_window(
     grown = window.document.composite_array()
     assert grown.shape[:2] == (H, W + 32) and (grown[..., 3] == 255).all()
 
-    if family in EDIT_FAMILIES:  # an Edit of a selection keeps the rest bit-identical
+    if family in EDITS:  # an Edit of a selection keeps the rest bit-identical
         _open_picture(window, tmp_path)
         # A region layer left visible takes no part in an Edit, and the window says so.
         window.actions.add_layer.trigger()
