@@ -50,6 +50,7 @@ from engine.comfy.workflow import (
 from engine.control.preprocess import as_control_image, preprocess
 from engine.control.run import verified_specs
 from engine.core.errors import EngineError, InvalidRequestError, ModelError
+from engine.models import MODERN_FAMILIES
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -165,13 +166,12 @@ class _Job:
         model = _server_model(request, *servers[0])
         if request.references and request.mode != "edit":
             raise InvalidRequestError(_reference_refusal(model.family))
-        multiple = 8  # the UNet families' latent multiple; the transformer families': 16
-        if model.family not in SD_FAMILIES:
+        unet = model.family in SD_FAMILIES
+        if not unet:
             check_modern_request(request, model)
-            multiple = 16
+        multiple = 8 if unet else MODERN_FAMILIES[model.family].multiple  # latent multiple
         self.job = JobPlan.make(request, prepared, native or native_size(model.name), multiple)
         self.gen = self.job.gen
-        unet = model.family in SD_FAMILIES
         request, masks = region_pictures(
             request, inputs, (model.name, model.family, unet), self.gen
         )
@@ -210,12 +210,7 @@ class _Job:
         request, url = self.request, server.url
         needed = set(REQUIRED_NODES) | (set(CONTROL_NODES) if self.controls else set())
         needed |= set(REGION_NODES) if request.regions else set()
-        missing = sorted(needed - info.nodes)
-        if missing:
-            raise EngineError(
-                f"The ComfyUI server at {url} (version {info.version}) lacks the node(s) "
-                f"{', '.join(missing)}; update ComfyUI to 0.3 or newer."
-            )
+        _check_nodes(server, info, needed)  # before anything is uploaded
         sampler, scheduler = comfy_sampler(request.scheduler, url, info.samplers, info.schedulers)
         names = self.uploads.ensure(server)
         loras = tuple(
@@ -274,12 +269,7 @@ class _Job:
             graph = build_modern_workflow(request, plan)
         else:
             graph = build_workflow(request, plan)
-        missing = sorted(nodes_needed(graph) - info.nodes)
-        if missing:
-            raise EngineError(
-                f"The ComfyUI server at {server.url} (version {info.version}) lacks the "
-                f"node(s) {', '.join(missing)}; update ComfyUI to 0.3.64 or newer."
-            )
+        _check_nodes(server, info, nodes_needed(graph))
         return graph
 
     def run(self, pool: ServerPool) -> list[GenerationResult]:
@@ -302,9 +292,8 @@ class _Job:
     def sample(self, server: ComfyServer, info: ServerInfo, index: int) -> GenerationResult:
         sample_request = self.job.sample_request(index)
         plan = self.plan_for(server, info)
-        if self.controls and isinstance(
-            plan, WorkflowPlan
-        ):  # recorded with the server's file each control ran with
+        if self.controls and isinstance(plan, WorkflowPlan):
+            # recorded with the server's file each control ran with
             used = tuple(
                 dataclasses.replace(spec, model=control.model)
                 for spec, control in zip(self.controls, plan.controls, strict=True)
@@ -315,6 +304,15 @@ class _Job:
         extra = {"Server": f"ComfyUI {info.version}", "Workflow hash": workflow_hash(graph)}
         model = plan.model.name if isinstance(plan, ModernPlan) else plan.checkpoint
         return self.job.result(rgb, sample_request, model, None, extra, self.warnings)
+
+
+def _check_nodes(server: ComfyServer, info: ServerInfo, needed: set[str]) -> None:
+    missing = sorted(needed - info.nodes)
+    if missing:
+        raise EngineError(
+            f"The ComfyUI server at {server.url} (version {info.version}) lacks the node(s) "
+            f"{', '.join(missing)}; update ComfyUI to 0.3.64 or newer."
+        )
 
 
 def _server_model(request: GenerationRequest, server: ComfyServer, info: ServerInfo) -> ServerModel:
