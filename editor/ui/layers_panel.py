@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
 
 from editor.model.blending import BLEND_MODES
 from editor.ui.icons import action_icon, action_name
-from editor.ui.layer_badges import CONTROL_TINT as CONTROL_TINT  # where tests look for it
 from editor.ui.layer_badges import role_look
 from editor.ui.theme import PANEL_SPACING, tidy
 

@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor
 from editor.io.project import load_ora, save_ora
 from editor.model.control_role import ControlRole
 from editor.ui.generate.control_layer_dialog import add_control_from_layer, edit_control_layer
-from editor.ui.layers_panel import CONTROL_TINT
+from editor.ui.layer_badges import CONTROL_TINT
 from engine.control.spec import CONTROL_KINDS
 from tests.editor.ui.test_generation import WAIT_MS, prepare
 from tests.editor.ui.test_painting import drag, open_at_100
