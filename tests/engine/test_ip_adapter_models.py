@@ -13,6 +13,7 @@ import pytest
 from engine.core.paths import user_models_dir
 from engine.model_manager.catalog import starter
 from engine.model_manager.install import install
+from engine.model_manager.installed import list_installed
 from engine.model_manager.kinds import KIND_LABELS, Kind, classify
 from engine.reference.adapters import find_adapters, find_encoders
 from tests.model_server import folder_files, hub_repo
@@ -37,6 +38,8 @@ def test_adapters_and_encoders_sort_and_install_where_references_find_them(
     assert installed[1].path == user_models_dir() / "clip_vision" / encoder.name
     assert find_adapters() == [installed[0].path]
     assert find_encoders() == [installed[1].path]
+    listed = {(m.name, m.kind) for m in list_installed()}
+    assert listed == {("tiny-ip-adapter", "ip-adapter"), ("tiny-image-encoder", "image-encoder")}
 
 
 def test_a_starter_encoder_installs_from_its_folder_in_the_repo(
