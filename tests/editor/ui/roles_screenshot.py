@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from editor.model.region_role import RegionRole
 from editor.ui.application import create_application
 from editor.ui.main_window import MainWindow
 from editor.ui.settings import Settings
+from tests.editor.ui.screenshot_session import save_screen, settle
 from tests.select_scenes import make_scene
 
 
@@ -67,30 +67,17 @@ def main(out: Path) -> int:
     set_layer_reference(doc, style, ReferenceRole("style", strength=0.7, start=0.2))
     doc.set_current_layer(kite)
     window.canvas.fit()
-    for _ in range(20):  # thumbnails and badges are drawn on the next turns
-        app.processEvents()
-        time.sleep(0.02)
+    settle(app)  # thumbnails and badges are drawn on the next turns
     # Room for the Layers list's four rows, as a user drags the docks' splitter; the
     # window lays its docks out over the first turns, so this comes after them.
     window.resizeDocks([window.generation_dock, window.layers_dock], [200, 440], Qt.Vertical)
-    for _ in range(10):
-        app.processEvents()
-        time.sleep(0.02)
+    settle(app, 10)
     rows = window.layers_panel.list
     rows.scrollToTop()
     row = rows.visualItemRect(rows.currentItem())
     QToolTip.showText(rows.viewport().mapToGlobal(row.bottomLeft()), rows.currentItem().toolTip())
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    shot = app.primaryScreen().grabWindow(0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shot.save(str(out))
-    with Image.open(out) as im:  # a palette keeps the file small
-        small = im.convert("RGB").quantize(colors=128, dither=Image.Dither.NONE)
-    small.save(out, optimize=True)
-    window.ask_save_changes = lambda: "discard"
-    window.close()
+    settle(app)
+    save_screen(app, window, out, colors=128)
     return 0
 
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
 
@@ -26,6 +27,27 @@ def wait_until(app, condition, timeout: float = 600.0) -> None:
             raise TimeoutError("the scripted session took too long")
         app.processEvents()
         time.sleep(0.02)
+
+
+def settle(app, turns: int = 20) -> None:
+    """Let the window draw what the last calls changed (badges, marching ants, tooltips)."""
+    for _ in range(turns):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def save_screen(app, window, out: Path, colors: int | None = None) -> None:
+    """Grab the whole X screen into `out` (a palette of `colors` keeps a textured picture's
+    file small) and close `window` without asking to save."""
+    shot = app.primaryScreen().grabWindow(0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shot.save(str(out))
+    if colors is not None:
+        with Image.open(out) as im:
+            small = im.convert("RGB").quantize(colors=colors, dither=Image.Dither.NONE)
+        small.save(out, optimize=True)
+    window.ask_save_changes = lambda: "discard"
+    window.close()
 
 
 def stroke(window, points: list[tuple[float, float]]) -> None:
@@ -67,14 +89,8 @@ def main(out: Path) -> int:
     wait_until(app, lambda: window.candidates.count() == 2)
     window.candidates.select(0)
     window.canvas.fit()
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    shot = app.primaryScreen().grabWindow(0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shot.save(str(out))
-    window.ask_save_changes = lambda: "discard"
-    window.close()
+    settle(app)
+    save_screen(app, window, out)
     return 0
 
 

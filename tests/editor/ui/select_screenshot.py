@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
+from tests.editor.ui.screenshot_session import save_screen, settle
 from tests.select_scenes import make_scene
 
 
@@ -45,17 +45,8 @@ def main(out: Path) -> int:
     tools.press(QPointF(x - pad, y - pad), 1.0, none)
     tools.move(QPointF(x + w / 2, y + h / 2), 1.0, none)
     tools.release(QPointF(x + w + pad, y + h + pad), 1.0, none)
-    for _ in range(40):  # the marching ants and the status bar settle
-        app.processEvents()
-        time.sleep(0.02)
-    shot = app.primaryScreen().grabWindow(0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shot.save(str(out))
-    with Image.open(out) as im:  # a palette keeps the textured scene's file small
-        small = im.convert("RGB").quantize(colors=128, dither=Image.Dither.NONE)
-    small.save(out, optimize=True)
-    window.ask_save_changes = lambda: "discard"
-    window.close()
+    settle(app, 40)  # the marching ants and the status bar
+    save_screen(app, window, out, colors=128)
     return 0
 
 
