@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from engine.cli.common import CliError
 from engine.cli.edit import reference_sources
 from engine.reference.jobs import layer_references
+from engine.reference.spec import parse_reference
 from engine.request import GenerationInputs, GenerationRequest
 
 
@@ -37,7 +39,14 @@ def attach_references(
     values = list(getattr(args, "reference_pictures", []) or [])
     if not values:
         return request, inputs
-    specs, pictures = layer_references(reference_sources(values))
+    sources = reference_sources(values)
+    for value, source in zip(values, sources, strict=True):
+        if not layer_references([source])[0]:
+            raise CliError(
+                f"The reference picture {parse_reference(value)[0]} is fully transparent; give a "
+                "picture with visible pixels."
+            )
+    specs, pictures = layer_references(sources)
     request = request.replace(references=specs)
     inputs = dataclasses.replace(
         inputs, references=pictures, reference_masks=(None,) * len(pictures)

@@ -125,6 +125,13 @@ def test_bad_reference_arguments_are_one_sentence(
     code, _out, err = _run(capsys, *argv, "--reference", broken)
     assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert err.startswith('error: "broken.png" is not an image Overpaint can open')
+    clear = tmp_path / "clear.png"
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(clear)
+    code, _out, err = _run(capsys, *argv, "--reference", f"{clear}:0.5")
+    assert code == 1 and err == (
+        f"error: The reference picture {clear} is fully transparent; give a picture with "
+        "visible pixels.\n"
+    )
     code, _out, err = _run(capsys, *argv, "--reference", f"{broken}:0.5:sketch:0:1")
     assert code == 1 and err.startswith("error: --reference ")
     assert not (tmp_path / "out.png").exists()
