@@ -145,6 +145,12 @@ def family_label(family: str) -> str:
     return modern.label if modern is not None else _UNET_LABELS.get(family, family)
 
 
+def family_can_edit(family: str) -> bool:
+    """Whether models of `family` run instruction edits (mode "edit")."""
+    modern = MODERN_FAMILIES.get(family)
+    return modern is not None and modern.references is not None
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -175,8 +181,7 @@ class ModelInfo:
     @property
     def can_edit(self) -> bool:
         """Whether the model runs instruction edits (mode "edit")."""
-        family = MODERN_FAMILIES.get(self.family)
-        return family is not None and family.references is not None
+        return family_can_edit(self.family)
 
     @property
     def max_references(self) -> int:

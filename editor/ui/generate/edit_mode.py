@@ -11,7 +11,6 @@ through the feathered paste-back that keeps pixels outside the selection as they
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt
@@ -21,16 +20,12 @@ from editor.model.array_rects import box_to_rect
 from editor.model.control_layers import model_composite
 from editor.model.document import Document
 from editor.model.layer_roles import layer_reference_sources, region_layers
+from editor.ui.generate.family_settings import chosen_model
 from editor.ui.generate.panel import GenerationPanel
-from editor.ui.servers.page import server_urls, servers_enabled
 from editor.ui.settings import Settings
-from engine.comfy.server_models import family_from_name
-from engine.core.errors import EngineError
 from engine.generation_settings import GenerationSettings
 from engine.jobs import PreparedJob, prepare_edit_job
-from engine.models import MODERN_FAMILIES, resolve_model
-
-log = logging.getLogger(__name__)
+from engine.models import family_can_edit
 
 EDIT = "edit"
 EDIT_MODELS = "FLUX.1 Kontext, Qwen-Image-Edit or FLUX.2 Klein"
@@ -42,15 +37,8 @@ NOT_OFFERED = f"Edit needs a model that edits by instruction: {EDIT_MODELS}."
 
 def model_can_edit(model: str, settings: Settings) -> bool:
     """Whether `model` edits by instruction, told without loading it."""
-    if servers_enabled(settings) and server_urls(settings):
-        # A server's file: only its name can tell (engine.comfy.server_models).
-        family = MODERN_FAMILIES.get(family_from_name(model) or "")
-        return family is not None and family.references is not None
-    try:
-        return resolve_model(model, settings.model_dirs).can_edit
-    except (EngineError, OSError, ValueError) as e:
-        log.info("whether %r can edit is unknown (%s): not offered", model, e)
-        return False
+    known = chosen_model(model, settings)
+    return known is not None and family_can_edit(known[0])
 
 
 def edit_refusal(mode: str, model: str, settings: Settings) -> str | None:

@@ -20,7 +20,7 @@ from editor.ui.servers.page import server_urls, servers_enabled
 from editor.ui.settings import Settings
 from engine.comfy.server_models import family_from_name
 from engine.core.errors import EngineError
-from engine.family_defaults import FamilySettings, model_settings, settings_for
+from engine.family_defaults import FamilySettings, settings_for
 from engine.models import resolve_model
 
 log = logging.getLogger(__name__)
@@ -29,16 +29,24 @@ NEGATIVE_HINT = "Negative prompt"
 NO_NEGATIVE_HINT = "This model takes no negative prompt"
 
 
-def family_settings(model: str, settings: Settings) -> FamilySettings:
-    """The settings of `model`, told without loading it (SD's when it cannot be told)."""
+def chosen_model(model: str, settings: Settings) -> tuple[str, str, str | None] | None:
+    """(family, name, guidance kind or None) of the panel's `model`, told without loading
+    it; None when it cannot be told."""
     if servers_enabled(settings) and server_urls(settings):
         # A server's file: only its name can tell (engine.comfy.server_models).
-        return settings_for(family_from_name(model) or "sd1", model)
+        return family_from_name(model) or "sd1", model, None
     try:
-        return model_settings(resolve_model(model, settings.model_dirs))
+        info = resolve_model(model, settings.model_dirs)
     except (EngineError, OSError, ValueError) as e:
-        log.info("the family of %r is unknown (%s): SD settings shown", model, e)
-        return settings_for("sd1", model)
+        log.info("the family of %r is unknown (%s)", model, e)
+        return None
+    return info.family, info.name, info.guidance
+
+
+def family_settings(model: str, settings: Settings) -> FamilySettings:
+    """The settings of `model`, told without loading it (SD's when it cannot be told)."""
+    known = chosen_model(model, settings)
+    return settings_for(*known) if known is not None else settings_for("sd1", model)
 
 
 class FamilySettingsGate(QObject):
