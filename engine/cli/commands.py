@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.backends import make_engine
 from engine.cli.common import (
@@ -42,8 +43,10 @@ from engine.comfy.cli_support import (
     remote_model,
     servers_from_args,
 )
+from engine.comfy.server_models import family_from_name
 from engine.control.cli import add_control_args, add_rerun_control_args, attach_controls
 from engine.core.errors import InvalidRequestError
+from engine.family_defaults import model_settings, settings_for
 from engine.generation_settings import GenerationSettings
 from engine.history.recorder import record_cli_results
 from engine.inpaint_modes import INPAINT_MODES
@@ -51,7 +54,13 @@ from engine.jobs import FILL_NATIVE, build_request, image_composite, prepare_job
 from engine.local.engine import Engine
 from engine.lora.library import check_loras, parse_lora_arg
 from engine.model_manager.cli import add_models_parser, run_models
-from engine.models import discover_models, model_dirs, resolve_model, split_model_problems
+from engine.models import (
+    ModelInfo,
+    discover_models,
+    model_dirs,
+    resolve_model,
+    split_model_problems,
+)
 from engine.region import context_padding
 from engine.request import GenerationInputs
 from engine.schedulers import FLOW_SCHEDULER_NAMES, SCHEDULER_NAMES
@@ -77,8 +86,13 @@ def _common(p: argparse.ArgumentParser, prompt: bool = True) -> None:
         help="apply a LoRA (weight -2..2, default 1); repeat for several",
     )
     p.add_argument("--seed", type=int, default=-1, help="random seed (-1: pick one)")
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--guidance", type=float, default=7.0, help="CFG scale")
+    p.add_argument("--steps", type=int, default=None, help="default: the model's own")
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="CFG scale, or FLUX's distilled guidance (default: the model's own)",
+    )
     p.add_argument(
         "--scheduler",
         default="Euler a",
@@ -231,11 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
 # commands
 
 
-def _settings(args: argparse.Namespace, mode: str, model: str) -> GenerationSettings:
-    """The generation settings the arguments give (the window's panel makes the same)."""
+def _settings(args: argparse.Namespace, mode: str, model: str, info: Any) -> GenerationSettings:
+    """The generation settings the arguments give (the window's panel makes the same); the
+    steps and guidance not given are the model's own, as the panel starts from (a turbo
+    model's few steps without CFG, FLUX dev's distilled 3.5, SD's 20 at 7)."""
     names = ("prompt", "negative_prompt", "seed", "steps", "guidance", "strength", "shift")
     names += ("inpaint_mode", "grow", "feather", "context", "color_match", "soft_edges")
     given = {n: getattr(args, n) for n in names if hasattr(args, n)}  # per command
+    # A server's model is known by its file name only (engine.comfy.server_models).
+    own = (
+        model_settings(info)
+        if isinstance(info, ModelInfo)
+        else settings_for(family_from_name(info.name) or "sd1", info.name)
+    )
+    if given.get("steps") is None:
+        given["steps"] = own.steps
+    if given.get("guidance") is None:
+        given["guidance"] = own.guidance_value
     return GenerationSettings(
         **given,
         mode=mode,
@@ -258,7 +284,7 @@ def _generate(args: argparse.Namespace, mode: str) -> int:
     if args.n_samples < 1:
         raise InvalidRequestError("--n-samples must be at least 1.")
     # Recorded so `rerun` uses this model even if the default changes later.
-    params = _settings(args, mode, args.model or info.name)
+    params = _settings(args, mode, args.model or info.name, info)
     base = None
     if mode == "txt2img":
         request = build_request(

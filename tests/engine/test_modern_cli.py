@@ -158,3 +158,23 @@ def test_split_files_borrow_the_configuration_of_a_folder_in_models_dir(
     args += ["--models-dir", str(models), "--width", "64", "--height", "64"]
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "x.png")]) == 0, capsys.readouterr().err
+
+
+def test_steps_and_guidance_not_given_are_the_models_own(
+    tiny_modern_dir: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the window's panel starts from: a turbo model's few steps without CFG, FLUX
+    dev's distilled guidance at its card's steps; what is given wins."""
+    turbo = tmp_path / "z-image-turbo"
+    shutil.copytree(tiny_modern_dir("z-image"), turbo)
+    size = ["--width", "32", "--height", "32", "--no-history", "--prompt", "a cat"]
+    for model, extra, expected in (
+        (turbo, [], (8, 0.0)),
+        (tiny_modern_dir("flux"), ["--steps", "2"], (2, 3.5)),
+        (tiny_modern_dir("flux"), ["--steps", "2", "--guidance", "5"], (2, 5.0)),
+    ):
+        out = tmp_path / "out.png"
+        args = ["txt2img", "--model", str(model), *size, *extra, "--out", str(out)]
+        assert main(args) == 0, capsys.readouterr().err
+        recorded = read_request(out)
+        assert recorded is not None and (recorded.steps, recorded.guidance) == expected
