@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.control.models import ControlModelInfo, adapter_type
+from engine.control.models import (
+    FOLDER_CLASSES,
+    TRANSFORMER_TYPES,
+    ControlModelInfo,
+    adapter_type,
+)
 from engine.core.errors import ModelError
 from engine.core.precision import fast_layout
 
@@ -27,11 +32,10 @@ def load_control_model(info: ControlModelInfo, unet_config: dict[str, Any]) -> A
     try:
         if info.model_type == "controlnet":
             return _load_controlnet(info)
-        if info.model_type in ("flux-controlnet", "sd3-controlnet"):
+        if info.model_type in TRANSFORMER_TYPES:
             import diffusers  # ~2 s to import: only when a control loads
 
-            cls = {"flux-controlnet": "FluxControlNetModel", "sd3-controlnet": "SD3ControlNetModel"}
-            model = getattr(diffusers, cls[info.model_type])
+            model = getattr(diffusers, FOLDER_CLASSES[info.model_type])
             return model.from_pretrained(str(info.path), local_files_only=True)
         return _load_adapter(info, unet_config)
     except ModelError:

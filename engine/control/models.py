@@ -32,10 +32,22 @@ from engine.discovery import (
     read_json_object,
     read_safetensors_header,
 )
+from engine.models import family_label
 
 log = logging.getLogger(__name__)
 
 _ORIGINAL_PREFIX = "control_model."
+# The class a control model folder declares -> its model_type.
+FOLDER_TYPES: dict[str, str] = {
+    "ControlNetModel": "controlnet",
+    "T2IAdapter": "t2i-adapter",
+    "FluxControlNetModel": "flux-controlnet",
+    "SD3ControlNetModel": "sd3-controlnet",
+}
+FOLDER_CLASSES: dict[str, str] = {t: c for c, t in FOLDER_TYPES.items()}
+# The transformer families' ControlNets (engine.control.transformers runs them): model_type
+# -> the family they were made for.
+TRANSFORMER_TYPES: dict[str, str] = {"flux-controlnet": "flux", "sd3-controlnet": "sd3"}
 
 
 @dataclass(frozen=True)
@@ -84,19 +96,12 @@ def _inspect_folder(folder: Path) -> ControlModelInfo:
         raise ModelError(f"{folder} is not a control model folder (no config.json).")
     config = read_json_object(cfg_file)
     cls = str(config.get("_class_name", ""))
-    # FLUX.1's and SD 3.5's ControlNets run in engine.control.transformers.
-    types = {
-        "ControlNetModel": "controlnet",
-        "T2IAdapter": "t2i-adapter",
-        "FluxControlNetModel": "flux-controlnet",
-        "SD3ControlNetModel": "sd3-controlnet",
-    }
-    if cls not in types:
+    if cls not in FOLDER_TYPES:
         raise ModelError(
             f"{folder} holds a {cls or 'diffusers'} model, not a ControlNet or T2I-Adapter."
         )
     kind = _declared_kind(folder, folder.name)
-    return ControlModelInfo(folder.name, folder, types[cls], "diffusers", kind, config)
+    return ControlModelInfo(folder.name, folder, FOLDER_TYPES[cls], "diffusers", kind, config)
 
 
 def _inspect_file(path: Path, config_roots: Sequence[Path]) -> ControlModelInfo:
@@ -269,12 +274,11 @@ def check_compatible(
 ) -> None:
     """ModelError (one sentence naming both) when `info` cannot guide this UNet."""
     cfg = info.config
-    transformer_kinds = {"flux-controlnet": "FLUX.1", "sd3-controlnet": "SD 3.5"}
-    if info.model_type in transformer_kinds:
+    if info.model_type in TRANSFORMER_TYPES:
+        made_for = family_label(TRANSFORMER_TYPES[info.model_type])
         raise ModelError(
-            f"The control model {info.name} is a {transformer_kinds[info.model_type]} "
-            f"ControlNet; it does not fit the loaded model {model_name}: pick a control model "
-            "made for that model's family."
+            f"The control model {info.name} is a {made_for} ControlNet; it does not fit the "
+            f"loaded model {model_name}: pick a control model made for that model's family."
         )
     if info.model_type == "controlnet":
         width = cfg.get("cross_attention_dim")
