@@ -257,7 +257,7 @@ class Engine(EngineBase):
                 seed,
                 (i, n),
                 info,
-                plan.crop,
+                None if request.option("live") else plan.crop,  # Live shows no step previews
                 on_progress,
                 cancel,
                 flow_sampling.step_blend(plan.soft, pipe)
@@ -315,7 +315,7 @@ class Engine(EngineBase):
         seed: int,
         sample: tuple[int, int],
         info: ModelInfo,
-        preview_size: tuple[int, int],
+        preview_size: tuple[int, int] | None,
         on_progress: ProgressCallback | None,
         cancel: CancelCheck,
         blend: DifferentialBlend | flow_sampling.FlowBlend | None = None,
@@ -343,7 +343,7 @@ class Engine(EngineBase):
                 latents = kwargs.get("latents")
                 # The transformer families' latents are 16-channel (FLUX's packed): no
                 # projection for them yet.
-                if latents is not None and not info.is_modern:
+                if latents is not None and preview_size is not None and not info.is_modern:
                     preview = preview_image(
                         latents.detach().float().cpu().numpy(), info.family, *preview_size
                     )

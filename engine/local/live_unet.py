@@ -7,13 +7,16 @@ kernels on the same weights, so its results are bit-identical, without that Pyth
 0.6-0.7x the eager step time here (fp32 and bf16, 1 thread), and the engine thread holds
 the GIL less, so the window stays smoother meanwhile. The cost is once per input shape:
 the trace, then TorchScript's two profiling runs, about 4 s on a loaded 2-core machine
-(the first live result after Live is turned on waits for it; later jobs do not).
+(on its own thread: the first live results run untraced meanwhile).
 
 `TracedUNet` stands in for the UNet in Live's own pipeline only (engine.local.warm);
 Generate keeps the plain one. A step runs traced only when it is a plain step: tensors
 in, no ControlNet residuals or other extra inputs, no LoRA (peft) layers, no gradients,
 and the UNet's own attention processors (regional prompts swap theirs in for a job);
 anything else runs the UNet as it is. A changed module or hook makes the traces anew.
+A new shape's trace is built on a thread of its own (on a copy of the UNet's modules
+that shares its weights, so attention processors swapped meanwhile do not get into it)
+while the steps run untraced: the first live result does not wait for it.
 One trace per input shape and dtype, the last few kept. Weights are read from the UNet
 at each call (the trace is not frozen; freezing gained 6 % more), so weights changed in
 place are used. Large UNets are not traced: their steps are arithmetic, and tracing one
@@ -22,7 +25,9 @@ would cost seconds for a few percent.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import warnings
 from collections import OrderedDict
 from typing import Any
@@ -78,10 +83,13 @@ class TracedUNet(torch.nn.Module):
     """Stands in for `unet` in a pipeline (see module docstring); every attribute the
     pipeline reads (config, dtype, device) is the UNet's own."""
 
-    def __init__(self, unet: torch.nn.Module) -> None:
+    def __init__(self, unet: torch.nn.Module, background: bool = True) -> None:
         super().__init__()
         self.unet = unet
+        self.background = background  # False: a new shape's step waits for its trace
         self._traces: OrderedDict[tuple, Any] = OrderedDict()
+        self._builds: dict[tuple, threading.Thread] = {}
+        self._built: dict[tuple, tuple[int | None, Any]] = {}  # key -> (layout, trace)
         self._layout: int | None = None
         self._last_timestep: float | None = None
         self._processors: list[tuple[Any, Any]] = []
@@ -149,24 +157,68 @@ class TracedUNet(torch.nn.Module):
             for x in (sample, timestep, text)
         )
         traced = self._traces.get(key)
+        if traced is None:
+            if key not in self._builds and not self._start_build(key, (sample, timestep, text)):
+                return None
+            traced = self._collect(key)  # None while it is being built: runs untraced
         if traced is not None:
             self._traces.move_to_end(key)
+        return traced
+
+    def _start_build(self, key: tuple, example: tuple) -> bool:
+        unet = self.unet
+        if self.background:  # the modules as they are now, sharing the UNet's weights
+            weights = {id(t): t for t in (*unet.parameters(), *unet.buffers())}
+            try:
+                unet = copy.deepcopy(unet, weights)
+            except Exception:  # a module or hook that cannot be copied
+                log.warning("Live's UNet runs untraced: copying it failed", exc_info=True)
+                self._failed = True
+                return False
+        # torch.jit.trace's deprecation notice and its notes on shape-dependent Python
+        # branches (each trace is kept for one input shape only), silenced here for good:
+        # catch_warnings changes the filters of every thread, the engine's included.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="`torch.jit.trace")
+        args = (key, self._layout, unet, *(x.clone() for x in example))
+        build = threading.Thread(target=self._build, args=args, name="live-unet-trace")
+        self._builds[key] = build
+        if self.background:
+            build.start()
+        else:
+            build.run()
+        return True
+
+    def _collect(self, key: tuple) -> Any:
+        """The trace built for `key`, kept, if it is ready and fits the modules now."""
+        if key not in self._built:
+            return None
+        layout, traced = self._built.pop(key)
+        del self._builds[key]
+        if traced is None:  # a torch without tracing, or a UNet it cannot trace
+            self._failed = True
+        elif layout == self._layout:  # else built for modules since changed: anew
+            self.traces_built += 1
+            self._traces[key] = traced
+            while len(self._traces) > KEPT_TRACES:
+                self._traces.popitem(last=False)
             return traced
+        return None
+
+    def wait_for_traces(self) -> None:
+        """Wait until the traces being built are ready (tests; quitting waits too)."""
+        for build in list(self._builds.values()):
+            if build.ident is not None:
+                build.join()
+
+    def _build(self, key: tuple, layout: int | None, unet: Any, *example: Any) -> None:
+        traced = None
         try:
-            with warnings.catch_warnings():
-                # torch.jit.trace's deprecation notice and its notes on shape-dependent
-                # Python branches: each trace is kept for one input shape only.
-                warnings.simplefilter("ignore")
-                traced = torch.jit.trace(
-                    _Plain(self.unet), (sample, timestep, text), check_trace=False
-                )
+            with torch.inference_mode():
+                traced = torch.jit.trace(_Plain(unet), example, check_trace=False)
+                for _ in range(2):  # TorchScript's profiling runs, here rather than in a job
+                    traced(*example)
+            log.info("traced Live's UNet for %s latents", tuple(example[0].shape))
         except Exception:  # a torch without tracing, or a UNet it cannot trace
             log.warning("Live's UNet runs untraced: tracing it failed", exc_info=True)
-            self._failed = True
-            return None
-        self.traces_built += 1
-        log.info("traced Live's UNet for %s latents", tuple(sample.shape))
-        self._traces[key] = traced
-        while len(self._traces) > KEPT_TRACES:
-            self._traces.popitem(last=False)
-        return traced
+        self._built[key] = (layout, traced)

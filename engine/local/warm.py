@@ -66,6 +66,23 @@ def tiny_vae_dir(family: str, dirs: Sequence[Path], model: Path | None = None) -
     return None
 
 
+_PINNED: dict[type, type] = {}
+
+
+def _pinned_class(cls: type) -> type:
+    """`cls` with the device and dtype read once, when Live's pipeline is made: diffusers
+    finds them by walking every module of every part (several full walks per call,
+    5-8 ms of a live job on this machine), and a live pipeline's parts do not move:
+    loading another way unloads the model, and its warm parts with it."""
+    if cls not in _PINNED:
+        pinned = {
+            name: property(lambda self, i=i: self._pinned[i])
+            for i, name in enumerate(("_execution_device", "device", "dtype"))
+        }
+        _PINNED[cls] = type(cls.__name__, (cls,), {**pinned, "__qualname__": cls.__qualname__})
+    return _PINNED[cls]
+
+
 class WarmParts:
     """Schedulers, prompt embeddings and the tiny VAE of the loaded model."""
 
@@ -157,5 +174,7 @@ class WarmParts:
             # The dtype keeps from_pipe from casting the shared modules to float32.
             live = type(pipe).from_pipe(pipe, **parts, **{dtype_keyword(): pipe.unet.dtype})
             live.set_progress_bar_config(disable=True)
+            live._pinned = (live._execution_device, live.device, live.dtype)
+            live.__class__ = _pinned_class(type(live))
             self._live_pipes[key] = live
         return self._live_pipes[key]

@@ -47,14 +47,19 @@ def _live_unet(engine: Engine):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_live_jobs_on_the_demo_run_traced_with_the_untraced_pixels(precision, monkeypatch):
     traced_engine = Engine()
-    traced = [_pixels(traced_engine, _live(precision, seed)) for seed in (5, 6)]
+    traced = [_pixels(traced_engine, _live(precision, 5))]
     unet = _live_unet(traced_engine)
     assert isinstance(unet, TracedUNet)
+    # The first job did not wait for the trace: at least its first step ran untraced.
+    assert unet.traced_steps < 3
+    unet.wait_for_traces()
+    before = unet.traced_steps
+    traced.append(_pixels(traced_engine, _live(precision, 6)))
     assert unet.traces_built == 1  # one input shape: one trace, kept between jobs
-    assert unet.traced_steps == 2 * 3
+    assert unet.traced_steps == before + 3
     # A Generate job on the same loaded model keeps the plain UNet.
     _pixels(traced_engine, _live(precision, 5, live=False))
-    assert unet.traced_steps == 2 * 3
+    assert unet.traced_steps == before + 3
 
     monkeypatch.setattr(live_unet, "TRACE_MAX_PARAMETERS", 0)  # too big to trace: eager
     plain_engine = Engine()
@@ -81,14 +86,18 @@ class _Halved:
         return out * 0.5
 
 
-def test_steps_it_cannot_trace_run_the_unet_as_it_is_now() -> None:
+def _demo_unet_and_inputs(seed: int) -> tuple:
+    """The demo's UNet with a random latent and text embedding of Live's size."""
     from diffusers import UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(str(DEMO / "unet")).eval()
-    traced = TracedUNet(unet)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1, 4, 16, 16, generator=gen)
-    text = torch.randn(1, 77, 128, generator=gen)
+    gen = torch.Generator().manual_seed(seed)
+    return unet, torch.randn(1, 4, 16, 16, generator=gen), torch.randn(1, 77, 128, generator=gen)
+
+
+def test_steps_it_cannot_trace_run_the_unet_as_it_is_now() -> None:
+    unet, x, text = _demo_unet_and_inputs(0)
+    traced = TracedUNet(unet, background=False)  # each new trace made in the step
     with torch.inference_mode():
         t = torch.tensor(300.0)
         plain = unet(x, t, text, return_dict=False)[0]
@@ -124,3 +133,21 @@ def test_steps_it_cannot_trace_run_the_unet_as_it_is_now() -> None:
     # With gradients on (training), the UNet itself.
     out = traced(x, t, text, return_dict=False)[0]
     assert out.requires_grad and traced.traced_steps == 4
+
+
+def test_a_trace_built_meanwhile_has_the_processors_of_the_step_that_asked_for_it() -> None:
+    unet, x, text = _demo_unet_and_inputs(1)
+    traced = TracedUNet(unet)
+    with torch.inference_mode():
+        t = torch.tensor(300.0)
+        plain = unet(x, t, text, return_dict=False)[0]
+        # The step that starts the build runs untraced, with the same result.
+        assert torch.equal(traced(x, t, text, return_dict=False)[0], plain)
+        assert traced.traced_steps == 0
+        # Processors swapped while the trace is being built do not get into it.
+        own = unet.attn_processors
+        unet.set_attn_processor(_Halved())
+        traced.wait_for_traces()
+        unet.set_attn_processor(own)
+        assert torch.equal(traced(x, t, text, return_dict=False)[0], plain)
+        assert (traced.traces_built, traced.traced_steps) == (1, 1)
