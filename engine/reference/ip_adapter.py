@@ -14,7 +14,9 @@ decoder's deepest cross-attention block, its middle attention (SDXL `up.block_0`
 0]); "composition" only the encoder's deepest one, its last attention (SDXL `down.block_2`
 [0, 1]). Several references run side by side as the masked images of one adapter, each
 with its own scales and region (diffusers' IPAdapterMaskProcessor); a picture whose scales
-are all 0 at a step is skipped, so weight 0 is no reference at all.
+are all 0 at a step is skipped, so weight 0 is no reference at all. With regional prompts
+the cross-attentions keep their masked processor and get the picture tokens on top
+(`AdapterOnTop`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers.image_processor import IPAdapterMaskProcessor
-from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
+from diffusers.models.attention_processor import AttnProcessor2_0, IPAdapterAttnProcessor2_0
 from PIL import Image
 
 from engine.core.errors import ModelError
@@ -81,12 +84,85 @@ def load_adapter(pipe: Any, adapter: Adapter) -> LoadedAdapter:
 
 
 def attach(unet: Any, loaded: LoadedAdapter) -> tuple[Any, Any, Any]:
-    """Put the adapter in the UNet; returns what `detach` restores."""
+    """Put the adapter in the UNet; returns what `detach` restores. A cross-attention
+    that runs a processor of its own (regional prompts' masked attention) keeps it, with
+    the adapter's picture tokens added on top."""
     saved = (dict(unet.attn_processors), unet.encoder_hid_proj, unet.config.encoder_hid_dim_type)
+    processors = dict(loaded.processors)
+    for name in loaded.ip_names():
+        current = saved[0].get(name)
+        if current is not None and type(current) is not AttnProcessor2_0:
+            processors[name] = AdapterOnTop(current, loaded.processors[name])
     unet.encoder_hid_proj = loaded.projection  # first: see load_adapter
     unet.config.encoder_hid_dim_type = IP_TYPE
-    unet.set_attn_processor(dict(loaded.processors))
+    unet.set_attn_processor(processors)
     return saved
+
+
+class AdapterOnTop:
+    """Another cross-attention processor (`text`) with an IP-Adapter's picture tokens
+    added as IPAdapterAttnProcessor2_0 adds them: each picture's attention, scaled and
+    masked, goes through the output projection (linear, so it adds after it)."""
+
+    def __init__(self, text: Any, ip: IPAdapterAttnProcessor2_0) -> None:
+        self.text, self.ip = text, ip
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: Any = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        scale: float = 1.0,
+        ip_adapter_masks: Any = None,
+    ) -> torch.Tensor:
+        pictures = None
+        if isinstance(encoder_hidden_states, tuple):
+            encoder_hidden_states, pictures = encoder_hidden_states
+        out = self.text(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        if pictures is None or hidden_states.ndim != 3:
+            return out
+        added = _picture_attention(self.ip, attn, hidden_states, pictures, ip_adapter_masks)
+        if added is None:
+            return out
+        return out + F.linear(added, attn.to_out[0].weight) / attn.rescale_output_factor
+
+
+def _picture_attention(
+    ip: IPAdapterAttnProcessor2_0, attn: Any, hidden: torch.Tensor, pictures: Any, masks: Any
+) -> torch.Tensor | None:
+    """The sum of the adapter's scaled (and masked) picture attentions, before the
+    output projection; None when every scale is 0."""
+    batch = hidden.shape[0]
+    query = attn.to_q(hidden)
+    head_dim = query.shape[-1] // attn.heads
+
+    def heads(t: torch.Tensor) -> torch.Tensor:
+        return t.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+
+    query = heads(query)
+    masks = list(masks) if masks is not None else [None] * len(ip.scale)
+    total = None
+    for states, scale, to_k, to_v, mask in zip(
+        pictures, ip.scale, ip.to_k_ip, ip.to_v_ip, masks, strict=False
+    ):
+        scales = scale if isinstance(scale, list) else None
+        if all(s == 0 for s in scales) if scales is not None else scale == 0:
+            continue
+        if mask is None:
+            parts = [(states, float(scale), None)]
+        else:
+            scales = scales or [float(scale)] * mask.shape[1]
+            parts = [(states[:, i], scales[i], mask[:, i]) for i in range(mask.shape[1])]
+        for tokens, weight, region in parts:
+            out = F.scaled_dot_product_attention(query, heads(to_k(tokens)), heads(to_v(tokens)))
+            out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
+            if region is not None:
+                down = IPAdapterMaskProcessor.downsample(region, batch, out.shape[1], out.shape[2])
+                out = out * down.to(dtype=query.dtype, device=query.device)
+            total = weight * out if total is None else total + weight * out
+    return total
 
 
 def detach(unet: Any, saved: tuple[Any, Any, Any]) -> None:

@@ -2,8 +2,7 @@
 references are the edit models' extra pictures instead).
 
 `check_references` refuses, in one sentence and before a model loads, what cannot run:
-a transformer family, references beside regional prompts, a bad spec, a missing or
-different picture. `ReferenceStage.build` picks the IP-Adapter that fits the model
+a transformer family, a bad spec, a missing or different picture, no adapter installed. `ReferenceStage.build` picks the IP-Adapter that fits the model
 (engine.reference.adapters), loads it once (engine.reference.ip_adapter), takes each
 picture's embedding from the cache or the image encoder, and gives the pipeline its
 `ip_adapter_image_embeds` (and region masks). The engine runs the sampling inside
@@ -55,11 +54,6 @@ def check_references(
             f"Reference layers outside Edit need an IP-Adapter, which works with SD 1.x and "
             f"SDXL models; {info.name} ({info.family}) cannot use one, so hide the reference "
             "layers or pick another model."
-        )
-    if request.regions:
-        raise InvalidRequestError(
-            "Reference layers and regional prompts cannot steer one job together yet; hide "
-            "the reference layers or the region layers."
         )
     pictures = inputs.references
     masks = tuple(inputs.reference_masks) + (None,) * len(request.references)

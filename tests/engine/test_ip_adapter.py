@@ -219,16 +219,6 @@ def test_bad_requests_are_one_sentence(engine, tiny_model_dir: Path) -> None:
         engine.run(request, GenerationInputs())
     with pytest.raises(InvalidRequestError, match="is not the one the request was made with"):
         _run(engine, request, BLUE)
-    regional = request.replace(regions=(RegionSpec("a red circle"),))
-    with pytest.raises(InvalidRequestError, match="cannot steer one job together yet"):
-        engine.run(
-            regional,
-            GenerationInputs(
-                region_masks=(np.full((SIZE, SIZE), 255, np.uint8),),
-                references=(RED,),
-                reference_masks=(None,),
-            ),
-        )
     grey = np.zeros((8, 8), np.uint8)
     with pytest.raises(EngineError, match="is not an RGB or RGBA picture"):
         _run(engine, _request(tiny_model_dir, ReferenceSpec()), grey)
@@ -359,3 +349,36 @@ def test_without_any_adapter_the_job_is_refused_before_the_model_loads(
         "installed; install one from the Models dialog or hide the reference layers."
     )
     assert engine.loaded_pipeline() is None
+
+
+def test_references_and_regional_prompts_steer_together(engine, tiny_model_dir: Path) -> None:
+    left = np.zeros((SIZE, SIZE), np.uint8)
+    left[:, : SIZE // 2] = 255
+    full = np.full((SIZE, SIZE), 255, np.uint8)
+
+    def run(regions, masks, *specs: ReferenceSpec, **changes) -> np.ndarray:
+        request = _request(tiny_model_dir, *specs, regions=regions, **changes)
+        pictures = (RED,) * len(specs)
+        inputs = GenerationInputs(
+            region_masks=masks, references=pictures, reference_masks=(None,) * len(pictures)
+        )
+        return engine.run(request, inputs)[0].rgba.astype(int)
+
+    two = (RegionSpec("a red circle"), RegionSpec("a blue square"))
+    regions = run(two, (left, 255 - left))
+    both = run(two, (left, 255 - left), ReferenceSpec())
+    assert _diff(both, regions) > 1.0
+    assert _diff(both, run((), (), ReferenceSpec())) > 0.3  # the regions still steer
+    assert np.array_equal(run(two, (left, 255 - left), ReferenceSpec(weight=0)), regions)
+    # A region over everything is its own prompt, with the reference as without regions.
+    over_all = run((RegionSpec("a red circle", "blur"),), (full,), ReferenceSpec(), prompt="",
+                   negative_prompt="")  # fmt: skip
+    plain = run((), (), ReferenceSpec(), prompt="a red circle", negative_prompt="blur")
+    assert np.abs(over_all - plain).max() <= 1
+    # Two pictures (the adapter's per-picture, masked path) likewise.
+    specs = (ReferenceSpec(), ReferenceSpec("style", 0.7))
+    over_all = run((RegionSpec("a red circle", "blur"),), (full,), *specs, prompt="",
+                   negative_prompt="")  # fmt: skip
+    plain = run((), (), *specs, prompt="a red circle", negative_prompt="blur")
+    assert np.abs(over_all - plain).max() <= 1
+    assert _diff(run(two, (left, 255 - left), *specs), both) > 0.3
