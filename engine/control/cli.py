@@ -12,6 +12,7 @@ is an EngineError (exit 1, one `error:` line) found before anything is written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +130,7 @@ def attach_controls(
         )
         images.append(image)
     request = request.replace(controls=tuple(specs))
-    return request, GenerationInputs(inputs.image, inputs.mask, tuple(images))
+    return request, dataclasses.replace(inputs, controls=tuple(images))
 
 
 def rerun_controls(
@@ -155,4 +156,4 @@ def rerun_controls(
                 f"{spec.image_hash}); pass that image with --control-image."
             )
         images.append(given[spec.image_hash])
-    return GenerationInputs(inputs.image, inputs.mask, tuple(images))
+    return dataclasses.replace(inputs, controls=tuple(images))
