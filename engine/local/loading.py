@@ -286,9 +286,11 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
 def pipeline_on(cls: Any, base: Any, **extra: Any) -> Any:
     """A `cls` pipeline sharing `base`'s modules as they are, with `extra` components."""
     denoiser = base.transformer if hasattr(base, "transformer") else base.unet
-    if getattr(denoiser, "is_quantized", False):
+    stored_fp8 = any("float8" in str(p.dtype) for p in denoiser.parameters())
+    if getattr(denoiser, "is_quantized", False) or stored_fp8:
         # from_pipe ends with a cast to one dtype, which diffusers refuses for a quantised
-        # (GGUF) transformer: every mode but the loaded one failed.
+        # (GGUF) transformer (every mode but the loaded one failed) and which turns an fp8
+        # transformer's stored layers into a full copy.
         params = inspect.signature(cls.__init__).parameters
         kwargs = {name: part for name, part in base.components.items() if name in params}
         for name, value in base.config.items():  # settings such as Klein's is_distilled

@@ -178,3 +178,23 @@ def test_steps_and_guidance_not_given_are_the_models_own(
         assert main(args) == 0, capsys.readouterr().err
         recorded = read_request(out)
         assert recorded is not None and (recorded.steps, recorded.guidance) == expected
+
+
+def test_another_mode_keeps_an_fp8_transformer_in_fp8(
+    tiny_modern_dir: Callable[[str], Path],
+) -> None:
+    """The img2img pipeline of a model whose transformer is stored in fp8 (as on a GPU)
+    shares its modules as they are: no full-precision copy of the transformer."""
+    import torch
+
+    from engine.local.loading import choose_device, derive_pipeline, load_pipeline
+    from engine.local.split_files import keep_fp8
+    from engine.models import inspect_model
+
+    info = inspect_model(tiny_modern_dir("flux"))
+    base = load_pipeline(info, choose_device("flux", {}, "fp32"))
+    keep_fp8(base.transformer, torch.float32)
+    pipe = derive_pipeline(base, "img2img", info)
+    assert type(pipe).__name__ == "FluxImg2ImgPipeline" and pipe.transformer is base.transformer
+    assert pipe.transformer.transformer_blocks[0].attn.to_q.weight.dtype == torch.float8_e4m3fn
+    assert pipe.vae.dtype == torch.float32 and pipe.text_encoder.dtype == torch.float32
