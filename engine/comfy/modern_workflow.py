@@ -29,7 +29,7 @@ from typing import Any
 from engine.comfy.server_models import Parts, ServerModel
 from engine.comfy.workflow import sampling_steps
 from engine.core.errors import InvalidRequestError
-from engine.models import MODERN_FAMILIES
+from engine.models import MODERN_FAMILIES, family_can_edit
 from engine.request import GenerationRequest
 
 FLUX_FAMILIES = ("flux", "flux-fill", "flux-kontext")
@@ -77,7 +77,7 @@ def check_modern_request(request: GenerationRequest, model: ServerModel) -> None
             f"{model.name} is a FLUX.1 Fill model and can only inpaint or outpaint; choose a "
             f"regular model for {request.mode}."
         )
-    if request.mode == "edit" and model.family not in ("flux-kontext", *QWEN_EDIT):
+    if request.mode == "edit" and not family_can_edit(model.family):
         raise InvalidRequestError(
             f"{model.name} is a {label} model, which cannot edit by instruction; pick a FLUX.1 "
             "Kontext or Qwen-Image-Edit model for Edit."
