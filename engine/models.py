@@ -5,8 +5,9 @@ engine.discovery finds the files and folders; this module reads what makes a che
 by their safetensors header's tensor names and shapes), never the weights, so it is cheap
 enough to run when the settings dialog opens. The UNet families (SD 1.x, 2.x, XL) are
 `FAMILIES`; the transformer families (FLUX.1 and its Fill and Kontext models, FLUX.2 Klein,
-SD 3.5, Qwen-Image and its Edit models, Z-Image, Chroma) are `MODERN_FAMILIES`, from diffusers folders, single files holding every part, or split
-files as ComfyUI and Forge keep them (engine.model_files: `ModelInfo.parts`).
+SD 3.5, Qwen-Image and its Edit models, Z-Image, Chroma) are `MODERN_FAMILIES`, from
+diffusers folders, single files holding every part, or split files as ComfyUI and Forge
+keep them (engine.model_files: `ModelInfo.parts`). `family_label` names any family.
 """
 
 from __future__ import annotations
