@@ -4,10 +4,10 @@ what a job may ask of them, and the pipeline call's arguments.
 
 The UNet families' path (engine.local.engine) encodes prompts itself (cached embeddings,
 prompts past 77 tokens). Here the prompt goes to the pipeline as text and inpainting uses
-the pipeline's own masking; samplers, shift and soft inpainting are engine.local.
-flow_sampling's, LoRAs engine.lora's and FLUX.1 / SD 3.5 ControlNets engine.control.
-transformers'. The feathered paste-back (engine.region) keeps every pixel outside the
-feather bit-identical.
+the pipeline's own masking. Samplers, shift and soft inpainting are in
+engine.local.flow_sampling, LoRAs in engine.lora, FLUX.1 and SD 3.5 ControlNets in
+engine.control.transformers. The feathered paste-back (engine.region) keeps every pixel
+outside the feather bit-identical.
 """
 
 from __future__ import annotations
