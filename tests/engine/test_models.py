@@ -192,6 +192,8 @@ def test_discovery_order_skips_bad_files_and_resolves_defaults(
     )
     hub = tmp_path / "hf" / "models--someone--cached-model"
     snap = _diffusers_folder(hub / "snapshots" / "abc123")
+    # A cached model holds weights; a snapshot of configs alone is not a model.
+    (snap / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
     (hub / "refs").mkdir()
     (hub / "refs" / "main").write_text("abc123")
 
