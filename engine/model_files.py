@@ -28,6 +28,7 @@ from pathlib import Path
 
 from engine.core.errors import ModelError
 from engine.discovery import read_safetensors_header
+from engine.model_families import MODERN_FAMILIES, family_label
 
 # Folders of split parts, ComfyUI's names first, then Forge's; matched in any case.
 TRANSFORMER_DIRS: tuple[str, ...] = ("diffusion_models", "unet")
@@ -209,7 +210,6 @@ def _has(shapes: Mapping[str, list[int]], *prefixes: str) -> bool:
 def transformer_family(shapes: Mapping[str, list[int]], name: str = "") -> tuple[str, str] | None:
     """(family, guidance) of a transformer's tensors in diffusers or original (BFL, SAI)
     layout, named without a prefix; None when they are none of the families'."""
-    from engine.models import MODERN_FAMILIES  # cycle: engine.models reads files through here
 
     def first_in(*keys: str) -> int | None:
         for key in keys:
@@ -396,13 +396,6 @@ def find_parts(
             )
         parts.append(Part(component, matches[0], "", kind))
     return tuple(parts)
-
-
-def family_label(family: str) -> str:
-    from engine.models import MODERN_FAMILIES  # cycle: engine.models reads files through here
-
-    entry = MODERN_FAMILIES.get(family)
-    return entry.label if entry else family
 
 
 def transformer_files(root: Path) -> list[Path]:

@@ -29,7 +29,8 @@ from engine.discovery import (
     model_dirs,
     read_json_object,
 )
-from engine.model_files import PART_LABELS, Part, family_label, read_tensors
+from engine.model_families import family_label
+from engine.model_files import PART_LABELS, Part, read_tensors
 from engine.models import MODERN_FAMILIES, ModelInfo
 
 log = logging.getLogger(__name__)
