@@ -17,6 +17,15 @@ picture is read with the demo's own judge (engine.demo.evaluate.read_picture on 
 crop): a layout is right when every region shows its colour and its kind.
 
     python -m engine.demo.evaluate_regions --count 50 --out regions.json
+
+Measured on the shipped demo model (50 layouts of each kind, fp32, CPU): with regions
+under the scene root, left/right right in colour and kind 68% (colour 74%), top/bottom
+62% (70%), three columns 0%; the scene's prompt alone 28%, 16%, 0%. With the background
+root (20 of each) 25%, 10%, 0%. Tried beside the default and no better on 8-20 layouts:
+the root's tokens read everywhere instead of only where no region is, a +2 bias on a
+region's own tokens, and self-attention held inside each region. The model draws one or
+two shapes where its captions taught it; the issue's 90% needs it trained on scenes
+captioned per shape through this same masked attention.
 """
 
 from __future__ import annotations
