@@ -92,13 +92,17 @@ def format_parameters(
     for i, control in enumerate(request.controls):
         fields[f"ControlNet {i}"] = control_parameters(control)
     for i, ref in enumerate(request.references):
+        parts = [f"Hash: {ref.image_hash}"]
         # An Edit's extra pictures are inputs, not adapters: their hash says which.
-        kind = "" if request.mode == "edit" else f", Kind: {ref.kind}, Weight: {ref.weight:g}"
-        if kind and (ref.start, ref.end) != (0.0, 1.0):
-            kind += f", Start: {ref.start:g}, End: {ref.end:g}"
-        kind += f", Mask hash: {ref.mask_hash}" if ref.mask_hash else ""
-        kind += f", Model: {ref.model}" if kind and ref.model else ""
-        fields[f"Reference {i}"] = f"Hash: {ref.image_hash}{kind}"
+        if request.mode != "edit":
+            parts += [f"Kind: {ref.kind}", f"Weight: {ref.weight:g}"]
+            if (ref.start, ref.end) != (0.0, 1.0):
+                parts += [f"Start: {ref.start:g}", f"End: {ref.end:g}"]
+        if ref.mask_hash:
+            parts.append(f"Mask hash: {ref.mask_hash}")
+        if request.mode != "edit" and ref.model:
+            parts.append(f"Model: {ref.model}")
+        fields[f"Reference {i}"] = ", ".join(parts)
     for i, region in enumerate(request.regions):
         negative = f", Negative prompt: {region.negative_prompt}" if region.negative_prompt else ""
         fields[f"Region {i}"] = f"Prompt: {region.prompt}{negative}, Mask hash: {region.mask_hash}"
