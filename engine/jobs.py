@@ -238,7 +238,6 @@ def prepare_job(
         controls=control_images,
         region_masks=region_masks,
         references=pictures,
-        reference_masks=(None,) * len(pictures),
     )
     return PreparedJob(request, inputs, source)
 
