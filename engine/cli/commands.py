@@ -33,8 +33,12 @@ from engine.cli.common import (
     setup_cli_logging,
     write_results,
 )
-from engine.cli.edit import add_edit_parser, add_rerun_reference_args, cmd_edit
-from engine.cli.references import add_reference_args, attach_references
+from engine.cli.edit import add_edit_parser, cmd_edit
+from engine.cli.references import (
+    add_reference_args,
+    add_rerun_reference_args,
+    attach_references,
+)
 from engine.cli.regions import add_region_args, add_rerun_region_args, attach_regions
 from engine.cli.replay import cmd_rerun, cmd_watermark
 from engine.comfy.cli_support import (

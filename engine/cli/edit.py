@@ -6,7 +6,8 @@ pictures `rerun` gives back to one.
 mask plays the window's selection (only it changes; pixels outside it stay bit-identical),
 without one the whole picture is edited, and each --reference is an extra input picture
 of the multi-reference models, recorded by its hash. `rerun` finds the pictures in the
-generation history, or takes them with --reference-image in the recorded order.
+generation history, or takes them with --reference-image in the recorded order
+(engine.cli.references).
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from engine.backends import make_engine
 from engine.cli.common import (
-    CliError,
     Progress,
     add_engine_options,
     check_out_dir,
@@ -29,17 +27,14 @@ from engine.cli.common import (
     read_mask,
     write_results,
 )
+from engine.cli.references import reference_sources
 from engine.comfy.cli_support import add_server_arg, remote_model, servers_from_args
 from engine.core.errors import InvalidRequestError
-from engine.core.images import picture_hash
 from engine.family_defaults import model_settings, settings_for
 from engine.generation_settings import GenerationSettings
 from engine.history.recorder import record_cli_results
 from engine.jobs import image_composite, prepare_edit_job
 from engine.models import ModelInfo, resolve_model
-from engine.reference.jobs import LayerReference
-from engine.reference.spec import parse_reference
-from engine.request import GenerationInputs, GenerationRequest
 
 
 def add_edit_parser(sub: argparse._SubParsersAction, debug: object) -> None:
@@ -83,29 +78,6 @@ def add_edit_parser(sub: argparse._SubParsersAction, debug: object) -> None:
     add_server_arg(p)
     p.add_argument("--out", required=True, type=Path)
     debug(p)  # type: ignore[operator]
-
-
-def add_rerun_reference_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--reference-image",
-        action="append",
-        default=[],
-        type=Path,
-        help="a reference picture the recorded edit used (repeatable, in the recorded order)",
-    )
-
-
-def reference_sources(values: list[str]) -> list[LayerReference]:
-    """A LayerReference per --reference value (IMAGE[:WEIGHT[:KIND[:START:END]]])."""
-    sources = []
-    for value in values:
-        try:
-            path, spec = parse_reference(value)
-        except ValueError as e:
-            raise InvalidRequestError(f"--reference {e}.") from None
-        picture = read_image(Path(path))
-        sources.append(LayerReference(spec, lambda picture=picture: picture))
-    return sources
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -157,37 +129,3 @@ def cmd_edit(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return 0
-
-
-def rerun_references(
-    args: argparse.Namespace, request: GenerationRequest, inputs: GenerationInputs
-) -> GenerationInputs:
-    """The inputs with the recorded references' pictures, given with --reference-image in
-    the recorded order; a picture that is missing or not the recorded one is refused."""
-    if not request.references or len(inputs.references) == len(request.references):
-        return inputs
-    paths = list(getattr(args, "reference_image", []) or [])
-    n = len(request.references)
-    if len(paths) != n:
-        raise CliError(
-            f"The recorded run used {n} reference picture{'s' if n > 1 else ''} that the "
-            f"generation history does not hold; pass {'them' if n > 1 else 'it'} with "
-            "--reference-image in order."
-        )
-    pictures: list[np.ndarray] = []
-    for i, (path, spec) in enumerate(zip(paths, request.references, strict=True)):
-        picture = read_image(path)
-        if spec.image_hash and picture_hash(picture) != spec.image_hash:
-            raise CliError(
-                f"{path} is not reference picture {i + 1} of the recorded run (its hash "
-                "differs); pass the same picture."
-            )
-        pictures.append(picture)
-    return GenerationInputs(
-        inputs.image,
-        inputs.mask,
-        inputs.controls,
-        inputs.region_masks,
-        tuple(pictures),
-        (None,) * len(pictures),
-    )

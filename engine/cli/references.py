@@ -1,20 +1,26 @@
-"""The command line's reference pictures on txt2img, img2img and inpaint:
-`--reference IMAGE[:WEIGHT[:KIND[:START:END]]]`, repeatable, each steering the picture
-through an IP-Adapter as a reference layer does in the window (KIND: reference, style or
-composition; START:END the fraction of the steps it acts on).
+"""The command line's reference pictures: `--reference IMAGE[:WEIGHT[:KIND[:START:END]]]`
+on txt2img, img2img and inpaint, repeatable, each steering the picture through an
+IP-Adapter as a reference layer does in the window (KIND: reference, style or composition;
+START:END the fraction of the steps it acts on); `overpaint edit` reads its extra pictures
+with the same `reference_sources`.
 
 The picture is read by the window's reader and recorded by its hash; `rerun` finds it in
-the generation history or takes it again with --reference-image (engine.cli.edit).
+the generation history or takes it again with --reference-image (`rerun_references`),
+as it does an Edit's extra pictures.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
-from engine.cli.common import CliError
-from engine.cli.edit import reference_sources
-from engine.reference.jobs import layer_references
+import numpy as np
+
+from engine.cli.common import CliError, read_image
+from engine.core.errors import InvalidRequestError
+from engine.core.images import picture_hash
+from engine.reference.jobs import LayerReference, layer_references
 from engine.reference.spec import parse_reference
 from engine.request import GenerationInputs, GenerationRequest
 
@@ -48,7 +54,55 @@ def attach_references(
             )
     specs, pictures = layer_references(sources)
     request = request.replace(references=specs)
-    inputs = dataclasses.replace(
-        inputs, references=pictures, reference_masks=(None,) * len(pictures)
-    )
+    inputs = dataclasses.replace(inputs, references=pictures)
     return request, inputs
+
+
+def add_rerun_reference_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reference-image",
+        action="append",
+        default=[],
+        type=Path,
+        help="a reference picture the recorded edit used (repeatable, in the recorded order)",
+    )
+
+
+def reference_sources(values: list[str]) -> list[LayerReference]:
+    """A LayerReference per --reference value (IMAGE[:WEIGHT[:KIND[:START:END]]])."""
+    sources = []
+    for value in values:
+        try:
+            path, spec = parse_reference(value)
+        except ValueError as e:
+            raise InvalidRequestError(f"--reference {e}.") from None
+        picture = read_image(Path(path))
+        sources.append(LayerReference(spec, lambda picture=picture: picture))
+    return sources
+
+
+def rerun_references(
+    args: argparse.Namespace, request: GenerationRequest, inputs: GenerationInputs
+) -> GenerationInputs:
+    """The inputs with the recorded references' pictures, given with --reference-image in
+    the recorded order; a picture that is missing or not the recorded one is refused."""
+    if not request.references or len(inputs.references) == len(request.references):
+        return inputs
+    paths = list(getattr(args, "reference_image", []) or [])
+    n = len(request.references)
+    if len(paths) != n:
+        raise CliError(
+            f"The recorded run used {n} reference picture{'s' if n > 1 else ''} that the "
+            f"generation history does not hold; pass {'them' if n > 1 else 'it'} with "
+            "--reference-image in order."
+        )
+    pictures: list[np.ndarray] = []
+    for i, (path, spec) in enumerate(zip(paths, request.references, strict=True)):
+        picture = read_image(path)
+        if spec.image_hash and picture_hash(picture) != spec.image_hash:
+            raise CliError(
+                f"{path} is not reference picture {i + 1} of the recorded run (its hash "
+                "differs); pass the same picture."
+            )
+        pictures.append(picture)
+    return dataclasses.replace(inputs, references=tuple(pictures))

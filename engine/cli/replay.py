@@ -18,7 +18,7 @@ from engine.cli.common import (
     read_mask,
     write_results,
 )
-from engine.cli.edit import rerun_references
+from engine.cli.references import rerun_references
 from engine.cli.regions import rerun_regions
 from engine.comfy.cli_support import servers_from_args
 from engine.control.cli import rerun_controls
