@@ -97,5 +97,12 @@ def family_label(family: str) -> str:
 
 def family_can_edit(family: str) -> bool:
     """Whether models of `family` run instruction edits (mode "edit")."""
-    modern = MODERN_FAMILIES.get(family)
-    return modern is not None and modern.references is not None
+    return family in EDIT_FAMILIES
+
+
+# The families that edit by instruction, and how sentences name them all.
+EDIT_FAMILIES: tuple[str, ...] = tuple(
+    name for name, f in MODERN_FAMILIES.items() if f.references is not None
+)
+_EDIT_LABELS = [MODERN_FAMILIES[name].label for name in EDIT_FAMILIES]
+EDIT_MODELS: str = ", ".join(_EDIT_LABELS[:-1]) + " or " + _EDIT_LABELS[-1]

@@ -33,6 +33,7 @@ from PIL import Image
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
 from engine.local.loading import pipeline_on
+from engine.model_families import EDIT_MODELS
 from engine.models import MODERN_FAMILIES, ModelInfo
 from engine.region import over, resize_mask, resize_rgb
 from engine.request import GenerationInputs, GenerationRequest
@@ -85,8 +86,7 @@ class EditStage:
         pipelines = EDIT_PIPELINES.get(info.family)
         if pipelines is None:
             raise InvalidRequestError(
-                f"{info.name} cannot edit by instruction; pick a FLUX.1 Kontext, FLUX.2 Klein "
-                "or Qwen-Image-Edit model."
+                f"{info.name} cannot edit by instruction; pick a {EDIT_MODELS} model."
             )
         if inputs.image is None:
             raise InvalidRequestError("Edit needs a picture to edit.")

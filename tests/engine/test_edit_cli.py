@@ -120,8 +120,8 @@ def test_whole_picture_edit_and_bad_edits(
     capsys.readouterr()
     assert main(_edit_args(tiny_modern_dir("flux"), files, out)) == 1
     assert _error_line(capsys) == (
-        "error: tiny-flux cannot edit by instruction; pick a FLUX.1 Kontext, FLUX.2 Klein "
-        "or Qwen-Image-Edit model."
+        "error: tiny-flux cannot edit by instruction; pick a FLUX.1 Kontext, FLUX.2 Klein, "
+        "Qwen-Image-Edit or Qwen-Image-Edit Plus model."
     )
     two = ("--mask", str(files["mask"]), "--reference", str(files["ref"]))
     assert main(_edit_args(kontext, files, out, *two, "--reference", str(files["other"]))) == 1

@@ -144,8 +144,8 @@ def _refusal(folder: Path, selection, refs, inputs_refs=None) -> str:
 def test_bad_edits_are_one_sentence(tiny_modern_dir) -> None:
     kontext, ref = tiny_modern_dir("flux-kontext"), _reference(1)
     assert _refusal(tiny_modern_dir("flux"), None, ()) == (
-        "tiny-flux cannot edit by instruction; pick a FLUX.1 Kontext, FLUX.2 Klein or "
-        "Qwen-Image-Edit model."
+        "tiny-flux cannot edit by instruction; pick a FLUX.1 Kontext, FLUX.2 Klein, "
+        "Qwen-Image-Edit or Qwen-Image-Edit Plus model."
     )
     assert "only when it edits a selection" in _refusal(kontext, None, (ref,))
     assert _refusal(kontext, _selection(), (ref, _reference(2))) == (

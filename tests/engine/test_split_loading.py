@@ -17,6 +17,7 @@ from engine.core.errors import ModelError
 from engine.local.engine import Engine
 from engine.local.loading import DevicePolicy
 from engine.local.memory import footprint, plan_memory
+from engine.model_families import EDIT_FAMILIES
 from engine.models import inspect_model
 from engine.request import GenerationRequest
 from tests.tiny_split import (
@@ -309,9 +310,6 @@ def test_the_estimate_counts_what_loads(
     quantised = footprint(inspect_model(gguf), 4)
     transformer = sum(p.numel() * 4 for p in pipe.transformer.parameters())
     assert loaded - transformer < quantised.total < loaded - transformer / 3
-
-
-EDIT_FAMILIES = ("flux-kontext", "qwen-image-edit", "qwen-image-edit-plus", "flux2-klein")
 
 
 @pytest.mark.parametrize("family", EDIT_FAMILIES)

@@ -25,10 +25,10 @@ from editor.ui.generate.panel import GenerationPanel
 from editor.ui.settings import Settings
 from engine.generation_settings import GenerationSettings
 from engine.jobs import PreparedJob, prepare_edit_job
+from engine.model_families import EDIT_MODELS
 from engine.models import family_can_edit
 
 EDIT = "edit"
-EDIT_MODELS = "FLUX.1 Kontext, Qwen-Image-Edit or FLUX.2 Klein"
 INSTRUCTION_HINT = "Instruction: what to change, e.g. make the sky stormy"
 # An edit repaints its selection from noise, with the picture as the model's context.
 EDIT_STRENGTH = 1.0

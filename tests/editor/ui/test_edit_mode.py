@@ -52,8 +52,8 @@ def test_edit_with_a_model_that_cannot_is_refused_in_one_sentence(
     steps = window.document.history.count()
     assert window.generation.generate() is None
     assert errors == [
-        "Edit needs a model that edits by instruction (FLUX.1 Kontext, Qwen-Image-Edit or "
-        "FLUX.2 Klein); pick one, or choose another mode."
+        "Edit needs a model that edits by instruction (FLUX.1 Kontext, FLUX.2 Klein, "
+        "Qwen-Image-Edit or Qwen-Image-Edit Plus); pick one, or choose another mode."
     ]
     assert window.document.history.count() == steps
 
