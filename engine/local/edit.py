@@ -31,10 +31,10 @@ import numpy as np
 from PIL import Image
 
 from engine.core.errors import InvalidRequestError
-from engine.core.images import picture_hash
 from engine.local.loading import pipeline_on
 from engine.model_families import EDIT_MODELS
 from engine.models import MODERN_FAMILIES, ModelInfo
+from engine.reference.stage import reference_picture
 from engine.region import over, resize_mask, resize_rgb
 from engine.request import GenerationInputs, GenerationRequest
 
@@ -160,22 +160,7 @@ def _checked_references(
     the hash its spec records."""
     pictures: list[np.ndarray] = []
     for i, spec in enumerate(request.references):
-        picture = inputs.references[i] if i < len(inputs.references) else None
-        if picture is None:
-            raise InvalidRequestError(
-                f"Reference picture {i + 1} is missing; give every reference its picture."
-            )
-        picture = np.asarray(picture)
-        if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] not in (3, 4):
-            raise InvalidRequestError(
-                f"Reference picture {i + 1} must be an RGB or RGBA picture, not "
-                f"{picture.dtype} {picture.shape}."
-            )
-        if spec.image_hash and picture_hash(picture) != spec.image_hash:
-            raise InvalidRequestError(
-                f"Reference picture {i + 1} is not the one this edit recorded (its hash "
-                "differs); give the same picture."
-            )
+        picture = reference_picture(i, spec, inputs.references)
         if picture.shape[2] == 4:
             white = np.full((*picture.shape[:2], 3), 255, np.uint8)
             picture = over(white, picture)[..., :3]

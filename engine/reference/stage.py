@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
 from engine.models import ModelInfo
@@ -35,6 +37,35 @@ from engine.request import GenerationInputs, GenerationRequest
 def uses_adapter(request: GenerationRequest) -> bool:
     """Whether the request's references go through an IP-Adapter (every mode but Edit)."""
     return bool(request.references) and request.mode != "edit"
+
+
+def reference_picture(i: int, spec: ReferenceSpec, pictures: Sequence[Any]) -> np.ndarray:
+    """Reference `i`'s picture (RGB or RGBA uint8), checked against the hash `spec`
+    records; InvalidRequestError in one sentence when it is missing, not a picture or not
+    the recorded one. IP-Adapter references and an Edit's extra pictures both use it."""
+    picture = pictures[i] if i < len(pictures) else None
+    if picture is None:
+        raise InvalidRequestError(
+            f"Reference picture {i + 1} is missing; give it again (on the command line: "
+            "--reference-image)."
+        )
+    picture = np.asarray(picture)
+    if (
+        picture.dtype != np.uint8
+        or picture.ndim != 3
+        or picture.shape[2] not in (3, 4)
+        or picture.size == 0
+    ):
+        raise InvalidRequestError(
+            f"Reference picture {i + 1} is not an RGB or RGBA picture ({picture.dtype} "
+            f"{picture.shape}); give a picture file."
+        )
+    if spec.image_hash and picture_hash(picture) != spec.image_hash:
+        raise InvalidRequestError(
+            f"Reference picture {i + 1} is not the one the request was made with (its hash "
+            "differs); give the same picture."
+        )
+    return picture
 
 
 def check_references(
@@ -61,21 +92,7 @@ def check_references(
         problem = check_reference(spec)
         if problem:
             raise InvalidRequestError(problem)
-        if i >= len(pictures) or pictures[i] is None:
-            raise InvalidRequestError(
-                f"Reference {i + 1} has no picture; give it again (--reference-image)."
-            )
-        picture = pictures[i]
-        if picture.ndim != 3 or picture.shape[2] not in (3, 4) or picture.size == 0:
-            raise InvalidRequestError(
-                f"Reference picture {i + 1} is not an RGB or RGBA picture "
-                f"({picture.shape}); give a picture file."
-            )
-        if spec.image_hash and picture_hash(picture) != spec.image_hash:
-            raise InvalidRequestError(
-                f"Reference picture {i + 1} is not the one the request was made with (hash "
-                f"{spec.image_hash}); give the same picture."
-            )
+        reference_picture(i, spec, pictures)
         if spec.mask_hash and masks[i] is None:
             raise InvalidRequestError(
                 f"Reference {i + 1} is limited to a region whose mask is missing; give it again."

@@ -155,10 +155,10 @@ def test_bad_edits_are_one_sentence(tiny_modern_dir) -> None:
         tiny_modern_dir("qwen-image-edit"), None, (ref,)
     )
     assert _refusal(kontext, _selection(), (ref,), inputs_refs=()) == (
-        "Reference picture 1 is missing; give every reference its picture."
+        "Reference picture 1 is missing; give it again (on the command line: --reference-image)."
     )
     other = _reference(9)
-    assert "not the one this edit recorded" in _refusal(
+    assert "not the one the request was made with" in _refusal(
         kontext, _selection(), (ref,), inputs_refs=(other,)
     )
     request, inputs, _ = _edit(kontext, _selection())

@@ -215,7 +215,7 @@ def test_an_adapter_for_another_family_is_one_sentence(
 
 def test_bad_requests_are_one_sentence(engine, tiny_model_dir: Path) -> None:
     request = _request(tiny_model_dir, ReferenceSpec(image_hash=picture_hash(RED)))
-    with pytest.raises(InvalidRequestError, match="^Reference 1 has no picture; give it again"):
+    with pytest.raises(InvalidRequestError, match="^Reference picture 1 is missing; give it again"):
         engine.run(request, GenerationInputs())
     with pytest.raises(InvalidRequestError, match="is not the one the request was made with"):
         _run(engine, request, BLUE)
