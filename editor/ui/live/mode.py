@@ -12,7 +12,6 @@ Record saves each one as a PNG frame.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +39,7 @@ from editor.ui.live.panel import LivePanel
 from editor.ui.live.scheduler import LiveScheduler
 from engine.core.paths import user_data_dir
 from engine.generation_settings import GenerationSettings
+from engine.history.pictures import pixel_hash
 from engine.jobs import JobError, PreparedJob, prepare_job
 from engine.request import GenerationResult
 from engine.speed_presets import live_steps
@@ -51,9 +51,7 @@ _NOT_LIVE = ("mode", "steps", "strength", "n_samples", "guidance", "seed_locked"
 
 
 def _digest(array: np.ndarray | None) -> bytes:
-    if array is None:
-        return b""
-    return hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=16).digest()
+    return b"" if array is None else pixel_hash(array)
 
 
 def over(rgba: np.ndarray, base: np.ndarray | None) -> np.ndarray:
