@@ -33,6 +33,7 @@ from engine.control.models import ControlModelInfo, resolve_control
 from engine.control.preprocess import as_control_image, inpaint_condition, preprocess
 from engine.control.spec import ControlSpec, check_spec, control_image_hash
 from engine.core.errors import InvalidRequestError
+from engine.core.steps import StepCounter
 from engine.request import GenerationInputs, GenerationRequest
 
 
@@ -76,7 +77,7 @@ def _replace(spec: ControlSpec, **changes: Any) -> ControlSpec:
     return dataclasses.replace(spec, **changes)
 
 
-class ControlStage:
+class ControlStage(StepCounter):
     """The controls of one job: models resolved and loaded, images prepared at generation
     size. `specs` is what the result's request records (hashes and model names filled)."""
 
@@ -153,15 +154,6 @@ class ControlStage:
         return torch.from_numpy(np.ascontiguousarray(cond)).permute(2, 0, 1)[None]
 
     # -- running ---------------------------------------------------------------------
-
-    def wrap(self, inner: Any) -> Any:
-        """A step-end callback that counts steps, then calls `inner`."""
-
-        def on_step_end(pipe: Any, step_index: int, timestep: Any, kwargs: dict) -> dict:
-            self.step = step_index + 1
-            return inner(pipe, step_index, timestep, kwargs)
-
-        return on_step_end
 
     @contextlib.contextmanager
     def attached(self, pipe: Any) -> Iterator[None]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
+from engine.core.steps import StepCounter
 from engine.models import ModelInfo
 from engine.reference.adapters import (
     Adapter,
@@ -175,7 +176,7 @@ class AdapterCache:
         return out
 
 
-class ReferenceStage:
+class ReferenceStage(StepCounter):
     """One job's adapter, embeddings and per-step scales."""
 
     def __init__(self, specs: tuple[ReferenceSpec, ...], args: dict[str, Any], run: Any) -> None:
@@ -228,15 +229,6 @@ class ReferenceStage:
             for s, h, m in zip(request.references, hashes, masks, strict=True)
         )
         return cls(specs, args, (loaded, ip_adapter.Scales(loaded, specs, per_picture)))
-
-    def wrap(self, inner: Any) -> Any:
-        """A step-end callback that counts steps, then calls `inner`."""
-
-        def on_step_end(pipe: Any, step_index: int, timestep: Any, kwargs: dict) -> dict:
-            self.step = step_index + 1
-            return inner(pipe, step_index, timestep, kwargs)
-
-        return on_step_end
 
     @contextmanager
     def attached(self, pipe: Any) -> Iterator[None]:
