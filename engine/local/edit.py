@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from engine.core.errors import InvalidRequestError
-from engine.local.loading import pipeline_on
 from engine.model_families import EDIT_MODELS
 from engine.models import MODERN_FAMILIES, ModelInfo
 from engine.reference.stage import reference_picture
@@ -171,22 +169,3 @@ def _checked_references(
             picture = resize_rgb(np.ascontiguousarray(picture), w, h)
         pictures.append(np.ascontiguousarray(picture))
     return tuple(pictures)
-
-
-def edit_pipeline(base: Any, name: str, info: ModelInfo) -> Any:
-    """The edit pipeline `name`, sharing the loaded model's modules; a Qwen-Image-Edit
-    model gets its prompt processor (loaded without its video part) here, the one part
-    its other modes' pipelines do not load."""
-    import diffusers  # ~2 s to import: only when a model loads
-
-    cls = getattr(diffusers, name)
-    if isinstance(base, cls):
-        return base
-    extra: dict[str, Any] = {}
-    if name.startswith("QwenImageEdit"):
-        from engine.local.qwen_processor import load_processor  # transformers: on first use
-
-        # The folder the model loaded from: its own, or for single and split files the
-        # configuration folder they loaded with (engine.local.split_files).
-        extra["processor"] = load_processor(Path(base.name_or_path))
-    return pipeline_on(cls, base, **extra)

@@ -30,7 +30,7 @@ from engine.control.run import ControlStage, verified_specs
 from engine.control.transformers import TransformerControlStage
 from engine.core.errors import Cancelled, OutOfMemoryError
 from engine.local import families, flow_sampling
-from engine.local.edit import EditStage, edit_pipeline
+from engine.local.edit import EditStage
 from engine.local.loading import (
     POLICY_OPTIONS,
     choose_device,
@@ -134,10 +134,7 @@ class Engine(EngineBase):
         assert self.info is not None
         key = "inpaint" if mode == "outpaint" else mode
         if key not in self._derived:
-            if key.endswith("Pipeline"):  # an edit pipeline, by its class (engine.local.edit)
-                self._derived[key] = edit_pipeline(self._base, key, self.info)
-            else:
-                self._derived[key] = derive_pipeline(self._base, key, self.info)
+            self._derived[key] = derive_pipeline(self._base, key, self.info)
         return self._derived[key]
 
     # -- jobs ------------------------------------------------------------------------

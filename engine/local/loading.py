@@ -265,7 +265,10 @@ def apply_memory_policy(pipe: Any, policy: DevicePolicy) -> None:
 
 
 def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
-    """The pipeline for `mode`, sharing the base pipeline's modules (no reload, no copy)."""
+    """The pipeline for `mode`, sharing the base pipeline's modules (no reload, no copy);
+    an Edit asks for its pipeline by class name (engine.local.edit.EDIT_PIPELINES)."""
+    if mode.endswith("Pipeline"):
+        return edit_pipeline(base, mode, info)
     txt2img, img2img, inpaint = _pipeline_classes(info.family)
     if info.is_inpainting:
         if mode in ("txt2img", "img2img"):
@@ -281,6 +284,25 @@ def derive_pipeline(base: Any, mode: str, info: ModelInfo) -> Any:
     if isinstance(base, cls):
         return base
     return pipeline_on(cls, base)
+
+
+def edit_pipeline(base: Any, name: str, info: ModelInfo) -> Any:
+    """The edit pipeline `name`, sharing the loaded model's modules; a Qwen-Image-Edit
+    model gets its prompt processor (loaded without its video part) here, the one part
+    its other modes' pipelines do not load."""
+    import diffusers  # ~2 s to import: only when a model loads
+
+    cls = getattr(diffusers, name)
+    if isinstance(base, cls):
+        return base
+    extra: dict[str, Any] = {}
+    if name.startswith("QwenImageEdit"):
+        from engine.local.qwen_processor import load_processor  # transformers: on first use
+
+        # The folder the model loaded from: its own, or for single and split files the
+        # configuration folder they loaded with (engine.local.split_files).
+        extra["processor"] = load_processor(Path(base.name_or_path))
+    return pipeline_on(cls, base, **extra)
 
 
 def pipeline_on(cls: Any, base: Any, **extra: Any) -> Any:
