@@ -115,7 +115,7 @@ class Engine(EngineBase):
         if note:
             self._notes.append(note)
         self.unload()
-        self._base = load_pipeline(info, policy, self.config_root)
+        self._base = load_pipeline(info, policy, self.config_root, self.extra_dirs)
         self.precision = policy.precision
         self.info = info
         self._policy_key = key

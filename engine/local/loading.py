@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,10 +176,16 @@ def _single_file_tokenizers(family: str) -> dict[str, Any]:
     return {"tokenizer": CLIPTokenizer.from_pretrained(path)}
 
 
-def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | None = None) -> Any:
+def load_pipeline(
+    info: ModelInfo,
+    policy: DevicePolicy,
+    config_root: Path | None = None,
+    extra_dirs: Sequence[Path] = (),
+) -> Any:
     """The base pipeline for a model (txt2img, or inpaint for 9-channel models), offline.
 
-    config_root replaces resources/model_configs (tests use tiny config folders).
+    config_root replaces resources/model_configs (tests use tiny config folders);
+    extra_dirs are the models folders a split model may find its family's configuration in.
     """
     import torch  # torch: ~1.2 s to import, only when a model loads
 
@@ -198,7 +205,7 @@ def load_pipeline(info: ModelInfo, policy: DevicePolicy, config_root: Path | Non
     )
     try:
         if info.parts:  # a transformer family's single or split files
-            pipe = load_parts(cls, info, dtype, policy.device, config_root)
+            pipe = load_parts(cls, info, dtype, policy.device, config_root, extra_dirs)
         elif info.kind == "single-file":
             pipe = cls.from_single_file(
                 str(info.path),

@@ -15,6 +15,7 @@ family's reference repository; nothing is downloaded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +51,18 @@ REFERENCE_REPOS: dict[str, tuple[str, ...]] = {
 }
 
 
-def family_config(family: str, config_root: Path | None = None) -> Path:
+def family_config(
+    family: str, config_root: Path | None = None, extra_dirs: Sequence[Path] = ()
+) -> Path:
     """The diffusers folder whose configuration and tokenizers the family's files load
-    with; ModelError in one sentence saying what to download when there is none."""
+    with (`extra_dirs`: the models folders beside the user's, --models-dir and Settings');
+    ModelError in one sentence saying what to download when there is none."""
     folder = (config_root or MODEL_CONFIGS_DIR) / family
     if has_model_index(folder):
         return folder
-    # A diffusers folder of the same family in the user's models folder (a starter).
+    # A diffusers folder of the same family in a models folder (a starter).
     pipelines = MODERN_FAMILIES[family].pipelines if family in MODERN_FAMILIES else ()
-    for root in model_dirs():
+    for root in model_dirs(extra_dirs):
         for found in entries(root, 2, has_model_index, files=False):
             if folder_class(found) in pipelines:
                 return found
@@ -167,14 +171,19 @@ def keep_fp8(module: Any, compute_dtype: Any) -> None:
 
 
 def load_parts(
-    pipeline_cls: Any, info: ModelInfo, dtype: Any, device: str, config_root: Path | None
+    pipeline_cls: Any,
+    info: ModelInfo,
+    dtype: Any,
+    device: str,
+    config_root: Path | None,
+    extra_dirs: Sequence[Path] = (),
 ) -> Any:
     """The pipeline of a model made of files (ModelInfo.parts), every part in `dtype`;
     fp8 transformers keep fp8 storage on a GPU and are upcast elsewhere."""
     import diffusers  # ~2 s to import: only when a model loads
     import transformers  # ~0.5 s to import: only when a model loads
 
-    root = family_config(info.family, config_root)
+    root = family_config(info.family, config_root, extra_dirs)
     index = read_json_object(root / "model_index.json")
     components: dict[str, Any] = {}
     for part in info.parts:

@@ -142,12 +142,6 @@ def test_flux_fill_refuses_txt2img_from_the_command_line_in_one_sentence(
     assert not (tmp_path / "x.png").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.local.split_files.family_config looks for a diffusers folder of the "
-    "family only in the user's models folder, not in --models-dir or Settings' folders "
-    "(model-files helper's file)",
-)
 def test_split_files_borrow_the_configuration_of_a_folder_in_models_dir(
     tiny_modern_dir: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
