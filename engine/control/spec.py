@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from engine.core.images import picture_hash
+from engine.core.spec_text import FromDict, as_clause, is_number, weight_and_range_problem
 
 # Kind -> what it does, in words shown where the user picks it.
 CONTROL_KINDS: dict[str, str] = {
@@ -49,7 +49,7 @@ PREPARED_KINDS = ("depth", "pose")
 
 
 @dataclass(frozen=True)
-class ControlSpec:
+class ControlSpec(FromDict):
     kind: str
     model: str = ""  # control model name or path; "" = the installed one for kind + family
     weight: float = 1.0
@@ -62,23 +62,14 @@ class ControlSpec:
     # layer"): no preprocessor runs on it, as the A1111 extension's "Module: none".
     prepared: bool = False
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ControlSpec:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 def check_spec(spec: ControlSpec) -> str | None:
     """One sentence saying what is wrong with `spec`, or None when it can be used."""
     if spec.kind not in CONTROL_KINDS:
         return f"Unknown control kind {spec.kind!r}; use one of {', '.join(CONTROL_KINDS)}."
-    if not 0.0 <= spec.weight <= 2.0:
-        return f"A control's strength must be between 0 and 2, not {spec.weight:g}."
-    if not 0.0 <= spec.start < spec.end <= 1.0:
-        return (
-            f"A control's start and end must satisfy 0 <= start < end <= 1, not "
-            f"{spec.start:g} and {spec.end:g}."
-        )
+    problem = weight_and_range_problem("control", "strength", spec.weight, spec.start, spec.end)
+    if problem:
+        return problem
     if not 0 <= spec.low_threshold <= spec.high_threshold <= 255:
         return "Canny thresholds must satisfy 0 <= low <= high <= 255."
     return None
@@ -96,7 +87,7 @@ def parse_control(text: str) -> tuple[str, str, float, float, float]:
         raise ValueError(f"unknown control kind {kind!r}; use one of {', '.join(CONTROL_KINDS)}")
     parts = rest.split(":") if rest else []
     numbers: list[float] = []
-    while parts and len(numbers) < 3 and _is_number(parts[-1]) and len(parts) > 1:
+    while parts and len(numbers) < 3 and is_number(parts[-1]) and len(parts) > 1:
         numbers.insert(0, float(parts.pop()))
     if len(numbers) == 2:  # IMAGE:STRENGTH:START without END is ambiguous
         raise ValueError(f"{text!r}: give STRENGTH, or STRENGTH:START:END")
@@ -107,16 +98,8 @@ def parse_control(text: str) -> tuple[str, str, float, float, float]:
     start, end = (numbers[1], numbers[2]) if len(numbers) == 3 else (0.0, 1.0)
     problem = check_spec(ControlSpec(kind, weight=weight, start=start, end=end))
     if problem:
-        raise ValueError(problem.rstrip(".")[0].lower() + problem.rstrip(".")[1:])
+        raise ValueError(as_clause(problem))
     return kind, image, weight, start, end
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def control_image_hash(image: np.ndarray) -> str:

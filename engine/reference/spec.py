@@ -10,7 +10,8 @@ other modes they go through an IP-Adapter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from engine.core.spec_text import FromDict, as_clause, is_number, weight_and_range_problem
 
 # Kind -> what it does, in words shown where the user picks it.
 REFERENCE_KINDS: dict[str, str] = {
@@ -21,7 +22,7 @@ REFERENCE_KINDS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class ReferenceSpec:
+class ReferenceSpec(FromDict):
     kind: str = "reference"
     weight: float = 1.0
     start: float = 0.0  # fraction of the steps where the reference starts acting
@@ -32,24 +33,12 @@ class ReferenceSpec:
     # order); "" = the whole picture.
     mask_hash: str = ""
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReferenceSpec:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 def check_reference(spec: ReferenceSpec) -> str | None:
     """One sentence saying what is wrong with `spec`, or None when it can be used."""
     if spec.kind not in REFERENCE_KINDS:
         return f"Unknown reference kind {spec.kind!r}; use one of {', '.join(REFERENCE_KINDS)}."
-    if not 0.0 <= spec.weight <= 2.0:
-        return f"A reference's weight must be between 0 and 2, not {spec.weight:g}."
-    if not 0.0 <= spec.start < spec.end <= 1.0:
-        return (
-            f"A reference's start and end must satisfy 0 <= start < end <= 1, not "
-            f"{spec.start:g} and {spec.end:g}."
-        )
-    return None
+    return weight_and_range_problem("reference", "weight", spec.weight, spec.start, spec.end)
 
 
 def parse_reference(text: str) -> tuple[str, ReferenceSpec]:
@@ -60,7 +49,7 @@ def parse_reference(text: str) -> tuple[str, ReferenceSpec]:
     """
     parts = text.split(":")
     start = end = None
-    if len(parts) >= 5 and _is_number(parts[-1]) and _is_number(parts[-2]):
+    if len(parts) >= 5 and is_number(parts[-1]) and is_number(parts[-2]):
         start, end = float(parts[-2]), float(parts[-1])
         parts = parts[:-2]
     kind = "reference"
@@ -69,9 +58,9 @@ def parse_reference(text: str) -> tuple[str, ReferenceSpec]:
     elif start is not None:
         raise ValueError(f"{text!r}: give KIND before START:END")
     weight = 1.0
-    if len(parts) >= 2 and _is_number(parts[-1]):
+    if len(parts) >= 2 and is_number(parts[-1]):
         weight = float(parts.pop())
-    if len(parts) >= 2 and _is_number(parts[-1]):  # IMAGE:WEIGHT:START:END, no KIND
+    if len(parts) >= 2 and is_number(parts[-1]):  # IMAGE:WEIGHT:START:END, no KIND
         raise ValueError(f"{text!r}: use IMAGE[:WEIGHT[:KIND[:START:END]]]")
     image = ":".join(parts)
     if not image.strip():
@@ -79,13 +68,5 @@ def parse_reference(text: str) -> tuple[str, ReferenceSpec]:
     spec = ReferenceSpec(kind, weight, 0.0 if start is None else start, 1.0 if end is None else end)
     problem = check_reference(spec)
     if problem:
-        raise ValueError(f"{text!r}: {problem[:1].lower()}{problem[1:].rstrip('.')}")
+        raise ValueError(f"{text!r}: {as_clause(problem)}")
     return image, spec
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
