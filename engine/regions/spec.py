@@ -9,19 +9,15 @@ or different mask instead of silently generating without it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from engine.core.spec_text import FromDict, as_clause
 
 
 @dataclass(frozen=True)
-class RegionSpec:
+class RegionSpec(FromDict):
     prompt: str
     negative_prompt: str = ""
     mask_hash: str = ""  # engine.core.images.picture_hash of the mask (HxW uint8)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RegionSpec:
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def check_region(spec: RegionSpec) -> str | None:
@@ -45,5 +41,5 @@ def parse_region(text: str) -> tuple[str, str, str]:
     mask, prompt, negative = parts[0], parts[1], ":".join(parts[2:])
     problem = check_region(RegionSpec(prompt, negative))
     if problem:
-        raise ValueError(f"{text!r}: {problem[:1].lower()}{problem[1:].rstrip('.')}")
+        raise ValueError(f"{text!r}: {as_clause(problem)}")
     return mask, prompt.strip(), negative.strip()
