@@ -93,6 +93,14 @@ class GenerationRequest:
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
 
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        """(width, height) of the picture the inputs were cut from; a request that records
+        no canvas (txt2img) covers its own output size."""
+        if self.canvas_width and self.canvas_height:
+            return self.canvas_width, self.canvas_height
+        return self.width, self.height
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 

@@ -46,12 +46,6 @@ def add_rerun_region_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _canvas(request: GenerationRequest) -> tuple[int, int]:
-    if request.canvas_width and request.canvas_height:
-        return request.canvas_width, request.canvas_height
-    return request.width, request.height
-
-
 def _crop(mask: np.ndarray, request: GenerationRequest) -> np.ndarray:
     return mask if request.region is None else crop_rgba(mask, request.region)
 
@@ -63,7 +57,7 @@ def attach_regions(
     values = list(getattr(args, "region", []) or [])
     if not values:
         return request, inputs
-    width, height = _canvas(request)
+    width, height = request.canvas_size
     sources = []
     for value in values:
         try:
@@ -102,7 +96,7 @@ def rerun_regions(
         )
     masks = []
     for i, (path, spec) in enumerate(zip(paths, request.regions, strict=True)):
-        mask = _crop(read_mask(path, _canvas(request)), request)
+        mask = _crop(read_mask(path, request.canvas_size), request)
         if spec.mask_hash and picture_hash(mask) != spec.mask_hash:
             raise CliError(
                 f"{path} is not region mask {i + 1} ({spec.prompt!r}) of the recorded run (its "

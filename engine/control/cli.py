@@ -86,12 +86,6 @@ def fit_control(
     return crop_rgba(image, request.region)
 
 
-def _canvas(request: GenerationRequest) -> tuple[int, int]:
-    if request.canvas_width and request.canvas_height:
-        return request.canvas_width, request.canvas_height
-    return request.width, request.height
-
-
 def attach_controls(
     args: argparse.Namespace,
     request: GenerationRequest,
@@ -117,7 +111,7 @@ def attach_controls(
             raise InvalidRequestError(f"--control {value!r}: {e}.") from None
         image = None
         if path:
-            image = fit_control(read_image(Path(path)), _canvas(request), request)
+            image = fit_control(read_image(Path(path)), request.canvas_size, request)
         specs.append(
             ControlSpec(
                 kind,
@@ -143,7 +137,7 @@ def rerun_controls(
         return inputs
     given: dict[str, np.ndarray] = {}
     for path in getattr(args, "control_image", []) or []:
-        image = fit_control(read_image(path), _canvas(request), request)
+        image = fit_control(read_image(path), request.canvas_size, request)
         given[control_image_hash(image)] = image
     images: list[np.ndarray | None] = []
     for i, spec in enumerate(request.controls):
