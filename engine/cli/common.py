@@ -53,6 +53,37 @@ def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     return np.where(gray >= 128, 255, 0).astype(np.uint8)
 
 
+def recorded_pictures(
+    paths: Sequence[Path],
+    hashes: Sequence[str],
+    read: Callable[[Path], np.ndarray],
+    what: str,
+    flag: str,
+    labels: Sequence[str] = (),
+) -> tuple[np.ndarray, ...]:
+    """The pictures `rerun` was given with `flag` for a recorded run's `what`s ("region
+    mask"), read in the recorded order; a count that differs, or a picture whose hash is
+    not the recorded one, is refused in one sentence. `labels` names each in that
+    sentence (a region's prompt)."""
+    n = len(hashes)
+    if len(paths) != n:
+        raise CliError(
+            f"The recorded run used {n} {what}{'s' if n > 1 else ''} that the generation "
+            f"history does not hold; pass {'them' if n > 1 else 'it'} with {flag} in order."
+        )
+    pictures = []
+    for i, (path, recorded) in enumerate(zip(paths, hashes, strict=True)):
+        picture = read(path)
+        if recorded and images.picture_hash(picture) != recorded:
+            label = f" ({labels[i]!r})" if labels else ""
+            raise CliError(
+                f"{path} is not {what} {i + 1}{label} of the recorded run (its hash differs); "
+                f"pass the same {what.split()[-1]}."
+            )
+        pictures.append(picture)
+    return tuple(pictures)
+
+
 def output_paths(out: Path, n: int) -> list[Path]:
     if n <= 1:
         return [out]

@@ -15,11 +15,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import numpy as np
-
-from engine.cli.common import CliError, read_image
+from engine.cli.common import CliError, read_image, recorded_pictures
 from engine.core.errors import InvalidRequestError
-from engine.core.images import picture_hash
 from engine.reference.jobs import LayerReference, layer_references
 from engine.reference.spec import parse_reference
 from engine.request import GenerationInputs, GenerationRequest
@@ -88,21 +85,11 @@ def rerun_references(
     the recorded order; a picture that is missing or not the recorded one is refused."""
     if not request.references or len(inputs.references) == len(request.references):
         return inputs
-    paths = list(getattr(args, "reference_image", []) or [])
-    n = len(request.references)
-    if len(paths) != n:
-        raise CliError(
-            f"The recorded run used {n} reference picture{'s' if n > 1 else ''} that the "
-            f"generation history does not hold; pass {'them' if n > 1 else 'it'} with "
-            "--reference-image in order."
-        )
-    pictures: list[np.ndarray] = []
-    for i, (path, spec) in enumerate(zip(paths, request.references, strict=True)):
-        picture = read_image(path)
-        if spec.image_hash and picture_hash(picture) != spec.image_hash:
-            raise CliError(
-                f"{path} is not reference picture {i + 1} of the recorded run (its hash "
-                "differs); pass the same picture."
-            )
-        pictures.append(picture)
-    return dataclasses.replace(inputs, references=tuple(pictures))
+    pictures = recorded_pictures(
+        list(getattr(args, "reference_image", []) or []),
+        [spec.image_hash for spec in request.references],
+        read_image,
+        "reference picture",
+        "--reference-image",
+    )
+    return dataclasses.replace(inputs, references=pictures)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.cli.common import CliError, read_mask
-from engine.core.images import picture_hash
+from engine.cli.common import CliError, read_mask, recorded_pictures
 from engine.jobs import crop_rgba
 from engine.regions.jobs import LayerRegion, layer_regions
 from engine.regions.spec import RegionSpec, parse_region
@@ -87,20 +86,12 @@ def rerun_regions(
     n = len(request.regions)
     if not n or len(inputs.region_masks) == n:
         return inputs
-    paths = list(getattr(args, "region_mask", []) or [])
-    if len(paths) != n:
-        raise CliError(
-            f"The recorded run used {n} region mask{'s' if n > 1 else ''} that the generation "
-            f"history does not hold; pass {'them' if n > 1 else 'it'} with --region-mask in "
-            "order."
-        )
-    masks = []
-    for i, (path, spec) in enumerate(zip(paths, request.regions, strict=True)):
-        mask = _crop(read_mask(path, request.canvas_size), request)
-        if spec.mask_hash and picture_hash(mask) != spec.mask_hash:
-            raise CliError(
-                f"{path} is not region mask {i + 1} ({spec.prompt!r}) of the recorded run (its "
-                "hash differs); pass the same mask."
-            )
-        masks.append(mask)
-    return dataclasses.replace(inputs, region_masks=tuple(masks))
+    masks = recorded_pictures(
+        list(getattr(args, "region_mask", []) or []),
+        [spec.mask_hash for spec in request.regions],
+        lambda path: _crop(read_mask(path, request.canvas_size), request),
+        "region mask",
+        "--region-mask",
+        labels=[spec.prompt for spec in request.regions],
+    )
+    return dataclasses.replace(inputs, region_masks=masks)
