@@ -65,6 +65,14 @@ def write_split(
     return transformer
 
 
+def write_split_beside_folder(folder: Path, family: str, models: Path, name: str) -> Path:
+    """write_split, plus a copy of the diffusers folder in `models` (a starter): the folder
+    the split files find their configuration in when it is not installed. Returns the
+    transformer file."""
+    shutil.copytree(folder, models / folder.name)
+    return write_split(folder, family, models, name)
+
+
 def write_single_file(folder: Path, family: str, path: Path) -> Path:
     """The tiny model as one ComfyUI-style single file (every part under its prefix)."""
     from safetensors.torch import load_file, save_file

@@ -20,6 +20,8 @@ from PIL import Image
 
 from engine.core.errors import EngineError
 from engine.core.images import ImageReadError, read_image
+from engine.model_families import family_label
+from engine.models import ModelInfo
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MIN_PICTURES = 3
@@ -177,4 +179,19 @@ def check_concept(concept: str, pictures: Sequence[Picture]) -> None:
         raise TrainingError(
             f"No caption mentions the concept word {word!r}; write it in the NAME.txt "
             "captions or leave them out to use the caption template."
+        )
+
+
+def check_model(info: ModelInfo) -> None:
+    """TrainingError in one sentence when `info` is not a model LoRA training can teach:
+    the recipe trains a regular (not inpainting) UNet's attention layers."""
+    if info.is_inpainting:
+        raise TrainingError(
+            f"{info.name} is an inpainting model; train on the regular model of the same "
+            "family (the LoRA works on both)."
+        )
+    if info.is_modern:
+        raise TrainingError(
+            f"{info.name} is a {family_label(info.family)} model, and LoRA training works on "
+            "SD 1.x, SD 2.x and SDXL models only; pick one of those."
         )

@@ -42,6 +42,7 @@ from engine.training.checkpoint import data_fingerprint, load_checkpoint, save_c
 from engine.training.data import (
     TrainingError,
     check_concept,
+    check_model,
     load_pictures,
     mirrored_caption,
     without_word,
@@ -141,11 +142,7 @@ class _Run:
         from engine.models import resolve_model
 
         self.info = resolve_model(settings.model, settings.extra_dirs)
-        if self.info.is_inpainting:
-            raise TrainingError(
-                f"{self.info.name} is an inpainting model; train on the regular model of the "
-                "same family (the LoRA works on both)."
-            )
+        check_model(self.info)
         precision = cpu_precision(settings.precision, self.info.native_size)
         self.policy = training_policy(self.info.family, settings.device, precision)
         self.settings = settings.resolved(self.policy.device)
@@ -156,7 +153,9 @@ class _Run:
         check_concept(s.concept, self.pictures)
         # A borrowed pipeline (shared_model.borrow) shares the window's loaded weights.
         self.borrowed = pipe is not None
-        self.pipe = pipe if pipe is not None else load_pipeline(self.info, self.policy, config_root)
+        if pipe is None:
+            pipe = load_pipeline(self.info, self.policy, config_root, settings.extra_dirs)
+        self.pipe = pipe
         self.device = torch.device(self.policy.device)
         self.dtype = getattr(torch, self.policy.dtype)
         log.info("training on %s, mixed precision: %s", self.device.type, self.precision)

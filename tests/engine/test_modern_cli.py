@@ -22,7 +22,7 @@ from engine.cli.commands import main
 from engine.core.paths import user_models_dir
 from engine.metadata import read_request
 from tests.engine.test_edit_cli import _pixels, _png
-from tests.tiny_split import write_gguf, write_split
+from tests.tiny_split import write_gguf, write_split, write_split_beside_folder
 
 FAMILIES = (
     "flux",
@@ -146,8 +146,7 @@ def test_split_files_borrow_the_configuration_of_a_folder_in_models_dir(
     tiny_modern_dir: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     models = tmp_path / "models"
-    shutil.copytree(tiny_modern_dir("z-image"), models / "Z-Image-Turbo")
-    write_split(tiny_modern_dir("z-image"), "z-image", models, "z_image_turbo_fp16")
+    write_split_beside_folder(tiny_modern_dir("z-image"), "z-image", models, "z_image_turbo_fp16")
     args = ["txt2img", "--prompt", "a cat", "--model", "z_image_turbo_fp16", "--steps", "2"]
     args += ["--models-dir", str(models), "--width", "64", "--height", "64"]
     capsys.readouterr()
