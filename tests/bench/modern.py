@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,20 +55,36 @@ def _tiny(ctx: Context, family: str) -> Path:
     return folder
 
 
+def _thread_faults() -> int:
+    """Minor page faults of the calling thread so far (0 where the OS cannot say)."""
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        return 0
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+
+
 class _CallTimer:
     """How long each call of a pipeline class takes, so that an engine job can be set
-    against the diffusers call inside it (same run: immune to other programs)."""
+    against the diffusers call inside it (same run: immune to other programs), and the
+    page faults of the thread that made it.
+
+    The faults are why whole runs differ: the VAE decode's 32 MB activations come from
+    glibc's per-thread arena, and whether that arena has just given its pages back to the
+    OS (and must fault them in again, ~4k-16k faults a call) is a matter of each thread's
+    allocation history. Measured on the tiny FLUX.1 model at 256²: the decode took
+    47-66 ms on the side that faulted and ~40 ms on both sides once glibc kept its pages
+    (GLIBC_TUNABLES mmap/trim/top_pad), where the ratio fell to the job's own ~1.03."""
 
     def __init__(self, cls: Any) -> None:
-        self.cls, self.original, self.last = cls, cls.__call__, [0.0]
-        original, last = self.original, self.last
+        self.cls, self.original, self.last, self.faults = cls, cls.__call__, [0.0], [0]
+        original, last, faults = self.original, self.last, self.faults
 
         def timed_call(pipe_self: Any, *args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
+            f0, t0 = _thread_faults(), time.perf_counter()
             try:
                 return original(pipe_self, *args, **kwargs)
             finally:
                 last[0] = time.perf_counter() - t0
+                faults[0] = _thread_faults() - f0
 
         cls.__call__ = timed_call
 
@@ -110,6 +127,8 @@ class _Sides:
         self.client = EngineClient(cpu_threads=self.threads)
         self.timer = _CallTimer(pipeline_class)
         self.inside: list[float] = []
+        # Page faults of each diffusers call, per side (see _CallTimer).
+        self.faults: dict[str, list[int]] = {"plain": [], "ours": []}
         # The engine nices its thread so the window stays smooth; the plain thread gets the
         # same value (read inside the engine thread), as in P1.
         self.nice: list[int] = []
@@ -133,10 +152,19 @@ class _Sides:
             for name in ("plain", "ours") if rep % 2 == 0 else ("ours", "plain"):
                 seconds, got[name] = (plain_run if name == "plain" else ours_run)()
                 (plain_t if name == "plain" else ours_t).append(seconds)
+                self.faults[name].append(self.timer.faults[0])
                 if name == "ours":
                     self.inside.append(seconds / self.timer.last[0])
             outputs.append((got["plain"], got["ours"]))
         return plain_t, ours_t, outputs
+
+    def faults_said(self) -> str:
+        """The page faults of each side's diffusers calls, which decide a run's ratio."""
+        ours, plain = (int(median(self.faults[k])) for k in ("ours", "plain"))
+        return (
+            f"page faults per diffusers call: Overpaint median {ours}, plain {plain} "
+            "(glibc's per-thread arena state; the side that faults more is the slower)"
+        )
 
     def close(self) -> None:
         self.timer.restore()
@@ -182,7 +210,8 @@ def measure_p27(ctx: Context) -> Result:
         "through EngineClient ÷ the same FluxPipeline call on a plain pipeline; median of "
         f"{len(ours_t)} back-to-back pair(s), order alternating, after a warm-up: "
         f"{ratio:.3f} (Overpaint {median(ours_t):.3f} s, plain {median(plain_t):.3f} s); "
-        f"each job ÷ the diffusers call inside it: median {median(sides.inside):.3f}"
+        f"each job ÷ the diffusers call inside it: median {median(sides.inside):.3f}; "
+        + sides.faults_said()
     )
     if differences:
         detail = f"NOT LIKE-FOR-LIKE, the pixels differ ({differences[0]}); " + detail
@@ -251,7 +280,8 @@ def measure_p21(ctx: Context) -> Result:
         "EngineClient ÷ the plain FluxKontextInpaintPipeline call on the same crop and "
         f"mask; median of {len(ours_t)} pair(s): {ratio:.3f} (Overpaint "
         f"{median(ours_t):.3f} s, plain {median(plain_t):.3f} s; each job ÷ the diffusers "
-        f"call inside it: median {median(sides.inside):.3f}); pixels outside the selection "
+        f"call inside it: median {median(sides.inside):.3f}; {sides.faults_said()}); "
+        "pixels outside the selection "
         f"changed: {changed_outside}"
     )
     if differences:
