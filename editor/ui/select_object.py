@@ -18,7 +18,7 @@ runs Generate with the "Replace background" inpaint mode and the panel's prompt.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect, QTimer, Signal
@@ -55,6 +55,7 @@ STATUS_MS = 6000
 # long (a brush stroke is many changes).
 REEMBED_MS = 800
 CHOICES = ("transparent", "replace")
+WAND_SETTINGS = "wand"  # the Settings group that keeps the wand's options
 
 
 class SelectWindow(Protocol):
@@ -96,6 +97,26 @@ class WandOptions(QWidget):
         checks.addWidget(self.antialias_check)
         form.addRow(checks)
 
+    def values(self) -> dict[str, Any]:
+        return {
+            "tolerance": self.tolerance_spin.value(),
+            "contiguous": self.contiguous_check.isChecked(),
+            "antialias": self.antialias_check.isChecked(),
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """The options kept in Settings (INI values come back as strings); junk is ignored."""
+        try:
+            self.tolerance_spin.setValue(int(saved.get("tolerance", DEFAULT_TOLERANCE)))
+        except (TypeError, ValueError):
+            pass
+        for key, check in (
+            ("contiguous", self.contiguous_check),
+            ("antialias", self.antialias_check),
+        ):
+            if key in saved:
+                check.setChecked(str(saved[key]).lower() in ("1", "true"))
+
     def apply_to(self, wand: MagicWandTool) -> None:
         wand.tolerance = self.tolerance_spin.value()
         wand.contiguous = self.contiguous_check.isChecked()
@@ -121,6 +142,7 @@ class SelectObjectController(QObject):
         layout = options.layout()
         layout.insertWidget(layout.indexOf(options.selection_row) + 1, self.wand_options)
         self.wand_options.setVisible(False)
+        self.wand_options.restore(window.settings.group(WAND_SETTINGS))
         self.wand_options.tolerance_spin.valueChanged.connect(lambda _v: self._sync_wand())
         for check in (self.wand_options.contiguous_check, self.wand_options.antialias_check):
             check.toggled.connect(lambda _on: self._sync_wand())
@@ -160,6 +182,7 @@ class SelectObjectController(QObject):
             self.prepare()
 
     def _sync_wand(self) -> None:
+        self.window.settings.set_group(WAND_SETTINGS, self.wand_options.values())
         wand = self._tool("wand")
         if isinstance(wand, MagicWandTool):
             self.wand_options.apply_to(wand)

@@ -83,6 +83,25 @@ def test_magic_wand_selects_the_flood_fill(scene_window, qtbot) -> None:
     assert not doc.has_selection()  # the object and the background share no pixel
 
 
+def test_the_wand_options_persist(window, settings, qtbot) -> None:
+    from editor.ui.main_window import MainWindow
+
+    options = window.select_object.wand_options
+    options.tolerance_spin.setValue(57)
+    options.contiguous_check.setChecked(False)
+    options.antialias_check.setChecked(False)
+    again = MainWindow(settings)  # the next start, with the same settings file
+    try:
+        restored = again.select_object.wand_options
+        assert restored.values() == {"tolerance": 57, "contiguous": False, "antialias": False}
+        wand = again.tools.tool("wand")
+        assert (wand.tolerance, wand.contiguous, wand.antialias) == (57, False, False)
+    finally:
+        again.ask_save_changes = lambda: "discard"
+        again.close()
+        again.deleteLater()
+
+
 def test_select_object_box_drag_add_subtract_and_undo(scene_window, qtbot) -> None:
     window, scene = scene_window
     qtbot.keyClick(window.canvas, Key.Key_O)
