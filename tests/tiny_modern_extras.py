@@ -1,7 +1,7 @@
 """Tiny add-ons for the transformer families' tiny models (tests/tiny_modern.py), built at
 test time: a FLUX.1 LoRA in the diffusers, kohya and BFL key layouts, an SD 1.5 LoRA, and
-FLUX.1 / SD 3.5 ControlNets shaped like a tiny transformer (their zero-initialised output
-and condition layers randomised, so that the control acts)."""
+FLUX.1 / SD 3.5 / Qwen-Image ControlNets shaped like a tiny transformer (their
+zero-initialised output and condition layers randomised, so that the control acts)."""
 
 from __future__ import annotations
 
@@ -98,3 +98,18 @@ def build_sd3_controlnet(transformer_dir: Path, path: Path) -> Path:
         transformer, num_layers=1, num_extra_conditioning_channels=0
     )
     return _randomised([*net.controlnet_blocks, net.pos_embed_input], path, net)
+
+
+def build_qwen_controlnet(transformer_dir: Path, path: Path) -> Path:
+    """A QwenImageControlNetModel folder at `path` of one block, shaped like the transformer
+    in `transformer_dir`."""
+    from diffusers import QwenImageControlNetModel, QwenImageTransformer2DModel
+
+    transformer = QwenImageTransformer2DModel.from_pretrained(transformer_dir)
+    config = transformer.config
+    net = QwenImageControlNetModel.from_transformer(
+        transformer, num_layers=1,
+        attention_head_dim=config.attention_head_dim,
+        num_attention_heads=config.num_attention_heads,
+    )  # fmt: skip
+    return _randomised([*net.controlnet_blocks, net.controlnet_x_embedder], path, net)

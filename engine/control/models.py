@@ -43,11 +43,16 @@ FOLDER_TYPES: dict[str, str] = {
     "T2IAdapter": "t2i-adapter",
     "FluxControlNetModel": "flux-controlnet",
     "SD3ControlNetModel": "sd3-controlnet",
+    "QwenImageControlNetModel": "qwen-image-controlnet",
 }
 FOLDER_CLASSES: dict[str, str] = {t: c for c, t in FOLDER_TYPES.items()}
 # The transformer families' ControlNets (engine.control.transformers runs them): model_type
 # -> the family they were made for.
-TRANSFORMER_TYPES: dict[str, str] = {"flux-controlnet": "flux", "sd3-controlnet": "sd3"}
+TRANSFORMER_TYPES: dict[str, str] = {
+    "flux-controlnet": "flux",
+    "sd3-controlnet": "sd3",
+    "qwen-image-controlnet": "qwen-image",
+}
 
 
 @dataclass(frozen=True)

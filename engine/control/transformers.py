@@ -1,23 +1,26 @@
 """ControlNets for the transformer families that diffusers has them for: FLUX.1 (dev,
-schnell, Krea and fine-tunes; `FluxControlNetModel`: InstantX, Shakker-Labs, Jasper...) and
-SD 3.5 (`SD3ControlNetModel`: InstantX, Stability's own), in diffusers folders, run inside
+schnell, Krea and fine-tunes; `FluxControlNetModel`: InstantX, Shakker-Labs, Jasper...),
+SD 3.5 (`SD3ControlNetModel`: InstantX, Stability's own) and Qwen-Image
+(`QwenImageControlNetModel`: InstantX's), in diffusers folders, run inside
 whichever pipeline the engine already uses, as ControlStage does for the UNet.
 
 For the length of one pipeline call the transformer's forward is wrapped: before each
 evaluation every active ControlNet runs on the same latents, timestep and text embeddings
 (FLUX: and guidance), and its block residuals, weighted and summed, go into the
 transformer (FLUX: `controlnet_block_samples` / `controlnet_single_block_samples`; SD 3:
-`block_controlnet_hidden_states`). That is diffusers' FluxControlNetPipeline's and
-StableDiffusion3ControlNetPipeline's computation, for txt2img, img2img and inpaint alike,
+`block_controlnet_hidden_states`; Qwen-Image: `controlnet_block_samples`). That is diffusers'
+FluxControlNetPipeline's, StableDiffusion3ControlNetPipeline's and
+QwenImageControlNetPipeline's computation, for txt2img, img2img and inpaint alike,
 with the soft-inpainting step callback and the from_pipe sharing kept. The control picture
 is preprocessed as for SD and VAE-encoded at generation size (the distribution's mean, so
 the same picture gives the same condition; FLUX's packed like its latents); FLUX
 ControlNets with a pixel-space hint block take the picture itself.
 
 FLUX.1's own transformer only: Fill and Kontext feed it more than the latents (extra
-channels, the reference's tokens), beside which these ControlNets were not trained. Qwen-
-Image's and Z-Image's ControlNets come with pipelines of their own in diffusers 0.42.1 and
-are not wired (engine.local.families refuses control layers there in one sentence).
+channels, the reference's tokens), beside which these ControlNets were not trained.
+Z-Image's ControlNet shares its transformer's embedders (`ZImageControlNetModel` is built
+from the transformer) and is not wired: engine.local.families refuses control layers there
+in one sentence.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ class Architecture:
 
 FLUX = Architecture("FLUX.1", "a", "flux-controlnet", "FluxTransformer2DModel")
 SD3 = Architecture("SD 3.5", "an", "sd3-controlnet", "SD3Transformer2DModel")
-ARCHITECTURES = (FLUX, SD3)
+QWEN = Architecture("Qwen-Image", "a", "qwen-image-controlnet", "QwenImageTransformer2DModel")
+ARCHITECTURES = (FLUX, SD3, QWEN)
 # ControlNet and transformer must agree on these to run together.
 _FIT_KEYS = ("joint_attention_dim", "num_attention_heads", "attention_head_dim", "in_channels")
 
@@ -125,6 +129,8 @@ def _latent_condition(pipe: Any, model: Any, arch: Architecture, rgb: np.ndarray
 
     if arch is FLUX and model.input_hint_block is not None:  # a pixel-space hint block
         return torch.from_numpy(np.ascontiguousarray(rgb * 2 - 1)).permute(2, 0, 1)[None]
+    if arch is QWEN:
+        return _qwen_condition(pipe, rgb)
     latents = encode_latents(pipe, np.rint(rgb * 255).astype(np.uint8))
     if arch is FLUX:
         b, c, h, w = latents.shape
@@ -133,6 +139,24 @@ def _latent_condition(pipe: Any, model: Any, arch: Architecture, rgb: np.ndarray
         config = pipe.vae.config
         latents = latents + (getattr(config, "shift_factor", None) or 0.0) * config.scaling_factor
     return latents
+
+
+def _qwen_condition(pipe: Any, rgb: np.ndarray) -> Any:
+    """QwenImageControlNetPipeline's condition: the video VAE's latents of the picture as
+    one frame, normalised by its per-channel mean and deviation, packed like the latents."""
+    import torch  # ~1.2 s to import: only when a job runs
+
+    vae = pipe.vae
+    device = getattr(pipe, "_execution_device", vae.device)
+    x = torch.from_numpy(np.ascontiguousarray(rgb * 2 - 1, np.float32)).permute(2, 0, 1)
+    with torch.inference_mode():
+        latents = vae.encode(x[None, :, None].to(device=device, dtype=vae.dtype)).latent_dist.mean
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents)
+    std = torch.tensor(vae.config.latents_std).view(shape).to(latents)
+    latents = ((latents - mean) / std)[:, :, 0]
+    b, c, h, w = latents.shape
+    return pipe._pack_latents(latents, b, c, h, w)
 
 
 class TransformerControlStage(ControlStage):
@@ -173,13 +197,15 @@ class TransformerControlStage(ControlStage):
     def attached(self, pipe: Any) -> Iterator[None]:
         """The pipeline's transformer runs the ControlNets while inside the block."""
         original = pipe.transformer.forward
-        add = self._add_flux if architecture_of(pipe) is FLUX else self._add_sd3
+        add = {FLUX: self._add_flux, SD3: self._add_sd3, QWEN: self._add_qwen}[
+            architecture_of(pipe)
+        ]
         self.step = 0
 
         def forward(*args: Any, **kw: Any) -> Any:
             total = int(getattr(pipe, "_num_timesteps", 0) or 0)
             active = self._active_now(total)
-            if active:  # FLUX and SD 3 pipelines call their transformer by keyword
+            if active:  # these pipelines call their transformer by keyword
                 add(active, kw)
             return original(*args, **kw)
 
@@ -239,6 +265,24 @@ class TransformerControlStage(ControlStage):
             )
             blocks = _summed(blocks, samples)
         kw["block_controlnet_hidden_states"] = blocks
+
+    @staticmethod
+    def _add_qwen(active: list[_Active], kw: dict) -> None:
+        blocks = None
+        hidden = kw["hidden_states"]
+        for item in active:
+            samples = item.model(
+                hidden_states=hidden,
+                controlnet_cond=item.cond.expand(hidden.shape[0], *item.cond.shape[1:]),
+                conditioning_scale=float(item.spec.weight),
+                timestep=kw.get("timestep"),
+                encoder_hidden_states=kw.get("encoder_hidden_states"),
+                encoder_hidden_states_mask=kw.get("encoder_hidden_states_mask"),
+                img_shapes=kw.get("img_shapes"),
+                return_dict=False,
+            )
+            blocks = _summed(blocks, samples)
+        kw["controlnet_block_samples"] = blocks
 
 
 def _summed(total: list[Any] | None, samples: Any) -> list[Any] | None:

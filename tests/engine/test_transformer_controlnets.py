@@ -1,8 +1,8 @@
-"""FLUX.1 and SD 3.5 ControlNets (engine.control.transformers) on tiny FluxControlNetModel
-and SD3ControlNetModel built at test time from the tiny transformers: the control picture
-steers txt2img, img2img and inpaint, weight 0 is the picture of no control, a rerun repeats
-it, and ControlNets of another family, inpaint controls and families without such
-ControlNets are one sentence each."""
+"""FLUX.1, SD 3.5 and Qwen-Image ControlNets (engine.control.transformers) on tiny
+FluxControlNetModel, SD3ControlNetModel and QwenImageControlNetModel built at test time
+from the tiny transformers: the control picture steers txt2img, img2img and inpaint, weight
+0 is the picture of no control, a rerun repeats it, and ControlNets of another family,
+inpaint controls and families without such ControlNets are one sentence each."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ from engine.core.errors import InvalidRequestError, ModelError
 from engine.local.engine import Engine
 from engine.region import apply_patch
 from engine.request import GenerationInputs, GenerationRequest
-from tests.tiny_modern_extras import build_flux_controlnet, build_sd3_controlnet
+from tests.tiny_modern_extras import (
+    build_flux_controlnet,
+    build_qwen_controlnet,
+    build_sd3_controlnet,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +66,27 @@ def sd3_controlnet(sd3_folder: Path, tmp_path_factory: pytest.TempPathFactory) -
     return build_sd3_controlnet(sd3_folder / "transformer", path)
 
 
-@pytest.fixture(params=("flux", "sd3"))
+@pytest.fixture(scope="module")
+def qwen_controlnet(tiny_modern_dir: Callable[[str], Path], flux_controlnet: Path) -> Path:
+    # Beside the FLUX one, in the module's own temporary folder.
+    path = flux_controlnet.parent / "qwen-canny-tiny"
+    return build_qwen_controlnet(tiny_modern_dir("qwen-image") / "transformer", path)
+
+
+@pytest.fixture(params=("flux", "sd3", "qwen-image"))
 def family_net(
     request: pytest.FixtureRequest,
     tiny_modern_dir: Callable[[str], Path],
     flux_controlnet: Path,
     sd3_controlnet: Path,
     sd3_folder: Path,
+    qwen_controlnet: Path,
 ) -> tuple[Path, Path]:
     """(model folder, its ControlNet)."""
     if request.param == "flux":
         return tiny_modern_dir("flux"), flux_controlnet
+    if request.param == "qwen-image":
+        return tiny_modern_dir("qwen-image"), qwen_controlnet
     return sd3_folder, sd3_controlnet
 
 
@@ -172,7 +186,10 @@ def test_controls_that_cannot_run_are_one_sentence(
     inpaint = _request(tiny_modern_dir).replace(controls=(ControlSpec("inpaint"),))
     with pytest.raises(InvalidRequestError, match="^An inpaint control does not work with FLUX.1"):
         engine.run(inpaint, GenerationInputs(controls=(None,)))
-    with pytest.raises(InvalidRequestError, match="^Control layers do not work with Qwen-Image"):
+    with pytest.raises(InvalidRequestError, match="^Control layers do not work with Z-Image"):
+        engine.run(_controlled(_request(tiny_modern_dir, "z-image"), flux_controlnet), square)
+    # A FLUX ControlNet on Qwen-Image.
+    with pytest.raises(ModelError, match=r"^The control model flux-canny-tiny is for FLUX\.1, "):
         engine.run(_controlled(_request(tiny_modern_dir, "qwen-image"), flux_controlnet), square)
     # A FLUX ControlNet on SD 3.5.
     with pytest.raises(
