@@ -1,6 +1,6 @@
 """Tiny add-ons for the transformer families' tiny models (tests/tiny_modern.py), built at
 test time: a FLUX.1 LoRA in the diffusers, kohya and BFL key layouts, an SD 1.5 LoRA, and
-FLUX.1 / SD 3.5 / Qwen-Image ControlNets shaped like a tiny transformer (their
+FLUX.1 / SD 3.5 / Qwen-Image / Z-Image ControlNets shaped like a tiny transformer (their
 zero-initialised output and condition layers randomised, so that the control acts)."""
 
 from __future__ import annotations
@@ -113,3 +113,19 @@ def build_qwen_controlnet(transformer_dir: Path, path: Path) -> Path:
         num_attention_heads=config.num_attention_heads,
     )  # fmt: skip
     return _randomised([*net.controlnet_blocks, net.controlnet_x_embedder], path, net)
+
+
+def build_zimage_controlnet(transformer_dir: Path, path: Path) -> Path:
+    """A ZImageControlNetModel folder at `path` with one control layer, shaped like the
+    transformer in `transformer_dir`, taking version 2's 33 condition channels; every weight
+    random (its zero-initialised projections sit inside the refiner and control blocks)."""
+    from diffusers import ZImageControlNetModel, ZImageTransformer2DModel
+
+    config = ZImageTransformer2DModel.load_config(transformer_dir)
+    keys = ("all_patch_size", "all_f_patch_size", "dim", "n_refiner_layers", "n_heads")
+    net = ZImageControlNetModel(
+        control_layers_places=[0], control_refiner_layers_places=[0], control_in_dim=33,
+        add_control_noise_refiner="control_noise_refiner", n_kv_heads=config["n_kv_heads"],
+        **{k: config[k] for k in keys},
+    )  # fmt: skip
+    return _randomised([net], path, net)

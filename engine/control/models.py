@@ -44,6 +44,7 @@ FOLDER_TYPES: dict[str, str] = {
     "FluxControlNetModel": "flux-controlnet",
     "SD3ControlNetModel": "sd3-controlnet",
     "QwenImageControlNetModel": "qwen-image-controlnet",
+    "ZImageControlNetModel": "z-image-controlnet",
 }
 FOLDER_CLASSES: dict[str, str] = {t: c for c, t in FOLDER_TYPES.items()}
 # The transformer families' ControlNets (engine.control.transformers runs them): model_type
@@ -52,6 +53,7 @@ TRANSFORMER_TYPES: dict[str, str] = {
     "flux-controlnet": "flux",
     "sd3-controlnet": "sd3",
     "qwen-image-controlnet": "qwen-image",
+    "z-image-controlnet": "z-image",
 }
 
 

@@ -1,7 +1,8 @@
 """ControlNets for the transformer families that diffusers has them for: FLUX.1 (dev,
 schnell, Krea and fine-tunes; `FluxControlNetModel`: InstantX, Shakker-Labs, Jasper...),
 SD 3.5 (`SD3ControlNetModel`: InstantX, Stability's own) and Qwen-Image
-(`QwenImageControlNetModel`: InstantX's), in diffusers folders, run inside
+(`QwenImageControlNetModel`: InstantX's) and Z-Image (`ZImageControlNetModel`), in diffusers
+folders, run inside
 whichever pipeline the engine already uses, as ControlStage does for the UNet.
 
 For the length of one pipeline call the transformer's forward is wrapped: before each
@@ -18,9 +19,9 @@ ControlNets with a pixel-space hint block take the picture itself.
 
 FLUX.1's own transformer only: Fill and Kontext feed it more than the latents (extra
 channels, the reference's tokens), beside which these ControlNets were not trained.
-Z-Image's ControlNet shares its transformer's embedders (`ZImageControlNetModel` is built
-from the transformer) and is not wired: engine.local.families refuses control layers there
-in one sentence.
+Z-Image's ControlNets (`ZImageControlNetModel`, Alibaba's Union ones) run on the loaded
+transformer's own embedders and refiners (`from_transformer` before each job) and return
+their residuals per transformer layer.
 """
 
 from __future__ import annotations
@@ -48,14 +49,26 @@ class Architecture:
     article: str  # before the label: "a FLUX.1", "an SD 3.5"
     model_type: str  # ControlModelInfo.model_type of its ControlNets
     transformer: str  # the transformer's class name
+    # ControlNet and transformer must agree on these to run together.
+    fit_keys: tuple[str, ...] = (
+        "joint_attention_dim",
+        "num_attention_heads",
+        "attention_head_dim",
+        "in_channels",
+    )
 
 
 FLUX = Architecture("FLUX.1", "a", "flux-controlnet", "FluxTransformer2DModel")
 SD3 = Architecture("SD 3.5", "an", "sd3-controlnet", "SD3Transformer2DModel")
 QWEN = Architecture("Qwen-Image", "a", "qwen-image-controlnet", "QwenImageTransformer2DModel")
-ARCHITECTURES = (FLUX, SD3, QWEN)
-# ControlNet and transformer must agree on these to run together.
-_FIT_KEYS = ("joint_attention_dim", "num_attention_heads", "attention_head_dim", "in_channels")
+ZIMAGE = Architecture(
+    "Z-Image",
+    "a",
+    "z-image-controlnet",
+    "ZImageTransformer2DModel",
+    ("dim", "n_heads", "n_kv_heads"),
+)
+ARCHITECTURES = (FLUX, SD3, QWEN, ZIMAGE)
 
 
 def architecture_of(pipe: Any) -> Architecture:
@@ -67,6 +80,8 @@ def architecture_of(pipe: Any) -> Architecture:
 
 
 def _width(config: dict[str, Any]) -> int:
+    if config.get("dim"):  # Z-Image's
+        return int(config["dim"])
     return int(config.get("num_attention_heads") or 0) * int(config.get("attention_head_dim") or 0)
 
 
@@ -84,8 +99,8 @@ def check_fits(
             f"The control model {info.name} is for {made_for}, not for the {arch.label} "
             f"model {model_name}; pick {arch.article} {arch.label} ControlNet."
         )
-    mine = {k: info.config.get(k) for k in _FIT_KEYS}
-    theirs = {k: transformer_config.get(k) for k in _FIT_KEYS}
+    mine = {k: info.config.get(k) for k in arch.fit_keys}
+    theirs = {k: transformer_config.get(k) for k in arch.fit_keys}
     if mine != theirs:
         raise ModelError(
             f"The {arch.label} ControlNet {info.name} (width {_width(mine)}) does not fit the "
@@ -132,6 +147,10 @@ def _latent_condition(pipe: Any, model: Any, arch: Architecture, rgb: np.ndarray
     if arch is QWEN:
         return _qwen_condition(pipe, rgb)
     latents = encode_latents(pipe, np.rint(rgb * 255).astype(np.uint8))
+    if arch is ZIMAGE:  # one frame; version 2's extra (inpaint) channels left zero
+        missing = int(model.config.control_in_dim) - latents.shape[1]
+        latents = torch.cat([latents, latents.new_zeros(1, missing, *latents.shape[2:])], 1)
+        return latents[:, :, None]
     if arch is FLUX:
         b, c, h, w = latents.shape
         return pipe._pack_latents(latents, b, c, h, w)
@@ -191,21 +210,25 @@ class TransformerControlStage(ControlStage):
 
     @classmethod
     def _tensor(cls, pipe: Any, info: ControlModelInfo, model: Any, cond: np.ndarray) -> Any:
-        return _latent_condition(pipe, model, architecture_of(pipe), cond)
+        arch = architecture_of(pipe)
+        if arch is ZIMAGE:  # it runs on this transformer's own embedders and refiners
+            type(model).from_transformer(model, pipe.transformer)
+        return _latent_condition(pipe, model, arch, cond)
 
     @contextlib.contextmanager
     def attached(self, pipe: Any) -> Iterator[None]:
         """The pipeline's transformer runs the ControlNets while inside the block."""
         original = pipe.transformer.forward
-        add = {FLUX: self._add_flux, SD3: self._add_sd3, QWEN: self._add_qwen}[
-            architecture_of(pipe)
-        ]
+        arch = architecture_of(pipe)
+        add = {FLUX: self._add_flux, SD3: self._add_sd3, QWEN: self._add_qwen}.get(arch)
         self.step = 0
 
         def forward(*args: Any, **kw: Any) -> Any:
             total = int(getattr(pipe, "_num_timesteps", 0) or 0)
             active = self._active_now(total)
-            if active:  # these pipelines call their transformer by keyword
+            if active and add is None:  # Z-Image's pipelines pass x, t, cap_feats first
+                kw["controlnet_block_samples"] = self._zimage_samples(active, *args[:3])
+            elif active:  # the others call their transformer by keyword
                 add(active, kw)
             return original(*args, **kw)
 
@@ -283,6 +306,16 @@ class TransformerControlStage(ControlStage):
             )
             blocks = _summed(blocks, samples)
         kw["controlnet_block_samples"] = blocks
+
+    @staticmethod
+    def _zimage_samples(active: list[_Active], x: list, t: Any, cap_feats: list) -> dict:
+        total: dict[int, Any] = {}
+        for item in active:
+            cond = item.cond.expand(len(x), *item.cond.shape[1:])
+            samples = item.model(x, t, cap_feats, cond, conditioning_scale=float(item.spec.weight))
+            for layer, sample in samples.items():
+                total[layer] = total[layer] + sample if layer in total else sample
+        return total
 
 
 def _summed(total: list[Any] | None, samples: Any) -> list[Any] | None:

@@ -48,12 +48,12 @@ MODE_PIPELINES: dict[str, tuple[str, str, str]] = {
 def check_request(request: GenerationRequest, info: ModelInfo) -> None:
     """InvalidRequestError, in one sentence, for what these families cannot do yet."""
     label = MODERN_FAMILIES[info.family].label
-    # FLUX.1's, SD 3.5's and Qwen-Image's ControlNets: engine.control.transformers; Fill
-    # and Kontext feed their transformer more than the latents.
-    if request.controls and info.family not in ("flux", "sd3", "qwen-image"):
+    # The ControlNets of FLUX.1, SD 3.5, Qwen-Image and Z-Image: engine.control.transformers;
+    # Fill and Kontext feed their transformer more than the latents.
+    if request.controls and info.family not in ("flux", "sd3", "qwen-image", "z-image"):
         raise InvalidRequestError(
             f"Control layers do not work with {label} models yet; hide them or pick an "
-            "SD 1.x, SD 2.x, SDXL, FLUX.1, SD 3.5 or Qwen-Image model."
+            "SD 1.x, SD 2.x, SDXL, FLUX.1, SD 3.5, Qwen-Image or Z-Image model."
         )
 
 

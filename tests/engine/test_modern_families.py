@@ -283,12 +283,13 @@ def test_control_layers_are_refused_in_one_sentence(
     from engine.control.spec import ControlSpec
 
     eng = Engine()
-    # FLUX.1 and SD 3.5 run ControlNets (tests/engine/test_transformer_controlnets.py).
+    # FLUX.1, SD 3.5, Qwen-Image and Z-Image run ControlNets
+    # (tests/engine/test_transformer_controlnets.py).
     req = GenerationRequest(
-        mode="txt2img", prompt="a red square", model=str(tiny_modern_dir("z-image")), steps=2
+        mode="txt2img", prompt="a red square", model=str(tiny_modern_dir("chroma")), steps=2
     )
     try:
-        with pytest.raises(InvalidRequestError, match="Control layers do not work with Z-Image"):
+        with pytest.raises(InvalidRequestError, match="Control layers do not work with Chroma"):
             eng.run(
                 req.replace(controls=(ControlSpec("canny"),)),
                 GenerationInputs(controls=(np.zeros((64, 64, 3), np.uint8),)),

@@ -1,8 +1,9 @@
-"""FLUX.1, SD 3.5 and Qwen-Image ControlNets (engine.control.transformers) on tiny
-FluxControlNetModel, SD3ControlNetModel and QwenImageControlNetModel built at test time
-from the tiny transformers: the control picture steers txt2img, img2img and inpaint, weight
-0 is the picture of no control, a rerun repeats it, and ControlNets of another family,
-inpaint controls and families without such ControlNets are one sentence each."""
+"""FLUX.1, SD 3.5, Qwen-Image and Z-Image ControlNets (engine.control.transformers) on
+tiny FluxControlNetModel, SD3ControlNetModel, QwenImageControlNetModel and
+ZImageControlNetModel built at test time from the tiny transformers: the control picture
+steers txt2img, img2img and inpaint, weight 0 is the picture of no control, a rerun repeats
+it, and ControlNets of another family, inpaint controls and families without such
+ControlNets are one sentence each."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.tiny_modern_extras import (
     build_flux_controlnet,
     build_qwen_controlnet,
     build_sd3_controlnet,
+    build_zimage_controlnet,
 )
 
 
@@ -73,7 +75,13 @@ def qwen_controlnet(tiny_modern_dir: Callable[[str], Path], flux_controlnet: Pat
     return build_qwen_controlnet(tiny_modern_dir("qwen-image") / "transformer", path)
 
 
-@pytest.fixture(params=("flux", "sd3", "qwen-image"))
+@pytest.fixture(scope="module")
+def zimage_controlnet(tiny_modern_dir: Callable[[str], Path], flux_controlnet: Path) -> Path:
+    path = flux_controlnet.parent / "zimage-canny-tiny"
+    return build_zimage_controlnet(tiny_modern_dir("z-image") / "transformer", path)
+
+
+@pytest.fixture(params=("flux", "sd3", "qwen-image", "z-image"))
 def family_net(
     request: pytest.FixtureRequest,
     tiny_modern_dir: Callable[[str], Path],
@@ -81,12 +89,15 @@ def family_net(
     sd3_controlnet: Path,
     sd3_folder: Path,
     qwen_controlnet: Path,
+    zimage_controlnet: Path,
 ) -> tuple[Path, Path]:
     """(model folder, its ControlNet)."""
     if request.param == "flux":
         return tiny_modern_dir("flux"), flux_controlnet
     if request.param == "qwen-image":
         return tiny_modern_dir("qwen-image"), qwen_controlnet
+    if request.param == "z-image":
+        return tiny_modern_dir("z-image"), zimage_controlnet
     return sd3_folder, sd3_controlnet
 
 
@@ -186,8 +197,8 @@ def test_controls_that_cannot_run_are_one_sentence(
     inpaint = _request(tiny_modern_dir).replace(controls=(ControlSpec("inpaint"),))
     with pytest.raises(InvalidRequestError, match="^An inpaint control does not work with FLUX.1"):
         engine.run(inpaint, GenerationInputs(controls=(None,)))
-    with pytest.raises(InvalidRequestError, match="^Control layers do not work with Z-Image"):
-        engine.run(_controlled(_request(tiny_modern_dir, "z-image"), flux_controlnet), square)
+    with pytest.raises(InvalidRequestError, match="^Control layers do not work with Chroma"):
+        engine.run(_controlled(_request(tiny_modern_dir, "chroma"), flux_controlnet), square)
     # A FLUX ControlNet on Qwen-Image.
     with pytest.raises(ModelError, match=r"^The control model flux-canny-tiny is for FLUX\.1, "):
         engine.run(_controlled(_request(tiny_modern_dir, "qwen-image"), flux_controlnet), square)
