@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def load_control_model(info: ControlModelInfo, unet_config: dict[str, Any]) -> Any:
-    """The ControlNetModel, T2IAdapter, FluxControlNetModel or SD3ControlNetModel for
-    `info`, in float32 on the CPU."""
+    """The ControlNetModel, T2IAdapter or transformer family's ControlNet (FLUX.1, SD 3.5,
+    Qwen-Image, Z-Image) for `info`, in float32 on the CPU."""
     try:
         if info.model_type == "controlnet":
             return _load_controlnet(info)
