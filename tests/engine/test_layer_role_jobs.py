@@ -70,7 +70,7 @@ def test_references_are_whole_pictures_and_empty_ones_take_no_part() -> None:
         ReferenceSpec("style", 0.6, 0.1, 0.9, image_hash=picture_hash(ref)),
     )
     assert len(job.inputs.references) == 1 and np.array_equal(job.inputs.references[0], ref)
-    assert job.inputs.reference_masks == (None,)  # not limited to a region
+    assert job.inputs.reference_masks == ()  # none limited to a region (the stage pads)
 
 
 def test_an_rgb_reference_picture_counts_as_opaque() -> None:
