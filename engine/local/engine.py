@@ -75,6 +75,7 @@ class Engine(EngineBase):
         self._controls = ControlCache()  # control models, kept between jobs
         self._references = AdapterCache()  # IP-Adapters and reference embeddings
         self.precision = ""  # what the loaded model computes in: "fp32", "bf16" or "fp16"
+        self.device = ""  # where it computes: "cpu", "cuda" or "mps"
         self._notes: list[str] = []  # warnings for the next job's results
 
     # -- model management -------------------------------------------------------
@@ -117,6 +118,7 @@ class Engine(EngineBase):
         self.unload()
         self._base = load_pipeline(info, policy, self.config_root, self.extra_dirs)
         self.precision = policy.precision
+        self.device = policy.device
         self.info = info
         self._policy_key = key
         self._scheduler_config = dict(self._base.scheduler.config)
@@ -172,6 +174,22 @@ class Engine(EngineBase):
                     request.replace(precision="fp32"), inputs, on_progress, cancel
                 )
 
+    def _pin_cpu_threads(self, request: GenerationRequest) -> GenerationRequest:
+        """On a CPU the torch thread count is part of the picture (bf16 kernels split their
+        sums by thread: the window's one thread and the CLI's two gave pictures up to 64
+        levels apart). Record it; a request that records one (a rerun) runs with it."""
+        if self.device != "cpu":
+            return request
+        import torch  # loaded already: a model is
+
+        recorded = request.option("cpu_threads")
+        if recorded:
+            if torch.get_num_threads() != int(recorded):
+                torch.set_num_threads(int(recorded))
+            return request
+        options = {**dict(request.options), "cpu_threads": torch.get_num_threads()}
+        return request.replace(options=tuple(sorted(options.items())))
+
     def _run_diffusion(
         self,
         request: GenerationRequest,
@@ -191,6 +209,7 @@ class Engine(EngineBase):
             check_references(request, inputs, model, self.extra_dirs)
         info = self.load(request)
         request = request.replace(precision=self.precision)  # recorded: a rerun repeats it
+        request = self._pin_cpu_threads(request)
         notes, self._notes = tuple(self._notes), []
         sampler: Any = request.scheduler
         if info.is_modern:  # the transformer families: engine.local.families

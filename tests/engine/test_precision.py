@@ -249,6 +249,20 @@ def test_bf16_reruns_are_bit_identical(
     assert np.array_equal(engine.run(first[1].request)[0].rgba, first[1].rgba)
 
 
+def test_a_rerun_uses_the_recorded_cpu_threads(
+    engine: Engine, tiny_model_dir: Path, one_torch_thread: None
+) -> None:
+    """The window's jobs run on one thread and the CLI's on every core; bf16 sums split by
+    thread, so a rerun must run on the count the picture was made with."""
+    request = _txt2img(tiny_model_dir, steps=6, width=128, height=128, precision="bf16")
+    (made,) = engine.run(request)
+    assert made.request.option("cpu_threads") == 1
+    torch.set_num_threads(2)  # as `overpaint rerun` starts on a 2-core machine
+    (again,) = engine.run(made.request)
+    assert torch.get_num_threads() == 1 and again.request == made.request
+    assert np.array_equal(again.rgba, made.rgba)
+
+
 def _beyond(mask: np.ndarray, radius: int) -> np.ndarray:
     """Pixels farther than `radius` (Chebyshev, as feather_mask's reach) from the mask."""
     cv2 = import_cv2()
