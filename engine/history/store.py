@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -172,12 +173,23 @@ class HistoryStore:
         ``what`` completes the warning ("this generation was not recorded").
         """
         with self._lock:
-            for attempt in (1, 2):
+            set_aside = False
+            deadline = time.monotonic() + self.busy_timeout_s
+            while True:
                 try:
                     return fn(self._connect())
                 except sqlite3.Error as exc:
                     kind = _kind(exc)
-                    if kind == "corrupt" and attempt == 1:
+                    if kind == "busy" and time.monotonic() < deadline:
+                        # Some lock waits end in SQLITE_BUSY at once, without the busy
+                        # handler: two programs switching a new file to WAL together, or
+                        # recovering its WAL index. A fresh connection a moment later
+                        # gets through.
+                        self.close()
+                        time.sleep(0.02 + 0.03 * random.random())
+                        continue
+                    if kind == "corrupt" and not set_aside:
+                        set_aside = True
                         try:
                             aside = self._set_aside()
                         except OSError as move_exc:
@@ -208,7 +220,6 @@ class HistoryStore:
                         f"({exc.strerror or exc}); {what}."
                     )
                     return failed
-            return failed
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
