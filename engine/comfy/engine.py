@@ -24,6 +24,7 @@ from engine import region
 from engine.base import CancelCheck, EngineBase, JobPlan, ProgressCallback, prepare_inputs
 from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow, check_modern_request
 from engine.comfy.pool import ServerPool
+from engine.comfy.redux import ReduxPlan, pick_redux_files, reference_refusal
 from engine.comfy.regions import region_pictures, region_plans
 from engine.comfy.samplers import comfy_sampler
 from engine.comfy.server import ComfyServer, ServerInfo, plain_http_warning
@@ -132,20 +133,6 @@ class ComfyEngine(EngineBase):
         return warning
 
 
-def _reference_refusal(family: str) -> str:
-    """Why reference layers outside Edit do not run on a server, in one sentence."""
-    if family.startswith("flux"):
-        return (
-            "Reference layers steer FLUX models on ComfyUI servers only in Edit (FLUX.1 Redux "
-            "is not wired up yet); hide them, use Edit with a Kontext model, or use the "
-            "local engine."
-        )
-    return (
-        "Reference layers need an IP-Adapter, which is not a core ComfyUI node, so they "
-        "cannot run on ComfyUI servers; hide them or use the local engine."
-    )
-
-
 class _Job:
     """One request on the pool: planned once, each sample built for the server it runs on."""
 
@@ -164,9 +151,9 @@ class _Job:
         self.controls = verified_specs(request, inputs)
         prepared = prepare_inputs(request, inputs)
         model = _server_model(request, *servers[0])
-        if request.references and request.mode != "edit":
-            raise InvalidRequestError(_reference_refusal(model.family))
         unet = model.family in SD_FAMILIES
+        if unet and request.references and request.mode != "edit":
+            raise InvalidRequestError(str(reference_refusal(model.family, model.label)))
         if not unet:
             check_modern_request(request, model)
         multiple = 8 if unet else MODERN_FAMILIES[model.family].multiple  # latent multiple
@@ -250,11 +237,19 @@ class _Job:
             parts = pick_parts(model, info.text_encoders, info.vaes, url)
         sampler, scheduler = comfy_sampler(self.request.scheduler, url, info.samplers,
                                            info.schedulers)  # fmt: skip
+        specs = self.request.references
+        edit = self.request.mode == "edit"
+        files = None if edit or not specs else pick_redux_files(
+            self.request, info.style_models, info.clip_visions, url)  # fmt: skip
         names = self.uploads.ensure(server)
         loras = tuple((pick_file(n, info.loras, "LoRA", url), w) for n, w in self.request.loras)
-        references = tuple(names[f"reference{i}"] for i in range(len(self.request.references)))
+        references = tuple(names[f"reference{i}"] for i in range(len(specs)))
+        redux = None
+        if files is not None:  # Redux outside Edit, each picture at its weight
+            weighted = tuple(zip(references, (s.weight for s in specs), strict=True))
+            redux = ReduxPlan(*files, weighted)
         return ModernPlan(model, parts, *self.gen, sampler, scheduler, names.get("image"),
-                          names.get("mask"), references, loras)  # fmt: skip
+                          names.get("mask"), references if edit else (), loras, redux)  # fmt: skip
 
     def graph_for(
         self,
@@ -299,6 +294,11 @@ class _Job:
                 for spec, control in zip(self.controls, plan.controls, strict=True)
             )
             sample_request = sample_request.replace(controls=used)
+        if isinstance(plan, ModernPlan) and plan.redux is not None:
+            # recorded with the server's Redux model the references ran through
+            style = plan.redux.style_model
+            used_refs = tuple(dataclasses.replace(r, model=style) for r in self.request.references)
+            sample_request = sample_request.replace(references=used_refs)
         graph = self.graph_for(server, info, sample_request, plan)
         rgb = server.run(graph, lambda v, _m, p: self._step(index, v, p), self.cancel)
         extra = {"Server": f"ComfyUI {info.version}", "Workflow hash": workflow_hash(graph)}

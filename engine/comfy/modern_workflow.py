@@ -18,7 +18,8 @@ the masked picture and mask it needs, and every other model the picture with a n
 mask; soft edges add `DifferentialDiffusion`. Edit models see the picture they repaint:
 Kontext through `ReferenceLatent` (one per reference picture too), Qwen-Image-Edit
 through `TextEncodeQwenImageEdit` (Plus: up to three pictures). A request's `shift`, when
-it has one, replaces the family's (`_sampling`).
+it has one, replaces the family's (`_sampling`). Outside Edit, a FLUX.1 model takes
+reference pictures through Redux on the positive prompt (engine/comfy/redux.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.comfy.redux import (
+    REDUX_NODES,
+    ReduxPlan,
+    apply_redux,
+    check_redux_request,
+    reference_refusal,
+)
 from engine.comfy.server_models import Parts, ServerModel
 from engine.comfy.workflow import sampling_steps
 from engine.core.errors import InvalidRequestError
@@ -44,7 +52,7 @@ NODES = (
     "UNETLoader", "CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "VAELoader",
     "ModelSamplingFlux", "ModelSamplingSD3", "ModelSamplingAuraFlow", "FluxGuidance",
     "ReferenceLatent", "TextEncodeQwenImageEdit", "TextEncodeQwenImageEditPlus",
-    "InpaintModelConditioning", "EmptySD3LatentImage",
+    "InpaintModelConditioning", "EmptySD3LatentImage", *REDUX_NODES,
 )  # fmt: skip
 
 
@@ -62,6 +70,7 @@ class ModernPlan:
     mask: str | None = None  # uploaded graded mask, grey (255 = repaint)
     references: tuple[str, ...] = ()  # uploaded reference pictures (Edit)
     loras: tuple[tuple[str, float], ...] = ()
+    redux: ReduxPlan | None = None  # the references outside Edit (FLUX.1 only)
 
 
 def check_modern_request(request: GenerationRequest, model: ServerModel) -> None:
@@ -82,6 +91,11 @@ def check_modern_request(request: GenerationRequest, model: ServerModel) -> None
             f"{model.name} is a {label} model, which cannot edit by instruction; pick a FLUX.1 "
             "Kontext or Qwen-Image-Edit model for Edit."
         )
+    if request.references and request.mode != "edit":
+        refusal = reference_refusal(model.family, label)
+        if refusal:
+            raise InvalidRequestError(refusal)
+        check_redux_request(request)
     n = len(request.references)
     most = MODERN_FAMILIES[model.family].references or 0
     if request.mode == "edit" and n > most:
@@ -125,6 +139,10 @@ def build_modern_workflow(
     else:
         positive = node("positive", "CLIPTextEncode", text=request.prompt, clip=clip)
         negative = node("negative", "CLIPTextEncode", text=negative_text, clip=clip)
+    if request.references and request.mode != "edit":
+        if plan.redux is None:
+            raise ValueError("a FLUX.1 job with references needs the server's Redux files")
+        positive = apply_redux(node, positive, plan.redux)
     if family == "flux-kontext" and sees_picture:
         pictures = [
             picture,

@@ -57,6 +57,9 @@ class ServerInfo:
     diffusion_models: tuple[str, ...] = ()
     text_encoders: tuple[str, ...] = ()
     vaes: tuple[str, ...] = ()
+    # FLUX.1 Redux's files (engine.comfy.redux).
+    style_models: tuple[str, ...] = ()
+    clip_visions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -191,6 +194,8 @@ class ComfyServer:
             diffusion_models=_option_list(nodes, "UNETLoader", "unet_name"),
             text_encoders=_option_list(nodes, "CLIPLoader", "clip_name"),
             vaes=_option_list(nodes, "VAELoader", "vae_name"),
+            style_models=_option_list(nodes, "StyleModelLoader", "style_model_name"),
+            clip_visions=_option_list(nodes, "CLIPVisionLoader", "clip_name"),
         )
         return self.info
 

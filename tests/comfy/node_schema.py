@@ -2,7 +2,8 @@
 
 `nodes_0.3.64.json` is the `/object_info` answer of the vendored ComfyUI 0.3.64
 (../shared/vendor) for every node Overpaint's workflows use, less tooltips; a file list
-(checkpoints, text encoders, VAEs, uploaded pictures: FILE_INPUTS) is an empty list there. Refresh it from a running server with
+(checkpoints, text encoders, VAEs, style models, uploaded pictures: FILE_INPUTS) is an
+empty list there. Refresh it from a running server with
 `python -m tests.comfy.node_schema URL`. `graph_problems` checks a graph the way ComfyUI's
 `/prompt` validation does: known nodes, every required input, no unknown input, links to
 an existing node's output of the input's type, numbers within their bounds, choices among
@@ -20,7 +21,8 @@ SCHEMA_FILE = Path(__file__).with_name("nodes_0.3.64.json")
 _KEEP = ("min", "max")
 # Inputs that name a file on the server: their options are whatever its folders hold.
 FILE_INPUTS = {"ckpt_name", "unet_name", "clip_name", "clip_name1", "clip_name2",
-               "clip_name3", "vae_name", "lora_name", "control_net_name", "image"}  # fmt: skip
+               "clip_name3", "vae_name", "lora_name", "control_net_name", "image",
+               "style_model_name"}  # fmt: skip
 
 
 def load_schema() -> dict[str, Any]:
@@ -103,7 +105,7 @@ def _value_problem(graph: dict, schema: dict, spec: list, value: Any) -> str | N
 if __name__ == "__main__":
     from engine.comfy import modern_workflow, workflow
 
-    used = set(workflow.REQUIRED_NODES) | set(workflow.CONTROL_NODES)
+    used = set(workflow.REQUIRED_NODES) | set(workflow.CONTROL_NODES) | set(workflow.REGION_NODES)
     used |= set(modern_workflow.NODES)
     SCHEMA_FILE.write_text(json.dumps(snapshot(sys.argv[1], used), indent=1) + "\n")
     print(SCHEMA_FILE)
