@@ -19,7 +19,10 @@ FOLDERS = {"ckpt_name": "models/checkpoints", "unet_name": "models/diffusion_mod
            "clip_name": "models/text_encoders", "clip_name1": "models/text_encoders",
            "clip_name2": "models/text_encoders", "clip_name3": "models/text_encoders",
            "vae_name": "models/vae", "lora_name": "models/loras",
-           "control_net_name": "models/controlnet", "image": "input"}  # fmt: skip
+           "control_net_name": "models/controlnet", "image": "input",
+           "style_model_name": "models/style_models"}  # fmt: skip
+# Where one node's input lives elsewhere: CLIPVisionLoader's clip_name is a vision model.
+NODE_FOLDERS = {("CLIPVisionLoader", "clip_name"): "models/clip_vision"}
 
 
 def stand_ins(graphs: list[dict], base: Path) -> None:
@@ -28,8 +31,9 @@ def stand_ins(graphs: list[dict], base: Path) -> None:
     for graph in graphs:
         for entry in graph.values():
             for name, value in entry["inputs"].items():
-                if name in FOLDERS and isinstance(value, str):
-                    path = base / FOLDERS[name] / value
+                folder = NODE_FOLDERS.get((entry["class_type"], name), FOLDERS.get(name))
+                if folder is not None and isinstance(value, str):
+                    path = base / folder / value
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.touch()
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from engine.comfy.modern_workflow import build_modern_workflow
+from engine.comfy.redux import ReduxPlan
 from engine.comfy.workflow import ControlPlan, WorkflowPlan, build_workflow
+from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationRequest
 from tests.comfy import comfy_validate
 from tests.engine.test_comfy_families import _cases, _plan, _request
@@ -31,6 +33,13 @@ def _graphs() -> dict[str, dict]:
                 graphs[f"{key} {mode} {loader} soft={soft}"] = build_modern_workflow(request, plan)
     flux_lora = _plan("flux", "inpaint", loras=(("style.safetensors", 0.8),))
     graphs["flux inpaint lora"] = build_modern_workflow(_request("inpaint"), flux_lora)
+    for key, mode in (("flux", "txt2img"), ("flux-fill", "inpaint"), ("flux-kontext", "img2img")):
+        redux = ReduxPlan("flux1-redux-dev.safetensors", "sigclip_vision_patch14_384.safetensors",
+                          (("r0.png", 1.0), ("r1.png", 0.5)))  # fmt: skip
+        request = _request(mode, references=(ReferenceSpec(), ReferenceSpec(weight=0.5)))
+        graphs[f"{key} {mode} redux"] = build_modern_workflow(
+            request, _plan(key, mode, redux=redux)
+        )
     graphs["sd3 shift"] = build_modern_workflow(
         _request("txt2img", shift=4.0), _plan("sd3", "txt2img")
     )
