@@ -24,12 +24,14 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, Signal
+from PySide6.QtGui import QKeySequence
 
 from editor.model.blending import image_to_rgba
 from editor.model.control_layers import layer_control_sources, model_composite
 from editor.model.document import Document
 from editor.model.layer import Layer
 from editor.model.layer_roles import layer_reference_sources, layer_region_sources, regions_problem
+from editor.ui.actions import ACTION_TABLE
 from editor.ui.canvas_view import CanvasView, rgba_array_to_qimage
 from editor.ui.generate.candidates import Candidate, CandidatesStrip
 from editor.ui.generate.edit_mode import (
@@ -404,7 +406,8 @@ class GenerationController(QObject):
         if running.accept and results:
             self.accepted.emit(self.accept_result(results[0]))
             self.history.mark_kept(self._tickets[results[0]])
-            self.status.emit(" ".join(["Generated and added as a layer.", *running.notes]))
+            said = ["Generated and added as a layer.", *running.notes, *self._mask_kept()]
+            self.status.emit(" ".join(said))
             return
         self._notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
         self._notes += running.notes
@@ -468,7 +471,18 @@ class GenerationController(QObject):
         self.candidates.remove(candidate, preview_next=False)
         if layer is not None:
             self.accepted.emit(layer)
+            self.status.emit(" ".join(["Added as a layer.", *self._mask_kept()]))
         return layer
+
+    def _mask_kept(self) -> list[str]:
+        """The sentence saying the mask stays after an accept, when there is one: kept on
+        purpose for another run on the same area, as InvokeAI keeps its inpaint mask and
+        Krita AI Diffusion its selection."""
+        if self.document is None or not self.document.has_mask():
+            return []
+        key = QKeySequence(ACTION_TABLE["clear_mask"][1][0])
+        shortcut = key.toString(QKeySequence.SequenceFormat.NativeText)
+        return [f"The mask stays for another run; Clear Mask ({shortcut}) removes it."]
 
     def accept_result(self, result: GenerationResult) -> Layer:
         """Lay `result` into the document as a new layer named after its prompt, carrying

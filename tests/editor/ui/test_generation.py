@@ -86,6 +86,12 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
         region.x, region.y, region.width, region.height,
     )  # fmt: skip
     assert window.undo_action.text() == "&Undo Accept result"
+    # The mask stays on purpose, for another run on the same area; the status bar says
+    # so and how to remove it.
+    assert doc.has_mask()
+    assert window.statusBar().currentMessage() == (
+        "Added as a layer. The mask stays for another run; Clear Mask (Shift+Del) removes it."
+    )
     after = doc.composite_array()
     # Outside the feathered mask (patch alpha 0 and outside the patch) nothing changed.
     untouched = np.ones(after.shape[:2], bool)
@@ -113,6 +119,8 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
 
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(doc.composite_array(), before)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
+    assert not doc.has_mask()
 
 
 def test_cancel_leaves_document_unchanged(window, qtbot, png_path, tiny_model_dir):
