@@ -164,8 +164,11 @@ def remove_base(base: Path) -> None:
 
 if __name__ == "__main__":
     # packaging/test.sh runs this before pytest, so the slow first build (venv ~2 min,
-    # checkpoint ~30 s, the SD 3.5 files ~20 s) never counts against a test's timeout.
+    # checkpoint ~30 s, the SD 3.5 files ~20 s, the Redux files ~20 s) never counts
+    # against a test's timeout.
+    from tests.comfy.redux_files import write_redux_files
     from tests.comfy.sd3_files import write_sd3_files
 
     comfy = build_comfy()
     print(write_sd3_files(comfy, test_checkpoint(comfy)))
+    print(write_redux_files(comfy))

@@ -1,0 +1,97 @@
+"""FLUX.1 Redux on a real ComfyUI server, proven by pixels: a reference layer's picture goes
+through CLIPVisionLoader, CLIPVisionEncode, StyleModelLoader and StyleModelApply
+(engine/comfy/redux.py) and steers the picture; weight 0 gives the picture without it.
+
+The Redux model and its SigLIP vision model are random-weight files at their published
+size (tests/comfy/redux_files.py: ComfyUI 0.3.64 has no smaller form). A FLUX.1
+transformer cannot be built small there (tests/comfy/sd3_files.py says why), so the model
+is the tiny SD 3.5 checkpoint under a FLUX.1 dev file name: Overpaint builds the FLUX.1
+dev graph for it (ModelSamplingFlux, FluxGuidance, Redux), and ComfyUI loads the MMDiT the
+file holds, whose context layer takes 4096-wide tokens as FLUX.1's T5 tokens are, the
+width Redux's tokens have. What runs is the real Redux path of the graph; what the tiny
+model paints with the tokens is noise, so the tests compare pictures, never look at them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.comfy.engine import ComfyEngine
+from engine.core.images import picture_hash
+from engine.reference.spec import ReferenceSpec
+from engine.request import GenerationInputs, GenerationRequest
+from tests.comfy import redux_files, sd3_files
+from tests.comfy.servers import ComfyProcess
+from tests.comfy.test_comfy_sd3 import _linked
+
+pytestmark = pytest.mark.timeout(1200)
+FLUX = "flux1-dev-overpaint-test-sd3-inside.safetensors"
+
+
+@pytest.fixture(scope="module")
+def server(
+    comfy_servers: list[ComfyProcess], comfy_cache: Path, comfy_checkpoint: Path
+) -> Iterator[ComfyProcess]:
+    """The second test server with the stand-in FLUX.1 checkpoint and the Redux files
+    linked into its model folders for this module."""
+    sd3 = sd3_files.write_sd3_files(comfy_cache, comfy_checkpoint)
+    redux = redux_files.write_redux_files(comfy_cache)
+    second = comfy_servers[-1]
+    links = {
+        f"checkpoints/{FLUX}": sd3 / "checkpoints" / sd3_files.CHECKPOINT,
+        f"style_models/{redux_files.STYLE_MODEL}": redux / "style_models" / redux_files.STYLE_MODEL,
+        f"clip_vision/{redux_files.CLIP_VISION}": redux / "clip_vision" / redux_files.CLIP_VISION,
+    }
+    with _linked(second.base / "models", links):
+        yield second
+
+
+def _reference(seed: int) -> np.ndarray:
+    """A picture with structure (bands and blobs), different for each seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:96, 0:128]
+    bands = np.stack([(xx * rng.uniform(1, 4) + yy * rng.uniform(0, 3)) % 256 for _ in range(3)])
+    return np.moveaxis(bands, 0, -1).astype(np.uint8)
+
+
+def _run(engine: ComfyEngine, *references: tuple[np.ndarray, float]) -> tuple[Any, ...]:
+    """(RGB as ints, the references the sample recorded, its parameters text)."""
+    specs = tuple(ReferenceSpec(weight=w, image_hash=picture_hash(p)) for p, w in references)
+    request = GenerationRequest(
+        "txt2img", prompt="a red house", seed=7, steps=3, guidance=3.5, scheduler="Euler",
+        width=64, height=64, model=FLUX, references=specs,
+    )  # fmt: skip
+    inputs = GenerationInputs(references=tuple(p for p, _ in references))
+    [result] = engine.run(request, inputs)
+    return result.rgba[..., :3].astype(int), result.request.references, result.parameters
+
+
+def test_a_reference_steers_a_flux_picture_through_redux_and_weight_zero_leaves_it(
+    server: ComfyProcess,
+) -> None:
+    engine = ComfyEngine([server.url])
+    plain, _, _ = _run(engine)
+    assert plain.std() > 1.0, "a flat image: the model did not run"
+    first, recorded, parameters = _run(engine, (_reference(1), 1.0))
+    other, _, _ = _run(engine, (_reference(2), 1.0))
+    weaker, _, _ = _run(engine, (_reference(1), 0.3))
+    zero, _, _ = _run(engine, (_reference(1), 0.0))
+    # Mean change in levels, against the picture without (the first) or with reference 1
+    # at weight 1: measured 2.7, 1.7 and 1.1 here; the tiny model's 3 steps move little.
+    for what, picture, compared, least in (
+        ("a reference", first, plain, 1.3),
+        ("another reference", other, first, 0.8),
+        ("a weaker reference", weaker, first, 0.5),
+    ):
+        diff = np.abs(picture - compared).mean()
+        assert diff > least, f"{what} hardly changed the picture ({diff:.2f})"
+    np.testing.assert_array_equal(zero, plain)
+    # The sample records the server's Redux model it ran through, beside the picture's hash.
+    assert recorded[0].model == redux_files.STYLE_MODEL
+    assert recorded[0].image_hash == picture_hash(_reference(1))
+    assert f"Model: {FLUX}" in parameters
