@@ -182,6 +182,10 @@ def check_concept(concept: str, pictures: Sequence[Picture]) -> None:
         )
 
 
+# The families the recipe (a UNet's attention layers) trains, as sentences name them.
+TRAINABLE_FAMILIES = "SD 1.x, SD 2.x and SDXL"
+
+
 def check_model(info: ModelInfo) -> None:
     """TrainingError in one sentence when `info` is not a model LoRA training can teach:
     the recipe trains a regular (not inpainting) UNet's attention layers."""
@@ -193,5 +197,5 @@ def check_model(info: ModelInfo) -> None:
     if info.is_modern:
         raise TrainingError(
             f"{info.name} is a {family_label(info.family)} model, and LoRA training works on "
-            "SD 1.x, SD 2.x and SDXL models only; pick one of those."
+            f"{TRAINABLE_FAMILIES} models only; pick one of those."
         )

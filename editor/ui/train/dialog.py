@@ -2,10 +2,12 @@
 
 The dialog checks the folder as soon as it is chosen (how many pictures, which have a
 NAME.txt caption, or the one sentence that says why it cannot be trained on) and keeps
-Train disabled until the folder and the concept word are usable. Training itself is
-engine.training's `train_lora`, run on a ModelTask thread so the canvas stays usable;
-progress (step, loss, time left) and sample pictures come back as signals. Cancel makes
-the trainer save a checkpoint, so pressing Train again with the same settings continues.
+Train disabled until the folder and the concept word are usable. The base models offered
+are those training can teach (editor.ui.train.base_models); when none is, it says so.
+Training itself is engine.training's `train_lora`, run on a ModelTask thread so the canvas
+stays usable; progress (step, loss, time left) and sample pictures come back as signals.
+Cancel makes the trainer save a checkpoint, so pressing Train again with the same settings
+continues.
 The LoRA is written to the user's models/loras/ folder, where the generation panel's
 LoRA list finds it once the window re-lists its models (`trained` fires).
 """
@@ -41,6 +43,7 @@ from editor.ui.jobs import JobCoordinator
 from editor.ui.model_manager.tasks import ModelTask
 from editor.ui.task_status import ask_close_running, attach_task_status, say_finished
 from editor.ui.theme import tidy
+from editor.ui.train.base_models import base_models
 from editor.ui.train.borrow import borrow_loaded_model
 from editor.ui.train.pictures import PictureList
 from engine.core.errors import EngineError
@@ -160,15 +163,12 @@ class TrainDialog(QDialog):
 
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("trainModel")
-        for name, path in models or []:
-            self.model_combo.addItem(name, path)
-        if current_model:
-            index = self.model_combo.findData(current_model)
-            if index < 0:
-                self.model_combo.addItem(Path(current_model).name or current_model, current_model)
-                index = self.model_combo.count() - 1
-            self.model_combo.setCurrentIndex(index)
         form.addRow("Base model", self.model_combo)
+        self.model_status = QLabel()
+        self.model_status.setObjectName("trainModelStatus")
+        self.model_status.setWordWrap(True)
+        form.addRow("", self.model_status)
+        self.no_model = ""  # why no model can be trained, said under the list
 
         self.preset_combo = QComboBox()
         self.preset_combo.setObjectName("trainPreset")
@@ -265,6 +265,20 @@ class TrainDialog(QDialog):
         # A training kept running after Close shows here, in the main window.
         self.task_status = attach_task_status(self, "trainTaskStatus")
         self.resize(780, 780)
+        self.set_models(models or [], current_model)
+
+    def set_models(self, models: list[tuple[str, str]], current: str = "") -> None:
+        """Offer those of the (name, path) `models`, and `current`, that LoRA training can
+        teach, and say under the list which were left out and why."""
+        offer = base_models(models, current)
+        self.model_combo.clear()
+        for name, path in offer.models:
+            self.model_combo.addItem(name, path)
+        index = self.model_combo.findData(current) if current else -1
+        self.model_combo.setCurrentIndex(max(index, 0) if offer.models else -1)
+        self.no_model = offer.problem
+        self.model_status.setText(offer.note)
+        self.model_status.setVisible(bool(offer.note))
         self.check()
 
     def _spin(self, name: str, low: int, high: int, special: str | None) -> QSpinBox:
@@ -318,7 +332,7 @@ class TrainDialog(QDialog):
             return f"The concept must be one word, not {concept!r}."
         if not _NAME_RE.match(self.lora_name()):
             return "The LoRA name may hold letters, digits, spaces, '.', '+', '-' and '_'."
-        return None
+        return self.no_model or None
 
     def check(self) -> None:
         count, folder_error = folder_problem(
@@ -345,7 +359,7 @@ class TrainDialog(QDialog):
         self.cancel_button.setEnabled(running)
         if problem is not None:
             # The folder's own problem is already said above; say only the other kind.
-            self.out_label.setText("" if folder_error else problem)
+            self.out_label.setText("" if folder_error or problem == self.no_model else problem)
             return
         out = self.out_path()
         text = f"The LoRA will be saved as {out}"
@@ -530,9 +544,14 @@ def open_train_dialog(window) -> TrainDialog:
     window's models so the generation panel's LoRA list offers it."""
     dialog = window.findChild(TrainDialog, "trainDialog")
     panel = window.generation_panel
+    combo = panel.model_combo
+    models = [(combo.itemText(i), str(combo.itemData(i))) for i in range(combo.count())]
+    if dialog is not None and dialog.task is None:
+        # Models installed since it was made; the base model chosen in it stays chosen.
+        chosen = str(dialog.model_combo.currentData() or "")
+        listed = chosen in (path for _name, path in models)
+        dialog.set_models(models, chosen if listed else panel.model())
     if dialog is None:
-        combo = panel.model_combo
-        models = [(combo.itemText(i), str(combo.itemData(i))) for i in range(combo.count())]
         dialog = TrainDialog(
             models,
             panel.model(),

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from engine.core.paths import user_models_dir
-from engine.models import DEMO_MODEL_DIR
+from engine.models import DEMO_MODEL_DIR, inspect_model
 from engine.request import GenerationRequest
 from engine.training.trainer import work_dir
 from tests.training.stars import write_star_folder
@@ -123,3 +124,41 @@ def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: P
     loras = window.generation_panel.lora_panel
     names = [loras.combo.itemData(i) for i in range(loras.combo.count())]
     assert "star" in names
+
+
+def test_only_models_training_can_teach_are_offered(
+    window, qtbot, tiny_model_dir: Path, tiny_modern_dir, tmp_path: Path
+) -> None:
+    from editor.ui.train.dialog import TrainDialog
+
+    panel = window.generation_panel
+    qtbot.waitUntil(lambda: panel.model_combo.count() > 0)  # the window lists its models
+    flux, sd3 = tiny_modern_dir("flux"), tiny_modern_dir("sd3")
+    panel.set_models([inspect_model(p) for p in (flux, tiny_model_dir, sd3)], str(flux))
+    window.actions.train_lora.trigger()
+    dialog = window.findChild(TrainDialog, "trainDialog")
+    combo, status = dialog.model_combo, dialog.findChild(QLabel, "trainModelStatus")
+    # The chosen FLUX model is not offered: the SD one is, and the dialog says why.
+    assert [combo.itemData(i) for i in range(combo.count())] == [str(tiny_model_dir)]
+    assert combo.currentData() == str(tiny_model_dir)
+    assert status.isVisible()
+    assert status.text() == (
+        "2 models not listed: LoRA training works on SD 1.x, SD 2.x and SDXL models "
+        "(not their inpainting ones)."
+    )
+    dialog.close()
+
+    # Only transformer models: reopened, it says so and Train stays disabled, however
+    # usable the pictures.
+    panel.set_models([inspect_model(flux)], str(flux))
+    window.actions.train_lora.trigger()
+    assert dialog.isVisible() and combo.count() == 0
+    assert status.isVisible() and status.text().startswith(
+        "None of your models can be trained: LoRA training works on SD 1.x, SD 2.x and SDXL"
+    )
+    dialog.folder_edit.setText(str(write_star_folder(tmp_path / "stars")))
+    dialog.concept_edit.setText("star")
+    assert dialog.folder_status.text().startswith("8 pictures found")
+    assert not dialog.train_button.isEnabled()
+    qtbot.mouseClick(dialog.train_button, Qt.MouseButton.LeftButton)
+    assert dialog.task is None
