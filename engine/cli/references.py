@@ -1,8 +1,8 @@
 """The command line's reference pictures: `--reference IMAGE[:WEIGHT[:KIND[:START:END]]]`
 on txt2img, img2img and inpaint, repeatable, each steering the picture through an
-IP-Adapter as a reference layer does in the window (KIND: reference, style or composition;
-START:END the fraction of the steps it acts on); `overpaint edit` reads its extra pictures
-with the same `reference_sources`.
+IP-Adapter (on a ComfyUI server with a FLUX.1 model: Redux) as a reference layer does in
+the window (KIND: reference, style or composition; START:END the fraction of the steps it
+acts on); `overpaint edit` reads its extra pictures with the same `reference_sources`.
 
 The picture is read by the window's reader and recorded by its hash; `rerun` finds it in
 the generation history or takes it again with --reference-image (`rerun_references`),
@@ -29,9 +29,10 @@ def add_reference_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="IMAGE[:WEIGHT[:KIND[:START:END]]]",
-        help="a picture that steers the result through an IP-Adapter (KIND: reference, "
-        "style or composition; WEIGHT 0-2, default 1; START:END the part of the steps it "
-        "acts on, default 0:1); repeatable",
+        help="a picture that steers the result through an IP-Adapter, or through FLUX.1 "
+        "Redux with a FLUX.1 model on a ComfyUI server (KIND: reference, style or "
+        "composition; WEIGHT 0-2, default 1; START:END the part of the steps it acts on, "
+        "default 0:1); repeatable",
     )
 
 

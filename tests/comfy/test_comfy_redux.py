@@ -14,19 +14,23 @@ model paints with the tokens is noise, so the tests compare pictures, never look
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from engine.cli.commands import main
 from engine.comfy.engine import ComfyEngine
 from engine.core.images import picture_hash
+from engine.metadata import read_parameters
 from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy import redux_files, sd3_files
-from tests.comfy.servers import ComfyProcess
+from tests.comfy.servers import CHECKPOINT, ComfyProcess
 from tests.comfy.test_comfy_sd3 import _linked
 
 pytestmark = pytest.mark.timeout(1200)
@@ -37,18 +41,18 @@ FLUX = "flux1-dev-overpaint-test-sd3-inside.safetensors"
 def server(
     comfy_servers: list[ComfyProcess], comfy_cache: Path, comfy_checkpoint: Path
 ) -> Iterator[ComfyProcess]:
-    """The second test server with the stand-in FLUX.1 checkpoint and the Redux files
-    linked into its model folders for this module."""
+    """The first test server (never killed) with the stand-in FLUX.1 checkpoint and the
+    Redux files linked into its model folders for this module."""
     sd3 = sd3_files.write_sd3_files(comfy_cache, comfy_checkpoint)
     redux = redux_files.write_redux_files(comfy_cache)
-    second = comfy_servers[-1]
+    first = comfy_servers[0]
     links = {
         f"checkpoints/{FLUX}": sd3 / "checkpoints" / sd3_files.CHECKPOINT,
         f"style_models/{redux_files.STYLE_MODEL}": redux / "style_models" / redux_files.STYLE_MODEL,
         f"clip_vision/{redux_files.CLIP_VISION}": redux / "clip_vision" / redux_files.CLIP_VISION,
     }
-    with _linked(second.base / "models", links):
-        yield second
+    with _linked(first.base / "models", links):
+        yield first
 
 
 def _reference(seed: int) -> np.ndarray:
@@ -95,3 +99,32 @@ def test_a_reference_steers_a_flux_picture_through_redux_and_weight_zero_leaves_
     assert recorded[0].model == redux_files.STYLE_MODEL
     assert recorded[0].image_hash == picture_hash(_reference(1))
     assert f"Model: {FLUX}" in parameters
+
+
+def test_the_cli_takes_a_reference_through_redux_and_refuses_one_on_sd_in_one_sentence(
+    server: ComfyProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picture = tmp_path / "reference.png"
+    Image.fromarray(_reference(3)).save(picture)
+    common = ["--prompt", "a red house", "--server", server.url, "--steps", "2", "--width",
+              "64", "--height", "64", "--seed", "4", "--no-history",
+              "--reference", f"{picture}:0.8"]  # fmt: skip
+    out = tmp_path / "house.png"
+    assert main(["txt2img", *common, "--model", FLUX, "--out", str(out)]) == 0
+    # The metadata records the picture's hash, its weight and the Redux file it ran through.
+    style = re.escape(redux_files.STYLE_MODEL)
+    assert re.search(rf'Reference 0: "Hash: [0-9a-f]+, Kind: reference, Weight: 0\.8, '
+                     rf'Model: {style}"', read_parameters(out) or "")  # fmt: skip
+    # A rerun on the server takes the picture again and paints the same pixels.
+    again = tmp_path / "again.png"
+    rerun = ["rerun", str(out), "--server", server.url, "--reference-image", str(picture)]
+    assert main([*rerun, "--out", str(again)]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(out)))
+    capsys.readouterr()
+    refused = tmp_path / "refused.png"
+    assert main(["txt2img", *common, "--model", CHECKPOINT, "--out", str(refused)]) != 0
+    assert (
+        "IP-Adapter is not a core ComfyUI node, so reference layers cannot be used on "
+        "ComfyUI servers;" in capsys.readouterr().err
+    )
+    assert not refused.exists()
