@@ -197,6 +197,13 @@ class JobPlan:
         """Sample `index` as a one-sample request of its own: replaying it reproduces it."""
         return self.request.replace(seed=self.base_seed + index, n_samples=1)
 
+    def finish(self, rgb: np.ndarray) -> np.ndarray:
+        """A generated picture at the crop's size, colour-matched and joined as the
+        inpaint mode asks (as it is for the other modes)."""
+        if self.soft is None:
+            return rgb
+        return self.soft.finish(region.resize_rgb(rgb, *self.crop))
+
     def result(
         self,
         rgb: np.ndarray,
@@ -205,13 +212,14 @@ class JobPlan:
         model_hash: str | None,
         extra: dict[str, str] | None = None,
         warnings: tuple[str, ...] = (),
+        finished: bool = False,
     ) -> GenerationResult:
         """A generated picture (any size) as the patch laid on the canvas, with the
-        metadata that records how it was made."""
+        metadata that records how it was made; `finished`: `rgb` is `finish`'s already."""
         crop_w, crop_h = self.crop
         request = self.request
-        if self.soft is not None:
-            rgb = self.soft.finish(region.resize_rgb(rgb, crop_w, crop_h))
+        if not finished:
+            rgb = self.finish(rgb)
         # No watermark here: it is embedded in the whole picture a user takes away
         # (editor export, CLI output); a mark on the crop could not be read there.
         feather = request.mask_blur if request.soft_edges else 0

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from engine import region
 from engine.base import (
     CancelCheck,
     EngineBase,
@@ -47,6 +48,7 @@ from engine.lora.apply import apply_loras
 from engine.lora.library import lora_metadata
 from engine.models import ModelInfo, model_dirs, resolve_model
 from engine.prompts import long_prompt_embeds, xl_prompt_warning
+from engine.reference.regional import RegionalReferences
 from engine.reference.stage import AdapterCache, ReferenceStage, check_references
 from engine.regions.stage import RegionStage
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
@@ -253,25 +255,31 @@ class Engine(EngineBase):
         )  # fmt: skip
         if regions is not None:  # every segment's embeddings, the root's first
             call_args.update(regions.args)
+        without = dict(call_args)  # the call without references
         references = ReferenceStage.build(
             self._references, request, inputs, pipe, info, plan.gen, self.extra_dirs
         )
         if references is not None:  # the pictures' embeddings (and region masks)
             call_args.update(references.args)
+        regional = RegionalReferences.split(request, inputs, plan.crop)
+        global_refs = None  # the references without a region, when some have one
+        if regional is not None:  # each sample runs without the regional references first
+            global_refs = ReferenceStage.build(
+                self._references, regional.request, regional.inputs, pipe, info, plan.gen,
+                self.extra_dirs,
+            )  # fmt: skip
+            without.update(global_refs.args if global_refs is not None else {})
+        scale = int(getattr(pipe, "vae_scale_factor", 8))
 
-        n = request.n_samples
-        results = []
-        for i in range(n):
-            if cancel():
-                raise Cancelled()
-            sample_request = plan.sample_request(i)
-            seed = sample_request.seed
-            rgb = self._generate(
+        def sample(
+            seed: int, args: dict, refs: Any, slot: tuple[int, int], steps: Any = None
+        ) -> np.ndarray:
+            return self._generate(
                 pipe,
-                call_args,
+                args,
                 sampler,
                 seed,
-                (i, n),
+                slot,
                 info,
                 None if request.option("live") else plan.crop,  # Live shows no step previews
                 on_progress,
@@ -281,8 +289,25 @@ class Engine(EngineBase):
                 else (None if plan.soft is None else plan.soft.step_blend(pipe, seed)),
                 control,
                 regions,
-                references,
+                refs,
+                steps,
             )
+
+        n = request.n_samples
+        results = []
+        for i in range(n):
+            if cancel():
+                raise Cancelled()
+            sample_request = plan.sample_request(i)
+            seed = sample_request.seed
+            if regional is None:
+                rgb = plan.finish(sample(seed, call_args, references, (i, n)))
+            else:
+                trajectory = regional.trajectory(plan.gen, scale)
+                plain = sample(seed, without, global_refs, (2 * i, 2 * n), trajectory.record)
+                steered = sample(seed, call_args, references, (2 * i + 1, 2 * n), trajectory.pin)
+                band = regional.band(plan.crop, plan.gen, scale)
+                rgb = regional.combine(_at(plan, plain), _at(plan, steered), band)
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)
             if regions is not None:  # the masks' hashes filled in
@@ -291,7 +316,13 @@ class Engine(EngineBase):
                 sample_request = sample_request.replace(references=references.specs)
             results.append(
                 plan.result(
-                    rgb, sample_request, info.name, self._hash, lora_fields, (*warnings, *notes)
+                    rgb,
+                    sample_request,
+                    info.name,
+                    self._hash,
+                    lora_fields,
+                    (*warnings, *notes),
+                    finished=True,
                 )
             )
         return results
@@ -338,6 +369,7 @@ class Engine(EngineBase):
         control: ControlStage | None = None,
         regions: RegionStage | None = None,
         references: ReferenceStage | None = None,
+        trajectory: Any = None,
     ) -> np.ndarray:
         import torch  # torch: ~1.2 s to import, only when a job runs
 
@@ -372,12 +404,19 @@ class Engine(EngineBase):
             regions.attached([pipe.unet]) if regions else nullcontext(),
             references.attached(pipe) if references else nullcontext(),
         ):
-            callback = on_step_end if blend is None else blend.wrap(on_step_end)
+            # A regional reference's trajectory sees the latents after the soft blend.
+            callback = on_step_end if trajectory is None else trajectory(on_step_end)
+            callback = callback if blend is None else blend.wrap(callback)
             callback = callback if control is None else control.wrap(callback)
             callback = callback if references is None else references.wrap(callback)
             out = pipe(**call_args, generator=generator, callback_on_step_end=callback)
         images = out.images
         return check_decoded(np.asarray(images[0], dtype=np.float32))
+
+
+def _at(plan: JobPlan, rgb: np.ndarray) -> np.ndarray:
+    """A sample finished as its job would be, at the crop's size."""
+    return region.resize_rgb(plan.finish(rgb), *plan.crop)
 
 
 def _pil(arr: np.ndarray) -> Any:

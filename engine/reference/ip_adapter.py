@@ -286,6 +286,11 @@ class Scales:
         self._factors = [kind_factors(names, s.kind) for s in self.specs]
         self._last: tuple[bool, ...] | None = None
 
+    def reset(self) -> None:
+        """Set every scale at the next step: another stage on the same adapter (a regional
+        reference's run without it) may have left its own in the processors."""
+        self._last = None
+
     def set(self, step: int, total: int) -> None:
         n = max(total, 1)
         active = tuple(

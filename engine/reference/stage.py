@@ -237,6 +237,7 @@ class ReferenceStage(StepCounter):
         from engine.reference import ip_adapter  # diffusers: already loaded by build
 
         loaded, scales = self._run
+        scales.reset()
         unet = pipeline_unet(pipe)
         had_own = "forward" in unet.__dict__
         previous = unet.__dict__.get("forward")
