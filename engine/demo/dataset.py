@@ -181,15 +181,20 @@ def render(scene: Scene, width: int, height: int, rng: np.random.Generator) -> n
         cx = (ax + rng.uniform(-JITTER_POSITION, JITTER_POSITION)) * w
         cy = (ay + rng.uniform(-JITTER_POSITION, JITTER_POSITION)) * h
         r = SIZES[shape.size] * side * rng.uniform(1 - JITTER_SIZE, 1 + JITTER_SIZE) / 2
-        fill = _jittered(PALETTE[shape.colour], rng)
-        box = (cx - r, cy - r, cx + r, cy + r)
-        if shape.kind == "circle":
-            draw.ellipse(box, fill=fill)
-        elif shape.kind == "square":
-            draw.rectangle(box, fill=fill)
-        else:
-            draw.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=fill)
+        draw_shape(draw, shape.kind, cx, cy, r, _jittered(PALETTE[shape.colour], rng))
     return np.asarray(img.reduce(ss))
+
+
+def draw_shape(draw: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float,
+               fill: tuple[int, int, int]) -> None:  # fmt: skip
+    """One shape of `kind` centred at (cx, cy), `r` half its side (or its radius)."""
+    box = (cx - r, cy - r, cx + r, cy + r)
+    if kind == "circle":
+        draw.ellipse(box, fill=fill)
+    elif kind == "square":
+        draw.rectangle(box, fill=fill)
+    else:
+        draw.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=fill)
 
 
 def make_sample(

@@ -137,9 +137,10 @@ def generate(engine: Any, case: RegionCase, style: str | None, seed: int, size: 
 
 
 def evaluate(count: int, size: int = 128, styles: tuple[str, ...] = STYLES,
-             engine: Any = None) -> dict[str, Any]:  # fmt: skip
+             engine: Any = None, model: str = "") -> dict[str, Any]:  # fmt: skip
     """Rates of layouts right ("both": every region's colour and kind) per layout, with
-    regions under each style's root and with the scene's prompt alone."""
+    regions under each style's root and with the scene's prompt alone. `model` is a
+    model folder (default: the bundled demo model)."""
     if engine is None:
         from engine.local.engine import Engine  # heavy: torch and diffusers
 
@@ -150,7 +151,7 @@ def evaluate(count: int, size: int = 128, styles: tuple[str, ...] = STYLES,
         key = f"regions, {style} root" if style else "no regions, the scene's prompt"
         per_layout: dict[str, list[dict[str, bool]]] = {name: [] for name in LAYOUTS}
         for i, case in enumerate(cases):
-            image = generate(engine, case, style, seed=i, size=size)
+            image = generate(engine, case, style, seed=i, size=size, model=model)
             per_layout[case.layout].append(judge(image, case))
         results[key] = {
             name: {k: float(np.mean([j[k] for j in js])) for k in ("colour", "kind", "both")}
@@ -164,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=50, help="layouts of each kind")
     parser.add_argument("--style", choices=STYLES, action="append")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--model", default="", help="model folder (default: the demo model)")
     args = parser.parse_args(argv)
-    results = evaluate(args.count, styles=tuple(args.style or STYLES))
+    results = evaluate(args.count, styles=tuple(args.style or STYLES), model=args.model)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0

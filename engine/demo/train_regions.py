@@ -1,0 +1,298 @@
+"""Teach the shipped demo model regional prompts: resumable fine-tuning on region scenes.
+
+The demo model learnt one or two shapes per picture from whole-picture captions. Regional
+prompts read each region's text only inside that region (engine.regions.attention), so
+the model must draw "a red circle" in whatever region says so. This fine-tunes its UNet
+and text encoder through that same masked cross-attention, on scenes of two or three
+shapes with one region each (engine.demo.region_scenes), mixed with the original
+training scenes read with plain attention so that its single-shape scores hold.
+
+    python -m engine.demo.train_regions --work runs/regions --until 3600   # resumes
+    python -m engine.demo.train_regions --work runs/regions --export resources/models/overpaint-demo
+
+Every random draw of step N is seeded by (seed, N), so a run cut into chunks sees the
+same batches as one long run. `--work` holds weights, EMA weights, optimizer state and
+progress; `--export` writes the EMA weights into the model folder (UNet float16, text
+encoder float32, as engine.demo.export does) and records the fine-tune in training.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.demo.dataset import make_batch
+from engine.demo.region_scenes import MAX_REGIONS, make_region_sample
+
+log = logging.getLogger("engine.demo.train_regions")
+SIZE = 128  # the demo's native size, where regions are measured
+SCALE = 8  # pixels per latent cell
+
+
+@dataclass
+class Config:
+    seed: int = 1
+    batch: int = 32
+    lr: float = 1.5e-4
+    warmup: int = 100
+    ema_decay: float = 0.99
+    uncond_prob: float = 0.1
+    region_share: float = 0.6  # of steps; the rest replays the original scenes
+    pools: dict[str, int] = field(default_factory=lambda: {"regions": 6000, "plain": 3000})
+    save_every_s: float = 300.0
+
+
+@dataclass
+class RegionProgress:
+    step: int = 0
+    seconds: float = 0.0
+    log: list[str] = field(default_factory=list)
+
+
+class BatchLayout:
+    """engine.regions.attention.RegionLayout for a batch whose samples each have their
+    own masks: (B, S, h, w) bool, every segment `length` tokens."""
+
+    def __init__(self, masks: Any, length: int) -> None:
+        self.masks = masks
+        self.length = length
+        self.tokens = masks.shape[1] * length
+        self._bias: dict[tuple, Any] = {}
+
+    def bias(self, queries: int, dtype: Any, device: Any) -> Any:
+        import torch
+        import torch.nn.functional as F  # noqa: N812 - torch's own convention
+
+        key = (queries, dtype)
+        if key not in self._bias:
+            level = self.masks
+            while level.shape[2] * level.shape[3] != queries:
+                level = F.max_pool2d(level.float(), 2, ceil_mode=True) > 0.5
+            allowed = level.flatten(2).transpose(1, 2)  # (B, Q, S)
+            allowed = allowed.repeat_interleave(self.length, dim=2)
+            zero, outside = torch.zeros((), dtype=dtype), torch.tensor(-10000.0, dtype=dtype)
+            self._bias[key] = torch.where(allowed, zero, outside)[:, None].to(device)
+        return self._bias[key]
+
+
+def _region_pool(seed: int, count: int) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    pictures, masks, texts = [], [], []
+    for i in range(count):
+        picture, m, t = make_region_sample(seed, i, SIZE)
+        pictures.append(picture)
+        padded = np.zeros((MAX_REGIONS, SIZE, SIZE), np.uint8)
+        padded[: len(m)] = m
+        masks.append(padded)
+        texts.append(t)
+    return np.stack(pictures), np.stack(masks), texts
+
+
+class RegionTrainer:
+    def __init__(self, cfg: Config, work: Path, model: Path) -> None:
+        import copy
+
+        import torch
+        from diffusers import StableDiffusionPipeline
+
+        from engine.regions.attention import RegionAttnProcessor, cross_attention_modules
+
+        self.cfg, self.work, self.model = cfg, work, model
+        torch.manual_seed(cfg.seed)
+        pipe = StableDiffusionPipeline.from_pretrained(str(model), dtype=torch.float32)
+        self.pipe = pipe
+        self.vae, self.tokenizer = pipe.vae.requires_grad_(False).eval(), pipe.tokenizer
+        self.raw = {"unet": pipe.unet.float(), "text": pipe.text_encoder.float()}
+        self.progress = RegionProgress()
+        if (work / "weights.safetensors").is_file():
+            from safetensors.torch import load_file
+
+            from engine.demo.checkpoints import load_tensors
+
+            tensors = load_file(str(work / "weights.safetensors"))
+            load_tensors(self.raw, tensors)
+            self.ema = {k: copy.deepcopy(m) for k, m in self.raw.items()}
+            load_tensors({f"ema_{k}": m for k, m in self.ema.items()}, tensors)
+            self.progress = RegionProgress(**json.loads((work / "progress.json").read_text()))
+            log.info("resumed from %s at step %d", work, self.progress.step)
+        else:
+            self.ema = {k: copy.deepcopy(m) for k, m in self.raw.items()}
+        for m in self.ema.values():
+            m.requires_grad_(False).eval()
+        params = [p for m in self.raw.values() for p in m.parameters()]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+        if (work / "optimizer.pt").is_file() and self.progress.step:
+            self.opt.load_state_dict(torch.load(work / "optimizer.pt"))
+        self.processor = RegionAttnProcessor(BatchLayout(torch.zeros(1, 1, 1, 1, dtype=bool), 1))
+        for _, module in cross_attention_modules(self.raw["unet"]):
+            module.set_processor(self.processor)
+        alphas = pipe.scheduler.alphas_cumprod
+        self.alphas = alphas.float()
+        self.t0 = time.monotonic()
+        self.start_seconds = self.progress.seconds
+
+    def _ids(self, texts: list[str]) -> Any:
+        return self.tokenizer(
+            texts, padding="max_length", max_length=self.tokenizer.model_max_length,
+            truncation=True, return_tensors="pt",
+        ).input_ids  # fmt: skip
+
+    def _encode(self, pictures: np.ndarray) -> Any:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(pictures), 256):
+                x = torch.from_numpy(pictures[s : s + 256]).permute(0, 3, 1, 2).float()
+                z = self.vae.encode(x / 127.5 - 1).latent_dist.mean
+                out.append((z * self.vae.config.scaling_factor).half())
+        return torch.cat(out)
+
+    def pools(self) -> dict[str, Any]:
+        """Latents, masks on the latent grid and token ids of both pools."""
+        import torch
+
+        from engine.regions.attention import latent_masks
+
+        cfg, t = self.cfg, time.monotonic()
+        pictures, masks, texts = _region_pool(cfg.seed, cfg.pools["regions"])
+        latent = torch.stack(
+            [latent_masks(list(m), (SIZE, SIZE), SCALE) for m in masks]
+        )  # (N, 1 + MAX_REGIONS, h, w): padded regions cover nothing
+        regions = (self._encode(pictures), latent, self._ids([x for ts in texts for x in ts]))
+        plain_pictures, captions = make_batch(cfg.seed, 0, cfg.pools["plain"], SIZE, SIZE)
+        plain = (self._encode(plain_pictures), self._ids(captions))
+        log.info("pools ready in %.0f s", time.monotonic() - t)
+        return {"regions": regions, "plain": plain}
+
+    def _seconds(self) -> float:
+        return self.start_seconds + time.monotonic() - self.t0
+
+    def train(self, pools: dict[str, Any], until_s: float, steps: int) -> None:
+        import torch
+
+        cfg = self.cfg
+        unet, text = self.raw["unet"], self.raw["text"]
+        unet.train()
+        text.train()
+        params = [p for m in self.raw.values() for p in m.parameters()]
+        ema_params = [p for m in self.ema.values() for p in m.parameters()]
+        empty = self._ids([""])
+        segments = 1 + MAX_REGIONS
+        started, last_save = time.monotonic(), time.monotonic()
+        while self.progress.step < steps and time.monotonic() - started < until_s:
+            step = self.progress.step
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            n = cfg.batch
+            regional = bool(torch.rand(1, generator=g) < cfg.region_share)
+            if regional:
+                latents, masks, ids = pools["regions"]
+                idx = torch.randint(0, len(latents), (n,), generator=g)
+                ids = ids.view(len(latents), segments, -1)[idx]
+                self.processor.layout = BatchLayout(masks[idx], ids.shape[-1])
+            else:
+                latents, ids = pools["plain"]
+                idx = torch.randint(0, len(latents), (n,), generator=g)
+                ids = ids[idx][:, None]
+            drop = torch.rand(n, generator=g) < cfg.uncond_prob
+            ids = torch.where(drop[:, None, None], empty, ids)
+            x0 = latents[idx].float()
+            noise = torch.randn(x0.shape, generator=g)
+            t = torch.randint(0, len(self.alphas), (n,), generator=g)
+            a = self.alphas[t].view(-1, 1, 1, 1)
+            noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction, as trained
+            for group in self.opt.param_groups:
+                group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                cond = text(ids.flatten(0, 1))[0].view(n, -1, text.config.hidden_size)
+                pred = unet(noisy, t, cond).sample
+            loss = torch.nn.functional.mse_loss(pred.float(), target)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            self.opt.step()
+            with torch.no_grad():
+                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                torch._foreach_lerp_(ema_params, params, 1 - decay)
+            self.progress.step = step + 1
+            if step % 50 == 0:
+                rate = (self.progress.step) / max(self._seconds(), 1e-9)
+                log.info("step %d %s loss %.4f (%.2f steps/s over the run, %.0f s)", step,
+                         "regions" if regional else "plain", loss.item(), rate,
+                         self._seconds())  # fmt: skip
+            if time.monotonic() - last_save > cfg.save_every_s:
+                self.save()
+                last_save = time.monotonic()
+        self.save()
+
+    def save(self) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        from engine.demo.checkpoints import state_tensors
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.progress.seconds = self._seconds()
+        tensors = state_tensors(self.raw)
+        tensors.update(state_tensors({f"ema_{k}": m for k, m in self.ema.items()}))
+        save_file(tensors, str(self.work / "weights.safetensors.tmp"))
+        os.replace(self.work / "weights.safetensors.tmp", self.work / "weights.safetensors")
+        torch.save(self.opt.state_dict(), self.work / "optimizer.pt.tmp")
+        os.replace(self.work / "optimizer.pt.tmp", self.work / "optimizer.pt")
+        (self.work / "progress.json").write_text(json.dumps(asdict(self.progress), indent=1))
+        log.info("saved at step %d", self.progress.step)
+
+    def export(self, folder: Path, note: str) -> None:
+        """The EMA UNet (float16) and text encoder (float32) into the model folder."""
+        import torch
+
+        # The EMA copies were made before the masked processor was attached: stock
+        # attention, nothing of the training's wiring is saved.
+        unet = self.ema["unet"]
+        unet.to(torch.float16).save_pretrained(str(folder / "unet"), safe_serialization=True)
+        self.ema["text"].save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
+        record_path = folder / "training.json"
+        record = json.loads(record_path.read_text())
+        record["regions_fine_tune"] = {**asdict(self.progress), "note": note}
+        record_path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from engine.models import resolve_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="checkpoint folder (resumed)")
+    parser.add_argument("--model", type=Path, help="the demo model folder (default: bundled)")
+    parser.add_argument("--until", type=float, default=3600.0, help="stop after S s of steps")
+    parser.add_argument("--steps", type=int, default=1_000_000, help="stop at this step")
+    parser.add_argument("--export", type=Path, help="write the EMA weights into this folder")
+    parser.add_argument("--note", default="", help="what the export records about the run")
+    parser.add_argument("--smoke", action="store_true", help="tiny pools, for a quick check")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cfg = Config()
+    if args.smoke:
+        cfg.pools, cfg.batch = {"regions": 64, "plain": 32}, 8
+    trainer = RegionTrainer(cfg, args.work, args.model or resolve_model("").path)
+    trainer.progress.log.append(
+        f"chunk from step {trainer.progress.step} on {torch.get_num_threads()} CPU threads"
+    )
+    if args.until > 0 and trainer.progress.step < args.steps:
+        trainer.train(trainer.pools(), args.until, args.steps)
+    if args.export:
+        trainer.export(args.export, args.note)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
