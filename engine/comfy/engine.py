@@ -52,6 +52,7 @@ from engine.control.preprocess import as_control_image, preprocess
 from engine.control.run import verified_specs
 from engine.core.errors import EngineError, InvalidRequestError, ModelError
 from engine.models import MODERN_FAMILIES
+from engine.reference.stage import reference_picture
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ class _Job:
             pictures["image"] = image
         for i, spec in enumerate(self.controls):
             pictures[f"control{i}"] = self._control_image(spec, inputs.controls[i])
-        for i, picture in enumerate(inputs.references[: len(request.references)]):
+        for i, spec in enumerate(request.references):
+            picture = reference_picture(i, spec, inputs.references)
             pictures[f"reference{i}"] = _fit_area(picture, *self.gen)
         pictures.update(masks)
         self.uploads = _Uploads(pictures)
@@ -297,7 +299,9 @@ class _Job:
         if isinstance(plan, ModernPlan) and plan.redux is not None:
             # recorded with the server's Redux model the references ran through
             style = plan.redux.style_model
-            used_refs = tuple(dataclasses.replace(r, model=style) for r in self.request.references)
+            used_refs = tuple(
+                dataclasses.replace(r, model=style) for r in sample_request.references
+            )
             sample_request = sample_request.replace(references=used_refs)
         graph = self.graph_for(server, info, sample_request, plan)
         rgb = server.run(graph, lambda v, _m, p: self._step(index, v, p), self.cancel)

@@ -25,6 +25,7 @@ from typing import Any
 
 from engine.comfy.server_models import pick_file
 from engine.core.errors import InvalidRequestError, ModelError
+from engine.reference.spec import check_reference
 from engine.request import GenerationRequest
 
 # The families Redux was made for (FLUX.1's T5 token space).
@@ -65,6 +66,9 @@ def check_redux_request(request: GenerationRequest) -> None:
     """InvalidRequestError, in one sentence, for a reference core Redux cannot honour."""
     for i, spec in enumerate(request.references):
         n = i + 1
+        problem = check_reference(spec)
+        if problem:
+            raise InvalidRequestError(problem)
         if spec.kind != "reference":
             raise InvalidRequestError(
                 f"Reference {n} is of kind {spec.kind.capitalize()}, but FLUX.1 Redux on "

@@ -14,6 +14,7 @@ from engine.comfy.redux import ReduxPlan
 from engine.comfy.server import ComfyServer, ServerInfo
 from engine.comfy.workflow import nodes_needed
 from engine.core.errors import InvalidRequestError, ModelError
+from engine.core.images import picture_hash
 from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy.node_schema import graph_problems, load_schema
@@ -168,3 +169,19 @@ def test_a_server_without_the_redux_files_says_which_file_goes_in_which_folder()
         job = _job("flux1-dev.safetensors", info)
         with pytest.raises(ModelError, match=message):
             job.plan_for(*job.servers[0])  # before anything is uploaded: no server here
+
+
+def test_a_missing_or_changed_reference_picture_is_one_sentence_before_any_upload() -> None:
+    info = _info(diffusion_models=("flux1-dev.safetensors",))
+    spec = ReferenceSpec(image_hash=picture_hash(PICTURE))
+    request = GenerationRequest("txt2img", prompt="a park", steps=2, width=64, height=64,
+                                model="flux1-dev.safetensors", references=(spec,))  # fmt: skip
+    servers = [(ComfyServer(info.url), info)]
+    for pictures, message in (
+        ((), r"^Reference picture 1 is missing; give it again"),
+        ((255 - PICTURE,), r"^Reference picture 1 is not the one the request was made with"),
+    ):
+        with pytest.raises(InvalidRequestError, match=message):
+            _Job(request, GenerationInputs(references=pictures), servers, None, lambda: False, ())
+    with pytest.raises(InvalidRequestError, match=r"^A reference's weight must be between 0 "):
+        _job("flux1-dev.safetensors", info, ReferenceSpec(weight=3.0))
