@@ -39,6 +39,7 @@ from editor.ui.layer_badges import role_look
 from editor.ui.theme import PANEL_SPACING, tidy
 
 THUMB = 40
+MIN_ROWS = 6  # rows the list always has room for
 UID_ROLE = Qt.ItemDataRole.UserRole
 BADGE_ROLE = Qt.ItemDataRole.UserRole + 1  # the text of the row's badge (a layer role's)
 
@@ -159,6 +160,14 @@ class _LayerList(QListWidget):
             self.moved.emit(source, target)
 
 
+def _rows_height(view: QListWidget, rows: int) -> int:
+    """The height `view` needs to show `rows` layer rows, in its style and font."""
+    view.addItem(QListWidgetItem(QIcon(QPixmap(THUMB, THUMB)), "Layer"))
+    row = view.sizeHintForRow(0) + 2 * view.spacing()
+    view.takeItem(0)
+    return rows * row + 2 * view.frameWidth()
+
+
 class LayersPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -171,7 +180,9 @@ class LayersPanel(QWidget):
         for name, (_mode, _ora, label) in BLEND_MODES.items():
             self.blend_combo.addItem(label, name)
         self.blend_combo.currentIndexChanged.connect(self._blend_changed)
-        form.addRow("Blend", self.blend_combo)
+        blend_row = tidy(QHBoxLayout(), margin=None)
+        blend_row.addWidget(self.blend_combo, 1)
+        form.addRow("Blend", blend_row)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setObjectName("opacitySlider")
         self.opacity_slider.setRange(0, 100)
@@ -181,18 +192,19 @@ class LayersPanel(QWidget):
         self.alpha_lock_check.setObjectName("alphaLockCheck")
         self.alpha_lock_check.setToolTip("Paint only where the layer already has pixels")
         self.alpha_lock_check.toggled.connect(self._alpha_lock_changed)
-        form.addRow("", self.alpha_lock_check)
+        blend_row.addWidget(self.alpha_lock_check)  # beside Blend: a row more for the list
         layout.addLayout(form)
 
         self.list = _LayerList()
         self.list.setObjectName("layersList")
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setMinimumHeight(3 * THUMB // 2)
+        self.list.setSpacing(1)
+        # At least MIN_ROWS layers show, however tall the Generate dock above would be.
+        self.list.setMinimumHeight(_rows_height(self.list, MIN_ROWS))
         # Long names (result layers are named after their prompt) end in "…", no
         # sideways scrolling.
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.list.setSpacing(1)
         self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked)

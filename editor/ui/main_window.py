@@ -160,6 +160,9 @@ class MainWindow(QMainWindow):
 
     def _create_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        # The right column (Generate over Layers) runs down to the status bar, the Results
+        # strip sits under the canvas: both right docks need the height more than it does.
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
         tools = scrolling(self.tool_options)
         self.tools_dock = self._dock("Tools", "toolsDock", tools, left)
         generate = scrolling(self.generation_panel)
@@ -224,8 +227,9 @@ class MainWindow(QMainWindow):
         geometry, state = s.window_geometry(), s.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 860)
+        else:  # a first start: the screen's room up to 1600x1000, never under 1280x860
+            room = self.screen().availableSize().boundedTo(QSize(1600, 1000))
+            self.resize(room.expandedTo(QSize(1280, 860)))
         if state is not None:
             self.restoreState(state)
         self.generation_panel.set_settings(s.generation_settings())

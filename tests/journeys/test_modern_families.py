@@ -62,7 +62,7 @@ def _check_family_rows(panel, folder: Path) -> None:
         assert form.labelForField(panel.guidance_spin).text() == own.guidance_label
         assert panel.guidance_spin.value() == own.guidance_value
     assert panel.steps_spin.value() == own.steps
-    assert form.isRowVisible(panel.shift_spin) and own.shift
+    assert panel.advanced_form.isRowVisible(panel.shift_spin) and own.shift
     combo = panel.scheduler_combo
     assert tuple(combo.itemText(i) for i in range(combo.count())) == own.samplers
     assert panel.negative_edit.isEnabled() == own.negative_prompt

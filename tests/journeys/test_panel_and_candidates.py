@@ -74,8 +74,10 @@ def _wheel(widget: QWidget, down: bool = True) -> None:
 def test_the_wheel_scrolls_the_panel_unless_a_field_has_the_focus(window, qtbot):
     window.resize(1280, 800)
     panel = window.generation_panel
+    panel.advanced.set_expanded(True)  # the scheduler is among the Advanced settings
     bar = window.generation_dock.widget().verticalScrollBar()
     _settle(qtbot)
+    bar.setValue(0)  # opening Advanced scrolled it into view
     assert bar.maximum() > 0  # the panel is taller than its dock: there is room to scroll
     window.canvas.setFocus()
     steps, scheduler = panel.steps_spin.value(), panel.scheduler_combo.currentText()

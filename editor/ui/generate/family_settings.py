@@ -78,6 +78,7 @@ class FamilySettingsGate(QObject):
         label = form.labelForField(panel.guidance_spin)
         if label is not None and family.guidance_label:
             label.setText(family.guidance_label)
+            panel.align_labels()
         form.setRowVisible(panel.guidance_spin, family.guidance != "none")
         if family.guidance == "none":
             # Few-step models run without guidance; 0 turns classifier-free guidance off.
@@ -92,7 +93,7 @@ class FamilySettingsGate(QObject):
         panel.negative_edit.setPlaceholderText(
             NEGATIVE_HINT if family.negative_prompt else NO_NEGATIVE_HINT
         )
-        form.setRowVisible(panel.shift_spin, family.shift)
+        panel.advanced_form.setRowVisible(panel.shift_spin, family.shift)
         combo = panel.scheduler_combo
         names = tuple(combo.itemText(i) for i in range(combo.count()))
         if names != family.samplers:

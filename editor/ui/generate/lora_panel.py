@@ -101,7 +101,7 @@ class LoraPanel(QWidget):
         # The ComfyUI servers' LoRAs when generation runs there (editor.ui.servers.status).
         self.remote: list[LoraInfo] | None = None
         self.rows: list[LoraRow] = []
-        layout = tidy(QVBoxLayout(self), margin=None)
+        layout = tidy(QVBoxLayout(self), margin=0)  # lined up with the panel's rows
         add_row = tidy(QHBoxLayout(), margin=None)
         self.combo = QComboBox()
         self.combo.setObjectName("loraCombo")

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.ui.collapsible import Collapsible
 from editor.ui.generate.inpaint_options import InpaintOptions
 from editor.ui.generate.lora_panel import LoraPanel
 from editor.ui.icons import icon
@@ -136,7 +137,8 @@ class GenerationPanel(QWidget):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.hide()  # shown with a message; an empty line would leave a gap
         layout.addWidget(self.status_label)
-        # The rows a model family changes (editor.ui.generate.family_settings) are its fields.
+        # The rows a model family changes (editor.ui.generate.family_settings) are fields of
+        # these forms: guidance here, shift in `advanced_form`.
         self.parameters_form = form = tidy(QFormLayout(), margin=None)
         self.mode_combo = QComboBox()
         for mode in MODES:
@@ -177,6 +179,14 @@ class GenerationPanel(QWidget):
         self.strength_spin.setSingleStep(0.05)
         self.strength_spin.setValue(0.75)
         form.addRow("Strength", self.strength_spin)
+        layout.addLayout(form)
+        # What a new user rarely changes folds away, so the settings above fit the dock at
+        # the default window size and these are one click away, not below the fold.
+        self.advanced = Collapsible("Advanced: sampler, samples, inpainting")
+        self.advanced.setObjectName("advancedSettings")
+        self.advanced.header.setObjectName("advancedToggle")
+        self.advanced_form = form = tidy(QFormLayout(), margin=None)
+        self.advanced.content.addLayout(form)
         self.scheduler_combo = QComboBox()
         self.scheduler_combo.addItems(SCHEDULER_NAMES)
         form.addRow("Scheduler", self.scheduler_combo)
@@ -193,10 +203,11 @@ class GenerationPanel(QWidget):
         self.samples_spin.setRange(1, 8)
         self.samples_spin.setValue(1)
         form.addRow("Samples", self.samples_spin)
-        layout.addLayout(form)
         self.inpaint_options = InpaintOptions()
         self.inpaint_options.mode_chosen.connect(self._inpaint_mode_chosen)
-        layout.addWidget(self.inpaint_options)
+        self.advanced.content.addWidget(self.inpaint_options)
+        layout.addWidget(self.advanced)
+        self.align_labels()
 
         layout.addStretch(1)
         self._set_icons()
@@ -258,6 +269,17 @@ class GenerationPanel(QWidget):
             self.set_model(path)
 
     # Parameters --------------------------------------------------------------------
+    def align_labels(self) -> None:
+        """Start the fields of both forms at the same place, however long the longest
+        label (the guidance row's is the model family's)."""
+        role = QFormLayout.ItemRole.LabelRole
+        forms = (self.parameters_form, self.advanced_form)
+        items = (form.itemAt(row, role) for form in forms for row in range(form.rowCount()))
+        labels = [item.widget() for item in items if item is not None and item.widget()]
+        width = max(label.sizeHint().width() for label in labels)
+        for label in labels:
+            label.setMinimumWidth(width)
+
     def randomize_seed(self) -> None:
         """A new random seed in the box; the lock stays as it was."""
         self._show_seed(random.randint(0, MAX_SEED))

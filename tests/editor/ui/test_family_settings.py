@@ -24,7 +24,7 @@ def _rows(panel) -> dict[str, object]:
         if form.isRowVisible(panel.guidance_spin)
         else None,
         "negative": panel.negative_edit.isEnabled(),
-        "shift": form.isRowVisible(panel.shift_spin),
+        "shift": panel.advanced_form.isRowVisible(panel.shift_spin),
         "samplers": tuple(combo.itemText(i) for i in range(combo.count())),
         "steps": panel.steps_spin.value(),
         "value": panel.guidance_spin.value(),
