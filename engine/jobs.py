@@ -229,7 +229,12 @@ def prepare_job(
     if specs:  # the window's control layers with pixels in the context box
         request = request.replace(controls=specs)
     region_specs, region_masks = layer_regions(regions, ctx) if mode != "fill" else ((), ())
-    reference_specs, pictures = layer_references(references) if mode != "fill" else ((), ())
+    try:  # an Edit's references are pictures of their own, never limited to a region
+        reference_specs, pictures, reference_masks = layer_references(
+            references if mode != "fill" else (), ctx if mode != "edit" else None
+        )
+    except InvalidRequestError as e:
+        raise JobError(str(e)) from None
     if region_specs or reference_specs:
         request = request.replace(regions=region_specs, references=reference_specs)
     inputs = GenerationInputs(
@@ -238,6 +243,8 @@ def prepare_job(
         controls=control_images,
         region_masks=region_masks,
         references=pictures,
+        # Left empty unless one is regional: the reference stage pads the rest with None.
+        reference_masks=reference_masks if any(m is not None for m in reference_masks) else (),
     )
     return PreparedJob(request, inputs, source)
 

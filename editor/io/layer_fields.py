@@ -125,12 +125,13 @@ LAYER_FIELDS: tuple[LayerField, ...] = (
         to_file=_write_role,
         from_file=_role_reader(RegionRole.from_attributes, None),
     ),
-    # overpaint-reference-kind, -strength, -start, -end
+    # overpaint-reference-kind, -strength, -start, -end, -region (a layer name: the role
+    # cuts each value itself)
     LayerField(
         "reference",
         prefix=OWN_ATTR_PREFIX + "reference-",
         to_file=_write_role,
-        from_file=_role_reader(ReferenceRole.from_attributes, _CONTROL_VALUE_CHARS),
+        from_file=_role_reader(ReferenceRole.from_attributes, None),
     ),
 )
 

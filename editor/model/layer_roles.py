@@ -9,6 +9,7 @@ engine.jobs.prepare_job as LayerRegions and LayerReferences; hidden ones take no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from editor.model.layer import Layer
 from editor.model.reference_role import ReferenceRole
 from editor.model.region_role import RegionRole
 from editor.model.undo import Command
+from engine.jobs import JobError
 from engine.reference.jobs import LayerReference
 from engine.regions.jobs import LayerRegion
 from engine.request import Box
@@ -111,17 +113,22 @@ def regions_problem(doc: Document) -> str | None:
     return None
 
 
+def _coverage(layer: Layer) -> Callable[[Box], np.ndarray]:
+    """The layer's alpha in a box (0 where it has no pixels)."""
+
+    def coverage(box: Box) -> np.ndarray:
+        return layer.to_rgba(QRect(box.x, box.y, box.width, box.height))[..., 3].copy()
+
+    return coverage
+
+
 def layer_region_sources(doc: Document) -> list[LayerRegion]:
     """A LayerRegion per visible region layer; its crop is the layer's alpha in a box."""
-    sources = []
-    for layer in region_layers(doc):
-        assert layer.region_prompt is not None
-
-        def coverage(box: Box, layer: Layer = layer) -> np.ndarray:
-            return layer.to_rgba(QRect(box.x, box.y, box.width, box.height))[..., 3].copy()
-
-        sources.append(LayerRegion(layer.region_prompt.spec(), coverage))
-    return sources
+    return [
+        LayerRegion(layer.region_prompt.spec(), _coverage(layer))
+        for layer in region_layers(doc)
+        if layer.region_prompt is not None
+    ]
 
 
 def reference_picture(doc: Document, layer: Layer) -> np.ndarray:
@@ -133,11 +140,46 @@ def reference_picture(doc: Document, layer: Layer) -> np.ndarray:
     return np.zeros((0, 0, 4), np.uint8) if drawn is None else crop(rgba, drawn).copy()
 
 
+def reference_region_layer(doc: Document, layer: Layer) -> Layer:
+    """The visible region layer reference `layer` is limited to; JobError (one sentence)
+    when the document has none of that name, or more than one."""
+    assert layer.reference is not None and layer.reference.region
+    name = layer.reference.region
+    found = [other for other in region_layers(doc) if other.name == name]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise JobError(
+            f'{len(found)} region layers are named "{name}"; rename all but one so that '
+            f'reference layer "{layer.name}" knows which region it is limited to.'
+        )
+    raise JobError(
+        f'Reference layer "{layer.name}" is limited to the region layer "{name}", which '
+        "is not a visible region layer; show it, or choose another region for the "
+        "reference (Layer ▸ Reference Layer…)."
+    )
+
+
+def _limited_coverage(doc: Document, layer: Layer) -> Callable[[Box], np.ndarray]:
+    """The coverage of the region layer reference `layer` is limited to, looked up when
+    the job is built (the region may have changed since the role was set)."""
+    return lambda box: _coverage(reference_region_layer(doc, layer))(box)
+
+
 def layer_reference_sources(doc: Document) -> list[LayerReference]:
-    """A LayerReference per visible reference layer; its picture is read when the job is
-    built (on the UI thread)."""
-    return [
-        LayerReference(layer.reference.spec(), lambda layer=layer: reference_picture(doc, layer))
-        for layer in reference_layers(doc)
-        if layer.reference is not None
-    ]
+    """A LayerReference per visible reference layer; its picture, and the coverage of the
+    region layer it is limited to, are read when the job is built (on the UI thread)."""
+    sources = []
+    for layer in reference_layers(doc):
+        role = layer.reference
+        assert role is not None
+        sources.append(
+            LayerReference(
+                role.spec(),
+                lambda layer=layer: reference_picture(doc, layer),
+                _limited_coverage(doc, layer) if role.region else None,
+                name=f'reference layer "{layer.name}"',
+                region_name=f'region layer "{role.region}"',
+            )
+        )
+    return sources

@@ -59,7 +59,9 @@ def role_look(layer: Layer) -> RoleLook | None:
         return RoleLook(badge, CONTROL_BADGE, CONTROL_TINT, text + hidden)
     if layer.reference is not None:
         badge, text = _weighted(layer.reference, "reference", REFERENCE_BADGES, REFERENCE_KINDS)
-        never = " Never painted into the picture."
+        region = layer.reference.region
+        where = f' Acts only where region layer "{_short(region)}" has pixels.' if region else ""
+        never = where + " Never painted into the picture."
         return RoleLook(badge, REFERENCE_BADGE, REFERENCE_TINT, text + never + hidden)
     if layer.region_prompt is not None:
         region = layer.region_prompt

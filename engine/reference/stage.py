@@ -103,6 +103,11 @@ def check_references(
                 f"The region mask of reference {i + 1} must be one channel (HxW), not "
                 f"{masks[i].shape}."
             )
+        if spec.mask_hash and picture_hash(masks[i]) != spec.mask_hash:
+            raise InvalidRequestError(
+                f"The region mask of reference {i + 1} is not the one the request was made "
+                "with (its hash differs); give the same mask."
+            )
     if extra_dirs is not None and not find_adapters(extra_dirs):
         raise InvalidRequestError(no_adapter(info.name, info.family))
     return masks[: len(request.references)]

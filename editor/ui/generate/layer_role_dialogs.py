@@ -2,16 +2,19 @@
 
 The first gives the current layer a regional prompt (prompt, negative prompt, and whether
 the layer is also painted into the picture) or takes it away; the second marks it as a
-reference picture (kind, strength, step range) or makes it a normal layer again. Each is
-one undo step. A layer without pixels cannot be a region: one sentence, nothing changes.
+reference picture (kind, strength, step range, and the region layer it is limited to, or
+the whole picture) or makes it a normal layer again. Each is one undo step. A layer
+without pixels cannot be a region: one sentence, nothing changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from editor.ui.window_roles import DocumentView
 
 STATUS_MS = 5000
+WHOLE_PICTURE = "Whole picture"  # the region choice of a reference that is not limited
 
 
 def _prompt_box(text: str, placeholder: str, lines: int) -> QPlainTextEdit:
@@ -114,11 +118,17 @@ class RegionPromptDialog(QDialog):
 
 
 class ReferenceLayerDialog(ControlLayerDialog):
-    """Kind (or none), strength and step range of a reference layer."""
+    """Kind (or none), strength, step range and region of a reference layer; `regions`
+    are the names of the document's region layers it can be limited to."""
 
     DESCRIPTIONS = REFERENCE_KINDS
 
-    def __init__(self, role: ReferenceRole | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        role: ReferenceRole | None,
+        parent: QWidget | None = None,
+        regions: Sequence[str] = (),
+    ) -> None:
         # The base dialog reads a role's kind, strength and step range, which both share.
         shown = (
             None if role is None else ControlRole(role.kind, role.strength, role.start, role.end)
@@ -126,8 +136,30 @@ class ReferenceLayerDialog(ControlLayerDialog):
         super().__init__(shown, parent, tuple(REFERENCE_KINDS), title="Reference Layer")
         self.setObjectName("referenceLayerDialog")
         self.prepared_check.hide()
+        self.region_combo = QComboBox()
+        self.region_combo.setObjectName("referenceRegionCombo")
+        self.region_combo.setToolTip(
+            "A region layer limits the reference to where that layer has pixels; the "
+            "picture outside stays as it is without the reference."
+        )
+        self.region_combo.addItem(WHOLE_PICTURE, "")
+        current = role.region if role is not None else ""
+        for name in dict.fromkeys([*regions, *([current] if current else [])]):
+            # A region renamed or removed since stays listed, so OK does not drop it.
+            label = name if name in regions else f"{name} (no such region layer)"
+            self.region_combo.addItem(label, name)
+        self.region_combo.setCurrentIndex(self.region_combo.findData(current))
+        layout = self.layout()
+        assert isinstance(layout, QFormLayout)
+        # Under the step range, above the problem line and the buttons.
+        layout.insertRow(layout.rowCount() - 2, "Region", self.region_combo)
+        self.kind_combo.currentIndexChanged.connect(self._enable_region)
+        self._enable_region()
         if role is None:  # asked for on a normal layer: it is to become a reference
             self.kind_combo.setCurrentIndex(self.kind_combo.findData(next(iter(REFERENCE_KINDS))))
+
+    def _enable_region(self) -> None:
+        self.region_combo.setEnabled(self.kind() != NORMAL)
 
     def role(self) -> ReferenceRole | None:  # type: ignore[override]
         if self.kind() == NORMAL:
@@ -137,7 +169,13 @@ class ReferenceLayerDialog(ControlLayerDialog):
             round(self.strength_spin.value(), 2),
             round(self.start_spin.value(), 2),
             round(self.end_spin.value(), 2),
+            self._region(),
         )
+
+    def _region(self) -> str:
+        # The base dialog asks for the role while it is built, before the region combo.
+        combo = getattr(self, "region_combo", None)
+        return str(combo.currentData() or "") if combo is not None else ""
 
 
 def _current_layer(window: DocumentView, refusal: str) -> Layer | None:
@@ -178,7 +216,9 @@ def edit_reference_layer(window: DocumentView) -> ReferenceLayerDialog | None:
     layer = _current_layer(window, "Choose a layer to make a reference layer.")
     if layer is None:
         return None
-    dialog = ReferenceLayerDialog(layer.reference, window.window())
+    layers = window.document.layers if window.document is not None else []
+    regions = [other.name for other in layers if other.region_prompt is not None]
+    dialog = ReferenceLayerDialog(layer.reference, window.window(), regions)
     dialog.accepted.connect(lambda: _apply(window, set_layer_reference, layer, dialog.role()))
     dialog.open()
     return dialog

@@ -39,7 +39,8 @@ SAMPLES = {
     "metadata": {"parameters": "a cat\nSteps: 4, Seed: 7", "overpaint_request": "{}"},
     "control": ControlRole("lineart", 1.5, 0.2, 0.9, prepared=True),
     "region_prompt": RegionRole('a red <ball> & "sky"', "blurry, dark", painted=True),
-    "reference": ReferenceRole("style", 0.6, 0.1, 0.8),
+    # Limited to the region layer of that name (names need not be tidy).
+    "reference": ReferenceRole("style", 0.6, 0.1, 0.8, region='Sky <&"> ü ' + "x" * 80),
 }
 
 
@@ -139,6 +140,7 @@ def test_own_attributes_in_stack_xml_and_other_readers_see_a_plain_layer(tmp_pat
         "overpaint-reference-strength": "0.6",
         "overpaint-reference-start": "0.1",
         "overpaint-reference-end": "0.8",
+        "overpaint-reference-region": 'Sky <&"> ü ' + "x" * 80,
     }
     assert top.get("composite-op") == "svg:screen" and top.get("visibility") == "hidden"
     # The plain background writes none of Overpaint's own attributes.
