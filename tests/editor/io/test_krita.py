@@ -22,6 +22,8 @@ from PIL import Image
 from editor.io.project import load_ora, save_ora
 from editor.model.control_role import ControlRole
 from editor.model.document import Document
+from editor.model.reference_role import ReferenceRole
+from editor.model.region_role import RegionRole
 from tests.packaging.xvfb import require
 
 pytestmark = pytest.mark.krita
@@ -49,6 +51,8 @@ SHARED_MODES = (
 OFFSET_CELL, STACK_CELL, ADD_CELL = len(SHARED_MODES), len(SHARED_MODES) + 1, len(SHARED_MODES) + 2
 N_CELLS = ADD_CELL + 1
 CONTROL_ROLE = ControlRole("scribble", 0.8, 0.1, 0.9)
+REGION_ROLE = RegionRole("a red rose", painted=True)
+REFERENCE_ROLE = ReferenceRole("style", 0.7, region="stack a")
 
 
 def cell(index: int) -> tuple[slice, slice]:
@@ -88,7 +92,10 @@ def interop_document() -> Document:
     # Partly outside the canvas (negative offset) at the left edge of its own cell row.
     doc.add_layer("off the edge", rgba=patch(30, 30, 3), x=OFFSET_CELL * CELL + 20, y=-12)
     base = STACK_CELL * CELL
-    doc.add_layer("stack a", rgba=patch(25, 30, 5), x=base + 2, y=4, opacity=0.7)
+    # A region layer, and a reference layer limited to it, drawn as ordinary layers too.
+    doc.add_layer(
+        "stack a", rgba=patch(25, 30, 5), x=base + 2, y=4, opacity=0.7, region_prompt=REGION_ROLE
+    )
     # A control layer (role and alpha lock in Overpaint's own attributes): Krita must load
     # and draw it as an ordinary layer.
     doc.add_layer(
@@ -101,7 +108,13 @@ def interop_document() -> Document:
         control=CONTROL_ROLE,
     )
     doc.add_layer(
-        "stack c", rgba=patch(25, 30, 7), x=base + 14, y=16, blend_mode="screen", opacity=0.5
+        "stack c",
+        rgba=patch(25, 30, 7),
+        x=base + 14,
+        y=16,
+        blend_mode="screen",
+        opacity=0.5,
+        reference=REFERENCE_ROLE,
     )
     doc.add_layer("add layer", rgba=patch(30, 44, 8), x=ADD_CELL * CELL + 5, y=2, blend_mode="add")
     hidden = np.full((HEIGHT, width, 4), (0, 255, 0, 255), np.uint8)
@@ -203,8 +216,11 @@ def test_krita_draws_our_control_layer_as_an_ordinary_layer(krita_run: KritaRun)
     with zipfile.ZipFile(krita_run.source) as zf:
         stack = zf.read("stack.xml").decode()
     assert 'name="stack b"' in stack and 'overpaint-control-kind="scribble"' in stack
-    roles = {layer.name: layer.control for layer in load_ora(krita_run.source).layers}
-    assert roles["stack b"] == CONTROL_ROLE
+    layers = {layer.name: layer for layer in load_ora(krita_run.source).layers}
+    assert layers["stack b"].control == CONTROL_ROLE
+    assert 'overpaint-reference-region="stack a"' in stack
+    assert layers["stack a"].region_prompt == REGION_ROLE
+    assert layers["stack c"].reference == REFERENCE_ROLE
     worst = diff(krita_run.rendered[cell(STACK_CELL)], krita_run.ours[cell(STACK_CELL)]).max()
     assert worst <= TOLERANCE
 
