@@ -124,6 +124,15 @@ def test_a_hidden_region_or_one_outside_the_repainted_area_is_one_sentence(
         "(Layer ▸ Reference Layer…)."
     )
     doc.set_layer_properties(region, visible=True)
+    twin = doc.duplicate_layer(region)  # "Rose copy", renamed "Rose" too
+    doc.set_layer_properties(twin, name="Rose")
+    with pytest.raises(JobError) as twice:
+        window.generation.prepare(settings, 512)
+    assert str(twice.value) == (
+        '2 region layers are named "Rose"; rename all but one so that reference layer '
+        f'"{reference.name}" knows which region it is limited to.'
+    )
+    doc.delete_layer(twin)
 
     corner = np.zeros((doc.height, doc.width), np.uint8)
     corner[-16:, -16:] = 255
