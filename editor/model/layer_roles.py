@@ -9,6 +9,7 @@ engine.jobs.prepare_job as LayerRegions and LayerReferences; hidden ones take no
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +28,16 @@ from engine.request import Box
 
 if TYPE_CHECKING:
     from editor.model.document import Document
+    from editor.model.layer_stack import LayerStack
 
 
 class SetLayerRoleCommand(Command):
-    """Set one role attribute of a layer ("control", "region_prompt" or "reference")."""
+    """Set one role attribute of a layer ("control", "region_prompt" or "reference");
+    `doc` is the Document or its LayerStack (whichever announces the change)."""
 
-    def __init__(self, doc: Document, layer: Layer, attribute: str, role: Any, text: str) -> None:
+    def __init__(
+        self, doc: Document | LayerStack, layer: Layer, attribute: str, role: Any, text: str
+    ) -> None:
         self.doc, self.layer, self.attribute = doc, layer, attribute
         self.new, self.old = role, getattr(layer, attribute)
         self.text = text
@@ -47,6 +52,18 @@ class SetLayerRoleCommand(Command):
 
     def undo(self) -> None:
         self._apply(self.old)
+
+
+def follow_region_rename(stack: LayerStack, layer: Layer, old: str, text: str) -> None:
+    """Point the references limited to region layer `layer` by its `old` name at its new
+    one (the region is named by the layer's name, so a rename would cut the link); one
+    command each, pushed inside the caller's undo step named `text`."""
+    if layer.region_prompt is None or layer.name == old:
+        return
+    for other in stack.layers:
+        if other.reference is not None and other.reference.region == old:
+            role = dataclasses.replace(other.reference, region=layer.name)
+            stack.history.push(SetLayerRoleCommand(stack, other, "reference", role, text))
 
 
 def empty_region_problem(layer: Layer) -> str | None:

@@ -22,6 +22,7 @@ from editor.model import commands as cmds
 from editor.model.array_rects import crop
 from editor.model.blending import BLEND_MODES, blend_onto, composite_layers, image_to_rgba
 from editor.model.layer import Layer
+from editor.model.layer_roles import follow_region_rename
 from editor.model.pixel_edit import PixelEdit, Surface
 from editor.model.stack_cache import BelowCache, composite_with_cache
 from editor.model.undo import History
@@ -178,8 +179,16 @@ class LayerStack(QObject):
         if "opacity" in props:
             props["opacity"] = float(min(max(props["opacity"], 0.0), 1.0))
         new = {k: v for k, v in props.items() if getattr(layer, k) != v}
-        if new:
-            self.history.push(cmds.LayerPropertiesCommand(self, layer, new))
+        if not new:
+            return
+        command = cmds.LayerPropertiesCommand(self, layer, new)
+        if "name" not in new or layer.region_prompt is None:
+            self.history.push(command)  # alone, so that opacity drags still merge
+            return
+        # References limited to a region layer name it; they follow its rename, in one step.
+        with self.history.macro(command.text):
+            self.history.push(command)
+            follow_region_rename(self, layer, command.old["name"], command.text)
 
     def set_layer_offset(self, layer: Layer, x: int, y: int) -> None:
         self.set_layer_properties(layer, x=int(x), y=int(y))

@@ -1,9 +1,10 @@
 """A reference layer limited to a region layer, in the window: the Reference Layer dialog's
-Region choice (one undo step, shown in the layer's tooltip), the region layer's coverage
-at the context box as the job's reference mask, the one-sentence refusals (a hidden
-region layer, a region with nothing in the repainted area), the choice kept through an
-.ora save and reopen, and a real generation with the demo model and a tiny random
-IP-Adapter whose pixels outside the region are those of the job without the reference."""
+Region choice (one undo step, shown in the layer's tooltip, following the region layer's
+rename), the region layer's coverage at the context box as the job's reference mask, the
+one-sentence refusals (a hidden region layer, two of that name, a region with nothing in
+the repainted area), the choice kept through an .ora save and reopen, and a real
+generation with the demo model and a tiny random IP-Adapter whose pixels outside the
+region are those of the job without the reference."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_the_region_choice_is_one_undo_step_and_shown_on_the_layer(
     window, qtbot, png_path: Path
 ) -> None:
     open_at_100(window, png_path)
-    _region, reference = _region_and_reference(qtbot, window, limit=False)
+    region, reference = _region_and_reference(qtbot, window, limit=False)
     dialog = edit_reference_layer(window)
     combo = dialog.region_combo
     assert [combo.itemText(i) for i in range(combo.count())] == [WHOLE_PICTURE, "Rose"]
@@ -78,6 +79,14 @@ def test_the_region_choice_is_one_undo_step_and_shown_on_the_layer(
     assert "Acts only" not in window.layers_panel.list.item(0).toolTip()
     window.undo()
     assert reference.reference == ReferenceRole("reference", region="Rose")
+
+    # Renamed in the Layers list, the region keeps its references: one step for both.
+    steps = window.document.history.index()
+    window.layers_panel.list.item(1).setText("Tulip")
+    assert (region.name, reference.reference.region) == ("Tulip", "Tulip")
+    assert window.document.history.index() == steps + 1
+    window.undo()
+    assert (region.name, reference.reference.region) == ("Rose", "Rose")
     window.undo()
     assert reference.reference is None
 
