@@ -5,7 +5,8 @@ pixels are a reference picture (through an IP-Adapter, or as an extra input pict
 instruction edit). Like control layers, hidden reference layers take no part.
 
 `region` limits the reference to a region layer's coverage, named by the layer's name
-(layers have no identity that outlives the process, and the .ora keeps names); "" is the
+(layers have no identity that outlives the process, and the .ora keeps names; renaming
+the region layer renames it here too, see layer_roles.follow_region_rename); "" is the
 whole picture. An Edit's extra pictures have no region.
 """
 
