@@ -67,6 +67,10 @@ def _masks(args: argparse.Namespace) -> list[str | None]:
     return [None if v.strip().lower() == WHOLE else v for v in values]
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def attach_references(
     args: argparse.Namespace, request: GenerationRequest, inputs: GenerationInputs
 ) -> tuple[GenerationRequest, GenerationInputs]:
@@ -75,8 +79,9 @@ def attach_references(
     masks = _masks(args)
     if len(masks) > len(values):
         raise CliError(
-            f"{len(masks)} --reference-mask values were given for {len(values)} --reference "
-            "pictures; give at most one per reference, in order (none for the whole picture)."
+            f"There are {_count(len(masks), '--reference-mask value')} for "
+            f"{_count(len(values), '--reference picture')}; give at most one per reference, "
+            "in order (none for the whole picture)."
         )
     if not values:
         return request, inputs

@@ -146,8 +146,8 @@ def test_inpaint_crops_the_reference_mask_at_the_context_box(
     [
         (["{black}"], "error: The reference mask {black} is all black; white marks where its "
          "reference applies.\n"),
-        (["{left}", "{left}"], "error: 2 --reference-mask values were given for 1 --reference "
-         "pictures; give at most one per reference, in order (none for the whole picture).\n"),
+        (["{left}", "{left}"], "error: There are 2 --reference-mask values for 1 --reference picture; "
+         "give at most one per reference, in order (none for the whole picture).\n"),
         (["{missing}"], "does not exist"),
     ],
 )  # fmt: skip
