@@ -115,6 +115,7 @@ class ControlStage(StepCounter):
         ]
         specs, acting = named_and_acting(specs, infos, inputs.controls)
         device = getattr(pipe, "_execution_device", denoiser.device)
+        # In the denoiser's dtype, bf16 included: fp32 bought no quality (engine.core.precision).
         models = cache.models_for([info for _, info, _ in acting], device, denoiser.dtype, config)
         gen_w, gen_h = gen_size
         active = []

@@ -7,6 +7,14 @@ slower. "auto" decides once per machine: the CPU's flags must list bf16 and a ti
 matmul and convolution must beat fp32. The answer is cached in the user data folder,
 keyed by processor, torch version and thread count, so later starts pay nothing.
 
+Every part of a job runs in the one chosen dtype, ControlNets included (ControlStage loads
+them in the denoiser's). Keeping the ControlNet in fp32 beside a bf16 UNet was measured on
+the demo scribble ControlNet's held-out evaluation (benchmark P26): its scores stayed
+bf16's, the same two override cases flipping (the UNet's bf16 alone flips one of them,
+and over 250 held-out squares fp32 and bf16 square 213 and 212 of them, flips both ways,
+mean fill equal), while it made a 512² control job 1.55x slower and an SD 1.5-shaped step
+1.7x. So there is no quality to buy back, and ControlNets follow the UNet.
+
 On CUDA and MPS the dtype stays what engine.local.loading chooses (fp16); this policy is
 about CPUs only.
 """

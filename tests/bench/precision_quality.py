@@ -10,9 +10,10 @@
 - P10 (tests/bench/seamless) with Overpaint's precision pinned to fp32 and to bf16.
   Gate: P10 holds in bf16 and its mean removal error is within 0.5 levels of fp32's.
 
-bf16 means what the local Engine does on a CPU: every module in bfloat16, UNet, VAE and
-ControlNet channels_last. The value is the worst per-metric count of differing cases over
-the gated figures.
+bf16 means what the local Engine does on a CPU: every module in bfloat16, the ControlNet
+too (engine.core.precision says why it is not kept in fp32), UNet, VAE and ControlNet
+channels_last. The value is the worst per-metric count of differing cases over the gated
+figures.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def measure_p26(ctx: Context) -> Result:
     ok = demo_worst <= DEMO_GATE and control_equal and p10_ok
     f32, b16 = figures["fp32"], figures["bf16"]
     detail = (
-        f"bf16 vs fp32 on this CPU. Demo held-out evaluation, {demo_count} cases: at most "
+        "bf16 (every module, the ControlNet too) vs fp32 on this CPU. Demo held-out "
+        f"evaluation, {demo_count} cases: at most "
         f"{demo_worst} case(s) differ per metric (gate ≤ {DEMO_GATE}). Scribble ControlNet, "
         f"{control_count} + {control_count // 2} cases: scores "
         f"{'equal' if control_equal else 'differ'} (at most {control_worst} case(s) per "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from engine.control.spec import ControlSpec, control_image_hash
 from engine.core.errors import InvalidRequestError, ModelError
@@ -94,6 +95,30 @@ def test_control_steers_repeats_and_weight_zero_is_none(
     assert recorded.model == model
     assert recorded.image_hash == control_image_hash(_sketch())
     assert f'ControlNet 0: "Module: {kind}, Model: {model}, Weight: 1' in first.parameters
+
+
+def test_a_cpu_control_job_runs_its_controlnet_in_the_unets_precision_and_repeats(
+    engine, tiny_model_dir: Path, one_torch_thread: None
+) -> None:
+    """engine.core.precision: a ControlNet runs in the UNet's dtype, bf16 included (in fp32
+    beside a bf16 UNet the demo scribble's P26 cases flipped just the same)."""
+    request = _request(tiny_model_dir, ControlSpec("scribble", model="tiny_scribble"))
+    inputs = GenerationInputs(controls=(_sketch(),))
+    bf16 = engine.run(request.replace(precision="bf16"), inputs)[0]
+    (controlnet,) = engine._controls._models.values()
+    assert bf16.request.precision == "bf16"
+    assert {p.dtype for p in engine._base.unet.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in controlnet.parameters()} == {torch.bfloat16}
+    assert controlnet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    # The recorded request repeats the pixels, after a reload too.
+    engine.unload()
+    assert np.array_equal(engine.run(bf16.request, inputs)[0].rgba, bf16.rgba)
+
+    fp32 = engine.run(request.replace(precision="fp32"), inputs)[0]
+    (controlnet,) = engine._controls._models.values()
+    assert {p.dtype for p in controlnet.parameters()} == {torch.float32}
+    assert fp32.request.precision == "fp32" and not np.array_equal(fp32.rgba, bf16.rgba)
+    assert np.array_equal(engine.run(fp32.request, inputs)[0].rgba, fp32.rgba)
 
 
 def test_single_files_give_the_folders_pixels(engine, tiny_model_dir: Path) -> None:
