@@ -243,8 +243,7 @@ def prepare_job(
         controls=control_images,
         region_masks=region_masks,
         references=pictures,
-        # Left empty unless one is regional: the reference stage pads the rest with None.
-        reference_masks=reference_masks if any(m is not None for m in reference_masks) else (),
+        reference_masks=reference_masks,
     )
     return PreparedJob(request, inputs, source)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.cli.common import CliError, read_image, read_mask, recorded_pictures
+from engine.cli.regions import recorded_mask
 from engine.core.errors import InvalidRequestError
 from engine.jobs import crop_rgba
 from engine.reference.jobs import LayerReference, layer_references
@@ -98,11 +99,7 @@ def attach_references(
     width, height = request.canvas_size
     specs, pictures, limits = layer_references(sources, request.region or Box(0, 0, width, height))
     request = request.replace(references=specs)
-    inputs = dataclasses.replace(
-        inputs,
-        references=pictures,
-        reference_masks=limits if any(m is not None for m in limits) else (),
-    )
+    inputs = dataclasses.replace(inputs, references=pictures, reference_masks=limits)
     return request, inputs
 
 
@@ -184,15 +181,10 @@ def _recorded_masks(
                 "The recorded run limited no reference to a region; leave out --reference-mask."
             )
         return ()
-
-    def read(path: Path) -> np.ndarray:
-        mask = read_mask(path, request.canvas_size)
-        return mask if request.region is None else crop_rgba(mask, request.region)
-
     masks = recorded_pictures(
         given,
         [request.references[i].mask_hash for i in regional],
-        read,
+        lambda path: recorded_mask(path, request),
         "reference mask",
         "--reference-mask",
     )

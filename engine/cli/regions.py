@@ -45,7 +45,10 @@ def add_rerun_region_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _crop(mask: np.ndarray, request: GenerationRequest) -> np.ndarray:
+def recorded_mask(path: Path, request: GenerationRequest) -> np.ndarray:
+    """The mask at `path` (the canvas's size) cropped at the recorded run's context box,
+    as the run cropped it (--region-mask and --reference-mask on rerun)."""
+    mask = read_mask(path, request.canvas_size)
     return mask if request.region is None else crop_rgba(mask, request.region)
 
 
@@ -89,7 +92,7 @@ def rerun_regions(
     masks = recorded_pictures(
         list(getattr(args, "region_mask", []) or []),
         [spec.mask_hash for spec in request.regions],
-        lambda path: _crop(read_mask(path, request.canvas_size), request),
+        lambda path: recorded_mask(path, request),
         "region mask",
         "--region-mask",
         labels=[spec.prompt for spec in request.regions],

@@ -46,9 +46,9 @@ def layer_references(
 ) -> tuple[tuple[ReferenceSpec, ...], tuple[np.ndarray, ...], tuple[np.ndarray | None, ...]]:
     """The specs (with their pictures' and masks' hashes), pictures and region masks
     (None: the whole picture; HxW uint8 at `context`'s size) of the references that have
-    pixels, in order. Without a `context` (an Edit's extra pictures) regions are not read
-    and the masks are all None. InvalidRequestError (one sentence) for a region with no
-    coverage in `context`."""
+    pixels, in order; the masks are () when none is limited (the reference stage pads them
+    with None). Without a `context` (an Edit's extra pictures) regions are not read.
+    InvalidRequestError (one sentence) for a region with no coverage in `context`."""
     specs: list[ReferenceSpec] = []
     pictures: list[np.ndarray] = []
     masks: list[np.ndarray | None] = []
@@ -66,7 +66,8 @@ def layer_references(
         specs.append(spec)
         pictures.append(picture)
         masks.append(mask)
-    return tuple(specs), tuple(pictures), tuple(masks)
+    limited = tuple(masks) if any(m is not None for m in masks) else ()
+    return tuple(specs), tuple(pictures), limited
 
 
 def _region_mask(source: LayerReference, context: Box) -> np.ndarray:
