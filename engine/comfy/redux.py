@@ -20,10 +20,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any
 
-from engine.comfy.server_models import pick_file
+from engine.comfy.server_models import SD_FAMILIES, file_base, pick_file
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.reference.spec import check_reference
 from engine.request import GenerationRequest
@@ -50,7 +49,7 @@ def reference_refusal(family: str, label: str) -> str | None:
     one sentence; None for the FLUX.1 families, which take them through Redux."""
     if family in REDUX_FAMILIES:
         return None
-    if family in ("sd1", "sdxl"):
+    if family in SD_FAMILIES:  # IP-Adapter runs them in the local engine
         return (
             "IP-Adapter is not a core ComfyUI node, so reference layers cannot be used on "
             "ComfyUI servers; hide them, pick a FLUX.1 model (which takes them through "
@@ -89,7 +88,7 @@ def check_redux_request(request: GenerationRequest) -> None:
 
 
 def _named(offered: Sequence[str], pattern: str) -> list[str]:
-    return [o for o in offered if re.search(pattern, PurePath(o.replace("\\", "/")).name.lower())]
+    return [o for o in offered if re.search(pattern, file_base(o))]
 
 
 def pick_redux_files(

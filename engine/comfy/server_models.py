@@ -76,9 +76,14 @@ def family_label(family: str) -> str:
     return MODERN_FAMILIES[family].label
 
 
+def file_base(name: str) -> str:
+    """A server's file name without its folders (either slash), lower-case."""
+    return PurePath(name.replace("\\", "/")).name.lower()
+
+
 def family_from_name(name: str) -> str | None:
     """The family a file name names, or None."""
-    text = PurePath(name.replace("\\", "/")).name.lower()
+    text = file_base(name)
     for pattern, family in _NAME_FAMILIES:
         if re.search(pattern, text):
             return family
@@ -105,7 +110,7 @@ _MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".ggu
 
 def _stem(name: str) -> str:
     """The file name without a model file's suffix ("sd3.5_medium" keeps its ".5")."""
-    base = PurePath(name.replace("\\", "/")).name.lower()
+    base = file_base(name)
     for suffix in _MODEL_SUFFIXES:
         if base.endswith(suffix):
             return base[: -len(suffix)]
@@ -201,7 +206,7 @@ def _find(part: _Part, offered: Sequence[str]) -> str | None:
     """The first offered file that is `part`; VAELoader's built-in entries (pixel_space,
     the taesd previews) are not files and never a family's VAE."""
     for name in offered:
-        base = PurePath(name.replace("\\", "/")).name.lower()
+        base = file_base(name)
         if base.endswith(_MODEL_SUFFIXES) and re.search(part.pattern, base):
             return name
     return None
