@@ -83,7 +83,7 @@ def test_outside_its_region_a_reference_changes_nothing(
     regional, recorded = _run(engine, request, image, mask, [(ReferenceSpec(), RED, where)])
     outside = where == 0
     assert np.array_equal(regional[outside], plain[outside])
-    # Inside, past the band it fades in over (2 latent cells), the reference steers.
+    # Inside, past the band it fades in over (one latent cell), the reference steers.
     assert np.abs(regional[past_band].astype(int) - plain[past_band]).mean() > 2.0
     assert recorded.references[0].mask_hash == picture_hash(where)
     # The same job with the reference over the whole picture changes the repainted
