@@ -10,7 +10,7 @@ What every engine shares (checks, input pixels, fill, compositing) is in engine/
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ from engine.request import GenerationInputs, GenerationRequest, GenerationResult
 from engine.soft_inpaint import DifferentialBlend
 
 log = logging.getLogger(__name__)
+# Wraps a step-end callback (a regional reference's Trajectory.record or .pin).
+Wrap = Callable[[Callable], Callable]
 
 
 class _Interrupt(Exception):
@@ -272,7 +274,11 @@ class Engine(EngineBase):
         scale = int(getattr(pipe, "vae_scale_factor", 8))
 
         def sample(
-            seed: int, args: dict, refs: Any, slot: tuple[int, int], steps: Any = None
+            seed: int,
+            args: dict[str, Any],
+            refs: ReferenceStage | None,
+            slot: tuple[int, int],
+            wrap: Wrap | None = None,
         ) -> np.ndarray:
             return self._generate(
                 pipe,
@@ -290,7 +296,7 @@ class Engine(EngineBase):
                 control,
                 regions,
                 refs,
-                steps,
+                wrap,
             )
 
         n = request.n_samples
@@ -369,7 +375,7 @@ class Engine(EngineBase):
         control: ControlStage | None = None,
         regions: RegionStage | None = None,
         references: ReferenceStage | None = None,
-        trajectory: Any = None,
+        trajectory: Wrap | None = None,
     ) -> np.ndarray:
         import torch  # torch: ~1.2 s to import, only when a job runs
 
