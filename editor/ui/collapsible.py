@@ -4,7 +4,7 @@ fold of a scrolled dock. Opened, it scrolls its dock so the rows it shows are in
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from editor.ui.theme import tidy
@@ -12,9 +12,7 @@ from editor.ui.theme import tidy
 
 class Collapsible(QWidget):
     """`header` (a checkable button with an arrow) over `body`, whose layout `content` the
-    owner fills. `expanded(bool)` fires when it opens or folds."""
-
-    expanded = Signal(bool)
+    owner fills."""
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,9 +30,6 @@ class Collapsible(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.body)
 
-    def is_expanded(self) -> bool:
-        return self.header.isChecked()
-
     def set_expanded(self, on: bool) -> None:
         self.header.setChecked(on)
 
@@ -43,7 +38,6 @@ class Collapsible(QWidget):
         self.body.setVisible(on)
         if on:
             QTimer.singleShot(0, self.reveal)  # once the layout has made room for the body
-        self.expanded.emit(on)
 
     def reveal(self) -> None:
         """Scroll the dock holding this section so that as much of the opened body shows
