@@ -200,9 +200,8 @@ class JobPlan:
     def finish(self, rgb: np.ndarray) -> np.ndarray:
         """A generated picture at the crop's size, colour-matched and joined as the
         inpaint mode asks (as it is for the other modes)."""
-        if self.soft is None:
-            return rgb
-        return self.soft.finish(region.resize_rgb(rgb, *self.crop))
+        rgb = region.resize_rgb(rgb, *self.crop)
+        return rgb if self.soft is None else self.soft.finish(rgb)
 
     def result(
         self,

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from engine import region
 from engine.base import (
     CancelCheck,
     EngineBase,
@@ -313,7 +312,7 @@ class Engine(EngineBase):
                 plain = sample(seed, without, global_refs, (2 * i, 2 * n), trajectory.record)
                 steered = sample(seed, call_args, references, (2 * i + 1, 2 * n), trajectory.pin)
                 band = regional.band(plan.crop, plan.gen, scale)
-                rgb = regional.combine(_at(plan, plain), _at(plan, steered), band)
+                rgb = regional.combine(plan.finish(plain), plan.finish(steered), band)
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)
             if regions is not None:  # the masks' hashes filled in
@@ -418,11 +417,6 @@ class Engine(EngineBase):
             out = pipe(**call_args, generator=generator, callback_on_step_end=callback)
         images = out.images
         return check_decoded(np.asarray(images[0], dtype=np.float32))
-
-
-def _at(plan: JobPlan, rgb: np.ndarray) -> np.ndarray:
-    """A sample finished as its job would be, at the crop's size."""
-    return region.resize_rgb(plan.finish(rgb), *plan.crop)
 
 
 def _pil(arr: np.ndarray) -> Any:
