@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from engine.demo.dataset import KINDS, PALETTE
 from engine.demo.evaluate_regions import heldout_cases
@@ -78,8 +79,6 @@ def test_two_chunks_equal_one_run(tmp_path: Path) -> None:
         for models in ((one.raw, second.raw), (one.ema, second.ema)):
             a, b = models[0][name].state_dict(), models[1][name].state_dict()
             assert all(torch.equal(a[k], b[k]) for k in a), name
-    from safetensors.torch import load_file
-
     unet_file = resolve_model("").path / "unet" / "diffusion_pytorch_model.safetensors"
     shipped = load_file(str(unet_file))["conv_in.weight"].float()
     assert not torch.equal(shipped, one.raw["unet"].conv_in.weight)  # it did learn
