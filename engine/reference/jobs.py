@@ -24,6 +24,7 @@ import numpy as np
 from engine.core.errors import InvalidRequestError
 from engine.core.images import picture_hash
 from engine.reference.spec import ReferenceSpec
+from engine.regions.jobs import coverage_in
 from engine.request import Box
 
 
@@ -72,8 +73,8 @@ def layer_references(
 
 def _region_mask(source: LayerReference, context: Box) -> np.ndarray:
     assert source.region is not None
-    mask = np.ascontiguousarray(source.region(context), dtype=np.uint8)
-    if mask.shape != (context.height, context.width) or not mask.any():
+    mask = coverage_in(source.region, context)
+    if mask is None:
         raise InvalidRequestError(
             f"The {source.region_name} that {source.name} is limited to covers nothing of "
             "the area being generated; extend the region there, or let the reference "

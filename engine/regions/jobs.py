@@ -34,9 +34,18 @@ def layer_regions(
     specs: list[RegionSpec] = []
     masks: list[np.ndarray] = []
     for source in sources:
-        mask = np.ascontiguousarray(source.crop(context), dtype=np.uint8)
-        if mask.shape != (context.height, context.width) or not mask.any():
+        mask = coverage_in(source.crop, context)
+        if mask is None:
             continue
         specs.append(dataclasses.replace(source.spec, mask_hash=picture_hash(mask)))
         masks.append(mask)
     return tuple(specs), tuple(masks)
+
+
+def coverage_in(crop: Callable[[Box], np.ndarray], context: Box) -> np.ndarray | None:
+    """A region's HxW uint8 coverage at `context` (what `crop` gives for it), or None when
+    it covers nothing there."""
+    mask = np.ascontiguousarray(crop(context), dtype=np.uint8)
+    if mask.shape != (context.height, context.width) or not mask.any():
+        return None
+    return mask
