@@ -164,7 +164,7 @@ def caption(scene: Scene, rng: np.random.Generator | None = None) -> str:
     return text
 
 
-def _jittered(rgb: tuple[int, int, int], rng: np.random.Generator) -> tuple[int, int, int]:
+def jitter_colour(rgb: tuple[int, int, int], rng: np.random.Generator) -> tuple[int, int, int]:
     j = rng.integers(-JITTER_COLOUR, JITTER_COLOUR + 1, size=3)
     return tuple(int(v) for v in np.clip(np.array(rgb) + j, 0, 255))  # type: ignore[return-value]
 
@@ -173,7 +173,7 @@ def render(scene: Scene, width: int, height: int, rng: np.random.Generator) -> n
     """Draw `scene` as an HxWx3 uint8 array (anti-aliased by 2x supersampling)."""
     ss = 2
     w, h = width * ss, height * ss
-    img = Image.new("RGB", (w, h), _jittered(PALETTE[scene.background], rng))
+    img = Image.new("RGB", (w, h), jitter_colour(PALETTE[scene.background], rng))
     draw = ImageDraw.Draw(img)
     side = min(w, h)
     for shape in scene.shapes:
@@ -181,7 +181,7 @@ def render(scene: Scene, width: int, height: int, rng: np.random.Generator) -> n
         cx = (ax + rng.uniform(-JITTER_POSITION, JITTER_POSITION)) * w
         cy = (ay + rng.uniform(-JITTER_POSITION, JITTER_POSITION)) * h
         r = SIZES[shape.size] * side * rng.uniform(1 - JITTER_SIZE, 1 + JITTER_SIZE) / 2
-        draw_shape(draw, shape.kind, cx, cy, r, _jittered(PALETTE[shape.colour], rng))
+        draw_shape(draw, shape.kind, cx, cy, r, jitter_colour(PALETTE[shape.colour], rng))
     return np.asarray(img.reduce(ss))
 
 

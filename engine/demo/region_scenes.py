@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engine.demo.dataset import COLOURS, KINDS, PALETTE, _jittered, draw_shape
+from engine.demo.dataset import COLOURS, KINDS, PALETTE, draw_shape, jitter_colour
 from engine.demo.evaluate_regions import heldout_cases
 from engine.regions.stage import joined
 
@@ -105,7 +105,7 @@ def render_region_scene(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(size x size x 3 uint8 picture, (regions, size, size) uint8 masks, 255 inside)."""
     ss = 2
-    img = Image.new("RGB", (size * ss, size * ss), _jittered(PALETTE[scene.background], rng))
+    img = Image.new("RGB", (size * ss, size * ss), jitter_colour(PALETTE[scene.background], rng))
     draw = ImageDraw.Draw(img)
     masks = np.zeros((len(scene.boxes), size, size), np.uint8)
     for i, ((x0, y0, x1, y1), (colour, kind)) in enumerate(
@@ -116,7 +116,7 @@ def render_region_scene(
         r = min(w, h) * rng.uniform(0.55, 0.8) / 2
         cx = (x0 * size * ss + w / 2) + rng.uniform(-0.08, 0.08) * w
         cy = (y0 * size * ss + h / 2) + rng.uniform(-0.08, 0.08) * h
-        draw_shape(draw, kind, cx, cy, r, _jittered(PALETTE[colour], rng))
+        draw_shape(draw, kind, cx, cy, r, jitter_colour(PALETTE[colour], rng))
     return np.asarray(img.reduce(ss)), masks
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from engine.demo.dataset import make_batch
 from engine.demo.region_scenes import MAX_REGIONS, make_region_sample
+from engine.regions.attention import OUTSIDE_BIAS
 
 log = logging.getLogger("engine.demo.train_regions")
 SIZE = 128  # the demo's native size, where regions are measured
@@ -78,7 +79,7 @@ class BatchLayout:
                 level = F.max_pool2d(level.float(), 2, ceil_mode=True) > 0.5
             allowed = level.flatten(2).transpose(1, 2)  # (B, Q, S)
             allowed = allowed.repeat_interleave(self.length, dim=2)
-            zero, outside = torch.zeros((), dtype=dtype), torch.tensor(-10000.0, dtype=dtype)
+            zero, outside = torch.zeros((), dtype=dtype), torch.tensor(OUTSIDE_BIAS, dtype=dtype)
             self._bias[key] = torch.where(allowed, zero, outside)[:, None].to(device)
         return self._bias[key]
 
