@@ -207,6 +207,47 @@ def test_locked_database_warns_instead_of_raising(tmp_path: Path) -> None:
     store.close()
 
 
+def test_busy_at_once_is_retried_on_a_fresh_connection(tmp_path: Path, monkeypatch) -> None:
+    """A SQLITE_BUSY that comes without the busy handler (as when two programs switch a
+    new file to WAL together) is retried on a fresh connection within the busy timeout.
+
+    The lock is real (another connection's BEGIN EXCLUSIVE). The only patch wraps
+    HistoryStore._connect to turn each new connection's busy handler off, so the store
+    fails at once instead of waiting, and to release the lock just before the store
+    opens its fresh connection: the retry, not the busy handler, gets the record through.
+    """
+    db = tmp_path / "history.sqlite3"
+    holder = sqlite3.connect(db, isolation_level=None)
+    connections: list[sqlite3.Connection] = []
+    connect = HistoryStore._connect
+
+    def without_busy_handler(self: HistoryStore) -> sqlite3.Connection:
+        if self._conn is not None:
+            return self._conn
+        if holder.in_transaction:  # the retry after the first immediate failure
+            holder.execute("ROLLBACK")
+        conn = connect(self)
+        conn.execute("PRAGMA busy_timeout = 0")
+        connections.append(conn)
+        return conn
+
+    monkeypatch.setattr(HistoryStore, "_connect", without_busy_handler)
+    warnings: list[str] = []
+    store = HistoryStore(db, on_warning=warnings.append)
+    assert store.count() == 0  # the store's connection is open before the lock
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        entry_id = store.record(request("through the retry"), None)
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+    assert len(connections) == 2  # failed once at once, then a fresh connection
+    assert entry_id is not None and warnings == []
+    assert _ids(store.search("retry")) == [entry_id]
+    store.close()
+
+
 def test_read_only_data_folder_warns(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
