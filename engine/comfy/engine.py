@@ -153,8 +153,9 @@ class _Job:
         prepared = prepare_inputs(request, inputs)
         model = _server_model(request, *servers[0])
         unet = model.family in SD_FAMILIES
-        if unet and request.references and request.mode != "edit":
-            raise InvalidRequestError(str(reference_refusal(model.family, model.label)))
+        refusing = unet and request.references and request.mode != "edit"
+        if refusing and (refusal := reference_refusal(model.family, model.label)):
+            raise InvalidRequestError(refusal)
         if not unet:
             check_modern_request(request, model)
         multiple = 8 if unet else MODERN_FAMILIES[model.family].multiple  # latent multiple
