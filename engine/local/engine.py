@@ -47,7 +47,7 @@ from engine.lora.apply import apply_loras
 from engine.lora.library import lora_metadata
 from engine.models import ModelInfo, model_dirs, resolve_model
 from engine.prompts import long_prompt_embeds, xl_prompt_warning
-from engine.reference.regional import RegionalReferences
+from engine.reference.regional import RegionalReferences, band
 from engine.reference.stage import AdapterCache, ReferenceStage, check_references
 from engine.regions.stage import RegionStage
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
@@ -300,19 +300,21 @@ class Engine(EngineBase):
 
         n = request.n_samples
         results = []
+        # One union at one size for every sample: each sample's record() starts its
+        # trajectory afresh.
+        trajectory = None if regional is None else regional.trajectory(plan.gen, scale)
+        fade = band(plan.crop, plan.gen, scale)
         for i in range(n):
             if cancel():
                 raise Cancelled()
             sample_request = plan.sample_request(i)
             seed = sample_request.seed
-            if regional is None:
+            if regional is None or trajectory is None:
                 rgb = plan.finish(sample(seed, call_args, references, (i, n)))
             else:
-                trajectory = regional.trajectory(plan.gen, scale)
                 plain = sample(seed, without, global_refs, (2 * i, 2 * n), trajectory.record)
                 steered = sample(seed, call_args, references, (2 * i + 1, 2 * n), trajectory.pin)
-                band = regional.band(plan.crop, plan.gen, scale)
-                rgb = regional.combine(plan.finish(plain), plan.finish(steered), band)
+                rgb = regional.combine(plan.finish(plain), plan.finish(steered), fade)
             if control is not None:  # hashes and control model names filled in
                 sample_request = sample_request.replace(controls=control.specs)
             if regions is not None:  # the masks' hashes filled in

@@ -96,16 +96,17 @@ class RegionalReferences:
         at_gen = region.resize_mask(self.union, width, height)
         return Trajectory(latent_mask(at_gen, height // scale, width // scale) > 0)
 
-    def band(self, crop: tuple[int, int], gen: tuple[int, int], scale: int = 8) -> int:
-        """The fade-in band in crop pixels."""
-        return max(1, round(BAND_CELLS * scale * crop[0] / gen[0]))
-
     def combine(self, without: np.ndarray, steered: np.ndarray, band: int) -> np.ndarray:
         """The finished crop-size RGB of the second run laid over the first's inside the
         union, fading in over `band` pixels inside its edge; the first's exactly outside."""
         alpha = region.feather_inside(self.union, band)
         top = np.dstack([np.asarray(steered)[..., :3], alpha])
         return region.over(np.ascontiguousarray(np.asarray(without)[..., :3]), top)[..., :3]
+
+
+def band(crop: tuple[int, int], gen: tuple[int, int], scale: int = 8) -> int:
+    """The fade-in band in crop pixels, for a crop generated at `gen` (latents 1/`scale`)."""
+    return max(1, round(BAND_CELLS * scale * crop[0] / gen[0]))
 
 
 class Trajectory:
