@@ -14,6 +14,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.comfy.server import wait_until_up
@@ -160,6 +162,23 @@ def check_soft_inpaint(picture, mask, result, outside_at_least: int) -> None:
 
 def remove_base(base: Path) -> None:
     shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def files_linked(folder: Path, links: dict[str, Path]) -> Iterator[None]:
+    """Files linked into a server's models folder ("subfolder/name": target) for a while."""
+    made = []
+    for name, target in links.items():
+        link = folder / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(target)
+            made.append(link)
+    try:
+        yield
+    finally:
+        for link in made:
+            link.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,7 @@ from engine.metadata import read_parameters
 from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy import redux_files, sd3_files
-from tests.comfy.servers import CHECKPOINT, ComfyProcess
-from tests.comfy.test_comfy_sd3 import _linked
+from tests.comfy.servers import CHECKPOINT, ComfyProcess, files_linked
 
 pytestmark = pytest.mark.timeout(1200)
 FLUX = "flux1-dev-overpaint-test-sd3-inside.safetensors"
@@ -51,7 +50,7 @@ def server(
         f"style_models/{redux_files.STYLE_MODEL}": redux / "style_models" / redux_files.STYLE_MODEL,
         f"clip_vision/{redux_files.CLIP_VISION}": redux / "clip_vision" / redux_files.CLIP_VISION,
     }
-    with _linked(first.base / "models", links):
+    with files_linked(first.base / "models", links):
         yield first
 
 

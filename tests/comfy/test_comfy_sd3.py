@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,29 +32,18 @@ from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationInputs, GenerationRequest
 from tests.comfy import sd3_files
 from tests.comfy.node_schema import graph_problems, load_schema
-from tests.comfy.servers import CHECKPOINT, ComfyProcess, check_soft_inpaint, window_settings
+from tests.comfy.servers import (
+    CHECKPOINT,
+    ComfyProcess,
+    check_soft_inpaint,
+    files_linked,
+    window_settings,
+)
 
 pytestmark = pytest.mark.timeout(900)
 NATIVE = 128  # generation side: small, the servers run on a shared CPU
 SPLIT, WHOLE = sd3_files.DIFFUSION_MODEL, sd3_files.CHECKPOINT
 Z_IMAGE = "z_image_turbo-test.safetensors"
-
-
-@contextmanager
-def _linked(folder: Path, links: dict[str, Path]) -> Iterator[None]:
-    """Files linked into a server's models folder ("subfolder/name": target) for a while."""
-    made = []
-    for name, target in links.items():
-        link = folder / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to(target)
-            made.append(link)
-    try:
-        yield
-    finally:
-        for link in made:
-            link.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +60,7 @@ def server(
                                   ("vae", sd3_files.VAE), ("checkpoints", WHOLE))}  # fmt: skip
     # A Z-Image file (its contents never read: the job is refused before it is queued).
     links[f"diffusion_models/{Z_IMAGE}"] = files / "diffusion_models" / SPLIT
-    with _linked(first.base / "models", links):
+    with files_linked(first.base / "models", links):
         yield first
 
 
@@ -235,7 +223,7 @@ def test_an_edit_uploads_its_picture_and_references_for_the_edit_graph(
     reference = np.stack([xx * 2, yy * 5, 255 - xx * 2], axis=-1).astype(np.uint8)
     request = _request("edit", model=model, prompt="make it night", references=(ReferenceSpec(),))
     inputs = GenerationInputs(image=picture, references=(reference,))
-    with _linked(server.base / "models", links):
+    with files_linked(server.base / "models", links):
         servers = ComfyEngine([server.url], native=NATIVE).pool.live()
         job = _Job(request, inputs, servers, None, lambda: False, (), NATIVE)
         graph = job.graph_for(*servers[0], job.job.sample_request(0))

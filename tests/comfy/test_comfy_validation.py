@@ -16,32 +16,32 @@ from engine.comfy.workflow import ControlPlan, WorkflowPlan, build_workflow
 from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationRequest
 from tests.comfy import comfy_validate
-from tests.engine.test_comfy_families import _cases, _plan, _request
+from tests.comfy.graphs import family_modes, graph_request, modern_plan
 
 pytestmark = pytest.mark.timeout(600)
 
 
 def _graphs() -> dict[str, dict]:
     graphs = {}
-    for key, mode in _cases():
+    for key, mode in family_modes():
         for loader in ("diffusion_model", "checkpoint"):
             for soft in (True, False):
-                request = _request(mode, soft_edges=soft)
-                plan = _plan(key, mode, loader, references=("r0.png",) * (mode == "edit"))
+                request = graph_request(mode, soft_edges=soft)
+                plan = modern_plan(key, mode, loader, references=("r0.png",) * (mode == "edit"))
                 if key == "qwen-image-edit":
-                    plan = _plan(key, mode, loader)
+                    plan = modern_plan(key, mode, loader)
                 graphs[f"{key} {mode} {loader} soft={soft}"] = build_modern_workflow(request, plan)
-    flux_lora = _plan("flux", "inpaint", loras=(("style.safetensors", 0.8),))
-    graphs["flux inpaint lora"] = build_modern_workflow(_request("inpaint"), flux_lora)
+    flux_lora = modern_plan("flux", "inpaint", loras=(("style.safetensors", 0.8),))
+    graphs["flux inpaint lora"] = build_modern_workflow(graph_request("inpaint"), flux_lora)
     for key, mode in (("flux", "txt2img"), ("flux-fill", "inpaint"), ("flux-kontext", "img2img")):
         redux = ReduxPlan("flux1-redux-dev.safetensors", "sigclip_vision_patch14_384.safetensors",
                           (("r0.png", 1.0), ("r1.png", 0.5)))  # fmt: skip
-        request = _request(mode, references=(ReferenceSpec(), ReferenceSpec(weight=0.5)))
+        request = graph_request(mode, references=(ReferenceSpec(), ReferenceSpec(weight=0.5)))
         graphs[f"{key} {mode} redux"] = build_modern_workflow(
-            request, _plan(key, mode, redux=redux)
+            request, modern_plan(key, mode, redux=redux)
         )
     graphs["sd3 shift"] = build_modern_workflow(
-        _request("txt2img", shift=4.0), _plan("sd3", "txt2img")
+        graph_request("txt2img", shift=4.0), modern_plan("sd3", "txt2img")
     )
     sd = WorkflowPlan("sd15.safetensors", 512, 512, "euler", "normal", "p.png", "m.png",
                       (("l.safetensors", 0.5),), (ControlPlan("c.pth", "c.png", 1, 0, 1),))  # fmt: skip
@@ -52,7 +52,7 @@ def _graphs() -> dict[str, dict]:
 def test_comfyui_itself_accepts_every_graph(comfy_cache: Path, tmp_path: Path) -> None:
     graphs = _graphs()
     # One graph ComfyUI must refuse, so an accepting answer means it looked.
-    broken = build_modern_workflow(_request("txt2img"), _plan("flux", "txt2img"))
+    broken = build_modern_workflow(graph_request("txt2img"), modern_plan("flux", "txt2img"))
     broken["sampler"]["inputs"]["model"] = ["clip", 0]
     graphs["broken"] = broken
     comfy_validate.stand_ins(list(graphs.values()), tmp_path / "base")

@@ -15,11 +15,11 @@ from PIL import Image
 from engine.core.images import picture_hash
 from engine.history.cli import main as history_main
 from engine.metadata import read_parameters, read_request
-from tests.engine import test_cli_references
-from tests.engine.test_cli_references import ARGS, SIZE
-from tests.engine.test_cli_regions import _pixels, _run
+from tests.engine import cli_runs
+from tests.engine.cli_runs import ARGS, SIZE, read_pixels, run_cli
 
-models = test_cli_references.models  # the tiny IP-Adapter's models folder (a fixture)
+models = cli_runs.models  # the tiny IP-Adapter's models folder (a fixture)
+
 LEFT = np.zeros((SIZE, SIZE), np.uint8)
 LEFT[:, :24] = 255
 
@@ -47,26 +47,26 @@ def test_a_masked_reference_changes_only_its_region_and_reruns_from_the_history(
 ) -> None:
     common = _txt2img(tiny_model_dir, models)
     plain, out = tmp_path / "plain.png", tmp_path / "masked.png"
-    assert _run(capsys, *common, "--no-history", "--out", plain)[0] == 0
-    code, _out, err = _run(
+    assert run_cli(capsys, *common, "--no-history", "--out", plain)[0] == 0
+    code, _out, err = run_cli(
         capsys, *common, "--reference", f"{files['red']}:1.5", "--reference-mask", files["left"],
         "--out", out,
     )  # fmt: skip
     assert code == 0, err
     inside, outside = LEFT == 255, LEFT == 0
-    assert np.array_equal(_pixels(out)[outside], _pixels(plain)[outside])
-    assert np.abs(_pixels(out)[inside] - _pixels(plain)[inside]).mean() > 1.0
+    assert np.array_equal(read_pixels(out)[outside], read_pixels(plain)[outside])
+    assert np.abs(read_pixels(out)[inside] - read_pixels(plain)[inside]).mean() > 1.0
 
     (spec,) = read_request(out).references
     assert spec.mask_hash == picture_hash(LEFT) and spec.weight == 1.5
     assert f"Mask hash: {picture_hash(LEFT)}" in read_parameters(out)
 
     again = tmp_path / "again.png"  # the history kept the picture and the mask
-    assert _run(capsys, "rerun", out, "--models-dir", models, "--out", again)[0] == 0
-    assert np.array_equal(_pixels(again), _pixels(out))
+    assert run_cli(capsys, "rerun", out, "--models-dir", models, "--out", again)[0] == 0
+    assert np.array_equal(read_pixels(again), read_pixels(out))
     entry = tmp_path / "entry.png"
     assert history_main(["rerun", "1", "--models-dir", str(models), "--out", str(entry)]) == 0
-    assert np.array_equal(_pixels(entry), _pixels(out))
+    assert np.array_equal(read_pixels(entry), read_pixels(out))
 
 
 def test_rerun_without_the_history_takes_the_picture_and_mask_again(
@@ -78,31 +78,31 @@ def test_rerun_without_the_history_takes_the_picture_and_mask_again(
         "--reference-mask", "none", "--reference-mask", files["right"],
     ]  # fmt: skip
     argv = [*_txt2img(tiny_model_dir, models), "--no-history", *refs, "--out", out]
-    code, _out, err = _run(capsys, *argv)
+    code, _out, err = run_cli(capsys, *argv)
     assert code == 0, err
     whole, right = read_request(out).references
     assert whole.mask_hash == "" and right.mask_hash == picture_hash(255 - LEFT)
 
     rerun = ["rerun", out, "--models-dir", models, "--out", again]
     rerun += ["--reference-image", files["red"], "--reference-image", files["red"]]
-    code, _out, err = _run(capsys, *rerun)
+    code, _out, err = run_cli(capsys, *rerun)
     assert code == 1 and not again.exists()
     assert err == (
         "error: The recorded run used 1 reference mask that the generation history does not "
         "hold; pass it with --reference-mask in order.\n"
     )
-    code, _out, err = _run(capsys, *rerun, "--reference-mask", files["left"])
+    code, _out, err = run_cli(capsys, *rerun, "--reference-mask", files["left"])
     assert code == 1 and not again.exists()
     assert err == (
         f"error: {files['left']} is not reference mask 1 of the recorded run (its hash "
         "differs); pass the same mask.\n"
     )
     # The first run's list works as it is: "none" entries are skipped.
-    code, _out, err = _run(
+    code, _out, err = run_cli(
         capsys, *rerun, "--reference-mask", "none", "--reference-mask", files["right"]
     )
     assert code == 0, err
-    assert np.array_equal(_pixels(again), _pixels(out))
+    assert np.array_equal(read_pixels(again), read_pixels(out))
 
 
 def test_inpaint_crops_the_reference_mask_at_the_context_box(
@@ -124,7 +124,9 @@ def test_inpaint_crops_the_reference_mask_at_the_context_box(
         "--reference", files["red"],
     ]  # fmt: skip
     out = tmp_path / "out.png"
-    code, _out, err = _run(capsys, *base, "--reference-mask", tmp_path / "region.png", "--out", out)
+    code, _out, err = run_cli(
+        capsys, *base, "--reference-mask", tmp_path / "region.png", "--out", out
+    )
     assert code == 0, err
     request = read_request(out)
     box = request.region
@@ -132,7 +134,7 @@ def test_inpaint_crops_the_reference_mask_at_the_context_box(
     crop = region[box.y : box.bottom, box.x : box.right]
     assert request.references[0].mask_hash == picture_hash(crop)
 
-    code, _out, err = _run(capsys, *base, "--reference-mask", tmp_path / "far.png", "--out", out)
+    code, _out, err = run_cli(capsys, *base, "--reference-mask", tmp_path / "far.png", "--out", out)
     assert code == 1 and err.count("\n") == 1
     assert err == (
         f"error: The mask {tmp_path / 'far.png'} that reference {files['red']} is limited to "
@@ -158,7 +160,7 @@ def test_bad_reference_masks_are_one_sentence_and_write_nothing(
     names = {**files, "missing": tmp_path / "nope.png"}
     out = tmp_path / "out.png"
     flags = [x for m in masks for x in ("--reference-mask", m.format(**names))]
-    code, _out, err = _run(
+    code, _out, err = run_cli(
         capsys, *_txt2img(tiny_model_dir, models), "--no-history", "--reference", files["red"],
         *flags, "--out", out,
     )  # fmt: skip

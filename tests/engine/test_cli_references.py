@@ -12,16 +12,10 @@ from PIL import Image
 
 from engine.core.images import picture_hash, read_image
 from engine.metadata import read_parameters, read_request
-from tests.engine.test_cli_regions import _pixels, _run
-from tests.tiny_ip_adapter import build_tiny_ip_models
+from tests.engine import cli_runs
+from tests.engine.cli_runs import ARGS, SIZE, read_pixels, run_cli
 
-SIZE = 64
-ARGS = ["--prompt", "a field", "--steps", "3", "--seed", "4", "--no-watermark"]
-
-
-@pytest.fixture(scope="module")
-def models(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_ip_models(tiny_model_dir, tmp_path_factory.mktemp("ip_cli_models"))
+models = cli_runs.models  # the tiny IP-Adapter's models folder (a fixture)
 
 
 @pytest.fixture()
@@ -44,11 +38,11 @@ def test_txt2img_references_are_recorded_and_rerun_from_the_history_or_the_pictu
     common = ["txt2img", *ARGS, "--model", tiny_model_dir, "--width", SIZE, "--height", SIZE]
     common += ["--models-dir", models]
     plain, out = tmp_path / "plain.png", tmp_path / "refs.png"
-    assert _run(capsys, *common, "--no-history", "--out", plain)[0] == 0
+    assert run_cli(capsys, *common, "--no-history", "--out", plain)[0] == 0
     refs = ["--reference", red, "--reference", f"{blue}:0.7:style:0.2:1"]
-    code, _out, err = _run(capsys, *common, *refs, "--out", out)
+    code, _out, err = run_cli(capsys, *common, *refs, "--out", out)
     assert code == 0, err
-    assert np.abs(_pixels(out) - _pixels(plain)).mean() > 1.0
+    assert np.abs(read_pixels(out) - read_pixels(plain)).mean() > 1.0
 
     red_hash, blue_hash = (picture_hash(read_image(p)) for p in pictures)
     params = read_parameters(out)
@@ -67,8 +61,8 @@ def test_txt2img_references_are_recorded_and_rerun_from_the_history_or_the_pictu
     ]
 
     again = tmp_path / "again.png"  # the history kept the pictures
-    assert _run(capsys, "rerun", out, "--models-dir", models, "--out", again)[0] == 0
-    assert np.array_equal(_pixels(again), _pixels(out))
+    assert run_cli(capsys, "rerun", out, "--models-dir", models, "--out", again)[0] == 0
+    assert np.array_equal(read_pixels(again), read_pixels(out))
 
 
 def test_rerun_without_the_history_takes_reference_pictures_in_order(
@@ -78,19 +72,19 @@ def test_rerun_without_the_history_takes_reference_pictures_in_order(
     out, again = tmp_path / "refs.png", tmp_path / "again.png"
     argv = ["txt2img", *ARGS, "--model", tiny_model_dir, "--width", SIZE, "--height", SIZE]
     argv += ["--models-dir", models, "--no-history", "--out", out]
-    assert _run(capsys, *argv, "--reference", f"{red}:0.8:composition")[0] == 0
+    assert run_cli(capsys, *argv, "--reference", f"{red}:0.8:composition")[0] == 0
     rerun = ["rerun", out, "--models-dir", models, "--out", again]
-    code, _out, err = _run(capsys, *rerun)
+    code, _out, err = run_cli(capsys, *rerun)
     assert code == 1
     assert err.strip() == (
         "error: The recorded run used 1 reference picture that the generation history does "
         "not hold; pass it with --reference-image in order."
     )
-    code, _out, err = _run(capsys, *rerun, "--reference-image", blue)
+    code, _out, err = run_cli(capsys, *rerun, "--reference-image", blue)
     assert code == 1 and "is not reference picture 1 of the recorded run" in err
-    code, _out, err = _run(capsys, *rerun, "--reference-image", red)
+    code, _out, err = run_cli(capsys, *rerun, "--reference-image", red)
     assert code == 0, err
-    assert np.array_equal(_pixels(again), _pixels(out))
+    assert np.array_equal(read_pixels(again), read_pixels(out))
 
 
 def test_img2img_and_inpaint_take_references(
@@ -108,10 +102,10 @@ def test_img2img_and_inpaint_take_references(
     for mode, extra in (("img2img", []), ("inpaint", ["--mask", mask])):
         plain, steered = tmp_path / f"{mode}.png", tmp_path / f"{mode}-ref.png"
         base = [mode, *common, "--init-img", init, *extra]
-        assert _run(capsys, *base, "--out", plain)[0] == 0
-        code, _out, err = _run(capsys, *base, "--reference", f"{red}:1.5", "--out", steered)
+        assert run_cli(capsys, *base, "--out", plain)[0] == 0
+        code, _out, err = run_cli(capsys, *base, "--reference", f"{red}:1.5", "--out", steered)
         assert code == 0, err
-        assert np.abs(_pixels(steered) - _pixels(plain)).mean() > 0.2, mode
+        assert np.abs(read_pixels(steered) - read_pixels(plain)).mean() > 0.2, mode
         assert read_request(steered).references[0].weight == 1.5
 
 
@@ -122,17 +116,17 @@ def test_bad_reference_arguments_are_one_sentence(
     argv += ["--models-dir", models, "--no-history", "--out", tmp_path / "out.png"]
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a picture")
-    code, _out, err = _run(capsys, *argv, "--reference", broken)
+    code, _out, err = run_cli(capsys, *argv, "--reference", broken)
     assert code == 1 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert err.startswith('error: "broken.png" is not an image Overpaint can open')
     clear = tmp_path / "clear.png"
     Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(clear)
-    code, _out, err = _run(capsys, *argv, "--reference", f"{clear}:0.5")
+    code, _out, err = run_cli(capsys, *argv, "--reference", f"{clear}:0.5")
     assert code == 1 and err == (
         f"error: The reference picture {clear} is fully transparent; give a picture with "
         "visible pixels.\n"
     )
-    code, _out, err = _run(capsys, *argv, "--reference", f"{broken}:0.5:sketch:0:1")
+    code, _out, err = run_cli(capsys, *argv, "--reference", f"{broken}:0.5:sketch:0:1")
     assert code == 1 and err.startswith("error: --reference ")
     assert not (tmp_path / "out.png").exists()
 

@@ -9,23 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli.commands import main
 from engine.core.images import picture_hash
 from engine.history.cli import main as history_main
 from engine.metadata import read_parameters, read_request
-
-SIZE = 64
-ARGS = ["--prompt", "a field", "--steps", "3", "--seed", "4", "--no-watermark"]
-
-
-def _run(capsys, *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _pixels(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"), np.int16)
+from tests.engine.cli_runs import ARGS, SIZE, read_pixels, run_cli
 
 
 @pytest.fixture()
@@ -44,11 +31,11 @@ def test_txt2img_regions_are_recorded_and_rerun_from_the_history_or_the_masks(
     left, right = masks
     common = ["txt2img", *ARGS, "--model", tiny_model_dir, "--width", SIZE, "--height", SIZE]
     plain, out = tmp_path / "plain.png", tmp_path / "regions.png"
-    assert _run(capsys, *common, "--no-history", "--out", plain)[0] == 0
+    assert run_cli(capsys, *common, "--no-history", "--out", plain)[0] == 0
     regions = ["--region", f"{left}:a red circle:blurry", "--region", f"{right}:a blue square"]
-    code, _out, err = _run(capsys, *common, *regions, "--out", out)
+    code, _out, err = run_cli(capsys, *common, *regions, "--out", out)
     assert code == 0, err
-    assert np.abs(_pixels(out) - _pixels(plain)).mean() > 1.0
+    assert np.abs(read_pixels(out) - read_pixels(plain)).mean() > 1.0
 
     left_hash = picture_hash(np.asarray(Image.open(left)))
     params = read_parameters(out)
@@ -65,11 +52,11 @@ def test_txt2img_regions_are_recorded_and_rerun_from_the_history_or_the_masks(
     assert request.regions[0].mask_hash == left_hash
 
     again = tmp_path / "again.png"  # the history kept the masks
-    assert _run(capsys, "rerun", out, "--out", again)[0] == 0
-    assert np.array_equal(_pixels(again), _pixels(out))
+    assert run_cli(capsys, "rerun", out, "--out", again)[0] == 0
+    assert np.array_equal(read_pixels(again), read_pixels(out))
     from_history = tmp_path / "entry.png"
     assert history_main(["rerun", "1", "--out", str(from_history)]) == 0
-    assert np.array_equal(_pixels(from_history), _pixels(out))
+    assert np.array_equal(read_pixels(from_history), read_pixels(out))
 
 
 def test_rerun_without_the_history_takes_region_masks_in_order(
@@ -82,22 +69,22 @@ def test_rerun_without_the_history_takes_region_masks_in_order(
         "--no-history", "--region", f"{left}:a red circle", "--region", f"{right}:a blue square",
         "--out", out,
     ]  # fmt: skip
-    assert _run(capsys, *argv)[0] == 0
-    code, _out, err = _run(capsys, "rerun", out, "--out", again)
+    assert run_cli(capsys, *argv)[0] == 0
+    code, _out, err = run_cli(capsys, "rerun", out, "--out", again)
     assert code == 1 and not again.exists()
     assert err == (
         "error: The recorded run used 2 region masks that the generation history does not "
         "hold; pass them with --region-mask in order.\n"
     )
-    code, _out, err = _run(
+    code, _out, err = run_cli(
         capsys, "rerun", out, "--out", again, "--region-mask", right, "--region-mask", left
     )
     assert code == 1 and "is not region mask 1 ('a red circle')" in err and err.count("\n") == 1
-    code, _out, err = _run(
+    code, _out, err = run_cli(
         capsys, "rerun", out, "--out", again, "--region-mask", left, "--region-mask", right
     )
     assert code == 0, err
-    assert np.array_equal(_pixels(again), _pixels(out))
+    assert np.array_equal(read_pixels(again), read_pixels(out))
 
 
 def test_inpaint_crops_region_masks_at_the_context_box(
@@ -114,7 +101,7 @@ def test_inpaint_crops_region_masks_at_the_context_box(
     for name, arr in (("init", image), ("mask", mask), ("region", region), ("far", far)):
         Image.fromarray(arr).save(tmp_path / f"{name}.png")
     out = tmp_path / "out.png"
-    code, _out, err = _run(
+    code, _out, err = run_cli(
         capsys, "inpaint", *ARGS, "--model", tiny_model_dir, "--init-img", tmp_path / "init.png",
         "--mask", tmp_path / "mask.png", "--region", f"{tmp_path / 'region.png'}:a red circle",
         "--region", f"{tmp_path / 'far.png'}:a cat", "--out", out,
@@ -149,7 +136,7 @@ def test_region_errors_are_one_line_and_write_nothing(
         "small": tmp_path / "small.png",
     }  # fmt: skip
     out = tmp_path / "out.png"
-    code, _out, err = _run(
+    code, _out, err = run_cli(
         capsys, "txt2img", *ARGS, "--model", tiny_model_dir, "--width", SIZE, "--height", SIZE,
         "--no-history", "--region", value.format(**names), "--out", out,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from engine.comfy.engine import native_size
-from engine.comfy.modern_workflow import ModernPlan, build_modern_workflow
+from engine.comfy.modern_workflow import build_modern_workflow
 from engine.comfy.server_models import (
     Parts,
     ServerModel,
@@ -25,91 +25,30 @@ from engine.comfy.workflow import WorkflowPlan, build_workflow, nodes_needed
 from engine.control.spec import ControlSpec
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.reference.spec import ReferenceSpec
-from engine.request import GenerationRequest
+from tests.comfy.graphs import (
+    ENCODERS,
+    FILES,
+    VAES,
+    family_modes,
+    graph_request,
+    linked,
+    modern_plan,
+    server_model,
+    upstream,
+)
 from tests.comfy.node_schema import graph_problems, load_schema
 
 SCHEMA = load_schema()
-ENCODERS = ("clip_l.safetensors", "t5xxl_fp16.safetensors", "clip_g.safetensors",
-            "qwen_2.5_vl_7b_fp8_scaled.safetensors")  # fmt: skip
-VAES = ("ae.safetensors", "qwen_image_vae.safetensors", "sd3_vae.safetensors", "pixel_space")
-# A published file name of each family, as it sits in models/diffusion_models.
-FILES = {
-    "flux": "flux1-dev.safetensors",
-    "flux-schnell": "flux1-schnell-fp8.safetensors",
-    "flux-fill": "flux1-fill-dev.safetensors",
-    "flux-kontext": "flux1-kontext-dev.safetensors",
-    "sd3": "sd3.5_medium.safetensors",
-    "qwen-image": "qwen_image_fp8_e4m3fn.safetensors",
-    "qwen-image-edit": "qwen_image_edit_fp8_e4m3fn.safetensors",
-    "qwen-image-edit-plus": "qwen_image_edit_2509_fp8_e4m3fn.safetensors",
-    "chroma": "chroma-unlocked-v50.safetensors",
-}
-MODES = ("txt2img", "img2img", "inpaint", "outpaint", "edit")
-EDITORS = ("flux-kontext", "qwen-image-edit", "qwen-image-edit-plus")
-
-
-def _model(key: str) -> ServerModel:
-    return find_model(FILES[key], (), tuple(FILES.values()), "http://h")
-
-
-def _plan(key: str, mode: str, loader: str = "diffusion_model", **changes: object) -> ModernPlan:
-    model = _model(key)
-    parts = None
-    if loader == "diffusion_model":
-        parts = pick_parts(model, ENCODERS, VAES, "http://h")
-    else:
-        model = ServerModel(model.name, model.family, "checkpoint")
-    image = None if mode == "txt2img" else "pic.png"
-    mask = "mask.png" if mode in ("inpaint", "outpaint") else None
-    fields = {"image": image, "mask": mask, **changes}
-    return ModernPlan(model, parts, 1024, 768, "euler", "simple", **fields)  # type: ignore[arg-type]
-
-
-def _request(mode: str, **changes: object) -> GenerationRequest:
-    fields = {"prompt": "a red barn", "negative_prompt": "fog", "seed": 9, "steps": 20,
-              "guidance": 3.5, "strength": 0.6}  # fmt: skip
-    return GenerationRequest(mode, **{**fields, **changes})  # type: ignore[arg-type]
-
-
-def _linked(graph: dict, node: str, name: str) -> str:
-    value = graph[node]["inputs"][name]
-    assert isinstance(value, list), f"{node}.{name} is not a link: {value!r}"
-    return value[0]
-
-
-def _upstream(graph: dict, node: str, name: str) -> list[str]:
-    """The class types along a chain of links that starts at input `name` of `node` and
-    follows each node's first linked input (conditioning, model...)."""
-    chain = []
-    node = _linked(graph, node, name)
-    while True:
-        chain.append(graph[node]["class_type"])
-        links = [v for v in graph[node]["inputs"].values() if isinstance(v, list)]
-        if not links:
-            return chain
-        node = links[0][0]
-
-
-def _cases() -> list[tuple[str, str]]:
-    cases = []
-    for key in FILES:
-        for mode in MODES:
-            if key == "flux-fill" and mode in ("txt2img", "img2img"):
-                continue
-            if mode == "edit" and key not in EDITORS:
-                continue
-            cases.append((key, mode))
-    return cases
 
 
 @pytest.mark.parametrize("loader", ["diffusion_model", "checkpoint"])
-@pytest.mark.parametrize(("key", "mode"), _cases())
+@pytest.mark.parametrize(("key", "mode"), family_modes())
 def test_every_family_and_mode_builds_a_graph_the_vendored_comfyui_accepts(
     key: str, mode: str, loader: str
 ) -> None:
-    graph = build_modern_workflow(_request(mode), _plan(key, mode, loader))
+    graph = build_modern_workflow(graph_request(mode), modern_plan(key, mode, loader))
     assert graph_problems(graph, SCHEMA) == []
-    assert _linked(graph, "result", "images") == "decode"
+    assert linked(graph, "result", "images") == "decode"
     sampler = graph["sampler"]["inputs"]
     assert sampler["seed"] == 9
     # img2img and the repaints run strength of the steps; txt2img and Edit run them all.
@@ -120,7 +59,7 @@ def test_every_family_and_mode_builds_a_graph_the_vendored_comfyui_accepts(
         assert graph["ckpt"]["inputs"]["ckpt_name"] == FILES[key]
     else:
         assert graph["unet"]["inputs"] == {"unet_name": FILES[key], "weight_dtype": "default"}
-    latent = graph[_linked(graph, "sampler", "latent_image")]["class_type"]
+    latent = graph[linked(graph, "sampler", "latent_image")]["class_type"]
     expected = {"txt2img": "EmptySD3LatentImage", "edit": "EmptySD3LatentImage",
                 "img2img": "VAEEncode"}.get(mode, "InpaintModelConditioning")  # fmt: skip
     assert latent == expected
@@ -128,12 +67,12 @@ def test_every_family_and_mode_builds_a_graph_the_vendored_comfyui_accepts(
 
 def test_the_sd_graphs_pass_the_same_check() -> None:
     plan = WorkflowPlan("sd15.safetensors", 512, 512, "euler", "normal", "p.png", "m.png")
-    graph = build_workflow(_request("inpaint", guidance=7.0), plan)
+    graph = build_workflow(graph_request("inpaint", guidance=7.0), plan)
     assert graph_problems(graph, SCHEMA) == []
 
 
 def test_the_checker_finds_what_comfyui_would_refuse() -> None:
-    graph = build_modern_workflow(_request("txt2img"), _plan("sd3", "txt2img"))
+    graph = build_modern_workflow(graph_request("txt2img"), modern_plan("sd3", "txt2img"))
     graph["latent"]["inputs"]["width"] = 8  # below EmptySD3LatentImage's minimum
     graph["sampler"]["inputs"]["model"] = ["clip", 0]  # a CLIP where a MODEL goes
     graph["sampler"]["inputs"]["scheduler"] = "sgm"
@@ -146,13 +85,13 @@ def test_the_checker_finds_what_comfyui_would_refuse() -> None:
 
 
 def test_flux_dev_takes_distilled_guidance_a_resolution_shift_and_both_encoders() -> None:
-    graph = build_modern_workflow(_request("txt2img"), _plan("flux", "txt2img"))
+    graph = build_modern_workflow(graph_request("txt2img"), modern_plan("flux", "txt2img"))
     assert graph["clip"]["class_type"] == "DualCLIPLoader"
     assert graph["clip"]["inputs"] == {"clip_name1": "clip_l.safetensors",
                                        "clip_name2": "t5xxl_fp16.safetensors", "type": "flux"}  # fmt: skip
     assert graph["vae"]["inputs"] == {"vae_name": "ae.safetensors"}
     assert graph["sampler"]["inputs"]["cfg"] == 1.0
-    assert _upstream(graph, "sampler", "positive") == ["FluxGuidance", "CLIPTextEncode",
+    assert upstream(graph, "sampler", "positive") == ["FluxGuidance", "CLIPTextEncode",
                                                         "DualCLIPLoader"]  # fmt: skip
     assert graph["guidance"]["inputs"]["guidance"] == 3.5
     # A distilled model takes no negative prompt: the empty one is ignored at CFG 1.
@@ -163,11 +102,11 @@ def test_flux_dev_takes_distilled_guidance_a_resolution_shift_and_both_encoders(
 
 
 def test_flux_schnell_takes_no_guidance_and_no_shift() -> None:
-    graph = build_modern_workflow(_request("txt2img"), _plan("flux-schnell", "txt2img"))
+    graph = build_modern_workflow(graph_request("txt2img"), modern_plan("flux-schnell", "txt2img"))
     kinds = nodes_needed(graph)
     assert "FluxGuidance" not in kinds and "ModelSamplingFlux" not in kinds
     assert graph["sampler"]["inputs"]["cfg"] == 1.0
-    assert _linked(graph, "sampler", "model") == "unet"
+    assert linked(graph, "sampler", "model") == "unet"
 
 
 def test_cfg_families_take_the_negative_prompt_and_their_shift() -> None:
@@ -175,7 +114,9 @@ def test_cfg_families_take_the_negative_prompt_and_their_shift() -> None:
         ("sd3", "ModelSamplingSD3", 3.0, None),
         ("qwen-image", "ModelSamplingAuraFlow", 3.1, "qwen_image"),
     ):
-        graph = build_modern_workflow(_request("txt2img", guidance=4.5), _plan(key, "txt2img"))
+        graph = build_modern_workflow(
+            graph_request("txt2img", guidance=4.5), modern_plan(key, "txt2img")
+        )
         assert graph["sampler"]["inputs"]["cfg"] == 4.5
         assert graph["negative"]["inputs"]["text"] == "fog"
         assert "FluxGuidance" not in nodes_needed(graph)
@@ -183,10 +124,10 @@ def test_cfg_families_take_the_negative_prompt_and_their_shift() -> None:
         assert graph["shift"]["inputs"]["shift"] == shift
         if clip_type:
             assert graph["clip"]["inputs"]["type"] == clip_type
-    sd3 = build_modern_workflow(_request("txt2img"), _plan("sd3", "txt2img"))
+    sd3 = build_modern_workflow(graph_request("txt2img"), modern_plan("sd3", "txt2img"))
     assert sd3["clip"]["class_type"] == "TripleCLIPLoader"
     assert sd3["vae"]["inputs"]["vae_name"] == "sd3_vae.safetensors"
-    chroma = build_modern_workflow(_request("txt2img"), _plan("chroma", "txt2img"))
+    chroma = build_modern_workflow(graph_request("txt2img"), modern_plan("chroma", "txt2img"))
     assert chroma["clip"]["inputs"] == {"clip_name": "t5xxl_fp16.safetensors", "type": "chroma"}
     assert "shift" not in chroma and chroma["sampler"]["inputs"]["cfg"] == 3.5
 
@@ -196,65 +137,72 @@ def test_a_requested_shift_replaces_the_familys() -> None:
     for key, kind in (("sd3", "ModelSamplingSD3"), ("flux", "ModelSamplingAuraFlow"),
                       ("chroma", "ModelSamplingAuraFlow"), ("qwen-image", "ModelSamplingAuraFlow"),
                       ("flux-schnell", "ModelSamplingAuraFlow")):  # fmt: skip
-        graph = build_modern_workflow(_request("txt2img", shift=5.0), _plan(key, "txt2img"))
+        graph = build_modern_workflow(
+            graph_request("txt2img", shift=5.0), modern_plan(key, "txt2img")
+        )
         assert graph["shift"]["class_type"] == kind
         assert graph["shift"]["inputs"]["shift"] == 5.0
-        assert _linked(graph, "sampler", "model") == "shift"
+        assert linked(graph, "sampler", "model") == "shift"
 
 
 def test_inpaint_hands_the_picture_and_mask_to_inpaint_conditioning() -> None:
     for key in ("flux-fill", "sd3", "qwen-image", "chroma"):
-        graph = build_modern_workflow(_request("inpaint"), _plan(key, "inpaint"))
+        graph = build_modern_workflow(graph_request("inpaint"), modern_plan(key, "inpaint"))
         inputs = graph["inpaint"]["inputs"]
-        assert (_linked(graph, "inpaint", "pixels"), _linked(graph, "inpaint", "mask")) == (
+        assert (linked(graph, "inpaint", "pixels"), linked(graph, "inpaint", "mask")) == (
             "image", "mask",
         )  # fmt: skip
         assert inputs["noise_mask"] is True
         assert graph["mask"]["inputs"] == {"image": "mask.png", "channel": "red"}
         assert graph["sampler"]["inputs"]["positive"] == ["inpaint", 0]
         assert graph["sampler"]["inputs"]["negative"] == ["inpaint", 1]
-        assert _linked(graph, "sampler", "model") == "differential"
+        assert linked(graph, "sampler", "model") == "differential"
     hard = build_modern_workflow(
-        _request("inpaint", soft_edges=False), _plan("flux-fill", "inpaint")
+        graph_request("inpaint", soft_edges=False), modern_plan("flux-fill", "inpaint")
     )
     assert "DifferentialDiffusion" not in nodes_needed(hard)
     # Fill's guidance reaches the inpaint conditioning, which carries it to the sampler.
     fill = build_modern_workflow(
-        _request("outpaint", guidance=30.0), _plan("flux-fill", "outpaint")
+        graph_request("outpaint", guidance=30.0), modern_plan("flux-fill", "outpaint")
     )
-    assert _linked(fill, "inpaint", "positive") == "guidance"
+    assert linked(fill, "inpaint", "positive") == "guidance"
     assert fill["guidance"]["inputs"]["guidance"] == 30.0
 
 
 def test_kontext_sees_the_picture_and_each_reference_through_reference_latents() -> None:
-    plan = _plan("flux-kontext", "edit", references=("ref0.png", "ref1.png"))
-    graph = build_modern_workflow(_request("edit", prompt="make it night"), plan)
-    assert _upstream(graph, "sampler", "positive") == [
+    plan = modern_plan("flux-kontext", "edit", references=("ref0.png", "ref1.png"))
+    graph = build_modern_workflow(graph_request("edit", prompt="make it night"), plan)
+    assert upstream(graph, "sampler", "positive") == [
         "FluxGuidance", "ReferenceLatent", "ReferenceLatent", "ReferenceLatent",
         "CLIPTextEncode", "DualCLIPLoader",
     ]  # fmt: skip
-    encoded = [_linked(graph, f"reference_latent{i}", "pixels") for i in range(3)]
+    encoded = [linked(graph, f"reference_latent{i}", "pixels") for i in range(3)]
     assert encoded == ["image", "reference0", "reference1"]
     assert graph["reference1"]["inputs"] == {"image": "ref1.png"}
     assert graph["positive"]["inputs"]["text"] == "make it night"
     assert graph["latent"]["inputs"] == {"width": 1024, "height": 768, "batch_size": 1}
     # img2img starts from the picture as FLUX does, without a reference (as locally).
-    img2img = build_modern_workflow(_request("img2img"), _plan("flux-kontext", "img2img"))
+    img2img = build_modern_workflow(
+        graph_request("img2img"), modern_plan("flux-kontext", "img2img")
+    )
     assert "ReferenceLatent" not in nodes_needed(img2img)
-    inpaint = build_modern_workflow(_request("inpaint"), _plan("flux-kontext", "inpaint"))
-    assert _linked(inpaint, "reference0_conditioning", "conditioning") == "positive"
+    inpaint = build_modern_workflow(
+        graph_request("inpaint"), modern_plan("flux-kontext", "inpaint")
+    )
+    assert linked(inpaint, "reference0_conditioning", "conditioning") == "positive"
 
 
 def test_qwen_image_edit_encodes_the_instruction_with_the_pictures() -> None:
-    graph = build_modern_workflow(_request("edit"), _plan("qwen-image-edit", "edit"))
+    graph = build_modern_workflow(graph_request("edit"), modern_plan("qwen-image-edit", "edit"))
     for node in ("positive", "negative"):
         assert graph[node]["class_type"] == "TextEncodeQwenImageEdit"
-        assert _linked(graph, node, "image") == "image"
-        assert _linked(graph, node, "vae") == "vae"
+        assert linked(graph, node, "image") == "image"
+        assert linked(graph, node, "vae") == "vae"
     assert graph["negative"]["inputs"]["prompt"] == "fog"
     assert graph["shift"]["class_type"] == "ModelSamplingAuraFlow"
     plus = build_modern_workflow(
-        _request("edit"), _plan("qwen-image-edit-plus", "edit", references=("r0.png", "r1.png"))
+        graph_request("edit"),
+        modern_plan("qwen-image-edit-plus", "edit", references=("r0.png", "r1.png")),
     )
     inputs = plus["positive"]["inputs"]
     assert plus["positive"]["class_type"] == "TextEncodeQwenImageEditPlus"
@@ -262,39 +210,40 @@ def test_qwen_image_edit_encodes_the_instruction_with_the_pictures() -> None:
     with pytest.raises(InvalidRequestError, match=r"^Qwen-Image-Edit takes no reference "
                        r"pictures besides the one it edits; hide the reference layers"):  # fmt: skip
         build_modern_workflow(
-            _request("edit", references=(ReferenceSpec(),)),
-            _plan("qwen-image-edit", "edit", references=("r0.png",)),
+            graph_request("edit", references=(ReferenceSpec(),)),
+            modern_plan("qwen-image-edit", "edit", references=("r0.png",)),
         )
     with pytest.raises(InvalidRequestError, match=r"^FLUX\.1 Kontext takes at most 1 reference "
                        r"picture, not 2; hide 1 of the reference layers\.$"):  # fmt: skip
         build_modern_workflow(
-            _request("edit", references=(ReferenceSpec(), ReferenceSpec())),
-            _plan("flux-kontext", "edit", references=("r0.png", "r1.png")),
+            graph_request("edit", references=(ReferenceSpec(), ReferenceSpec())),
+            modern_plan("flux-kontext", "edit", references=("r0.png", "r1.png")),
         )
 
 
 def test_loras_chain_between_the_loaders_and_the_shift() -> None:
-    plan = _plan("flux", "txt2img", loras=(("flux-style.safetensors", 0.7),))
-    graph = build_modern_workflow(_request("txt2img"), plan)
+    plan = modern_plan("flux", "txt2img", loras=(("flux-style.safetensors", 0.7),))
+    graph = build_modern_workflow(graph_request("txt2img"), plan)
     assert graph["lora0"]["inputs"]["lora_name"] == "flux-style.safetensors"
-    assert _linked(graph, "lora0", "model") == "unet"
-    assert _linked(graph, "lora0", "clip") == "clip"
-    assert _linked(graph, "shift", "model") == "lora0"
-    assert _linked(graph, "positive", "clip") == "lora0"
+    assert linked(graph, "lora0", "model") == "unet"
+    assert linked(graph, "lora0", "clip") == "clip"
+    assert linked(graph, "shift", "model") == "lora0"
+    assert linked(graph, "positive", "clip") == "lora0"
 
 
 def test_what_the_graphs_cannot_do_is_one_sentence() -> None:
     with pytest.raises(InvalidRequestError, match=r"^flux1-fill-dev\.safetensors is a FLUX\.1 "
                        r"Fill model and can only inpaint or outpaint; choose a regular model "
                        r"for txt2img\.$"):  # fmt: skip
-        build_modern_workflow(_request("txt2img"), _plan("flux-fill", "inpaint"))
+        build_modern_workflow(graph_request("txt2img"), modern_plan("flux-fill", "inpaint"))
     with pytest.raises(InvalidRequestError, match=r"^sd3\.5_medium\.safetensors is a SD 3\.5 "
                        r"model, which cannot edit by instruction; pick a FLUX\.1 Kontext or "
                        r"Qwen-Image-Edit model for Edit\.$"):  # fmt: skip
-        build_modern_workflow(_request("edit"), _plan("sd3", "img2img"))
+        build_modern_workflow(graph_request("edit"), modern_plan("sd3", "img2img"))
     with pytest.raises(InvalidRequestError, match="Control layers do not run with FLUX.1"):
         build_modern_workflow(
-            _request("txt2img", controls=(ControlSpec("scribble"),)), _plan("flux", "txt2img")
+            graph_request("txt2img", controls=(ControlSpec("scribble"),)),
+            modern_plan("flux", "txt2img"),
         )
 
 
@@ -351,22 +300,22 @@ def test_models_are_found_by_name_and_a_nameless_family_is_one_sentence() -> Non
 
 
 def test_a_missing_part_names_it_and_its_folder() -> None:
-    flux = _model("flux")
+    flux = server_model("flux")
     with pytest.raises(ModelError, match=r"^The ComfyUI server at u has no T5-XXL text encoder "
                        r"for FLUX\.1 \(such as t5xxl_fp16\.safetensors in its "
                        r"models/text_encoders folder\)\.$"):  # fmt: skip
         pick_parts(flux, ("clip_l.safetensors",), VAES, "u")
     with pytest.raises(ModelError, match=r"no Qwen-Image VAE for Qwen-Image \(such as "
                        r"qwen_image_vae\.safetensors in its models/vae folder\)\.$"):  # fmt: skip
-        pick_parts(_model("qwen-image"), ENCODERS, ("ae.safetensors",), "u")
+        pick_parts(server_model("qwen-image"), ENCODERS, ("ae.safetensors",), "u")
     # FLUX.2's VAE is not FLUX.1's.
-    assert pick_parts(_model("flux"), ENCODERS, ("flux2-vae.safetensors", "flux_vae.sft"),
+    assert pick_parts(server_model("flux"), ENCODERS, ("flux2-vae.safetensors", "flux_vae.sft"),
                       "u").vae == "flux_vae.sft"  # fmt: skip
     # VAELoader's built-in previews are not a family's VAE.
     with pytest.raises(ModelError, match=r"no SD 3\.5 VAE for SD 3\.5"):
-        pick_parts(_model("sd3"), ENCODERS, ("pixel_space", "taesd3", "taef1"), "u")
+        pick_parts(server_model("sd3"), ENCODERS, ("pixel_space", "taesd3", "taef1"), "u")
     # SD 3.5 runs with the encoders there are (ComfyUI fills in the rest).
-    assert pick_parts(_model("sd3"), ("clip_l.safetensors",), VAES, "u") == Parts(
+    assert pick_parts(server_model("sd3"), ("clip_l.safetensors",), VAES, "u") == Parts(
         ("clip_l.safetensors",), "sd3", "sd3_vae.safetensors"
     )
 

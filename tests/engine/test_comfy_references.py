@@ -17,8 +17,8 @@ from engine.core.errors import InvalidRequestError, ModelError
 from engine.core.images import picture_hash
 from engine.reference.spec import ReferenceSpec
 from engine.request import GenerationInputs, GenerationRequest
+from tests.comfy.graphs import graph_request, linked, modern_plan, upstream
 from tests.comfy.node_schema import graph_problems, load_schema
-from tests.engine.test_comfy_families import _linked, _plan, _request, _upstream
 
 PICTURE = np.full((32, 32, 4), 200, np.uint8)
 SCHEMA = load_schema()
@@ -60,8 +60,8 @@ def _refs(*weights: float) -> tuple[ReferenceSpec, ...]:
 
 
 def test_flux_takes_each_reference_through_redux_on_the_positive_prompt() -> None:
-    request = _request("txt2img", references=_refs(0.8, 1.5))
-    graph = build_modern_workflow(request, _plan("flux", "txt2img", redux=_redux(0.8, 1.5)))
+    request = graph_request("txt2img", references=_refs(0.8, 1.5))
+    graph = build_modern_workflow(request, modern_plan("flux", "txt2img", redux=_redux(0.8, 1.5)))
     assert graph_problems(graph, SCHEMA) == []
     assert graph["clip_vision"] == {"class_type": "CLIPVisionLoader",
                                     "inputs": {"clip_name": VISION}}  # fmt: skip
@@ -74,25 +74,26 @@ def test_flux_takes_each_reference_through_redux_on_the_positive_prompt() -> Non
         assert (vision["clip_vision"][0], vision["image"][0]) == ("clip_vision", f"redux_image{i}")
         apply = graph[f"redux{i}"]["inputs"]
         assert (apply["strength"], apply["strength_type"]) == (weight, "multiply")
-        assert _linked(graph, f"redux{i}", "style_model") == "style_model"
-        assert _linked(graph, f"redux{i}", "clip_vision_output") == f"redux_vision{i}"
+        assert linked(graph, f"redux{i}", "style_model") == "style_model"
+        assert linked(graph, f"redux{i}", "clip_vision_output") == f"redux_vision{i}"
     # The prompt, then each picture's tokens, then the guidance, into the sampler.
-    assert _upstream(graph, "sampler", "positive") == [
+    assert upstream(graph, "sampler", "positive") == [
         "FluxGuidance", "StyleModelApply", "StyleModelApply", "CLIPTextEncode", "DualCLIPLoader",
     ]  # fmt: skip
-    assert _linked(graph, "redux0", "conditioning") == "positive"
-    assert _linked(graph, "sampler", "negative") == "negative"  # the negative has no tokens
+    assert linked(graph, "redux0", "conditioning") == "positive"
+    assert linked(graph, "sampler", "negative") == "negative"  # the negative has no tokens
 
 
 def test_fill_and_kontext_take_redux_into_the_conditioning_they_sample_with() -> None:
     fill = build_modern_workflow(
-        _request("inpaint", references=_refs(1.0)), _plan("flux-fill", "inpaint", redux=_redux(1))
+        graph_request("inpaint", references=_refs(1.0)),
+        modern_plan("flux-fill", "inpaint", redux=_redux(1)),
     )
     assert graph_problems(fill, SCHEMA) == []
-    assert _upstream(fill, "inpaint", "positive")[:2] == ["FluxGuidance", "StyleModelApply"]
+    assert upstream(fill, "inpaint", "positive")[:2] == ["FluxGuidance", "StyleModelApply"]
     kontext = build_modern_workflow(
-        _request("img2img", references=_refs(1.0)),
-        _plan("flux-kontext", "img2img", redux=_redux(1)),
+        graph_request("img2img", references=_refs(1.0)),
+        modern_plan("flux-kontext", "img2img", redux=_redux(1)),
     )
     assert graph_problems(kontext, SCHEMA) == []
     assert "ReferenceLatent" not in nodes_needed(kontext)  # outside Edit it is FLUX.1 dev
@@ -100,14 +101,15 @@ def test_fill_and_kontext_take_redux_into_the_conditioning_they_sample_with() ->
 
 
 def test_a_weight_of_zero_adds_no_redux_node_so_the_graph_is_the_one_without() -> None:
-    without = build_modern_workflow(_request("txt2img"), _plan("flux", "txt2img"))
+    without = build_modern_workflow(graph_request("txt2img"), modern_plan("flux", "txt2img"))
     zero = build_modern_workflow(
-        _request("txt2img", references=_refs(0.0)), _plan("flux", "txt2img", redux=_redux(0))
+        graph_request("txt2img", references=_refs(0.0)),
+        modern_plan("flux", "txt2img", redux=_redux(0)),
     )
     assert zero == without
     half = build_modern_workflow(
-        _request("txt2img", references=_refs(0.0, 1.0)),
-        _plan("flux", "txt2img", redux=_redux(0, 1)),
+        graph_request("txt2img", references=_refs(0.0, 1.0)),
+        modern_plan("flux", "txt2img", redux=_redux(0, 1)),
     )
     assert [k for k in half if k.startswith("redux")] == ["redux_image1", "redux_vision1", "redux1"]
 
