@@ -73,6 +73,7 @@ def test_the_region_choice_is_one_undo_step_and_shown_on_the_layer(
 
     dialog = edit_reference_layer(window)  # reopened: shows the region, back to everywhere
     assert dialog.region_combo.currentText() == "Rose"
+    dialog.reject()
     _limit(window, "")
     assert reference.reference == ReferenceRole("reference")
     assert window.undo_action.text() == "&Undo Reference settings"

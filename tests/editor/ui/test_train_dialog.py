@@ -16,6 +16,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from editor.ui.train.dialog import TrainDialog
 from engine.core.paths import user_models_dir
 from engine.models import DEMO_MODEL_DIR, inspect_model
 from engine.request import GenerationRequest
@@ -26,8 +27,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _open(window, qtbot):
-    from editor.ui.train.dialog import TrainDialog
-
     panel = window.generation_panel
     qtbot.waitUntil(lambda: panel.model_combo.count() > 0)  # the window lists its models
     panel.set_model(str(DEMO_MODEL_DIR))
@@ -129,8 +128,6 @@ def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: P
 def test_only_models_training_can_teach_are_offered(
     window, qtbot, tiny_model_dir: Path, tiny_modern_dir, tmp_path: Path
 ) -> None:
-    from editor.ui.train.dialog import TrainDialog
-
     panel = window.generation_panel
     qtbot.waitUntil(lambda: panel.model_combo.count() > 0)  # the window lists its models
     flux, sd3 = tiny_modern_dir("flux"), tiny_modern_dir("sd3")
