@@ -9,7 +9,7 @@ without pixels cannot be a region: one sentence, nothing changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
@@ -119,7 +119,8 @@ class RegionPromptDialog(QDialog):
 
 class ReferenceLayerDialog(ControlLayerDialog):
     """Kind (or none), strength, step range and region of a reference layer; `regions`
-    are the names of the document's region layers it can be limited to."""
+    are the names of the document's region layers it can be limited to, `hidden` those of
+    them no visible region layer has (listed, marked: a job refuses them until shown)."""
 
     DESCRIPTIONS = REFERENCE_KINDS
 
@@ -128,6 +129,7 @@ class ReferenceLayerDialog(ControlLayerDialog):
         role: ReferenceRole | None,
         parent: QWidget | None = None,
         regions: Sequence[str] = (),
+        hidden: Collection[str] = (),
     ) -> None:
         # The base dialog reads a role's kind, strength and step range, which both share.
         shown = (
@@ -146,7 +148,10 @@ class ReferenceLayerDialog(ControlLayerDialog):
         current = role.region if role is not None else ""
         for name in dict.fromkeys([*regions, *([current] if current else [])]):
             # A region renamed or removed since stays listed, so OK does not drop it.
-            label = name if name in regions else f"{name} (no such region layer)"
+            if name not in regions:
+                label = f"{name} (no such region layer)"
+            else:
+                label = f"{name} (hidden)" if name in hidden else name
             self.region_combo.addItem(label, name)
         self.region_combo.setCurrentIndex(self.region_combo.findData(current))
         layout = self.layout()
@@ -217,8 +222,11 @@ def edit_reference_layer(window: DocumentView) -> ReferenceLayerDialog | None:
     if layer is None:
         return None
     layers = window.document.layers if window.document is not None else []
-    regions = [other.name for other in layers if other.region_prompt is not None]
-    dialog = ReferenceLayerDialog(layer.reference, window.window(), regions)
+    regions = [other for other in layers if other.region_prompt is not None]
+    shown = {other.name for other in regions if other.visible}
+    names = [other.name for other in regions]
+    hidden = {name for name in names if name not in shown}
+    dialog = ReferenceLayerDialog(layer.reference, window.window(), names, hidden)
     dialog.accepted.connect(lambda: _apply(window, set_layer_reference, layer, dialog.role()))
     dialog.open()
     return dialog

@@ -1,10 +1,10 @@
 """A reference layer limited to a region layer, in the window: the Reference Layer dialog's
 Region choice (one undo step, shown in the layer's tooltip, following the region layer's
-rename), the region layer's coverage at the context box as the job's reference mask, the
-one-sentence refusals (a hidden region layer, two of that name, a region with nothing in
-the repainted area), the choice kept through an .ora save and reopen, and a real
-generation with the demo model and a tiny random IP-Adapter whose pixels outside the
-region are those of the job without the reference."""
+rename, a hidden one listed marked hidden), the region layer's coverage at the context box
+as the job's reference mask, the one-sentence refusals (a hidden region layer, two of that
+name, a region with nothing in the repainted area), the choice kept through an .ora save
+and reopen, and a real generation with the demo model and a tiny random IP-Adapter whose
+pixels outside the region are those of the job without the reference."""
 
 from __future__ import annotations
 
@@ -133,7 +133,16 @@ def test_a_hidden_region_or_one_outside_the_repainted_area_is_one_sentence(
         "not a visible region layer; show it, or choose another region for the reference "
         "(Layer ▸ Reference Layer…)."
     )
+    dialog = edit_reference_layer(window)  # still listed (hidden for a while), and marked
+    combo = dialog.region_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [WHOLE_PICTURE, "Rose (hidden)"]
+    assert combo.currentData() == "Rose"
+    dialog.accept()
+    assert reference.reference.region == "Rose"  # OK keeps the hidden region
     doc.set_layer_properties(region, visible=True)
+    dialog = edit_reference_layer(window)
+    assert dialog.region_combo.currentText() == "Rose"  # shown again: no mark
+    dialog.reject()
     twin = doc.duplicate_layer(region)  # "Rose copy", renamed "Rose" too
     doc.set_layer_properties(twin, name="Rose")
     with pytest.raises(JobError) as twice:
