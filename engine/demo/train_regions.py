@@ -259,6 +259,9 @@ class RegionTrainer:
         # attention, nothing of the training's wiring is saved.
         unet = self.ema["unet"]
         unet.to(torch.float16).save_pretrained(str(folder / "unet"), safe_serialization=True)
+        config = json.loads((folder / "unet" / "config.json").read_text())
+        config.pop("_name_or_path", None)  # where this machine loaded it from: not the model's
+        (folder / "unet" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         self.ema["text"].save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
         record_path = folder / "training.json"
         record = json.loads(record_path.read_text())
