@@ -105,10 +105,9 @@ class RegionTrainer:
 
         from engine.regions.attention import RegionAttnProcessor, cross_attention_modules
 
-        self.cfg, self.work, self.model = cfg, work, model
+        self.cfg, self.work = cfg, work
         torch.manual_seed(cfg.seed)
         pipe = StableDiffusionPipeline.from_pretrained(str(model), dtype=torch.float32)
-        self.pipe = pipe
         self.vae, self.tokenizer = pipe.vae.requires_grad_(False).eval(), pipe.tokenizer
         self.raw = {"unet": pipe.unet.float(), "text": pipe.text_encoder.float()}
         self.progress = RegionProgress()
