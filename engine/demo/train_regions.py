@@ -48,6 +48,15 @@ class Config:
     uncond_prob: float = 0.1
     region_share: float = 0.6  # of steps; the rest replays the original scenes
     pools: dict[str, int] = field(default_factory=lambda: {"regions": 6000, "plain": 3000})
+    # Steps 0-2709 of the first run replayed 128 px scenes only, and at 2x native size the
+    # model then drew a pattern of three shapes. From this step on the plain share also
+    # draws the larger sizes the original training had (engine.demo.train's weights), with
+    # proportionally fewer pictures per batch.
+    larger_from: int = 2710
+    larger_pools: dict[int, int] = field(default_factory=lambda: {192: 1000, 256: 1500})
+    plain_weights: dict[int, float] = field(
+        default_factory=lambda: {128: 0.6, 192: 0.15, 256: 0.25}
+    )
     save_every_s: float = 300.0
 
 
@@ -167,8 +176,12 @@ class RegionTrainer:
             [latent_masks(list(m), (SIZE, SIZE), SCALE) for m in masks]
         )  # (N, 1 + MAX_REGIONS, h, w): padded regions cover nothing
         regions = (self._encode(pictures), latent, self._ids([x for ts in texts for x in ts]))
-        plain_pictures, captions = make_batch(cfg.seed, 0, cfg.pools["plain"], SIZE, SIZE)
-        plain = (self._encode(plain_pictures), self._ids(captions))
+        plain = {}
+        for size, count in {SIZE: cfg.pools["plain"], **cfg.larger_pools}.items():
+            # Distinct scenes per size: each pool starts where the previous one's indices end.
+            start = 0 if size == SIZE else 100_000 * size
+            plain_pictures, captions = make_batch(cfg.seed, start, count, size, size)
+            plain[size] = (self._encode(plain_pictures), self._ids(captions))
         log.info("pools ready in %.0f s", time.monotonic() - t)
         return {"regions": regions, "plain": plain}
 
@@ -198,7 +211,13 @@ class RegionTrainer:
                 ids = ids.view(len(latents), segments, -1)[idx]
                 self.processor.layout = BatchLayout(masks[idx], ids.shape[-1])
             else:
-                latents, ids = pools["plain"]
+                size = SIZE
+                if step >= cfg.larger_from:
+                    sizes = sorted(cfg.plain_weights)
+                    probs = torch.tensor([cfg.plain_weights[s] for s in sizes])
+                    size = sizes[int(torch.multinomial(probs, 1, generator=g))]
+                    n = max(1, int(n * (SIZE / size) ** 2))
+                latents, ids = pools["plain"][size]
                 idx = torch.randint(0, len(latents), (n,), generator=g)
                 ids = ids[idx][:, None]
             drop = torch.rand(n, generator=g) < cfg.uncond_prob
@@ -226,7 +245,7 @@ class RegionTrainer:
             if step % 50 == 0:
                 rate = (self.progress.step) / max(self._seconds(), 1e-9)
                 log.info("step %d %s loss %.4f (%.2f steps/s over the run, %.0f s)", step,
-                         "regions" if regional else "plain", loss.item(), rate,
+                         "regions" if regional else f"plain {x0.shape[-1] * SCALE}", loss.item(), rate,
                          self._seconds())  # fmt: skip
             if time.monotonic() - last_save > cfg.save_every_s:
                 self.save()
@@ -286,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config()
     if args.smoke:
         cfg.pools, cfg.batch = {"regions": 64, "plain": 32}, 8
+        cfg.larger_pools, cfg.larger_from = {192: 8, 256: 8}, 0
     trainer = RegionTrainer(cfg, args.work, args.model or resolve_model("").path)
     trainer.progress.log.append(
         f"chunk from step {trainer.progress.step} on {torch.get_num_threads()} CPU threads"

@@ -65,6 +65,7 @@ def test_region_scenes_hold_each_shape_in_its_region_and_skip_held_out_layouts()
 
 def _chunk(work: Path, steps: int) -> RegionTrainer:
     cfg = Config(batch=2, pools={"regions": 6, "plain": 4}, warmup=2)
+    cfg.larger_pools, cfg.larger_from = {192: 2, 256: 2}, 1  # both kinds of plain step
     trainer = RegionTrainer(cfg, work, resolve_model("").path)
     trainer.train(trainer.pools(), math.inf, steps)
     return trainer
