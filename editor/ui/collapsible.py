@@ -23,6 +23,7 @@ class Collapsible(QWidget):
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.header.setArrowType(Qt.ArrowType.RightArrow)
         self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._reveal = True
         self.header.toggled.connect(self._toggled)
         self.body = QWidget()
         self.content = tidy(QVBoxLayout(self.body), margin=0)
@@ -30,13 +31,22 @@ class Collapsible(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.body)
 
-    def set_expanded(self, on: bool) -> None:
-        self.header.setChecked(on)
+    def set_expanded(self, on: bool, reveal: bool = True) -> None:
+        """`reveal=False` opens it where it is: restored at start-up, scrolling the dock
+        down to it would hide the prompt the user starts with."""
+        self._reveal = reveal
+        try:
+            self.header.setChecked(on)
+        finally:
+            self._reveal = True
+
+    def expanded(self) -> bool:
+        return self.header.isChecked()
 
     def _toggled(self, on: bool) -> None:
         self.header.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self.body.setVisible(on)
-        if on:
+        if on and self._reveal:
             QTimer.singleShot(0, self.reveal)  # once the layout has made room for the body
 
     def reveal(self) -> None:

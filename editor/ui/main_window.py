@@ -44,7 +44,7 @@ from editor.ui.canvas_binding import CanvasBinding
 from editor.ui.canvas_keys import CanvasKeys
 from editor.ui.canvas_view import CanvasView
 from editor.ui.dialogs import SettingsDialog, SizeDialog
-from editor.ui.dock_layout import keep_in_view, scrolling
+from editor.ui.dock_layout import scrolling
 from editor.ui.generate.candidates import CandidatesStrip
 from editor.ui.generate.controller import GenerationController
 from editor.ui.generate.panel import GenerationPanel
@@ -165,13 +165,10 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomRightCorner, right)
         tools = scrolling(self.tool_options)
         self.tools_dock = self._dock("Tools", "toolsDock", tools, left)
-        generate = scrolling(self.generation_panel)
-        # However tall the neighbours get (the Live side view, a saved layout), the Generate
-        # button and its progress stay in view; the settings under them scroll.
-        keep_in_view(
-            generate, self.generation_panel.generate_button, self.generation_panel.progress_bar
+        # The panel scrolls its settings itself, its Generate button pinned under them.
+        self.generation_dock = self._dock(
+            "Generate", "generationDock", self.generation_panel, right
         )
-        self.generation_dock = self._dock("Generate", "generationDock", generate, right)
         bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.results_dock = self._dock("Results", "resultsDock", self.candidates, bottom)
         self.layers_dock = self._dock("Layers", "layersDock", self.layers_panel, right)
@@ -233,6 +230,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.generation_panel.set_settings(s.generation_settings())
+        self.generation_panel.advanced.set_expanded(s.generate_advanced, reveal=False)
         self.tool_options.set_values(s.group("brush"))
         if s.model:
             self.generation_panel.set_model(s.model)
@@ -245,6 +243,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.set_window_layout(self.saveGeometry(), self.saveState())
         s.set_generation_settings(self.generation_panel.settings())
+        s.generate_advanced = self.generation_panel.advanced.expanded()
         s.set_group("brush", self.tool_options.values())
         s.model = self.generation_panel.model()
         s.sync()

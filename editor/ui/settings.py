@@ -219,6 +219,15 @@ class Settings:
     def theme(self, value: str) -> None:
         self.qsettings.setValue("window/theme", value)
 
+    @property
+    def generate_advanced(self) -> bool:
+        """Whether the Generate dock's Advanced section was left open."""
+        return _as_bool(self.qsettings.value("window/generate_advanced"), False)
+
+    @generate_advanced.setter
+    def generate_advanced(self, on: bool) -> None:
+        self.qsettings.setValue("window/generate_advanced", bool(on))
+
     def window_geometry(self) -> QByteArray | None:
         value = self.qsettings.value("window/geometry")
         return value if isinstance(value, QByteArray) else None

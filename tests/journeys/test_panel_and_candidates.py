@@ -35,7 +35,7 @@ def _inside(widget: QWidget, viewport: QWidget) -> bool:
 
 def test_generate_panel_fits_its_dock_with_every_label_it_can_show(window, qtbot):
     panel = window.generation_panel
-    scroll = window.generation_dock.widget()
+    scroll = panel.scroll
     assert isinstance(scroll, QScrollArea)
     # The longest things the panel shows: a long model file name, the largest seed,
     # locked, and a long progress line.
@@ -53,9 +53,9 @@ def test_generate_panel_fits_its_dock_with_every_label_it_can_show(window, qtbot
             label = panel.inpaint_options.picked_label.text()
             where = f"{size.width()}×{size.height()}, {label!r}"
             assert scroll.horizontalScrollBar().maximum() == 0, where
-            assert panel.width() <= scroll.viewport().width(), where
+            assert scroll.widget().width() <= scroll.viewport().width(), where
             for button in (panel.generate_button, panel.cancel_button):
-                assert _inside(button, scroll.viewport()), f"{button.text()} at {where}"
+                assert _inside(button, window.generation_dock), f"{button.text()} at {where}"
             # Nothing jumps under the pointer when Auto's choice appears.
             assert panel.generate_button.mapTo(panel, QPoint(0, 0)) == generate_at, where
 
@@ -75,7 +75,7 @@ def test_the_wheel_scrolls_the_panel_unless_a_field_has_the_focus(window, qtbot)
     window.resize(1280, 800)
     panel = window.generation_panel
     panel.advanced.set_expanded(True)  # the scheduler is among the Advanced settings
-    bar = window.generation_dock.widget().verticalScrollBar()
+    bar = panel.scroll.verticalScrollBar()
     _settle(qtbot)
     bar.setValue(0)  # opening Advanced scrolled it into view
     assert bar.maximum() > 0  # the panel is taller than its dock: there is room to scroll

@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from editor.ui.collapsible import Collapsible
+from editor.ui.dock_layout import keep_in_view, scrolling
 from editor.ui.generate.inpaint_options import InpaintOptions
 from editor.ui.generate.lora_panel import LoraPanel
 from editor.ui.icons import icon
-from editor.ui.theme import tidy
+from editor.ui.theme import PANEL_MARGIN, tidy
 from engine.generation_settings import GenerationSettings, parse_values
 from engine.inpaint_modes import default_strength
 from engine.schedulers import SCHEDULER_NAMES
@@ -76,7 +77,11 @@ class GenerationPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("generationPanel")
-        layout = tidy(QVBoxLayout(self))
+        # The settings scroll; Generate, Cancel, the progress and the status line are pinned
+        # under them, so opening Advanced (which scrolls it into view) or a short dock never
+        # hides them. `body_layout` is the settings' layout, for rows added from outside.
+        body = QWidget()
+        self.body_layout = layout = tidy(QVBoxLayout(body))
 
         model_row = tidy(QHBoxLayout(), margin=None)
         self.model_combo = QComboBox()
@@ -108,8 +113,6 @@ class GenerationPanel(QWidget):
         self.model_changed.connect(self.lora_panel.set_model)
         layout.addWidget(self.lora_panel)
 
-        # Generate and progress sit right under the prompts so they stay in view on
-        # small screens; the parameters follow.
         buttons = tidy(QHBoxLayout(), margin=None)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
@@ -122,7 +125,6 @@ class GenerationPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("generationProgress")
@@ -130,13 +132,11 @@ class GenerationPanel(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Idle")
         self.progress_bar.setTextVisible(True)
-        layout.addWidget(self.progress_bar)
         self.status_label = QLabel("")
         self.status_label.setObjectName("generationStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.hide()  # shown with a message; an empty line would leave a gap
-        layout.addWidget(self.status_label)
         # The rows a model family changes (editor.ui.generate.family_settings) are fields of
         # these forms: guidance here, shift in `advanced_form`.
         self.parameters_form = form = tidy(QFormLayout(), margin=None)
@@ -210,6 +210,18 @@ class GenerationPanel(QWidget):
         self.align_labels()
 
         layout.addStretch(1)
+        self.scroll = scrolling(body)
+        keep_in_view(self.scroll, self.negative_edit)  # the prompts too, however short
+        outer = tidy(QVBoxLayout(self), margin=0)
+        outer.addWidget(self.scroll, 1)
+        # Bottom up from the buttons: a status line appearing grows the footer upwards,
+        # so Generate never moves under the pointer.
+        footer = tidy(QVBoxLayout())
+        footer.setContentsMargins(PANEL_MARGIN, 0, PANEL_MARGIN, PANEL_MARGIN)
+        footer.addWidget(self.status_label)
+        footer.addWidget(self.progress_bar)
+        footer.addLayout(buttons)
+        outer.addLayout(footer)
         self._set_icons()
 
     def _set_icons(self) -> None:

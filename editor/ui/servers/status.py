@@ -110,7 +110,7 @@ class ServerController(QObject):
         super().__init__(window.window())
         self.window = window
         self.widget = ServerStatusWidget()
-        panel_layout = window.generation_panel.layout()
+        panel_layout = window.generation_panel.body_layout
         panel_layout.insertWidget(1, self.widget)  # right under the model picker
         self.monitor: HealthMonitor | None = None
         self.servers: tuple[tuple[str, str], ...] = ()

@@ -22,6 +22,13 @@ def _shown(widget: QWidget, scroll: QScrollArea) -> bool:
     return widget.isVisible() and viewport.rect().contains(rect)
 
 
+def _pinned(widget: QWidget, dock: QWidget) -> bool:
+    """Whether all of `widget` shows, unclipped, inside `dock`."""
+    rect = QRect(widget.mapTo(dock, QPoint(0, 0)), widget.size())
+    whole = widget.visibleRegion().boundingRect().size() == widget.size()
+    return widget.isVisible() and whole and dock.rect().contains(rect)
+
+
 def _at_first_start_size(window, qtbot) -> None:
     """The window as a first start lays it out on a 1400x900 screen (View ▸ Reset Layout
     puts the docks where a first start does)."""
@@ -38,13 +45,14 @@ def test_generate_settings_fit_and_advanced_opens_into_view(
     flux = tiny_modern_dir("flux")
     panel.set_models([inspect_model(flux)], str(flux))  # a family with a Shift row
     _at_first_start_size(window, qtbot)
-    scroll = window.generation_dock.widget()
+    scroll = panel.scroll
     assert isinstance(scroll, QScrollArea)
     toggle = window.findChild(QToolButton, "advancedToggle")
     shift = window.findChild(QDoubleSpinBox, "shiftSpin")
     assert scroll.verticalScrollBar().value() == 0
+    assert _pinned(panel.generate_button, window.generation_dock)
     for widget in (
-        panel.generate_button, panel.mode_combo, panel.seed_spin, panel.steps_spin,
+        panel.mode_combo, panel.seed_spin, panel.steps_spin,
         panel.guidance_spin, panel.strength_spin, toggle,
     ):  # fmt: skip
         assert _shown(widget, scroll), widget
@@ -55,6 +63,7 @@ def test_generate_settings_fit_and_advanced_opens_into_view(
     for widget in (panel.scheduler_combo, panel.samples_spin, toggle):
         assert _shown(widget, scroll), widget
     assert panel.inpaint_options.isVisible()
+    assert _pinned(panel.generate_button, window.generation_dock)  # not scrolled away
     assert panel.advanced_form.isRowVisible(shift)
     # Its fields line up with those above, under FLUX's long "Distilled guidance" label.
     assert panel.parameters_form.labelForField(panel.guidance_spin).text() == ("Distilled guidance")
@@ -78,4 +87,4 @@ def test_the_layers_list_shows_six_layers(window, qtbot) -> None:
     ]  # fmt: skip
     assert len(whole) >= 6
     # The window above keeps its main buttons in view.
-    assert _shown(window.generation_panel.generate_button, window.generation_dock.widget())
+    assert _pinned(window.generation_panel.generate_button, window.generation_dock)

@@ -1,0 +1,94 @@
+"""The Generate dock as a user leaves it and comes back to it: the Advanced section stays
+open (or closed) across a restart without scrolling the prompt away, and with it open
+in a short dock the settings scroll while Generate, Cancel and the progress stay in
+view under them."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QToolButton, QWidget
+
+from editor.ui.generate.panel import GenerationPanel
+from tests.journeys.test_live import close_window, restart
+from tests.journeys.test_panel_and_candidates import _settle
+
+
+def _whole_in(widget: QWidget, area: QWidget) -> bool:
+    """All of `widget` shows, not clipped by a scroll area, inside `area`."""
+    rect = QRect(widget.mapTo(area, QPoint(0, 0)), widget.size())
+    unclipped = widget.visibleRegion().boundingRect().size() == widget.size()
+    return widget.isVisible() and unclipped and area.rect().contains(rect)
+
+
+def test_the_advanced_section_is_shown_as_the_user_left_it(window, qtbot, settings) -> None:
+    assert not window.generation_panel.advanced.expanded()  # a first start: folded
+    toggle = window.findChild(QToolButton, "advancedToggle")
+    qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton)
+    assert window.generation_panel.scheduler_combo.isVisible()
+
+    again = restart(window, settings, qtbot)
+    try:
+        panel = again.generation_panel
+        assert panel.advanced.expanded()
+        assert panel.inpaint_options.isVisible() and panel.scheduler_combo.isVisible()
+        # Opened where it is: the prompt the user starts with is still at the top.
+        assert panel.scroll.verticalScrollBar().value() == 0
+        assert _whole_in(panel.prompt_edit, panel.scroll.viewport())
+        qtbot.mouseClick(again.findChild(QToolButton, "advancedToggle"), Qt.MouseButton.LeftButton)
+        third = restart(again, settings, qtbot)
+    finally:
+        close_window(again)
+    try:
+        assert not third.generation_panel.advanced.expanded()
+        assert not third.generation_panel.inpaint_options.isVisible()
+    finally:
+        close_window(third)
+
+
+def test_generate_stays_in_view_in_a_short_dock_with_advanced_open(window, qtbot) -> None:
+    panel, dock = window.generation_panel, window.generation_dock
+    window.resize(1400, 900)
+    qtbot.waitUntil(lambda: window.height() == 900)
+    window.reset_layout()
+    _settle(qtbot)
+    qtbot.mouseClick(window.findChild(QToolButton, "advancedToggle"), Qt.MouseButton.LeftButton)
+    bar = panel.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.value() > 0)  # Advanced scrolled into view
+    assert _whole_in(panel.generate_button, dock)  # and Generate did not scroll away
+    # A status line appearing grows the footer upwards: Generate stays under the pointer.
+    at = panel.generate_button.mapTo(dock, QPoint(0, 0))
+    panel.set_status("Loading the model…")
+    _settle(qtbot)
+    assert panel.generate_button.mapTo(dock, QPoint(0, 0)) == at
+    assert _whole_in(panel.status_label, dock)
+    # As short as the column lets it get: the Layers dock below takes the rest.
+    window.resizeDocks([dock, window.layers_dock], [1, 2000], Qt.Orientation.Vertical)
+    _settle(qtbot)
+    assert dock.height() < 300
+    for widget in (panel.generate_button, panel.cancel_button, panel.progress_bar):
+        assert _whole_in(widget, dock), widget.objectName()
+    # The settings scroll behind them: each Advanced row can be scrolled to, the
+    # buttons staying where they are.
+    at = panel.generate_button.mapTo(dock, QPoint(0, 0))
+    for row in (panel.prompt_edit, panel.scheduler_combo, panel.samples_spin):
+        bar.setValue(row.mapTo(panel.scroll.widget(), QPoint(0, 0)).y())  # scrolled to
+        _settle(qtbot)
+        assert _whole_in(row, panel.scroll.viewport()), row.objectName()
+        assert panel.generate_button.mapTo(dock, QPoint(0, 0)) == at
+    assert _whole_in(panel.generate_button, dock)
+
+
+def test_a_panel_of_its_own_pins_its_buttons_under_the_settings(qtbot) -> None:
+    panel = GenerationPanel()
+    qtbot.addWidget(panel)
+    panel.advanced.set_expanded(True)
+    panel.resize(380, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    _settle(qtbot)
+    assert panel.scroll.verticalScrollBar().maximum() > 0  # the settings scroll
+    for widget in (panel.generate_button, panel.progress_bar):
+        assert _whole_in(widget, panel)
+        assert not panel.scroll.isAncestorOf(widget)
+    with qtbot.waitSignal(panel.generate_requested, timeout=1000):
+        qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
