@@ -278,6 +278,7 @@ class Engine(EngineBase):
             refs: ReferenceStage | None,
             slot: tuple[int, int],
             wrap: Wrap | None = None,
+            previews: bool = True,
         ) -> np.ndarray:
             return self._generate(
                 pipe,
@@ -286,7 +287,8 @@ class Engine(EngineBase):
                 seed,
                 slot,
                 info,
-                None if request.option("live") else plan.crop,  # Live shows no step previews
+                # Live shows no step previews
+                plan.crop if previews and not request.option("live") else None,
                 on_progress,
                 cancel,
                 flow_sampling.step_blend(plan.soft, pipe)
@@ -312,7 +314,11 @@ class Engine(EngineBase):
             if regional is None or trajectory is None:
                 rgb = plan.finish(sample(seed, call_args, references, (i, n)))
             else:
-                plain = sample(seed, without, global_refs, (2 * i, 2 * n), trajectory.record)
+                # The progress counts both runs; the previews show the second only, whose
+                # outside follows the first step by step: one picture forming, not two.
+                plain = sample(
+                    seed, without, global_refs, (2 * i, 2 * n), trajectory.record, previews=False
+                )
                 steered = sample(seed, call_args, references, (2 * i + 1, 2 * n), trajectory.pin)
                 rgb = regional.combine(plan.finish(plain), plan.finish(steered), fade)
             if control is not None:  # hashes and control model names filled in

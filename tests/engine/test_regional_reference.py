@@ -128,3 +128,25 @@ def test_a_regional_reference_job_replays_bit_identically(engine, tiny_model_dir
     again = engine.run(second.request, replay_inputs)[0]
     assert np.array_equal(again.rgba, second.rgba)
     assert not np.array_equal(results[0].rgba, second.rgba)
+
+
+@pytest.mark.parametrize(("mode", "per"), [("txt2img", 4), ("img2img", 3)])
+def test_the_progress_runs_once_through_both_runs_of_every_sample(
+    engine, tiny_model_dir: Path, mode: str, per: int
+) -> None:
+    # Two samples, each run without then with the regional reference: one count from 1 to
+    # the total (img2img at strength 0.9 runs 3 of the 4 steps), never back.
+    request = _request(tiny_model_dir, mode, n_samples=2)
+    image, mask = _inputs(mode)
+    inputs = GenerationInputs(image, mask, references=(RED,), reference_masks=(LEFT,))
+    seen: list[tuple[int, int, bool]] = []
+    engine.run(
+        request.replace(references=(ReferenceSpec(),)), inputs,
+        lambda step, total, preview: seen.append((step, total, preview is not None)),
+        lambda: False,
+    )  # fmt: skip
+    total = 2 * 2 * per
+    assert [(step, of) for step, of, _ in seen] == [(s, total) for s in range(1, total + 1)]
+    # The step previews are the second run's only: the picture forms once per sample.
+    shown = [step for step, _, preview in seen if preview]
+    assert shown == [s for s in range(1, total + 1) if (s - 1) // per % 2 == 1]
