@@ -1,7 +1,8 @@
 """Dock sizes that never hide a dock's main buttons, and the default dock arrangement.
 
-A dock's contents scroll when the dock is short, but its main buttons (Generate, Live,
-Apply) must stay in view: `keep_in_view` gives the dock's scroll area a minimum height
+A dock's contents scroll when the dock is short, but its main buttons (Live, Apply; the
+Generate panel pins its button under its scrolling settings and keeps its prompts in
+view) must stay in view: `keep_in_view` gives the dock's scroll area a minimum height
 that reaches down to them, so neither a neighbour growing (the Live side view), a
 dragged splitter nor a saved layout from an older version can squash them away. The
 minimum follows the contents (a LoRA row or status line appearing above the button).
