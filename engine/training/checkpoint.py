@@ -1,7 +1,8 @@
 """A training run's checkpoint in its work folder (engine.training.trainer.work_dir): the
-trainable tensors, the optimizer and the step, written so that a run stopped at any
-moment continues from its last complete save, and only on the same pictures and settings
-(the data fingerprint)."""
+trainable tensors, the optimizer, the step and the prior pictures' latents, written so
+that a run stopped at any moment continues from its last complete save, and only on the
+same pictures and settings (the data fingerprint). The prior pictures come back as they
+were, not drawn again: 8 of them cost a CPU run on the demo model as much as 20 steps."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ def save_checkpoint(
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file(run.trainable_state(), str(folder / "weights.tmp"))
+    if run.prior is not None:
+        save_file({"latents": run.prior[0].cpu().contiguous()}, str(folder / "prior.tmp"))
+        (folder / "prior.tmp").replace(folder / "prior.safetensors")
     torch.save(run.optimizer.state_dict(), folder / "optimizer.tmp")
     state = {"step": step, "fingerprint": fingerprint, "losses": losses[-200:]}
     (folder / "state.tmp").write_text(json.dumps(state), encoding="utf-8")
@@ -42,6 +46,19 @@ def save_checkpoint(
     (folder / "weights.tmp").replace(folder / "weights.safetensors")
     (folder / "optimizer.tmp").replace(folder / "optimizer.pt")
     (folder / "state.tmp").replace(folder / "state.json")
+
+
+def saved_prior(folder: Path, fingerprint: str) -> Any | None:
+    """The prior pictures' latents a checkpoint of this fingerprint holds, or None."""
+    from safetensors.torch import load_file  # imports torch: only when training runs
+
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        if state.get("fingerprint") != fingerprint:
+            return None
+        return load_file(str(folder / "prior.safetensors"))["latents"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def load_checkpoint(folder: Path, run: Any, fingerprint: str) -> tuple[int, list[float]]:

@@ -38,7 +38,7 @@ import numpy as np
 from engine.core.errors import Cancelled
 from engine.lora.concept_words import TrainableWord, is_known_word, text_parts
 from engine.lora.file import base_model_hash, lora_state, save_lora
-from engine.training.checkpoint import data_fingerprint, load_checkpoint, save_checkpoint
+from engine.training import checkpoint
 from engine.training.data import (
     TrainingError,
     check_concept,
@@ -384,14 +384,13 @@ class _Run:
             ).sample
         return torch.nn.functional.mse_loss(pred.float(), target.float())
 
-    def draw_prior(self, cancel: Callable[[], bool]) -> None:
+    def draw_prior(self, cancel: Callable[[], bool], drawn: Any = None) -> None:
         """DreamBooth's prior preservation: what the model itself draws for the captions
         with the concept word left out, as latents, with those captions' token ids.
 
         Trained on beside the concept, they keep the LoRA from rewriting what the words
-        around the concept (colours, places, backgrounds) meant to the model. Drawn while
-        the LoRA layers are still zero (the new word is not in these captions), on a
-        continued run too: the same seeds give the same pictures."""
+        around the concept (colours, places, backgrounds) meant to the model. Drawn with the
+        LoRA layers still zero; a continued run gets them from its checkpoint (`drawn`)."""
         import torch  # torch: ~1.2 s to import, only when training runs
 
         s = self.settings
@@ -402,6 +401,10 @@ class _Run:
             without_word(self.pictures[i % len(self.pictures)].caption, s.concept)
             for i in range(count)
         ]
+        ids = [self._token_ids(p) for p in prompts]
+        if drawn is not None and len(drawn) == count:
+            self.prior = drawn.to(self.device), ids
+            return
         from diffusers import DDIMScheduler  # ~2 s to import: only when training runs
 
         size = self.info.native_size
@@ -431,7 +434,7 @@ class _Run:
                     latents.append(out[0].float())
         finally:
             self.pipe.scheduler = sampler
-        self.prior = torch.stack(latents).to(self.device), [self._token_ids(p) for p in prompts]
+        self.prior = torch.stack(latents).to(self.device), ids
 
     def train_step(self, step: int) -> float:
         import torch  # torch: ~1.2 s to import, only when training runs
@@ -550,10 +553,10 @@ def _train(
     total = int(s.steps or 0)
     every = int(s.checkpoint_every or total)
     folder = work_dir(out)
-    fingerprint = data_fingerprint(s, run.pictures)
+    fingerprint = checkpoint.data_fingerprint(s, run.pictures)
     # Before a checkpoint's weights come in: the prior is what the model drew without them.
-    run.draw_prior(cancel)
-    start, losses = load_checkpoint(folder, run, fingerprint)
+    run.draw_prior(cancel, checkpoint.saved_prior(folder, fingerprint))
+    start, losses = checkpoint.load_checkpoint(folder, run, fingerprint)
     if start:
         log.info("continuing %s from step %d", out.name, start)
     t0 = time.monotonic()
@@ -561,14 +564,14 @@ def _train(
     step = start
     while step < total:
         if cancel():
-            save_checkpoint(folder, run, step, fingerprint, losses)
+            checkpoint.save_checkpoint(folder, run, step, fingerprint, losses)
             raise Cancelled(
                 f"Training cancelled at step {step} of {total}; run it again to continue."
             )
         losses.append(run.train_step(step))
         step += 1
         if step % every == 0 and step < total:
-            save_checkpoint(folder, run, step, fingerprint, losses)
+            checkpoint.save_checkpoint(folder, run, step, fingerprint, losses)
         if on_progress is not None:
             rate = (time.monotonic() - t0) / (step - start)
             sample = None

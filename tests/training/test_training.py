@@ -154,8 +154,11 @@ def test_a_cancelled_run_continues_bit_exactly(star_folder: Path, tmp_path: Path
     assert not out.exists() and (work_dir(out) / "state.json").is_file()
     # Nothing beside the LoRA-to-be, where model scans would list the checkpoint's weights.
     assert not out.parent.exists() or not any(out.parent.iterdir())
-    resumed = train_lora(_settings(star_folder, out))
-    assert resumed.resumed_from == 3
+    assert (work_dir(out) / "prior.safetensors").is_file()
+    asked = []
+    resumed = train_lora(_settings(star_folder, out), should_cancel=lambda: asked.append(1))
+    # Only before steps 3, 4 and 5: the prior picture comes from the checkpoint, not drawn.
+    assert resumed.resumed_from == 3 and len(asked) == 3
     straight = train_lora(_settings(star_folder, tmp_path / "straight" / "star.safetensors"))
     assert straight.resumed_from == 0
     a, b = load_file(str(resumed.path)), load_file(str(straight.path))
@@ -186,10 +189,12 @@ def test_overpaint_train_cli(star_folder: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli" / "star.safetensors"
     args = ["train", "--images", str(star_folder), "--concept", "star", "--out", str(out)]
     args += ["--model", str(DEMO_MODEL_DIR), "--steps", "2", "--rank", "2", "--seed", "5"]
-    assert main([*args, "--no-flip", "--batch-size", "1"]) == 0
+    # One prior picture, not the default 8: drawing them was most of this test's time.
+    assert main([*args, "--no-flip", "--batch-size", "1", "--prior-images", "1"]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str(out) and "step 2/2" in captured.err
-    assert read_metadata(out)["ss_seed"] == "5"
+    meta = read_metadata(out)
+    assert meta["ss_seed"] == "5" and meta["ss_num_reg_images"] == "1"
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["train", "--images", str(empty), "--concept", "star"]) == 1
