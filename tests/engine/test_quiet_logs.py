@@ -48,13 +48,33 @@ def _env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=tmp_path, env=_env(tmp_path),
-        capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return proc
+def _run_both(
+    quiet_args: list[str], loud_args: list[str], tmp_path: Path
+) -> list[subprocess.CompletedProcess[str]]:
+    """The quiet and the --debug run at once, each in a folder of its own (settings, log
+    file, output): their Python start-ups (torch, diffusers) share the cores."""
+    procs = []
+    for name, args in (("quiet", quiet_args), ("loud", loud_args)):
+        (tmp_path / name).mkdir()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, *args],
+                cwd=tmp_path / name,
+                env=_env(tmp_path / name),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    done = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=240)
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, err
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
 
 
 def _log(tmp_path: Path) -> str:
@@ -66,16 +86,20 @@ def test_cli_is_quiet_by_default_and_shows_library_output_with_debug(
 ) -> None:
     args = ["-m", "editor.app", "txt2img", "--prompt", "a red square", "--model",
             str(tiny_model_dir), "--steps", "2", "--width", "64", "--height", "64",
-            "--seed", "1", "--out", str(tmp_path / "o.png")]  # fmt: skip
-    quiet = _run(args, tmp_path)
-    assert quiet.stdout.strip() == str(tmp_path / "o.png")
+            "--seed", "1"]  # fmt: skip
+    out = tmp_path / "o.png"
+    quiet, loud = _run_both(
+        [*args, "--out", str(out)],
+        [*args, "--out", str(tmp_path / "loud.png"), "--debug"],
+        tmp_path,
+    )
+    assert quiet.stdout.strip() == str(out)
     # Only the command's own progress lines reach the terminal.
     lines = quiet.stderr.splitlines()
     assert lines and all(re.fullmatch(r"step \d+/2", line) for line in lines), lines
     # The details the terminal did not show are in the log file.
-    assert f"engine.local.loading: loading {tiny_model_dir}" in _log(tmp_path)
+    assert f"engine.local.loading: loading {tiny_model_dir}" in _log(tmp_path / "quiet")
 
-    loud = _run([*args, "--debug"], tmp_path)
     assert LIBRARY_NOISE in loud.stderr
     assert f"INFO engine.local.loading: loading {tiny_model_dir}" in loud.stderr
 
@@ -83,12 +107,15 @@ def test_cli_is_quiet_by_default_and_shows_library_output_with_debug(
 def test_window_start_and_model_load_keep_the_terminal_clean_unless_debug(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    quiet = _run(["-c", WINDOW_THEN_LOAD, str(tiny_model_dir)], tmp_path)
+    # Then `overpaint --debug` (no model load: the CLI test covers the libraries' output).
+    quiet, loud = _run_both(
+        ["-c", WINDOW_THEN_LOAD, str(tiny_model_dir)],
+        ["-c", WINDOW_THEN_LOAD, "", "--debug"],
+        tmp_path,
+    )
     assert quiet.stderr == ""
-    log = _log(tmp_path)
+    log = _log(tmp_path / "quiet")
     assert "overpaint: Overpaint " in log and "started; log file" in log
     assert f"engine.local.loading: loading {tiny_model_dir}" in log
 
-    # `overpaint --debug` (no model load: the CLI test covers the libraries' output).
-    loud = _run(["-c", WINDOW_THEN_LOAD, "", "--debug"], tmp_path)
     assert "INFO overpaint: Overpaint " in loud.stderr
