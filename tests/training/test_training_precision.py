@@ -85,7 +85,9 @@ def test_a_lora_trained_in_bf16_is_an_fp16_file_that_applies_in_bf16_and_fp32(
 ) -> None:
     out = tmp_path / "loras" / "star.safetensors"
     # Long enough for the LoRA to change the picture: a higher rate than the default.
-    result = train_lora(_settings(star_folder, out, "bf16", steps=40, learning_rate=1e-2))
+    # 20 steps change it more than 40 did (mean |change| 91 against 34 in fp32, bf16 to
+    # fp32 correlation 0.99995 against 0.999, PSNR 49.5 against 39.1 dB) in half the time.
+    result = train_lora(_settings(star_folder, out, "bf16", steps=20, learning_rate=1e-2))
     assert read_metadata(out)["ss_mixed_precision"] == result.metadata["ss_mixed_precision"]
     assert result.metadata["ss_mixed_precision"] == "bf16"
     tensors = load_file(str(out))
