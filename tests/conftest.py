@@ -17,6 +17,23 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session with a test of the default LoRA training run starts that run at once, in a
+    child process beside the tests before it (tests/training/background.py)."""
+    from tests.training import background  # only in sessions that need it
+
+    if not session.config.option.collectonly and any(
+        background.FIXTURE in getattr(item, "fixturenames", ()) for item in session.items
+    ):
+        background.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.training import background  # only in sessions that need it
+
+    background.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight SD1.x-architecture diffusers folder, built once per run."""
