@@ -28,11 +28,13 @@ SAMPLE_EVERY = 150
 _child: tuple[subprocess.Popen[bytes], Path] | None = None
 
 
-def train(folder: Path, out: Path) -> tuple[Any, list[Any]]:
-    """The default run on the star pictures in `folder`: (TrainingResult, progress)."""
+def train(folder: Path, out: Path) -> tuple[Any, list[Any], bool]:
+    """The default run on the star pictures in `folder`: (TrainingResult, progress, whether
+    its checkpoint folder was left behind). The last is read here because the checkpoint
+    lives in the user data folder of the process that trained."""
     from engine.models import DEMO_MODEL_DIR  # torch via engine: not at conftest import
     from engine.training.settings import TrainingSettings
-    from engine.training.trainer import train_lora
+    from engine.training.trainer import train_lora, work_dir
 
     seen: list[Any] = []
     settings = TrainingSettings(
@@ -42,7 +44,8 @@ def train(folder: Path, out: Path) -> tuple[Any, list[Any]]:
         model=str(DEMO_MODEL_DIR),
         sample_every=SAMPLE_EVERY,
     )
-    return train_lora(settings, on_progress=seen.append), seen
+    result = train_lora(settings, on_progress=seen.append)
+    return result, seen, work_dir(result.path).exists()
 
 
 def start() -> None:
@@ -71,8 +74,8 @@ def start() -> None:
     _child = proc, work
 
 
-def result(timeout: float) -> tuple[Any, list[Any]] | None:
-    """The child's (TrainingResult, progress), waiting for it; None when none was started.
+def result(timeout: float) -> tuple[Any, list[Any], bool] | None:
+    """The child's train() result, waiting for it; None when none was started.
 
     Fails the test with the child's output when its run failed."""
     import pytest  # only in a test session: `python -m` runs this module without it

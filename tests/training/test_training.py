@@ -79,7 +79,7 @@ def _generate(engine, prompt: str, lora: Path | None) -> np.ndarray:
 
 @pytest.mark.timeout(DEFAULT_RUN_TIMEOUT_S)
 def test_the_lora_file_carries_the_new_word_and_kohya_metadata(trained) -> None:
-    result, seen = trained
+    result, seen, checkpoint_left = trained
     assert result.new_word and result.steps == TEST_STEPS and result.resumed_from == 0
     assert result.path.stat().st_size < 5_000_000
     with safe_open(str(result.path), framework="pt") as f:
@@ -101,14 +101,14 @@ def test_the_lora_file_carries_the_new_word_and_kohya_metadata(trained) -> None:
     assert samples == [150, 300] == [in_background.SAMPLE_EVERY, TEST_STEPS] and seen[
         -1
     ].sample.shape == (128, 128, 3)
-    assert not work_dir(result.path).exists()  # the checkpoint goes once the file is written
+    assert not checkpoint_left  # the checkpoint goes once the file is written
 
 
 @pytest.mark.timeout(DEFAULT_RUN_TIMEOUT_S)
 def test_the_lora_moves_the_picture_toward_the_concept_and_unloads_cleanly(trained) -> None:
     from engine.local.engine import Engine
 
-    result, _ = trained
+    result, _, _ = trained
     engine = Engine((result.path.parent,))
     plain, starry = [], []
     for colour, position, background in (("red", "left", "blue"), ("yellow", "left", "purple")):
@@ -128,7 +128,7 @@ def test_the_lora_moves_the_picture_toward_the_concept_and_unloads_cleanly(train
 def test_the_concept_carries_to_a_new_prompt_and_the_base_skills_survive(trained) -> None:
     from engine.local.engine import Engine
 
-    result, _ = trained
+    result, _, _ = trained
     engine = Engine((result.path.parent,))
     # Wording the captions never use, in a colour/place/background no picture shows.
     ask = Ask("large orange star on the right, green background", "orange", "right", "green")
