@@ -125,33 +125,82 @@ def readme(record: dict) -> str:
             f"{_pct(c['background'])} | {_pct(c['position'])} | {_pct(c['kind'])} | "
             f"{_pct(c['single'])} |"
         )
-    m = record.get("final_metrics")
-    if m:
-        n, d, i, q = m["native"], m["double"], m["img2img"], m["inpaint"]
+    if record.get("final_metrics"):
         lines += [
             "",
             "Final model (targets: colour >= 90%, background >= 90%, position >= 75%, type >= 70%):",
-            "",
-            f"- native {arch.NATIVE_RESOLUTION} px: shape colour {_pct(n['colour'])}, background "
-            f"{_pct(n['background'])}, position {_pct(n['position'])}, shape type {_pct(n['kind'])}",
-            f"- 2x native ({2 * arch.NATIVE_RESOLUTION} px, 50 captions): exactly one shape in "
-            f"{_pct(d['single'])}; colour {_pct(d['colour'])}, position {_pct(d['position'])}, "
-            f"type {_pct(d['kind'])}",
-            f"- img2img from a blob sketch (strength 0.7, 50 captions): colour {_pct(i['colour'])}, "
-            f"position {_pct(i['position'])}, background {_pct(i['background'])}; shape type "
-            f"{_pct(i['kind'])} after vs {_pct(i['sketch_kind'])} in the sketch",
-            f"- inpaint right half with another colour (50 captions): new colour in "
-            f"{_pct(q['right_follows_prompt'])}; the unmasked half differs by "
-            f"{q['left_mean_abs_diff']:.1f}/255 on average before Overpaint composites the "
-            "original back (after compositing it is bit-identical)",
         ]
+        lines += quality_lines(record["final_metrics"])
     checks = record.get("verification")
     if checks:
         lines += ["", "Re-checks of the shipped folder (float16 files loaded as float32):", ""]
         lines += [f"- {c}" for c in checks]
+    if record.get("regions_fine_tune"):
+        lines += regions_lines(record["regions_fine_tune"])
     if record.get("vae_tiny"):
         lines += tiny_vae_lines(record["vae_tiny"])
     return "\n".join(lines) + "\n"
+
+
+def quality_lines(m: dict) -> list[str]:
+    """engine.demo.evaluate's figures (native, 2x, img2img, inpaint) as README lines."""
+    n, d, i, q = m["native"], m["double"], m["img2img"], m["inpaint"]
+    return [
+        "",
+        f"- native {arch.NATIVE_RESOLUTION} px: shape colour {_pct(n['colour'])}, background "
+        f"{_pct(n['background'])}, position {_pct(n['position'])}, shape type {_pct(n['kind'])}",
+        f"- 2x native ({2 * arch.NATIVE_RESOLUTION} px, 50 captions): exactly one shape in "
+        f"{_pct(d['single'])}; colour {_pct(d['colour'])}, position {_pct(d['position'])}, "
+        f"type {_pct(d['kind'])}",
+        f"- img2img from a blob sketch (strength 0.7, 50 captions): colour {_pct(i['colour'])}, "
+        f"position {_pct(i['position'])}, background {_pct(i['background'])}; shape type "
+        f"{_pct(i['kind'])} after vs {_pct(i['sketch_kind'])} in the sketch",
+        f"- inpaint right half with another colour (50 captions): new colour in "
+        f"{_pct(q['right_follows_prompt'])}; the unmasked half differs by "
+        f"{q['left_mean_abs_diff']:.1f}/255 on average before Overpaint composites the "
+        "original back (after compositing it is bit-identical)",
+    ]
+
+
+def regions_lines(r: dict) -> list[str]:
+    """The README's section on the regional fine-tune (engine.demo.train_regions), whose
+    UNet and text encoder are the ones in this folder."""
+    lines = [
+        "",
+        "## Regional fine-tune (the UNet and text encoder in this folder)",
+        "",
+        f"- `python -m engine.demo.train_regions`: {r['step']} steps of AdamW (batch 32 at "
+        "128 px, lr 1.5e-4, EMA 0.99) from the model above, trained through the engine's "
+        "masked cross-attention (engine.regions.attention) on scenes of two or three shapes "
+        "with one region prompt each, 60% of the steps; the rest replays the original "
+        f"scenes ({r['note']}); {r['seconds'] / 60:.0f} min on a 2-core CPU, in chunks:",
+        *[f"  - {entry}" for entry in r["log"]],
+        "- reproduce: `python -m engine.demo.train_regions --work runs/regions --until SECONDS`",
+        "  (repeat to resume), then `--export resources/models/overpaint-demo`; retrain the",
+        "  scribble ControlNet on the result (engine.demo.train_control)",
+    ]
+    if r.get("regions"):
+        g = r["regions"]
+        lines += [
+            "",
+            f"Held-out regional layouts (python -m engine.demo.evaluate_regions, "
+            f"{g['count_per_layout']} of each kind, {g['size']} px, {g['steps']} steps; a "
+            "layout is right when every region shows its colour and kind):",
+            "",
+            "| | " + " | ".join(g["regions, scene root"]) + " |",
+            "| --- |" + " --- |" * len(g["regions, scene root"]),
+        ]
+        for key, rates in g.items():
+            if isinstance(rates, dict):
+                lines.append(
+                    f"| {key} | " + " | ".join(_pct(v["both"]) for v in rates.values()) + " |"
+                )
+        if r.get("regions_before"):
+            lines += ["", f"Before the fine-tune: {r['regions_before']}"]
+    if r.get("quality"):
+        lines += ["", "Single shapes after the fine-tune (python -m engine.demo.evaluate):"]
+        lines += quality_lines(r["quality"])
+    return lines
 
 
 def _judged(rates: dict) -> str:

@@ -269,9 +269,13 @@ class RegionTrainer:
         (self.work / "progress.json").write_text(json.dumps(asdict(self.progress), indent=1))
         log.info("saved at step %d", self.progress.step)
 
-    def export(self, folder: Path, note: str) -> None:
-        """The EMA UNet (float16) and text encoder (float32) into the model folder."""
+    def export(self, folder: Path, note: str, evaluations: dict[str, Path] | None = None) -> None:
+        """The EMA UNet (float16) and text encoder (float32) into the model folder, the run
+        and its `evaluations` (JSON files by record key: "quality" from engine.demo.evaluate,
+        "regions" from engine.demo.evaluate_regions) into training.json and the README."""
         import torch
+
+        from engine.demo.export import readme
 
         # The EMA copies were made before the masked processor was attached: stock
         # attention, nothing of the training's wiring is saved.
@@ -283,8 +287,14 @@ class RegionTrainer:
         self.ema["text"].save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
         record_path = folder / "training.json"
         record = json.loads(record_path.read_text())
-        record["regions_fine_tune"] = {**asdict(self.progress), "note": note}
+        record["regions_fine_tune"] = {
+            **record.get("regions_fine_tune", {}),
+            **asdict(self.progress),
+            "note": note,
+            **{k: json.loads(f.read_text()) for k, f in (evaluations or {}).items()},
+        }
         record_path.write_text(json.dumps(record, indent=1) + "\n")
+        (folder / "README.md").write_text(readme(record), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1_000_000, help="stop at this step")
     parser.add_argument("--export", type=Path, help="write the EMA weights into this folder")
     parser.add_argument("--note", default="", help="what the export records about the run")
+    parser.add_argument("--quality", type=Path, help="engine.demo.evaluate's JSON to record")
+    parser.add_argument("--regions", type=Path, help="engine.demo.evaluate_regions' JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny pools, for a quick check")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -307,13 +319,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg.pools, cfg.batch = {"regions": 64, "plain": 32}, 8
         cfg.larger_pools, cfg.larger_from = {192: 8, 256: 8}, 0
     trainer = RegionTrainer(cfg, args.work, args.model or resolve_model("").path)
-    trainer.progress.log.append(
-        f"chunk from step {trainer.progress.step} on {torch.get_num_threads()} CPU threads"
-    )
     if args.until > 0 and trainer.progress.step < args.steps:
+        trainer.progress.log.append(
+            f"chunk from step {trainer.progress.step} on {torch.get_num_threads()} CPU threads"
+        )
         trainer.train(trainer.pools(), args.until, args.steps)
     if args.export:
-        trainer.export(args.export, args.note)
+        evaluations = {"quality": args.quality, "regions": args.regions}
+        trainer.export(args.export, args.note, {k: f for k, f in evaluations.items() if f})
     return 0
 
 
