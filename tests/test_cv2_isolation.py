@@ -128,6 +128,15 @@ def test_qt5_child_process_starts_after_guarded_import(tmp_path: Path):
     require("krita", "xvfb-run")  # a Qt5 program to start; skipped without, failed under CI
 
     def run(mode: str) -> dict:
+        for _ in range(3):
+            result = start(mode)
+            # An Xvfb that xvfb-run started but Krita could not reach (seen once in a full
+            # run on a loaded machine) says nothing about the plugins: try it again.
+            if "could not connect to display" not in result["out"].lower():
+                break
+        return result
+
+    def start(mode: str) -> dict:
         out = subprocess.run(
             [sys.executable, "-c", CHILD_QT5, mode],
             cwd=ROOT,
