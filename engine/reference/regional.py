@@ -58,6 +58,16 @@ def is_regional(mask: np.ndarray | None) -> bool:
     return mask is not None and bool((np.asarray(mask) < 255).any())
 
 
+def runs_per_sample(request: GenerationRequest, inputs: GenerationInputs) -> int:
+    """How many times the local engine samples each picture of a job: twice when a
+    reference is limited to a region (see above), else once. Its progress counts every
+    run, so a job's step total is n_samples x this x the steps of one run."""
+    if request.mode == "edit" or not request.references:
+        return 1
+    masks = tuple(inputs.reference_masks) + (None,) * len(request.references)
+    return 2 if any(is_regional(masks[i]) for i in range(len(request.references))) else 1
+
+
 @dataclass(frozen=True, eq=False)
 class RegionalReferences:
     """A job whose references include regional ones: the job without them and where
@@ -73,12 +83,10 @@ class RegionalReferences:
     ) -> RegionalReferences | None:
         """None when no reference is limited to a region (or in Edit, which has none);
         `crop`: the job's crop size, which the masks are taken to."""
-        if request.mode == "edit" or not request.references:
+        if runs_per_sample(request, inputs) == 1:
             return None
         masks = tuple(inputs.reference_masks) + (None,) * len(request.references)
         regional = [is_regional(masks[i]) for i in range(len(request.references))]
-        if not any(regional):
-            return None
         keep = [i for i, r in enumerate(regional) if not r]
         without = request.replace(references=tuple(request.references[i] for i in keep))
         without_inputs = dataclasses.replace(

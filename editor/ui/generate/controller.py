@@ -55,6 +55,7 @@ from engine.history.recorder import BackgroundRecorder, Ticket
 from engine.jobs import FILL_NATIVE, JobError, PreparedJob, prepare_job
 from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
 from engine.models import resolve_model
+from engine.reference.regional import runs_per_sample
 from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,25 @@ class _RunningJob:
     accept: bool = False  # lay the first result straight into the document
     growths: tuple[Growth, ...] = ()  # canvas growths its result's place depends on
     notes: tuple[str, ...] = ()  # said with its results: what took no part in it
+
+
+def steps_note(total: int, job: PreparedJob) -> str:
+    """What the job's step count `total` is made of, when it is not the steps asked for:
+    img2img and inpaint run only the last `strength` of them, and the count runs over
+    every picture and every run of one (a reference limited to a region takes two);
+    "" when there is nothing to explain."""
+    request = job.request
+    runs = runs_per_sample(request, job.inputs)
+    pictures = max(1, request.n_samples)
+    each = total // (pictures * runs)
+    parts = [f"{pictures} pictures"] if pictures > 1 else []
+    if runs > 1:
+        parts.append(f"{runs} runs (a reference limited to a region)")
+    if each < request.steps:
+        parts.append(f"{each} of {request.steps} steps (strength {request.strength:g})")
+    elif parts:
+        parts.append(f"{each} steps")
+    return " × ".join(parts)
 
 
 def box_to_rect(box: Box) -> QRect:
@@ -364,13 +384,8 @@ class GenerationController(QObject):
         if done > 0:
             left = (now - running.first_step_at) / done * (total - step)
         self.panel.set_progress(step, total, left)
-        request = running.job.request
-        if done == 0 and total < request.steps:
-            # img2img and inpaint run only the last `strength` of the steps asked for;
-            # said once, so that "Step 3/4" after asking for 8 makes sense.
-            self.panel.set_status(
-                f"{total} of {request.steps} steps (strength {request.strength:g})"
-            )
+        if done == 0 and (note := steps_note(total, running.job)):
+            self.panel.set_status(note)  # said once, so that "Step 3/16" makes sense
         if isinstance(preview, np.ndarray) and running.document is self.document:
             rect = box_to_rect(running.job.request.region)
             self.canvas.set_preview(rgba_array_to_qimage(preview), rect)

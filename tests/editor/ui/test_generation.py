@@ -14,6 +14,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from sd_parsers import ParserManager
 
+from engine.models import DEMO_MODEL_DIR
 from tests.editor.ui.conftest import gradient_rgba
 from tests.editor.ui.test_painting import drag, open_at_100
 
@@ -222,3 +223,22 @@ def test_opening_another_file_cancels_running_jobs(window, qtbot, png_path, tiny
     assert blocker.args == [job]
     assert window.candidates.count() == 0 and not window.generation.is_busy()
     assert window.document.history.count() == 0
+
+
+def test_the_status_explains_the_step_count_of_several_pictures(window, qtbot, png_path):
+    # img2img on the demo model: 2 samples at strength 0.5 of 8 steps run 2 x 4 steps, so
+    # the bar counts to 8, the steps asked for, which alone would explain nothing.
+    open_at_100(window, png_path)
+    prepare(window, DEMO_MODEL_DIR, steps=8)
+    panel = window.generation_panel
+    panel.strength_spin.setValue(0.5)
+    panel.samples_spin.setValue(2)
+    progress = []
+    assert window.generate() is not None
+    window.generation.client.progress.connect(
+        lambda *a: progress.append((*a[1:3], panel.status_label.text()))
+    )
+    qtbot.waitUntil(lambda: window.candidates.count() == 2, timeout=WAIT_MS)
+    assert window.candidates.current().result.request.mode == "img2img"
+    assert [p[:2] for p in progress] == [(step, 8) for step in range(1, 9)]
+    assert {p[2] for p in progress} == {"2 pictures × 4 of 8 steps (strength 0.5)"}

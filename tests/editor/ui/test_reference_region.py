@@ -23,7 +23,7 @@ from engine.jobs import JobError
 from engine.models import DEMO_MODEL_DIR
 from tests.editor.ui.conftest import gradient_rgba
 from tests.editor.ui.test_demo_scribble import _generate as generate
-from tests.editor.ui.test_generation import prepare
+from tests.editor.ui.test_generation import WAIT_MS, prepare
 from tests.editor.ui.test_layer_roles import paint_patch, set_region
 from tests.editor.ui.test_painting import open_at_100
 from tests.tiny_ip_adapter import build_tiny_ip_models
@@ -176,8 +176,18 @@ def test_outside_its_region_a_reference_leaves_the_demo_models_pixels_as_they_ar
     prepare(window, DEMO_MODEL_DIR, prompt="a red circle, blue background", steps=4)
     window.generation_panel.seed_lock.setChecked(True)
     window.settings.model_dirs = [build_tiny_ip_models(DEMO_MODEL_DIR, tmp_path / "models")]
-    steered = generate(qtbot, window)
+    said = []
+    assert window.generate() is not None
+    window.generation.client.progress.connect(
+        lambda *a: said.append((a[2], window.generation_panel.status_label.text()))
+    )
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
+    steered = window.candidates.candidates()[-1].result
     assert [r.mask_hash != "" for r in steered.request.references] == [True]
+    # img2img at strength 0.75 runs 3 of the 4 steps, twice: the bar counts to 6.
+    assert set(said) == {
+        (6, "2 runs (a reference limited to a region) × 3 of 4 steps (strength 0.75)")
+    }
     doc.set_layer_properties(reference, visible=False)  # the reference switched off
     without = generate(qtbot, window)
     assert without.request.references == ()
