@@ -85,7 +85,7 @@ def test_actions_emit_the_entry_and_request(qtbot, store: HistoryStore, tmp_path
     assert all(a.isEnabled() for a in panel.actions.values())
     with qtbot.waitSignal(panel.use_parameters) as used:
         panel.actions["use"].trigger()
-    assert used.args[0] == request("a red lighthouse", seed=3)
+    assert used.args[0].request == request("a red lighthouse", seed=3)
     with qtbot.waitSignal(panel.regenerate) as regen:
         panel.actions["regenerate"].trigger()
     assert isinstance(regen.args[0], Entry) and regen.args[0].request.seed == 3

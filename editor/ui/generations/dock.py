@@ -16,14 +16,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
 from editor.ui.generations.panel import GenerationHistoryPanel
+from editor.ui.generations.references import restore_references, stored_references
 from editor.ui.window_roles import DockHost
 from engine.history.config import open_history
 from engine.history.pictures import needs_pictures
 from engine.history.replay import MissingInputsError, recorded_job
 from engine.history.store import Entry
-from engine.request import GenerationRequest
 
 if TYPE_CHECKING:
+    from editor.model.document import Document
     from editor.ui.generate.controller import GenerationController
     from editor.ui.generate.panel import GenerationPanel
 
@@ -40,6 +41,7 @@ class GenerationsWindow(DockHost, Protocol):
     history_dock: QDockWidget
     generation: GenerationController
     generation_panel: GenerationPanel
+    document: Document | None
 
     def import_layer(self, path: Path | str | None = None) -> bool: ...
     def open_path(self, path: Path | str | None) -> bool: ...
@@ -57,17 +59,23 @@ def add_generations_dock(window: GenerationsWindow) -> QDockWidget:
 
     generation = window.generation
 
-    def use_parameters(request: GenerationRequest) -> None:
+    def use_parameters(entry: Entry) -> None:
         """Copy the entry's settings and lock its seed, so Generate makes that picture
         again; the mode and the inpainting choices stay as the user set them (a recorded
-        mode is what Auto resolved to, and would stick across restarts)."""
-        recorded = dataclasses.asdict(request)
-        panel = window.generation_panel
-        panel.set_settings({key: recorded[key] for key in USED_PARAMETERS})
-        panel.set_seed_locked(True)
-        window.statusBar().showMessage(
-            "Parameters copied to the Generate panel, seed locked.", 5000
+        mode is what Auto resolved to, and would stick across restarts). Its references
+        come back as reference layers, or a sentence says why not."""
+        recorded = dataclasses.asdict(entry.request)
+        settings = window.generation_panel
+        settings.set_settings({key: recorded[key] for key in USED_PARAMETERS})
+        settings.set_seed_locked(True)
+        pictures = stored_references(panel.store, entry) if entry.request.references else ()
+        note = restore_references(window.document, entry, pictures)
+        said = " ".join(
+            filter(None, ["Parameters copied to the Generate panel, seed locked.", note])
         )
+        if note:
+            panel.status.setText(note)
+        window.statusBar().showMessage(said, 15000 if note else 5000)
 
     def rerun(entry: Entry, accept: bool = False) -> None:
         """Queue the entry's request on the pixels it first ran on (kept in the history),

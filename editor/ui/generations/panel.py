@@ -140,7 +140,7 @@ class GenerationsModel(QAbstractListModel):
 class GenerationHistoryPanel(QWidget):
     """Search box, filters and a thumbnail grid over a HistoryStore."""
 
-    use_parameters = Signal(object)  # GenerationRequest: fill the generation panel
+    use_parameters = Signal(object)  # Entry: fill the generation panel, its references
     regenerate = Signal(object)  # Entry: queue its request, with its inputs, as it is
     add_as_layer = Signal(object)  # Entry: its file as a layer, or regenerate when gone
     open_file = Signal(str)  # the output file's path (only offered when it exists)
@@ -300,7 +300,7 @@ class GenerationHistoryPanel(QWidget):
     def _use(self) -> None:
         entry = self.current_entry()
         if entry is not None:
-            self.use_parameters.emit(entry.request)
+            self.use_parameters.emit(entry)
 
     def _regenerate(self) -> None:
         entry = self.current_entry()

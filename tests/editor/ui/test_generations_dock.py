@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from editor.model.layer_roles import reference_picture, set_layer_reference
+from editor.model.reference_role import ReferenceRole
 from engine.cli.commands import main as cli
 from engine.history.config import database_path
 from engine.history.store import HistoryStore
+from engine.models import DEMO_MODEL_DIR
+from tests.editor.ui.test_generation import prepare
+from tests.editor.ui.test_layer_roles import paint_patch, set_region
+from tests.editor.ui.test_painting import open_at_100
+from tests.tiny_ip_adapter import build_tiny_ip_models
 
 WAIT_MS = 120_000
 
@@ -137,3 +144,77 @@ def test_an_inpaint_entry_replays_exactly_on_a_changed_picture(
     dock.actions["layer"].trigger()  # no file: regenerated and added
     qtbot.waitUntil(lambda: len(window.document.layers) == layers + 1, timeout=WAIT_MS)
     assert np.array_equal(window.document.current_layer.to_rgba(box), accepted)
+
+
+def _use(qtbot, window, entry_id: int) -> str:
+    """Use parameters on history entry `entry_id` from the dock; the status bar's words."""
+    dock = window.generations_panel
+    dock.refresh()
+    qtbot.waitUntil(lambda: entry_id in [hit.id for hit in dock.model.hits], timeout=5000)
+    rows = [hit.id for hit in dock.model.hits]
+    dock.select(rows.index(entry_id))
+    dock.actions["use"].trigger()
+    return window.statusBar().currentMessage()
+
+
+def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path, tmp_path):
+    open_at_100(window, png_path)
+    doc = window.document
+    region = paint_patch(qtbot, window)
+    set_region(window, "a red rose")
+    doc.set_layer_properties(region, name="Rose")
+    reference = paint_patch(qtbot, window, (30, 30, 200))
+    role = ReferenceRole("reference", 0.6, 0.1, 0.9, region="Rose")
+    set_layer_reference(doc, reference, role)
+    picture = reference_picture(doc, reference)
+    prepare(window, DEMO_MODEL_DIR, prompt="a red circle, blue background", steps=2)
+    window.settings.model_dirs = [build_tiny_ip_models(DEMO_MODEL_DIR, tmp_path / "models")]
+    assert window.generate() is not None
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
+    window.generation.history.flush()
+    (entry_id,) = [hit.id for hit in _hits("red circle")]
+
+    # Gone from the picture, the reference comes back as it was, region included: one step.
+    doc.delete_layer(reference)
+    steps = doc.history.count()
+    said = _use(qtbot, window, entry_id)
+    assert said == (
+        "Parameters copied to the Generate panel, seed locked. "
+        "The generation's references were added as a reference layer."
+    )
+    back = doc.current_layer
+    assert back.name == f"Reference 1 of generation {entry_id}"
+    assert back.reference == role
+    assert np.array_equal(reference_picture(doc, back), picture)
+    assert doc.history.count() == steps + 1
+    assert window.undo_action.text() == "&Undo Restore reference layers"
+
+    # On the picture already, it is not added twice.
+    layers = len(doc.layers)
+    assert _use(qtbot, window, entry_id) == "Parameters copied to the Generate panel, seed locked."
+    assert len(doc.layers) == layers
+
+    # Without its region layer, it acts on the whole picture, and the user is told.
+    doc.delete_layer(back)
+    doc.delete_layer(region)
+    said = _use(qtbot, window, entry_id)
+    assert said.endswith(
+        "Reference 1 was limited to a region that no one region layer here matches, so it "
+        "now acts on the whole picture; choose its region again (Layer ▸ Reference Layer…)."
+    )
+    assert doc.current_layer.reference == ReferenceRole("reference", 0.6, 0.1, 0.9)
+
+    # An entry recorded without its pictures says what to do instead.
+    store = HistoryStore(database_path())
+    try:
+        bare = store.record(store.get(entry_id).request, None)
+    finally:
+        store.close()
+    layers = len(doc.layers)
+    said = _use(qtbot, window, bare)
+    assert len(doc.layers) == layers
+    assert said.endswith(
+        "The generation's references were not restored: its reference picture was not kept; "
+        "add the picture as a Reference layer again (Layer ▸ Reference Layer…)."
+    )
+    assert window.generations_panel.status.text() == said.split("locked. ")[1]
