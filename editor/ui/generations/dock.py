@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
 from editor.ui.generations.panel import GenerationHistoryPanel
-from editor.ui.generations.references import restore_references, stored_references
+from editor.ui.generations.restored_layers import restore_layers, stored_inputs
 from editor.ui.window_roles import DockHost
 from engine.history.config import open_history
 from engine.history.pictures import needs_pictures
@@ -62,14 +62,13 @@ def add_generations_dock(window: GenerationsWindow) -> QDockWidget:
     def use_parameters(entry: Entry) -> None:
         """Copy the entry's settings and lock its seed, so Generate makes that picture
         again; the mode and the inpainting choices stay as the user set them (a recorded
-        mode is what Auto resolved to, and would stick across restarts). Its references
-        come back as reference layers, or a sentence says why not."""
+        mode is what Auto resolved to, and would stick across restarts). Its controls,
+        regions and references come back as layers, or a sentence says why not."""
         recorded = dataclasses.asdict(entry.request)
         settings = window.generation_panel
         settings.set_settings({key: recorded[key] for key in USED_PARAMETERS})
         settings.set_seed_locked(True)
-        pictures = stored_references(panel.store, entry) if entry.request.references else ()
-        note = restore_references(window.document, entry, pictures)
+        note = restore_layers(window.document, entry, stored_inputs(panel.store, entry))
         said = " ".join(
             filter(None, ["Parameters copied to the Generate panel, seed locked.", note])
         )

@@ -3,17 +3,25 @@ kept, and the Generations dock's actions regenerate, fill the panel, add layers.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from editor.model.control_layers import set_layer_control
+from editor.model.control_role import ControlRole
 from editor.model.layer_roles import reference_picture, set_layer_reference
 from editor.model.reference_role import ReferenceRole
+from editor.model.region_role import RegionRole
 from engine.cli.commands import main as cli
+from engine.core.images import picture_hash
 from engine.history.config import database_path
 from engine.history.store import HistoryStore
 from engine.models import DEMO_MODEL_DIR
+from engine.request import GenerationInputs
+from tests.editor.ui.test_control_layers import paint_scribble
+from tests.editor.ui.test_demo_scribble import _generate as generate
 from tests.editor.ui.test_generation import prepare
 from tests.editor.ui.test_layer_roles import paint_patch, set_region
 from tests.editor.ui.test_painting import open_at_100
@@ -167,6 +175,7 @@ def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path
     role = ReferenceRole("reference", 0.6, 0.1, 0.9, region="Rose")
     set_layer_reference(doc, reference, role)
     picture = reference_picture(doc, reference)
+    coverage = region.to_rgba(doc.rect())[..., 3]
     prepare(window, DEMO_MODEL_DIR, prompt="a red circle, blue background", steps=2)
     window.settings.model_dirs = [build_tiny_ip_models(DEMO_MODEL_DIR, tmp_path / "models")]
     assert window.generate() is not None
@@ -194,11 +203,42 @@ def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path
     assert _use(qtbot, window, entry_id) == "Parameters copied to the Generate panel, seed locked."
     assert len(doc.layers) == layers
 
-    # Without its region layer, it acts on the whole picture, and the user is told.
+    # Without its region layer, the region comes back too and the reference is limited
+    # to it again.
     doc.delete_layer(back)
     doc.delete_layer(region)
     said = _use(qtbot, window, entry_id)
     assert said.endswith(
+        "The generation's regions and references were added as a region layer and a "
+        "reference layer."
+    )
+    (rose,) = [layer for layer in doc.layers if layer.region_prompt is not None]
+    assert rose.name == f"Region 1 of generation {entry_id}"
+    assert rose.region_prompt == RegionRole("a red rose")
+    assert np.array_equal(rose.to_rgba(doc.rect())[..., 3], coverage)
+    assert doc.current_layer.reference == dataclasses.replace(role, region=rose.name)
+    assert window.undo_action.text() == "&Undo Restore region and reference layers"
+
+    # An entry that kept the reference's picture but not the region's mask: the reference
+    # acts on the whole picture, and both are said.
+    store = HistoryStore(database_path())
+    try:
+        request = store.get(entry_id).request
+        assert request.references[0].image_hash == picture_hash(picture)
+        ctx = request.region
+        mask = np.ascontiguousarray(coverage[ctx.y : ctx.bottom, ctx.x : ctx.right])
+        inputs = GenerationInputs(references=(picture,), reference_masks=(mask,))
+        partial = store.record(request, None, inputs=inputs)
+    finally:
+        store.close()
+    doc.delete_layer(doc.current_layer)
+    doc.delete_layer(rose)
+    said = _use(qtbot, window, partial)
+    assert said == (
+        "Parameters copied to the Generate panel, seed locked. "
+        "The generation's references were added as a reference layer. "
+        "The generation's regions were not restored: its region mask was not kept; give a "
+        "layer the region prompt again (Layer ▸ Region Prompt…). "
         "Reference 1 was limited to a region that no one region layer here matches, so it "
         "now acts on the whole picture; choose its region again (Layer ▸ Reference Layer…)."
     )
@@ -207,14 +247,85 @@ def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path
     # An entry recorded without its pictures says what to do instead.
     store = HistoryStore(database_path())
     try:
-        bare = store.record(store.get(entry_id).request, None)
+        bare = store.record(request, None)
     finally:
         store.close()
     layers = len(doc.layers)
     said = _use(qtbot, window, bare)
     assert len(doc.layers) == layers
     assert said.endswith(
-        "The generation's references were not restored: its reference picture was not kept; "
-        "add the picture as a Reference layer again (Layer ▸ Reference Layer…)."
+        "The generation's regions and references were not restored: its region mask and "
+        "reference picture were not kept; give a layer the region prompt again (Layer ▸ "
+        "Region Prompt…) and add the picture as a Reference layer again (Layer ▸ Reference "
+        "Layer…)."
     )
     assert window.generations_panel.status.text() == said.split("locked. ")[1]
+
+
+def test_use_parameters_brings_the_control_and_region_layers_back(window, qtbot, png_path):
+    open_at_100(window, png_path)
+    doc = window.document
+    scribble = paint_scribble(qtbot, window)
+    control = ControlRole("scribble", 0.8, 0.1, 0.9)
+    set_layer_control(doc, scribble, control)
+    region = paint_patch(qtbot, window)
+    set_region(window, "a red rose", "wilted")
+    lines, coverage = scribble.to_rgba(doc.rect()), region.to_rgba(doc.rect())[..., 3]
+    prepare(window, DEMO_MODEL_DIR, prompt="a red circle, blue background", steps=2)
+    first = generate(qtbot, window)
+    assert first.request.controls[0].model == "overpaint-demo-scribble"
+    window.generation.history.flush()
+    (entry_id,) = [hit.id for hit in _hits("red circle")]
+
+    # Gone from the picture, both come back where they were, with their roles: one step.
+    doc.delete_layer(scribble)
+    doc.delete_layer(region)
+    steps = doc.history.count()
+    said = _use(qtbot, window, entry_id)
+    assert said == (
+        "Parameters copied to the Generate panel, seed locked. The generation's controls "
+        "and regions were added as a control layer and a region layer."
+    )
+    layers = {layer.name: layer for layer in doc.layers}
+    back = layers[f"Control 1 of generation {entry_id}"]
+    rose = layers[f"Region 1 of generation {entry_id}"]
+    assert back.control == control and np.array_equal(back.to_rgba(doc.rect()), lines)
+    assert rose.region_prompt == RegionRole("a red rose", "wilted")
+    assert np.array_equal(rose.to_rgba(doc.rect())[..., 3], coverage)
+    assert doc.history.count() == steps + 1
+    assert window.undo_action.text() == "&Undo Restore control and region layers"
+    window.undo()
+    assert back not in doc.layers and rose not in doc.layers
+    window.redo()
+
+    # Generate makes the entry's picture again, through the same control and region.
+    again = generate(qtbot, window)
+    assert again.request.controls == first.request.controls
+    assert again.request.regions == first.request.regions
+    assert np.array_equal(again.rgba, first.rgba)
+
+    # On the picture already, they are not added twice; with another role, it is added.
+    count = len(doc.layers)
+    assert _use(qtbot, window, entry_id) == "Parameters copied to the Generate panel, seed locked."
+    assert len(doc.layers) == count
+    set_layer_control(doc, back, ControlRole("scribble", 0.5))
+    assert _use(qtbot, window, entry_id).endswith(
+        "The generation's controls were added as a control layer."
+    )
+    assert doc.current_layer.control == control
+    assert doc.current_layer.name == f"Control 1 of generation {entry_id} (2)"
+
+    # An entry recorded without its pictures says what to do instead.
+    store = HistoryStore(database_path())
+    try:
+        bare = store.record(store.get(entry_id).request, None)
+    finally:
+        store.close()
+    count = len(doc.layers)
+    said = _use(qtbot, window, bare)
+    assert len(doc.layers) == count
+    assert said.endswith(
+        "The generation's controls and regions were not restored: its control image and "
+        "region mask were not kept; mark a layer as a control again (Layer ▸ Control "
+        "Layer…) and give a layer the region prompt again (Layer ▸ Region Prompt…)."
+    )

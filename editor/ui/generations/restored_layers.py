@@ -1,0 +1,334 @@
+"""Role layers back from a history entry, for the Generations dock's "Use parameters".
+
+The Generate panel holds settings, but an entry's controls, regional prompts and
+references were layers. The history keeps their pictures (engine.history.pictures:
+``control:N`` is the control layer's pixels at the context box, ``region:N`` the region
+layer's coverage there, ``reference:N`` the reference picture), so each becomes a layer
+with its role again, all in one undo step: the regions first, then the controls, then the
+references. A layer already on the picture, visible, with the same pixels and the same
+role is not added twice.
+
+A control keeps its kind, strength, step range and whether its image was prepared; the
+control model and Canny thresholds are not layer settings (the engine picks the
+installed model for the kind). A region keeps its prompt and negative prompt; its pixels
+are the recorded coverage in one colour (whether it was also painted is not recorded).
+A reference limited to a region is recorded only as that region's coverage at the
+context box: it is given the region layer that carries the entry's region of that
+coverage, or else the one region layer here whose coverage matches; without one it acts
+on the whole picture and a sentence says so. When the history lacks a kind's pictures,
+none of that kind is added and one sentence says what to do instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRect
+
+from editor.model.array_rects import bbox, crop
+from editor.model.control_layers import active_control_layers
+from editor.model.control_role import ControlRole
+from editor.model.document import Document
+from editor.model.layer_roles import reference_layers, reference_picture, region_layers
+from editor.model.reference_role import ReferenceRole
+from editor.model.region_role import RegionRole
+from editor.ui.layer_badges import REGION_BADGE
+from engine.core.images import picture_hash
+from engine.history import pictures as pics
+from engine.history.store import Entry, HistoryStore
+from engine.request import Box, GenerationInputs, GenerationRequest
+
+
+@dataclass(frozen=True)
+class _Kind:
+    entry_has: str  # "The generation's …"
+    picture: str  # what the history keeps of one
+    layer: str  # what comes back
+    again: str  # what the user can do instead
+
+
+CONTROL, REGION, REFERENCE = "control", "region", "reference"
+KINDS = {
+    CONTROL: _Kind(
+        "controls",
+        "control image",
+        "control layer",
+        "mark a layer as a control again (Layer ▸ Control Layer…)",
+    ),
+    REGION: _Kind(
+        "regions",
+        "region mask",
+        "region layer",
+        "give a layer the region prompt again (Layer ▸ Region Prompt…)",
+    ),
+    REFERENCE: _Kind(
+        "references",
+        "reference picture",
+        "reference layer",
+        "add the picture as a Reference layer again (Layer ▸ Reference Layer…)",
+    ),
+}
+# A restored region is seen through: its pixels only say where the prompt applies.
+REGION_OPACITY = 0.5
+
+
+@dataclass
+class _NewLayer:
+    kind: str
+    name: str
+    rgba: np.ndarray
+    x: int = 0
+    y: int = 0
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+def stored_inputs(store: HistoryStore | None, entry: Entry) -> GenerationInputs:
+    """The entry's control images, region masks and reference pictures as the history
+    keeps them (each kind empty, or with None in place of a control image, where the
+    history lacks any of its pictures); the store is not read for an entry without any."""
+    request = entry.request
+    if not (request.controls or request.regions or request.references):
+        return GenerationInputs()
+    stored = None if store is None else store.input_pictures(entry.id)
+    decoded: dict[str, np.ndarray] = {}
+    for role, data in (stored or {}).items():
+        if data is None:
+            continue
+        try:
+            decoded[role] = pics.decode_picture(data)
+        except (OSError, ValueError):
+            continue  # a damaged picture of another role must not cost these
+    inputs, _base = pics.restore_inputs(request, decoded)
+    return inputs
+
+
+def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs) -> str:
+    """Add the entry's controls, regions and references to `doc` as layers with those
+    roles (one undo step); the sentences to tell the user ("" when it had none)."""
+    request = entry.request
+    wanted = [kind for kind in KINDS if _count(request, kind)]
+    if not wanted:
+        return ""
+    if doc is None:
+        return f"The generation's {_named(wanted)} were not restored: no picture is open."
+    missing = [kind for kind in wanted if _lacks(request, inputs, kind)]
+    notes: list[str] = []
+    if missing:
+        notes.append(_missing_sentence(request, missing))
+    restoring = [kind for kind in wanted if kind not in missing]
+    plan = _Plan(doc, entry, inputs)
+    # Regions first: a reference limited to one of them is given its layer.
+    steps = {REGION: plan.regions, CONTROL: plan.controls, REFERENCE: plan.references}
+    for kind, step in steps.items():
+        if kind in restoring:
+            step()
+    notes += plan.notes
+    new = plan.new
+    if new:
+        added = [kind for kind in KINDS if any(layer.kind == kind for layer in new)]
+        with doc.history.macro(f"Restore {_listed(added)} layers"):
+            for layer in new:
+                text = f"Add {KINDS[layer.kind].layer}"
+                doc.add_layer(layer.name, layer.rgba, layer.x, layer.y, text=text, **layer.props)
+        counts = [_counted(sum(n.kind == kind for n in new), KINDS[kind].layer) for kind in added]
+        notes.insert(0, f"The generation's {_named(added)} were added as {_listed(counts)}.")
+    return " ".join(notes)
+
+
+class _Plan:
+    """The layers to add, in order, and the sentences about what is not restored."""
+
+    def __init__(self, doc: Document, entry: Entry, inputs: GenerationInputs) -> None:
+        self.doc, self.entry, self.inputs = doc, entry, inputs
+        self.request = entry.request
+        self.box = _context(self.request)
+        self.rect = QRect(self.box.x, self.box.y, self.box.width, self.box.height)
+        self.names = {layer.name for layer in doc.layers}
+        self.new: list[_NewLayer] = []
+        self.notes: list[str] = []
+        # The names of the region layers carrying the entry's regions, by coverage: a
+        # reference limited to a region is recorded by that coverage alone.
+        self.carriers: dict[str, set[str]] = {}
+
+    def _add(self, kind: str, number: int, rgba: np.ndarray, at_box: bool, **props: Any) -> str:
+        name = _unique(self.names, f"{kind.capitalize()} {number} of generation {self.entry.id}")
+        self.names.add(name)
+        x = y = 0
+        if at_box:  # where it was, cut to its pixels
+            x, y = self.box.x, self.box.y
+            drawn = bbox(rgba[..., 3])
+            if drawn is not None:
+                rgba = crop(rgba, drawn).copy()
+                x, y = x + drawn.x(), y + drawn.y()
+        self.new.append(_NewLayer(kind, name, rgba, x, y, props))
+        return name
+
+    def regions(self) -> None:
+        pairs = zip(self.request.regions, self.inputs.region_masks, strict=True)
+        for i, (spec, mask) in enumerate(pairs):
+            role = RegionRole(spec.prompt, spec.negative_prompt)
+            digest = picture_hash(mask)
+            here = [
+                layer.name
+                for layer in region_layers(self.doc)
+                if layer.region_prompt is not None
+                and (layer.region_prompt.prompt, layer.region_prompt.negative_prompt)
+                == (role.prompt, role.negative_prompt)
+                and _hash_at(layer.to_rgba(self.rect)[..., 3]) == digest
+            ]
+            if not here and (problem := role.problem()) is not None:
+                self.notes.append(f"Region {i + 1} was not restored: {problem}")
+                continue
+            name = (
+                here[0]
+                if here
+                else self._add(
+                    REGION, i + 1, _tinted(mask), True, region_prompt=role, opacity=REGION_OPACITY
+                )
+            )
+            self.carriers.setdefault(digest, set()).add(name)
+
+    def controls(self) -> None:
+        pairs = zip(self.request.controls, self.inputs.controls, strict=True)
+        for i, (spec, image) in enumerate(pairs):
+            if image is None:  # an inpaint control: the history has no pixels of its layer
+                self.notes.append(
+                    f"Control {i + 1} (inpaint) was not restored: its layer's pixels are not "
+                    "kept; mark a layer over the area as an inpaint control again "
+                    "(Layer ▸ Control Layer…)."
+                )
+                continue
+            role = ControlRole(spec.kind, spec.weight, spec.start, spec.end, spec.prepared)
+            image = _rgba(image)
+            digest = picture_hash(image)
+            if any(
+                layer.control == role and _hash_at(layer.to_rgba(self.rect)) == digest
+                for layer in active_control_layers(self.doc)
+            ):
+                continue
+            if (problem := role.problem()) is not None:
+                self.notes.append(f"Control {i + 1} was not restored: {problem}")
+                continue
+            self._add(CONTROL, i + 1, image, True, control=role)
+
+    def references(self) -> None:
+        doc, request = self.doc, self.request
+        here = [
+            (layer.reference, _hash_at(reference_picture(doc, layer)))
+            for layer in reference_layers(doc)
+        ]
+        pairs = zip(request.references, self.inputs.references, strict=True)
+        for i, (spec, picture) in enumerate(pairs):
+            region = (
+                _region_for(doc, request, spec.mask_hash, self.carriers) if spec.mask_hash else ""
+            )
+            role = ReferenceRole(spec.kind, spec.weight, spec.start, spec.end, region or "")
+            if (role, picture_hash(picture)) in here:
+                continue
+            if (problem := role.problem()) is not None:
+                self.notes.append(f"Reference {i + 1} was not restored: {problem}")
+                continue
+            if region is None:
+                self.notes.append(
+                    f"Reference {i + 1} was limited to a region that no one region layer "
+                    "here matches, so it now acts on the whole picture; choose its region "
+                    "again (Layer ▸ Reference Layer…)."
+                )
+            self._add(REFERENCE, i + 1, _rgba(picture), False, reference=role)
+
+
+def _count(request: GenerationRequest, kind: str) -> int:
+    return len(
+        {CONTROL: request.controls, REGION: request.regions, REFERENCE: request.references}[kind]
+    )
+
+
+def _lacks(request: GenerationRequest, inputs: GenerationInputs, kind: str) -> bool:
+    """Whether the history lacks any picture of `kind` that the entry needs."""
+    if kind == CONTROL:
+        if len(inputs.controls) != len(request.controls):
+            return True
+        # An inpaint control has no image of its own: nothing is missing there.
+        pairs = zip(request.controls, inputs.controls, strict=True)
+        return any(image is None and spec.kind != "inpaint" for spec, image in pairs)
+    stored = inputs.region_masks if kind == REGION else inputs.references
+    return len(stored) != _count(request, kind)
+
+
+def _missing_sentence(request: GenerationRequest, kinds: list[str]) -> str:
+    """One sentence for the kinds whose pictures the history lacks."""
+    many = sum(_count(request, kind) for kind in kinds) > 1
+    pictures = _listed([KINDS[k].picture + ("s" if _count(request, k) > 1 else "") for k in kinds])
+    them = f"its {pictures} {'were' if many else 'was'}"
+    again = _listed([KINDS[k].again for k in kinds])
+    return f"The generation's {_named(kinds)} were not restored: {them} not kept; {again}."
+
+
+def _named(kinds: list[str]) -> str:
+    """How a sentence names the entry's things of `kinds`: "controls and regions"."""
+    return _listed([KINDS[k].entry_has for k in kinds])
+
+
+def _listed(words: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n} {noun}s" if n > 1 else f"a {noun}"
+
+
+def _unique(taken: set[str], name: str) -> str:
+    """`name`, or `name (2)`, … when a layer has it: a reference finds its region by the
+    region layer's name, and two of one name would leave it unable to choose."""
+    n = 2
+    unique = name
+    while unique in taken:
+        unique = f"{name} ({n})"
+        n += 1
+    return unique
+
+
+def _hash_at(pixels: np.ndarray) -> str:
+    return picture_hash(np.ascontiguousarray(pixels))
+
+
+def _context(request: GenerationRequest) -> Box:
+    return request.region or Box(0, 0, request.canvas_width, request.canvas_height)
+
+
+def _region_for(
+    doc: Document, request: GenerationRequest, mask_hash: str, carriers: dict[str, set[str]]
+) -> str | None:
+    """The name of the region layer a reference limited to the coverage `mask_hash` is
+    given: the one carrying the entry's region of that coverage, else the one visible
+    region layer here whose coverage at the context box is that; None without one."""
+    names = carriers.get(mask_hash) or _covering(doc, request, mask_hash)
+    return next(iter(names)) if len(names) == 1 else None
+
+
+def _covering(doc: Document, request: GenerationRequest, mask_hash: str) -> set[str]:
+    box = _context(request)
+    rect = QRect(box.x, box.y, box.width, box.height)
+    return {
+        layer.name
+        for layer in region_layers(doc)
+        if _hash_at(layer.to_rgba(rect)[..., 3]) == mask_hash
+    }
+
+
+def _tinted(mask: np.ndarray) -> np.ndarray:
+    """A region's coverage as RGBA: one colour, the coverage its alpha."""
+    rgba = np.empty(mask.shape[:2] + (4,), np.uint8)
+    rgba[..., :3] = (REGION_BADGE.red(), REGION_BADGE.green(), REGION_BADGE.blue())
+    rgba[..., 3] = mask
+    return rgba
+
+
+def _rgba(picture: np.ndarray) -> np.ndarray:
+    if picture.ndim == 3 and picture.shape[2] == 4:
+        return picture
+    alpha = np.full(picture.shape[:2] + (1,), 255, np.uint8)
+    return np.concatenate([picture[..., :3], alpha], axis=2)
