@@ -58,6 +58,10 @@ class Config:
         default_factory=lambda: {128: 0.6, 192: 0.15, 256: 0.25}
     )
     save_every_s: float = 300.0
+    # The first run trained the text encoder too; with it and its UNet a star LoRA on the
+    # fine-tune memorised its pictures (region_checkpoint/README.md). Frozen, the words
+    # keep the shipped model's embeddings and only the UNet learns to read them by region.
+    train_text_encoder: bool = True
 
 
 @dataclass
@@ -135,7 +139,9 @@ class RegionTrainer:
             self.ema = {k: copy.deepcopy(m) for k, m in self.raw.items()}
         for m in self.ema.values():
             m.requires_grad_(False).eval()
-        params = [p for m in self.raw.values() for p in m.parameters()]
+        if not cfg.train_text_encoder:
+            self.raw["text"].requires_grad_(False).eval()
+        params = self._trained_parameters()
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
         if (work / "optimizer.pt").is_file() and self.progress.step:
             self.opt.load_state_dict(torch.load(work / "optimizer.pt"))
@@ -146,6 +152,9 @@ class RegionTrainer:
         self.alphas = alphas.float()
         self.t0 = time.monotonic()
         self.start_seconds = self.progress.seconds
+
+    def _trained_parameters(self) -> list[Any]:
+        return [p for m in self.raw.values() for p in m.parameters() if p.requires_grad]
 
     def _ids(self, texts: list[str]) -> Any:
         return self.tokenizer(
@@ -194,9 +203,10 @@ class RegionTrainer:
         cfg = self.cfg
         unet, text = self.raw["unet"], self.raw["text"]
         unet.train()
-        text.train()
-        params = [p for m in self.raw.values() for p in m.parameters()]
-        ema_params = [p for m in self.ema.values() for p in m.parameters()]
+        text.train(cfg.train_text_encoder)
+        params = self._trained_parameters()
+        trained = [k for k in self.raw if k == "unet" or cfg.train_text_encoder]
+        ema_params = [p for k in trained for p in self.ema[k].parameters()]
         empty = self._ids([""])
         segments = 1 + MAX_REGIONS
         started, last_save = time.monotonic(), time.monotonic()
@@ -312,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=Path, help="engine.demo.evaluate's JSON to record")
     parser.add_argument("--regions", type=Path, help="engine.demo.evaluate_regions' JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny pools, for a quick check")
+    parser.add_argument(
+        "--freeze-text-encoder", action="store_true", help="train the UNet only (a new run)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = Config()
+    cfg = Config(train_text_encoder=not args.freeze_text_encoder)
     if args.smoke:
         cfg.pools, cfg.batch = {"regions": 64, "plain": 32}, 8
         cfg.larger_pools, cfg.larger_from = {192: 8, 256: 8}, 0

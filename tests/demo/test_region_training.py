@@ -63,8 +63,8 @@ def test_region_scenes_hold_each_shape_in_its_region_and_skip_held_out_layouts()
             assert joined(prompt, root) == text and prompt.split()[-1] in KINDS
 
 
-def _chunk(work: Path, steps: int) -> RegionTrainer:
-    cfg = Config(batch=2, pools={"regions": 6, "plain": 4}, warmup=2)
+def _chunk(work: Path, steps: int, **kw) -> RegionTrainer:
+    cfg = Config(batch=2, pools={"regions": 6, "plain": 4}, warmup=2, **kw)
     cfg.larger_pools, cfg.larger_from = {192: 2, 256: 2}, 1  # both kinds of plain step
     trainer = RegionTrainer(cfg, work, resolve_model("").path)
     trainer.train(trainer.pools(), math.inf, steps)
@@ -83,3 +83,14 @@ def test_two_chunks_equal_one_run(tmp_path: Path) -> None:
     unet_file = resolve_model("").path / "unet" / "diffusion_pytorch_model.safetensors"
     shipped = load_file(str(unet_file))["conv_in.weight"].float()
     assert not torch.equal(shipped, one.raw["unet"].conv_in.weight)  # it did learn
+
+
+def test_a_frozen_text_encoder_stays_the_shipped_one(tmp_path: Path) -> None:
+    trainer = _chunk(tmp_path / "frozen", 2, train_text_encoder=False)
+    folder = resolve_model("").path
+    shipped = load_file(str(folder / "text_encoder" / "model.safetensors"))
+    for model in (trainer.raw["text"], trainer.ema["text"]):
+        state = model.state_dict()
+        assert all(torch.equal(shipped[k].float(), state[k]) for k in shipped)
+    unet = load_file(str(folder / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert not torch.equal(unet["conv_in.weight"].float(), trainer.ema["unet"].conv_in.weight)
