@@ -134,6 +134,15 @@ def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs)
                 doc.add_layer(layer.name, layer.rgba, layer.x, layer.y, text=text, **layer.props)
         counts = [_counted(sum(n.kind == kind for n in new), KINDS[kind].layer) for kind in added]
         notes.insert(0, f"The generation's {_named(added)} were added as {_listed(counts)}.")
+        ran_on = request.canvas_size
+        # Layers keep their recorded pixels and places; on another size they may not line
+        # up with the picture, or lie outside it, and nothing else would say why.
+        if any(layer.kind != REFERENCE for layer in new) and (doc.width, doc.height) != ran_on:
+            notes.insert(
+                1,
+                f"It ran on a {ran_on[0]}×{ran_on[1]} picture and this one is "
+                f"{doc.width}×{doc.height}, so they are where they were on that picture.",
+            )
     return " ".join(notes)
 
 
@@ -296,7 +305,8 @@ def _hash_at(pixels: np.ndarray) -> str:
 
 
 def _context(request: GenerationRequest) -> Box:
-    return request.region or Box(0, 0, request.canvas_width, request.canvas_height)
+    # A command-line txt2img records no canvas: its inputs cover its own output.
+    return request.region or Box(0, 0, *request.canvas_size)
 
 
 def _region_for(

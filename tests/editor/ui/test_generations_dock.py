@@ -329,3 +329,38 @@ def test_use_parameters_brings_the_control_and_region_layers_back(window, qtbot,
         "region mask were not kept; mark a layer as a control again (Layer ▸ Control "
         "Layer…) and give a layer the region prompt again (Layer ▸ Region Prompt…)."
     )
+
+
+def test_use_parameters_places_a_command_line_region_and_says_when_the_size_differs(
+    window, qtbot, tmp_path: Path
+) -> None:
+    # A command-line txt2img records no canvas box: its region mask covers its own output.
+    mask = np.zeros((128, 128), np.uint8)
+    mask[16:64, 8:56] = 255
+    Image.fromarray(mask).save(tmp_path / "left.png")
+    assert cli(["txt2img", "--prompt", "green background", "--model", str(DEMO_MODEL_DIR),
+                "--region", f"{tmp_path / 'left.png'}:a red circle", "--steps", "2",
+                "--width", "128", "--height", "128", "--seed", "5",
+                "--out", str(tmp_path / "out.png")]) == 0  # fmt: skip
+    (entry_id,) = [hit.id for hit in _hits("green background")]
+
+    window.new_document(128, 128)
+    doc = window.document
+    assert _use(qtbot, window, entry_id).endswith(
+        "The generation's regions were added as a region layer."
+    )
+    (circle,) = [layer for layer in doc.layers if layer.region_prompt is not None]
+    assert np.array_equal(circle.to_rgba(doc.rect())[..., 3] > 0, mask > 0)
+    assert circle.region_prompt == RegionRole("a red circle")
+    count = len(doc.layers)
+    assert _use(qtbot, window, entry_id) == "Parameters copied to the Generate panel, seed locked."
+    assert len(doc.layers) == count
+
+    # On a picture of another size the layers keep the recorded pixels and places, and
+    # the status says why they may not line up (or lie outside the picture).
+    window.new_document(64, 64)
+    said = _use(qtbot, window, entry_id)
+    assert said.endswith(
+        "The generation's regions were added as a region layer. It ran on a 128×128 "
+        "picture and this one is 64×64, so they are where they were on that picture."
+    )
