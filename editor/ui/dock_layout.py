@@ -11,6 +11,7 @@ minimum follows the contents (a LoRA row or status line appearing above the butt
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QLayout,
@@ -108,3 +109,44 @@ def give_room(window: QMainWindow, dock: QDockWidget, height: int, neighbour: QD
     total = neighbour.height() + dock.height() + tabs
     want = min(height + tabs, total)
     window.resizeDocks([neighbour, dock], [total - want, want], Qt.Orientation.Vertical)
+
+
+def _behind_a_tab(dock: QDockWidget) -> bool:
+    """Whether `dock` is open but another dock's tab covers it. Qt keeps a dock behind a
+    tab "visible" (isVisible, its toggle action checked); only its on-screen region is
+    empty."""
+    window = dock.parentWidget()
+    if dock.isFloating() or not isinstance(window, QMainWindow):
+        return False
+    return bool(window.tabifiedDockWidgets(dock)) and dock.visibleRegion().isEmpty()
+
+
+def dock_view_action(dock: QDockWidget, shortcut: str = "") -> QAction:
+    """The View menu's entry for `dock`, as Krita, Photoshop and Qt Creator do it: it opens
+    a closed dock and brings it forward, brings forward an open dock that another tab
+    covers, and closes only the dock in front. (The dock's own toggleViewAction closed a
+    covered dock, and opened it again still behind the tab in front.)"""
+    view = dock.toggleViewAction()
+    action = QAction(view.text(), dock)
+    action.setObjectName(f"view_{dock.objectName()}")
+    action.setCheckable(True)
+    action.setChecked(view.isChecked())
+    if shortcut:
+        key = QKeySequence(shortcut)
+        action.setShortcut(key)
+        native = key.toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{view.text().replace('&', '')} ({native})")
+    view.toggled.connect(action.setChecked)  # closed by its title bar button, a saved layout
+
+    def choose() -> None:
+        if not view.isChecked():
+            view.trigger()
+            dock.raise_()
+        elif _behind_a_tab(dock):
+            dock.raise_()
+        else:
+            view.trigger()
+        action.setChecked(view.isChecked())  # triggering flipped it; the dock's state rules
+
+    action.triggered.connect(choose)
+    return action

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QWidget
 
+from editor.ui.dock_layout import dock_view_action
 from editor.ui.generate.control_layer_dialog import edit_control_layer, make_control_from_layer
 from editor.ui.generate.layer_role_dialogs import edit_reference_layer, edit_region_prompt
+from editor.ui.generations.dock import GENERATIONS_SHORTCUT
 from editor.ui.help_dialogs import open_shortcuts, open_user_guide, show_log_file
 from editor.ui.tools_bridge import TOOL_NAMES
 
@@ -61,6 +63,11 @@ class MenuWindow(Protocol):
 
     def menuBar(self) -> QMenuBar: ...
     def window(self) -> QWidget: ...
+    def addAction(self, action: QAction) -> None: ...
+
+
+# View menu keys of docks, by object name.
+DOCK_SHORTCUTS = {"generationsDock": GENERATIONS_SHORTCUT}
 
 
 def _fill(menu: QMenu, actions: Iterable[QAction | None]) -> QMenu:
@@ -97,7 +104,9 @@ def create_menus(window: MenuWindow) -> QMenu:
     for dock in (window.tools_dock, window.generation_dock, window.layers_dock,
                  window.history_dock, window.generations_dock, window.live_dock,
                  window.results_dock):  # fmt: skip
-        view.addAction(dock.toggleViewAction())
+        entry = dock_view_action(dock, DOCK_SHORTCUTS.get(dock.objectName(), ""))
+        view.addAction(entry)
+        window.addAction(entry)  # its key works with the menu bar hidden too
     _fill(view, (None, a.reset_layout))
     _fill(
         bar.addMenu("&Tools"),

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from editor.ui.generate.controller import GenerationController
     from editor.ui.generate.panel import GenerationPanel
 
+# View ▸ Generations: the browsers' key for their history (Firefox's sidebar, Chrome's
+# page), as the dock is the log of generations.
+GENERATIONS_SHORTCUT = "Ctrl+H"
+
 # What "Use parameters" copies from an entry into the Generate panel.
 USED_PARAMETERS = (
     "prompt", "negative_prompt", "seed", "steps", "guidance", "scheduler", "strength",
