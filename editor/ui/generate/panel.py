@@ -49,6 +49,8 @@ MODE_LABELS = {
     "edit": "Edit (instruction)",  # offered by editor.ui.generate.edit_mode
 }
 MAX_SEED = 2**31 - 1
+SEED_LOCKED_TIP = "Seed locked: Generate reuses it (click to unlock)"
+SEED_UNLOCKED_TIP = "Seed unlocked: each Generate draws a new one (click to lock)"
 
 
 def format_duration(seconds: float) -> str:
@@ -154,7 +156,8 @@ class GenerationPanel(QWidget):
         self.seed_lock = QToolButton(text="Lock")
         self.seed_lock.setObjectName("seedLockButton")
         self.seed_lock.setCheckable(True)
-        self.seed_lock.setToolTip("Lock the seed: Generate reuses it instead of a new random one")
+        self.seed_lock.setToolTip(SEED_UNLOCKED_TIP)
+        self.seed_lock.toggled.connect(self._show_seed_lock)
         self.seed_spin.valueChanged.connect(lambda _v: self.set_seed_locked(True))
         self.dice_button = QToolButton(text="Random")
         self.dice_button.setObjectName("randomSeedButton")
@@ -229,7 +232,7 @@ class GenerationPanel(QWidget):
         stays as the fallback should an icon file be missing)."""
         buttons = (
             (self.dice_button, "dice"),
-            (self.seed_lock, "lock"),
+            (self.seed_lock, "lock" if self.seed_locked() else "lock-open"),
             (self.browse_button, "folder"),
         )
         for button, name in buttons:
@@ -303,6 +306,13 @@ class GenerationPanel(QWidget):
             self.seed_spin.setValue(seed)
         finally:
             self.seed_spin.blockSignals(False)
+
+    def _show_seed_lock(self, locked: bool) -> None:
+        # A closed or an open padlock, and a tooltip that says which: the default style
+        # draws a checked tool button much like an unchecked one.
+        self.seed_lock.setToolTip(SEED_LOCKED_TIP if locked else SEED_UNLOCKED_TIP)
+        self.seed_lock.setText("Locked" if locked else "Lock")  # should the icons be missing
+        self._set_icons()
 
     def seed_locked(self) -> bool:
         return self.seed_lock.isChecked()

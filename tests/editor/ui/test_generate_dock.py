@@ -5,7 +5,8 @@ view under them."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QToolButton, QWidget
 
 from editor.ui.generate.panel import GenerationPanel
@@ -92,3 +93,23 @@ def test_a_panel_of_its_own_pins_its_buttons_under_the_settings(qtbot) -> None:
         assert not panel.scroll.isAncestorOf(widget)
     with qtbot.waitSignal(panel.generate_requested, timeout=1000):
         qtbot.mouseClick(panel.generate_button, Qt.MouseButton.LeftButton)
+
+
+def test_the_seed_lock_shows_whether_it_is_locked(qtbot) -> None:
+    panel = GenerationPanel()
+    qtbot.addWidget(panel)
+    lock = panel.seed_lock
+    assert not panel.seed_locked()
+
+    def drawn() -> QImage:
+        return lock.icon().pixmap(QSize(18, 18)).toImage()
+
+    unlocked, unlocked_tip = drawn(), lock.toolTip()
+    qtbot.mouseClick(lock, Qt.MouseButton.LeftButton)
+    assert panel.seed_locked()
+    assert drawn() != unlocked  # a closed padlock, not the same picture checked
+    assert lock.toolTip() != unlocked_tip and lock.toolTip().startswith("Seed locked")
+    assert unlocked_tip.startswith("Seed unlocked")
+
+    panel.set_seed_locked(False)
+    assert drawn() == unlocked and lock.toolTip() == unlocked_tip
