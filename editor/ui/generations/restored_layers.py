@@ -6,7 +6,7 @@ references were layers. The history keeps their pictures (engine.history.picture
 layer's coverage there, ``reference:N`` the reference picture), so each becomes a layer
 with its role again, all in one undo step: the regions first, then the controls, then the
 references. A layer already on the picture, visible, with the same pixels and the same
-role is not added twice.
+role is not added twice (a sentence says it is there already).
 
 A control keeps its kind, strength, step range and whether its image was prepared; the
 control model and Canny thresholds are not layer settings (the engine picks the
@@ -124,8 +124,10 @@ def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs)
     for kind, step in steps.items():
         if kind in restoring:
             step()
-    notes += plan.notes
     new = plan.new
+    if plan.present:
+        notes.insert(0, _present_sentence(plan.present, {layer.kind for layer in new}))
+    notes += plan.notes
     if new:
         added = [kind for kind in KINDS if any(layer.kind == kind for layer in new)]
         with doc.history.macro(f"Restore {_listed(added)} layers"):
@@ -147,7 +149,8 @@ def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs)
 
 
 class _Plan:
-    """The layers to add, in order, and the sentences about what is not restored."""
+    """The layers to add, in order, the sentences about what is not restored, and how
+    many of each kind are on the picture already."""
 
     def __init__(self, doc: Document, entry: Entry, inputs: GenerationInputs) -> None:
         self.doc, self.entry, self.inputs = doc, entry, inputs
@@ -157,6 +160,7 @@ class _Plan:
         self.names = {layer.name for layer in doc.layers}
         self.new: list[_NewLayer] = []
         self.notes: list[str] = []
+        self.present: dict[str, int] = {}  # kind -> how many are on the picture already
         # The names of the region layers carrying the entry's regions, by coverage: a
         # reference limited to a region is recorded by that coverage alone.
         self.carriers: dict[str, set[str]] = {}
@@ -174,6 +178,9 @@ class _Plan:
         self.new.append(_NewLayer(kind, name, rgba, x, y, props))
         return name
 
+    def _found(self, kind: str) -> None:
+        self.present[kind] = self.present.get(kind, 0) + 1
+
     def regions(self) -> None:
         pairs = zip(self.request.regions, self.inputs.region_masks, strict=True)
         for i, (spec, mask) in enumerate(pairs):
@@ -187,7 +194,9 @@ class _Plan:
                 == (role.prompt, role.negative_prompt)
                 and _hash_at(layer.to_rgba(self.rect)[..., 3]) == digest
             ]
-            if not here and (problem := role.problem()) is not None:
+            if here:
+                self._found(REGION)
+            elif (problem := role.problem()) is not None:
                 self.notes.append(f"Region {i + 1} was not restored: {problem}")
                 continue
             name = (
@@ -216,6 +225,7 @@ class _Plan:
                 layer.control == role and _hash_at(layer.to_rgba(self.rect)) == digest
                 for layer in active_control_layers(self.doc)
             ):
+                self._found(CONTROL)
                 continue
             if (problem := role.problem()) is not None:
                 self.notes.append(f"Control {i + 1} was not restored: {problem}")
@@ -235,6 +245,7 @@ class _Plan:
             )
             role = ReferenceRole(spec.kind, spec.weight, spec.start, spec.end, region or "")
             if (role, picture_hash(picture)) in here:
+                self._found(REFERENCE)
                 continue
             if (problem := role.problem()) is not None:
                 self.notes.append(f"Reference {i + 1} was not restored: {problem}")
@@ -264,6 +275,15 @@ def _lacks(request: GenerationRequest, inputs: GenerationInputs, kind: str) -> b
         return any(image is None and spec.kind != "inpaint" for spec, image in pairs)
     stored = inputs.region_masks if kind == REGION else inputs.references
     return len(stored) != _count(request, kind)
+
+
+def _present_sentence(present: dict[str, int], added: set[str]) -> str:
+    # Said, or a second Use parameters would seem to have done nothing with them.
+    total = sum(present.values())
+    other = "other " if added & present.keys() else ""
+    layers, verb = ("layers", "are") if total > 1 else ("layer", "is")
+    kinds = [kind for kind in KINDS if kind in present]
+    return f"Its {other}{_listed(kinds)} {layers} {verb} already on the picture."
 
 
 def _missing_sentence(request: GenerationRequest, kinds: list[str]) -> str:

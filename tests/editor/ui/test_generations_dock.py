@@ -189,7 +189,8 @@ def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path
     said = _use(qtbot, window, entry_id)
     assert said == (
         "Parameters copied to the Generate panel, seed locked. "
-        "The generation's references were added as a reference layer."
+        "The generation's references were added as a reference layer. "
+        "Its region layer is already on the picture."
     )
     back = doc.current_layer
     assert back.name == f"Reference 1 of generation {entry_id}"
@@ -198,9 +199,12 @@ def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path
     assert doc.history.count() == steps + 1
     assert window.undo_action.text() == "&Undo Restore reference layers"
 
-    # On the picture already, it is not added twice.
+    # On the picture already, it is not added twice, and the status says it is there.
     layers = len(doc.layers)
-    assert _use(qtbot, window, entry_id) == "Parameters copied to the Generate panel, seed locked."
+    assert _use(qtbot, window, entry_id) == (
+        "Parameters copied to the Generate panel, seed locked. "
+        "Its region and reference layers are already on the picture."
+    )
     assert len(doc.layers) == layers
 
     # Without its region layer, the region comes back too and the reference is limited
@@ -304,13 +308,22 @@ def test_use_parameters_brings_the_control_and_region_layers_back(window, qtbot,
     assert again.request.regions == first.request.regions
     assert np.array_equal(again.rgba, first.rgba)
 
-    # On the picture already, they are not added twice; with another role, it is added.
+    # On the picture already, they are not added twice, and the status says they are
+    # there (not a bare "copied", as if they had been forgotten); with another role, the
+    # control is added.
     count = len(doc.layers)
-    assert _use(qtbot, window, entry_id) == "Parameters copied to the Generate panel, seed locked."
+    assert _use(qtbot, window, entry_id) == (
+        "Parameters copied to the Generate panel, seed locked. "
+        "Its control and region layers are already on the picture."
+    )
+    assert window.generations_panel.status.text() == (
+        "Its control and region layers are already on the picture."
+    )
     assert len(doc.layers) == count
     set_layer_control(doc, back, ControlRole("scribble", 0.5))
     assert _use(qtbot, window, entry_id).endswith(
-        "The generation's controls were added as a control layer."
+        "The generation's controls were added as a control layer. "
+        "Its region layer is already on the picture."
     )
     assert doc.current_layer.control == control
     assert doc.current_layer.name == f"Control 1 of generation {entry_id} (2)"
@@ -353,7 +366,10 @@ def test_use_parameters_places_a_command_line_region_and_says_when_the_size_diff
     assert np.array_equal(circle.to_rgba(doc.rect())[..., 3] > 0, mask > 0)
     assert circle.region_prompt == RegionRole("a red circle")
     count = len(doc.layers)
-    assert _use(qtbot, window, entry_id) == "Parameters copied to the Generate panel, seed locked."
+    assert _use(qtbot, window, entry_id) == (
+        "Parameters copied to the Generate panel, seed locked. "
+        "Its region layer is already on the picture."
+    )
     assert len(doc.layers) == count
 
     # On a picture of another size the layers keep the recorded pixels and places, and
