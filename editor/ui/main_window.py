@@ -463,11 +463,17 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         if self.document is not None and not self.tools.busy():
-            self.document.undo()
+            step = self.document.history.undo_text()
+            if self.document.undo():
+                # As Krita and Photoshop do: a step whose change is out of sight (a layer
+                # property, a dock behind a tab) would otherwise go unnoticed.
+                self.statusBar().showMessage(f"Undid: {step}", STATUS_MS)
 
     def redo(self) -> None:
         if self.document is not None and not self.tools.busy():
-            self.document.redo()
+            step = self.document.history.redo_text()
+            if self.document.redo():
+                self.statusBar().showMessage(f"Redid: {step}", STATUS_MS)
 
     # Tools ----------------------------------------------------------------------------
     def set_tool(self, name: str) -> None:
