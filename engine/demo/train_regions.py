@@ -69,6 +69,7 @@ class RegionProgress:
     step: int = 0
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+    train_text_encoder: bool = True  # the run's choice: a resumed run keeps it
 
 
 class BatchLayout:
@@ -135,8 +136,13 @@ class RegionTrainer:
             load_tensors({f"ema_{k}": m for k, m in self.ema.items()}, tensors)
             self.progress = RegionProgress(**json.loads((work / "progress.json").read_text()))
             log.info("resumed from %s at step %d", work, self.progress.step)
+            if cfg.train_text_encoder != self.progress.train_text_encoder:
+                log.warning("%s: the text encoder stays as the run began (trained: %s)",
+                            work, self.progress.train_text_encoder)  # fmt: skip
+                cfg.train_text_encoder = self.progress.train_text_encoder
         else:
             self.ema = {k: copy.deepcopy(m) for k, m in self.raw.items()}
+            self.progress.train_text_encoder = cfg.train_text_encoder
         for m in self.ema.values():
             m.requires_grad_(False).eval()
         if not cfg.train_text_encoder:
@@ -323,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", type=Path, help="engine.demo.evaluate_regions' JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny pools, for a quick check")
     parser.add_argument(
-        "--freeze-text-encoder", action="store_true", help="train the UNet only (a new run)"
+        "--freeze-text-encoder", action="store_true", help="a new run trains the UNet only"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

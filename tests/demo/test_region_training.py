@@ -94,3 +94,5 @@ def test_a_frozen_text_encoder_stays_the_shipped_one(tmp_path: Path) -> None:
         assert all(torch.equal(shipped[k].float(), state[k]) for k in shipped)
     unet = load_file(str(folder / "unet" / "diffusion_pytorch_model.safetensors"))
     assert not torch.equal(unet["conv_in.weight"].float(), trainer.ema["unet"].conv_in.weight)
+    # Continued without saying so again, the run keeps its choice.
+    assert _chunk(tmp_path / "frozen", 3).progress.step == 3
