@@ -69,7 +69,9 @@ class RegionProgress:
     step: int = 0
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
-    train_text_encoder: bool = True  # the run's choice: a resumed run keeps it
+    # The run's choice, which a resumed run keeps (None: a checkpoint from before it was
+    # recorded, which takes the command's).
+    train_text_encoder: bool | None = None
 
 
 class BatchLayout:
@@ -136,7 +138,9 @@ class RegionTrainer:
             load_tensors({f"ema_{k}": m for k, m in self.ema.items()}, tensors)
             self.progress = RegionProgress(**json.loads((work / "progress.json").read_text()))
             log.info("resumed from %s at step %d", work, self.progress.step)
-            if cfg.train_text_encoder != self.progress.train_text_encoder:
+            if self.progress.train_text_encoder is None:
+                self.progress.train_text_encoder = cfg.train_text_encoder
+            elif cfg.train_text_encoder != self.progress.train_text_encoder:
                 log.warning("%s: the text encoder stays as the run began (trained: %s)",
                             work, self.progress.train_text_encoder)  # fmt: skip
                 cfg.train_text_encoder = self.progress.train_text_encoder
