@@ -154,6 +154,15 @@ def test_an_inpaint_entry_replays_exactly_on_a_changed_picture(
     assert np.array_equal(window.document.current_layer.to_rgba(box), accepted)
 
 
+def _recorded_without_pictures(entry_id: int) -> int:
+    """Entry `entry_id`'s request recorded again, without its input pictures."""
+    store = HistoryStore(database_path())
+    try:
+        return store.record(store.get(entry_id).request, None)
+    finally:
+        store.close()
+
+
 def _use(qtbot, window, entry_id: int) -> str:
     """Use parameters on history entry `entry_id` from the dock; the status bar's words."""
     dock = window.generations_panel
@@ -249,11 +258,7 @@ def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path
     assert doc.current_layer.reference == ReferenceRole("reference", 0.6, 0.1, 0.9)
 
     # An entry recorded without its pictures says what to do instead.
-    store = HistoryStore(database_path())
-    try:
-        bare = store.record(request, None)
-    finally:
-        store.close()
+    bare = _recorded_without_pictures(entry_id)
     layers = len(doc.layers)
     said = _use(qtbot, window, bare)
     assert len(doc.layers) == layers
@@ -329,11 +334,7 @@ def test_use_parameters_brings_the_control_and_region_layers_back(window, qtbot,
     assert doc.current_layer.name == f"Control 1 of generation {entry_id} (2)"
 
     # An entry recorded without its pictures says what to do instead.
-    store = HistoryStore(database_path())
-    try:
-        bare = store.record(store.get(entry_id).request, None)
-    finally:
-        store.close()
+    bare = _recorded_without_pictures(entry_id)
     count = len(doc.layers)
     said = _use(qtbot, window, bare)
     assert len(doc.layers) == count
