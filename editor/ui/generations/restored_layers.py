@@ -6,7 +6,10 @@ references were layers. The history keeps their pictures (engine.history.picture
 layer's coverage there, ``reference:N`` the reference picture), so each becomes a layer
 with its role again, all in one undo step: the regions first, then the controls, then the
 references. A layer already on the picture, visible, with the same pixels and the same
-role is not added twice (a sentence says it is there already).
+role is not added twice (a sentence says it is there already); one with the same pixels
+whose settings were changed since (a reference's weight, a control's step range, a
+region's prompt) is given the recorded settings again, in the same undo step, rather than
+a twin beside it (a sentence names it). Each layer here stands for one of the entry's.
 
 A control keeps its kind, strength, step range and whether its image was prepared; the
 control model and Canny thresholds are not layer settings (the engine picks the
@@ -21,6 +24,8 @@ none of that kind is added and one sentence says what to do instead.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +36,13 @@ from editor.model.array_rects import bbox, crop
 from editor.model.control_layers import active_control_layers
 from editor.model.control_role import ControlRole
 from editor.model.document import Document
-from editor.model.layer_roles import reference_layers, reference_picture, region_layers
+from editor.model.layer import Layer
+from editor.model.layer_roles import (
+    SetLayerRoleCommand,
+    reference_layers,
+    reference_picture,
+    region_layers,
+)
 from editor.model.reference_role import ReferenceRole
 from editor.model.region_role import RegionRole
 from editor.ui.layer_badges import REGION_BADGE
@@ -84,6 +95,16 @@ class _NewLayer:
     props: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Reset:
+    """A layer here given one of the entry's roles back, in place of a twin."""
+
+    kind: str
+    layer: Layer
+    attribute: str  # "control", "region_prompt" or "reference"
+    role: Any
+
+
 def stored_inputs(store: HistoryStore | None, entry: Entry) -> GenerationInputs:
     """The entry's control images, region masks and reference pictures as the history
     keeps them (each kind empty, or with None in place of a control image, where the
@@ -106,7 +127,8 @@ def stored_inputs(store: HistoryStore | None, entry: Entry) -> GenerationInputs:
 
 def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs) -> str:
     """Add the entry's controls, regions and references to `doc` as layers with those
-    roles (one undo step); the sentences to tell the user ("" when it had none)."""
+    roles, or give the layers here with their pixels those roles back (one undo step);
+    the sentences to tell the user ("" when it had none)."""
     request = entry.request
     wanted = [kind for kind in KINDS if _count(request, kind)]
     if not wanted:
@@ -125,32 +147,43 @@ def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs)
         if kind in restoring:
             step()
     new = plan.new
-    if plan.present:
-        notes.insert(0, _present_sentence(plan.present, {layer.kind for layer in new}))
-    notes += plan.notes
+    reset = sorted(plan.reset, key=lambda r: list(KINDS).index(r.kind))  # as they are named
+    added = [kind for kind in KINDS if any(layer.kind == kind for layer in new)]
+    settled = [kind for kind in KINDS if any(r.kind == kind for r in reset)]
+    said: list[str] = []
     if new:
-        added = [kind for kind in KINDS if any(layer.kind == kind for layer in new)]
-        with doc.history.macro(f"Restore {_listed(added)} layers"):
-            for layer in new:
-                text = f"Add {KINDS[layer.kind].layer}"
-                doc.add_layer(layer.name, layer.rgba, layer.x, layer.y, text=text, **layer.props)
         counts = [_counted(sum(n.kind == kind for n in new), KINDS[kind].layer) for kind in added]
-        notes.insert(0, f"The generation's {_named(added)} were added as {_listed(counts)}.")
+        said.append(f"The generation's {_named(added)} were added as {_listed(counts)}.")
         ran_on = request.canvas_size
         # Layers keep their recorded pixels and places; on another size they may not line
         # up with the picture, or lie outside it, and nothing else would say why.
         if any(layer.kind != REFERENCE for layer in new) and (doc.width, doc.height) != ran_on:
-            notes.insert(
-                1,
+            said.append(
                 f"It ran on a {ran_on[0]}×{ran_on[1]} picture and this one is "
-                f"{doc.width}×{doc.height}, so they are where they were on that picture.",
+                f"{doc.width}×{doc.height}, so they are where they were on that picture."
             )
-    return " ".join(notes)
+    if reset:
+        names = _listed([f'"{r.layer.name}"' for r in reset])
+        said.append(f"The generation's {_listed(settled)} settings were restored on {names}.")
+    if plan.present:
+        said.append(_present_sentence(plan.present, set(added) | set(settled)))
+    if new or reset:
+        parts = [f"{_listed(added)} layers"] if added else []
+        parts += [f"{_listed(settled)} settings"] if settled else []
+        with doc.history.macro(f"Restore {' and '.join(parts)}"):
+            for r in reset:
+                text = f"Restore {r.kind} settings"
+                doc.history.push(SetLayerRoleCommand(doc, r.layer, r.attribute, r.role, text))
+            for layer in new:
+                text = f"Add {KINDS[layer.kind].layer}"
+                doc.add_layer(layer.name, layer.rgba, layer.x, layer.y, text=text, **layer.props)
+    return " ".join(said + notes + plan.notes)
 
 
 class _Plan:
-    """The layers to add, in order, the sentences about what is not restored, and how
-    many of each kind are on the picture already."""
+    """The layers to add, in order, the layers to give their recorded settings back, the
+    sentences about what is not restored, and how many of each kind are on the picture
+    already."""
 
     def __init__(self, doc: Document, entry: Entry, inputs: GenerationInputs) -> None:
         self.doc, self.entry, self.inputs = doc, entry, inputs
@@ -159,6 +192,7 @@ class _Plan:
         self.rect = QRect(self.box.x, self.box.y, self.box.width, self.box.height)
         self.names = {layer.name for layer in doc.layers}
         self.new: list[_NewLayer] = []
+        self.reset: list[_Reset] = []
         self.notes: list[str] = []
         self.present: dict[str, int] = {}  # kind -> how many are on the picture already
         # The names of the region layers carrying the entry's regions, by coverage: a
@@ -178,85 +212,120 @@ class _Plan:
         self.new.append(_NewLayer(kind, name, rgba, x, y, props))
         return name
 
-    def _found(self, kind: str) -> None:
-        self.present[kind] = self.present.get(kind, 0) + 1
+    def _settle(self, kind: str, i: int, layer: Layer | None, attribute: str, role: Any) -> bool:
+        """Whether the entry's `kind` number `i + 1` is restored with `role`: found on
+        `layer` (the layer here with its pixels, if any), that layer given `role` back,
+        or (no layer) to be added; False, with a sentence, when `role` cannot be used."""
+        if layer is not None and getattr(layer, attribute) == role:
+            self.present[kind] = self.present.get(kind, 0) + 1
+            return True
+        if (problem := role.problem()) is not None:
+            self.notes.append(f"{kind.capitalize()} {i + 1} was not restored: {problem}")
+            return False
+        if layer is not None:
+            self.reset.append(_Reset(kind, layer, attribute, role))
+        return True
 
     def regions(self) -> None:
-        pairs = zip(self.request.regions, self.inputs.region_masks, strict=True)
-        for i, (spec, mask) in enumerate(pairs):
-            role = RegionRole(spec.prompt, spec.negative_prompt)
-            digest = picture_hash(mask)
-            here = [
-                layer.name
-                for layer in region_layers(self.doc)
-                if layer.region_prompt is not None
-                and (layer.region_prompt.prompt, layer.region_prompt.negative_prompt)
-                == (role.prompt, role.negative_prompt)
-                and _hash_at(layer.to_rgba(self.rect)[..., 3]) == digest
-            ]
-            if here:
-                self._found(REGION)
-            elif (problem := role.problem()) is not None:
-                self.notes.append(f"Region {i + 1} was not restored: {problem}")
-                continue
-            name = (
-                here[0]
-                if here
-                else self._add(
-                    REGION, i + 1, _tinted(mask), True, region_prompt=role, opacity=REGION_OPACITY
-                )
+        specs, masks = self.request.regions, self.inputs.region_masks
+        digests = [picture_hash(mask) for mask in masks]
+
+        def role(i: int, layer: Layer | None) -> RegionRole:
+            # Whether a region layer is also painted is not recorded: it keeps its own.
+            base = layer.region_prompt if layer is not None else None
+            return dataclasses.replace(
+                base or RegionRole(""),
+                prompt=specs[i].prompt,
+                negative_prompt=specs[i].negative_prompt,
             )
-            self.carriers.setdefault(digest, set()).add(name)
+
+        here = [
+            (layer, _hash_at(layer.to_rgba(self.rect)[..., 3])) for layer in region_layers(self.doc)
+        ]
+        given = _given(digests, here, lambda i, layer: layer.region_prompt == role(i, layer))
+        for i, (mask, layer) in enumerate(zip(masks, given, strict=True)):
+            restored = role(i, layer)
+            if not self._settle(REGION, i, layer, "region_prompt", restored):
+                continue
+            if layer is None:
+                props = {"region_prompt": restored, "opacity": REGION_OPACITY}
+                name = self._add(REGION, i + 1, _tinted(mask), True, **props)
+            else:
+                name = layer.name
+            self.carriers.setdefault(digests[i], set()).add(name)
 
     def controls(self) -> None:
-        pairs = zip(self.request.controls, self.inputs.controls, strict=True)
-        for i, (spec, image) in enumerate(pairs):
+        specs = self.request.controls
+        roles = [ControlRole(s.kind, s.weight, s.start, s.end, s.prepared) for s in specs]
+        images = [None if image is None else _rgba(image) for image in self.inputs.controls]
+        digests = [None if image is None else picture_hash(image) for image in images]
+        here = [
+            (layer, _hash_at(layer.to_rgba(self.rect))) for layer in active_control_layers(self.doc)
+        ]
+        given = _given(digests, here, lambda i, layer: layer.control == roles[i])
+        for i, (role, image, layer) in enumerate(zip(roles, images, given, strict=True)):
             if image is None:  # an inpaint control: the history has no pixels of its layer
                 self.notes.append(
                     f"Control {i + 1} (inpaint) was not restored: its layer's pixels are not "
                     "kept; mark a layer over the area as an inpaint control again "
                     "(Layer ▸ Control Layer…)."
                 )
-                continue
-            role = ControlRole(spec.kind, spec.weight, spec.start, spec.end, spec.prepared)
-            image = _rgba(image)
-            digest = picture_hash(image)
-            if any(
-                layer.control == role and _hash_at(layer.to_rgba(self.rect)) == digest
-                for layer in active_control_layers(self.doc)
-            ):
-                self._found(CONTROL)
-                continue
-            if (problem := role.problem()) is not None:
-                self.notes.append(f"Control {i + 1} was not restored: {problem}")
-                continue
-            self._add(CONTROL, i + 1, image, True, control=role)
+            elif self._settle(CONTROL, i, layer, "control", role) and layer is None:
+                self._add(CONTROL, i + 1, image, True, control=role)
 
     def references(self) -> None:
         doc, request = self.doc, self.request
-        here = [
-            (layer.reference, _hash_at(reference_picture(doc, layer)))
-            for layer in reference_layers(doc)
+        specs, pictures = request.references, self.inputs.references
+        regions = [
+            _region_for(doc, request, spec.mask_hash, self.carriers) if spec.mask_hash else ""
+            for spec in specs
         ]
-        pairs = zip(request.references, self.inputs.references, strict=True)
-        for i, (spec, picture) in enumerate(pairs):
-            region = (
-                _region_for(doc, request, spec.mask_hash, self.carriers) if spec.mask_hash else ""
-            )
-            role = ReferenceRole(spec.kind, spec.weight, spec.start, spec.end, region or "")
-            if (role, picture_hash(picture)) in here:
-                self._found(REFERENCE)
-                continue
-            if (problem := role.problem()) is not None:
-                self.notes.append(f"Reference {i + 1} was not restored: {problem}")
-                continue
+
+        def role(i: int, layer: Layer | None) -> ReferenceRole:
+            spec, region = specs[i], regions[i]
             if region is None:
+                # The recorded region is not found here: a layer that is limited to one
+                # stays so (it may be that one, painted since).
+                region = layer.reference.region if layer is not None and layer.reference else ""
+            return ReferenceRole(spec.kind, spec.weight, spec.start, spec.end, region)
+
+        digests = [picture_hash(picture) for picture in pictures]
+        here = [(layer, _hash_at(reference_picture(doc, layer))) for layer in reference_layers(doc)]
+        given = _given(digests, here, lambda i, layer: layer.reference == role(i, layer))
+        for i, (picture, layer) in enumerate(zip(pictures, given, strict=True)):
+            restored = role(i, layer)
+            if not self._settle(REFERENCE, i, layer, "reference", restored):
+                continue
+            if regions[i] is None and not restored.region:
                 self.notes.append(
                     f"Reference {i + 1} was limited to a region that no one region layer "
                     "here matches, so it now acts on the whole picture; choose its region "
                     "again (Layer ▸ Reference Layer…)."
                 )
-            self._add(REFERENCE, i + 1, _rgba(picture), False, reference=role)
+            if layer is None:
+                self._add(REFERENCE, i + 1, _rgba(picture), False, reference=restored)
+
+
+def _given(
+    digests: list[str | None],
+    here: list[tuple[Layer, str]],
+    fits: Callable[[int, Layer], bool],
+) -> list[Layer | None]:
+    """For each of an entry's pictures (its hash; None: it has none), the layer here with
+    those pixels that stands for it, or None: one whose settings `fits` it first, then any;
+    each layer stands for one only (an entry may have two of one picture)."""
+    free = list(here)
+    given: list[Layer | None] = [None] * len(digests)
+    for settled in (True, False):
+        for i, digest in enumerate(digests):
+            if given[i] is not None or digest is None:
+                continue
+            for j, (layer, pixels) in enumerate(free):
+                if pixels == digest and (not settled or fits(i, layer)):
+                    given[i] = layer
+                    del free[j]
+                    break
+    return given
 
 
 def _count(request: GenerationRequest, kind: str) -> int:

@@ -14,6 +14,7 @@ from editor.model.control_role import ControlRole
 from editor.model.layer_roles import reference_picture, set_layer_reference
 from editor.model.reference_role import ReferenceRole
 from editor.model.region_role import RegionRole
+from editor.ui.generations.restored_layers import stored_inputs
 from engine.cli.commands import main as cli
 from engine.core.images import picture_hash
 from engine.history.config import database_path
@@ -216,6 +217,25 @@ def test_use_parameters_brings_the_reference_layers_back(window, qtbot, png_path
     )
     assert len(doc.layers) == layers
 
+    # Its weight, step range and region changed since, the same picture is not added
+    # beside it: it is given the recorded settings back, in one step that Ctrl+Z undoes.
+    changed = ReferenceRole("reference", 0.3, 0.0, 1.0)
+    set_layer_reference(doc, back, changed)
+    steps = doc.history.count()
+    said = _use(qtbot, window, entry_id)
+    assert said == (
+        "Parameters copied to the Generate panel, seed locked. The generation's reference "
+        f'settings were restored on "Reference 1 of generation {entry_id}". '
+        "Its region layer is already on the picture."
+    )
+    assert len(doc.layers) == layers and back.reference == role
+    assert doc.history.count() == steps + 1
+    assert window.undo_action.text() == "&Undo Restore reference settings"
+    window.undo_action.trigger()
+    assert back.reference == changed and len(doc.layers) == layers
+    window.redo_action.trigger()
+    assert back.reference == role
+
     # Without its region layer, the region comes back too and the reference is limited
     # to it again.
     doc.delete_layer(back)
@@ -314,8 +334,7 @@ def test_use_parameters_brings_the_control_and_region_layers_back(window, qtbot,
     assert np.array_equal(again.rgba, first.rgba)
 
     # On the picture already, they are not added twice, and the status says they are
-    # there (not a bare "copied", as if they had been forgotten); with another role, the
-    # control is added.
+    # there (not a bare "copied", as if they had been forgotten).
     count = len(doc.layers)
     assert _use(qtbot, window, entry_id) == (
         "Parameters copied to the Generate panel, seed locked. "
@@ -325,13 +344,53 @@ def test_use_parameters_brings_the_control_and_region_layers_back(window, qtbot,
         "Its control and region layers are already on the picture."
     )
     assert len(doc.layers) == count
+
+    # With their strength, step range and prompt changed since, the same layers are given
+    # the recorded settings back (not twins beside them; a region keeps being painted in,
+    # which the entry does not record), in one step, and Generate makes the picture again.
     set_layer_control(doc, back, ControlRole("scribble", 0.5))
-    assert _use(qtbot, window, entry_id).endswith(
-        "The generation's controls were added as a control layer. "
+    doc.set_current_layer(rose)
+    set_region(window, "a white rose", "", painted=True)
+    steps = doc.history.count()
+    said = _use(qtbot, window, entry_id)
+    assert said == (
+        "Parameters copied to the Generate panel, seed locked. The generation's control and "
+        f'region settings were restored on "Control 1 of generation {entry_id}" and '
+        f'"Region 1 of generation {entry_id}".'
+    )
+    assert len(doc.layers) == count and back.control == control
+    assert rose.region_prompt == RegionRole("a red rose", "wilted", painted=True)
+    assert doc.history.count() == steps + 1
+    assert window.undo_action.text() == "&Undo Restore control and region settings"
+    window.undo_action.trigger()
+    assert back.control == ControlRole("scribble", 0.5)
+    assert rose.region_prompt == RegionRole("a white rose", painted=True)
+    window.redo_action.trigger()
+    set_region(window, "a red rose", "wilted")  # not painted in, as it was generated
+    again = generate(qtbot, window)
+    assert again.request.controls == first.request.controls
+    assert np.array_equal(again.rgba, first.rgba)
+
+    # A second control of the same picture in the entry is a layer of its own.
+    set_layer_control(doc, back, ControlRole("scribble", 0.5))
+    store = HistoryStore(database_path())
+    try:
+        recorded = store.get(entry_id)
+        request = dataclasses.replace(recorded.request, controls=recorded.request.controls * 2)
+        inputs = stored_inputs(store, recorded)
+        twice = store.record(
+            request, None, inputs=dataclasses.replace(inputs, controls=inputs.controls * 2)
+        )
+    finally:
+        store.close()
+    said = _use(qtbot, window, twice)
+    assert said.endswith(
+        "The generation's controls were added as a control layer. The generation's control "
+        f'settings were restored on "Control 1 of generation {entry_id}". '
         "Its region layer is already on the picture."
     )
+    assert len(doc.layers) == count + 1 and back.control == control
     assert doc.current_layer.control == control
-    assert doc.current_layer.name == f"Control 1 of generation {entry_id} (2)"
 
     # An entry recorded without its pictures says what to do instead.
     bare = _recorded_without_pictures(entry_id)
