@@ -53,8 +53,8 @@ def restart(window, settings, qtbot):
     window.ask_save_changes = lambda: "discard"
     window.close()
     again = MainWindow(settings)
-    again.show()
-    qtbot.waitExposed(again)
+    with qtbot.waitExposed(again):
+        again.show()
     return again
 
 

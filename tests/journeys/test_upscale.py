@@ -31,7 +31,10 @@ def _upscale_dialog(window, qtbot):
     window.actions.upscale.trigger()  # Image ▸ Upscale…
     dialog = window.upscale.dialog
     assert dialog is not None
-    qtbot.waitExposed(dialog)
+    # The action made the dialog, so it cannot be shown inside `with qtbot.waitExposed`:
+    # the empty block only waits, on leaving, until the dialog is exposed.
+    with qtbot.waitExposed(dialog):
+        pass
     return dialog
 
 

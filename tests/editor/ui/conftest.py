@@ -60,9 +60,11 @@ def window(qtbot, settings):
     # Not qtbot.addWidget: its teardown closes the window before ours could answer the
     # save prompt, and a modal question would block the test run.
     win.resize(1100, 800)
-    win.show()
-    win.activateWindow()
-    qtbot.waitActive(win)  # keys then go to the focus widget, as for a user
+    # waitActive is a context manager: it waits on leaving the block, and fails the test if
+    # the window is not active by then. Keys then go to the focus widget, as for a user.
+    with qtbot.waitActive(win):
+        win.show()
+        win.activateWindow()
     yield win
     win.ask_save_changes = lambda: "discard"
     win.close()

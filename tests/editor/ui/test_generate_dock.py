@@ -84,8 +84,8 @@ def test_a_panel_of_its_own_pins_its_buttons_under_the_settings(qtbot) -> None:
     qtbot.addWidget(panel)
     panel.advanced.set_expanded(True)
     panel.resize(380, 300)
-    panel.show()
-    qtbot.waitExposed(panel)
+    with qtbot.waitExposed(panel):
+        panel.show()
     _settle(qtbot)
     assert panel.scroll.verticalScrollBar().maximum() > 0  # the settings scroll
     for widget in (panel.generate_button, panel.progress_bar):

@@ -31,7 +31,10 @@ def open_dialog(window, qtbot):
                    | Qt.KeyboardModifier.AltModifier)  # fmt: skip
     dialog = window.upscale.dialog
     assert dialog is not None and dialog.isVisible()
-    qtbot.waitExposed(dialog)
+    # The key made the dialog, so it cannot be shown inside `with qtbot.waitExposed`: the
+    # empty block only waits, on leaving, until the dialog is exposed.
+    with qtbot.waitExposed(dialog):
+        pass
     return dialog
 
 
