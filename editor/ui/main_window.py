@@ -111,6 +111,9 @@ class MainWindow(QMainWindow):
         self.tools = ToolsBridge(self.canvas, self.tool_options, self)
         self.canvas_keys = CanvasKeys(self, self.canvas)  # Space pans from the docks too
         self.history_panel.can_jump = lambda: not self.tools.busy()
+        self.history_panel.jumped.connect(
+            lambda text: self.statusBar().showMessage(text, STATUS_MS)
+        )
         self.files = WindowFiles(self)
         # Every engine job of this window (editor.ui.jobs): one client, the Settings pushed.
         self.jobs = JobCoordinator(self.settings, self)

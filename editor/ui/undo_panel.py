@@ -1,8 +1,9 @@
-"""The history dock: every undo step by name; clicking one undoes or redoes up to it."""
+"""The history dock: every undo step by name; clicking one undoes or redoes up to it, and
+the window's status bar says what the jump did (as Edit ▸ Undo / Redo do)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
@@ -11,7 +12,25 @@ from editor.ui.theme import tidy
 START = "Opened"
 
 
+def jump_message(texts: list[str], before: int, after: int) -> str:
+    """The status line for moving the history from index ``before`` to ``after`` (steps
+    done), given every step's name oldest first; "" when it did not move. One step reads as
+    Edit ▸ Undo / Redo put it; several name the step the document now stands at."""
+    if after < before:
+        if before - after == 1:
+            return f"Undid: {texts[after]}"
+        back_to = texts[after - 1] if after > 0 else START
+        return f"Undid {before - after} steps: back to {back_to}"
+    if after > before:
+        if after - before == 1:
+            return f"Redid: {texts[before]}"
+        return f"Redid {after - before} steps: up to {texts[after - 1]}"
+    return ""
+
+
 class HistoryPanel(QWidget):
+    jumped = Signal(str)  # what a click did, for the status bar (see jump_message)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("historyPanel")
@@ -64,6 +83,7 @@ class HistoryPanel(QWidget):
         if history is not None and row >= 0 and self.can_jump():
             # Rebuilding the list inside its own currentRowChanged is unsafe: wait.
             self._jumping = True
+            before = history.index()
             try:
                 while history.index() > row and history.undo():
                     pass
@@ -71,4 +91,9 @@ class HistoryPanel(QWidget):
                     pass
             finally:
                 self._jumping = False
+            # Counted from where the history ended up, not the row: a step that refuses to
+            # move stops the jump short.
+            message = jump_message(history.texts(), before, history.index())
+            if message:
+                self.jumped.emit(message)
         QTimer.singleShot(0, self.refresh)
