@@ -335,9 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--freeze-text-encoder", action="store_true", help="a new run trains the UNet only"
     )
+    parser.add_argument(
+        "--region-share", type=float, default=Config.region_share, help="of this chunk's steps"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = Config(train_text_encoder=not args.freeze_text_encoder)
+    cfg = Config(train_text_encoder=not args.freeze_text_encoder, region_share=args.region_share)
     if args.smoke:
         cfg.pools, cfg.batch = {"regions": 64, "plain": 32}, 8
         cfg.larger_pools, cfg.larger_from = {192: 8, 256: 8}, 0
@@ -345,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.until > 0 and trainer.progress.step < args.steps:
         trainer.progress.log.append(
             f"chunk from step {trainer.progress.step} on {torch.get_num_threads()} CPU threads"
+            f", region share {cfg.region_share:g}"
         )
         trainer.train(trainer.pools(), args.until, args.steps)
     if args.export:
