@@ -164,18 +164,26 @@ def quality_lines(m: dict) -> list[str]:
 
 def regions_lines(r: dict) -> list[str]:
     """The README's section on the regional fine-tune (engine.demo.train_regions), whose
-    UNet and text encoder are the ones in this folder."""
+    UNet (and text encoder, unless the run froze it) are the ones in this folder."""
+    both = r.get("train_text_encoder") is not False
     lines = [
         "",
-        "## Regional fine-tune (the UNet and text encoder in this folder)",
+        "## Regional fine-tune (the UNet "
+        + (
+            "and text encoder in this folder)"
+            if both
+            else "in this folder; the text encoder is the one above)"
+        ),
         "",
-        f"- `python -m engine.demo.train_regions`: {r['step']} steps of AdamW (batch 32 at "
+        f"- `python -m engine.demo.train_regions{'' if both else ' --freeze-text-encoder'}`: "
+        f"{r['step']} steps of AdamW (batch 32 at "
         "128 px, lr 1.5e-4, EMA 0.99) from the model above, trained through the engine's "
         "masked cross-attention (engine.regions.attention) on scenes of two or three shapes "
         "with one region prompt each, 60% of the steps; the rest replays the original "
         f"scenes ({r['note']}); {r['seconds'] / 60:.0f} min on a 2-core CPU, in chunks:",
         *[f"  - {entry}" for entry in r["log"]],
-        "- reproduce: `python -m engine.demo.train_regions --work runs/regions --until SECONDS`",
+        "- reproduce: `python -m engine.demo.train_regions --work runs/regions --until SECONDS"
+        f"{'' if both else ' --freeze-text-encoder'}`",
         "  (repeat to resume), then `--export resources/models/overpaint-demo`; retrain the",
         "  scribble ControlNet on the result (engine.demo.train_control)",
     ]

@@ -59,7 +59,7 @@ class Config:
     )
     save_every_s: float = 300.0
     # The first run trained the text encoder too; with it and its UNet a star LoRA on the
-    # fine-tune memorised its pictures (region_checkpoint/README.md). Frozen, the words
+    # fine-tune memorised its pictures (README, Regional prompts). Frozen, the words
     # keep the shipped model's embeddings and only the UNet learns to read them by region.
     train_text_encoder: bool = True
 
@@ -290,9 +290,10 @@ class RegionTrainer:
         log.info("saved at step %d", self.progress.step)
 
     def export(self, folder: Path, note: str, evaluations: dict[str, Path] | None = None) -> None:
-        """The EMA UNet (float16) and text encoder (float32) into the model folder, the run
-        and its `evaluations` (JSON files by record key: "quality" from engine.demo.evaluate,
-        "regions" from engine.demo.evaluate_regions) into training.json and the README."""
+        """The EMA UNet (float16) and, if trained, text encoder (float32) into the model
+        folder, the run and its `evaluations` (JSON files by record key: "quality" from
+        engine.demo.evaluate, "regions" from engine.demo.evaluate_regions) into
+        training.json and the README."""
         import torch
 
         from engine.demo.export import readme
@@ -304,7 +305,8 @@ class RegionTrainer:
         config = json.loads((folder / "unet" / "config.json").read_text())
         config.pop("_name_or_path", None)  # where this machine loaded it from: not the model's
         (folder / "unet" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        self.ema["text"].save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
+        if self.cfg.train_text_encoder:  # frozen, the folder's own stays byte for byte
+            self.ema["text"].save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
         record_path = folder / "training.json"
         record = json.loads(record_path.read_text())
         record["regions_fine_tune"] = {

@@ -5,6 +5,7 @@ held-out layout, and resumes bit-identically."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,13 @@ def test_a_frozen_text_encoder_stays_the_shipped_one(tmp_path: Path) -> None:
     assert not torch.equal(unet["conv_in.weight"].float(), trainer.ema["unet"].conv_in.weight)
     # Continued without saying so again, the run keeps its choice.
     assert _chunk(tmp_path / "frozen", 3).progress.step == 3
+    # Its export leaves the folder's text encoder as it was, byte for byte, and says so.
+    out = tmp_path / "model"
+    shutil.copytree(folder, out)
+    before = {f.name: f.read_bytes() for f in (out / "text_encoder").iterdir()}
+    trainer.export(out, "test")
+    assert {f.name: f.read_bytes() for f in (out / "text_encoder").iterdir()} == before
+    unet = load_file(str(out / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert torch.equal(unet["conv_in.weight"], trainer.ema["unet"].conv_in.weight.half())
+    readme = (out / "README.md").read_text()
+    assert "the text encoder is the one above" in readme and "--freeze-text-encoder" in readme

@@ -19,13 +19,14 @@ from engine.lora.file import read_metadata
 from engine.models import DEMO_MODEL_DIR
 from engine.training.settings import TrainingSettings
 from engine.training.trainer import train_lora, work_dir
+from tests.bench.training import KEPT_TARGET
 from tests.training import background as in_background
-from tests.training.carry_over import Ask, base_prompts, generate, judge
+from tests.training.carry_over import Ask, base_prompts, generate, judge, kept_share
 from tests.training.stars import main_blob_solidity, star_caption, write_star_folder
 
 # The default command's run on a CPU (preset "normal"): 300 batch-4 steps beside 8 prior
 # pictures. The "quick" preset's 120 steps draw the star but change the base model's
-# colours in 2 of the 3 base prompts below. Shorter runs measured on 2026-12-06: 150
+# colours in 2 of the first 3 base prompts below. Shorter runs measured on 2026-12-06: 150
 # steps get a base colour wrong with the LoRA on, 200 pass the solidity check by 0.003
 # (0.797 < 0.8), 250 draw no star for the carried prompt; 300's stars are at 0.57-0.63.
 TEST_STEPS = 300
@@ -134,15 +135,17 @@ def test_the_concept_carries_to_a_new_prompt_and_the_base_skills_survive(trained
     ask = Ask("large orange star on the right, green background", "orange", "right", "green")
     verdict = judge(generate(engine, ask.prompt, 0, result.path, 12), ask)
     assert verdict.star and verdict.attributes, verdict.line()
-    # Prompts without the concept: what the model got right alone, it gets right with the
-    # LoRA on (colour, place, background).
-    base = base_prompts(3)
+    # Prompts without the concept: of the colours, places and backgrounds the model gets
+    # right alone, it keeps P15's share with the LoRA on. Judged on 12 prompts, not all of
+    # 3: the shipped model and its regional fine-tune each lose 1 of 36 with this LoRA
+    # (2026-12-06), at a different prompt, and 3 prompts only say where that one falls.
+    base = base_prompts(12)
     alone = [judge(generate(engine, a.prompt, i, None, 12), a) for i, a in enumerate(base)]
     assert all(v.attributes for v in alone), [v.line() for v in alone]
     with_lora = [
         judge(generate(engine, a.prompt, i, result.path, 12), a) for i, a in enumerate(base)
     ]
-    assert all(v.attributes for v in with_lora), [v.line() for v in with_lora]
+    assert kept_share(alone, with_lora) >= KEPT_TARGET, [v.line() for v in with_lora]
 
 
 def test_a_cancelled_run_continues_bit_exactly(star_folder: Path, tmp_path: Path) -> None:
