@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -94,7 +96,20 @@ class RegionPromptDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         form.addRow(self.buttons)
         self.prompt_edit.textChanged.connect(self._update)
+        # Changing a region's prompt usually adds to it: typing goes after the old words.
+        self.prompt_edit.moveCursor(QTextCursor.MoveOperation.End)
         self._update()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # Return is a new line in the prompt boxes, so Ctrl+Return (the Generate panel's
+        # key) is OK, as a user who has just typed a prompt reaches for it.
+        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        if ctrl and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if self.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled():
+                self.accept()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def remove(self) -> None:
         """Accept with no region: the layer becomes a normal layer."""
