@@ -323,8 +323,9 @@ class MainWindow(QMainWindow):
     def ask_new_document(self) -> None:
         if not self.maybe_save():
             return
-        dialog = SizeDialog("New Image", *DEFAULT_SIZE, anchor=False, parent=self)
+        dialog = SizeDialog("New Image", *self.settings.new_image_size, anchor=False, parent=self)
         if dialog.exec():
+            self.settings.new_image_size = dialog.size()
             self.new_document(*dialog.size(), fill=file_ops.BLANK_FILL)
 
     def ask_canvas_size(self) -> None:

@@ -18,6 +18,7 @@ from engine.generation_settings import GenerationSettings
 MAX_RECENT_FILES = 10
 DEFAULT_UNDO_MEMORY_MB = 512
 DEFAULT_MAX_IMAGE_MEGAPIXELS = 100  # editor.io.images.DEFAULT_MAX_PIXELS
+DEFAULT_NEW_IMAGE_SIZE = (1024, 1024)  # editor.ui.file_ops.DEFAULT_SIZE
 
 
 def default_settings_path() -> Path:
@@ -181,6 +182,21 @@ class Settings:
         from editor.recovery import SETTINGS_KEY  # recovery loads the .ora I/O: on use
 
         self.qsettings.setValue(SETTINGS_KEY, int(value))
+
+    @property
+    def new_image_size(self) -> tuple[int, int]:
+        """The size File > New last made (the dialog offers it again); 1024x1024 at first."""
+        try:
+            width, height = (int(v) for v in _as_list(self.qsettings.value("files/new_image_size")))
+        except (TypeError, ValueError):
+            return DEFAULT_NEW_IMAGE_SIZE
+        if width < 1 or height < 1:
+            return DEFAULT_NEW_IMAGE_SIZE
+        return width, height
+
+    @new_image_size.setter
+    def new_image_size(self, size: tuple[int, int]) -> None:
+        self.qsettings.setValue("files/new_image_size", [str(int(size[0])), str(int(size[1]))])
 
     # Generation parameters -------------------------------------------------------
     def group(self, name: str) -> dict[str, Any]:

@@ -327,3 +327,33 @@ def test_history_panel_lists_steps_and_jumps(window, qtbot, png_path: Path) -> N
     lst.setCurrentRow(0)
     assert names(window) == ["picture"]
     assert window.windowTitle() == "picture.png — Overpaint"
+
+
+def test_new_image_dialog_offers_the_last_size_made(window, settings, tmp_path: Path) -> None:
+    from PySide6.QtCore import QTimer
+
+    from editor.ui.settings import Settings
+
+    shown: list[tuple[int, int]] = []
+
+    def answer(size: tuple[int, int] | None) -> None:
+        dialog = QApplication.activeModalWidget()
+        assert dialog.windowTitle() == "New Image"
+        shown.append((dialog.width_spin.value(), dialog.height_spin.value()))
+        if size is None:
+            dialog.reject()
+            return
+        dialog.width_spin.setValue(size[0])
+        dialog.height_spin.setValue(size[1])
+        dialog.accept()
+
+    QTimer.singleShot(0, lambda: answer((256, 256)))
+    window.actions.new.trigger()
+    assert (window.document.width, window.document.height) == (256, 256)
+    QTimer.singleShot(0, lambda: answer(None))
+    window.actions.new.trigger()
+    # First run offers the default; the second time the fields start at the last size.
+    assert shown == [(1024, 1024), (256, 256)]
+    settings.sync()
+    assert Settings(settings.path).new_image_size == (256, 256)  # kept for the next session
+    assert Settings(tmp_path / "fresh" / "overpaint.ini").new_image_size == (1024, 1024)
