@@ -109,14 +109,14 @@ def test_accept_shows_the_accepted_result_and_counts_the_rest(window, qtbot):
     panel.samples_spin.setValue(3)
     window.actions.generate.trigger()
     qtbot.waitUntil(lambda: window.candidates.count() == 3, timeout=WAIT_MS)
-    assert panel.status_label.text().startswith("3 results ready")
+    assert panel.progress_bar.format().startswith("3 results ready")
     first = window.candidates.current()
     assert first is window.candidates.candidates()[0]
     window.actions.actual_size.trigger()  # 100 %: one canvas pixel per screen pixel
 
     qtbot.mouseClick(window.candidates.accept_button, Qt.MouseButton.LeftButton)
     assert window.candidates.count() == 2
-    assert panel.status_label.text().startswith("2 results ready")
+    assert panel.progress_bar.format().startswith("2 results ready")
     _settle(qtbot)
     shown = window.canvas.grab().toImage().convertToFormat(window.canvas.image().format())
     top_left = window.canvas.canvas_to_widget(QPointF(0, 0)).toPoint()

@@ -449,18 +449,16 @@ class GenerationController(QObject):
 
     # Candidates ----------------------------------------------------------------------
     def _say_ready(self) -> None:
-        """'N results ready' in the panel, kept true as results are accepted or dropped."""
+        """'N results ready' in the panel's idle bar, kept true as results are accepted or
+        dropped; the last job's notes, if any, in the status line under it."""
         n = self.candidates.count()
-        if n == 0:
-            if not self._jobs:
-                self.panel.set_status("")
-            return
-        text = f"{n} result{'' if n == 1 else 's'} ready: accept one or discard them."
-        self.panel.set_status(" ".join([text, *self._notes]))
+        ready = f"{n} result{'' if n == 1 else 's'} ready: accept one or discard them."
+        self.panel.set_ready(ready if n else "")
+        if not self._jobs:  # while jobs wait or run, their progress owns the status line
+            self.panel.set_status(" ".join(self._notes) if n else "")
 
     def _count_changed(self, _count: int) -> None:
-        if not self._jobs:  # while jobs wait or run, their progress owns the status line
-            self._say_ready()
+        self._say_ready()
 
     def _show_candidate(self, candidate: Candidate | None) -> None:
         if candidate is None or candidate.document is not self.document:

@@ -132,7 +132,8 @@ class GenerationPanel(QWidget):
         self.progress_bar.setObjectName("generationProgress")
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Idle")
+        self._idle_text = "Idle"
+        self.progress_bar.setFormat(self._idle_text)
         self.progress_bar.setTextVisible(True)
         self.status_label = QLabel("")
         self.status_label.setObjectName("generationStatus")
@@ -410,7 +411,16 @@ class GenerationPanel(QWidget):
             self.generate_button.setText("Generate")
             self.progress_bar.setRange(0, 1)
             self.progress_bar.setValue(0)
-            self.progress_bar.setFormat("Idle")
+            self.progress_bar.setFormat(self._idle_text)
+
+    def set_ready(self, text: str) -> None:
+        """What waits for the user while nothing runs ("1 result ready: …"; '' says Idle).
+        It is the idle bar's text, not a status line: a line of its own took its height
+        from the scrolling settings and pushed the Advanced row out of view at the default
+        window size."""
+        self._idle_text = text or "Idle"
+        if not self.cancel_button.isEnabled():  # a running job's steps own the bar
+            self.progress_bar.setFormat(self._idle_text)
 
     def set_waiting(self, text: str) -> None:
         # A busy indicator while the model loads (no step count yet).

@@ -88,3 +88,29 @@ def test_the_layers_list_shows_six_layers(window, qtbot) -> None:
     assert len(whole) >= 6
     # The window above keeps its main buttons in view.
     assert _pinned(window.generation_panel.generate_button, window.generation_dock)
+
+
+def test_a_ready_result_keeps_the_advanced_row_in_view(window, qtbot, tiny_model_dir: Path) -> None:
+    """'1 result ready: …' is said in the idle bar: as a line of its own it took 20 px from
+    the settings and scrolled the Advanced row out of view at this size."""
+    panel = window.generation_panel
+    window.new_document(64, 64, fill=(255, 255, 255, 255))
+    panel.set_model(str(tiny_model_dir))
+    panel.prompt_edit.setPlainText("a small red boat")
+    panel.steps_spin.setValue(2)
+    panel.set_mode("txt2img")
+    _at_first_start_size(window, qtbot)
+    scroll = panel.scroll
+    toggle = window.findChild(QToolButton, "advancedToggle")
+    window.actions.generate.trigger()
+    qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=120_000)
+    qtbot.wait(50)  # the dock lays out the footer anew
+    bar = panel.progress_bar
+    ready = "1 result ready: accept one or discard them."
+    assert bar.format() == ready
+    assert bar.fontMetrics().horizontalAdvance(ready) < bar.contentsRect().width()  # all of it
+    assert not panel.status_label.isVisible()
+    assert scroll.verticalScrollBar().maximum() == 0 and _shown(toggle, scroll)
+    assert _pinned(panel.generate_button, window.generation_dock)
+    qtbot.mouseClick(window.candidates.discard_button, Qt.MouseButton.LeftButton)
+    assert bar.format() == "Idle"
