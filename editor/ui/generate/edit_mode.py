@@ -91,7 +91,6 @@ class EditModeGate(QObject):
     def __init__(self, panel: GenerationPanel, can_edit: Callable[[str], bool]) -> None:
         super().__init__(panel)
         self.panel, self._can_edit = panel, can_edit
-        self._prompt_hint = panel.prompt_edit.placeholderText()
         self._was_editing: bool | None = None  # None: not looked yet (settings restore)
         panel.model_changed.connect(self.update)
         panel.models_listed.connect(self.update)
@@ -125,7 +124,7 @@ class EditModeGate(QObject):
     def _mode_changed(self, *_args: object) -> None:
         editing = self.panel.mode() == EDIT
         self.panel.prompt_edit.setPlaceholderText(
-            INSTRUCTION_HINT if editing else self._prompt_hint
+            INSTRUCTION_HINT if editing else self.panel.prompt_hint
         )
         if editing and self._was_editing is False:  # chosen now: the edit's own strength
             self.panel.strength_spin.setValue(EDIT_STRENGTH)

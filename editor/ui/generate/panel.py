@@ -48,6 +48,14 @@ MODE_LABELS = {
     "fill": "Fill (no model)",
     "edit": "Edit (instruction)",  # offered by editor.ui.generate.edit_mode
 }
+# The empty prompt box says where Generate will paint (engine.region.pick_region's
+# sources); "region" alone read as the region layers of Layer > Region Prompt.
+PROMPT_HINTS = {
+    "canvas": "Prompt: what should appear in the picture",
+    "selection": "Prompt: what should appear in the selection",
+    "mask": "Prompt: what should appear in the masked area",
+    "frame": "Prompt: what should appear in the frame",
+}
 MAX_SEED = 2**31 - 1
 SEED_LOCKED_TIP = "Seed locked: Generate reuses it (click to unlock)"
 SEED_UNLOCKED_TIP = "Seed unlocked: each Generate draws a new one (click to lock)"
@@ -103,7 +111,8 @@ class GenerationPanel(QWidget):
         model_row.addWidget(browse)
         layout.addLayout(model_row)
 
-        self.prompt_edit = PromptEdit("Prompt: what should appear in the region")
+        self.prompt_hint = PROMPT_HINTS["canvas"]
+        self.prompt_edit = PromptEdit(self.prompt_hint)
         self.prompt_edit.setObjectName("promptEdit")
         self.negative_edit = PromptEdit("Negative prompt")
         self.negative_edit.setObjectName("negativePromptEdit")
@@ -295,6 +304,12 @@ class GenerationPanel(QWidget):
         width = max(label.sizeHint().width() for label in labels)
         for label in labels:
             label.setMinimumWidth(width)
+
+    def set_prompt_target(self, source: str) -> None:
+        """Where the next Generate paints: "canvas", "selection", "mask" or "frame"."""
+        self.prompt_hint = PROMPT_HINTS.get(source, PROMPT_HINTS["canvas"])
+        if self.mode() != "edit":  # Edit's own hint says the prompt is an instruction
+            self.prompt_edit.setPlaceholderText(self.prompt_hint)
 
     def randomize_seed(self) -> None:
         """A new random seed in the box; the lock stays as it was."""

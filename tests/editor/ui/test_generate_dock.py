@@ -113,3 +113,41 @@ def test_the_seed_lock_shows_whether_it_is_locked(qtbot) -> None:
 
     panel.set_seed_locked(False)
     assert drawn() == unlocked and lock.toolTip() == unlocked_tip
+
+
+def test_the_prompt_hint_names_where_generate_paints(
+    window, qtbot, png_path, tiny_modern_dir
+) -> None:
+    from editor.ui.generate.edit_mode import INSTRUCTION_HINT
+    from tests.editor.ui.test_painting import drag, open_at_100
+
+    panel = window.generation_panel
+    hint = panel.prompt_edit.placeholderText
+    # A first start's empty canvas: the picture, not "the region" (region layers are
+    # something else, Layer ▸ Region Prompt).
+    assert hint() == "Prompt: what should appear in the picture"
+    open_at_100(window, png_path)
+    window.set_tool("select_rect")
+    drag(qtbot, window, [(10, 10), (60, 50)])
+    assert hint() == "Prompt: what should appear in the selection"
+    qtbot.keyClick(window.canvas, Qt.Key.Key_M)  # a painted mask wins, as Generate does
+    drag(qtbot, window, [(20, 20), (40, 30)])  # inside the selection, which clips it
+    assert window.document.has_mask()
+    assert hint() == "Prompt: what should appear in the masked area"
+    window.undo()
+    assert hint() == "Prompt: what should appear in the selection"
+    window.document.select_none()
+    assert hint() == "Prompt: what should appear in the picture"
+    window.document.set_generation_frame(QRect(0, 0, 64, 64))
+    assert hint() == "Prompt: what should appear in the frame"
+
+    panel.set_model(str(tiny_modern_dir("flux-kontext")))
+    panel.set_mode("edit")
+    assert hint() == INSTRUCTION_HINT
+    window.document.set_generation_frame(None)  # Edit's hint stays while it is chosen
+    assert hint() == INSTRUCTION_HINT
+    panel.set_mode("auto")
+    assert hint() == "Prompt: what should appear in the picture"
+    window.new_document(64, 64)
+    window.document.select_rect(QRect(0, 0, 8, 8))  # the new picture's selection counts
+    assert hint() == "Prompt: what should appear in the selection"
