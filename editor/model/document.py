@@ -222,11 +222,15 @@ class Document(QObject):
 
     def generation_region(self) -> Box | None:
         """What to generate: the mask's bbox, else the selection's, else the frame, else None."""
+        picked = self.generation_target()
+        return picked[0] if picked else None
+
+    def generation_target(self) -> tuple[Box, str] | None:
+        """generation_region with where it came from: "mask", "selection" or "frame"."""
         boxes = [
             None if r is None else rect_to_box(r) for r in (self.mask_bbox(), self.selection_bbox())
         ]
-        picked = pick_region(*boxes, self._frame)
-        return picked[0] if picked else None
+        return pick_region(*boxes, self._frame)
 
     # ---------------------------------------------------------------- editing: canvas
     def resize_canvas(self, width: int, height: int, dx: int = 0, dy: int = 0) -> None:

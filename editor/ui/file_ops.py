@@ -16,6 +16,7 @@ from editor.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, too
 from editor.model.blending import image_to_rgba
 from editor.model.document import Document
 from editor.ui.canvas_view import rgba_array_to_qimage
+from editor.ui.settings import DEFAULT_NEW_IMAGE_SIZE
 
 ORA_SUFFIX = ".ora"
 OPEN_SUFFIXES = (ORA_SUFFIX, *IMAGE_SUFFIXES)
@@ -26,7 +27,7 @@ OPEN_FILTER = (
 )
 SAVE_FILTER = "OpenRaster project (*.ora)"
 # The picture a new window (and File > Close) starts with: white, ready to paint on.
-DEFAULT_SIZE = (1024, 1024)
+DEFAULT_SIZE = DEFAULT_NEW_IMAGE_SIZE
 BLANK_FILL = (255, 255, 255, 255)
 EXPORT_FILTER = "PNG image (*.png)"
 # Our copies carry where on the canvas they came from, so Ctrl+V puts them back there.

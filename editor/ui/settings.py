@@ -18,7 +18,7 @@ from engine.generation_settings import GenerationSettings
 MAX_RECENT_FILES = 10
 DEFAULT_UNDO_MEMORY_MB = 512
 DEFAULT_MAX_IMAGE_MEGAPIXELS = 100  # editor.io.images.DEFAULT_MAX_PIXELS
-DEFAULT_NEW_IMAGE_SIZE = (1024, 1024)  # editor.ui.file_ops.DEFAULT_SIZE
+DEFAULT_NEW_IMAGE_SIZE = (1024, 1024)  # also the first window's canvas (file_ops.DEFAULT_SIZE)
 
 
 def default_settings_path() -> Path:

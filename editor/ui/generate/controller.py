@@ -26,7 +26,6 @@ import numpy as np
 from PySide6.QtCore import QObject, QPoint, QRect, Signal
 from PySide6.QtGui import QKeySequence
 
-from editor.model.array_rects import rect_to_box
 from editor.model.blending import image_to_rgba
 from editor.model.control_layers import layer_control_sources, model_composite
 from editor.model.document import Document
@@ -57,7 +56,6 @@ from engine.jobs import FILL_NATIVE, JobError, PreparedJob, prepare_job
 from engine.metadata import PARAMETERS_KEY, REQUEST_KEY
 from engine.models import resolve_model
 from engine.reference.regional import runs_per_sample
-from engine.region import pick_region
 from engine.request import Box, GenerationInputs, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -527,16 +525,8 @@ class GenerationController(QObject):
     def _show_prompt_target(self, *_args: object) -> None:
         """The prompt's hint names what Generate would paint now (the document's
         generation_region order: mask, selection, frame, else the picture)."""
-        doc = self.document
-        source = "canvas"
-        if doc is not None:
-            boxes = [
-                None if r is None else rect_to_box(r)
-                for r in (doc.mask_bbox(), doc.selection_bbox())
-            ]
-            picked = pick_region(*boxes, doc.generation_frame)
-            source = picked[1] if picked else "canvas"
-        self.panel.set_prompt_target(source)
+        picked = None if self.document is None else self.document.generation_target()
+        self.panel.set_prompt_target(picked[1] if picked else "canvas")
 
     def set_document(self, document: Document | None) -> None:
         """A new document: the old one's candidates go away and its jobs are cancelled
