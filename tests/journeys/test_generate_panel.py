@@ -14,8 +14,7 @@ from PySide6.QtGui import QColor
 from engine.history.config import database_path
 from engine.history.store import HistoryStore
 from tests.editor.ui.test_painting import drag
-
-WAIT_MS = 120_000
+from tests.journeys.waiting import next_result
 
 
 def _few_steps(window, prompt: str = "a red circle") -> None:
@@ -26,10 +25,7 @@ def _few_steps(window, prompt: str = "a red circle") -> None:
 
 def _generate(window, qtbot) -> object:
     """Press Generate; the new candidate's result."""
-    before = window.candidates.count()
-    window.actions.generate.trigger()
-    qtbot.waitUntil(lambda: window.candidates.count() == before + 1, timeout=WAIT_MS)
-    return window.candidates.candidates()[-1].result
+    return next_result(qtbot, window, window.actions.generate.trigger)
 
 
 def _recorded_seeds(window) -> list[int]:
@@ -88,11 +84,8 @@ def test_use_parameters_keeps_auto_across_a_restart_and_locks_the_seed(window, q
     # Regenerate replays the entry at its recorded seed, whatever the panel holds.
     qtbot.mouseClick(panel.seed_lock, Qt.MouseButton.LeftButton)
     panel.seed_spin.setValue(recorded.seed + 1)
-    before = window.candidates.count()
     dock.select(0)
-    dock.actions["regenerate"].trigger()
-    qtbot.waitUntil(lambda: window.candidates.count() == before + 1, timeout=WAIT_MS)
-    replayed = window.candidates.candidates()[-1].result
+    replayed = next_result(qtbot, window, dock.actions["regenerate"].trigger)
     assert replayed.seed == recorded.seed and np.array_equal(replayed.rgba, recorded.rgba)
     assert panel.mode() == "auto"
 

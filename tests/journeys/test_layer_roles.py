@@ -21,8 +21,7 @@ from editor.model.region_role import RegionRole
 from editor.ui.generate.layer_role_dialogs import ReferenceLayerDialog, RegionPromptDialog
 from editor.ui.layers_panel import BADGE_ROLE
 from tests.editor.ui.test_painting import drag
-
-WAIT_MS = 120_000
+from tests.journeys.waiting import WAIT_MS, next_result
 
 
 def paint_on_new_layer(qtbot, window, colour: QColor, points) -> object:
@@ -75,10 +74,7 @@ def test_region_prompt_survives_save_and_reopen_and_reaches_the_job(
     panel = window.generation_panel
     panel.prompt_edit.setPlainText("a shape")
     panel.steps_spin.setValue(2)
-    before = window.candidates.count()
-    window.actions.generate.trigger()
-    qtbot.waitUntil(lambda: window.candidates.count() == before + 1, timeout=WAIT_MS)
-    result = window.candidates.candidates()[-1].result
+    result = next_result(qtbot, window, window.actions.generate.trigger)
     ((prompt, negative),) = [(r.prompt, r.negative_prompt) for r in result.request.regions]
     assert (prompt, negative) == ("a red circle", "blue")
     assert len(result.request.regions[0].mask_hash) == 12

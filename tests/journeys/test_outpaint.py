@@ -18,8 +18,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from tests.editor.ui.test_painting import drag, open_at_100
+from tests.journeys.waiting import WAIT_MS, next_result
 
-WAIT_MS = 120_000
 W, H = 256, 128  # wider than a 2-step job's context, so a band can reach past it
 
 
@@ -40,10 +40,7 @@ def _frame(qtbot, window, start: tuple[int, int], end: tuple[int, int]) -> None:
 
 def _generate(window, qtbot, steps: int = 2):
     window.generation_panel.steps_spin.setValue(steps)
-    before = window.candidates.count()
-    window.actions.generate.trigger()
-    qtbot.waitUntil(lambda: window.candidates.count() == before + 1, timeout=WAIT_MS)
-    return window.candidates.candidates()[-1].result
+    return next_result(qtbot, window, window.actions.generate.trigger)
 
 
 def _state(doc):

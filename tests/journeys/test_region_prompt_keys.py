@@ -17,6 +17,7 @@ from editor.model.region_role import RegionRole
 from editor.ui.generate.layer_role_dialogs import RegionPromptDialog
 from editor.ui.layers_panel import BADGE_ROLE
 from tests.editor.ui.test_painting import drag
+from tests.journeys.waiting import next_result
 
 WAIT_MS = 180_000
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -83,10 +84,7 @@ def test_region_prompts_confirmed_with_ctrl_return_steer_the_picture(window, qtb
     panel = window.generation_panel
     panel.prompt_edit.setPlainText("green background")
     panel.seed_spin.setValue(7)
-    before = window.candidates.count()
-    window.actions.generate.trigger()
-    qtbot.waitUntil(lambda: window.candidates.count() == before + 1, timeout=WAIT_MS)
-    result = window.candidates.candidates()[-1].result
+    result = next_result(qtbot, window, window.actions.generate.trigger, WAIT_MS)
     assert [r.prompt for r in result.request.regions] == ["a red circle", "a blue square"]
     rgb = result.rgba[..., :3].astype(int)
     red = (rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)

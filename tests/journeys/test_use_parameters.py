@@ -22,8 +22,8 @@ from editor.ui.generate.layer_role_dialogs import RegionPromptDialog
 from editor.ui.layers_panel import BADGE_ROLE
 from engine.demo.dataset import PALETTE
 from tests.editor.ui.test_painting import drag
+from tests.journeys.waiting import next_result
 
-WAIT_MS = 120_000
 SIDE = 128  # the demo model's native size: the quickest picture it makes
 Key, Mod = Qt.Key, Qt.KeyboardModifier
 
@@ -87,10 +87,9 @@ def layer_rows(window) -> dict:
 
 
 def generate(qtbot, window):
-    before = window.candidates.count()
-    press(qtbot, window, Key.Key_Return, Mod.ControlModifier)
-    qtbot.waitUntil(lambda: window.candidates.count() == before + 1, timeout=WAIT_MS)
-    return window.candidates.candidates()[-1].result
+    return next_result(
+        qtbot, window, lambda: press(qtbot, window, Key.Key_Return, Mod.ControlModifier)
+    )
 
 
 def test_use_parameters_brings_back_the_role_layers_and_the_picture(
