@@ -74,3 +74,27 @@ def make_scheduler(name: str, base_config: Any) -> Any:
         config["use_karras_sigmas"] = False
     config.update(overrides)
     return cls.from_config(config)
+
+
+def step_progress(scheduler: Any, evaluation: int, evaluations: int) -> tuple[int, int]:
+    """(steps ended, steps in all) after model evaluation `evaluation` (from 0) of the
+    `evaluations` one pipeline call makes with `scheduler`, counted in the steps the user
+    asked for (after img2img's strength), not in evaluations.
+
+    Diffusers runs the step-end callback once per evaluation, and some samplers evaluate
+    more often than once a step: PLMS (PNDM without its Runge-Kutta start) evaluates its
+    first step twice, an improved-Euler warm-up, like A1111's and CompVis' PLMS, so 20
+    steps take 21 evaluations; second-order samplers (Heun, DPM2) take two a step, but one
+    for the last. Counting evaluations said "Step 21/21" for 20 steps and "5 of 8 steps"
+    for 8 at strength 0.5. This is the rule diffusers' own progress bar follows."""
+    order = max(1, int(getattr(scheduler, "order", 1) or 1))
+    planned = int(getattr(scheduler, "num_inference_steps", 0) or 0)
+    timesteps = getattr(scheduler, "timesteps", None)
+    # Evaluations before the first step ends: the full schedule's, which img2img's slice
+    # of it keeps (the warm-up is the first evaluation wherever sampling starts).
+    warmup = 0 if not planned or timesteps is None else len(timesteps) - planned * order
+    warmup = min(max(warmup, 0), max(evaluations - 1, 0))
+    total = max(1, -(-(evaluations - warmup) // order))
+    if evaluation >= evaluations - 1:
+        return total, total
+    return min(total, max(0, (evaluation + 1 - warmup) // order)), total

@@ -51,6 +51,7 @@ from engine.reference.regional import RegionalReferences, band
 from engine.reference.stage import AdapterCache, ReferenceStage, check_references
 from engine.regions.stage import RegionStage
 from engine.request import GenerationInputs, GenerationRequest, GenerationResult
+from engine.schedulers import step_progress
 from engine.soft_inpaint import DifferentialBlend
 
 log = logging.getLogger(__name__)
@@ -392,14 +393,19 @@ class Engine(EngineBase):
         else:
             pipe.scheduler = self.warm.scheduler(scheduler, self._scheduler_config)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        reported = [0]  # steps this sample has reported ended
 
         def on_step_end(p: Any, step: int, _timestep: Any, kwargs: dict) -> dict:
-            if cancel():
+            if cancel():  # after every evaluation, a warm-up's too
                 raise _Interrupt()
             if kwargs.get("latents") is not None:
                 check_latents(kwargs["latents"])
-            if on_progress is not None:
-                per = max(int(getattr(p, "num_timesteps", 0) or 0), step + 1)
+            evaluations = max(int(getattr(p, "num_timesteps", 0) or 0), step + 1)
+            done, per = step_progress(getattr(p, "scheduler", None), step, evaluations)
+            # The progress counts the steps asked for: an evaluation that ends none
+            # (PLMS's warm-up) reports nothing, so a job never reads "Step 21/21" for 20.
+            if on_progress is not None and done > reported[0]:
+                reported[0] = done
                 preview = None
                 latents = kwargs.get("latents")
                 # The transformer families' latents are 16-channel (FLUX's packed): no
@@ -408,7 +414,7 @@ class Engine(EngineBase):
                     preview = preview_image(
                         latents.detach().float().cpu().numpy(), info.family, *preview_size
                     )
-                on_progress(index * per + step + 1, n_samples * per, preview)
+                on_progress(index * per + done, n_samples * per, preview)
             return kwargs
 
         with (
