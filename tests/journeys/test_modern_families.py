@@ -184,10 +184,10 @@ def test_a_family_from_the_window(
         result = _generate(window, qtbot, "edit")
         assert not isinstance(result, str), result
         assert result.request.mode == "edit" and result.request.regions == ()
-        assert panel.status_label.text().endswith(
+        assert panel.progress_bar.format().endswith(
             "Region layers do not steer an Edit, so this edit was made without them; hide "
             "them to stop this note."
-        ), panel.status_label.text()
+        ), panel.progress_bar.format()
         _accept(window, qtbot)
         edited = window.document.composite_array()
         np.testing.assert_array_equal(edited[~selected], before[~selected])

@@ -103,7 +103,7 @@ def test_esc_cancels_the_upscale_and_leaves_the_picture(window, qtbot, tmp_path)
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(client.cancelled, timeout=WAIT_MS):
         qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
-    assert panel.status_label.text() == "Upscale cancelled; the picture was not changed."
+    assert panel.progress_bar.format() == "Upscale cancelled; the picture was not changed."
     assert (doc.width, doc.height) == (96, 96) and doc.history.count() == history
     assert np.array_equal(doc.composite_array(), before)
     assert not panel.cancel_button.isEnabled()

@@ -385,7 +385,7 @@ class GenerationController(QObject):
             left = (now - running.first_step_at) / done * (total - step)
         self.panel.set_progress(step, total, left)
         if done == 0 and (note := steps_note(total, running.job)):
-            self.panel.set_status(note)  # said once, so that "Step 3/16" makes sense
+            self.panel.set_status(note)  # beside the steps, so that "Step 3/16" makes sense
         if isinstance(preview, np.ndarray) and running.document is self.document:
             rect = box_to_rect(running.job.request.region)
             self.canvas.set_preview(rgba_array_to_qimage(preview), rect)
@@ -423,6 +423,8 @@ class GenerationController(QObject):
             self.history.mark_kept(self._tickets[results[0]])
             said = ["Generated and added as a layer.", *running.notes, *self._mask_kept()]
             self.status.emit(" ".join(said))
+            if not self._jobs:  # the steps' note is done with
+                self.panel.set_status("")
             return
         self._notes = list(dict.fromkeys(w for r in results for w in getattr(r, "warnings", ())))
         self._notes += running.notes
@@ -430,14 +432,16 @@ class GenerationController(QObject):
             self.candidates.add_result(result, running.document)
         self._say_ready()
         self.release_growths()  # a job without results needs no room for them
-        self.status.emit(f"Generation finished: {len(results)} result(s).")
+        # The notes in full in the status bar: the panel's bar may cut them short.
+        said = [f"Generation finished: {len(results)} result(s).", *self._notes]
+        self.status.emit(" ".join(said))
         self.results_ready.emit(len(results))
 
     def _on_failed(self, job_id: int, message: str) -> None:
         if self._finish(job_id) is None:
             return
         self.release_growths()
-        self.panel.set_status(message)
+        self.panel.set_status(message, error=True)
         self.error.emit(message)
 
     def _on_cancelled(self, job_id: int) -> None:
@@ -450,12 +454,12 @@ class GenerationController(QObject):
     # Candidates ----------------------------------------------------------------------
     def _say_ready(self) -> None:
         """'N results ready' in the panel's idle bar, kept true as results are accepted or
-        dropped; the last job's notes, if any, in the status line under it."""
+        dropped, and after it the last job's notes, if any."""
         n = self.candidates.count()
         ready = f"{n} result{'' if n == 1 else 's'} ready: accept one or discard them."
-        self.panel.set_ready(ready if n else "")
-        if not self._jobs:  # while jobs wait or run, their progress owns the status line
-            self.panel.set_status(" ".join(self._notes) if n else "")
+        self.panel.set_ready(" ".join([ready, *self._notes]) if n else "")
+        if not self._jobs:  # a message about an earlier job is stale once results change
+            self.panel.set_status("")
 
     def _count_changed(self, _count: int) -> None:
         self._say_ready()

@@ -19,9 +19,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QToolButton,
@@ -33,6 +31,7 @@ from editor.ui.collapsible import Collapsible
 from editor.ui.dock_layout import keep_in_view, scrolling
 from editor.ui.generate.inpaint_options import InpaintOptions
 from editor.ui.generate.lora_panel import LoraPanel
+from editor.ui.generate.status_line import StatusLine
 from editor.ui.icons import icon
 from editor.ui.theme import PANEL_MARGIN, tidy
 from engine.generation_settings import GenerationSettings, parse_values
@@ -87,9 +86,10 @@ class GenerationPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("generationPanel")
-        # The settings scroll; Generate, Cancel, the progress and the status line are pinned
-        # under them, so opening Advanced (which scrolls it into view) or a short dock never
-        # hides them. `body_layout` is the settings' layout, for rows added from outside.
+        # The settings scroll; Generate, Cancel and the progress bar (the status line too)
+        # are pinned under them, so opening Advanced (which scrolls it into view) or a short
+        # dock never hides them. `body_layout` is the settings' layout, for rows added from
+        # outside.
         body = QWidget()
         self.body_layout = layout = tidy(QVBoxLayout(body))
 
@@ -137,18 +137,17 @@ class GenerationPanel(QWidget):
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
 
-        self.progress_bar = QProgressBar()
+        # The bar is the dock's one status line too (editor.ui.generate.status_line):
+        # the steps, the wait before them, results waiting and the last message.
+        self.progress_bar = StatusLine()
         self.progress_bar.setObjectName("generationProgress")
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        self._idle_text = "Idle"
-        self.progress_bar.setFormat(self._idle_text)
-        self.progress_bar.setTextVisible(True)
-        self.status_label = QLabel("")
-        self.status_label.setObjectName("generationStatus")
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status_label.hide()  # shown with a message; an empty line would leave a gap
+        self._ready = ""  # what waits for the user ("1 result ready: …")
+        self._message, self._message_is_error = "", False
+        self._waiting = ""  # the busy bar's text before the first step
+        self._steps = ""  # "Step 3/8 — 5 s left"
+        self._show()
         # The rows a model family changes (editor.ui.generate.family_settings) are fields of
         # these forms: guidance here, shift in `advanced_form`.
         self.parameters_form = form = tidy(QFormLayout(), margin=None)
@@ -227,11 +226,10 @@ class GenerationPanel(QWidget):
         keep_in_view(self.scroll, self.negative_edit)  # the prompts too, however short
         outer = tidy(QVBoxLayout(self), margin=0)
         outer.addWidget(self.scroll, 1)
-        # Bottom up from the buttons: a status line appearing grows the footer upwards,
-        # so Generate never moves under the pointer.
+        # Messages are the progress bar's text, not rows of their own: the footer keeps
+        # its height, so neither the settings' rows nor Generate ever move for one.
         footer = tidy(QVBoxLayout())
         footer.setContentsMargins(PANEL_MARGIN, 0, PANEL_MARGIN, PANEL_MARGIN)
-        footer.addWidget(self.status_label)
         footer.addWidget(self.progress_bar)
         footer.addLayout(buttons)
         outer.addLayout(footer)
@@ -426,33 +424,49 @@ class GenerationPanel(QWidget):
             self.generate_button.setText("Generate")
             self.progress_bar.setRange(0, 1)
             self.progress_bar.setValue(0)
-            self.progress_bar.setFormat(self._idle_text)
+            self._waiting = self._steps = ""
+            self._show()
 
     def set_ready(self, text: str) -> None:
-        """What waits for the user while nothing runs ("1 result ready: …"; '' says Idle).
-        It is the idle bar's text, not a status line: a line of its own took its height
-        from the scrolling settings and pushed the Advanced row out of view at the default
-        window size."""
-        self._idle_text = text or "Idle"
-        if not self.cancel_button.isEnabled():  # a running job's steps own the bar
-            self.progress_bar.setFormat(self._idle_text)
+        """What waits for the user while nothing runs ("1 result ready: …"; '' says Idle),
+        in the idle bar after the last message."""
+        self._ready = text
+        self._show()
 
     def set_waiting(self, text: str) -> None:
-        # A busy indicator while the model loads (no step count yet).
+        """A busy bar saying `text` while the model loads (no step count yet); it takes
+        over from the last message."""
         self.progress_bar.setRange(0, 0)
-        self.progress_bar.setFormat(text)
-        self.set_status(text)
+        self._waiting, self._steps = text, ""
+        self._message, self._message_is_error = "", False
+        self._show()
 
     def set_progress(self, step: int, total: int, seconds_left: float | None) -> None:
-        if self.progress_bar.maximum() == 0:  # the wait (set_waiting) is over: steps run
-            self.set_status("")
+        if self._waiting:  # the wait is over, and what it said with it
+            self._waiting, self._message, self._message_is_error = "", "", False
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(step)
-        text = f"Step {step}/{total}"
+        self._steps = f"Step {step}/{total}"
         if seconds_left is not None:
-            text += f" — {format_duration(seconds_left)} left"
-        self.progress_bar.setFormat(text)
+            self._steps += f" — {format_duration(seconds_left)} left"
+        self._show()
 
-    def set_status(self, text: str) -> None:
-        self.status_label.setText(text)
-        self.status_label.setVisible(bool(text))
+    def set_status(self, text: str, error: bool = False) -> None:
+        """The last message ('' none): after the steps while a job runs ("4 of 8 steps
+        (strength 0.5)"), before what waits once nothing does ("Generation cancelled.").
+        An `error` is drawn in the warning colour; the window logs and shows it too."""
+        self._message, self._message_is_error = text, bool(text) and error
+        self._show()
+
+    def _show(self) -> None:
+        """The bar's text from what the panel was told last."""
+        if self._waiting:
+            self.progress_bar.show_text(self._waiting)
+            return
+        if self.cancel_button.isEnabled() and self._steps:
+            parts = (self._steps, self._message)
+            self.progress_bar.show_text(" · ".join(p for p in parts if p), self._message_is_error)
+            return
+        parts = (self._message, self._ready)
+        text = " ".join(p for p in parts if p) or "Idle"
+        self.progress_bar.show_text(text, self._message_is_error)

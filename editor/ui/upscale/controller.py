@@ -230,14 +230,14 @@ class UpscaleController(QObject):
         left = (now - start) / (done - first) * (total - done) if done > first else None
         panel.set_progress(done, total, left)
 
-    def _end(self, job_id: int, status: str) -> UpscalePlan | None:
+    def _end(self, job_id: int, status: str, error: bool = False) -> UpscalePlan | None:
         if job_id != self._job:
             return None
         plan, self._job, self._plan = self._plan, None, None
         panel = self.window.generation_panel
         if not self.window.generation.is_busy():  # else its jobs own the panel now
             panel.set_running(False)
-        panel.set_status(status)
+        panel.set_status(status, error)
         return plan
 
     def _on_finished(self, job_id: int, result: object) -> None:
@@ -255,7 +255,7 @@ class UpscaleController(QObject):
         self.applied.emit(layer)
 
     def _on_failed(self, job_id: int, message: str) -> None:
-        if self._end(job_id, message) is not None:
+        if self._end(job_id, message, error=True) is not None:
             self.window.show_error(message)
 
     def _on_cancelled(self, job_id: int) -> None:

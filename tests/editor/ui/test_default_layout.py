@@ -109,7 +109,7 @@ def test_a_ready_result_keeps_the_advanced_row_in_view(window, qtbot, tiny_model
     ready = "1 result ready: accept one or discard them."
     assert bar.format() == ready
     assert bar.fontMetrics().horizontalAdvance(ready) < bar.contentsRect().width()  # all of it
-    assert not panel.status_label.isVisible()
+    assert bar.shown_text() == ready and bar.toolTip() == ""  # not cut short
     assert scroll.verticalScrollBar().maximum() == 0 and _shown(toggle, scroll)
     assert _pinned(panel.generate_button, window.generation_dock)
     qtbot.mouseClick(window.candidates.discard_button, Qt.MouseButton.LeftButton)

@@ -56,12 +56,18 @@ def test_generate_stays_in_view_in_a_short_dock_with_advanced_open(window, qtbot
     bar = panel.scroll.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.value() > 0)  # Advanced scrolled into view
     assert _whole_in(panel.generate_button, dock)  # and Generate did not scroll away
-    # A status line appearing grows the footer upwards: Generate stays under the pointer.
+    # A message is the progress bar's text: Generate stays under the pointer and the
+    # settings keep their height.
     at = panel.generate_button.mapTo(dock, QPoint(0, 0))
-    panel.set_status("Loading the model…")
+    viewport = panel.scroll.viewport().size()
+    panel.set_running(True)
+    panel.set_waiting("Loading the model…")
     _settle(qtbot)
     assert panel.generate_button.mapTo(dock, QPoint(0, 0)) == at
-    assert _whole_in(panel.status_label, dock)
+    assert panel.scroll.viewport().size() == viewport
+    assert panel.progress_bar.shown_text() == "Loading the model…"
+    assert _whole_in(panel.progress_bar, dock)
+    panel.set_running(False)
     # As short as the column lets it get: the Layers dock below takes the rest.
     window.resizeDocks([dock, window.layers_dock], [1, 2000], Qt.Orientation.Vertical)
     _settle(qtbot)

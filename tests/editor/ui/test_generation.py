@@ -46,10 +46,7 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     qtbot.mouseClick(window.generation_panel.generate_button, Qt.MouseButton.LeftButton)
     assert window.generation.is_busy()
     bar = window.generation_panel.progress_bar
-    status = window.generation_panel.status_label
-    window.generation.client.progress.connect(
-        lambda *a: progress.append((*a[1:3], bar.format(), status.text()))
-    )
+    window.generation.client.progress.connect(lambda *a: progress.append((*a[1:3], bar.format())))
     assert window.generation_panel.cancel_button.isEnabled()
     # The canvas stays live: paint with the brush far from the mask while the job runs.
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
@@ -61,13 +58,12 @@ def test_thin_slice_mask_generate_accept_export(window, qtbot, png_path, tiny_mo
     assert not window.generation.is_busy()
     # Inpaint at strength 0.75 runs the last 75 % of the 3 scheduled steps.
     assert progress and progress[-1][0] == progress[-1][1] >= 2
-    step, total, text, said = progress[-1]
-    assert text.startswith(f"Step {step}/{total}") and text.endswith("left")
+    step, total, text = progress[-1]
     # "Loading the model…" went with the wait (fewer steps than asked would be explained).
-    assert said == ("" if total == 3 else f"{total} of 3 steps (strength 0.75)")
-    # The idle bar says what waits; the status line stays hidden, its rows in view.
-    assert window.generation_panel.progress_bar.format().startswith("1 result ready")
-    assert status.text() == ""
+    note = "" if total == 3 else f" · {total} of 3 steps (strength 0.75)"
+    assert text.startswith(f"Step {step}/{total}") and text.endswith(f"left{note}")
+    # The idle bar says what waits, and only that: the steps' note went with the job.
+    assert bar.format() == "1 result ready: accept one or discard them."
     before = window.document.composite_array()
     layers_before = len(window.document.layers)
 
@@ -142,7 +138,8 @@ def test_cancel_leaves_document_unchanged(window, qtbot, png_path, tiny_model_di
     assert window.candidates.count() == 0
     assert window.document.history.count() == history
     assert np.array_equal(window.document.composite_array(), before)
-    assert window.generation_panel.status_label.text() == "Generation cancelled."
+    bar = window.generation_panel.progress_bar
+    assert bar.format() == "Generation cancelled." and bar.maximum() == 1
 
 
 def test_engine_error_shows_message_and_keeps_canvas(window, qtbot, png_path, tmp_path):
@@ -157,6 +154,8 @@ def test_engine_error_shows_message_and_keeps_canvas(window, qtbot, png_path, tm
     assert "no-such-model" in message
     assert window.last_error == message
     assert window.statusBar().currentMessage() == message
+    bar = window.generation_panel.progress_bar  # the dock says it too, in the warning colour
+    assert bar.format() == message and bar.is_error()
     assert window.candidates.count() == 0
     assert window.document.history.count() == history
     assert np.array_equal(window.document.composite_array(), before)
@@ -237,9 +236,12 @@ def test_the_status_explains_the_step_count_of_several_pictures(window, qtbot, p
     progress = []
     assert window.generate() is not None
     window.generation.client.progress.connect(
-        lambda *a: progress.append((*a[1:3], panel.status_label.text()))
+        lambda *a: progress.append((*a[1:3], panel.progress_bar.format()))
     )
     qtbot.waitUntil(lambda: window.candidates.count() == 2, timeout=WAIT_MS)
     assert window.candidates.current().result.request.mode == "img2img"
     assert [p[:2] for p in progress] == [(step, 8) for step in range(1, 9)]
-    assert {p[2] for p in progress} == {"2 pictures × 4 of 8 steps (strength 0.5)"}
+    # Said beside the steps: "Step 3/8 — 2 s left · 2 pictures × 4 of 8 steps (…)".
+    assert {p[2].partition(" · ")[2] for p in progress} == {
+        "2 pictures × 4 of 8 steps (strength 0.5)"
+    }

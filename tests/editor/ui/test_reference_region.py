@@ -179,7 +179,10 @@ def test_outside_its_region_a_reference_leaves_the_demo_models_pixels_as_they_ar
     said = []
     assert window.generate() is not None
     window.generation.client.progress.connect(
-        lambda *a: said.append((a[2], window.generation_panel.status_label.text()))
+        # The bar's "Step 3/6 — 2 s left · …": what it says beside the steps.
+        lambda *a: said.append(
+            (a[2], window.generation_panel.progress_bar.format().partition(" · ")[2])
+        )
     )
     qtbot.waitUntil(lambda: window.candidates.count() == 1, timeout=WAIT_MS)
     steered = window.candidates.candidates()[-1].result
