@@ -15,7 +15,6 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QIcon,
-    QImage,
     QPainter,
     QPixmap,
 )
@@ -42,35 +41,41 @@ THUMB = 40
 MIN_ROWS = 6  # rows the list always has room for
 UID_ROLE = Qt.ItemDataRole.UserRole
 BADGE_ROLE = Qt.ItemDataRole.UserRole + 1  # the text of the row's badge (a layer role's)
+PLACE_ROLE = Qt.ItemDataRole.UserRole + 2  # the layer's bounds its thumbnail shows
 
 
-def layer_thumbnail(layer) -> QIcon:  # layer: editor.model.layer.Layer
-    """The layer over a small checkerboard (transparency shows as in the canvas), on a
-    THUMB-square tile so that every row's name starts at the same place."""
+def layer_thumbnail(layer, canvas: QRect) -> QIcon:  # layer: editor.model.layer.Layer
+    """The layer as it lies on the picture (`canvas`), over a small checkerboard
+    (transparency shows as in the canvas), on a THUMB-square tile so that every row's name
+    starts at the same place. Every row is the picture's shape: a layer that covers part
+    of it (a generated patch, a restored role layer) shows in its place, not blown up to
+    the tile, and what lies off the picture is not shown, as Krita and Photoshop do."""
     tile = QPixmap(THUMB, THUMB)
     tile.fill(Qt.GlobalColor.transparent)
     painter = QPainter(tile)
-    if not layer.is_empty():
-        image: QImage = layer.qimage().scaled(
-            THUMB,
-            THUMB,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.FastTransformation,
-        )
-    else:  # an empty layer: a square checkerboard tile, nothing on it
-        image = QImage(THUMB - 8, THUMB - 8, QImage.Format.Format_ARGB32_Premultiplied)
-        image.fill(Qt.GlobalColor.transparent)
-    x, y = (THUMB - image.width()) // 2, (THUMB - image.height()) // 2
+    size = canvas.size().scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio)
+    if canvas.isEmpty() or size.isEmpty():
+        size = QSize(THUMB, THUMB)
+    x, y = (THUMB - size.width()) // 2, (THUMB - size.height()) // 2
     cell = 5
-    for cy in range(0, image.height(), cell):
-        for cx in range(0, image.width(), cell):
+    for cy in range(0, size.height(), cell):
+        for cx in range(0, size.width(), cell):
             light = (cx // cell + cy // cell) % 2 == 0
             colour = QColor(255, 255, 255) if light else QColor(204, 204, 204)
-            w, h = min(cell, image.width() - cx), min(cell, image.height() - cy)
+            w, h = min(cell, size.width() - cx), min(cell, size.height() - cy)
             painter.fillRect(x + cx, y + cy, w, h, colour)
-    painter.drawImage(x, y, image)
+    if not layer.is_empty() and layer.bounds().intersects(canvas):
+        # Drawn through the one mapping of the picture onto the tile, so that the same
+        # pixels give the same thumbnail whatever the layer's bounds (a patch or a layer
+        # over the whole picture).
+        painter.save()
+        painter.translate(x, y)
+        painter.scale(size.width() / canvas.width(), size.height() / canvas.height())
+        painter.setClipRect(QRect(0, 0, canvas.width(), canvas.height()))
+        painter.drawImage(layer.x - canvas.x(), layer.y - canvas.y(), layer.qimage())
+        painter.restore()
     painter.setPen(QColor(0, 0, 0, 90))
-    painter.drawRect(x, y, image.width() - 1, image.height() - 1)
+    painter.drawRect(x, y, size.width() - 1, size.height() - 1)
     look = role_look(layer)
     if look is not None:
         _draw_badge(painter, look.badge, look.colour)
@@ -289,7 +294,8 @@ class LayersPanel(QWidget):
             if self.document is None:
                 return
             for layer in reversed(self.document.layers):
-                item = QListWidgetItem(layer_thumbnail(layer), layer.name)
+                item = QListWidgetItem(layer.name)
+                self._set_thumbnail(item, layer)
                 item.setData(UID_ROLE, layer.uid)
                 item.setData(BADGE_ROLE, _badge_text(layer))
                 item.setFlags(
@@ -335,7 +341,11 @@ class LayersPanel(QWidget):
             item.setCheckState(Qt.CheckState.Checked if layer.visible else Qt.CheckState.Unchecked)
             badge = _badge_text(layer)
             if badge != item.data(BADGE_ROLE):
-                item.setIcon(layer_thumbnail(layer))  # the badge comes, goes or changes
+                self._set_thumbnail(item, layer)  # the badge comes, goes or changes
+            elif item.data(PLACE_ROLE) != layer.bounds():
+                # Moved: the thumbnail shows where it lies (a hidden layer's move changes
+                # no pixel, so nothing else marks it).
+                self._thumbs_dirty = True
             item.setData(BADGE_ROLE, badge)
             _style_row(item, layer)
             self.list.blockSignals(False)
@@ -360,7 +370,11 @@ class LayersPanel(QWidget):
         for row in range(self.list.count()):
             layer = self._layer_at_row(row)
             if layer is not None:
-                self.list.item(row).setIcon(layer_thumbnail(layer))
+                self._set_thumbnail(self.list.item(row), layer)
+
+    def _set_thumbnail(self, item: QListWidgetItem, layer) -> None:
+        item.setIcon(layer_thumbnail(layer, self.document.rect()))
+        item.setData(PLACE_ROLE, layer.bounds())
 
     # Widget -> document ---------------------------------------------------------------
     def _row_changed(self, row: int) -> None:

@@ -20,13 +20,23 @@ context box: it is given the region layer that carries the entry's region of tha
 coverage, or else the one region layer here whose coverage matches; without one it acts
 on the whole picture and a sentence says so. When the history lacks a kind's pictures,
 none of that kind is added and one sentence says what to do instead.
+
+On a picture of the entry's size the layers come back where they were, pixel for pixel,
+so Generate makes the entry's picture again. On a picture of another size a sentence says
+so, and the layers keep their places only where the context box still lies wholly on a
+picture of another shape (the canvas grown or cut around it: outpainting, Canvas Size);
+otherwise (a picture of the same shape, scaled or upscaled since or another one, or one
+the box no longer fits on) they are scaled with the picture as Image ▸ Scale scales
+layers, so that none lies off the picture where it cannot be seen. A reference picture
+larger than the picture is scaled down to fit on it (a reference's place is not
+recorded, and the part off the picture would not be used).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +55,7 @@ from editor.model.layer_roles import (
 )
 from editor.model.reference_role import ReferenceRole
 from editor.model.region_role import RegionRole
+from editor.model.scaling import scale_layer
 from editor.ui.layer_badges import REGION_BADGE
 from engine.core.images import picture_hash
 from engine.history import pictures as pics
@@ -88,11 +99,7 @@ REGION_OPACITY = 0.5
 @dataclass
 class _NewLayer:
     kind: str
-    name: str
-    rgba: np.ndarray
-    x: int = 0
-    y: int = 0
-    props: dict[str, Any] = field(default_factory=dict)
+    layer: Layer  # not on the picture yet
 
 
 @dataclass
@@ -155,13 +162,24 @@ def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs)
         counts = [_counted(sum(n.kind == kind for n in new), KINDS[kind].layer) for kind in added]
         said.append(f"The generation's {_named(added)} were added as {_listed(counts)}.")
         ran_on = request.canvas_size
-        # Layers keep their recorded pixels and places; on another size they may not line
-        # up with the picture, or lie outside it, and nothing else would say why.
+        # On another size they may not line up with the picture as the user expects, and
+        # nothing else would say why.
         if any(layer.kind != REFERENCE for layer in new) and (doc.width, doc.height) != ran_on:
+            placed = (
+                "were scaled to lie over the same part of this one"
+                if plan.scale is not None
+                else "are where they were on that picture"
+            )
             said.append(
                 f"It ran on a {ran_on[0]}×{ran_on[1]} picture and this one is "
-                f"{doc.width}×{doc.height}, so they are where they were on that picture."
+                f"{doc.width}×{doc.height}, so they {placed}."
             )
+        if plan.shrunk:
+            numbers = _listed([str(n) for n in plan.shrunk])
+            which = (
+                f"References {numbers} were" if len(plan.shrunk) > 1 else f"Reference {numbers} was"
+            )
+            said.append(f"{which} scaled down to fit on this picture.")
     if reset:
         names = _listed([f'"{r.layer.name}"' for r in reset])
         said.append(f"The generation's {_listed(settled)} settings were restored on {names}.")
@@ -174,9 +192,8 @@ def restore_layers(doc: Document | None, entry: Entry, inputs: GenerationInputs)
             for r in reset:
                 text = f"Restore {r.kind} settings"
                 doc.history.push(SetLayerRoleCommand(doc, r.layer, r.attribute, r.role, text))
-            for layer in new:
-                text = f"Add {KINDS[layer.kind].layer}"
-                doc.add_layer(layer.name, layer.rgba, layer.x, layer.y, text=text, **layer.props)
+            for n in new:
+                doc.insert_layer(n.layer, text=f"Add {KINDS[n.kind].layer}")
     return " ".join(said + notes + plan.notes)
 
 
@@ -189,7 +206,11 @@ class _Plan:
         self.doc, self.entry, self.inputs = doc, entry, inputs
         self.request = entry.request
         self.box = _context(self.request)
-        self.rect = QRect(self.box.x, self.box.y, self.box.width, self.box.height)
+        box = QRect(self.box.x, self.box.y, self.box.width, self.box.height)
+        self.scale = _layout_scale(doc, self.request.canvas_size, box)
+        # Where the context box lies here: layers here are looked at there.
+        self.rect = box if self.scale is None else _scaled(box, *self.scale)
+        self.shrunk: list[int] = []  # the references scaled down to fit on the picture
         self.names = {layer.name for layer in doc.layers}
         self.new: list[_NewLayer] = []
         self.reset: list[_Reset] = []
@@ -199,17 +220,32 @@ class _Plan:
         # reference limited to a region is recorded by that coverage alone.
         self.carriers: dict[str, set[str]] = {}
 
-    def _add(self, kind: str, number: int, rgba: np.ndarray, at_box: bool, **props: Any) -> str:
-        name = _unique(self.names, f"{kind.capitalize()} {number} of generation {self.entry.id}")
-        self.names.add(name)
+    def _placed(self, rgba: np.ndarray, at_box: bool) -> Layer:
+        """The layer one of the entry's pictures becomes here: at the context box, cut to
+        its pixels and scaled with the layout (`at_box`), or a reference's picture at the
+        top left, scaled down where it would not fit on the picture."""
         x = y = 0
-        if at_box:  # where it was, cut to its pixels
+        if at_box:
             x, y = self.box.x, self.box.y
             drawn = bbox(rgba[..., 3])
             if drawn is not None:
                 rgba = crop(rgba, drawn).copy()
                 x, y = x + drawn.x(), y + drawn.y()
-        self.new.append(_NewLayer(kind, name, rgba, x, y, props))
+        layer = Layer.from_rgba(rgba, x=x, y=y)
+        if at_box and self.scale is not None:
+            return scale_layer(layer, *self.scale)
+        if not at_box and not layer.is_empty() and not self.doc.rect().contains(layer.bounds()):
+            fit = min(self.doc.width / layer.width, self.doc.height / layer.height)
+            return scale_layer(layer, fit, fit)
+        return layer
+
+    def _add(self, kind: str, number: int, layer: Layer, **props: Any) -> str:
+        name = _unique(self.names, f"{kind.capitalize()} {number} of generation {self.entry.id}")
+        self.names.add(name)
+        layer.name = name
+        for key, value in props.items():
+            setattr(layer, key, value)
+        self.new.append(_NewLayer(kind, layer))
         return name
 
     def _settle(self, kind: str, i: int, layer: Layer | None, attribute: str, role: Any) -> bool:
@@ -228,7 +264,9 @@ class _Plan:
 
     def regions(self) -> None:
         specs, masks = self.request.regions, self.inputs.region_masks
-        digests = [picture_hash(mask) for mask in masks]
+        placed = [self._placed(_tinted(mask), True) for mask in masks]
+        coverage = self._coverage
+        digests = [coverage(layer) for layer in placed]
 
         def role(i: int, layer: Layer | None) -> RegionRole:
             # Whether a region layer is also painted is not recorded: it keeps its own.
@@ -239,9 +277,7 @@ class _Plan:
                 negative_prompt=specs[i].negative_prompt,
             )
 
-        here = [
-            (layer, _hash_at(layer.to_rgba(self.rect)[..., 3])) for layer in region_layers(self.doc)
-        ]
+        here = [(layer, coverage(layer)) for layer in region_layers(self.doc)]
         given = _given(digests, here, lambda i, layer: layer.region_prompt == role(i, layer))
         for i, (mask, layer) in enumerate(zip(masks, given, strict=True)):
             restored = role(i, layer)
@@ -249,21 +285,30 @@ class _Plan:
                 continue
             if layer is None:
                 props = {"region_prompt": restored, "opacity": REGION_OPACITY}
-                name = self._add(REGION, i + 1, _tinted(mask), True, **props)
+                name = self._add(REGION, i + 1, placed[i], **props)
             else:
                 name = layer.name
-            self.carriers.setdefault(digests[i], set()).add(name)
+            # By the recorded coverage: the one a reference limited to it records.
+            self.carriers.setdefault(picture_hash(mask), set()).add(name)
+
+    def _coverage(self, layer: Layer) -> str:
+        return _hash_at(layer.to_rgba(self.rect)[..., 3])
+
+    def _lines(self, layer: Layer) -> str:
+        return _hash_at(layer.to_rgba(self.rect))
 
     def controls(self) -> None:
         specs = self.request.controls
         roles = [ControlRole(s.kind, s.weight, s.start, s.end, s.prepared) for s in specs]
-        images = [None if image is None else _rgba(image) for image in self.inputs.controls]
-        digests = [None if image is None else picture_hash(image) for image in images]
-        here = [
-            (layer, _hash_at(layer.to_rgba(self.rect))) for layer in active_control_layers(self.doc)
+        placed = [
+            None if image is None else self._placed(_rgba(image), True)
+            for image in self.inputs.controls
         ]
+        # Layers here and the entry's, looked at alike: where the context box lies here.
+        digests = [None if layer is None else self._lines(layer) for layer in placed]
+        here = [(layer, self._lines(layer)) for layer in active_control_layers(self.doc)]
         given = _given(digests, here, lambda i, layer: layer.control == roles[i])
-        for i, (role, image, layer) in enumerate(zip(roles, images, given, strict=True)):
+        for i, (role, image, layer) in enumerate(zip(roles, placed, given, strict=True)):
             if image is None:  # an inpaint control: the history has no pixels of its layer
                 self.notes.append(
                     f"Control {i + 1} (inpaint) was not restored: its layer's pixels are not "
@@ -271,7 +316,7 @@ class _Plan:
                     "(Layer ▸ Control Layer…)."
                 )
             elif self._settle(CONTROL, i, layer, "control", role) and layer is None:
-                self._add(CONTROL, i + 1, image, True, control=role)
+                self._add(CONTROL, i + 1, image, control=role)
 
     def references(self) -> None:
         doc, request = self.doc, self.request
@@ -289,7 +334,8 @@ class _Plan:
                 region = layer.reference.region if layer is not None and layer.reference else ""
             return ReferenceRole(spec.kind, spec.weight, spec.start, spec.end, region)
 
-        digests = [picture_hash(picture) for picture in pictures]
+        placed = [self._placed(_rgba(picture), False) for picture in pictures]
+        digests = [_hash_at(reference_picture(doc, layer)) for layer in placed]
         here = [(layer, _hash_at(reference_picture(doc, layer))) for layer in reference_layers(doc)]
         given = _given(digests, here, lambda i, layer: layer.reference == role(i, layer))
         for i, (picture, layer) in enumerate(zip(pictures, given, strict=True)):
@@ -303,7 +349,9 @@ class _Plan:
                     "again (Layer ▸ Reference Layer…)."
                 )
             if layer is None:
-                self._add(REFERENCE, i + 1, _rgba(picture), False, reference=restored)
+                self._add(REFERENCE, i + 1, placed[i], reference=restored)
+                if placed[i].width != picture.shape[1]:
+                    self.shrunk.append(i + 1)
 
 
 def _given(
@@ -326,6 +374,34 @@ def _given(
                     del free[j]
                     break
     return given
+
+
+def _layout_scale(doc: Document, ran_on: tuple[int, int], box: QRect) -> tuple[float, float] | None:
+    """How the entry's layout is scaled onto `doc` (x and y factors), or None where its
+    layers keep their recorded places: on a picture of the entry's size (so Generate makes
+    its picture again), and on one of another shape that the context box `box` still
+    lies wholly on (the canvas grown or cut around it: the layers are over what they
+    were over). A picture of the same shape was scaled (Image ▸ Scale, Upscale) or is
+    another one, where the layout's proportions are what carries over; and on one the
+    box does not fit on, some layer would lie off the picture, out of sight."""
+    here = (doc.width, doc.height)
+    if here == ran_on or min(ran_on) <= 0:
+        return None
+    if doc.rect().contains(box) and not _same_shape(ran_on, here):
+        return None
+    return here[0] / ran_on[0], here[1] / ran_on[1]
+
+
+def _same_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether sizes `a` and `b` have one aspect ratio, give or take the pixel a scaled
+    size is rounded to."""
+    return abs(a[1] * b[0] / a[0] - b[1]) <= 1 or abs(a[0] * b[1] / a[1] - b[0]) <= 1
+
+
+def _scaled(rect: QRect, sx: float, sy: float) -> QRect:
+    """`rect` scaled as editor.model.scaling.scale_layer scales a layer's bounds."""
+    width, height = max(round(rect.width() * sx), 1), max(round(rect.height() * sy), 1)
+    return QRect(round(rect.x() * sx), round(rect.y() * sy), width, height)
 
 
 def _count(request: GenerationRequest, kind: str) -> int:

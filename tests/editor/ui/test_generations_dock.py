@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PySide6.QtCore import QRect
 
 from editor.model.control_layers import set_layer_control
 from editor.model.control_role import ControlRole
@@ -432,11 +433,14 @@ def test_use_parameters_places_a_command_line_region_and_says_when_the_size_diff
     )
     assert len(doc.layers) == count
 
-    # On a picture of another size the layers keep the recorded pixels and places, and
-    # the status says why they may not line up (or lie outside the picture).
+    # On a picture of another size the status says so, and how they were placed (here
+    # scaled with the picture: tests/editor/ui/test_restored_layer_places.py has each case).
     window.new_document(64, 64)
     said = _use(qtbot, window, entry_id)
     assert said.endswith(
         "The generation's regions were added as a region layer. It ran on a 128×128 "
-        "picture and this one is 64×64, so they are where they were on that picture."
+        "picture and this one is 64×64, so they were scaled to lie over the same part of "
+        "this one."
     )
+    (half,) = [layer for layer in window.document.layers if layer.region_prompt is not None]
+    assert half.bounds() == QRect(4, 8, 24, 24)
