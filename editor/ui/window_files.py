@@ -30,6 +30,7 @@ from editor.ui.window_roles import DocumentHost
 from engine.request import GenerationRequest
 
 if TYPE_CHECKING:
+    from editor.model.document import Document
     from editor.ui.canvas_view import CanvasView
     from engine.history.recorder import BackgroundRecorder
 
@@ -86,18 +87,21 @@ class WindowFiles(QObject):
         if not path:
             return False
         path = Path(path)
+        # The file is read before the question about unsaved changes: a cut-off or empty
+        # file is refused in one sentence without asking the user to give up their work.
+        warnings: list[str] = []
+        document = self._read(path, warnings)
+        if document is None:
+            return False
+        was_modified = w.is_modified()
         if not self.maybe_save():
             return False
-        warnings: list[str] = []
-        try:
-            document = load_document(path, max_pixels=self._max_pixels, warnings=warnings)
-        except FileError as e:
-            w.show_error(str(e))
-            return False
-        except Exception as e:  # a bad file must never take the window down
-            log.exception("opening %s failed", path)
-            w.show_error(f'"{path.name}" could not be opened ({type(e).__name__}).')
-            return False
+        if was_modified and w.path is not None and w.path.resolve() == path.resolve():
+            # Saved over the very file being opened: what it holds now is the saved work.
+            warnings.clear()
+            document = self._read(path, warnings)
+            if document is None:
+                return False
         is_project = path.suffix.lower() == file_ops.ORA_SUFFIX
         w.set_document(document, path if is_project else None, path.name)
         w.settings.add_recent_file(path)
@@ -106,6 +110,17 @@ class WindowFiles(QObject):
         else:
             self._status(f"Opened {path.name}.")
         return True
+
+    def _read(self, path: Path, warnings: list[str]) -> Document | None:
+        """The document in `path`, or None after showing why it cannot be opened."""
+        try:
+            return load_document(path, max_pixels=self._max_pixels, warnings=warnings)
+        except FileError as e:
+            self.host.show_error(str(e))
+        except Exception as e:  # a bad file must never take the window down
+            log.exception("opening %s failed", path)
+            self.host.show_error(f'"{path.name}" could not be opened ({type(e).__name__}).')
+        return None
 
     def close_document(self) -> bool:
         """File ▸ Close: after asking to save, the picture is closed and a blank canvas

@@ -1,0 +1,78 @@
+"""Journey: bad input a new user meets (a cut-off PNG, a 0-byte .ora) is refused in one
+sentence and loses nothing on the canvas.
+
+Found by walking the window: File ▸ Open asked "Save the changes to Untitled before
+closing it?" before it had read the file, so a user with unsaved work was asked to save
+or discard it for a file that then could not be opened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QMessageBox
+
+from tests.editor.ui.test_painting import drag
+
+
+def _cut_png(path: Path) -> Path:
+    Image.new("RGB", (256, 256), (200, 50, 50)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _paint_a_stroke(window, qtbot) -> None:
+    window.canvas.actual_size()
+    window.set_tool("brush")
+    window.tool_options.set_foreground(QColor(0, 0, 0))
+    window.tool_options.set_size(6)
+    drag(qtbot, window, [(10, 10), (40, 30), (80, 50)])
+    assert window.is_modified()
+
+
+def _close_error_boxes(window) -> None:
+    for box in window.findChildren(QMessageBox, "errorMessage"):
+        box.close()
+
+
+def test_a_bad_file_is_refused_before_any_question_and_the_work_stays(
+    window, qtbot, tmp_path: Path
+) -> None:
+    window.new_document(96, 64, fill=(255, 255, 255, 255))
+    _paint_a_stroke(window, qtbot)
+    doc = window.document
+    before = doc.composite_array().copy()
+    assert (before[..., :3] == 0).any()  # the stroke is there
+    asked: list[int] = []
+    window.ask_save_changes = lambda: asked.append(1) or "discard"
+    empty = tmp_path / "empty.ora"
+    empty.write_bytes(b"")
+    for bad in (_cut_png(tmp_path / "cut.png"), empty):
+        assert not window.open_path(bad)
+        assert asked == [], f"{bad.name}: asked to give up the work for a file that cannot open"
+        assert window.document is doc and window.is_modified()
+        assert np.array_equal(doc.composite_array(), before)
+        error = window.last_error
+        assert bad.name in error and error.endswith(".") and ". " not in error, error
+        assert window.statusBar().currentMessage() == error
+        _close_error_boxes(window)
+
+
+def test_saving_over_the_file_being_opened_opens_the_saved_work(
+    window, qtbot, tmp_path: Path
+) -> None:
+    """Reading first must not bring back the file's old contents when the user answers
+    Save and the save goes to the very file being opened."""
+    project = tmp_path / "work.ora"
+    window.new_document(96, 64, fill=(255, 255, 255, 255))
+    assert window.save_as(project)
+    _paint_a_stroke(window, qtbot)
+    painted = window.document.composite_array().copy()
+    window.ask_save_changes = lambda: "save"
+    assert window.open_path(project)
+    assert not window.is_modified()
+    assert np.array_equal(window.document.composite_array(), painted)
