@@ -69,6 +69,16 @@ def check_space(needed: int | None, folder: Path, name: str) -> None:
         )
 
 
+def look_up(source: str, file: str | None = None) -> Plan:
+    """`plan_install`, with a local file or folder checked where it lies: a wrong one (not
+    a model, cut off) is refused naming the user's own path, before anyone is asked to
+    install it and before it is copied (a check of the staged copy would name that)."""
+    plan = plan_install(source, file)
+    if plan.local is not None:
+        classify(plan.local)
+    return plan
+
+
 def install(
     source: str,
     file: str | None = None,
@@ -83,7 +93,7 @@ def install(
     ModelError or Cancelled with one sentence, leaving the models folder as it was."""
     if kind is not None and kind not in KINDS:
         raise TransferError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
-    plan = plan or plan_install(source, file)
+    plan = plan or look_up(source, file)
     if sha256 and plan.folder:
         raise TransferError("--sha256 checks one file; a folder is checked file by file.")
     key = hashlib.sha1(f"{plan.source}|{file}".encode()).hexdigest()[:16]

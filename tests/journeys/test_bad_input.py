@@ -1,9 +1,11 @@
-"""Journey: bad input a new user meets (a cut-off PNG, a 0-byte .ora) is refused in one
-sentence and loses nothing on the canvas.
+"""Journey: bad input a new user meets (a cut-off PNG, a 0-byte .ora, a wrong model file)
+is refused in one sentence and loses nothing on the canvas.
 
 Found by walking the window: File ▸ Open asked "Save the changes to Untitled before
 closing it?" before it had read the file, so a user with unsaved work was asked to save
-or discard it for a file that then could not be opened.
+or discard it for a file that then could not be opened; and Models ▸ From a file asked
+"Install wrong.safetensors?", copied it, then refused it naming the copy in Overpaint's
+downloads folder instead of the file the user picked.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 
+from editor.ui.model_manager.dialog import ModelsDialog
+from engine.core.paths import user_data_dir, user_models_dir
+from tests.editor.ui.test_models_dialog import answer, installed_rows
 from tests.editor.ui.test_painting import drag
 
 
@@ -76,3 +82,26 @@ def test_saving_over_the_file_being_opened_opens_the_saved_work(
     assert window.open_path(project)
     assert not window.is_modified()
     assert np.array_equal(window.document.composite_array(), painted)
+
+
+def test_a_wrong_model_file_is_refused_naming_the_users_file(window, qtbot, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.safetensors"
+    wrong.write_bytes(b"this is not a model at all\n" * 100)
+    window.actions.models.trigger()
+    dialog = window.findChild(ModelsDialog, "modelsDialog")
+    assert dialog is not None and dialog.isVisible()
+    dialog.sources.tabs.setCurrentIndex(2)  # From a file or folder
+    dialog.sources.local_edit.setText(str(wrong))
+    asked = answer("confirmInstallBox", "Install")
+    qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.busy() and bool(dialog.message.text()), timeout=30_000)
+    assert asked == [], "asked to install a file that is no model"
+    text = dialog.message.text()
+    assert text.startswith(f"{wrong} is not a valid safetensors file"), text
+    assert text.endswith(".") and "downloads" not in text
+    assert installed_rows(dialog) == []
+    assert not user_models_dir().exists() or not any(user_models_dir().rglob("*.safetensors"))
+    downloads = user_data_dir() / "downloads"
+    assert not downloads.exists() or not any(p.is_file() for p in downloads.rglob("*"))
+    assert dialog.install_button.isEnabled()
+    dialog.close()

@@ -42,7 +42,7 @@ from editor.ui.task_status import ask_close_running, attach_task_status, say_fin
 from editor.ui.theme import tidy
 from engine.core.paths import user_models_dir
 from engine.model_manager.cli import describe
-from engine.model_manager.install import DISK_MARGIN, InstallResult, free_space, install
+from engine.model_manager.install import DISK_MARGIN, InstallResult, free_space, install, look_up
 from engine.model_manager.installed import (
     InstalledModel,
     list_bundled,
@@ -50,7 +50,7 @@ from engine.model_manager.installed import (
     remove_installed,
 )
 from engine.model_manager.kinds import KIND_LABELS
-from engine.model_manager.sources import Plan, plan_install
+from engine.model_manager.sources import Plan
 from engine.model_manager.transfer import Progress, human_size
 
 _PROGRESS_STEPS = 1000
@@ -212,7 +212,7 @@ class ModelsDialog(QDialog):
         self.message.clear()
         self.status.setText(f"Looking up {choice.title}…")
         self.progress.setRange(0, 0)  # busy: no size yet
-        self._run(lambda _p, _c: plan_install(choice.source, choice.file), self._planned)
+        self._run(lambda _p, _c: look_up(choice.source, choice.file), self._planned)
 
     def _planned(self, plan: Plan) -> None:
         choice = self._choice
