@@ -5,7 +5,14 @@ win over the docks' lists, buttons and sliders; Space is no shortcut but a key h
 during a drag, so after a click on a layer row it toggled that layer (issue 27), on a
 button it pressed it. While a widget of the main window or one of its docks that takes
 no text has focus, its Space presses and releases go to the canvas's pan instead; text
-fields (the prompt, a layer being renamed, spin boxes) keep them.
+fields (the prompt, a layer being renamed) keep them.
+
+A number box of the window (the brush Size, the Generate dock's Steps) takes only what a
+number needs: a line edit claims every printable key and the undo keys ahead of the
+window's shortcuts, so after a click on its arrow E, ], Space and Ctrl+Z did nothing.
+Other printable keys go to the window's shortcuts, Space pans, the undo keys undo the
+picture unless the box has typing of its own to take back, and Return or Enter keeps
+the number and hands the keyboard to the canvas, as Krita and GIMP do.
 """
 
 from __future__ import annotations
@@ -13,14 +20,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
     QDockWidget,
+    QDoubleSpinBox,
     QKeySequenceEdit,
     QLineEdit,
     QPlainTextEdit,
+    QSpinBox,
     QTextEdit,
     QWidget,
 )
@@ -29,6 +39,9 @@ if TYPE_CHECKING:
     from editor.ui.canvas_view import CanvasView
 
 _SPACE_EVENTS = (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+_NUMBER_CHARS = set("0123456789+-.,")
+_RETURN_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+_PLAIN = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
 
 
 def takes_text(widget: QWidget) -> bool:
@@ -38,6 +51,25 @@ def takes_text(widget: QWidget) -> bool:
     if isinstance(widget, (QLineEdit, QTextEdit, QPlainTextEdit)):
         return not widget.isReadOnly()
     return isinstance(widget, (QAbstractSpinBox, QKeySequenceEdit))
+
+
+def number_box(widget: QObject) -> bool:
+    """A spin box of plain numbers (not a date or time editor, which takes text)."""
+    return isinstance(widget, (QSpinBox, QDoubleSpinBox))
+
+
+def _number_keeps(box: QAbstractSpinBox, event: QKeyEvent) -> bool:
+    """Whether the number box `box` should keep the shortcut key `event` for itself."""
+    edit = box.findChild(QLineEdit)
+    if event.matches(QKeySequence.StandardKey.Undo):
+        return edit is not None and edit.isUndoAvailable()
+    if event.matches(QKeySequence.StandardKey.Redo):
+        return edit is not None and edit.isRedoAvailable()
+    text = event.text()
+    plain = event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier in _PLAIN
+    if plain and len(text) == 1 and text.isprintable():
+        return text in _NUMBER_CHARS or text == box.locale().decimalPoint()
+    return True  # editing keys (Backspace, Del, arrows, Ctrl+A, Ctrl+C...)
 
 
 class CanvasKeys(QObject):
@@ -54,7 +86,9 @@ class CanvasKeys(QObject):
     def routes(self, widget: QWidget | None) -> bool:
         """Whether `widget`'s Space goes to the canvas: a widget of the window or of one of
         its docks (floating too), not a dialog's, and not a text field."""
-        if widget is None or widget is self._canvas or takes_text(widget):
+        if widget is None or widget is self._canvas:
+            return False
+        if takes_text(widget) and not number_box(widget):
             return False
         while widget is not None:
             if widget is self._window:
@@ -75,8 +109,19 @@ class CanvasKeys(QObject):
             self._canvas.hold_space(False)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in _SPACE_EVENTS and event.key() == Qt.Key.Key_Space:
+        kind = event.type()
+        if kind in _SPACE_EVENTS and event.key() == Qt.Key.Key_Space:
             if not event.isAutoRepeat():
-                self._canvas.hold_space(event.type() == QEvent.Type.KeyPress)
+                self._canvas.hold_space(kind == QEvent.Type.KeyPress)
             return True  # auto-repeats too: each would toggle the row again
+        if not number_box(watched):
+            return False
+        if kind == QEvent.Type.ShortcutOverride:
+            # Left unaccepted, the override lets the window's shortcut have the key.
+            return not _number_keeps(watched, event)
+        if kind == QEvent.Type.KeyPress and event.key() in _RETURN_KEYS:
+            if event.modifiers() in _PLAIN:
+                # Losing the focus makes the box take what was typed, as Return does.
+                self._canvas.setFocus(Qt.FocusReason.OtherFocusReason)
+                return True
         return False
