@@ -4,7 +4,7 @@ Keeping the key bindings in one table makes them easy to review and to test: the
 tests press the keys and check that the action fired. Shortcuts follow Krita's where
 Krita has the command (Ctrl+W close, Del clear, Shift+Backspace fill with the
 foreground colour, Ctrl+Alt+I scale image, Ctrl+Alt+C canvas size, Ctrl+] / Ctrl+[ raise /
-lower the layer, with Shift to the top / bottom).
+lower the layer, with Shift to the top / bottom, F2 rename the layer).
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ ACTION_TABLE: dict[str, tuple[str, tuple[str | QKeySequence.StandardKey, ...], b
     "add_layer": ("&New Layer", ("Ctrl+Shift+N",), False),
     "duplicate_layer": ("&Duplicate Layer", ("Ctrl+J",), False),
     "delete_layer": ("De&lete Layer", (), False),
+    "rename_layer": ("Ren&ame Layer…", ("F2",), False),
     "raise_layer": ("&Raise Layer", ("Ctrl+]",), False),
     "lower_layer": ("L&ower Layer", ("Ctrl+[",), False),
     "layer_to_top": ("Layer to To&p", ("Ctrl+Shift+]",), False),

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDockWidget,
     QFormLayout,
     QHBoxLayout,
     QListWidget,
@@ -395,6 +396,23 @@ class LayersPanel(QWidget):
             changes["name"] = name
         if changes:
             self.document.set_layer_properties(layer, **changes)
+
+    def rename_current(self) -> None:
+        """Layer ▸ Rename Layer… (F2): the current layer's name opens for editing in its
+        row; the dock comes forward first, since a list behind the History tab or closed
+        cannot show the editor. The edited name is one undo step (`_item_changed`)."""
+        item = self.list.currentItem()
+        if item is None:
+            return
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        self.list.scrollToItem(item)
+        self.list.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.list.editItem(item)
 
     def _moved(self, from_row: int, to_row: int) -> None:
         layer = self._layer_at_row(from_row)

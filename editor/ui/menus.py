@@ -114,8 +114,9 @@ def create_menus(window: MenuWindow) -> QMenu:
     )
     _fill(
         bar.addMenu("&Layer"),
-        (a.add_layer, a.duplicate_layer, a.delete_layer, None, a.raise_layer, a.lower_layer,
-         a.layer_to_top, a.layer_to_bottom, None, a.merge_down, a.flatten, None,
+        (a.add_layer, a.duplicate_layer, a.delete_layer, a.rename_layer, None,
+         a.raise_layer, a.lower_layer, a.layer_to_top, a.layer_to_bottom, None,
+         a.merge_down, a.flatten, None,
          a.control_layer, a.make_control, a.region_prompt, a.reference_layer),
     )  # fmt: skip
     _fill(
@@ -217,6 +218,7 @@ ACTIONS: dict[str, tuple[str, str, tuple[object, ...] | object]] = {
     "add_layer": ("window", "edit", ("add_layer",)),
     "duplicate_layer": ("window", "edit", ("duplicate_layer",)),
     "delete_layer": ("window", "edit", ("delete_layer",)),
+    "rename_layer": ("layers", "rename_current", ()),
     "merge_down": ("window", "edit", ("merge_down",)),
     "raise_layer": ("window", "edit", ("restack_layer", "up")),
     "lower_layer": ("window", "edit", ("restack_layer", "down")),
@@ -253,6 +255,7 @@ def action_owners(w: MenuWindow) -> dict[str, object]:
         "candidates": w.candidates,
         "upscale": w.upscale,
         "select_object": w.select_object,
+        "layers": w.layers_panel,
         "dialogs": Dialogs(w.window()),
     }
 
@@ -272,5 +275,5 @@ def connect_actions(w: MenuWindow) -> None:
     a.toggle_mask.setChecked(True)
     a.tool_brush.setChecked(True)
     w.layers_panel.add_context_actions(
-        [a.control_layer, a.make_control, a.region_prompt, a.reference_layer]
+        [a.rename_layer, a.control_layer, a.make_control, a.region_prompt, a.reference_layer]
     )
