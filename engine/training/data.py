@@ -1,11 +1,12 @@
 """The training pictures: a folder of images with captions, cropped to the model's size.
 
 Captions come from NAME.txt beside NAME.png (the kohya convention) or, for pictures without
-one, from a template holding the concept word ("a photo of {concept}"). Pictures of any
-size and mode are scaled so that their short side fills the target and centre-cropped
-(square buckets at the native size), or, with bucketing, scaled to the bucket nearest
-their aspect ratio at about the native area. Everything is decoded once, up front, so a
-bad file is reported before any training time is spent.
+one, from a template holding the concept word ("a photo of {concept}"); {concept} in a
+NAME.txt becomes the concept word too. Pictures of any size and mode are scaled so that
+their short side fills the target and centre-cropped (square buckets at the native size),
+or, with bucketing, scaled to the bucket nearest their aspect ratio at about the native
+area. Everything is decoded once, up front, so a bad file is reported before any training
+time is spent.
 """
 
 from __future__ import annotations
@@ -61,12 +62,15 @@ def picture_files(folder: Path) -> list[Path]:
 
 
 def caption_for(path: Path, concept: str, template: str = DEFAULT_TEMPLATE) -> str:
-    """NAME.txt beside the picture when present and not empty, else the template."""
+    """NAME.txt beside the picture when present and not empty, else the template; in
+    either, {concept} becomes the concept word. (The Train dialog shows a template caption
+    as "a picture of {concept}" until the word is typed, so a caption edited from it keeps
+    the placeholder; trained verbatim, the LoRA would never learn the word.)"""
     text_file = caption_file(path)
     if text_file.is_file():
         text = " ".join(text_file.read_text(encoding="utf-8", errors="replace").split())
         if text:
-            return text
+            return text.replace("{concept}", concept)
     return template.replace("{concept}", concept)
 
 
