@@ -4,7 +4,8 @@ typing the concept word, then type it.
 Found by walking the window: until the concept word is typed, the list shows template
 captions as "a picture of {concept}"; a user who edited one into "a blue {concept}" got
 that text verbatim in NAME.txt, the list kept showing "{concept}" after the word was typed,
-and training read the placeholder instead of the word.
+and training read the placeholder instead of the word. And a caption typed while the
+folder's thumbnails were still loading was wiped when its thumbnail arrived.
 """
 
 from __future__ import annotations
@@ -66,5 +67,40 @@ def test_a_caption_edited_with_the_placeholder_takes_the_concept_word(
     assert captions["blue.png"] == "a blue blob"
     assert "Train continues" not in dialog.out_label.text()
     assert dialog.train_button.isEnabled()
+    pictures.stop_loading()
+    dialog.close()
+
+
+def test_typing_a_caption_while_thumbnails_load_keeps_the_typing(
+    window, qtbot, tmp_path: Path
+) -> None:
+    """A folder of big pictures takes seconds to show; a caption typed meanwhile is kept
+    when its thumbnail arrives (Qt refills an open editor whenever its item changes)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a", "b", "c"):  # decoded first, slowly: the last one's thumbnail waits
+        Image.new("RGB", (3000, 3000), (40, 90, 160)).save(folder / f"{name}.png")
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(folder / "z.png")
+    window.actions.train_lora.trigger()
+    dialog = window.findChild(TrainDialog, "trainDialog")
+    assert dialog is not None
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+    dialog.folder_edit.setText(str(folder))
+    pictures = dialog.pictures
+    last = pictures.item(3)
+    pictures.setFocus()
+    pictures.setCurrentItem(last)
+    qtbot.keyClick(pictures, Qt.Key.Key_F2)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit)
+    assert pictures.thumbnails_loaded() < 4, "the thumbnails came before the edit began"
+    editor.selectAll()
+    qtbot.keyClicks(editor, "a red square")
+    qtbot.waitUntil(lambda: pictures.thumbnails_loaded() == 4, timeout=30_000)
+    assert editor.text() == "a red square"
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil((folder / "z.txt").is_file)
+    assert (folder / "z.txt").read_text(encoding="utf-8").strip() == "a red square"
+    assert last.text() == "a red square"
     pictures.stop_loading()
     dialog.close()

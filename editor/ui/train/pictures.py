@@ -12,9 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image, ImageOps
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListWidget,
+    QListWidgetItem,
+    QStyledItemDelegate,
+    QWidget,
+)
 
 from editor.ui.background import BackgroundTask, run_in_background
 from engine.core.errors import EngineError
@@ -56,6 +62,18 @@ def _load_thumbnails(task: BackgroundTask[None], batch: int, paths: list[Path]) 
         task.report((batch, str(path), thumbnail(path)))
 
 
+class _CaptionDelegate(QStyledItemDelegate):
+    """Fills a caption editor once, when it opens. Qt refills an open editor whenever its
+    item changes, and a thumbnail arriving is such a change: a caption typed while a big
+    folder was still loading was wiped back to the old one."""
+
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        if editor.property("captionFilled"):
+            return
+        super().setEditorData(editor, index)
+        editor.setProperty("captionFilled", True)
+
+
 class PictureList(QListWidget):
     """`captions_changed` fires after a caption file was written or removed."""
 
@@ -67,6 +85,7 @@ class PictureList(QListWidget):
         self.setIconSize(QSize(THUMB, THUMB))
         self.setWordWrap(True)
         self.setSpacing(2)
+        self.setItemDelegate(_CaptionDelegate(self))
         self.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
             | QAbstractItemView.EditTrigger.EditKeyPressed
