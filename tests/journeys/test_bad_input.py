@@ -20,8 +20,10 @@ from PySide6.QtWidgets import QMessageBox
 
 from editor.ui.model_manager.dialog import ModelsDialog
 from engine.core.paths import user_data_dir, user_models_dir
+from engine.models import DEMO_MODEL_DIR
 from tests.editor.ui.test_models_dialog import answer, installed_rows
 from tests.editor.ui.test_painting import drag
+from tests.journeys.waiting import WAIT_MS
 
 
 def _cut_png(path: Path) -> Path:
@@ -105,3 +107,30 @@ def test_a_wrong_model_file_is_refused_naming_the_users_file(window, qtbot, tmp_
     assert not downloads.exists() or not any(p.is_file() for p in downloads.rglob("*"))
     assert dialog.install_button.isEnabled()
     dialog.close()
+
+
+def test_a_broken_model_folders_error_goes_when_another_model_is_picked(
+    window, qtbot, tmp_path: Path
+) -> None:
+    """Found by walking: after a broken model folder's Generate failed and the user picked
+    the demo model again, the dock still said, in red, that the folder's config was bad."""
+    broken = tmp_path / "badmodel"
+    broken.mkdir()
+    (broken / "model_index.json").write_text(
+        '{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}'
+    )
+    panel = window.generation_panel
+    qtbot.waitUntil(lambda: panel.model_combo.count() > 0)
+    demo = panel.model_combo.findData(str(DEMO_MODEL_DIR))
+    assert demo >= 0
+    panel.set_model(str(broken))  # what the folder button does with the folder picked
+    panel.prompt_edit.setPlainText("a red circle")
+    with qtbot.waitSignal(window.generation.error, timeout=WAIT_MS) as failed:
+        window.actions.generate.trigger()
+    bar = panel.progress_bar
+    assert "badmodel" in failed.args[0] and bar.is_error()
+    _close_error_boxes(window)
+
+    panel.model_combo.setCurrentIndex(demo)  # the user picks the demo model again
+    assert not bar.is_error() and "badmodel" not in bar.full_text()
+    assert bar.full_text() == "Idle"

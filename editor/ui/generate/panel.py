@@ -122,6 +122,7 @@ class GenerationPanel(QWidget):
         self.lora_panel = LoraPanel()
         self.lora_panel.insert_requested.connect(self.insert_in_prompt)
         self.model_changed.connect(self.lora_panel.set_model)
+        self.model_changed.connect(self._forget_other_models_error)
         layout.addWidget(self.lora_panel)
 
         buttons = tidy(QHBoxLayout(), margin=None)
@@ -145,6 +146,7 @@ class GenerationPanel(QWidget):
         self.progress_bar.setValue(0)
         self._ready = ""  # what waits for the user ("1 result ready: …")
         self._message, self._message_is_error = "", False
+        self._error_model: str | None = None  # the model picked when the error came
         self._waiting = ""  # the busy bar's text before the first step
         self._steps = ""  # "Step 3/8 — 5 s left"
         self._show()
@@ -456,7 +458,14 @@ class GenerationPanel(QWidget):
         (strength 0.5)"), before what waits once nothing does ("Generation cancelled.").
         An `error` is drawn in the warning colour; the window logs and shows it too."""
         self._message, self._message_is_error = text, bool(text) and error
+        self._error_model = self.model() if self._message_is_error else None
         self._show()
+
+    def _forget_other_models_error(self, model: str) -> None:
+        """A failed run's error is about the model it ran on (a broken folder, a missing
+        file): once another model is picked, it no longer stands in red under it."""
+        if self._message_is_error and model != self._error_model:
+            self.set_status("")
 
     def _show(self) -> None:
         """The bar's text from what the panel was told last."""
