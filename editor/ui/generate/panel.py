@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -106,7 +107,13 @@ class GenerationPanel(QWidget):
         self.browse_button = browse = QToolButton(text="…")
         browse.setObjectName("browseModelButton")
         browse.setToolTip("Use a model folder or .safetensors file")
-        browse.clicked.connect(self._browse_model)
+        # One folder dialog cannot pick a file too: the button offers both.
+        browse.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        browse_menu = QMenu(browse)
+        browse_menu.setObjectName("browseModelMenu")
+        browse_menu.addAction("Model Folder…", self._browse_model)
+        browse_menu.addAction("Model File (.safetensors, .gguf)…", self._browse_model_file)
+        browse.setMenu(browse_menu)
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(browse)
         layout.addLayout(model_row)
@@ -290,6 +297,13 @@ class GenerationPanel(QWidget):
 
     def _browse_model(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a diffusers model folder")
+        if path:
+            self.set_model(path)
+
+    def _browse_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a model file", "", "Models (*.safetensors *.gguf)"
+        )
         if path:
             self.set_model(path)
 
