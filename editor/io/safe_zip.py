@@ -46,6 +46,12 @@ class SafeZip:
 
     def __init__(self, path: str | os.PathLike[str], label: str) -> None:
         self.label = label
+        # A save cut short (a full disk, a crash) leaves 0 bytes: say so, as for images.
+        # (A missing file's OSError goes to the caller, which words it.)
+        if os.stat(path).st_size == 0:
+            raise ProjectFormatError(
+                f'"{label}" is empty (0 bytes), so there is no project to open.'
+            )
         try:
             self._zip = zipfile.ZipFile(path)
         except OSError:

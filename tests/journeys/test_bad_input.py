@@ -59,13 +59,17 @@ def test_a_bad_file_is_refused_before_any_question_and_the_work_stays(
     window.ask_save_changes = lambda: asked.append(1) or "discard"
     empty = tmp_path / "empty.ora"
     empty.write_bytes(b"")
-    for bad in (_cut_png(tmp_path / "cut.png"), empty):
+    for bad, why in (
+        (_cut_png(tmp_path / "cut.png"), "damaged or incomplete"),
+        (empty, "is empty"),
+    ):
         assert not window.open_path(bad)
         assert asked == [], f"{bad.name}: asked to give up the work for a file that cannot open"
         assert window.document is doc and window.is_modified()
         assert np.array_equal(doc.composite_array(), before)
         error = window.last_error
-        assert bad.name in error and error.endswith(".") and ". " not in error, error
+        assert bad.name in error and why in error, error
+        assert error.endswith(".") and ". " not in error, error
         assert window.statusBar().currentMessage() == error
         _close_error_boxes(window)
 
