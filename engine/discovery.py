@@ -197,6 +197,10 @@ def hf_cache_repos() -> Iterator[tuple[str, list[Path]]]:
 def read_json_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:  # a folder copied in part: "unreadable" sent users astray
+        raise ModelError(
+            f"{path} is missing: the model folder is incomplete (copy or download it again)."
+        ) from e
     except (OSError, ValueError) as e:
         raise ModelError(f"{path} is unreadable or not valid JSON.") from e
     if not isinstance(data, dict):

@@ -116,8 +116,9 @@ def test_a_wrong_model_file_is_refused_naming_the_users_file(window, qtbot, tmp_
 def test_a_broken_model_folders_error_goes_when_another_model_is_picked(
     window, qtbot, tmp_path: Path
 ) -> None:
-    """Found by walking: after a broken model folder's Generate failed and the user picked
-    the demo model again, the dock still said, in red, that the folder's config was bad."""
+    """Found by walking: a model folder without its unet/config.json was called
+    "unreadable or not valid JSON", and after its Generate failed and the user picked the
+    demo model again, the dock still said so, in red."""
     broken = tmp_path / "badmodel"
     broken.mkdir()
     (broken / "model_index.json").write_text(
@@ -132,7 +133,11 @@ def test_a_broken_model_folders_error_goes_when_another_model_is_picked(
     with qtbot.waitSignal(window.generation.error, timeout=WAIT_MS) as failed:
         window.actions.generate.trigger()
     bar = panel.progress_bar
-    assert "badmodel" in failed.args[0] and bar.is_error()
+    assert failed.args[0] == (
+        f"{broken / 'unet' / 'config.json'} is missing: the model folder is incomplete "
+        "(copy or download it again)."
+    )
+    assert bar.is_error()
     _close_error_boxes(window)
 
     panel.model_combo.setCurrentIndex(demo)  # the user picks the demo model again
