@@ -13,7 +13,10 @@ the demo scribble ControlNet's held-out evaluation (benchmark P26): its scores s
 bf16's, the same two override cases flipping (the UNet's bf16 alone flips one of them,
 and over 250 held-out squares fp32 and bf16 square 213 and 212 of them, flips both ways,
 mean fill equal), while it made a 512² control job 1.55x slower and an SD 1.5-shaped step
-1.7x. So there is no quality to buy back, and ControlNets follow the UNet.
+1.7x. So there is no quality to buy back, and ControlNets follow the UNet. Keeping the
+latents in fp32 between steps (the UNet casting its input, as ComfyUI does) and decoding
+in fp32 changed which of the 50 override cases flip (three, or two each way), not that
+some do: only a whole job in fp32 repeats fp32's pass/fail case for case.
 
 On CUDA and MPS the dtype stays what engine.local.loading chooses (fp16); this policy is
 about CPUs only.
