@@ -274,6 +274,10 @@ def connect_actions(w: MenuWindow) -> None:
         getattr(a, name).triggered.connect(_slot(owners[owner], method, args))
     a.toggle_mask.setChecked(True)
     a.tool_brush.setChecked(True)
+    # '[' and ']' size the brush only while the chosen tool has one (greyed otherwise).
+    for action in (a.brush_smaller, a.brush_bigger):
+        action.setEnabled(w.tool_options.has_size)
+        w.tool_options.size_applies.connect(action.setEnabled)
     w.layers_panel.add_context_actions(
         [a.rename_layer, a.control_layer, a.make_control, a.region_prompt, a.reference_layer]
     )

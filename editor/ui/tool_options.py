@@ -1,5 +1,6 @@
-"""The tools dock: a compact grid of tool icons (as in Krita's toolbox), brush
-size/hardness/opacity, and the two colours."""
+"""The tools dock: a compact grid of tool icons (as in Krita's toolbox), the chosen
+tool's own options (brush size/hardness/opacity for the painting tools, the selection
+modes for the selection tools), and the two colours."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ SELECTION_MODES: tuple[tuple[str, str, str], ...] = (
     ("subtract", "Subtract", "Alt or Ctrl"),
     ("intersect", "Intersect", "Shift+Alt or Shift+Ctrl"),
 )
+# The brush rows each tool uses, as Krita and GIMP show only the chosen tool's options;
+# a tool not listed (move, picker, the selection tools) uses none of them.
+BRUSH_ROWS = ("size", "hardness", "opacity", "spacing", "smoothing", "pressure")
+TOOL_BRUSH_ROWS: dict[str, tuple[str, ...]] = {
+    "brush": BRUSH_ROWS,
+    "eraser": BRUSH_ROWS,
+    "mask": BRUSH_ROWS,
+    "mask_eraser": BRUSH_ROWS,
+    "fill": ("opacity",),  # the fill is laid at the brush's opacity
+}
+
 SELECTION_KEYS_TIP = (
     "Hold while you drag: Shift adds, Alt subtracts, Shift+Alt intersects "
     "(Ctrl for Alt where the window manager takes Alt+drag)."
@@ -144,6 +156,8 @@ class ToolOptions(QWidget):
     """Tool choice and brush settings; emits `changed` whenever a setting changes."""
 
     changed = Signal()
+    # Whether the chosen tool has a brush size ('[' and ']' follow it).
+    size_applies = Signal(bool)
 
     def __init__(self, tool_actions: list[QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -157,7 +171,7 @@ class ToolOptions(QWidget):
         line.setFrameShadow(QFrame.Shadow.Sunken)
         layout.addWidget(line)
 
-        form = tidy(QFormLayout(), margin=None)
+        self.brush_form = form = tidy(QFormLayout(), margin=None)
         self.size_spin = self._slider_row(form, "Size", MIN_SIZE, MAX_SIZE, 20, " px")
         self.hardness_spin = self._slider_row(form, "Hardness", 0, 100, 80, " %")
         self.opacity_spin = self._slider_row(form, "Opacity", 1, 100, 100, " %")
@@ -172,6 +186,8 @@ class ToolOptions(QWidget):
             check.toggled.connect(lambda _on: self.changed.emit())
             pressure.addWidget(check)
         form.addRow("Pressure", pressure)
+        self._brush_row_index = dict(zip(BRUSH_ROWS, range(form.rowCount()), strict=True))
+        self.tool_name = "brush"
         layout.addLayout(form)
         layout.addWidget(self._selection_modes())
         # One width for every number box, so the sliders end in one column.
@@ -272,6 +288,23 @@ class ToolOptions(QWidget):
     def set_selection_tool(self, active: bool) -> None:
         """Show the selection modes only while a combining selection tool is chosen."""
         self.selection_row.setVisible(active)
+
+    def show_tool(self, name: str) -> None:
+        """Show the brush rows that tool ``name`` uses and hide the others."""
+        self.tool_name = name
+        rows = TOOL_BRUSH_ROWS.get(name, ())
+        for row, index in self._brush_row_index.items():
+            self.brush_form.setRowVisible(index, row in rows)
+        self.size_applies.emit(self.has_size)
+
+    @property
+    def has_size(self) -> bool:
+        """Whether the chosen tool paints with the brush size."""
+        return "size" in TOOL_BRUSH_ROWS.get(self.tool_name, ())
+
+    def shown_rows(self) -> list[str]:
+        """The brush rows shown now, by name (what the dock offers for this tool)."""
+        return [r for r, i in self._brush_row_index.items() if self.brush_form.isRowVisible(i)]
 
     def _set_icons(self) -> None:
         """(Re)colour the icons for the current palette (the theme may change live)."""
@@ -383,10 +416,12 @@ class ToolOptions(QWidget):
                 continue
 
     def bigger(self) -> None:
-        self.set_size(bigger_size(self.size))
+        if self.has_size:  # a hidden size would change unseen
+            self.set_size(bigger_size(self.size))
 
     def smaller(self) -> None:
-        self.set_size(smaller_size(self.size))
+        if self.has_size:
+            self.set_size(smaller_size(self.size))
 
     def swap_colors(self) -> None:
         fg, bg = self.foreground, self.background

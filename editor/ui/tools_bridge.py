@@ -122,6 +122,7 @@ class ToolsBridge(QObject):
         self.name = name
         self.canvas.show_brush_outline = name in PAINT_TOOLS
         self.canvas.update()
+        self.options.show_tool(name)
         self.options.set_selection_tool(name in COMBINING_TOOLS)
         self._watch_modifiers(name in COMBINING_TOOLS)
         self._show_selection_mode()
