@@ -10,7 +10,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QStandardItem, QStandardItemModel
+from PySide6.QtGui import (
+    QAction,
+    QDesktopServices,
+    QKeySequence,
+    QStandardItem,
+    QStandardItemModel,
+    QTextCursor,
+    QTextDocument,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -150,6 +159,8 @@ class UserGuideDialog(QDialog):
         self.browser = QTextBrowser()
         self.browser.setObjectName("userGuideText")
         self.browser.setOpenLinks(False)  # relative links lead to files not shipped
+        # A long path or address in the prose breaks anywhere rather than widening the page.
+        self.browser.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.browser.anchorClicked.connect(self._follow)
         self.sections = QListWidget()
         self.sections.setObjectName("userGuideSections")
@@ -177,6 +188,7 @@ class UserGuideDialog(QDialog):
             )
             return
         self.browser.setMarkdown(_IMAGE.sub("", text))
+        _wrap_code_blocks(self.browser.document())
         fenced = False
         for line in text.splitlines():
             if line.startswith("```"):
@@ -208,6 +220,23 @@ class UserGuideDialog(QDialog):
     def _follow(self, url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):
             open_url(url)
+
+
+def _wrap_code_blocks(document: QTextDocument) -> None:
+    """Let code blocks wrap at the page's width. Qt's Markdown reader marks their lines
+    unbreakable, so one long command widened the whole page and, with the page, its prose:
+    the guide scrolled sideways and the rest of a long line was out of sight."""
+    cursor = QTextCursor(document)
+    cursor.beginEditBlock()
+    block = document.begin()
+    while block.isValid():
+        form = block.blockFormat()
+        if form.nonBreakableLines():
+            form.setNonBreakableLines(False)
+            cursor.setPosition(block.position())
+            cursor.setBlockFormat(form)
+        block = block.next()
+    cursor.endEditBlock()
 
 
 def _reused(window: QWidget, cls: type[QDialog], name: str, make: Callable[[], QDialog]):

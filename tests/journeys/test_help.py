@@ -77,6 +77,32 @@ def test_user_guide_shows_the_readme_offline_and_jumps_to_a_section(window, qtbo
     assert not dialog.isVisible()
 
 
+def test_user_guide_wraps_to_the_window_and_code_keeps_every_character(
+    window, qtbot, tmp_path, monkeypatch
+) -> None:
+    # The README's own commands, and one longer than any screen is wide.
+    long_line = "overpaint txt2img " + " ".join(
+        f"--region-mask=masks/part{i}.png" for i in range(12)
+    )
+    guide = tmp_path / "user-guide.md"
+    readme = help_dialogs.USER_GUIDE.read_text(encoding="utf-8")
+    guide.write_text(readme + f"\n## Long command\n\n```\n{long_line}\n```\n", encoding="utf-8")
+    monkeypatch.setattr(help_dialogs, "USER_GUIDE", guide)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F1)
+    dialog = window.findChild(UserGuideDialog, "userGuideDialog")
+    assert dialog is not None and dialog.isVisible()
+    browser = dialog.browser
+    assert browser.fontMetrics().horizontalAdvance(long_line) > browser.viewport().width()
+    # At the default size nothing is out of sight sideways: no horizontal scrolling at all.
+    assert browser.horizontalScrollBar().maximum() == 0
+    assert browser.document().size().width() <= browser.viewport().width()
+    # The long line is wrapped onto several lines of the page, not cut: all of it is there.
+    assert long_line in browser.toPlainText().splitlines()
+    block = browser.document().find(long_line).block()
+    assert block.text() == long_line and block.layout().lineCount() > 1
+    dialog.close()
+
+
 def test_show_log_file_opens_the_apps_log(window, qtbot, monkeypatch) -> None:
     opened: list[QUrl] = []
     monkeypatch.setattr(help_dialogs, "open_url", lambda url: opened.append(url) or True)
