@@ -99,9 +99,26 @@ def box_to_rect(box: Box) -> QRect:
     return QRect(box.x, box.y, box.width, box.height)
 
 
-def layer_name_for(prompt: str) -> str:
-    """A result layer's name: the prompt's first line, shortened."""
-    text = " ".join(prompt.split()) or "Generated"
+# A result without a prompt is named after what was done (as Upscale's "Upscaled 2×"):
+# by its inpaint mode, else by its generation mode; anything else is "Generated".
+UNPROMPTED_INPAINT_NAMES = {
+    "remove": "Removed",
+    "replace-background": "New background",
+    "expand": "Expanded",
+    "refine": "Refined",
+}
+UNPROMPTED_MODE_NAMES = {"fill": "Filled", "outpaint": "Expanded", "img2img": "Refined"}
+
+
+def layer_name_for(request: GenerationRequest) -> str:
+    """A result layer's name: the prompt's first line, shortened; without a prompt, what
+    the job did (e.g. "Removed" for an empty-prompt Remove)."""
+    # A fill (no model) never reads the prompt, so a prompt left in the box is not its name.
+    text = "" if request.mode == "fill" else " ".join(request.prompt.split())
+    if not text:
+        if request.mode in ("inpaint", "outpaint"):
+            text = UNPROMPTED_INPAINT_NAMES.get(request.inpaint_mode, "")
+        text = text or UNPROMPTED_MODE_NAMES.get(request.mode, "Generated")
     return text if len(text) <= LAYER_NAME_CHARS else text[: LAYER_NAME_CHARS - 1] + "…"
 
 
@@ -514,7 +531,7 @@ class GenerationController(QObject):
                 result.rgba,
                 result.x,
                 result.y,
-                name=layer_name_for(result.request.prompt),
+                name=layer_name_for(result.request),
                 metadata={
                     PARAMETERS_KEY: result.parameters,
                     REQUEST_KEY: result.request.to_json(),

@@ -38,6 +38,9 @@ def test_remove_a_disc_with_the_panel_controls(window, qtbot, tmp_path):
     result = window.candidates.current().result
     assert result.request.inpaint_mode == "remove" and result.request.soft_edges
     window.accept_candidate()
+    # Named after what was done, not "Generated", in the Layers list and History too.
+    assert doc.current_layer.name == "Removed"
+    assert window.layers_panel.list.currentItem().text() == "Removed"
     out = doc.composite_array()[..., :3]
     inside, band = removal_error(out, truth, disc_mask())
     assert inside <= 3.0 and band <= 3.0, (inside, band)
