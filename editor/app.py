@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         return desktop_main(argv[1:])
     args = _gui_parser().parse_args(argv)
     # Qt and the window load only for the GUI, not for a headless subcommand
-    from editor.ui.application import run_gui
+    from editor.ui.application import end_process, run_gui
 
-    return run_gui(args.file, debug=args.debug)
+    end_process(run_gui(args.file, debug=args.debug))
 
 
 if __name__ == "__main__":

@@ -241,7 +241,8 @@ class EngineClient(QObject):
         self._thread.jobs.put(_STOP)
         stopped = self._thread.wait(timeout_ms)
         if not stopped:
-            log.error("engine thread did not stop within %d ms", timeout_ms)
+            # Expected when the window closes during an import or a model load.
+            log.warning("engine thread did not stop within %d ms", timeout_ms)
             # Destroying a running QThread aborts the process: keep it referenced.
             _STILL_RUNNING.append(self._thread)
         return bool(stopped)
