@@ -68,7 +68,8 @@ class ReorderLayerCommand(Command):
     ) -> None:
         self.stack, self.layer, self.to_index = stack, layer, to_index
         self.from_index = stack.index_of(layer)
-        self.text = text or ("Raise layer" if to_index > self.from_index else "Lower layer")
+        # Not "Move layer": that is the Move tool's step, which shifts the pixels.
+        self.text = text or "Reorder layer"
 
     def redo(self) -> None:
         self.stack._reorder(self.layer, self.to_index)

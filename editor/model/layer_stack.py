@@ -149,7 +149,8 @@ class LayerStack(QObject):
         self.history.push(cmds.RemoveLayerCommand(self, layer))
 
     def move_layer(self, layer: Layer, index: int, text: str | None = None) -> bool:
-        """Reorder: put ``layer`` at ``index`` (0 = bottom); False if it is there already."""
+        """Reorder: put ``layer`` at ``index`` (0 = bottom); False if it is there already.
+        The undo step is ``text``, else "Reorder layer" (a drag in the Layers list)."""
         index = min(max(int(index), 0), len(self._layers) - 1)
         if index == self.index_of(layer):
             return False
@@ -162,8 +163,8 @@ class LayerStack(QObject):
         layer = self.layer_or_current(layer)
         index = self.index_of(layer)
         to, text = {
-            "up": (index + 1, None),
-            "down": (index - 1, None),
+            "up": (index + 1, "Raise layer"),
+            "down": (index - 1, "Lower layer"),
             "top": (len(self._layers) - 1, "Layer to top"),
             "bottom": (0, "Layer to bottom"),
         }[where]

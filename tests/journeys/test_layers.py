@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QDrag, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QToolButton
+from PySide6.QtWidgets import QApplication, QListWidget, QToolButton
 
 LEFT, NO_MOD = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -87,7 +87,11 @@ def test_a_dragged_layer_stays_listed_and_selectable(window, platform_drag) -> N
     assert listed(window) == stacked(window), "the dragged layer vanished from the list"
     assert window.document.current_layer.name == "Layer 3"
     assert window.layers_panel.list.currentItem().text() == "Layer 3"
-    assert history.count() == steps + 1 and history.undo_text() == "Lower layer"
+    # A drag is named for what it did, not as the menu's Lower (one step either way).
+    assert history.count() == steps + 1 and history.undo_text() == "Reorder layer"
+    assert window.history_panel.findChild(QListWidget, "historyList").currentItem().text() == (
+        "Reorder layer"
+    )
     # Every row can be chosen again.
     for name in ("Background", "Layer 3", "Layer 2"):
         click_row(window, name)

@@ -118,7 +118,7 @@ def test_duplicate_delete_reorder_with_undo() -> None:
     doc.move_layer(top, 0)
     assert doc.layers == (top, bottom)
     assert tuple(doc.composite_array()[6, 6]) == (200, 100, 50, 255)  # top is now below
-    assert doc.history.texts()[-3:] == ["Duplicate layer", "Delete layer", "Lower layer"]
+    assert doc.history.texts()[-3:] == ["Duplicate layer", "Delete layer", "Reorder layer"]
     doc.undo()
     assert doc.layers == (bottom, top)
     doc.undo()
