@@ -73,6 +73,9 @@ class History(QObject):
         self._limit = int(undo_limit_mb * 1024 * 1024)
         self._macro: MacroCommand | None = None
         self._macro_depth = 0
+        # The name of the state before the first step (the History dock's first row): a
+        # new image unless whoever made the document says otherwise ("Opened NAME").
+        self.start_text = "New image"
 
     # -- pushing ---------------------------------------------------------------------------
     def push(self, cmd: Command, applied: bool = False) -> None:

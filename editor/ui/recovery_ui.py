@@ -76,6 +76,7 @@ class RecoveryController(QObject):
             self.window.show_error(f"The autosaved copy of {entry.describe()} is unreadable: {e}")
             return False
         is_project = entry.document_path is not None and entry.document_path.suffix == ".ora"
+        document.history.start_text = f"Recovered {entry.source_name or 'untitled picture'}"
         self.window.set_document(
             document, entry.document_path if is_project else None, entry.source_name
         )

@@ -9,17 +9,16 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from editor.ui.theme import tidy
 
-START = "Opened"
 
-
-def jump_message(texts: list[str], before: int, after: int) -> str:
+def jump_message(texts: list[str], before: int, after: int, start: str = "New image") -> str:
     """The status line for moving the history from index ``before`` to ``after`` (steps
-    done), given every step's name oldest first; "" when it did not move. One step reads as
-    Edit ▸ Undo / Redo put it; several name the step the document now stands at."""
+    done), given every step's name oldest first and ``start``, the state before them; ""
+    when it did not move. One step reads as Edit ▸ Undo / Redo put it; several name the
+    step the document now stands at."""
     if after < before:
         if before - after == 1:
             return f"Undid: {texts[after]}"
-        back_to = texts[after - 1] if after > 0 else START
+        back_to = texts[after - 1] if after > 0 else start
         return f"Undid {before - after} steps: back to {back_to}"
     if after > before:
         if after - before == 1:
@@ -63,7 +62,7 @@ class HistoryPanel(QWidget):
         self.list.blockSignals(True)
         try:
             self.list.clear()
-            self.list.addItem(START)
+            self.list.addItem(history.start_text)
             done = history.index()
             # Undone steps (still redoable) in the palette's greyed text colour.
             greyed = QBrush(
@@ -93,7 +92,7 @@ class HistoryPanel(QWidget):
                 self._jumping = False
             # Counted from where the history ended up, not the row: a step that refuses to
             # move stops the jump short.
-            message = jump_message(history.texts(), before, history.index())
+            message = jump_message(history.texts(), before, history.index(), history.start_text)
             if message:
                 self.jumped.emit(message)
         QTimer.singleShot(0, self.refresh)

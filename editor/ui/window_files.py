@@ -103,6 +103,7 @@ class WindowFiles(QObject):
             if document is None:
                 return False
         is_project = path.suffix.lower() == file_ops.ORA_SUFFIX
+        document.history.start_text = f"Opened {path.name}"
         w.set_document(document, path if is_project else None, path.name)
         w.settings.add_recent_file(path)
         if warnings:

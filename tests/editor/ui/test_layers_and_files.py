@@ -316,7 +316,7 @@ def test_history_panel_lists_steps_and_jumps(window, qtbot, png_path: Path) -> N
     doc.select_all()
     lst = window.history_panel.list
     assert [lst.item(i).text() for i in range(lst.count())] == [
-        "Opened", "Add layer", "Add layer", "Select all",
+        "Opened picture.png", "Add layer", "Add layer", "Select all",
     ]  # fmt: skip
     assert lst.currentRow() == 3
     lst.setCurrentRow(1)  # back to just after the first step
