@@ -304,6 +304,7 @@ def test_sigkill_after_strokes_then_restart_recovers_them(make_window, tmp_path:
     assert len(offered) == 1 and offered[0].source_name is None
     assert np.array_equal(win.document.composite_array(), expected)
     assert win.is_modified() and "*" in win.windowTitle()
+    assert win.history_panel.list.item(0).text() == "Recovered untitled picture"
     # Adopted: a second crash would still find it; this editor's lock hides it now.
     assert controller.store.orphans() == []
     assert controller.autosaver.session.ora_path.is_file()
