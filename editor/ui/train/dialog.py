@@ -7,7 +7,8 @@ are those training can teach (editor.ui.train.base_models); when none is, it say
 Training itself is engine.training's `train_lora`, run on a ModelTask thread so the canvas
 stays usable; progress (step, loss, time left) and sample pictures come back as signals.
 Cancel makes the trainer save a checkpoint, so pressing Train again with the same settings
-continues.
+continues; the fields are kept in Settings (editor.ui.train.remember), so it continues after
+a restart too.
 The LoRA is written to the user's models/loras/ folder, where the generation panel's
 LoRA list finds it once the window re-lists its models (`trained` fires).
 """
@@ -41,11 +42,13 @@ from PySide6.QtWidgets import (
 
 from editor.ui.jobs import JobCoordinator
 from editor.ui.model_manager.tasks import ModelTask
+from editor.ui.settings import Settings
 from editor.ui.task_status import ask_close_running, attach_task_status, say_finished
 from editor.ui.theme import tidy
 from editor.ui.train.base_models import base_models
 from editor.ui.train.borrow import borrow_loaded_model
 from editor.ui.train.pictures import PictureList
+from editor.ui.train.remember import keep
 from engine.core.errors import EngineError
 from engine.core.paths import user_models_dir
 from engine.training.data import DEFAULT_TEMPLATE, caption_for, caption_words, picture_files
@@ -117,7 +120,9 @@ class TrainDialog(QDialog):
         extra_dirs: tuple[Path, ...] = (),
         parent: QWidget | None = None,
         jobs: JobCoordinator | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        """With `settings`, the fields come back as they were last left (remember.keep)."""
         super().__init__(parent)
         # The window's jobs: training borrows its loaded model when it is the same, and
         # runs on the device, threads and model folders its Settings name at Train.
@@ -128,6 +133,8 @@ class TrainDialog(QDialog):
         self.task: ModelTask | None = None
         self.result_path: Path | None = None
         self._name_edited = False
+        self.app_settings = settings  # the Settings file the fields are kept in
+        self.folder_gone = ""  # the sentence saying the remembered folder is gone
         layout = tidy(QVBoxLayout(self), margin=None)
         form = QFormLayout()
         layout.addLayout(form)
@@ -266,6 +273,9 @@ class TrainDialog(QDialog):
         self.task_status = attach_task_status(self, "trainTaskStatus")
         self.resize(780, 780)
         self.set_models(models or [], current_model)
+        if settings is not None:
+            self.folder_gone = keep(self, settings)
+            self.check()
 
     def set_models(self, models: list[tuple[str, str]], current: str = "") -> None:
         """Offer those of the (name, path) `models`, and `current`, that LoRA training can
@@ -342,8 +352,10 @@ class TrainDialog(QDialog):
         self.pictures.show_folder(
             self.folder_edit.text(), self.concept_edit.text(), self.template_edit.text()
         )
+        if self.folder_edit.text().strip():
+            self.folder_gone = ""  # a folder chosen: the old one's absence is old news
         if folder_error:
-            self.folder_status.setText(folder_error)
+            self.folder_status.setText(self.folder_gone or folder_error)
         else:
             files = picture_files(Path(self.folder_edit.text()))
             captioned = sum(p.with_suffix(".txt").is_file() for p in files)
@@ -392,6 +404,8 @@ class TrainDialog(QDialog):
     def start(self) -> None:
         if self.task is not None or self.problem() is not None:
             return
+        if self.app_settings is not None:
+            self.app_settings.sync()  # the fields that continue this run, kept should it crash
         settings = self.settings()
         jobs = self.jobs
         if jobs is not None:
@@ -531,6 +545,8 @@ class TrainDialog(QDialog):
                 self.cancel()  # stops after this step; its end is said in the status bar
         else:
             self.pictures.stop_loading()
+        if self.app_settings is not None:
+            self.app_settings.sync()
         super().reject()
         self._show_task_status()
 
@@ -558,6 +574,7 @@ def open_train_dialog(window) -> TrainDialog:
             tuple(window.settings.model_dirs),
             window,
             jobs=window.jobs,
+            settings=window.settings,
         )
         dialog.trained.connect(lambda _path: window.refresh_models())
     dialog.show()
