@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from engine.core.precision import PRECISIONS
 from engine.training.data import DEFAULT_TEMPLATE, TrainingError
@@ -133,9 +134,11 @@ class TrainingSettings:
             return self.threads
         return max(1, min(torch_default, (cpus or torch_default) - 1))
 
-    def fingerprint(self) -> str:
-        """What must match for a rerun to continue a checkpoint (the step count may grow;
-        like the device, the precision may change: the checkpoint's tensors are fp32)."""
+    def continuation_fields(self) -> dict[str, Any]:
+        """The settings a rerun must share with a cancelled run to continue its checkpoint,
+        as JSON values (the step count may grow; like the device, the precision may change:
+        the checkpoint's tensors are fp32). engine.training.checkpoint keeps them in the
+        checkpoint, to tell a rerun, and the Train dialog, which of them changed."""
         data = asdict(self)
         for key in (
             "steps",
@@ -150,5 +153,9 @@ class TrainingSettings:
             data.pop(key)
         data["images"] = str(Path(self.images).resolve())
         data["extra_dirs"] = [str(d) for d in self.extra_dirs]
-        text = json.dumps(data, sort_keys=True, default=str)
+        return json.loads(json.dumps(data, sort_keys=True, default=str))
+
+    def fingerprint(self) -> str:
+        """A short hash of continuation_fields: equal exactly when they are."""
+        text = json.dumps(self.continuation_fields(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -553,10 +553,10 @@ def _train(
     total = int(s.steps or 0)
     every = int(s.checkpoint_every or total)
     folder = work_dir(out)
-    fingerprint = checkpoint.data_fingerprint(s, run.pictures)
+    key = checkpoint.run_key(s, [(p.path, p.caption) for p in run.pictures])
     # Before a checkpoint's weights come in: the prior is what the model drew without them.
-    run.draw_prior(cancel, checkpoint.saved_prior(folder, fingerprint))
-    start, losses = checkpoint.load_checkpoint(folder, run, fingerprint)
+    run.draw_prior(cancel, checkpoint.saved_prior(folder, key))
+    start, losses = checkpoint.load_checkpoint(folder, run, key)
     if start:
         log.info("continuing %s from step %d", out.name, start)
     t0 = time.monotonic()
@@ -564,14 +564,14 @@ def _train(
     step = start
     while step < total:
         if cancel():
-            checkpoint.save_checkpoint(folder, run, step, fingerprint, losses)
+            checkpoint.save_checkpoint(folder, run, step, key, losses)
             raise Cancelled(
                 f"Training cancelled at step {step} of {total}; run it again to continue."
             )
         losses.append(run.train_step(step))
         step += 1
         if step % every == 0 and step < total:
-            checkpoint.save_checkpoint(folder, run, step, fingerprint, losses)
+            checkpoint.save_checkpoint(folder, run, step, key, losses)
         if on_progress is not None:
             rate = (time.monotonic() - t0) / (step - start)
             sample = None

@@ -7,6 +7,7 @@ The runs here are short; tests/bench (P15) measures the full run.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from safetensors.torch import load_file
 from engine.core.errors import Cancelled
 from engine.lora.file import read_metadata
 from engine.models import DEMO_MODEL_DIR
+from engine.training.checkpoint import Continuation, continuation
+from engine.training.data import write_caption
 from engine.training.settings import TrainingSettings
 from engine.training.trainer import train_lora, work_dir
 from tests.bench.training import KEPT_TARGET
@@ -184,12 +187,28 @@ def test_a_cancelled_run_continues_bit_exactly(star_folder: Path, tmp_path: Path
 def test_a_checkpoint_from_other_settings_is_not_continued(
     star_folder: Path, tmp_path: Path
 ) -> None:
+    # A copy: a caption is changed below.
+    pictures = Path(shutil.copytree(star_folder, tmp_path / "stars"))
     out = tmp_path / "star.safetensors"
     with pytest.raises(Cancelled):
         train_lora(
-            _settings(star_folder, out, steps=2), should_cancel=iter([False, False, True]).__next__
+            _settings(pictures, out, steps=2), should_cancel=iter([False, False, True]).__next__
         )
-    assert train_lora(_settings(star_folder, out, steps=2, rank=2)).resumed_from == 0
+    # What a rerun would do, asked before any model is loaded (the Train dialog asks it).
+    folder = work_dir(out)
+    same = continuation(folder, _settings(pictures, out, steps=50, precision="bf16"))
+    assert same.continues and same == Continuation(1)
+    other = continuation(folder, _settings(pictures, out, rank=2, seed=3, flip=False))
+    assert not other.continues and other.step == 1
+    assert other.differences == ("rank was 4, now 2", "seed was 0, now 3", "flips were on, now off")
+    write_caption(pictures / "2.png", "a star drawn badly")
+    (pictures / "2.png").with_name("9.png").write_bytes((pictures / "0.png").read_bytes())
+    assert continuation(folder, _settings(pictures, out)).differences == (
+        "9.png added",
+        "the caption of 2.png changed",
+    )
+    assert train_lora(_settings(pictures, out, steps=2)).resumed_from == 0
+    assert continuation(folder, _settings(pictures, out)) == Continuation(0)  # finished: gone
 
 
 def test_overpaint_train_cli(star_folder: Path, tmp_path: Path, capsys) -> None:

@@ -7,15 +7,15 @@ are those training can teach (editor.ui.train.base_models); when none is, it say
 Training itself is engine.training's `train_lora`, run on a ModelTask thread so the canvas
 stays usable; progress (step, loss, time left) and sample pictures come back as signals.
 Cancel makes the trainer save a checkpoint, so pressing Train again with the same settings
-continues; the fields are kept in Settings (editor.ui.train.remember), so it continues after
-a restart too.
+continues (the line under the LoRA name says whether it will, by the trainer's own rule:
+engine.training.checkpoint.continuation, and what changed if not); the fields are kept in
+Settings (editor.ui.train.remember), so it continues after a restart too.
 The LoRA is written to the user's models/loras/ folder, where the generation panel's
 LoRA list finds it once the window re-lists its models (`trained` fires).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -51,6 +51,7 @@ from editor.ui.train.pictures import PictureList
 from editor.ui.train.remember import keep
 from engine.core.errors import EngineError
 from engine.core.paths import user_models_dir
+from engine.training.checkpoint import continuation
 from engine.training.data import DEFAULT_TEMPLATE, caption_for, caption_words, picture_files
 from engine.training.settings import PRESETS, TrainingSettings
 from engine.training.trainer import work_dir
@@ -83,15 +84,6 @@ def folder_problem(folder: str, concept: str, template: str) -> tuple[int, str |
                 "NAME.txt captions or put {concept} in the caption template."
             )
     return len(files), None
-
-
-def _checkpoint_step(out: Path) -> int:
-    """The step a cancelled run of `out` stopped at (0: none to continue)."""
-    try:
-        state = json.loads((work_dir(out) / "state.json").read_text(encoding="utf-8"))
-        return int(state.get("step", 0))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 0
 
 
 def _minutes(seconds: float | None) -> str:
@@ -132,7 +124,6 @@ class TrainDialog(QDialog):
         self.extra_dirs = tuple(extra_dirs)
         self.task: ModelTask | None = None
         self.result_path: Path | None = None
-        self._name_edited = False
         self.app_settings = settings  # the Settings file the fields are kept in
         self.folder_gone = ""  # the sentence saying the remembered folder is gone
         layout = tidy(QVBoxLayout(self), margin=None)
@@ -262,11 +253,16 @@ class TrainDialog(QDialog):
 
         for edit in (self.folder_edit, self.concept_edit, self.template_edit, self.name_edit):
             edit.textChanged.connect(self.check)
+        # The settings a checkpoint must share to be continued (the line under the name).
+        for spin in (self.rank_spin, self.batch_spin, self.seed_spin):
+            spin.valueChanged.connect(self.check)
+        for combo in (self.model_combo, self.preset_combo):
+            combo.currentIndexChanged.connect(self.check)
+        self.flip_box.toggled.connect(self.check)
         # Pictures added to or removed from the folder (say, in a file manager) re-check it.
         self.watcher = QFileSystemWatcher(self)
         self.watcher.directoryChanged.connect(lambda _path: self.check())
         self.folder_edit.textChanged.connect(self._watch)
-        self.name_edit.textEdited.connect(self._name_typed)
         self.preset_combo.currentTextChanged.connect(self._show_preset)
         self._show_preset()
         # A training kept running after Close shows here, in the main window.
@@ -309,9 +305,6 @@ class TrainDialog(QDialog):
             self.watcher.removePaths(self.watcher.directories())
         if folder.strip() and Path(folder.strip()).is_dir():
             self.watcher.addPath(folder.strip())
-
-    def _name_typed(self, _text: str) -> None:
-        self._name_edited = True
 
     def _show_preset(self) -> None:
         wanted = TrainingSettings(Path(), "x", preset=self.preset_combo.currentText())
@@ -375,9 +368,15 @@ class TrainDialog(QDialog):
             return
         out = self.out_path()
         text = f"The LoRA will be saved as {out}"
-        step = _checkpoint_step(out)
-        if step:
-            text += f"; a cancelled run stopped at step {step}, Train continues it"
+        # The trainer's own rule, on the settings Train would start with now.
+        found = continuation(work_dir(out), self.run_settings())
+        if found.continues:
+            text += f"; a cancelled run stopped at step {found.step}, Train continues it"
+        elif found.step:
+            text += (
+                f"; a run with other settings stopped at step {found.step}, Train starts over"
+                f" ({', '.join(found.differences)})"
+            )
         elif out.exists():
             text += " (replaces the LoRA of that name)"
         self.out_label.setText(text + ".")
@@ -399,6 +398,11 @@ class TrainDialog(QDialog):
             extra_dirs=self.extra_dirs,
         )
 
+    def run_settings(self) -> TrainingSettings:
+        """settings() as Train runs them: on the window's device and model folders."""
+        settings = self.settings()
+        return self.jobs.training_settings(settings) if self.jobs is not None else settings
+
     # -- running -----------------------------------------------------------------------
 
     def start(self) -> None:
@@ -406,10 +410,8 @@ class TrainDialog(QDialog):
             return
         if self.app_settings is not None:
             self.app_settings.sync()  # the fields that continue this run, kept should it crash
-        settings = self.settings()
+        settings = self.run_settings()
         jobs = self.jobs
-        if jobs is not None:
-            settings = jobs.training_settings(settings)
         borrowed = (
             borrow_loaded_model(jobs, settings.model, settings.device, settings.precision)
             if jobs

@@ -1,7 +1,7 @@
 """The Train dialog's last choices, kept in the Settings file's [train] group.
 
 Cancel leaves a checkpoint that Train continues only with the same pictures and settings
-(engine.training.checkpoint's fingerprint) and the same LoRA name (where it is kept), so
+(engine.training.checkpoint's run key) and the same LoRA name (where it is kept), so
 after a restart the dialog comes back with every field as it was left: the folder, the
 concept word, the template, the base model, the preset, the numbers, flips and the name.
 A folder gone since is not put back; the dialog says so in one sentence instead.

@@ -111,6 +111,17 @@ def test_train_cancel_continue_and_the_lora_is_listed(window, qtbot, tmp_path: P
     assert (work_dir(out) / "state.json").is_file() and not out.exists()
     assert f"stopped at step {stopped}, Train continues it" in dialog.out_label.text()
     assert dialog.train_button.isEnabled()
+    # Settings the checkpoint must share: changed, the line says Train starts over, and why.
+    dialog.rank_spin.setValue(2)
+    assert dialog.out_label.text().endswith(
+        f"; a run with other settings stopped at step {stopped}, Train starts over "
+        "(rank was 4, now 2)."
+    )
+    dialog.seed_spin.setValue(3)
+    assert "(rank was 4, now 2, seed was 0, now 3)." in dialog.out_label.text()
+    dialog.rank_spin.setValue(4)
+    dialog.seed_spin.setValue(0)  # as they were: it continues again
+    assert f"stopped at step {stopped}, Train continues it" in dialog.out_label.text()
 
     dialog.steps_spin.setValue(stopped + 2)  # the step count may grow or shrink: continues
     with qtbot.waitSignal(dialog.trained, timeout=300_000):
