@@ -82,6 +82,9 @@ class ModelsDialog(QDialog):
         self.sources.install_button.clicked.connect(self.start_install)
         self.install_button = self.sources.install_button
         layout.addWidget(self.sources, 2)
+        # Made default inside InstallSources, before it was in this dialog, the button was
+        # forgotten and Return went to the first button found instead: Move to Trash….
+        self.install_button.setDefault(True)
         layout.addLayout(self._progress_row())
         self.message = QLabel()
         self.message.setObjectName("modelsMessage")

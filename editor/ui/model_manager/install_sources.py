@@ -71,7 +71,6 @@ class InstallSources(QGroupBox):
         self.kind_label = QLabel("Install as")
         self.install_button = QPushButton("Install…")
         self.install_button.setObjectName("installModelButton")
-        self.install_button.setDefault(True)
         row.addWidget(self.kind_label)
         row.addWidget(self.kind_combo)
         row.addStretch(1)

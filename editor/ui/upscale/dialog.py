@@ -120,11 +120,13 @@ class UpscaleDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start_button = QPushButton("Upscale")
         self.start_button.setObjectName("upscaleStart")
-        self.start_button.setDefault(True)
         self.buttons.addButton(self.start_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.buttons.rejected.connect(self.reject)
         self.start_button.clicked.connect(self._start)
         layout.addWidget(self.buttons)
+        # Only a button already inside the dialog becomes its default: made default before,
+        # the dialog forgot it and made Cancel the default, so Return cancelled.
+        self.start_button.setDefault(True)
 
         self.scale_combo.currentIndexChanged.connect(self._update)
         self.width_spin.valueChanged.connect(self._width_changed)
