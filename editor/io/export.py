@@ -23,8 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QImage
 
 from editor.io.errors import FileError, file_error_from_os
+from editor.model.blending import PREMULTIPLIED, composite_layers, image_to_rgba
 from editor.model.document import Document
 from editor.model.layer import Layer
 from engine.metadata import PARAMETERS_KEY, REPLAY_KEY, REQUEST_KEY, WATERMARK_KEY, save_png
@@ -37,11 +40,22 @@ log = logging.getLogger(__name__)
 def generation_layer(document: Document, preferred: Layer | None = None) -> Layer | None:
     """The layer whose generation metadata an export carries.
 
-    `preferred` (the selected layer) if it has `parameters`, else the topmost visible layer
-    that has them, else None.
+    `preferred` (the selected layer) if it has `parameters` and shows in the picture (see
+    shown_generation_layers), else the topmost generated layer that shows, else the topmost
+    visible layer with `parameters`, else None. A generation the picture does not show
+    would name pixels `overpaint rerun` cannot give back.
     """
+    return _generation_layer(document, preferred, shown_generation_layers(document))
+
+
+def _generation_layer(
+    document: Document, preferred: Layer | None, shown: list[Layer]
+) -> Layer | None:
     if preferred is not None and preferred.metadata.get(PARAMETERS_KEY):
-        return preferred
+        if not shown or any(layer is preferred for layer in shown):
+            return preferred
+    if shown:
+        return shown[-1]
     for layer in reversed(document.layers):
         if layer.visible and layer.metadata.get(PARAMETERS_KEY):
             return layer
@@ -80,6 +94,36 @@ def generation_layers(document: Document) -> list[Layer]:
     ]
 
 
+def shown_generation_layers(document: Document) -> list[Layer]:
+    """The generated layers that show in the picture, bottom first. A result accepted
+    again over the whole picture (a Regenerate, an Add as layer) hides the one under it,
+    which then neither counts as a generation of the export nor carries the mark."""
+    layers = list(document.layers)
+    canvas = QRect(0, 0, document.width, document.height)
+    shown = []
+    for layer in generation_layers(document):
+        area = layer.bounds().intersected(canvas)
+        if layer.opacity <= 0 or area.isEmpty():
+            continue
+        above = layers[layers.index(layer) + 1 :]
+        if not _covered(layer, above, area):
+            shown.append(layer)
+    return shown
+
+
+def _covered(layer: Layer, above: list[Layer], area: QRect) -> bool:
+    """Whether the layers above hide `layer` within `area`: what they show there is the
+    same over black as over white wherever `layer` has pixels. (Removing the layer is no
+    test: two identical results would each hide the other.)"""
+    looks = []
+    for fill in (0xFF000000, 0xFFFFFFFF):
+        under = QImage(area.width(), area.height(), PREMULTIPLIED)
+        under.fill(fill)
+        looks.append(image_to_rgba(composite_layers(above, area, onto=under)))
+    has_pixels = layer.to_rgba(area)[..., 3] > 0
+    return not bool((looks[0] != looks[1]).any(-1)[has_pixels].any())
+
+
 def generated_pixels(document: Document, layers: list[Layer]) -> np.ndarray:
     """HxW bool: the canvas pixels that ``layers`` cover (alpha > 0)."""
     generated = np.zeros((document.height, document.width), bool)
@@ -111,9 +155,9 @@ def export_content(
 ) -> ExportContent:
     """What exporting ``document`` writes. Metadata: the given `parameters`/`request`, else
     the generation of `layer` (or of the topmost generated layer, see generation_layer)."""
+    layers = shown_generation_layers(document)
     if parameters is None and request is None:
-        parameters, request = layer_generation(generation_layer(document, layer))
-    layers = generation_layers(document)
+        parameters, request = layer_generation(_generation_layer(document, layer, layers))
     return ExportContent(
         document.composite_array(),
         parameters,

@@ -114,7 +114,11 @@ def test_an_export_with_two_generations_says_so(window, qtbot, tmp_path: Path, c
     generate(window, qtbot, "img2img", samples=2)
     assert window.accept_candidate() is not None
     window.candidates.select(0)  # after Accept none is previewed: pick the other one
-    assert window.accept_candidate() is not None
+    top = window.accept_candidate()
+    assert top is not None
+    # Opaque over the whole picture, the second would hide the first (then the export is
+    # the one generation on top); half transparent, both show.
+    window.document.set_layer_properties(top, opacity=0.5)
 
     exported = tmp_path / "two.png"
     assert window.export_png(exported)

@@ -14,7 +14,7 @@ from PIL import Image
 from sd_parsers import ParserManager
 
 from editor.cli import main as cli_main
-from editor.io.export import export_png, generation_layer
+from editor.io.export import export_content, export_png, generation_layer
 from editor.io.project import save_ora
 from editor.model.document import Document
 from engine.metadata import read_parameters, read_request, read_watermark_record
@@ -225,3 +225,31 @@ def test_flatten_watermarks_generations_unless_told_not_to(tmp_path: Path) -> No
     plain = tmp_path / "plain.png"
     assert cli_main(["flatten", "--no-watermark", str(tmp_path / "in.ora"), str(plain)]) == 0
     np.testing.assert_array_equal(exported_rgb(plain), doc.composite_array()[..., :3])
+
+
+def test_a_generation_hidden_under_another_is_not_counted_or_carried() -> None:
+    """A result accepted again over the whole picture hides the first: the export holds
+    one generation, the top one, even with the hidden one selected."""
+    doc = Document(32, 24)
+    doc.add_layer("Background", rgba=np.full((24, 32, 4), 255, np.uint8))
+    result = np.full((24, 32, 4), (200, 100, 50, 255), np.uint8)
+    layers = []
+    for seed in (1, 2):  # identical pixels: each would hide the other if simply removed
+        layer = doc.add_layer(f"result {seed}", rgba=result)
+        request = GenerationRequest(mode="txt2img", prompt="a fox", seed=seed)
+        layer.metadata.update(
+            {"parameters": f"a fox\nSeed: {seed}", "overpaint_request": request.to_json()}
+        )
+        layers.append(layer)
+    lower, upper = layers
+
+    content = export_content(doc, lower)
+    assert content.not_single is None
+    assert content.request.seed == 2
+    assert generation_layer(doc, preferred=lower) is upper
+    assert content.generated.all()
+
+    doc.set_layer_properties(upper, opacity=0.5)  # now both show
+    content = export_content(doc, lower)
+    assert content.not_single == "it holds 2 generations, not a single generation"
+    assert content.request.seed == 1
