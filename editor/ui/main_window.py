@@ -49,7 +49,7 @@ from editor.ui.generate.candidates import CandidatesStrip
 from editor.ui.generate.controller import GenerationController
 from editor.ui.generate.panel import GenerationPanel
 from editor.ui.generations.dock import add_generations_dock
-from editor.ui.generations.panel import GenerationHistoryPanel
+from editor.ui.generations.panel import ENTRY_MIME, GenerationHistoryPanel
 from editor.ui.jobs import JobCoordinator
 from editor.ui.layers_panel import LayersPanel
 from editor.ui.live.dock import add_live_dock
@@ -433,11 +433,19 @@ class MainWindow(QMainWindow):
         return self.files.paste()
 
     def drop(self, mime: QMimeData, open_instead: bool = False) -> None:
-        """Dropped files or image data (see WindowFiles.drop)."""
+        """Dropped files or image data (see WindowFiles.drop). A Generations thumbnail
+        without a file is its entry: added as a layer in full, as its Add as layer button
+        does, not its thumbnail's few pixels pasted."""
+        if not file_ops.dropped_paths(mime):
+            entry = self.generations_panel.dropped_entry(mime)
+            if entry is not None:
+                self.generations_panel.add_as_layer.emit(entry)
+                return
         self.files.drop(mime, open_instead)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if file_ops.dropped_paths(event.mimeData()) or event.mimeData().hasImage():
+        mime = event.mimeData()
+        if file_ops.dropped_paths(mime) or mime.hasImage() or mime.hasFormat(ENTRY_MIME):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:

@@ -284,6 +284,20 @@ class GenerationHistoryPanel(QWidget):
             self.status.setText(warning)
         return entry
 
+    def dropped_entry(self, mime: QMimeData) -> Entry | None:
+        """The history entry a thumbnail dragged from this dock carries, else None."""
+        if self.store is None or not mime.hasFormat(ENTRY_MIME):
+            return None
+        try:
+            entry_id = int(json.loads(bytes(mime.data(ENTRY_MIME).data()))["id"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        entry = self.store.get(entry_id)
+        warning = self.store.take_warning()
+        if warning:
+            self.status.setText(warning)
+        return entry
+
     def select(self, row: int) -> None:
         self.view.setCurrentIndex(self.model.index(row, 0))
 
