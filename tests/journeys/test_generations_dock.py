@@ -99,3 +99,23 @@ def test_dragging_an_entry_onto_the_canvas_adds_the_whole_picture(window, qtbot)
     added = window.document.current_layer
     assert added.name != "Pasted"
     np.testing.assert_array_equal(added.to_rgba(window.document.rect()), expected)
+
+
+def test_regenerating_a_command_line_txt2img_shows_its_progress_and_result(
+    window, qtbot, tmp_path: Path, capsys
+) -> None:
+    """Found walking: a command-line txt2img has no region, and the window's progress
+    (the region outline, the live preview) raised AttributeError at every step."""
+    out = tmp_path / "cli.png"
+    code = overpaint(
+        ["txt2img", "--prompt", "a purple triangle", "--steps", "3", "--out", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    dock = window.generations_panel
+    dock.search_box.setText("purp")  # the dock searches as the user types
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 1, timeout=5000)
+    dock.select(0)
+
+    result = next_result(qtbot, window, dock.actions["regenerate"].trigger)
+    np.testing.assert_array_equal(result.rgba, pixels(out))
+    assert (result.x, result.y) == (0, 0)

@@ -99,6 +99,12 @@ def box_to_rect(box: Box) -> QRect:
     return QRect(box.x, box.y, box.width, box.height)
 
 
+def request_rect(request: GenerationRequest) -> QRect:
+    """Where a job's pixels lie on the canvas: its region, or, for a command-line txt2img
+    regenerated from the Generations dock (no region), its own size at the top left."""
+    return box_to_rect(request.region or Box(0, 0, request.width, request.height))
+
+
 # A result without a prompt is named after what was done (as Upscale's "Upscaled 2×"):
 # by its inpaint mode, else by its generation mode; anything else is "Generated".
 UNPROMPTED_INPAINT_NAMES = {
@@ -386,7 +392,7 @@ class GenerationController(QObject):
         loaded = running.job.request.model == self._loaded_model
         self.panel.set_waiting("Preparing…" if loaded else "Loading the model…")
         if running.document is self.document:
-            self.canvas.set_region(box_to_rect(running.job.request.region))
+            self.canvas.set_region(request_rect(running.job.request))
 
     def _on_progress(self, job_id: int, step: int, total: int, preview: object) -> None:
         running = self._jobs.get(job_id)
@@ -404,7 +410,7 @@ class GenerationController(QObject):
         if done == 0 and (note := steps_note(total, running.job)):
             self.panel.set_status(note)  # beside the steps, so that "Step 3/16" makes sense
         if isinstance(preview, np.ndarray) and running.document is self.document:
-            rect = box_to_rect(running.job.request.region)
+            rect = request_rect(running.job.request)
             self.canvas.set_preview(rgba_array_to_qimage(preview), rect)
 
     def _finish(self, job_id: int) -> _RunningJob | None:
