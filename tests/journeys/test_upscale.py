@@ -107,3 +107,32 @@ def test_esc_cancels_the_upscale_and_leaves_the_picture(window, qtbot, tmp_path)
     assert (doc.width, doc.height) == (96, 96) and doc.history.count() == history
     assert np.array_equal(doc.composite_array(), before)
     assert not panel.cancel_button.isEnabled()
+
+
+def test_refine_does_not_repeat_the_generate_prompt_in_every_tile(window, qtbot, tmp_path) -> None:
+    # Found walking the window: the dialog took the Generate panel's prompt, and refining a
+    # picture of "a blue triangle" drew a small triangle in every tile, a grid over it.
+    flat = np.zeros((128, 128, 3), np.uint8)
+    flat[:] = (30, 160, 50)
+    path = tmp_path / "flat.png"
+    Image.fromarray(flat).save(path)
+    assert window.open_path(path)
+    panel = window.generation_panel
+    panel.set_model(DEMO)
+    panel.prompt_edit.setPlainText("a blue triangle")
+    panel.seed_spin.setValue(1)  # a seed that drew the grid
+    if not panel.seed_lock.isChecked():
+        qtbot.mouseClick(panel.seed_lock, Qt.MouseButton.LeftButton)
+
+    dialog = _upscale_dialog(window, qtbot)
+    assert dialog.prompt_edit.text() == ""  # a subject is the user's to add, knowingly
+    assert "not the subject" in dialog.prompt_edit.placeholderText()
+    dialog.upscaler_combo.setCurrentIndex(dialog.upscaler_combo.findData("lanczos"))
+    dialog.refine_check.setChecked(True)
+    with qtbot.waitSignal(window.upscale.applied, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+
+    out = window.document.composite_array()[..., :3].astype(int)
+    assert out.shape[:2] == (256, 256)
+    off = np.abs(out - np.array([30, 160, 50])).max(axis=-1)
+    assert (off > 30).mean() < 0.001, f"{(off > 30).mean():.3f} of the flat picture changed"

@@ -145,9 +145,8 @@ class UpscaleController(QObject):
         except OSError as e:
             log.warning("looking for upscalers failed: %s", e)
             found = []
-        prompt = w.generation_panel.settings().prompt
         dialog = UpscaleDialog(
-            doc.width, doc.height, found, prompt, doc.has_selection(), w.window()
+            doc.width, doc.height, found, has_selection=doc.has_selection(), parent=w.window()
         )
         dialog.start_requested.connect(self.start)
         dialog.finished.connect(self._dialog_closed)

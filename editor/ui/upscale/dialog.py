@@ -99,8 +99,16 @@ class UpscaleDialog(QDialog):
         self.strength_spin.setSingleStep(0.05)
         self.strength_spin.setValue(DEFAULT_REFINE_STRENGTH)
         form.addRow("Refine strength", self.strength_spin)
+        # Empty, not the Generate panel's prompt: every tile is refined with it, and a
+        # subject named there came back once per tile, a grid of small copies over the
+        # picture (the demo model drew a triangle in each tile of a flat green picture).
         self.prompt_edit = QLineEdit(prompt)
-        self.prompt_edit.setPlaceholderText("what the picture shows (guides the refine)")
+        self.prompt_edit.setPlaceholderText("optional: a style or texture, not the subject")
+        self.prompt_edit.setToolTip(
+            "Every tile is refined with this prompt, so a subject named here is drawn again "
+            "in each tile. Leave it empty, or name a look that fits everywhere "
+            '("sharp, detailed", "oil painting").'
+        )
         form.addRow("Prompt", self.prompt_edit)
 
         self.selection_check = QCheckBox("Only the selection gets the upscaler and refine")
