@@ -519,6 +519,11 @@ class MainWindow(QMainWindow):
         """Tell the user what went wrong in one sentence, without blocking."""
         self.last_error = text
         self.statusBar().showMessage(text, 15000)
+        # A bug hit at every step of a job (or a failure repeated) would stack one box
+        # per time; the one still open already says it.
+        for open_box in self.findChildren(QMessageBox, "errorMessage"):
+            if open_box.isVisible() and open_box.text() == text:
+                return
         box = QMessageBox(
             QMessageBox.Icon.Warning, APP_NAME, text, QMessageBox.StandardButton.Ok, self
         )
