@@ -10,8 +10,11 @@ Written as a diffusion model, a CLIP-L text encoder and a 16-channel VAE in Comf
 folders, and as one checkpoint holding all three. The transformer is ComfyUI's own MMDiT
 class (so its tensor names are ComfyUI's), built by ComfyUI's venv:
 `comfyui-venv/bin/python tests/comfy/sd3_files.py SD15_CHECKPOINT OUT_MODELS_DIR`. The
-CLIP-L and VAE weights come from the SD 1.5 test checkpoint (tests/comfy/checkpoint.py),
-the VAE's latent layers widened from 4 to 16 channels. Deterministic for a seed.
+CLIP-L weights come from the SD 1.5 test checkpoint (tests/comfy/checkpoint.py); the VAE
+is ComfyUI's SD 3.5 autoencoder (16 latent channels) at full size with PyTorch's default
+random init: that checkpoint's TAESD changes half as many levels for the same change of
+latents, too little for the tests that tell pictures apart, and at the 64² these tests
+paint the full VAE costs little. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-VERSION = "1"  # bump when the files below change (they are cached by name)
+VERSION = "2"  # bump when the files below change (they are cached by name)
 DIFFUSION_MODEL = f"overpaint-test-sd3.5-v{VERSION}.safetensors"
 CLIP_L = f"clip_l-overpaint-test-v{VERSION}.safetensors"
 VAE = f"sd3_vae-overpaint-test-v{VERSION}.safetensors"
@@ -75,20 +78,9 @@ def _build(comfy_root: Path, sd15: Path, models: Path, seed: int = 0) -> None:
         keys = list(f.keys())
         clip_prefix = "cond_stage_model.transformer."
         clip = {k[len(clip_prefix) :]: f.get_tensor(k) for k in keys if k.startswith(clip_prefix)}
-        vae = {k[len("first_stage_model.") :]: f.get_tensor(k) for k in keys
-               if k.startswith("first_stage_model.") and "quant_conv" not in k}  # fmt: skip
     clip["text_projection.weight"] = torch.eye(768, dtype=torch.float16)
 
-    def widen(name: str, shape: tuple[int, ...]) -> None:
-        fan_in = shape[1] * shape[2] * shape[3] if len(shape) == 4 else 1
-        scale = 0.0 if len(shape) == 1 else fan_in**-0.5
-        vae[name] = (torch.randn(shape, generator=generator) * scale).to(torch.float16)
-
-    # An SD 3.5 VAE: 16 latent channels (the encoder gives mean and log-variance), no
-    # quant convs (ComfyUI then builds the SD 3.5 kind of autoencoder).
-    widen("encoder.conv_out.weight", (32, 512, 3, 3))
-    widen("encoder.conv_out.bias", (32,))
-    widen("decoder.conv_in.weight", (512, 16, 3, 3))
+    vae = _sd3_vae(generator)
 
     def save(tensors: dict, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +95,36 @@ def _build(comfy_root: Path, sd15: Path, models: Path, seed: int = 0) -> None:
     everything.update({f"text_encoders.clip_l.transformer.{k}": v for k, v in clip.items()})
     everything.update({f"first_stage_model.{k}": v for k, v in vae.items()})
     save(everything, models / "checkpoints" / CHECKPOINT)  # written last: the done-mark
+
+
+def _sd3_vae(generator):  # (torch.Generator) -> dict of fp16 tensors
+    """ComfyUI's SD 3.5 VAE (what comfy/sd.py builds for a VAE with 16 latent channels
+    and no quant convs), initialised as PyTorch initialises convolutions by default."""
+    import torch
+    from comfy.ldm.models.autoencoder import AutoencodingEngine
+
+    ddconfig = {"double_z": True, "z_channels": 16, "resolution": 256, "in_channels": 3,
+                "out_ch": 3, "ch": 128, "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2,
+                "attn_resolutions": [], "dropout": 0.0}  # fmt: skip
+    module = "comfy.ldm.modules.diffusionmodules.model."
+    with torch.device("meta"):
+        engine = AutoencodingEngine(
+            regularizer_config={"target": "comfy.ldm.models.autoencoder.DiagonalGaussianRegularizer"},
+            encoder_config={"target": module + "Encoder", "params": ddconfig},
+            decoder_config={"target": module + "Decoder", "params": ddconfig},
+        )  # fmt: skip
+    state = engine.state_dict()
+    vae = {}
+    for name, tensor in state.items():
+        shape = tuple(tensor.shape)
+        if "norm" in name:  # group norms: weight 1, bias 0
+            value = torch.ones(shape) if name.endswith(".weight") else torch.zeros(shape)
+        else:  # kaiming_uniform(a=√5) for weights, as for their biases: ±1/√fan_in
+            weight = state[name.removesuffix(".bias").removesuffix(".weight") + ".weight"]
+            bound = weight[0].numel() ** -0.5
+            value = (torch.rand(shape, generator=generator) * 2 - 1) * bound
+        vae[name] = value.to(torch.float16)
+    return vae
 
 
 if __name__ == "__main__":
