@@ -35,8 +35,7 @@ from engine.history.replay import recorded_job, written_pictures
 from engine.history.store import HistoryStore, Hit
 from engine.local.engine import Engine
 from engine.metadata import format_parameters
-
-MODES = ("txt2img", "img2img", "inpaint", "outpaint", "fill")
+from engine.request import MODES
 
 
 def _date(text: str) -> float:

@@ -119,3 +119,24 @@ def test_regenerating_a_command_line_txt2img_shows_its_progress_and_result(
     result = next_result(qtbot, window, dock.actions["regenerate"].trigger)
     np.testing.assert_array_equal(result.rgba, pixels(out))
     assert (result.x, result.y) == (0, 0)
+
+
+def test_the_mode_filter_finds_a_fill(window, qtbot, png_path: Path) -> None:
+    """Found walking: the dock's mode list stopped at outpaint, so a Fill (and an Edit)
+    in the history could be listed but never picked out by its mode."""
+    assert window.open_path(png_path)
+    mask = np.zeros((window.document.height, window.document.width), np.uint8)
+    mask[10:30, 10:40] = 255
+    window.document.set_mask(mask)
+    window.generation_panel.set_mode("fill")
+    next_result(qtbot, window, window.generate)
+    window.generation.history.flush()
+
+    dock = window.generations_panel
+    modes = [dock.mode_box.itemText(i) for i in range(dock.mode_box.count())]
+    assert {"fill", "edit"} <= set(modes), modes
+    dock.mode_box.setCurrentIndex(modes.index("fill"))
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 1, timeout=5000)
+    assert dock.status.text() == "1 generation"
+    dock.mode_box.setCurrentIndex(modes.index("txt2img"))
+    qtbot.waitUntil(lambda: dock.model.rowCount() == 0, timeout=5000)

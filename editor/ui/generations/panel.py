@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from editor.ui.theme import tidy
 from engine.history.store import Entry, HistoryStore, Hit
+from engine.request import MODES  # every mode the history records, Fill and Edit too
 
 ENTRY_MIME = "application/x-overpaint-generation"
 ICON = 96
@@ -51,7 +52,6 @@ SEARCH_DELAY_MS = 200
 RESULT_LIMIT = 200
 HIT_ROLE = Qt.ItemDataRole.UserRole
 ALL_MODES = "All modes"
-MODES = ("txt2img", "img2img", "inpaint", "outpaint")
 
 Index = QModelIndex | QPersistentModelIndex
 
