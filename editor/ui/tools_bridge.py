@@ -156,6 +156,13 @@ class ToolsBridge(QObject):
                 self._set_held(held)
         elif kind == QEvent.Type.ApplicationDeactivate:
             self._set_held(Mod.NoModifier)  # a key released elsewhere never reaches us
+        elif kind == QEvent.Type.MouseButtonPress:
+            # A key released while a modal dialog was up (Ctrl of a Ctrl+Q answered with
+            # Cancel) never reached us either; a click carries the keys really held.
+            self._set_held(
+                event.modifiers()  # type: ignore[attr-defined]
+                & (Mod.ShiftModifier | Mod.AltModifier | Mod.ControlModifier)
+            )
         return False
 
     def _set_held(self, held: Qt.KeyboardModifier) -> None:
