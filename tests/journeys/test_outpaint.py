@@ -117,3 +117,36 @@ def test_accept_is_one_undo_step_and_a_second_band_fills_wholly(window, qtbot, w
     assert np.array_equal(final[: H - feather], after[: H - feather])
     window.undo()
     assert np.array_equal(doc.composite_array(), after)
+
+
+def test_the_new_strip_meets_the_picture_without_a_step(window, qtbot, tmp_path) -> None:
+    # Found walking the window: demo pictures have a darker rim a few pixels wide at their
+    # border. Outpainted past the right edge of such a 1024 px picture, the picture's side
+    # of the blend lost its rim while the strip continued it: a 13-level step at the old
+    # edge, a line down the whole picture.
+    size, rim = 1024, (49, 140, 56)
+    picture = np.zeros((size, size, 3), np.uint8)
+    picture[:] = (25, 167, 51)
+    picture[:, size - 10 :] = rim
+    path = tmp_path / "rimmed.png"
+    Image.fromarray(picture).save(path)
+    assert window.open_path(path)
+    window.canvas.zoom_out()  # room beside the picture for the frame
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    drag(qtbot, window, [(560, 270), (size + 164, 720)])
+    panel = window.generation_panel
+    panel.prompt_edit.setPlainText("a blue triangle")
+    panel.seed_spin.setValue(1)
+    if not panel.seed_lock.isChecked():
+        qtbot.mouseClick(panel.seed_lock, Qt.MouseButton.LeftButton)
+    result = _generate(window, qtbot, steps=8)
+    assert result.request.mode == "outpaint"
+    qtbot.mouseClick(window.candidates.accept_button, Qt.MouseButton.LeftButton)
+
+    out = window.document.composite_array()[..., :3].astype(int)
+    assert out.shape[0] == size and out.shape[1] > size + 150  # the frame's end, zoomed out
+    rows = slice(300, 700)
+    steps = np.abs(np.diff(out[rows, size - 6 : size + 4], axis=1)).max(axis=(1, 2))
+    assert np.median(steps) <= 6, f"a step of {np.median(steps)} levels at the old edge"
+    # The picture under the frame keeps its rim, and the strip starts from it.
+    assert np.abs(out[rows, size - 4] - rim).max() <= 2
