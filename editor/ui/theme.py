@@ -4,12 +4,13 @@ spacing every panel uses.
 Fusion draws the same on every desktop, so the dark palette looks as designed whatever
 the user's system theme is. Applying a theme sets the application palette, which Qt
 sends to every widget as a PaletteChange: switching in Settings takes effect at once.
+Dialogs name the button Return presses with `main_button`.
 """
 
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLayout, QStyleFactory
+from PySide6.QtWidgets import QApplication, QDialog, QLayout, QPushButton, QStyleFactory
 
 THEMES: dict[str, str] = {"dark": "Dark", "light": "Light"}
 DEFAULT_THEME = "dark"
@@ -92,3 +93,16 @@ def tidy(layout: QLayout, margin: int | None = PANEL_MARGIN) -> QLayout:
         layout.setContentsMargins(margin, margin, margin, margin)
     layout.setSpacing(PANEL_SPACING)
     return layout
+
+
+def main_button(button: QPushButton) -> QPushButton:
+    """Make `button` the one Return presses in its dialog (Qt's default button).
+
+    Call it once the button is inside its dialog: Qt remembers a default button only then.
+    Made default earlier, it was forgotten and Return went to the first button Qt found
+    (Cancel in Upscale, Move to Trash… in Models); with no default at all, Return went to
+    the first button after the focused field (Browse… in Train LoRA)."""
+    if not isinstance(button.window(), QDialog):
+        raise RuntimeError(f"main_button({button.text()!r}): not inside its dialog yet")
+    button.setDefault(True)
+    return button

@@ -39,7 +39,7 @@ from editor.ui.model_manager.install_sources import (
 )
 from editor.ui.model_manager.tasks import ModelTask, Work
 from editor.ui.task_status import ask_close_running, attach_task_status, say_finished
-from editor.ui.theme import tidy
+from editor.ui.theme import main_button, tidy
 from engine.core.paths import user_models_dir
 from engine.model_manager.cli import describe
 from engine.model_manager.install import DISK_MARGIN, InstallResult, free_space, install, look_up
@@ -82,9 +82,8 @@ class ModelsDialog(QDialog):
         self.sources.install_button.clicked.connect(self.start_install)
         self.install_button = self.sources.install_button
         layout.addWidget(self.sources, 2)
-        # Made default inside InstallSources, before it was in this dialog, the button was
-        # forgotten and Return went to the first button found instead: Move to Trash….
-        self.install_button.setDefault(True)
+        # Here, not in InstallSources: only a button inside its dialog can be its default.
+        main_button(self.install_button)
         layout.addLayout(self._progress_row())
         self.message = QLabel()
         self.message.setObjectName("modelsMessage")

@@ -44,7 +44,7 @@ from editor.ui.jobs import JobCoordinator
 from editor.ui.model_manager.tasks import ModelTask
 from editor.ui.settings import Settings
 from editor.ui.task_status import ask_close_running, attach_task_status, say_finished
-from editor.ui.theme import tidy
+from editor.ui.theme import main_button, tidy
 from editor.ui.train.base_models import base_models
 from editor.ui.train.borrow import borrow_loaded_model
 from editor.ui.train.pictures import PictureList
@@ -250,6 +250,8 @@ class TrainDialog(QDialog):
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         layout.addWidget(buttons)
+        # Return trains (or does nothing while Train is disabled), not Browse….
+        main_button(self.train_button)
 
         for edit in (self.folder_edit, self.concept_edit, self.template_edit, self.name_edit):
             edit.textChanged.connect(self.check)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.model.document import MAX_CANVAS_SIDE
+from editor.ui.theme import main_button
 from engine.upscale.run import DEFAULT_REFINE_STRENGTH, MAX_SIDE
 
 CUSTOM = 0.0  # the scale combo's data for "a size"
@@ -132,9 +133,7 @@ class UpscaleDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.start_button.clicked.connect(self._start)
         layout.addWidget(self.buttons)
-        # Only a button already inside the dialog becomes its default: made default before,
-        # the dialog forgot it and made Cancel the default, so Return cancelled.
-        self.start_button.setDefault(True)
+        main_button(self.start_button)  # Return upscales, not Cancel
 
         self.scale_combo.currentIndexChanged.connect(self._update)
         self.width_spin.valueChanged.connect(self._width_changed)
