@@ -9,7 +9,7 @@ comes, and later dialogs use the kept answer at once. Until it comes the list ho
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
@@ -19,6 +19,8 @@ from engine.core.devices import DeviceReport, probe_devices
 AUTO = "auto"
 CHECKING = "Looking for GPUs…"
 POLL_MS = 100
+# The answer's usual length: a line for each GPU kind this machine lacks (CUDA, mps).
+NOTE_LINES = 2
 PROBE_DELAY_MS = 100
 
 _probe: BackgroundTask[None] | None = None
@@ -51,6 +53,10 @@ class DeviceChoice(QWidget):
         self.note = QLabel()
         self.note.setObjectName("deviceNote")
         self.note.setWordWrap(True)
+        # Room for the answer from the start: the one-line "Looking…" growing into it
+        # made the Settings dialog jump under the pointer when the check finished.
+        self.note.setMinimumHeight(self.note.fontMetrics().lineSpacing() * NOTE_LINES)
+        self.note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.combo)
         layout.addWidget(self.note)
         if _report is not None:
