@@ -40,8 +40,8 @@ def _weighted(
 ) -> tuple[str, str]:
     """The badge and tooltip of a control or reference role (kind, strength, steps)."""
     text = (
-        f"{role.kind.capitalize()} {what}, strength {role.strength:g}, steps "
-        f"{role.start:g}-{role.end:g}: {descriptions.get(role.kind, '')}"
+        f"{role.kind.capitalize()} {what}, strength {role.strength:g}, from "
+        f"{role.start:g} to {role.end:g} of the steps: {descriptions.get(role.kind, '')}"
     )
     return badges.get(role.kind, what[:3].upper()), text
 

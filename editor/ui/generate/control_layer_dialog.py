@@ -87,8 +87,20 @@ class ControlLayerDialog(QDialog):
         self.description.setMinimumHeight(3 * self.description.fontMetrics().lineSpacing())
         self.strength_spin = _spin(start.strength, 2.0, 0.05)
         self.strength_spin.setObjectName("controlStrengthSpin")
+        # Fractions of the steps, as the command line's START:END and the saved files have
+        # them: labelled "From step 0.2", they read as step numbers.
         self.start_spin = _spin(start.start, 1.0, 0.05)
+        self.start_spin.setObjectName("roleStartSpin")
+        self.start_spin.setToolTip(
+            "When the layer starts to act, as a fraction of the steps: 0 is the first "
+            "step, 0.5 halfway through."
+        )
         self.end_spin = _spin(start.end, 1.0, 0.05)
+        self.end_spin.setObjectName("roleEndSpin")
+        self.end_spin.setToolTip(
+            "When it stops acting, as a fraction of the steps: 1 is the last step; 0.8 "
+            "leaves the last fifth of the steps to the prompt alone."
+        )
         self.prepared_check = QCheckBox("The layer already holds the control image")
         self.prepared_check.setToolTip(
             "On: the layer is used as it is (e.g. lines on black). Off: the kind's "
@@ -98,8 +110,8 @@ class ControlLayerDialog(QDialog):
         form.addRow("Kind", self.kind_combo)
         form.addRow(self.description)
         form.addRow("Strength", self.strength_spin)
-        form.addRow("From step", self.start_spin)
-        form.addRow("To step", self.end_spin)
+        form.addRow("Start (fraction of the steps)", self.start_spin)
+        form.addRow("End (fraction of the steps)", self.end_spin)
         form.addRow("", self.prepared_check)
         self.problem = QLabel()
         self.problem.setObjectName("controlProblem")

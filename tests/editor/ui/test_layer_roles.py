@@ -125,7 +125,7 @@ def test_reference_layer_dialog_offers_each_kind_with_its_description(
     assert window.undo_action.text() == "&Undo Make style layer"
     row = window.layers_panel.list.item(0)
     assert row.background().color() == REFERENCE_TINT and row.data(BADGE_ROLE) == "STY"
-    assert "Style reference, strength 0.6, steps 0.2-1" in row.toolTip()
+    assert "Style reference, strength 0.6, from 0.2 to 1 of the steps" in row.toolTip()
 
     dialog = edit_reference_layer(window)  # back to a normal layer
     dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData(""))
