@@ -85,7 +85,12 @@ class ServersPage(QWidget):
         remove.clicked.connect(lambda: self.url_list.takeItem(self.url_list.currentRow()))
         self.test_button = QPushButton("Test")
         self.test_button.clicked.connect(self.test)
-        for w in (self.url_edit, self.token_edit, add, remove, self.test_button):
+        # The address gets the room: at equal shares its example was cut to "http://127.0.0.1:8…".
+        example = self.url_edit.placeholderText() + "00"  # + the frame and text margins
+        self.url_edit.setMinimumWidth(self.url_edit.fontMetrics().horizontalAdvance(example))
+        row.addWidget(self.url_edit, 3)
+        row.addWidget(self.token_edit, 1)
+        for w in (add, remove, self.test_button):
             row.addWidget(w)
         layout.addLayout(row)
         self.status = QLabel("" if tokens.keyring_available() else
