@@ -234,7 +234,7 @@ ACTIONS: dict[str, tuple[str, str, tuple[object, ...] | object]] = {
     "cancel": ("window", "cancel", ()),
     "accept_candidate": ("window", "accept_candidate", ()),
     "discard_candidate": ("candidates", "discard_current", ()),
-    "discard_all": ("candidates", "clear", ()),
+    "discard_all": ("candidates", "discard_all", ()),
     "about": ("window", "show_about", ()),
     "user_guide": ("dialogs", "user_guide", ()),
     "shortcuts": ("dialogs", "shortcuts", ()),

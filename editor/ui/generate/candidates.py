@@ -50,6 +50,7 @@ class CandidatesStrip(QWidget):
     preview_changed = Signal(object)  # Candidate | None
     count_changed = Signal(int)  # results added, accepted or discarded
     accept_requested = Signal(object)  # Candidate
+    discarded = Signal(int)  # how many results the user discarded (Discard, Discard all)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,7 +79,7 @@ class CandidatesStrip(QWidget):
         self.discard_button.clicked.connect(self.discard_current)
         self.discard_all_button = QPushButton("Discard all")
         self.discard_all_button.setObjectName("discardAllButton")
-        self.discard_all_button.clicked.connect(self.clear)
+        self.discard_all_button.clicked.connect(self.discard_all)
         for button in (self.accept_button, self.discard_button, self.discard_all_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -146,6 +147,15 @@ class CandidatesStrip(QWidget):
         candidate = self.current()
         if candidate is not None:
             self.remove(candidate)
+            self.discarded.emit(1)
+
+    def discard_all(self) -> None:
+        """Discard all (the button and the menu); `clear` is for a new document, which
+        says nothing of the results it drops."""
+        count = self.count()
+        self.clear()
+        if count:
+            self.discarded.emit(count)
 
     def clear(self) -> None:
         self._candidates.clear()

@@ -204,6 +204,10 @@ class GenerationController(QObject):
         candidates.preview_changed.connect(lambda _candidate: self.release_growths())
         candidates.accept_requested.connect(self.accept)
         candidates.count_changed.connect(self._count_changed)
+        # Said, so an earlier "Added as a layer." does not stay in the status bar.
+        candidates.discarded.connect(
+            lambda n: self.status.emit(f"Discarded {n} result{'' if n == 1 else 's'}.")
+        )
 
         self._events = JobEvents(
             self._on_started, self._on_progress, self._on_finished, self._on_failed,
