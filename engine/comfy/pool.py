@@ -99,7 +99,7 @@ class ServerPool:
                     waiting.put(index)  # another server takes it
                     with lock:
                         gone[server.url] = str(e)
-                    log.warning("%s; its sample %d goes to another server", e, index)
+                    log.warning("%s; its sample %d waits for another server", _short(str(e)), index)
                     return
                 except BaseException as e:
                     with lock:
@@ -130,14 +130,18 @@ class ServerPool:
         if len(results) < n:
             if cancel():
                 raise Cancelled()
-            raise NoServerLeft(
-                f"The job stopped with {n - len(results)} of {n} sample(s) undone because no "
-                "ComfyUI server is left ("
-                + "; ".join(f"{url}: {_short(err)}" for url, err in gone.items())
-                + ")."
-            )
+            # Each reason names its server already: "url: The ComfyUI server at url…" said
+            # it twice, and "1 of 1 sample(s) undone" told a one-picture job nothing.
+            reasons = "; ".join(_lower_first(_short(err)) for err in gone.values())
+            undone = "" if n == 1 else f" with {n - len(results)} of {n} samples undone"
+            left = "" if len(gone) == 1 else ", and no server is left"
+            raise NoServerLeft(f"The job stopped{undone}: {reasons}{left}.")
         return [results[i] for i in range(n)]
 
 
 def _short(sentence: str) -> str:
     return sentence.rstrip(".")
+
+
+def _lower_first(sentence: str) -> str:
+    return sentence[:1].lower() + sentence[1:]

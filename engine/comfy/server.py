@@ -386,6 +386,8 @@ def _reason(e: BaseException) -> str:
                    "No route to host", "certificate verify failed", "Connection reset"):  # fmt: skip
         if marker.lower() in text.lower():
             return marker.lower()
+    if "ConnectionClosed" in type(e).__name__:  # a server stopped mid-job (websocket's)
+        return "the connection closed"
     return type(e).__name__
 
 
