@@ -85,11 +85,12 @@ class ServersPage(QWidget):
         remove.clicked.connect(lambda: self.url_list.takeItem(self.url_list.currentRow()))
         self.test_button = QPushButton("Test")
         self.test_button.clicked.connect(self.test)
-        # The address gets the room: at equal shares its example was cut to "http://127.0.0.1:8…".
-        example = self.url_edit.placeholderText() + "00"  # + the frame and text margins
-        self.url_edit.setMinimumWidth(self.url_edit.fontMetrics().horizontalAdvance(example))
-        row.addWidget(self.url_edit, 3)
-        row.addWidget(self.token_edit, 1)
+        # Each field as wide as its example: at equal shares the address's was cut to
+        # "http://127.0.0.1:8…"; the address gets the extra room.
+        for edit, stretch in ((self.url_edit, 3), (self.token_edit, 1)):
+            example = edit.placeholderText() + "00"  # + the frame and text margins
+            edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance(example))
+            row.addWidget(edit, stretch)
         for w in (add, remove, self.test_button):
             row.addWidget(w)
         layout.addLayout(row)
