@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from editor.ui.theme import tidy
 
+QWIDGETSIZE_MAX = 16_777_215  # Qt's "no limit" for a widget's size
 FINISHED_MS = 15_000  # how long the status bar keeps saying how a background task ended
 
 
@@ -95,6 +96,13 @@ class TaskStatus(QWidget):
         layout.addWidget(self.bar)
         layout.addWidget(self.show_button)
         self.hide()
+
+    def setVisible(self, visible: bool) -> None:
+        # QStatusBar takes its height from every widget in it, hidden ones too: this
+        # hidden entry's Show button made the main window's status bar grow and every
+        # dock jump a few pixels when the Models or Train dialog was first opened.
+        self.setMaximumHeight(QWIDGETSIZE_MAX if visible else 0)
+        super().setVisible(visible)
 
     def mirror(self, dialog: QDialog, running: bool, text: str, value: int, maximum: int) -> None:
         """Show the dialog's task here while it runs with the dialog closed; else hide."""

@@ -70,3 +70,28 @@ def test_models_keeps_its_size_across_its_tabs(qtbot, window) -> None:
     assert {index for index, _ in seen["sizes"]} == {0, 1, 2}
     sizes = {size for _, size in seen["sizes"]}
     assert len(sizes) == 1, f"Models changed size between its tabs: {seen['sizes']}"
+
+
+def test_opening_models_leaves_the_main_window_layout_alone(qtbot, window) -> None:
+    # Its hidden task entry in the status bar (shown only for an install kept running
+    # after Close) made the status bar taller and moved every dock up a few pixels.
+    qtbot.waitUntil(lambda: window.statusBar().height() > 0)
+    before = (window.statusBar().height(), window.centralWidget().geometry().getRect())
+    seen: dict = {}
+
+    def look() -> None:
+        shown = [w for w in QApplication.topLevelWidgets() if w.objectName() == "modelsDialog"]
+        if not (shown and shown[0].isVisible()):
+            QTimer.singleShot(POLL_MS, look)
+            return
+        QApplication.processEvents()
+        seen["open"] = (window.statusBar().height(), window.centralWidget().geometry().getRect())
+        shown[0].reject()
+
+    QTimer.singleShot(0, look)
+    window.actions.models.trigger()
+    qtbot.waitUntil(lambda: "open" in seen, timeout=10000)
+    qtbot.wait(100)  # the layout settles on later events
+    after = (window.statusBar().height(), window.centralWidget().geometry().getRect())
+    assert seen["open"] == before
+    assert after == before
