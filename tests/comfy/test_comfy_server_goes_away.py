@@ -1,5 +1,6 @@
-"""Journey 18: generate on a local ComfyUI server, stop the server mid-job, and watch its
-state turn offline and the job fail with one plain sentence.
+"""Journey 18 (kept beside the ComfyUI fixtures): generate on a local ComfyUI server, stop
+the server mid-job, and watch its state turn offline and the job fail with one plain
+sentence.
 
 Found walking the window under Xvfb: the failure read "The job stopped with 1 of 1
 sample(s) undone because no ComfyUI server is left (http://…: The ComfyUI server at
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.comfy.conftest import comfy_cache, comfy_checkpoint, open_window  # noqa: F401
 from tests.comfy.servers import CHECKPOINT, ComfyProcess
 from tests.comfy.servers import window_settings as _settings
 
@@ -24,7 +24,7 @@ def test_a_server_stopped_mid_job_turns_offline_and_the_job_says_so_plainly(
     tmp_path: Path,
     comfy_cache: Path,
     comfy_checkpoint: Path,
-    open_window,  # noqa: F811
+    open_window,
 ) -> None:
     server = ComfyProcess(comfy_cache, comfy_checkpoint, tmp_path / "comfy").start().wait()
     try:
