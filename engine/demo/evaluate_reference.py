@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from engine.demo.evaluate import grid, load_pipeline, read_picture, with_scheduler
-from engine.demo.train_reference import DEMO_MODEL, NAME, ReferenceScene, heldout_references
+from engine.demo.train_reference import (
+    DEMO_MODEL,
+    HELDOUT_SEED,
+    NAME,
+    ReferenceScene,
+    heldout_references,
+)
 
 log = logging.getLogger(__name__)
 BUNDLED = DEMO_MODEL.parent
@@ -111,11 +117,12 @@ def evaluate_reference(
     model: Path = DEMO_MODEL,
     baseline: bool = True,
     weight: float = 1.0,
+    heldout_seed: int = HELDOUT_SEED,
 ) -> dict[str, Any]:
     """Rates with the adapter (and without it, `baseline`), plus the pictures under
     "_images": references, with adapter, without."""
     pipe = with_scheduler(load_pipeline(model, "fp32", "cpu"), "Euler a")
-    held = heldout_references(count)
+    held = heldout_references(count, heldout_seed)
     scenes = [s for s, _ in held]
     pictures = [p for _, p in held]
     results: dict[str, Any] = {"count": count, "scheduler": "Euler a", "steps": 20}
@@ -141,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=DEMO_MODEL)
     parser.add_argument("--count", type=int, default=100, help="held-out references")
     parser.add_argument("--weight", type=float, default=1.0)
+    parser.add_argument(
+        "--heldout-seed", type=int, default=HELDOUT_SEED,
+        help="another seed for quick probes while training, so the figures stay unseen",
+    )  # fmt: skip
     parser.add_argument("--no-baseline", action="store_true", help="skip the run without it")
     parser.add_argument("--out", type=Path, help="metrics JSON to write (and a .png grid)")
     args = parser.parse_args(argv)
@@ -149,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     results = evaluate_reference(
-        args.models, args.count, args.model, not args.no_baseline, args.weight
+        args.models, args.count, args.model, not args.no_baseline, args.weight, args.heldout_seed
     )
     images = results.pop("_images")
     if args.out:

@@ -4,7 +4,9 @@ pairing each with a CLIP vision encoder. Nothing here imports torch.
 An IP-Adapter is one .safetensors file (`image_proj.*` and `ip_adapter.*` tensors, as
 h94/IP-Adapter ships them); its image encoder is a transformers CLIPVisionModelWithProjection
 folder. Both are looked for in each models folder's `ipadapter/` and `clip_vision/`
-(ComfyUI's names) and in the Hugging Face cache. Whether an adapter fits a model is read
+(ComfyUI's names) and in the Hugging Face cache; the bundled ones (resources/models:
+the demo model's reference adapter) come last and are offered only where they fit, so
+they never change what is said about other models. Whether an adapter fits a model is read
 from its shapes, never its name: one `to_k_ip`/`to_v_ip` pair per cross-attention of the
 UNet, each as wide as that attention and the model's text features. A plain adapter reads
 the encoder's projected embedding (`proj.weight` is as wide as `projection_dim`), a Plus
@@ -18,10 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import discovery
 from engine.core.errors import InvalidRequestError, ModelError
 from engine.discovery import (
     IMAGE_ENCODER,
     IP_ADAPTER,
+    IP_ADAPTER_FOLDERS,
     entries,
     folder_kind,
     header_kind,
@@ -69,8 +73,9 @@ def is_encoder_folder(folder: Path) -> bool:
     return folder_kind(folder) == IMAGE_ENCODER and any(folder.glob("*.safetensors"))
 
 
-def _candidates(extra_dirs: Sequence[Path], leaf: bool) -> list[Path]:
-    """Adapter files (leaf False) or encoder folders (leaf True), nearest first."""
+def _candidates(extra_dirs: Sequence[Path], leaf: bool, bundled: bool = False) -> list[Path]:
+    """Adapter files (leaf False) or encoder folders (leaf True), nearest first; with
+    `bundled`, those in resources/models after all others."""
     found = []
     for root in ip_adapter_dirs(extra_dirs):
         found += [
@@ -83,6 +88,11 @@ def _candidates(extra_dirs: Sequence[Path], leaf: bool) -> list[Path]:
                 for p in entries(snapshot, 3, is_encoder_folder, files=not leaf)
                 if p.is_dir() == leaf
             ]
+    if bundled:
+        for root in (discovery.BUNDLED_MODELS_DIR / name for name in IP_ADAPTER_FOLDERS):
+            found += [
+                p for p in entries(root, 3, is_encoder_folder, files=not leaf) if p.is_dir() == leaf
+            ]
     unique: dict[Path, Path] = {}
     for path in found:
         if leaf or is_adapter_file(path):
@@ -90,14 +100,20 @@ def _candidates(extra_dirs: Sequence[Path], leaf: bool) -> list[Path]:
     return list(unique.values())
 
 
-def find_adapters(extra_dirs: Sequence[Path] = ()) -> list[Path]:
-    """Every IP-Adapter file in the models folders and the Hugging Face cache."""
-    return _candidates(extra_dirs, leaf=False)
+def find_adapters(extra_dirs: Sequence[Path] = (), bundled: bool = False) -> list[Path]:
+    """Every IP-Adapter file in the models folders and the Hugging Face cache (and, with
+    `bundled`, resources/models)."""
+    return _candidates(extra_dirs, leaf=False, bundled=bundled)
 
 
-def find_encoders(extra_dirs: Sequence[Path] = ()) -> list[Path]:
-    """Every CLIP vision encoder folder beside them."""
-    return _candidates(extra_dirs, leaf=True)
+def find_encoders(extra_dirs: Sequence[Path] = (), bundled: bool = False) -> list[Path]:
+    """Every CLIP vision encoder folder beside them (and, with `bundled`, the bundled ones
+    last)."""
+    return _candidates(extra_dirs, leaf=True, bundled=bundled)
+
+
+def is_bundled_adapter(path: Path) -> bool:
+    return Path(path).resolve().is_relative_to(discovery.BUNDLED_MODELS_DIR.resolve())
 
 
 def adapter_shape(path: Path) -> AdapterShape:
@@ -171,7 +187,9 @@ def choose_adapter(
     if wanted:
         path = Path(wanted).expanduser()
         if not path.is_file():
-            matches = [p for p in find_adapters(extra_dirs) if wanted in (p.name, p.stem)]
+            matches = [
+                p for p in find_adapters(extra_dirs, bundled=True) if wanted in (p.name, p.stem)
+            ]
             if not matches:
                 raise InvalidRequestError(
                     f"No IP-Adapter named {wanted!r} is installed; put it in the models "
@@ -189,12 +207,13 @@ def choose_adapter(
             )
         return Adapter(path, shape, _encoder_for(path, shape, extra_dirs))
     shapes = []
-    for path in find_adapters(extra_dirs):
+    for path in find_adapters(extra_dirs, bundled=True):
         try:
             shape = adapter_shape(path)
         except ModelError:
             continue
-        shapes.append(shape)
+        if not is_bundled_adapter(path):
+            shapes.append(shape)
         if _fits(shape, widths):
             return Adapter(path, shape, _encoder_for(path, shape, extra_dirs))
     raise InvalidRequestError(no_adapter(model_name, family, sorted({s.family for s in shapes})))
@@ -217,7 +236,9 @@ def _encoder_for(adapter: Path, shape: AdapterShape, extra_dirs: Sequence[Path])
         return -len(Path(os.path.commonpath([folder.resolve(), adapter.resolve()])).parts)
 
     fitting = [
-        f for f in find_encoders(extra_dirs) if encoder_width(f, shape.hidden) == shape.embeds
+        f
+        for f in find_encoders(extra_dirs, bundled=True)
+        if encoder_width(f, shape.hidden) == shape.embeds
     ]
     if not fitting:
         what = "hidden size" if shape.hidden else "projection size"

@@ -108,7 +108,9 @@ def check_references(
                 f"The region mask of reference {i + 1} is not the one the request was made "
                 "with (its hash differs); give the same mask."
             )
-    if extra_dirs is not None and not find_adapters(extra_dirs):
+    # The bundled demo model may run the bundled adapter made for it.
+    bundled = info.kind == "bundled"
+    if extra_dirs is not None and not find_adapters(extra_dirs, bundled=bundled):
         raise InvalidRequestError(no_adapter(info.name, info.family))
     return masks[: len(request.references)]
 
