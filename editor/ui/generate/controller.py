@@ -106,7 +106,8 @@ def request_rect(request: GenerationRequest) -> QRect:
 
 
 # A result without a prompt is named after what was done (as Upscale's "Upscaled 2×"):
-# by its inpaint mode, else by its generation mode; anything else is "Generated".
+# by its inpaint mode, else by its reference pictures, else by its generation mode;
+# anything else is "Generated".
 UNPROMPTED_INPAINT_NAMES = {
     "remove": "Removed",
     "replace-background": "New background",
@@ -124,6 +125,8 @@ def layer_name_for(request: GenerationRequest) -> str:
     if not text:
         if request.mode in ("inpaint", "outpaint"):
             text = UNPROMPTED_INPAINT_NAMES.get(request.inpaint_mode, "")
+        if not text and request.references:  # the picture said what to draw
+            text = "From reference"
         text = text or UNPROMPTED_MODE_NAMES.get(request.mode, "Generated")
     return text if len(text) <= LAYER_NAME_CHARS else text[: LAYER_NAME_CHARS - 1] + "…"
 
