@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from engine.demo.chunks import chunk_arguments, train_chunk
 from engine.demo.dataset import ANCHORS, COLOURS, KINDS, PALETTE
 
 log = logging.getLogger("engine.demo.train_control")
@@ -326,14 +326,7 @@ class ControlTrainer:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="checkpoint folder (resumes)")
-    parser.add_argument("--minutes", type=float, default=10.0, help="train this long, then save")
-    parser.add_argument("--save-every", type=float, default=120.0, help="seconds between saves")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--model", type=Path, default=DEMO_MODEL)
+    chunk_arguments(parser, lr=1e-4, model=DEMO_MODEL)
     parser.add_argument("--export", type=Path, help="write the ControlNet (fp16) here and stop")
     parser.add_argument(
         "--init", type=Path, help="an exported control to continue from when --work is new"
@@ -347,18 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         trainer.export(args.export)
         return 0
-    end = time.monotonic() + args.minutes * 60
-    last_save = time.monotonic()
-    losses: list[float] = []
-    while time.monotonic() < end:
-        losses.append(trainer.train_step())
-        if trainer.step % 10 == 0:
-            log.info("step %d loss %.4f", trainer.step, float(np.mean(losses[-10:])))
-        if time.monotonic() - last_save > args.save_every:
-            trainer.save()
-            last_save = time.monotonic()
-    trainer.save()
-    log.info("saved step %d to %s", trainer.step, args.work)
+    train_chunk(trainer, args, log)
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from engine.demo.chunks import chunk_arguments, train_chunk
 from engine.demo.dataset import (
     ANCHORS,
     COLOURS,
@@ -441,15 +441,8 @@ def _load_encoder(folder: Path) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="checkpoint folder (resumes)")
-    parser.add_argument("--minutes", type=float, default=10.0, help="train this long, then save")
+    chunk_arguments(parser, lr=3e-4, model=DEMO_MODEL)
     parser.add_argument("--steps", type=int, default=0, help="stop at this step (0: no limit)")
-    parser.add_argument("--save-every", type=float, default=120.0, help="seconds between saves")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--model", type=Path, default=DEMO_MODEL)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     parser.add_argument("--export", type=Path, help="write the adapter and encoder here, stop")
     parser.add_argument("--latest", action="store_true", help="export the last weights")
@@ -465,19 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         trainer.export(args.export, args.latest)
         return 0
-    end = time.monotonic() + args.minutes * 60
-    last_save = time.monotonic()
-    losses: list[tuple[float, float, float]] = []
-    while time.monotonic() < end and not (args.steps and trainer.step >= args.steps):
-        losses.append(trainer.train_step())
-        if trainer.step % 10 == 0:
-            d, a, w = np.mean(losses[-10:], axis=0)
-            log.info("step %d loss %.4f aux %.3f words %.3f", trainer.step, d, a, w)
-        if time.monotonic() - last_save > args.save_every:
-            trainer.save()
-            last_save = time.monotonic()
-    trainer.save()
-    log.info("saved step %d to %s", trainer.step, args.work)
+    train_chunk(trainer, args, log, ("loss", "aux", "words"), args.steps)
     return 0
 
 
